@@ -1,0 +1,1 @@
+"""The HTTP API: FastAPI app, dependencies, error mapping and one router per resource."""

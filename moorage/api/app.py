@@ -1,0 +1,58 @@
+"""Wire the FastAPI application: state, error mapping, body cap and routers. Nothing else."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from moorage import __version__
+from moorage.api import errors
+from moorage.api.deps import AppState
+from moorage.api.limits import BodyLimit
+from moorage.api.routes import (
+    audit,
+    bindings,
+    chain,
+    env,
+    health,
+    kinds,
+    projects,
+    session,
+    triggers,
+    users,
+    volumes,
+    workloads,
+)
+from moorage.plugins.registry import Registry
+from moorage.settings import Settings
+from moorage.store.db import Database
+
+ROUTERS = (
+    health.router,
+    session.router,
+    users.router,
+    projects.router,
+    workloads.router,
+    env.router,
+    volumes.router,
+    chain.router,
+    bindings.router,
+    triggers.router,
+    kinds.router,
+    audit.router,
+)
+
+
+def create_app(settings: Settings, db: Database, registry: Registry) -> FastAPI:
+    app = FastAPI(
+        title="Moorage",
+        version=__version__,
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    app.state.moorage = AppState(settings=settings, db=db, registry=registry)
+    errors.install(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # type: ignore[arg-type]
+    return app

@@ -1,0 +1,94 @@
+"""Dependencies as ``Annotated`` aliases: the database session, settings, registry, actor.
+
+Routes declare ``session: DbSession`` and ``actor: Operator``; nothing else in
+the API reads credentials or opens transactions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from moorage.errors import Forbidden, Unauthenticated
+from moorage.plugins.registry import Registry
+from moorage.security import secrets as sec
+from moorage.security.roles import Actor, Role
+from moorage.services import users
+from moorage.settings import Settings
+from moorage.store.db import Database
+
+SESSION_COOKIE = "moorage_session"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    db: Database
+    registry: Registry
+
+
+def app_state(request: Request) -> AppState:
+    state: AppState = request.app.state.moorage
+    return state
+
+
+State = Annotated[AppState, Depends(app_state)]
+
+
+def db_session(state: State) -> Iterator[Session]:
+    # scope="function": the transaction commits before the response goes out, so a
+    # client never sees a 201 for a row the next request cannot read.
+    with state.db.session() as session:
+        yield session
+
+
+DbSession = Annotated[Session, Depends(db_session, scope="function")]
+
+
+def current_actor(request: Request, session: DbSession) -> Actor:
+    header = request.headers.get("authorization")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated(
+                "Authorization must be 'Bearer <token>'", code="invalid_token"
+            )
+        return users.actor_for_token(session, token.strip())
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        actor, csrf = users.session_for_cookie(session, cookie)
+        if request.method not in SAFE_METHODS:
+            sent = request.headers.get(CSRF_HEADER, "")
+            if not sent or not sec.same(sent, csrf):
+                raise Forbidden(
+                    f"a request made with a session cookie needs the {CSRF_HEADER} header "
+                    "from POST /api/session",
+                    code="csrf_failed",
+                )
+        return actor
+    raise Unauthenticated(
+        "log in or send 'Authorization: Bearer <token>'", code="unauthenticated"
+    )
+
+
+def require(role: Role) -> Callable[[Actor], Actor]:
+    def check(actor: Annotated[Actor, Depends(current_actor)]) -> Actor:
+        if not actor.can(role):
+            raise Forbidden(
+                f"this needs the {role} role; you are {actor.role}", code="forbidden"
+            )
+        return actor
+
+    check.__name__ = f"require_{role}"
+    return check
+
+
+Viewer = Annotated[Actor, Depends(require("viewer"))]
+Operator = Annotated[Actor, Depends(require("operator"))]
+Admin = Annotated[Actor, Depends(require("admin"))]

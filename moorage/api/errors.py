@@ -1,0 +1,103 @@
+"""The only place that maps Moorage errors to HTTP status codes and JSON bodies.
+
+Every error leaves as ``{"error": {"code", "message", "details"}}``; an
+unexpected exception is logged on the server and answered with a plain 500,
+never a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from moorage import errors
+
+log = logging.getLogger("moorage.api")
+
+STATUS: dict[type[errors.MoorageError], int] = {
+    errors.InvalidInput: 422,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.PayloadTooLarge: 413,
+    errors.Unauthenticated: 401,
+    errors.Forbidden: 403,
+    errors.PreconditionRequired: 428,
+    errors.PluginError: 500,
+    errors.ConfigError: 500,
+}
+
+_HTTP_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details}}
+
+
+def status_for(exc: errors.MoorageError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 500
+
+
+async def _moorage_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, errors.MoorageError)
+    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, errors.Unauthenticated) else None
+    return JSONResponse(
+        error_body(exc.code, exc.message, exc.details), status_code=status_for(exc), headers=headers
+    )
+
+
+def _field(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    details = []
+    for err in exc.errors():
+        kind = err.get("type", "")
+        message = "the body is not valid JSON" if kind == "json_invalid" else err.get("msg", "")
+        details.append({"field": _field(err.get("loc", ())), "message": message})
+    summary = "; ".join(f"{d['field']}: {d['message']}" for d in details[:3])
+    return JSONResponse(
+        error_body("invalid_request", f"invalid request: {summary}", details), status_code=422
+    )
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    message = str(exc.detail) if exc.detail else code.replace("_", " ")
+    if exc.status_code == 404:
+        message = "no such endpoint; see /api/openapi.json"
+    return JSONResponse(
+        error_body(code, message), status_code=exc.status_code, headers=exc.headers
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse(
+        error_body("internal", "internal error; the server log has the details"), status_code=500
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(errors.MoorageError, _moorage_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

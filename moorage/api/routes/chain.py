@@ -1,0 +1,23 @@
+"""A workload's chain: the workloads deployed after it succeeds."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from moorage.api.deps import DbSession, Operator
+from moorage.api.schemas import ChainIn, ChainOut
+from moorage.services import chain
+
+router = APIRouter(prefix="/api/workloads/{workload_id}/chain", tags=["chain"])
+
+
+@router.get("")
+def read_chain(workload_id: str, actor: Operator, session: DbSession) -> ChainOut:
+    return ChainOut(next=chain.read(session, workload_id))
+
+
+@router.put("")
+def replace_chain(
+    workload_id: str, body: ChainIn, actor: Operator, session: DbSession
+) -> ChainOut:
+    return ChainOut(next=chain.replace(session, actor, workload_id, body.next))

@@ -1,0 +1,30 @@
+"""A workload's environment variables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from moorage.api.deps import DbSession, Operator
+from moorage.api.schemas import EnvValue
+from moorage.services import env
+
+router = APIRouter(prefix="/api/workloads/{workload_id}/env", tags=["env"])
+
+
+def _shown(values: dict[str, dict[str, Any]]) -> dict[str, EnvValue]:
+    return {k: EnvValue(value=v["value"], secret=v["secret"]) for k, v in values.items()}
+
+
+@router.get("")
+def read_env(workload_id: str, actor: Operator, session: DbSession) -> dict[str, EnvValue]:
+    return _shown(env.read(session, workload_id))
+
+
+@router.put("")
+def replace_env(
+    workload_id: str, body: dict[str, EnvValue], actor: Operator, session: DbSession
+) -> dict[str, EnvValue]:
+    wanted = {k: v.model_dump() for k, v in body.items()}
+    return _shown(env.replace(session, actor, workload_id, wanted))

@@ -1,0 +1,50 @@
+"""Web sessions for the UI: an HttpOnly SameSite=Strict cookie plus a CSRF token."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from moorage.api.deps import SESSION_COOKIE, DbSession, Viewer
+from moorage.api.schemas import LoginIn, SessionOut, UserOut
+from moorage.services import users
+from moorage.services.users import SESSION_LIFETIME
+
+router = APIRouter(prefix="/api/session", tags=["session"])
+
+
+def user_out(user: users.User) -> UserOut:
+    return UserOut(id=user.id, username=user.username, role=user.role,
+                   created_at=user.created_at)
+
+
+@router.post("", status_code=201)
+def login(body: LoginIn, request: Request, response: Response, session: DbSession) -> SessionOut:
+    token, csrf, user = users.login(session, body.username, body.password)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(SESSION_LIFETIME.total_seconds()),
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
+    return SessionOut(user=user_out(user), csrf_token=csrf)
+
+
+@router.get("")
+def whoami(request: Request, actor: Viewer, session: DbSession) -> SessionOut:
+    user = users.get_by_name(session, actor.username)
+    csrf = ""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if actor.via == "session" and cookie:
+        _, csrf = users.session_for_cookie(session, cookie)
+    return SessionOut(user=user_out(user), csrf_token=csrf)
+
+
+@router.delete("", status_code=204)
+def logout(request: Request, response: Response, actor: Viewer, session: DbSession) -> None:
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        users.logout(session, cookie)
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")

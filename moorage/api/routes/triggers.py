@@ -1,0 +1,89 @@
+"""Standalone triggers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from sqlalchemy.orm import Session
+
+from moorage.api.deps import DbSession, Operator, State, Viewer
+from moorage.api.schemas import TriggerIn, TriggerList, TriggerOut, TriggerPatch
+from moorage.plugins.registry import Registry
+from moorage.security.roles import Actor
+from moorage.services import triggers
+from moorage.store.tables import Trigger
+
+router = APIRouter(prefix="/api/triggers", tags=["triggers"])
+
+
+def trigger_out(
+    session: Session, registry: Registry, request: Request, actor: Actor, t: Trigger
+) -> TriggerOut:
+    # The hook token lets anyone fire deploys, so viewers do not see it.
+    show = actor.can("operator") and t.token is not None
+    return TriggerOut(
+        id=t.id,
+        kind=t.kind,
+        name=t.name,
+        config=triggers.shown_config(registry, t),
+        has_secret=triggers.has_secret(t),
+        token=t.token if show else None,
+        url=str(request.base_url).rstrip("/") + f"/hooks/{t.token}" if show else None,
+        workloads=triggers.bound_workloads(session, t.id),
+        created_at=t.created_at,
+        updated_at=t.updated_at,
+    )
+
+
+@router.get("")
+def list_triggers(
+    request: Request,
+    actor: Viewer,
+    session: DbSession,
+    state: State,
+    kind: Annotated[str | None, Query(max_length=63)] = None,
+) -> TriggerList:
+    items = [
+        trigger_out(session, state.registry, request, actor, t)
+        for t in triggers.list_filtered(session, kind=kind)
+    ]
+    return TriggerList(items=items)
+
+
+@router.post("", status_code=201)
+def create_trigger(
+    body: TriggerIn, request: Request, actor: Operator, session: DbSession, state: State
+) -> TriggerOut:
+    trigger = triggers.create(
+        session, actor, state.registry, kind=body.kind, name=body.name, config=body.config
+    )
+    return trigger_out(session, state.registry, request, actor, trigger)
+
+
+@router.get("/{trigger_id}")
+def get_trigger(
+    trigger_id: str, request: Request, actor: Viewer, session: DbSession, state: State
+) -> TriggerOut:
+    trigger = triggers.get(session, trigger_id)
+    return trigger_out(session, state.registry, request, actor, trigger)
+
+
+@router.patch("/{trigger_id}")
+def update_trigger(
+    trigger_id: str,
+    body: TriggerPatch,
+    request: Request,
+    actor: Operator,
+    session: DbSession,
+    state: State,
+) -> TriggerOut:
+    trigger = triggers.update(
+        session, actor, state.registry, trigger_id, name=body.name, config=body.config
+    )
+    return trigger_out(session, state.registry, request, actor, trigger)
+
+
+@router.delete("/{trigger_id}", status_code=204)
+def delete_trigger(trigger_id: str, actor: Operator, session: DbSession) -> None:
+    triggers.delete(session, actor, trigger_id)

@@ -1,0 +1,125 @@
+"""Workloads and their deployment history."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from sqlalchemy import select
+
+from moorage.api.deps import Admin, DbSession, Operator, State, Viewer
+from moorage.api.schemas import (
+    DeploymentList,
+    DeploymentOut,
+    WorkloadIn,
+    WorkloadList,
+    WorkloadOut,
+    WorkloadPatch,
+)
+from moorage.errors import NotFound
+from moorage.plugins.registry import Registry
+from moorage.services import workloads
+from moorage.store.tables import Deployment, Workload
+
+router = APIRouter(prefix="/api/workloads", tags=["workloads"])
+
+Slug = Annotated[str | None, Query(max_length=63)]
+
+
+def workload_out(registry: Registry, w: Workload, project: str) -> WorkloadOut:
+    return WorkloadOut(
+        id=w.id,
+        ref_id=w.ref_id,
+        name=w.name,
+        kind=w.kind,
+        project=project,
+        stage=w.stage,
+        config=workloads.shown_config(registry, w),
+        desired_state=w.desired_state,
+        status=w.status,
+        created_at=w.created_at,
+        updated_at=w.updated_at,
+    )
+
+
+def deployment_out(d: Deployment) -> DeploymentOut:
+    return DeploymentOut(
+        id=d.id, workload_id=d.workload_id, status=d.status, reason=d.reason,
+        artifact=d.artifact, error=d.error, log=d.log, created_at=d.created_at,
+        started_at=d.started_at, finished_at=d.finished_at,
+    )
+
+
+@router.get("")
+def list_workloads(
+    actor: Viewer,
+    session: DbSession,
+    state: State,
+    project: Slug = None,
+    stage: Slug = None,
+    kind: Slug = None,
+) -> WorkloadList:
+    rows = workloads.list_filtered(session, project=project, stage=stage, kind=kind)
+    return WorkloadList(items=[workload_out(state.registry, w, slug) for w, slug in rows])
+
+
+@router.post("", status_code=201)
+def create_workload(
+    body: WorkloadIn, actor: Operator, session: DbSession, state: State
+) -> WorkloadOut:
+    workload = workloads.create(
+        session, actor, state.registry, name=body.name, kind=body.kind, project=body.project,
+        stage=body.stage, config=body.config, ref_id=body.ref_id,
+    )
+    return workload_out(state.registry, workload, body.project)
+
+
+@router.get("/{workload_id}")
+def get_workload(
+    workload_id: str, actor: Viewer, session: DbSession, state: State
+) -> WorkloadOut:
+    workload = workloads.get(session, workload_id)
+    return workload_out(state.registry, workload, workloads.project_slug(session, workload))
+
+
+@router.patch("/{workload_id}")
+def update_workload(
+    workload_id: str, body: WorkloadPatch, actor: Operator, session: DbSession, state: State
+) -> WorkloadOut:
+    workload = workloads.update(
+        session, actor, state.registry, workload_id,
+        name=body.name, config=body.config, ref_id=body.ref_id,
+    )
+    return workload_out(state.registry, workload, workloads.project_slug(session, workload))
+
+
+@router.delete("/{workload_id}", status_code=204)
+def delete_workload(workload_id: str, actor: Admin, session: DbSession) -> None:
+    workloads.delete(session, actor, workload_id)
+
+
+@router.get("/{workload_id}/deployments")
+def list_deployments(
+    workload_id: str,
+    actor: Viewer,
+    session: DbSession,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> DeploymentList:
+    workloads.get(session, workload_id)
+    rows = session.scalars(
+        select(Deployment)
+        .where(Deployment.workload_id == workload_id)
+        .order_by(Deployment.created_at.desc())
+        .limit(limit)
+    )
+    return DeploymentList(items=[deployment_out(d) for d in rows])
+
+
+@router.get("/{workload_id}/deployments/{deployment_id}")
+def get_deployment(
+    workload_id: str, deployment_id: str, actor: Viewer, session: DbSession
+) -> DeploymentOut:
+    deployment = session.get(Deployment, deployment_id)
+    if deployment is None or deployment.workload_id != workload_id:
+        raise NotFound(f"no deployment {deployment_id!r} of workload {workload_id!r}")
+    return deployment_out(deployment)

@@ -1,0 +1,259 @@
+"""Request and response bodies of the API; they make the OpenAPI document the UI is built from."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Body(BaseModel):
+    """A request body: unknown fields are an error, so typos never pass silently."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorOut(BaseModel):
+    error: ErrorDetail
+
+
+# --- session, users, tokens -------------------------------------------------
+
+
+class LoginIn(Body):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class UserOut(BaseModel):
+    id: str
+    username: str
+    role: str
+    created_at: datetime
+
+
+class SessionOut(BaseModel):
+    user: UserOut
+    csrf_token: str
+
+
+class UserIn(Body):
+    username: str = Field(min_length=1, max_length=64)
+    role: Literal["viewer", "operator", "admin"]
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class UserList(BaseModel):
+    items: list[UserOut]
+
+
+class TokenIn(Body):
+    name: str = Field(default="api", min_length=1, max_length=64)
+
+
+class TokenOut(BaseModel):
+    id: str
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None = None
+
+
+class TokenCreated(TokenOut):
+    token: str = Field(description="Shown once; only a digest is stored")
+
+
+class TokenList(BaseModel):
+    items: list[TokenOut]
+
+
+# --- projects ---------------------------------------------------------------
+
+
+class ProjectIn(Body):
+    slug: str = Field(max_length=63)
+    stages: list[str] | None = None
+    description: str = Field(default="", max_length=2000)
+
+
+class ProjectPatch(Body):
+    stages: list[str] | None = None
+    description: str | None = Field(default=None, max_length=2000)
+
+
+class ProjectOut(BaseModel):
+    id: str
+    slug: str
+    description: str
+    stages: list[str]
+    created_at: datetime
+
+
+class ProjectList(BaseModel):
+    items: list[ProjectOut]
+
+
+# --- workloads --------------------------------------------------------------
+
+
+class WorkloadIn(Body):
+    name: str = Field(max_length=63)
+    kind: str = Field(max_length=63)
+    project: str = Field(max_length=63)
+    stage: str = Field(max_length=63)
+    config: dict[str, Any]
+    ref_id: str | None = Field(default=None, max_length=128)
+
+
+class WorkloadPatch(Body):
+    name: str | None = Field(default=None, max_length=63)
+    config: dict[str, Any] | None = Field(
+        default=None, description="JSON Merge Patch (RFC 7386) applied to the current config"
+    )
+    ref_id: str | None = Field(default=None, max_length=128)
+
+
+class WorkloadOut(BaseModel):
+    id: str
+    ref_id: str
+    name: str
+    kind: str
+    project: str
+    stage: str
+    config: dict[str, Any]
+    desired_state: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class WorkloadList(BaseModel):
+    items: list[WorkloadOut]
+
+
+class DeploymentOut(BaseModel):
+    id: str
+    workload_id: str
+    status: str
+    reason: str
+    artifact: dict[str, Any]
+    error: str | None
+    log: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class DeploymentList(BaseModel):
+    items: list[DeploymentOut]
+
+
+class EnvValue(Body):
+    value: str | None = Field(description="null on read for secrets; null on write keeps it")
+    secret: bool = False
+
+
+class ChainIn(Body):
+    next: list[str]
+
+
+class ChainOut(BaseModel):
+    next: list[str]
+
+
+class VolumeIn(Body):
+    name: str = Field(max_length=63)
+    scope: Literal["stage", "project", "absolute"]
+    source: str = Field(max_length=4096)
+    target: str = Field(max_length=4096)
+    read_only: bool = False
+
+
+class VolumeOut(BaseModel):
+    name: str
+    scope: str
+    source: str
+    target: str
+    read_only: bool
+    host_path: str
+
+
+# --- triggers ---------------------------------------------------------------
+
+
+class TriggerIn(Body):
+    kind: str = Field(max_length=63)
+    name: str = Field(max_length=63)
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class TriggerPatch(Body):
+    name: str | None = Field(default=None, max_length=63)
+    config: dict[str, Any] | None = Field(
+        default=None, description="JSON Merge Patch (RFC 7386) applied to the current config"
+    )
+
+
+class TriggerOut(BaseModel):
+    id: str
+    kind: str
+    name: str
+    config: dict[str, Any]
+    has_secret: bool
+    token: str | None = Field(description="Webhook token; shown to operators and admins")
+    url: str | None = Field(description="Webhook URL; shown to operators and admins")
+    workloads: list[str]
+    created_at: datetime
+    updated_at: datetime
+
+
+class TriggerList(BaseModel):
+    items: list[TriggerOut]
+
+
+class BindIn(Body):
+    trigger_id: str | None = Field(default=None, max_length=32)
+    trigger: TriggerIn | None = None
+
+
+# --- kinds, audit, health ---------------------------------------------------
+
+
+class KindOut(BaseModel):
+    kind: str
+    category: Literal["source", "trigger"]
+    description: str
+    schema_: dict[str, Any] = Field(alias="schema", serialization_alias="schema")
+    sample: dict[str, Any]
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class KindList(BaseModel):
+    items: list[KindOut]
+
+
+class AuditOut(BaseModel):
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    target_type: str
+    target_id: str
+    details: dict[str, Any]
+
+
+class AuditList(BaseModel):
+    items: list[AuditOut]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    version: str

@@ -1,0 +1,66 @@
+"""A thin HTTP client for the CLI: MOORAGE_URL + MOORAGE_TOKEN, errors become one line."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import httpx
+
+from moorage.errors import MoorageError
+
+DEFAULT_URL = "http://127.0.0.1:8700"
+
+
+class CliError(MoorageError):
+    code = "cli_error"
+
+
+class Client:
+    def __init__(self, url: str | None = None, token: str | None = None) -> None:
+        self.url = (url or os.environ.get("MOORAGE_URL") or DEFAULT_URL).rstrip("/")
+        token = token or os.environ.get("MOORAGE_TOKEN")
+        if not token:
+            raise CliError(
+                "MOORAGE_TOKEN is not set; create one with 'moorage token create --username U'"
+            )
+        self._http = httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=60
+        )
+
+    def request(
+        self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None
+    ) -> Any:
+        try:
+            response = self._http.request(method, path, json=json, params=params)
+        except httpx.HTTPError as exc:
+            raise CliError(f"cannot reach Moorage at {self.url}: {exc}") from None
+        if response.status_code >= 400:
+            raise CliError(_reason(response))
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    def get(self, path: str, **params: Any) -> Any:
+        clean = {k: v for k, v in params.items() if v is not None}
+        return self.request("GET", path, params=clean or None)
+
+    def post(self, path: str, body: Any = None) -> Any:
+        return self.request("POST", path, json=body)
+
+    def put(self, path: str, body: Any) -> Any:
+        return self.request("PUT", path, json=body)
+
+    def patch(self, path: str, body: Any) -> Any:
+        return self.request("PATCH", path, json=body)
+
+    def delete(self, path: str) -> Any:
+        return self.request("DELETE", path)
+
+
+def _reason(response: httpx.Response) -> str:
+    try:
+        error = response.json()["error"]
+        return f"{error['message']} ({response.status_code} {error['code']})"
+    except (ValueError, KeyError, TypeError):
+        return f"HTTP {response.status_code} from {response.request.url.path}"

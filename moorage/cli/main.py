@@ -1,0 +1,32 @@
+"""The ``moorage`` command: every group wired here; errors end as one line and exit 1."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from moorage.cli import apps, projects, triggers
+from moorage.cli.offline import admin_app, token_app
+from moorage.cli.serve import serve
+from moorage.errors import MoorageError
+
+app = typer.Typer(
+    help="Moorage: deploy and operate container workloads on a Docker host.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command("serve")(serve)
+app.add_typer(admin_app, name="admin")
+app.add_typer(token_app, name="token")
+app.add_typer(projects.app, name="projects")
+app.add_typer(apps.app, name="apps")
+app.add_typer(triggers.app, name="triggers")
+
+
+def main() -> None:
+    try:
+        app()
+    except MoorageError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        sys.exit(1)

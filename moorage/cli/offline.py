@@ -1,0 +1,58 @@
+"""Management commands that work on MOORAGE_DATA_DIR directly, like a createsuperuser."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from moorage.bootstrap import open_store
+from moorage.security.roles import Actor
+from moorage.services import users
+from moorage.settings import Settings
+
+admin_app = typer.Typer(help="User management on the local data directory (offline).")
+token_app = typer.Typer(help="API tokens, created on the local data directory (offline).")
+
+CLI_ACTOR = Actor(user_id="", username="cli", role="admin", via="cli")
+
+
+@admin_app.command("create")
+def admin_create(
+    username: Annotated[str, typer.Option(help="Login name")],
+    role: Annotated[str, typer.Option(help="admin, operator or viewer")] = "admin",
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input")
+    ] = False,
+) -> None:
+    """Create a user in the local database."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    db = open_store(Settings.from_env())
+    try:
+        with db.session() as session:
+            user = users.create(session, CLI_ACTOR, username=username, role=role,
+                                password=password)
+            print(f"created {user.role} {user.username}")
+    finally:
+        db.dispose()
+
+
+@token_app.command("create")
+def token_create(
+    username: Annotated[str, typer.Option(help="The user the token acts as")],
+    name: Annotated[str, typer.Option(help="A label to recognise the token by")] = "cli",
+) -> None:
+    """Create an API token; it is printed once, as the last line."""
+    db = open_store(Settings.from_env())
+    try:
+        with db.session() as session:
+            user = users.get_by_name(session, username)
+            token, _ = users.create_token(session, CLI_ACTOR, user, name)
+        print(f"token for {username} ({user.role}); it is shown only once:", file=sys.stderr)
+        print(token)
+    finally:
+        db.dispose()

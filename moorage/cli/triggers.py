@@ -1,0 +1,75 @@
+"""``moorage triggers``: standalone triggers and their bindings."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+
+from moorage.cli.apps import resolve
+from moorage.cli.client import CliError, Client
+from moorage.cli.output import emit_json, table
+
+app = typer.Typer(help="Triggers: list, create, bind, delete.")
+
+
+@app.command("list")
+def list_triggers(
+    kind: Annotated[str | None, typer.Option(help="Only this kind")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List triggers."""
+    items = Client().get("/api/triggers", kind=kind)["items"]
+    if as_json:
+        emit_json(items)
+        return
+    rows = [{**t, "bound": len(t["workloads"])} for t in items]
+    table(rows, ["id", "kind", "name", "bound", "url"],
+          empty="No triggers yet: moorage triggers create webhook NAME")
+
+
+@app.command("create")
+def create_trigger(
+    kind: str,
+    name: str,
+    config: Annotated[str, typer.Option(help="Config as JSON")] = "{}",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Create a trigger; a webhook prints its URL."""
+    try:
+        parsed: Any = json.loads(config)
+    except json.JSONDecodeError as exc:
+        raise CliError(f"config is not valid JSON: {exc.msg}") from None
+    trigger = Client().post("/api/triggers", {"kind": kind, "name": name, "config": parsed})
+    if as_json:
+        emit_json(trigger)
+        return
+    print(f"created {trigger['kind']} trigger {trigger['name']} with id {trigger['id']}")
+    if trigger.get("url"):
+        print(f"url: {trigger['url']}")
+
+
+@app.command("bind")
+def bind_trigger(trigger_id: str, workload: str) -> None:
+    """Bind a trigger to a workload (by id or project/stage/name)."""
+    client = Client()
+    target = resolve(client, workload)
+    trigger = client.post(f"/api/workloads/{target['id']}/triggers", {"trigger_id": trigger_id})
+    print(f"bound {trigger['kind']} trigger {trigger['name']} to {target['name']}")
+
+
+@app.command("unbind")
+def unbind_trigger(trigger_id: str, workload: str) -> None:
+    """Remove a trigger's binding to a workload."""
+    client = Client()
+    target = resolve(client, workload)
+    client.delete(f"/api/workloads/{target['id']}/triggers/{trigger_id}")
+    print(f"unbound trigger {trigger_id} from {target['name']}")
+
+
+@app.command("delete")
+def delete_trigger(trigger_id: str) -> None:
+    """Delete a trigger and all its bindings."""
+    Client().delete(f"/api/triggers/{trigger_id}")
+    print(f"deleted trigger {trigger_id}")

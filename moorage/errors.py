@@ -1,0 +1,70 @@
+"""The one exception tree of Moorage.
+
+Domain code raises these; ``moorage.api.errors`` alone maps them to HTTP status
+codes and JSON, and the CLI prints their message on one line. Nothing here may
+import FastAPI or know about HTTP.
+
+    MoorageError
+     ├── InvalidInput          bad input from a person or client (422)
+     ├── NotFound              the named object does not exist (404)
+     ├── Conflict              the request clashes with current state (409)
+     ├── PayloadTooLarge       a request body over its cap (413)
+     ├── Unauthenticated       no or bad credentials (401)
+     ├── Forbidden             credentials fine, role too low (403)
+     ├── PreconditionRequired  a required confirmation is missing (428)
+     ├── PluginError           a broken or duplicate plugin (start-up error)
+     └── ConfigError           a bad MOORAGE_* setting (start-up error)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class MoorageError(Exception):
+    """Base of every error Moorage raises on purpose."""
+
+    code = "error"
+
+    def __init__(self, message: str, *, code: str | None = None, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.details = details
+
+
+class InvalidInput(MoorageError):
+    code = "invalid_input"
+
+
+class NotFound(MoorageError):
+    code = "not_found"
+
+
+class Conflict(MoorageError):
+    code = "conflict"
+
+
+class PayloadTooLarge(MoorageError):
+    code = "payload_too_large"
+
+
+class Unauthenticated(MoorageError):
+    code = "unauthenticated"
+
+
+class Forbidden(MoorageError):
+    code = "forbidden"
+
+
+class PreconditionRequired(MoorageError):
+    code = "precondition_required"
+
+
+class PluginError(MoorageError):
+    code = "plugin_error"
+
+
+class ConfigError(MoorageError):
+    code = "config_error"

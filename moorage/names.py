@@ -1,0 +1,18 @@
+"""Name rules shared by every object: slugs for projects, stages, workloads, triggers."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+SLUG_RE = re.compile(SLUG_PATTERN)
+
+
+def is_slug(value: object) -> bool:
+    return isinstance(value, str) and SLUG_RE.fullmatch(value) is not None
+
+
+def new_id(prefix: str) -> str:
+    """A short random id such as ``wl_3f9a0c1d2b7e4a66``."""
+    return f"{prefix}_{secrets.token_hex(8)}"

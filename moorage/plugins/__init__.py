@@ -1,0 +1,1 @@
+"""Extension points: the Protocols in ``spec`` and the entry-point ``registry``."""

@@ -1,0 +1,51 @@
+"""Shared validation for kinds: turn a pydantic error into Moorage's InvalidInput."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from moorage.errors import InvalidInput
+
+
+def validate_config(kind: str, model: type[BaseModel], config: Any) -> BaseModel:
+    """Parse ``config`` with ``model``; a failure names every bad field."""
+    if not isinstance(config, dict):
+        raise InvalidInput(f"config of kind {kind!r} must be a JSON object", code="invalid_config")
+    try:
+        return model.model_validate(config)
+    except ValidationError as exc:
+        details = [
+            {
+                "field": ".".join(str(p) for p in err["loc"]) or "config",
+                "message": err["msg"].removeprefix("Value error, "),
+            }
+            for err in exc.errors(include_url=False, include_input=False)
+        ]
+        summary = "; ".join(f"{d['field']}: {d['message']}" for d in details[:3])
+        raise InvalidInput(
+            f"invalid config for kind {kind!r}: {summary}", code="invalid_config", details=details
+        ) from None
+
+
+def public_config(model: BaseModel) -> dict[str, Any]:
+    """The config as the API shows it: secret fields come out masked."""
+    return model.model_dump(mode="json", exclude_none=True)
+
+
+def stored_config(model: BaseModel) -> dict[str, Any]:
+    """The config as the store keeps it: secret fields in clear (never sent out)."""
+    return _reveal(model.model_dump(mode="python", exclude_none=True))
+
+
+def _reveal(value: Any) -> Any:
+    from pydantic import SecretStr
+
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, dict):
+        return {k: _reveal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_reveal(v) for v in value]
+    return value

@@ -1,0 +1,1 @@
+"""Credentials: password hashing, API tokens, sessions and roles. No HTTP here."""

@@ -1,0 +1,79 @@
+"""A workload's environment variables; secret values never leave through reads."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from moorage.errors import InvalidInput
+from moorage.security.roles import Actor
+from moorage.services import audit
+from moorage.services.workloads import get as get_workload
+from moorage.store.tables import EnvVar
+
+KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
+MAX_VALUE_BYTES = 64 * 1024
+MAX_VARS = 500
+
+
+def read(session: Session, workload_id: str) -> dict[str, dict[str, Any]]:
+    get_workload(session, workload_id)
+    rows = session.scalars(
+        select(EnvVar).where(EnvVar.workload_id == workload_id).order_by(EnvVar.key)
+    )
+    return {
+        row.key: {"value": None if row.secret else row.value, "secret": row.secret}
+        for row in rows
+    }
+
+
+def replace(
+    session: Session, actor: Actor, workload_id: str, wanted: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """Replace the whole set. A secret sent back with value null keeps its stored value."""
+    get_workload(session, workload_id)
+    if len(wanted) > MAX_VARS:
+        raise InvalidInput(f"at most {MAX_VARS} variables per workload", code="invalid_env")
+    existing = {
+        row.key: row
+        for row in session.scalars(select(EnvVar).where(EnvVar.workload_id == workload_id))
+    }
+    clean: dict[str, tuple[str, bool]] = {}
+    for key, entry in wanted.items():
+        if not KEY_RE.fullmatch(key):
+            raise InvalidInput(
+                f"variable name {key!r} must be letters, digits and '_', not starting with a digit",
+                code="invalid_env",
+            )
+        value, secret = entry["value"], bool(entry["secret"])
+        if value is None:
+            old = existing.get(key)
+            if old is None or not old.secret:
+                raise InvalidInput(
+                    f"variable {key!r} needs a value (null only keeps an existing secret)",
+                    code="invalid_env",
+                )
+            value = old.value
+        if "\x00" in value or len(value.encode()) > MAX_VALUE_BYTES:
+            raise InvalidInput(
+                f"variable {key!r} must be at most {MAX_VALUE_BYTES} bytes and contain no NUL",
+                code="invalid_env",
+            )
+        clean[key] = (value, secret)
+    for key, row in existing.items():
+        if key not in clean:
+            session.delete(row)
+    for key, (value, secret) in clean.items():
+        row = existing.get(key)
+        if row is None:
+            session.add(EnvVar(workload_id=workload_id, key=key, value=value, secret=secret))
+        else:
+            row.value, row.secret = value, secret
+    session.flush()
+    audit.record(
+        session, actor, "workload.env.replace", "workload", workload_id, {"keys": sorted(clean)}
+    )
+    return read(session, workload_id)

@@ -1,0 +1,168 @@
+"""Standalone triggers and their bindings to workloads."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from moorage.errors import Conflict, InvalidInput, NotFound
+from moorage.names import is_slug, new_id
+from moorage.plugins.base import public_config, stored_config
+from moorage.plugins.registry import Registry
+from moorage.security.roles import Actor
+from moorage.services import audit
+from moorage.services.guard import flush_or_conflict
+from moorage.services.merge_patch import merge_patch
+from moorage.services.workloads import get as get_workload
+from moorage.store.tables import Binding, Trigger
+
+
+def new_hook_token() -> str:
+    """An unguessable URL token: 256 bits."""
+    return secrets.token_urlsafe(32)
+
+
+def get(session: Session, trigger_id: str) -> Trigger:
+    trigger = session.get(Trigger, trigger_id)
+    if trigger is None:
+        raise NotFound(f"no trigger {trigger_id!r}")
+    return trigger
+
+
+def list_filtered(session: Session, *, kind: str | None = None) -> list[Trigger]:
+    query = select(Trigger).order_by(Trigger.kind, Trigger.name)
+    if kind is not None:
+        query = query.where(Trigger.kind == kind)
+    return list(session.scalars(query))
+
+
+def shown_config(registry: Registry, trigger: Trigger) -> dict[str, Any]:
+    kind = registry.triggers.get(trigger.kind)
+    return {} if kind is None else public_config(kind.validate(trigger.config))
+
+
+def has_secret(trigger: Trigger) -> bool:
+    return bool(trigger.config.get("secret"))
+
+
+def bound_workloads(session: Session, trigger_id: str) -> list[str]:
+    return list(
+        session.scalars(
+            select(Binding.workload_id)
+            .where(Binding.trigger_id == trigger_id)
+            .order_by(Binding.created_at)
+        )
+    )
+
+
+def _check_name(name: str) -> None:
+    if not is_slug(name):
+        raise InvalidInput(
+            f"trigger name {name!r} must be 1-63 lower-case letters, digits or '-'",
+            code="invalid_slug",
+        )
+
+
+def create(
+    session: Session, actor: Actor, registry: Registry, *, kind: str, name: str, config: Any
+) -> Trigger:
+    plugin = registry.trigger(kind)
+    _check_name(name)
+    model = plugin.validate({} if config is None else config)
+    if session.scalar(
+        select(Trigger.id).where(Trigger.kind == kind, Trigger.name == name)
+    ) is not None:
+        raise Conflict(f"a {kind} trigger named {name!r} already exists", code="duplicate")
+    trigger = Trigger(
+        id=new_id("tr"),
+        kind=kind,
+        name=name,
+        config=stored_config(model),
+        token=new_hook_token() if plugin.uses_token else None,
+    )
+    session.add(trigger)
+    flush_or_conflict(session, f"a {kind} trigger named {name!r} already exists")
+    audit.record(session, actor, "trigger.create", "trigger", trigger.id,
+                 {"kind": kind, "name": name})
+    return trigger
+
+
+def update(
+    session: Session,
+    actor: Actor,
+    registry: Registry,
+    trigger_id: str,
+    *,
+    name: str | None = None,
+    config: Any = None,
+) -> Trigger:
+    trigger = get(session, trigger_id)
+    changed: list[str] = []
+    if name is not None and name != trigger.name:
+        _check_name(name)
+        if session.scalar(
+            select(Trigger.id).where(Trigger.kind == trigger.kind, Trigger.name == name)
+        ) is not None:
+            raise Conflict(f"a {trigger.kind} trigger named {name!r} already exists",
+                           code="duplicate")
+        trigger.name = name
+        changed.append("name")
+    if config is not None:
+        if not isinstance(config, dict):
+            raise InvalidInput("config must be a JSON object", code="invalid_config")
+        model = registry.trigger(trigger.kind).validate(merge_patch(trigger.config, config))
+        trigger.config = stored_config(model)
+        changed.append("config")
+    flush_or_conflict(session, f"a {trigger.kind} trigger named {trigger.name!r} already exists")
+    audit.record(session, actor, "trigger.update", "trigger", trigger.id, {"fields": changed})
+    return trigger
+
+
+def delete(session: Session, actor: Actor, trigger_id: str) -> None:
+    trigger = get(session, trigger_id)
+    for binding in session.scalars(select(Binding).where(Binding.trigger_id == trigger.id)):
+        session.delete(binding)
+    session.delete(trigger)
+    audit.record(session, actor, "trigger.delete", "trigger", trigger.id,
+                 {"kind": trigger.kind, "name": trigger.name})
+
+
+def bindings_of(session: Session, workload_id: str) -> list[Trigger]:
+    get_workload(session, workload_id)
+    return list(
+        session.scalars(
+            select(Trigger)
+            .join(Binding, Binding.trigger_id == Trigger.id)
+            .where(Binding.workload_id == workload_id)
+            .order_by(Trigger.kind, Trigger.name)
+        )
+    )
+
+
+def bind(session: Session, actor: Actor, workload_id: str, trigger_id: str) -> Trigger:
+    get_workload(session, workload_id)
+    trigger = session.get(Trigger, trigger_id)
+    if trigger is None:
+        raise InvalidInput(f"no trigger {trigger_id!r} to bind", code="unknown_trigger")
+    if session.get(Binding, (trigger_id, workload_id)) is not None:
+        raise Conflict(
+            f"trigger {trigger.name!r} is already bound to this workload", code="already_bound"
+        )
+    session.add(Binding(trigger_id=trigger_id, workload_id=workload_id))
+    flush_or_conflict(session, f"trigger {trigger.name!r} is already bound to this workload")
+    audit.record(session, actor, "workload.trigger.bind", "workload", workload_id,
+                 {"trigger": trigger_id})
+    return trigger
+
+
+def unbind(session: Session, actor: Actor, workload_id: str, trigger_id: str) -> None:
+    get_workload(session, workload_id)
+    binding = session.get(Binding, (trigger_id, workload_id))
+    if binding is None:
+        raise NotFound(f"trigger {trigger_id!r} is not bound to workload {workload_id!r}")
+    session.delete(binding)
+    audit.record(session, actor, "workload.trigger.unbind", "workload", workload_id,
+                 {"trigger": trigger_id})

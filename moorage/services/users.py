@@ -1,0 +1,142 @@
+"""Users, API tokens and web sessions."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from moorage.errors import Conflict, InvalidInput, NotFound, Unauthenticated
+from moorage.names import new_id
+from moorage.security import secrets as sec
+from moorage.security.roles import ROLES, Actor
+from moorage.services import audit
+from moorage.services.guard import flush_or_conflict
+from moorage.store.tables import ApiToken, User, WebSession, utcnow
+
+SESSION_LIFETIME = timedelta(hours=12)
+USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+
+
+def _check_username(username: str) -> None:
+    import re
+
+    if not re.fullmatch(USERNAME_PATTERN, username):
+        raise InvalidInput(
+            f"username {username!r} must be 1-64 lower-case letters, digits or '._-'",
+            code="invalid_username",
+        )
+
+
+def get_by_name(session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound(f"no user {username!r}")
+    return user
+
+
+def list_all(session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.username)))
+
+
+def count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(User)) or 0
+
+
+def create(session: Session, actor: Actor, *, username: str, role: str, password: str) -> User:
+    _check_username(username)
+    if role not in ROLES:
+        raise InvalidInput(f"role must be one of {', '.join(ROLES)}", code="invalid_role")
+    if len(password) < sec.MIN_PASSWORD_CHARS:
+        raise InvalidInput(
+            f"password must be at least {sec.MIN_PASSWORD_CHARS} characters",
+            code="weak_password",
+        )
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise Conflict(f"user {username!r} already exists", code="duplicate")
+    user = User(id=new_id("us"), username=username, role=role,
+                password_hash=sec.hash_password(password))
+    session.add(user)
+    flush_or_conflict(session, f"user {username!r} already exists")
+    audit.record(session, actor, "user.create", "user", username, {"role": role})
+    return user
+
+
+def create_token(
+    session: Session, actor: Actor, user: User, name: str = "api"
+) -> tuple[str, ApiToken]:
+    """Create an API token for ``user``; return it (shown once) and its row (a digest)."""
+    if not 1 <= len(name) <= 64:
+        raise InvalidInput("token name must be 1-64 characters", code="invalid_token_name")
+    token = sec.new_token()
+    row = ApiToken(
+        id=new_id("tk"),
+        user_id=user.id,
+        name=name,
+        token_hash=sec.digest(token),
+        prefix=token[:8],
+    )
+    session.add(row)
+    session.flush()
+    audit.record(session, actor, "token.create", "user", user.username, {"name": name})
+    return token, row
+
+
+def actor_for_token(session: Session, token: str) -> Actor:
+    row = session.execute(
+        select(ApiToken, User)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_hash == sec.digest(token))
+    ).first()
+    if row is None:
+        raise Unauthenticated("invalid API token", code="invalid_token")
+    api_token, user = row.tuple()
+    api_token.last_used_at = utcnow()
+    return Actor(user_id=user.id, username=user.username, role=user.role, via="token")
+
+
+def login(session: Session, username: str, password: str) -> tuple[str, str, User]:
+    """Check a password and open a web session; return (session token, CSRF token, user)."""
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None or not sec.verify_password(user.password_hash, password):
+        raise Unauthenticated("wrong username or password", code="bad_credentials")
+    token, csrf = sec.new_secret(), sec.new_secret()
+    session.add(
+        WebSession(
+            id=new_id("se"),
+            user_id=user.id,
+            token_hash=sec.digest(token),
+            csrf_token=csrf,
+            expires_at=utcnow() + SESSION_LIFETIME,
+        )
+    )
+    audit.record(
+        session,
+        Actor(user_id=user.id, username=user.username, role=user.role, via="session"),
+        "session.create", "user", user.username,
+    )
+    return token, csrf, user
+
+
+def session_for_cookie(session: Session, token: str) -> tuple[Actor, str]:
+    """Return the actor behind a session cookie and the session's CSRF token."""
+    row = session.execute(
+        select(WebSession, User)
+        .join(User, User.id == WebSession.user_id)
+        .where(WebSession.token_hash == sec.digest(token))
+    ).first()
+    if row is None:
+        raise Unauthenticated("your session has ended; log in again", code="session_expired")
+    web_session, user = row.tuple()
+    if web_session.expires_at <= utcnow():
+        session.delete(web_session)
+        raise Unauthenticated("your session has ended; log in again", code="session_expired")
+    actor = Actor(user_id=user.id, username=user.username, role=user.role, via="session")
+    return actor, web_session.csrf_token
+
+
+def logout(session: Session, token: str) -> None:
+    row = session.scalar(select(WebSession).where(WebSession.token_hash == sec.digest(token)))
+    if row is not None:
+        session.delete(row)

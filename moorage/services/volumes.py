@@ -1,0 +1,105 @@
+"""A workload's volume list, checked against the containment rules of its scope."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from moorage.errors import Forbidden, InvalidInput
+from moorage.names import is_slug
+from moorage.security.roles import Actor
+from moorage.services import audit
+from moorage.services.workloads import get as get_workload
+from moorage.services.workloads import project_slug
+from moorage.settings import Settings
+from moorage.store.tables import Volume
+from moorage.volumes.paths import host_path, normalize_target
+
+MAX_VOLUMES = 64
+
+
+@dataclass(frozen=True)
+class VolumeSpec:
+    name: str
+    scope: str
+    source: str
+    target: str
+    read_only: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "scope": self.scope,
+            "source": self.source,
+            "target": self.target,
+            "read_only": self.read_only,
+        }
+
+
+def read(session: Session, workload_id: str) -> list[VolumeSpec]:
+    get_workload(session, workload_id)
+    rows = session.scalars(
+        select(Volume).where(Volume.workload_id == workload_id).order_by(Volume.position)
+    )
+    return [VolumeSpec(r.name, r.scope, r.source, r.target, r.read_only) for r in rows]
+
+
+def replace(
+    session: Session,
+    actor: Actor,
+    settings: Settings,
+    workload_id: str,
+    wanted: list[VolumeSpec],
+) -> list[VolumeSpec]:
+    """Replace the whole list; adding, changing or removing an ``absolute`` volume is admin-only."""
+    workload = get_workload(session, workload_id)
+    if len(wanted) > MAX_VOLUMES:
+        raise InvalidInput(f"at most {MAX_VOLUMES} volumes per workload", code="invalid_volume")
+    project = project_slug(session, workload)
+    names: set[str] = set()
+    targets: set[str] = set()
+    clean: list[VolumeSpec] = []
+    for spec in wanted:
+        if not is_slug(spec.name):
+            raise InvalidInput(
+                f"volume name {spec.name!r} must be 1-63 lower-case letters, digits or '-'",
+                code="invalid_volume",
+            )
+        if spec.name in names:
+            raise InvalidInput(f"volume name {spec.name!r} is used twice", code="invalid_volume")
+        target = normalize_target(spec.target)
+        if target in targets:
+            raise InvalidInput(f"target {target!r} is mounted twice", code="invalid_volume")
+        host_path(
+            data_dir=settings.data_dir,
+            volume_roots=settings.volume_roots,
+            project=project,
+            stage=workload.stage,
+            scope=spec.scope,
+            source=spec.source,
+        )
+        names.add(spec.name)
+        targets.add(target)
+        clean.append(VolumeSpec(spec.name, spec.scope, spec.source, target, spec.read_only))
+    before = read(session, workload_id)
+    touched_absolute = {v for v in before if v.scope == "absolute"} ^ {
+        v for v in clean if v.scope == "absolute"
+    }
+    if touched_absolute and not actor.can("admin"):
+        raise Forbidden(
+            "only an admin may add, change or remove an 'absolute' volume", code="forbidden"
+        )
+    for row in session.scalars(select(Volume).where(Volume.workload_id == workload_id)):
+        session.delete(row)
+    session.flush()
+    for position, spec in enumerate(clean):
+        session.add(Volume(workload_id=workload_id, position=position, **spec.as_dict()))
+    session.flush()
+    audit.record(
+        session, actor, "workload.volumes.replace", "workload", workload_id,
+        {"volumes": [v.as_dict() for v in clean]},
+    )
+    return clean

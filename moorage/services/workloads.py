@@ -1,0 +1,198 @@
+"""Workloads: create, read, update, delete, with config validated by their kind."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import delete as sql_delete
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from moorage.errors import Conflict, InvalidInput, NotFound
+from moorage.names import is_slug, new_id
+from moorage.plugins.base import public_config, stored_config
+from moorage.plugins.registry import Registry
+from moorage.security.roles import Actor
+from moorage.services import audit, projects
+from moorage.services.guard import flush_or_conflict
+from moorage.services.merge_patch import merge_patch
+from moorage.store.tables import Binding, ChainLink, Deployment, Project, Workload
+
+REF_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
+
+
+def get(session: Session, workload_id: str) -> Workload:
+    workload = session.get(Workload, workload_id)
+    if workload is None:
+        raise NotFound(f"no workload {workload_id!r}")
+    return workload
+
+
+def list_filtered(
+    session: Session,
+    *,
+    project: str | None = None,
+    stage: str | None = None,
+    kind: str | None = None,
+) -> list[tuple[Workload, str]]:
+    query = select(Workload, Project.slug).join(Project, Project.id == Workload.project_id)
+    if project is not None:
+        query = query.where(Project.slug == project)
+    if stage is not None:
+        query = query.where(Workload.stage == stage)
+    if kind is not None:
+        query = query.where(Workload.kind == kind)
+    query = query.order_by(Project.slug, Workload.stage, Workload.name)
+    return [(w, slug) for w, slug in session.execute(query).tuples()]
+
+
+def project_slug(session: Session, workload: Workload) -> str:
+    slug = session.scalar(select(Project.slug).where(Project.id == workload.project_id))
+    assert slug is not None
+    return slug
+
+
+def shown_config(registry: Registry, workload: Workload) -> dict[str, Any]:
+    """The config as clients see it: secrets masked by the kind's model."""
+    source = registry.sources.get(workload.kind)
+    if source is None:
+        return {}
+    return public_config(source.validate(workload.config))
+
+
+def _validated(registry: Registry, kind: str, config: Any) -> BaseModel:
+    return registry.source(kind).validate(config)
+
+
+def _check_name(name: str) -> None:
+    if not is_slug(name):
+        raise InvalidInput(
+            f"workload name {name!r} must be 1-63 lower-case letters, digits or '-'",
+            code="invalid_slug",
+        )
+
+
+def _check_unique(
+    session: Session, *, project_id: str, stage: str, name: str, kind: str, ref_id: str,
+    exclude: str | None = None,
+) -> None:
+    clash = select(Workload).where(
+        or_(
+            (Workload.project_id == project_id) & (Workload.stage == stage)
+            & (Workload.name == name),
+            (Workload.kind == kind) & (Workload.ref_id == ref_id),
+        )
+    )
+    if exclude is not None:
+        clash = clash.where(Workload.id != exclude)
+    other = session.scalars(clash).first()
+    if other is None:
+        return
+    if other.name == name and other.project_id == project_id and other.stage == stage:
+        raise Conflict(f"a workload named {name!r} already exists in that stage", code="duplicate")
+    raise Conflict(f"a {kind} workload with ref_id {ref_id!r} already exists", code="duplicate")
+
+
+def create(
+    session: Session,
+    actor: Actor,
+    registry: Registry,
+    *,
+    name: str,
+    kind: str,
+    project: str,
+    stage: str,
+    config: Any,
+    ref_id: str | None = None,
+) -> Workload:
+    _check_name(name)
+    model = _validated(registry, kind, config)
+    try:
+        owner = projects.get(session, project)
+    except NotFound:
+        raise InvalidInput(
+            f"project {project!r} does not exist; create it first", code="unknown_project"
+        ) from None
+    if stage not in owner.stages:
+        raise InvalidInput(
+            f"stage {stage!r} is not one of project {project!r}'s stages "
+            f"({', '.join(owner.stages)})",
+            code="unknown_stage",
+        )
+    workload_id = new_id("wl")
+    ref = ref_id or workload_id
+    if not REF_ID_RE.fullmatch(ref):
+        raise InvalidInput(
+            "ref_id must be 1-128 letters, digits or '._:/-', starting with a letter or digit",
+            code="invalid_ref_id",
+        )
+    _check_unique(
+        session, project_id=owner.id, stage=stage, name=name, kind=kind, ref_id=ref
+    )
+    workload = Workload(
+        id=workload_id,
+        kind=kind,
+        ref_id=ref,
+        name=name,
+        project_id=owner.id,
+        stage=stage,
+        config=stored_config(model),
+    )
+    session.add(workload)
+    flush_or_conflict(session, f"workload {name!r} clashes with an existing one")
+    audit.record(
+        session, actor, "workload.create", "workload", workload_id,
+        {"name": name, "kind": kind, "project": project, "stage": stage},
+    )
+    return workload
+
+
+def update(
+    session: Session,
+    actor: Actor,
+    registry: Registry,
+    workload_id: str,
+    *,
+    name: str | None = None,
+    config: Any = None,
+    ref_id: str | None = None,
+) -> Workload:
+    workload = get(session, workload_id)
+    changed: list[str] = []
+    if config is not None:
+        if not isinstance(config, dict):
+            raise InvalidInput("config must be a JSON object", code="invalid_config")
+        model = _validated(registry, workload.kind, merge_patch(workload.config, config))
+        workload.config = stored_config(model)
+        changed.append("config")
+    if name is not None and name != workload.name:
+        _check_name(name)
+        workload.name = name
+        changed.append("name")
+    if ref_id is not None and ref_id != workload.ref_id:
+        if not REF_ID_RE.fullmatch(ref_id):
+            raise InvalidInput("ref_id must be 1-128 letters, digits or '._:/-'",
+                               code="invalid_ref_id")
+        workload.ref_id = ref_id
+        changed.append("ref_id")
+    _check_unique(
+        session, project_id=workload.project_id, stage=workload.stage, name=workload.name,
+        kind=workload.kind, ref_id=workload.ref_id, exclude=workload.id,
+    )
+    flush_or_conflict(session, "the new name or ref_id clashes with an existing workload")
+    audit.record(session, actor, "workload.update", "workload", workload.id, {"fields": changed})
+    return workload
+
+
+def delete(session: Session, actor: Actor, workload_id: str) -> None:
+    workload = get(session, workload_id)
+    # Rows that point at this workload go with it; volume data on disk is kept.
+    session.execute(sql_delete(ChainLink).where(
+        (ChainLink.workload_id == workload.id) | (ChainLink.next_id == workload.id)))
+    session.execute(sql_delete(Binding).where(Binding.workload_id == workload.id))
+    session.execute(sql_delete(Deployment).where(Deployment.workload_id == workload.id))
+    session.delete(workload)
+    audit.record(session, actor, "workload.delete", "workload", workload.id,
+                 {"name": workload.name})

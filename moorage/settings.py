@@ -1,0 +1,90 @@
+"""Every MOORAGE_* environment variable, parsed and typed in one place.
+
+Other modules take a ``Settings`` value; none of them reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from moorage.errors import ConfigError
+
+GIB = 1024**3
+DEFAULT_BIND = "127.0.0.1:8700"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    bind_host: str = "127.0.0.1"
+    bind_port: int = 8700
+    database_url: str = ""
+    volume_roots: tuple[Path, ...] = ()
+    publish_addr: str = "127.0.0.1"
+    admin_password: str | None = None
+    snapshot_max_bytes: int = 64 * GIB
+    enable_faultpoints: bool = False
+    faultpoint: str | None = None
+    docker_host: str | None = None
+    # Not a MOORAGE_* variable: the cap on an ordinary JSON request body.
+    max_body_bytes: int = field(default=1024 * 1024)
+
+    @property
+    def volumes_dir(self) -> Path:
+        return self.data_dir / "volumes"
+
+    @property
+    def snapshots_dir(self) -> Path:
+        return self.data_dir / "snapshots"
+
+    @property
+    def journals_dir(self) -> Path:
+        return self.data_dir / "journals"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        data_dir = Path(env.get("MOORAGE_DATA_DIR") or "./var").absolute()
+        host, port = _parse_bind(env.get("MOORAGE_BIND") or DEFAULT_BIND)
+        database_url = env.get("MOORAGE_DATABASE_URL") or f"sqlite:///{data_dir / 'moorage.db'}"
+        roots = tuple(
+            Path(p).absolute() for p in (env.get("MOORAGE_VOLUME_ROOTS") or "").split(":") if p
+        )
+        return cls(
+            data_dir=data_dir,
+            bind_host=host,
+            bind_port=port,
+            database_url=database_url,
+            volume_roots=roots,
+            publish_addr=env.get("MOORAGE_PUBLISH_ADDR") or "127.0.0.1",
+            admin_password=env.get("MOORAGE_ADMIN_PASSWORD") or None,
+            snapshot_max_bytes=_parse_int(
+                env, "MOORAGE_SNAPSHOT_MAX_BYTES", 64 * GIB, minimum=1
+            ),
+            enable_faultpoints=env.get("MOORAGE_ENABLE_FAULTPOINTS") == "1",
+            faultpoint=env.get("MOORAGE_FAULTPOINT") or None,
+            docker_host=env.get("DOCKER_HOST") or None,
+        )
+
+
+def _parse_bind(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"MOORAGE_BIND must look like 127.0.0.1:8700, got {value!r}")
+    return host.strip("[]"), int(port)
+
+
+def _parse_int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value

@@ -1,0 +1,1 @@
+"""Built-in source kinds, one module per kind."""

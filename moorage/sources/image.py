@@ -1,0 +1,106 @@
+"""The ``image`` source kind: one container run from an image.
+
+Only config validation lives here until the deploy issue adds deploy,
+teardown and reconcile through the runtime seam.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from moorage.plugins.base import validate_config
+
+# A Docker image reference: [registry[:port]/]path[:tag][@digest], lower-case path.
+IMAGE_REF = re.compile(
+    r"^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:[._-][a-z0-9]+)*"
+    r"(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$"
+)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PortMapping(Strict):
+    container: int = Field(ge=1, le=65535, description="Port the app listens on inside")
+    host: int | None = Field(
+        default=None, ge=1, le=65535, description="Loopback port to publish on; picked if empty"
+    )
+    protocol: Literal["tcp", "udp"] = "tcp"
+
+
+class HealthCheck(Strict):
+    """How a deploy decides the new container is healthy.
+
+    Set ``http`` (a path probed on the published loopback port) or ``cmd`` (run
+    with ``docker exec``); with neither, the image's HEALTHCHECK is used, or the
+    container must still be running after ``grace_seconds``.
+    """
+
+    http: str | None = Field(default=None, pattern=r"^/[\x21-\x7e]*$", max_length=1024)
+    port: int | None = Field(default=None, ge=1, le=65535, description="Container port for http")
+    cmd: list[str] | None = Field(default=None, min_length=1)
+    timeout_seconds: float = Field(default=60, gt=0, le=3600)
+    interval_seconds: float = Field(default=1, gt=0, le=60)
+    grace_seconds: float = Field(default=2, ge=0, le=600)
+
+    @model_validator(mode="after")
+    def _one_probe(self) -> HealthCheck:
+        if self.http and self.cmd:
+            raise ValueError("set either http or cmd, not both")
+        return self
+
+
+class RegistryAuth(Strict):
+    username: str = Field(min_length=1, max_length=256)
+    password: SecretStr = Field(min_length=1)
+    server: str | None = Field(default=None, max_length=256)
+
+
+class ImageConfig(Strict):
+    image: str = Field(min_length=1, max_length=512, description="Image reference to run")
+    command: list[str] | None = Field(default=None, description="Overrides the image's CMD")
+    ports: list[PortMapping] = Field(default_factory=list, max_length=64)
+    health: HealthCheck | None = None
+    init: bool = Field(default=True, description="Run Docker's init as PID 1")
+    stop_timeout: int = Field(default=10, ge=0, le=600, description="Seconds before SIGKILL")
+    registry_auth: RegistryAuth | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> ImageConfig:
+        if not IMAGE_REF.fullmatch(self.image):
+            raise ValueError(f"{self.image!r} is not a valid image reference")
+        seen: set[tuple[int, str]] = set()
+        hosts: set[int] = set()
+        for port in self.ports:
+            key = (port.container, port.protocol)
+            if key in seen:
+                raise ValueError(f"container port {port.container}/{port.protocol} listed twice")
+            seen.add(key)
+            if port.host is not None:
+                if port.host in hosts:
+                    raise ValueError(f"host port {port.host} listed twice")
+                hosts.add(port.host)
+        return self
+
+
+class ImageSource:
+    kind: ClassVar[str] = "image"
+    config_model: ClassVar[type[BaseModel]] = ImageConfig
+    description: ClassVar[str] = "One container run from an image."
+
+    def sample(self) -> dict[str, Any]:
+        return {
+            "image": "registry.example.com/team/web:1.4",
+            "command": ["httpd", "-f", "-p", "8080"],
+            "ports": [{"container": 8080, "host": 18080}],
+            "health": {"http": "/", "port": 8080},
+            "init": True,
+            "stop_timeout": 10,
+        }
+
+    def validate(self, config: dict[str, Any]) -> BaseModel:
+        return validate_config(self.kind, ImageConfig, config)

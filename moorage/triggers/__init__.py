@@ -1,0 +1,1 @@
+"""Built-in trigger kinds, one module per kind."""

@@ -1,0 +1,52 @@
+"""The ``schedule`` trigger kind: deploys on a cron expression in a time zone.
+
+Config validation only for now; the scheduler loop arrives with the triggers
+issue.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from moorage.plugins.base import validate_config
+
+
+class ScheduleConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    cron: str = Field(min_length=1, max_length=128, description="Cron expression, 5 fields")
+    timezone: str = Field(default="UTC", max_length=64, description="IANA time zone")
+    action: Literal["deploy"] = "deploy"
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        if len(value.split()) != 5 or not croniter.is_valid(value):
+            raise ValueError(f"{value!r} is not a 5-field cron expression like '0 3 * * *'")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone like 'Europe/Berlin'") from None
+        return value
+
+
+class ScheduleTrigger:
+    kind: ClassVar[str] = "schedule"
+    config_model: ClassVar[type[BaseModel]] = ScheduleConfig
+    description: ClassVar[str] = "Deploys on a cron schedule."
+    uses_token: ClassVar[bool] = False
+
+    def sample(self) -> dict[str, Any]:
+        return {"cron": "0 3 * * *", "timezone": "UTC", "action": "deploy"}
+
+    def validate(self, config: dict[str, Any]) -> BaseModel:
+        return validate_config(self.kind, ScheduleConfig, config)

@@ -1,0 +1,1 @@
+"""Volume specs and the pure rules that map them to host paths."""
