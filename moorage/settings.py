@@ -61,9 +61,7 @@ class Settings:
             volume_roots=roots,
             publish_addr=env.get("MOORAGE_PUBLISH_ADDR") or "127.0.0.1",
             admin_password=env.get("MOORAGE_ADMIN_PASSWORD") or None,
-            snapshot_max_bytes=_parse_int(
-                env, "MOORAGE_SNAPSHOT_MAX_BYTES", 64 * GIB, minimum=1
-            ),
+            snapshot_max_bytes=_parse_int(env, "MOORAGE_SNAPSHOT_MAX_BYTES", 64 * GIB, minimum=1),
             enable_faultpoints=env.get("MOORAGE_ENABLE_FAULTPOINTS") == "1",
             faultpoint=env.get("MOORAGE_FAULTPOINT") or None,
             docker_host=env.get("DOCKER_HOST") or None,

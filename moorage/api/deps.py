@@ -56,9 +56,7 @@ def current_actor(request: Request, session: DbSession) -> Actor:
     if header:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthenticated(
-                "Authorization must be 'Bearer <token>'", code="invalid_token"
-            )
+            raise Unauthenticated("Authorization must be 'Bearer <token>'", code="invalid_token")
         return users.actor_for_token(session, token.strip())
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
@@ -72,17 +70,13 @@ def current_actor(request: Request, session: DbSession) -> Actor:
                     code="csrf_failed",
                 )
         return actor
-    raise Unauthenticated(
-        "log in or send 'Authorization: Bearer <token>'", code="unauthenticated"
-    )
+    raise Unauthenticated("log in or send 'Authorization: Bearer <token>'", code="unauthenticated")
 
 
 def require(role: Role) -> Callable[[Actor], Actor]:
     def check(actor: Annotated[Actor, Depends(current_actor)]) -> Actor:
         if not actor.can(role):
-            raise Forbidden(
-                f"this needs the {role} role; you are {actor.role}", code="forbidden"
-            )
+            raise Forbidden(f"this needs the {role} role; you are {actor.role}", code="forbidden")
         return actor
 
     check.__name__ = f"require_{role}"

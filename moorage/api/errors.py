@@ -84,9 +84,7 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     message = str(exc.detail) if exc.detail else code.replace("_", " ")
     if exc.status_code == 404:
         message = "no such endpoint; see /api/openapi.json"
-    return JSONResponse(
-        error_body(code, message), status_code=exc.status_code, headers=exc.headers
-    )
+    return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=exc.headers)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

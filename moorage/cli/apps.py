@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from moorage.cli.client import CliError, Client
+from moorage.cli.client import Client, CliError
 from moorage.cli.output import console, emit_json, table
 
 app = typer.Typer(help="Workloads (apps): list, show, create, delete.")
@@ -55,8 +55,11 @@ def list_apps(
     if as_json:
         emit_json(items)
         return
-    table(items, ["id", "project", "stage", "name", "kind", "status"],
-          empty="No workloads yet: moorage apps create NAME --project P --stage S --image REF")
+    table(
+        items,
+        ["id", "project", "stage", "name", "kind", "status"],
+        empty="No workloads yet: moorage apps create NAME --project P --stage S --image REF",
+    )
 
 
 @app.command("show")

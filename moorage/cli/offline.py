@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from moorage.bootstrap import open_store
+if TYPE_CHECKING:
+    from moorage.store.db import Database
+
 from moorage.security.roles import Actor
-from moorage.services import users
-from moorage.settings import Settings
 
 admin_app = typer.Typer(help="User management on the local data directory (offline).")
 token_app = typer.Typer(help="API tokens, created on the local data directory (offline).")
 
 CLI_ACTOR = Actor(user_id="", username="cli", role="admin", via="cli")
+
+
+def _store() -> Database:
+    # Imported here so that HTTP commands of the CLI start fast.
+    from moorage.bootstrap import open_store
+    from moorage.settings import Settings
+
+    return open_store(Settings.from_env())
 
 
 @admin_app.command("create")
@@ -31,11 +39,12 @@ def admin_create(
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    db = open_store(Settings.from_env())
+    from moorage.services import users
+
+    db = _store()
     try:
         with db.session() as session:
-            user = users.create(session, CLI_ACTOR, username=username, role=role,
-                                password=password)
+            user = users.create(session, CLI_ACTOR, username=username, role=role, password=password)
             print(f"created {user.role} {user.username}")
     finally:
         db.dispose()
@@ -47,7 +56,9 @@ def token_create(
     name: Annotated[str, typer.Option(help="A label to recognise the token by")] = "cli",
 ) -> None:
     """Create an API token; it is printed once, as the last line."""
-    db = open_store(Settings.from_env())
+    from moorage.services import users
+
+    db = _store()
     try:
         with db.session() as session:
             user = users.get_by_name(session, username)

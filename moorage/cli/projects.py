@@ -20,8 +20,11 @@ def list_projects(as_json: Annotated[bool, typer.Option("--json")] = False) -> N
         emit_json(items)
         return
     rows = [{**p, "stages": ", ".join(p["stages"])} for p in items]
-    table(rows, ["slug", "stages", "description"],
-          empty="No projects yet: moorage projects create SLUG")
+    table(
+        rows,
+        ["slug", "stages", "description"],
+        empty="No projects yet: moorage projects create SLUG",
+    )
 
 
 @app.command("create")

@@ -2,27 +2,35 @@
 
 from __future__ import annotations
 
-import logging
-
-import uvicorn
-
-from moorage.api.app import create_app
-from moorage.bootstrap import ensure_first_admin, load_registry, open_store
-from moorage.settings import Settings
-
 
 def serve() -> None:
     """Serve Moorage on MOORAGE_BIND (default 127.0.0.1:8700)."""
+    # Imported here so that HTTP commands of the CLI start fast.
+    import logging
+
+    import uvicorn
+
+    from moorage.api.app import create_app
+    from moorage.bootstrap import ensure_first_admin, load_registry, open_store
+    from moorage.settings import Settings
+
     settings = Settings.from_env()
     registry = load_registry()
     db = open_store(settings)
     first = ensure_first_admin(settings, db)
     if first is not None:
         note = "generated, shown only now" if first.generated else "from MOORAGE_ADMIN_PASSWORD"
-        print(f"Created admin user '{first.username}' with password {first.password} ({note})",
-              flush=True)
+        print(
+            f"Created admin user '{first.username}' with password {first.password} ({note})",
+            flush=True,
+        )
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     app = create_app(settings, db, registry)
     print(f"Moorage serving on http://{settings.bind_host}:{settings.bind_port}", flush=True)
-    uvicorn.run(app, host=settings.bind_host, port=settings.bind_port, log_level="warning",
-                server_header=False)
+    uvicorn.run(
+        app,
+        host=settings.bind_host,
+        port=settings.bind_port,
+        log_level="warning",
+        server_header=False,
+    )

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from moorage.cli.apps import resolve
-from moorage.cli.client import CliError, Client
+from moorage.cli.client import Client, CliError
 from moorage.cli.output import emit_json, table
 
 app = typer.Typer(help="Triggers: list, create, bind, delete.")
@@ -25,8 +25,11 @@ def list_triggers(
         emit_json(items)
         return
     rows = [{**t, "bound": len(t["workloads"])} for t in items]
-    table(rows, ["id", "kind", "name", "bound", "url"],
-          empty="No triggers yet: moorage triggers create webhook NAME")
+    table(
+        rows,
+        ["id", "kind", "name", "bound", "url"],
+        empty="No triggers yet: moorage triggers create webhook NAME",
+    )
 
 
 @app.command("create")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -13,6 +14,14 @@ def validate_config(kind: str, model: type[BaseModel], config: Any) -> BaseModel
     """Parse ``config`` with ``model``; a failure names every bad field."""
     if not isinstance(config, dict):
         raise InvalidInput(f"config of kind {kind!r} must be a JSON object", code="invalid_config")
+    try:
+        json.dumps(config, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        # A lone surrogate from a JSON "\\ud800" escape cannot be stored or sent back.
+        raise InvalidInput(
+            f"config of kind {kind!r} must be valid Unicode text (no lone surrogates)",
+            code="invalid_config",
+        ) from None
     try:
         return model.model_validate(config)
     except ValidationError as exc:
@@ -36,7 +45,8 @@ def public_config(model: BaseModel) -> dict[str, Any]:
 
 def stored_config(model: BaseModel) -> dict[str, Any]:
     """The config as the store keeps it: secret fields in clear (never sent out)."""
-    return _reveal(model.model_dump(mode="python", exclude_none=True))
+    revealed: dict[str, Any] = _reveal(model.model_dump(mode="python", exclude_none=True))
+    return revealed
 
 
 def _reveal(value: Any) -> Any:

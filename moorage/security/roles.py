@@ -7,7 +7,7 @@ from typing import Literal
 
 Role = Literal["viewer", "operator", "admin"]
 ROLES: tuple[Role, ...] = ("viewer", "operator", "admin")
-_RANK = {role: i for i, role in enumerate(ROLES)}
+_RANK: dict[str, int] = {role: i for i, role in enumerate(ROLES)}
 
 
 def allows(have: str, need: Role) -> bool:

@@ -11,7 +11,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()
 
-TOKEN_PREFIX = "mrg_"
+TOKEN_PREFIX = "mrg_"  # noqa: S105 (a prefix, not a secret)
 MIN_PASSWORD_CHARS = 8
 
 

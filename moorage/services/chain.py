@@ -26,7 +26,7 @@ def read(session: Session, workload_id: str) -> list[str]:
 
 def _graph(session: Session) -> dict[str, list[str]]:
     graph: dict[str, list[str]] = {}
-    for src, dst in session.execute(select(ChainLink.workload_id, ChainLink.next_id)).tuples():
+    for src, dst in session.execute(select(ChainLink.workload_id, ChainLink.next_id)):
         graph.setdefault(src, []).append(dst)
     return graph
 
@@ -75,6 +75,7 @@ def replace(session: Session, actor: Actor, workload_id: str, wanted: list[str])
     for position, nxt in enumerate(wanted):
         session.add(ChainLink(workload_id=workload_id, next_id=nxt, position=position))
     session.flush()
-    audit.record(session, actor, "workload.chain.replace", "workload", workload_id,
-                 {"next": wanted})
+    audit.record(
+        session, actor, "workload.chain.replace", "workload", workload_id, {"next": wanted}
+    )
     return list(wanted)

@@ -19,14 +19,21 @@ MAX_VALUE_BYTES = 64 * 1024
 MAX_VARS = 500
 
 
+def _storable(value: str) -> bool:
+    try:
+        encoded = value.encode()
+    except UnicodeEncodeError:  # a lone surrogate from a JSON "\\ud800" escape
+        return False
+    return b"\x00" not in encoded and len(encoded) <= MAX_VALUE_BYTES
+
+
 def read(session: Session, workload_id: str) -> dict[str, dict[str, Any]]:
     get_workload(session, workload_id)
     rows = session.scalars(
         select(EnvVar).where(EnvVar.workload_id == workload_id).order_by(EnvVar.key)
     )
     return {
-        row.key: {"value": None if row.secret else row.value, "secret": row.secret}
-        for row in rows
+        row.key: {"value": None if row.secret else row.value, "secret": row.secret} for row in rows
     }
 
 
@@ -56,10 +63,17 @@ def replace(
                     f"variable {key!r} needs a value (null only keeps an existing secret)",
                     code="invalid_env",
                 )
+            if not secret:
+                # Keeping a secret's value while dropping its flag would reveal it on read.
+                raise InvalidInput(
+                    f"variable {key!r} is secret: send its value to make it a plain variable",
+                    code="invalid_env",
+                )
             value = old.value
-        if "\x00" in value or len(value.encode()) > MAX_VALUE_BYTES:
+        if not _storable(value):
             raise InvalidInput(
-                f"variable {key!r} must be at most {MAX_VALUE_BYTES} bytes and contain no NUL",
+                f"variable {key!r} must be at most {MAX_VALUE_BYTES} bytes of UTF-8 "
+                "and contain no NUL",
                 code="invalid_env",
             )
         clean[key] = (value, secret)
@@ -67,11 +81,11 @@ def replace(
         if key not in clean:
             session.delete(row)
     for key, (value, secret) in clean.items():
-        row = existing.get(key)
-        if row is None:
+        current = existing.get(key)
+        if current is None:
             session.add(EnvVar(workload_id=workload_id, key=key, value=value, secret=secret))
         else:
-            row.value, row.secret = value, secret
+            current.value, current.secret = value, secret
     session.flush()
     audit.record(
         session, actor, "workload.env.replace", "workload", workload_id, {"keys": sorted(clean)}

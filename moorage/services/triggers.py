@@ -72,9 +72,10 @@ def create(
     plugin = registry.trigger(kind)
     _check_name(name)
     model = plugin.validate({} if config is None else config)
-    if session.scalar(
-        select(Trigger.id).where(Trigger.kind == kind, Trigger.name == name)
-    ) is not None:
+    if (
+        session.scalar(select(Trigger.id).where(Trigger.kind == kind, Trigger.name == name))
+        is not None
+    ):
         raise Conflict(f"a {kind} trigger named {name!r} already exists", code="duplicate")
     trigger = Trigger(
         id=new_id("tr"),
@@ -85,8 +86,9 @@ def create(
     )
     session.add(trigger)
     flush_or_conflict(session, f"a {kind} trigger named {name!r} already exists")
-    audit.record(session, actor, "trigger.create", "trigger", trigger.id,
-                 {"kind": kind, "name": name})
+    audit.record(
+        session, actor, "trigger.create", "trigger", trigger.id, {"kind": kind, "name": name}
+    )
     return trigger
 
 
@@ -103,11 +105,15 @@ def update(
     changed: list[str] = []
     if name is not None and name != trigger.name:
         _check_name(name)
-        if session.scalar(
-            select(Trigger.id).where(Trigger.kind == trigger.kind, Trigger.name == name)
-        ) is not None:
-            raise Conflict(f"a {trigger.kind} trigger named {name!r} already exists",
-                           code="duplicate")
+        if (
+            session.scalar(
+                select(Trigger.id).where(Trigger.kind == trigger.kind, Trigger.name == name)
+            )
+            is not None
+        ):
+            raise Conflict(
+                f"a {trigger.kind} trigger named {name!r} already exists", code="duplicate"
+            )
         trigger.name = name
         changed.append("name")
     if config is not None:
@@ -126,8 +132,14 @@ def delete(session: Session, actor: Actor, trigger_id: str) -> None:
     for binding in session.scalars(select(Binding).where(Binding.trigger_id == trigger.id)):
         session.delete(binding)
     session.delete(trigger)
-    audit.record(session, actor, "trigger.delete", "trigger", trigger.id,
-                 {"kind": trigger.kind, "name": trigger.name})
+    audit.record(
+        session,
+        actor,
+        "trigger.delete",
+        "trigger",
+        trigger.id,
+        {"kind": trigger.kind, "name": trigger.name},
+    )
 
 
 def bindings_of(session: Session, workload_id: str) -> list[Trigger]:
@@ -153,8 +165,9 @@ def bind(session: Session, actor: Actor, workload_id: str, trigger_id: str) -> T
         )
     session.add(Binding(trigger_id=trigger_id, workload_id=workload_id))
     flush_or_conflict(session, f"trigger {trigger.name!r} is already bound to this workload")
-    audit.record(session, actor, "workload.trigger.bind", "workload", workload_id,
-                 {"trigger": trigger_id})
+    audit.record(
+        session, actor, "workload.trigger.bind", "workload", workload_id, {"trigger": trigger_id}
+    )
     return trigger
 
 
@@ -164,5 +177,6 @@ def unbind(session: Session, actor: Actor, workload_id: str, trigger_id: str) ->
     if binding is None:
         raise NotFound(f"trigger {trigger_id!r} is not bound to workload {workload_id!r}")
     session.delete(binding)
-    audit.record(session, actor, "workload.trigger.unbind", "workload", workload_id,
-                 {"trigger": trigger_id})
+    audit.record(
+        session, actor, "workload.trigger.unbind", "workload", workload_id, {"trigger": trigger_id}
+    )

@@ -55,8 +55,9 @@ def create(session: Session, actor: Actor, *, username: str, role: str, password
         )
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise Conflict(f"user {username!r} already exists", code="duplicate")
-    user = User(id=new_id("us"), username=username, role=role,
-                password_hash=sec.hash_password(password))
+    user = User(
+        id=new_id("us"), username=username, role=role, password_hash=sec.hash_password(password)
+    )
     session.add(user)
     flush_or_conflict(session, f"user {username!r} already exists")
     audit.record(session, actor, "user.create", "user", username, {"role": role})
@@ -91,7 +92,7 @@ def actor_for_token(session: Session, token: str) -> Actor:
     ).first()
     if row is None:
         raise Unauthenticated("invalid API token", code="invalid_token")
-    api_token, user = row.tuple()
+    api_token, user = row
     api_token.last_used_at = utcnow()
     return Actor(user_id=user.id, username=user.username, role=user.role, via="token")
 
@@ -114,7 +115,9 @@ def login(session: Session, username: str, password: str) -> tuple[str, str, Use
     audit.record(
         session,
         Actor(user_id=user.id, username=user.username, role=user.role, via="session"),
-        "session.create", "user", user.username,
+        "session.create",
+        "user",
+        user.username,
     )
     return token, csrf, user
 
@@ -128,7 +131,7 @@ def session_for_cookie(session: Session, token: str) -> tuple[Actor, str]:
     ).first()
     if row is None:
         raise Unauthenticated("your session has ended; log in again", code="session_expired")
-    web_session, user = row.tuple()
+    web_session, user = row
     if web_session.expires_at <= utcnow():
         session.delete(web_session)
         raise Unauthenticated("your session has ended; log in again", code="session_expired")

@@ -99,7 +99,11 @@ def replace(
         session.add(Volume(workload_id=workload_id, position=position, **spec.as_dict()))
     session.flush()
     audit.record(
-        session, actor, "workload.volumes.replace", "workload", workload_id,
+        session,
+        actor,
+        "workload.volumes.replace",
+        "workload",
+        workload_id,
         {"volumes": [v.as_dict() for v in clean]},
     )
     return clean

@@ -45,7 +45,7 @@ def list_filtered(
     if kind is not None:
         query = query.where(Workload.kind == kind)
     query = query.order_by(Project.slug, Workload.stage, Workload.name)
-    return [(w, slug) for w, slug in session.execute(query).tuples()]
+    return [(w, slug) for w, slug in session.execute(query)]
 
 
 def project_slug(session: Session, workload: Workload) -> str:
@@ -75,12 +75,19 @@ def _check_name(name: str) -> None:
 
 
 def _check_unique(
-    session: Session, *, project_id: str, stage: str, name: str, kind: str, ref_id: str,
+    session: Session,
+    *,
+    project_id: str,
+    stage: str,
+    name: str,
+    kind: str,
+    ref_id: str,
     exclude: str | None = None,
 ) -> None:
     clash = select(Workload).where(
         or_(
-            (Workload.project_id == project_id) & (Workload.stage == stage)
+            (Workload.project_id == project_id)
+            & (Workload.stage == stage)
             & (Workload.name == name),
             (Workload.kind == kind) & (Workload.ref_id == ref_id),
         )
@@ -128,9 +135,7 @@ def create(
             "ref_id must be 1-128 letters, digits or '._:/-', starting with a letter or digit",
             code="invalid_ref_id",
         )
-    _check_unique(
-        session, project_id=owner.id, stage=stage, name=name, kind=kind, ref_id=ref
-    )
+    _check_unique(session, project_id=owner.id, stage=stage, name=name, kind=kind, ref_id=ref)
     workload = Workload(
         id=workload_id,
         kind=kind,
@@ -143,7 +148,11 @@ def create(
     session.add(workload)
     flush_or_conflict(session, f"workload {name!r} clashes with an existing one")
     audit.record(
-        session, actor, "workload.create", "workload", workload_id,
+        session,
+        actor,
+        "workload.create",
+        "workload",
+        workload_id,
         {"name": name, "kind": kind, "project": project, "stage": stage},
     )
     return workload
@@ -173,14 +182,23 @@ def update(
         changed.append("name")
     if ref_id is not None and ref_id != workload.ref_id:
         if not REF_ID_RE.fullmatch(ref_id):
-            raise InvalidInput("ref_id must be 1-128 letters, digits or '._:/-'",
-                               code="invalid_ref_id")
+            raise InvalidInput(
+                "ref_id must be 1-128 letters, digits or '._:/-'", code="invalid_ref_id"
+            )
         workload.ref_id = ref_id
         changed.append("ref_id")
-    _check_unique(
-        session, project_id=workload.project_id, stage=workload.stage, name=workload.name,
-        kind=workload.kind, ref_id=workload.ref_id, exclude=workload.id,
-    )
+    # No autoflush: flushing the changed row inside the check would hit the unique
+    # constraint as a raw IntegrityError (a 500) before the check can answer 409.
+    with session.no_autoflush:
+        _check_unique(
+            session,
+            project_id=workload.project_id,
+            stage=workload.stage,
+            name=workload.name,
+            kind=workload.kind,
+            ref_id=workload.ref_id,
+            exclude=workload.id,
+        )
     flush_or_conflict(session, "the new name or ref_id clashes with an existing workload")
     audit.record(session, actor, "workload.update", "workload", workload.id, {"fields": changed})
     return workload
@@ -189,10 +207,14 @@ def update(
 def delete(session: Session, actor: Actor, workload_id: str) -> None:
     workload = get(session, workload_id)
     # Rows that point at this workload go with it; volume data on disk is kept.
-    session.execute(sql_delete(ChainLink).where(
-        (ChainLink.workload_id == workload.id) | (ChainLink.next_id == workload.id)))
+    session.execute(
+        sql_delete(ChainLink).where(
+            (ChainLink.workload_id == workload.id) | (ChainLink.next_id == workload.id)
+        )
+    )
     session.execute(sql_delete(Binding).where(Binding.workload_id == workload.id))
     session.execute(sql_delete(Deployment).where(Deployment.workload_id == workload.id))
     session.delete(workload)
-    audit.record(session, actor, "workload.delete", "workload", workload.id,
-                 {"name": workload.name})
+    audit.record(
+        session, actor, "workload.delete", "workload", workload.id, {"name": workload.name}
+    )

@@ -57,7 +57,7 @@ class ComposeSource:
                 "  web:\n"
                 "    image: registry.example.com/team/web:1.4\n"
                 "    ports:\n"
-                "      - \"127.0.0.1:18081:8080\"\n"
+                '      - "127.0.0.1:18081:8080"\n'
             )
         }
 

@@ -27,8 +27,15 @@ def list_audit(
     )
     return AuditList(
         items=[
-            AuditOut(id=r.id, at=r.at, actor=r.actor, action=r.action,
-                     target_type=r.target_type, target_id=r.target_id, details=r.details)
+            AuditOut(
+                id=r.id,
+                at=r.at,
+                actor=r.actor,
+                action=r.action,
+                target_type=r.target_type,
+                target_id=r.target_id,
+                details=r.details,
+            )
             for r in rows
         ]
     )

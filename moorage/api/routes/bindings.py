@@ -35,15 +35,19 @@ def bind(
 ) -> TriggerOut:
     if (body.trigger_id is None) == (body.trigger is None):
         raise InvalidInput(
-            "send either {\"trigger_id\": ...} to bind an existing trigger or "
-            "{\"trigger\": {\"kind\", \"name\", \"config\"}} to create one",
+            'send either {"trigger_id": ...} to bind an existing trigger or '
+            '{"trigger": {"kind", "name", "config"}} to create one',
             code="invalid_binding",
         )
     if body.trigger is not None:
         triggers.bindings_of(session, workload_id)  # 404 before creating anything
         created = triggers.create(
-            session, actor, state.registry,
-            kind=body.trigger.kind, name=body.trigger.name, config=body.trigger.config,
+            session,
+            actor,
+            state.registry,
+            kind=body.trigger.kind,
+            name=body.trigger.name,
+            config=body.trigger.config,
         )
         trigger_id = created.id
     else:

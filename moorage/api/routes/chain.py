@@ -17,7 +17,5 @@ def read_chain(workload_id: str, actor: Operator, session: DbSession) -> ChainOu
 
 
 @router.put("")
-def replace_chain(
-    workload_id: str, body: ChainIn, actor: Operator, session: DbSession
-) -> ChainOut:
+def replace_chain(workload_id: str, body: ChainIn, actor: Operator, session: DbSession) -> ChainOut:
     return ChainOut(next=chain.replace(session, actor, workload_id, body.next))

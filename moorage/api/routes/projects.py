@@ -13,8 +13,13 @@ router = APIRouter(prefix="/api/projects", tags=["projects"])
 
 
 def project_out(p: Project) -> ProjectOut:
-    return ProjectOut(id=p.id, slug=p.slug, description=p.description, stages=list(p.stages),
-                      created_at=p.created_at)
+    return ProjectOut(
+        id=p.id,
+        slug=p.slug,
+        description=p.description,
+        stages=list(p.stages),
+        created_at=p.created_at,
+    )
 
 
 @router.get("")

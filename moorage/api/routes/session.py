@@ -8,13 +8,13 @@ from moorage.api.deps import SESSION_COOKIE, DbSession, Viewer
 from moorage.api.schemas import LoginIn, SessionOut, UserOut
 from moorage.services import users
 from moorage.services.users import SESSION_LIFETIME
+from moorage.store.tables import User
 
 router = APIRouter(prefix="/api/session", tags=["session"])
 
 
-def user_out(user: users.User) -> UserOut:
-    return UserOut(id=user.id, username=user.username, role=user.role,
-                   created_at=user.created_at)
+def user_out(user: User) -> UserOut:
+    return UserOut(id=user.id, username=user.username, role=user.role, created_at=user.created_at)
 
 
 @router.post("", status_code=201)

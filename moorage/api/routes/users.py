@@ -37,8 +37,13 @@ def create_user(body: UserIn, actor: Admin, session: DbSession) -> UserOut:
 
 
 def _token_out(row: ApiToken) -> TokenOut:
-    return TokenOut(id=row.id, name=row.name, prefix=row.prefix, created_at=row.created_at,
-                    last_used_at=row.last_used_at)
+    return TokenOut(
+        id=row.id,
+        name=row.name,
+        prefix=row.prefix,
+        created_at=row.created_at,
+        last_used_at=row.last_used_at,
+    )
 
 
 @router.get("/tokens")

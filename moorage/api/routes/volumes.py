@@ -23,8 +23,12 @@ def _out(
     shown = []
     for spec in specs:
         path = host_path(
-            data_dir=settings.data_dir, volume_roots=settings.volume_roots, project=project,
-            stage=workload.stage, scope=spec.scope, source=spec.source,
+            data_dir=settings.data_dir,
+            volume_roots=settings.volume_roots,
+            project=project,
+            stage=workload.stage,
+            scope=spec.scope,
+            source=spec.source,
         )
         shown.append(VolumeOut(host_path=str(path), **spec.as_dict()))
     return shown

@@ -44,9 +44,16 @@ def workload_out(registry: Registry, w: Workload, project: str) -> WorkloadOut:
 
 def deployment_out(d: Deployment) -> DeploymentOut:
     return DeploymentOut(
-        id=d.id, workload_id=d.workload_id, status=d.status, reason=d.reason,
-        artifact=d.artifact, error=d.error, log=d.log, created_at=d.created_at,
-        started_at=d.started_at, finished_at=d.finished_at,
+        id=d.id,
+        workload_id=d.workload_id,
+        status=d.status,
+        reason=d.reason,
+        artifact=d.artifact,
+        error=d.error,
+        log=d.log,
+        created_at=d.created_at,
+        started_at=d.started_at,
+        finished_at=d.finished_at,
     )
 
 
@@ -68,16 +75,21 @@ def create_workload(
     body: WorkloadIn, actor: Operator, session: DbSession, state: State
 ) -> WorkloadOut:
     workload = workloads.create(
-        session, actor, state.registry, name=body.name, kind=body.kind, project=body.project,
-        stage=body.stage, config=body.config, ref_id=body.ref_id,
+        session,
+        actor,
+        state.registry,
+        name=body.name,
+        kind=body.kind,
+        project=body.project,
+        stage=body.stage,
+        config=body.config,
+        ref_id=body.ref_id,
     )
     return workload_out(state.registry, workload, body.project)
 
 
 @router.get("/{workload_id}")
-def get_workload(
-    workload_id: str, actor: Viewer, session: DbSession, state: State
-) -> WorkloadOut:
+def get_workload(workload_id: str, actor: Viewer, session: DbSession, state: State) -> WorkloadOut:
     workload = workloads.get(session, workload_id)
     return workload_out(state.registry, workload, workloads.project_slug(session, workload))
 
@@ -87,8 +99,13 @@ def update_workload(
     workload_id: str, body: WorkloadPatch, actor: Operator, session: DbSession, state: State
 ) -> WorkloadOut:
     workload = workloads.update(
-        session, actor, state.registry, workload_id,
-        name=body.name, config=body.config, ref_id=body.ref_id,
+        session,
+        actor,
+        state.registry,
+        workload_id,
+        name=body.name,
+        config=body.config,
+        ref_id=body.ref_id,
     )
     return workload_out(state.registry, workload, workloads.project_slug(session, workload))
 

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Run the whole suite. Starts the services the tests need; an empty selection is not a failure.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+if [ -z "${MOORAGE_TEST_DATABASE_URL:-}" ] && [ "${MOORAGE_TEST_SKIP_POSTGRES:-}" != "1" ]; then
+  if url=$(scripts/postgres.sh); then
+    export MOORAGE_TEST_DATABASE_URL="$url"
+  else
+    echo "warning: PostgreSQL could not be started; store tests run on SQLite only" >&2
+  fi
+fi
+
+.venv/bin/python -m pytest "$@"
+rc=$?
+if [ "$rc" -eq 5 ]; then
+  echo "no tests were selected"
+  rc=0
+fi
+exit "$rc"

@@ -1,0 +1,233 @@
+"""Shared fixtures: a real Moorage server process on a loopback port, and API clients."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+MOORAGE = str(Path(sys.executable).parent / "moorage")
+ADMIN_PASSWORD = "admin-password-for-tests"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Api:
+    """An HTTP client bound to one identity against the test server."""
+
+    base_url: str
+    token: str | None = None
+
+    def client(self) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=30)
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        with self.client() as c:
+            return c.request(method, path, **kwargs)
+
+    def get(self, path: str, **kw: Any) -> httpx.Response:
+        return self.request("GET", path, **kw)
+
+    def post(self, path: str, **kw: Any) -> httpx.Response:
+        return self.request("POST", path, **kw)
+
+    def put(self, path: str, **kw: Any) -> httpx.Response:
+        return self.request("PUT", path, **kw)
+
+    def patch(self, path: str, **kw: Any) -> httpx.Response:
+        return self.request("PATCH", path, **kw)
+
+    def delete(self, path: str, **kw: Any) -> httpx.Response:
+        return self.request("DELETE", path, **kw)
+
+
+@dataclass
+class Server:
+    url: str
+    data_dir: Path
+    volume_root: Path
+    env: dict[str, str]
+    admin: Api
+    operator: Api
+    viewer: Api
+    anonymous: Api
+
+    def cli(
+        self,
+        *args: str,
+        token: str | None = None,
+        stdin: str | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        env = dict(self.env)
+        env["MOORAGE_URL"] = self.url
+        if token is not None:
+            env["MOORAGE_TOKEN"] = token
+        return subprocess.run(
+            [MOORAGE, *args], env=env, input=stdin, capture_output=True, text=True, timeout=60
+        )
+
+
+def start_server(
+    data_dir: Path,
+    extra_env: dict[str, str] | None = None,
+) -> tuple[subprocess.Popen[str], str, dict[str, str]]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MOORAGE_")}
+    env.update(
+        MOORAGE_DATA_DIR=str(data_dir),
+        MOORAGE_BIND=f"127.0.0.1:{port}",
+        MOORAGE_ADMIN_PASSWORD=ADMIN_PASSWORD,
+        **(extra_env or {}),
+    )
+    log_path = data_dir.parent / f"server-{port}.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [MOORAGE, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT, text=True
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {log_path.read_text()}")
+        try:
+            if httpx.get(f"{url}/api/healthz", timeout=1).status_code == 200:
+                return proc, url, env
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("server did not become healthy in 30 s")
+
+
+def stop_server(proc: subprocess.Popen[str]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def login(url: str, username: str, password: str) -> httpx.Client:
+    """A client holding a session cookie, with the CSRF header set."""
+    client = httpx.Client(base_url=url, timeout=30)
+    r = client.post("/api/session", json={"username": username, "password": password})
+    assert r.status_code == 201, r.text
+    client.headers["X-CSRF-Token"] = r.json()["csrf_token"]
+    return client
+
+
+def make_user(admin: Api, url: str, username: str, role: str) -> Api:
+    password = f"{username}-password"
+    r = admin.post("/api/users", json={"username": username, "role": role, "password": password})
+    assert r.status_code == 201, r.text
+    client = login(url, username, password)
+    try:
+        r = client.post("/api/tokens", json={"name": "tests"})
+    finally:
+        client.close()
+    assert r.status_code == 201, r.text
+    return Api(url, r.json()["token"])
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    base = tmp_path_factory.mktemp("server")
+    data_dir = base / "var"
+    volume_root = base / "roots"
+    volume_root.mkdir()
+    proc, url, env = start_server(data_dir, {"MOORAGE_VOLUME_ROOTS": str(volume_root)})
+    try:
+        token = subprocess.run(
+            [MOORAGE, "token", "create", "--username", "admin"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.splitlines()[-1]
+        admin = Api(url, token)
+        yield Server(
+            url=url,
+            data_dir=data_dir,
+            volume_root=volume_root,
+            env=env,
+            admin=admin,
+            operator=make_user(admin, url, "olga", "operator"),
+            viewer=make_user(admin, url, "victor", "viewer"),
+            anonymous=Api(url),
+        )
+    finally:
+        stop_server(proc)
+
+
+_counter = iter(range(10**9))
+
+
+def unique(prefix: str) -> str:
+    """A slug no other test in this run uses."""
+    return f"{prefix}-{os.getpid()}-{next(_counter)}"
+
+
+@pytest.fixture
+def project(server: Server) -> str:
+    slug = unique("p")
+    r = server.admin.post("/api/projects", json={"slug": slug})
+    assert r.status_code == 201, r.text
+    return slug
+
+
+def create_workload(
+    server: Server,
+    project: str,
+    *,
+    name: str | None = None,
+    stage: str = "production",
+    kind: str = "image",
+    config: dict[str, Any] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    body = {
+        "name": name or unique("w"),
+        "kind": kind,
+        "project": project,
+        "stage": stage,
+        "config": config if config is not None else {"image": "moorage-test/httpd:1"},
+        **extra,
+    }
+    r = server.operator.post("/api/workloads", json=body)
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+@pytest.fixture
+def workload(server: Server, project: str) -> dict[str, Any]:
+    return create_workload(server, project)
+
+
+def assert_error(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
+    """An error answer: the status, Moorage's error shape, optionally its code."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert set(body["error"]) == {"code", "message", "details"}, body
+    assert body["error"]["message"], body
+    assert "Traceback" not in response.text
+    if code is not None:
+        assert body["error"]["code"] == code, body
+    return dict(body["error"])

@@ -1,0 +1,221 @@
+"""The store on SQLite, and on PostgreSQL when MOORAGE_TEST_DATABASE_URL is set."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import UTC
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
+
+from moorage.errors import Conflict
+from moorage.plugins.registry import Registry
+from moorage.security.roles import SYSTEM
+from moorage.services import chain, projects, triggers, users, workloads
+from moorage.store.db import Database
+from moorage.store.tables import Base, Binding, Workload
+
+PG_URL = os.environ.get("MOORAGE_TEST_DATABASE_URL")
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param(
+        "postgres",
+        id="postgres",
+        marks=[
+            pytest.mark.postgres,
+            pytest.mark.skipif(not PG_URL, reason="MOORAGE_TEST_DATABASE_URL not set"),
+        ],
+    ),
+]
+IMAGE = {"image": "moorage-test/httpd:1"}
+
+
+@pytest.fixture(params=BACKENDS)
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    if request.param == "sqlite":
+        database = Database(f"sqlite:///{tmp_path / 'moorage.db'}")
+    else:
+        assert PG_URL
+        database = Database(PG_URL)
+        with database.engine.begin() as conn:
+            Base.metadata.drop_all(conn)
+            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    database.migrate()
+    yield database
+    database.dispose()
+
+
+@pytest.fixture(scope="module")
+def registry() -> Registry:
+    return Registry.load()
+
+
+def test_migrations_create_every_table_and_are_idempotent(db: Database) -> None:
+    db.migrate()
+    names = set(inspect(db.engine).get_table_names())
+    assert set(Base.metadata.tables) <= names
+    assert "alembic_version" in names
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'x.db'}")
+    with database.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    database.dispose()
+
+
+def test_ref_id_defaults_to_own_id_and_siblings_coexist(db: Database, registry: Registry) -> None:
+    with db.session() as s:
+        projects.create(s, SYSTEM, slug="shop")
+        a = workloads.create(
+            s,
+            SYSTEM,
+            registry,
+            name="a",
+            kind="image",
+            project="shop",
+            stage="production",
+            config=IMAGE,
+        )
+        b = workloads.create(
+            s,
+            SYSTEM,
+            registry,
+            name="b",
+            kind="image",
+            project="shop",
+            stage="production",
+            config=IMAGE,
+        )
+    assert a.ref_id == a.id and b.ref_id == b.id and a.id != b.id
+    with db.session() as s:
+        assert {w.id for w, _ in workloads.list_filtered(s, project="shop")} == {a.id, b.id}
+
+
+def test_database_enforces_kind_ref_id_and_stage_name_uniqueness(
+    db: Database, registry: Registry
+) -> None:
+    with db.session() as s:
+        projects.create(s, SYSTEM, slug="shop")
+        first = workloads.create(
+            s,
+            SYSTEM,
+            registry,
+            name="a",
+            kind="image",
+            project="shop",
+            stage="production",
+            config=IMAGE,
+            ref_id="shared",
+        )
+        project_id = first.project_id
+    # The constraints hold even for a writer that skips the service checks.
+    for clash in (
+        Workload(
+            id="wl_x1",
+            kind="image",
+            ref_id="shared",
+            name="other",
+            project_id=project_id,
+            stage="staging",
+            config=IMAGE,
+        ),
+        Workload(
+            id="wl_x2",
+            kind="image",
+            ref_id="fresh",
+            name="a",
+            project_id=project_id,
+            stage="production",
+            config=IMAGE,
+        ),
+    ):
+        with pytest.raises(IntegrityError), db.session() as s:
+            s.add(clash)
+            s.flush()
+    with db.session() as s:
+        # The same ref_id under another kind is fine.
+        workloads.create(
+            s,
+            SYSTEM,
+            registry,
+            name="c",
+            kind="compose",
+            project="shop",
+            stage="production",
+            ref_id="shared",
+            config={"compose": "services:\n  web:\n    image: x\n"},
+        )
+    with pytest.raises(Conflict), db.session() as s:
+        workloads.create(
+            s,
+            SYSTEM,
+            registry,
+            name="d",
+            kind="image",
+            project="shop",
+            stage="staging",
+            config=IMAGE,
+            ref_id="shared",
+        )
+
+
+def test_trigger_kind_name_unique_and_delete_cascades(db: Database, registry: Registry) -> None:
+    with db.session() as s:
+        projects.create(s, SYSTEM, slug="shop")
+        w = workloads.create(
+            s,
+            SYSTEM,
+            registry,
+            name="a",
+            kind="image",
+            project="shop",
+            stage="production",
+            config=IMAGE,
+        )
+        t = triggers.create(s, SYSTEM, registry, kind="webhook", name="push", config={})
+        triggers.bind(s, SYSTEM, w.id, t.id)
+        other = workloads.create(
+            s,
+            SYSTEM,
+            registry,
+            name="b",
+            kind="image",
+            project="shop",
+            stage="production",
+            config=IMAGE,
+        )
+        chain.replace(s, SYSTEM, other.id, [w.id])
+    with pytest.raises(Conflict), db.session() as s:
+        triggers.create(s, SYSTEM, registry, kind="webhook", name="push", config={})
+    with db.session() as s:
+        workloads.delete(s, SYSTEM, w.id)
+    with db.session() as s:
+        assert s.get(Binding, (t.id, w.id)) is None
+        assert chain.read(s, other.id) == []
+        assert triggers.bound_workloads(s, t.id) == []
+
+
+def test_timestamps_come_back_timezone_aware(db: Database) -> None:
+    with db.session() as s:
+        user = users.create(s, SYSTEM, username="ann", role="viewer", password="long-password")
+    with db.session() as s:
+        again = users.get_by_name(s, "ann")
+        assert again.created_at.tzinfo is UTC
+        assert abs((again.created_at - user.created_at).total_seconds()) < 1
+
+
+def test_tokens_are_stored_as_digests(db: Database) -> None:
+    with db.session() as s:
+        user = users.create(s, SYSTEM, username="ann", role="operator", password="long-password")
+        token, row = users.create_token(s, SYSTEM, user)
+    assert token not in row.token_hash
+    with db.session() as s:
+        actor = users.actor_for_token(s, token)
+        assert (actor.username, actor.role) == ("ann", "operator")
+        stored = s.execute(text("SELECT token_hash FROM api_tokens")).scalars().all()
+        assert token not in stored
