@@ -12,6 +12,9 @@ import FastAPI or know about HTTP.
      ├── Unauthenticated       no or bad credentials (401)
      ├── Forbidden             credentials fine, role too low (403)
      ├── PreconditionRequired  a required confirmation is missing (428)
+     ├── EngineError           the container engine refused or failed (502)
+     │   └── EngineUnavailable the engine cannot be reached at all (503)
+     ├── DeployFailed          a deploy did not become healthy (recorded, not raised to HTTP)
      ├── PluginError           a broken or duplicate plugin (start-up error)
      └── ConfigError           a bad MOORAGE_* setting (start-up error)
 """
@@ -60,6 +63,18 @@ class Forbidden(MoorageError):
 
 class PreconditionRequired(MoorageError):
     code = "precondition_required"
+
+
+class EngineError(MoorageError):
+    code = "engine_error"
+
+
+class EngineUnavailable(EngineError):
+    code = "engine_unavailable"
+
+
+class DeployFailed(MoorageError):
+    code = "deploy_failed"
 
 
 class PluginError(MoorageError):

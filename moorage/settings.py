@@ -29,6 +29,9 @@ class Settings:
     enable_faultpoints: bool = False
     faultpoint: str | None = None
     docker_host: str | None = None
+    reconcile_seconds: float = 30.0
+    deploy_workers: int = 4
+    container_labels: dict[str, str] = field(default_factory=dict)
     # Not a MOORAGE_* variable: the cap on an ordinary JSON request body.
     max_body_bytes: int = field(default=1024 * 1024)
 
@@ -65,6 +68,9 @@ class Settings:
             enable_faultpoints=env.get("MOORAGE_ENABLE_FAULTPOINTS") == "1",
             faultpoint=env.get("MOORAGE_FAULTPOINT") or None,
             docker_host=env.get("DOCKER_HOST") or None,
+            reconcile_seconds=float(_parse_int(env, "MOORAGE_RECONCILE_SECONDS", 30, minimum=1)),
+            deploy_workers=_parse_int(env, "MOORAGE_DEPLOY_WORKERS", 4, minimum=1),
+            container_labels=_parse_labels(env.get("MOORAGE_CONTAINER_LABELS") or ""),
         )
 
 
@@ -73,6 +79,18 @@ def _parse_bind(value: str) -> tuple[str, int]:
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ConfigError(f"MOORAGE_BIND must look like 127.0.0.1:8700, got {value!r}")
     return host.strip("[]"), int(port)
+
+
+def _parse_labels(value: str) -> dict[str, str]:
+    labels: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        key, sep, val = item.partition("=")
+        if not sep or not key or key.startswith("moorage.workload"):
+            raise ConfigError(
+                f"MOORAGE_CONTAINER_LABELS takes key=value pairs separated by commas, got {item!r}"
+            )
+        labels[key] = val
+    return labels
 
 
 def _parse_int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:

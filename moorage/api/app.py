@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from moorage import __version__
@@ -12,6 +15,7 @@ from moorage.api.routes import (
     audit,
     bindings,
     chain,
+    deploys,
     env,
     health,
     kinds,
@@ -22,6 +26,7 @@ from moorage.api.routes import (
     volumes,
     workloads,
 )
+from moorage.deployer.service import Deployer
 from moorage.plugins.registry import Registry
 from moorage.settings import Settings
 from moorage.store.db import Database
@@ -32,6 +37,7 @@ ROUTERS = (
     users.router,
     projects.router,
     workloads.router,
+    deploys.router,
     env.router,
     volumes.router,
     chain.router,
@@ -42,15 +48,24 @@ ROUTERS = (
 )
 
 
-def create_app(settings: Settings, db: Database, registry: Registry) -> FastAPI:
+def create_app(settings: Settings, db: Database, registry: Registry, deployer: Deployer) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        deployer.start()
+        try:
+            yield
+        finally:
+            deployer.stop()
+
     app = FastAPI(
         title="Moorage",
         version=__version__,
         openapi_url="/api/openapi.json",
         docs_url="/api/docs",
         redoc_url=None,
+        lifespan=lifespan,
     )
-    app.state.moorage = AppState(settings=settings, db=db, registry=registry)
+    app.state.moorage = AppState(settings=settings, db=db, registry=registry, deployer=deployer)
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router)

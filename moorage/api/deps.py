@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from moorage.deployer.service import Deployer
 from moorage.errors import Forbidden, Unauthenticated
 from moorage.plugins.registry import Registry
 from moorage.security import secrets as sec
@@ -31,6 +32,7 @@ class AppState:
     settings: Settings
     db: Database
     registry: Registry
+    deployer: Deployer
 
 
 def app_state(request: Request) -> AppState:

@@ -27,6 +27,9 @@ STATUS: dict[type[errors.MoorageError], int] = {
     errors.Unauthenticated: 401,
     errors.Forbidden: 403,
     errors.PreconditionRequired: 428,
+    errors.EngineUnavailable: 503,
+    errors.EngineError: 502,
+    errors.DeployFailed: 500,
     errors.PluginError: 500,
     errors.ConfigError: 500,
 }

@@ -155,6 +155,18 @@ class DeploymentList(BaseModel):
     items: list[DeploymentOut]
 
 
+class PromoteIn(Body):
+    source: str = Field(max_length=32, description="The workload whose deployed artifact to copy")
+
+
+class ReconcileOut(BaseModel):
+    status: str
+
+
+class LogsOut(BaseModel):
+    logs: str
+
+
 class EnvValue(Body):
     value: str | None = Field(description="null on read for secrets; null on write keeps it")
     secret: bool = False

@@ -11,7 +11,7 @@ import typer
 from moorage.cli.client import Client, CliError
 from moorage.cli.output import console, emit_json, table
 
-app = typer.Typer(help="Workloads (apps): list, show, create, delete.")
+app = typer.Typer(help="Workloads (apps): list, show, create, deploy, logs, delete.")
 
 
 def resolve(client: Client, ref: str) -> dict[str, Any]:
@@ -115,3 +115,48 @@ def delete_app(
         typer.confirm(f"Delete workload {workload['name']} ({workload['id']})?", abort=True)
     client.delete(f"/api/workloads/{workload['id']}")
     print(f"deleted workload {workload['name']}")
+
+
+@app.command("deploy")
+def deploy_app(
+    ref: str,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Follow until it ends")] = True,
+    timeout: Annotated[float, typer.Option(help="Seconds to follow before giving up")] = 600,
+) -> None:
+    """Queue a deploy and follow its log; exits 1 when the deploy fails."""
+    import time
+
+    client = Client()
+    workload = resolve(client, ref)
+    deployment = client.post(f"/api/workloads/{workload['id']}/deploy")
+    print(f"queued deployment {deployment['id']} of {workload['name']}")
+    if not wait:
+        return
+    path = f"/api/workloads/{workload['id']}/deployments/{deployment['id']}"
+    shown = 0
+    deadline = time.monotonic() + timeout
+    with console.status(f"deploying {workload['name']}...") as spinner:
+        while True:
+            deployment = client.get(path)
+            log = deployment["log"]
+            for line in log[shown:].splitlines():
+                console.print(line, markup=False, highlight=False)
+            shown = len(log)
+            spinner.update(f"deploying {workload['name']}: {deployment['status']}")
+            if deployment["status"] not in ("queued", "running"):
+                break
+            if time.monotonic() > deadline:
+                raise CliError(f"deployment {deployment['id']} still {deployment['status']}")
+            time.sleep(0.5)
+    if deployment["status"] != "succeeded":
+        raise CliError(f"deploy {deployment['status']}: {deployment.get('error') or 'see log'}")
+    print(f"deployed {workload['name']}")
+
+
+@app.command("logs")
+def app_logs(ref: str, tail: Annotated[int, typer.Option(help="How many lines")] = 200) -> None:
+    """Print the workload's container output."""
+    client = Client()
+    workload = resolve(client, ref)
+    out = client.get(f"/api/workloads/{workload['id']}/logs", tail=tail)
+    print(out["logs"], end="" if out["logs"].endswith("\n") else "\n")

@@ -12,6 +12,9 @@ def serve() -> None:
 
     from moorage.api.app import create_app
     from moorage.bootstrap import ensure_first_admin, load_registry, open_store
+    from moorage.deployer.service import Deployer
+    from moorage.runtime.compose import ComposeRunner
+    from moorage.runtime.docker import DockerEngine
     from moorage.settings import Settings
 
     settings = Settings.from_env()
@@ -25,7 +28,14 @@ def serve() -> None:
             flush=True,
         )
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    app = create_app(settings, db, registry)
+    deployer = Deployer(
+        settings,
+        db,
+        registry,
+        DockerEngine(settings.docker_host),
+        ComposeRunner(settings.docker_host),
+    )
+    app = create_app(settings, db, registry, deployer)
     print(f"Moorage serving on http://{settings.bind_host}:{settings.bind_port}", flush=True)
     uvicorn.run(
         app,

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+import types
+from typing import Any, Union, get_args, get_origin
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from moorage.errors import InvalidInput
+
+MASK = "**********"
 
 
 def validate_config(kind: str, model: type[BaseModel], config: Any) -> BaseModel:
@@ -38,9 +41,12 @@ def validate_config(kind: str, model: type[BaseModel], config: Any) -> BaseModel
         ) from None
 
 
-def public_config(model: BaseModel) -> dict[str, Any]:
-    """The config as the API shows it: secret fields come out masked."""
-    return model.model_dump(mode="json", exclude_none=True)
+def public_config(model: type[BaseModel], stored: dict[str, Any]) -> dict[str, Any]:
+    """The stored config as the API shows it: every SecretStr field comes out masked.
+
+    Works on the stored dict without re-validating it, so reads stay cheap.
+    """
+    return _mask(model, stored)
 
 
 def stored_config(model: BaseModel) -> dict[str, Any]:
@@ -50,8 +56,6 @@ def stored_config(model: BaseModel) -> dict[str, Any]:
 
 
 def _reveal(value: Any) -> Any:
-    from pydantic import SecretStr
-
     if isinstance(value, SecretStr):
         return value.get_secret_value()
     if isinstance(value, dict):
@@ -59,3 +63,28 @@ def _reveal(value: Any) -> Any:
     if isinstance(value, list):
         return [_reveal(v) for v in value]
     return value
+
+
+def _members(annotation: Any) -> tuple[Any, ...]:
+    if get_origin(annotation) in (Union, types.UnionType):
+        return get_args(annotation)
+    return (annotation,)
+
+
+def _mask(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
+    out = dict(data)
+    for name, field in model.model_fields.items():
+        value = out.get(name)
+        if value is None:
+            continue
+        for member in _members(field.annotation):
+            if member is SecretStr:
+                out[name] = MASK
+            elif isinstance(member, type) and issubclass(member, BaseModel):
+                if isinstance(value, dict):
+                    out[name] = _mask(member, value)
+            elif get_origin(member) is list:
+                (item,) = get_args(member) or (Any,)
+                if isinstance(item, type) and issubclass(item, BaseModel):
+                    out[name] = [_mask(item, v) if isinstance(v, dict) else v for v in value]
+    return out

@@ -7,18 +7,68 @@ registered through the same entry points a third-party package would use:
     [project.entry-points."moorage.sources"]
     mykind = "mypackage.module:MySource"
 
-Deploy, teardown and reconcile join the source contract with the deploy issue;
-until then a kind only validates its config.
+A source kind's side effects go through ``DeployContext.engine`` and
+``DeployContext.compose`` only; it never imports Docker itself.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
+if TYPE_CHECKING:
+    from moorage.runtime.compose import ComposeRunner
+    from moorage.runtime.engine import Engine
+    from moorage.settings import Settings
+
 SOURCE_GROUP = "moorage.sources"
 TRIGGER_GROUP = "moorage.triggers"
+
+
+@dataclass(frozen=True)
+class VolumeMount:
+    """A workload volume with its host path already derived and checked."""
+
+    name: str
+    scope: str
+    host_path: Path
+    target: str
+    read_only: bool
+
+
+@dataclass(frozen=True)
+class WorkloadView:
+    """Everything a source kind may know about a workload, read in one transaction."""
+
+    id: str
+    name: str
+    kind: str
+    project: str
+    stage: str
+    config: dict[str, Any]
+    env: dict[str, str] = field(default_factory=dict)
+    volumes: tuple[VolumeMount, ...] = ()
+    artifact: dict[str, Any] | None = None
+    """What the last successful deployment ran, or None if it never deployed."""
+
+
+@dataclass
+class DeployContext:
+    """The tools and facts a source kind gets for one deploy, teardown, reconcile or read."""
+
+    engine: Engine
+    compose: ComposeRunner
+    settings: Settings
+    workload: WorkloadView
+    deployment_id: str = ""
+    log: Callable[[str], None] = print
+    fault: Callable[[str], None] = lambda _name: None
+    labels: dict[str, str] = field(default_factory=dict)
+    """Labels every container and network of this workload must carry."""
 
 
 @runtime_checkable
@@ -40,6 +90,34 @@ class SourceKind(Protocol):
 
     def validate(self, config: dict[str, Any]) -> BaseModel:
         """Check a config and return the parsed model; raise InvalidInput otherwise."""
+        ...
+
+    def deploy(self, ctx: DeployContext) -> dict[str, Any]:
+        """Make the workload run its config; return the artifact that now runs.
+
+        Raise DeployFailed (or EngineError) with a reason a person can act on, and
+        leave what ran before still serving.
+        """
+        ...
+
+    def teardown(self, ctx: DeployContext) -> None:
+        """Remove everything the workload runs; volume data stays on disk."""
+        ...
+
+    def status(self, ctx: DeployContext) -> str:
+        """Observe the engine: ``running``, ``stopped`` or ``failed``."""
+        ...
+
+    def reconcile(self, ctx: DeployContext) -> bool:
+        """Bring a workload that should run back up; return True when it changed anything."""
+        ...
+
+    def logs(self, ctx: DeployContext, tail: int) -> str:
+        """The last ``tail`` lines of the workload's container output."""
+        ...
+
+    def promoted(self, config: dict[str, Any], artifact: dict[str, Any]) -> dict[str, Any]:
+        """The config that runs ``artifact`` (from another workload) in place of ``config``."""
         ...
 
 

@@ -27,6 +27,11 @@ def _storable(value: str) -> bool:
     return b"\x00" not in encoded and len(encoded) <= MAX_VALUE_BYTES
 
 
+def rows(session: Session, workload_id: str) -> list[EnvVar]:
+    """Stored variables with their values, secrets included: for deploys only."""
+    return list(session.scalars(select(EnvVar).where(EnvVar.workload_id == workload_id)))
+
+
 def read(session: Session, workload_id: str) -> dict[str, dict[str, Any]]:
     get_workload(session, workload_id)
     rows = session.scalars(

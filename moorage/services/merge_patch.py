@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-# What pydantic prints for a SecretStr; a client echoing it back means "unchanged".
-MASK = "**********"
+from moorage.plugins.base import MASK
+
+# A client echoing MASK back for a secret means "unchanged".
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

@@ -41,7 +41,7 @@ def list_filtered(session: Session, *, kind: str | None = None) -> list[Trigger]
 
 def shown_config(registry: Registry, trigger: Trigger) -> dict[str, Any]:
     kind = registry.triggers.get(trigger.kind)
-    return {} if kind is None else public_config(kind.validate(trigger.config))
+    return {} if kind is None else public_config(kind.config_model, trigger.config)
 
 
 def has_secret(trigger: Trigger) -> bool:

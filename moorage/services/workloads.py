@@ -59,7 +59,7 @@ def shown_config(registry: Registry, workload: Workload) -> dict[str, Any]:
     source = registry.sources.get(workload.kind)
     if source is None:
         return {}
-    return public_config(source.validate(workload.config))
+    return public_config(source.config_model, workload.config)
 
 
 def _validated(registry: Registry, kind: str, config: Any) -> BaseModel:

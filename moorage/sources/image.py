@@ -1,7 +1,7 @@
 """The ``image`` source kind: one container run from an image.
 
-Only config validation lives here until the deploy issue adds deploy,
-teardown and reconcile through the runtime seam.
+The config model and the plugin object live here; what it does to the engine
+lives in ``image_runtime``.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from moorage.plugins.base import validate_config
+from moorage.plugins.spec import DeployContext
 
 # A Docker image reference: [registry[:port]/]path[:tag][@digest], lower-case path.
 IMAGE_REF = re.compile(
@@ -104,3 +105,28 @@ class ImageSource:
 
     def validate(self, config: dict[str, Any]) -> BaseModel:
         return validate_config(self.kind, ImageConfig, config)
+
+    def _config(self, ctx: DeployContext) -> ImageConfig:
+        return ImageConfig.model_validate(ctx.workload.config)
+
+    def deploy(self, ctx: DeployContext) -> dict[str, Any]:
+        return image_runtime.deploy(ctx, self._config(ctx))
+
+    def teardown(self, ctx: DeployContext) -> None:
+        image_runtime.teardown(ctx)
+
+    def status(self, ctx: DeployContext) -> str:
+        return image_runtime.status(ctx)
+
+    def reconcile(self, ctx: DeployContext) -> bool:
+        return image_runtime.reconcile(ctx, self._config(ctx))
+
+    def logs(self, ctx: DeployContext, tail: int) -> str:
+        return image_runtime.logs(ctx, tail)
+
+    def promoted(self, config: dict[str, Any], artifact: dict[str, Any]) -> dict[str, Any]:
+        return image_runtime.promoted(config, artifact)
+
+
+# Imported last: image_runtime builds on ImageConfig above.
+from moorage.sources import image_runtime  # noqa: E402

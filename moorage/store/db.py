@@ -52,8 +52,17 @@ class Database:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        with self._factory() as session, session.begin():
-            yield session
+        """A session that commits at the end of the block, or rolls back on an exception.
+
+        A caller may commit early (to release a write before slow work) and go on.
+        """
+        with self._factory() as session:
+            try:
+                yield session
+            except BaseException:
+                session.rollback()
+                raise
+            session.commit()
 
     def dispose(self) -> None:
         self.engine.dispose()

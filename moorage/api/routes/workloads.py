@@ -111,8 +111,14 @@ def update_workload(
 
 
 @router.delete("/{workload_id}", status_code=204)
-def delete_workload(workload_id: str, actor: Admin, session: DbSession) -> None:
-    workloads.delete(session, actor, workload_id)
+def delete_workload(workload_id: str, actor: Admin, session: DbSession, state: State) -> None:
+    """Tear the workload down (containers, compose project), then forget it. Data stays."""
+    workloads.get(session, workload_id)
+    session.commit()
+    with state.deployer.locks.hold(workload_id, timeout=120):
+        state.deployer.teardown(workload_id)
+        workloads.delete(session, actor, workload_id)
+        session.commit()
 
 
 @router.get("/{workload_id}/deployments")

@@ -1,0 +1,1 @@
+"""Benchmarks that print ratios against budgets or plain tools measured in the same run."""

@@ -1,0 +1,53 @@
+"""Start a throwaway Moorage server for a benchmark and hand back an admin client."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import free_port
+
+MOORAGE = str(Path(sys.executable).parent / "moorage")
+
+
+@contextmanager
+def running_server() -> Iterator[tuple[httpx.Client, int]]:
+    """Yield (admin client, server pid)."""
+    with tempfile.TemporaryDirectory(prefix="moorage-bench-") as tmp:
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MOORAGE_")}
+        env.update(MOORAGE_DATA_DIR=f"{tmp}/var", MOORAGE_BIND=f"127.0.0.1:{port}",
+                   MOORAGE_ADMIN_PASSWORD="bench-password")
+        proc = subprocess.Popen([MOORAGE, "serve"], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            for _ in range(300):
+                try:
+                    httpx.get(f"{url}/api/healthz", timeout=1)
+                    break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            token = subprocess.run([MOORAGE, "token", "create", "--username", "admin"], env=env,
+                                   capture_output=True, text=True, check=True).stdout.split()[-1]
+            with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"},
+                              timeout=30) as client:
+                yield client, proc.pid
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")

@@ -1,0 +1,110 @@
+"""Wait until a freshly started container is healthy, or say why it is not.
+
+Probes reach the container only through its published loopback port or
+``docker exec``, never through a bridge address.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import httpx
+
+from moorage.errors import DeployFailed
+from moorage.runtime.engine import Container, Engine
+from moorage.sources.image import HealthCheck, ImageConfig
+
+LOG_TAIL = 20
+
+
+def _dead(engine: Engine, container: Container) -> DeployFailed:
+    tail = ""
+    try:
+        tail = engine.logs(container.id, LOG_TAIL).strip()
+    except Exception:
+        tail = ""
+    reason = f"the container {container.state} (exit code {container.exit_code})"
+    if tail:
+        reason += f"; its last output: {tail.splitlines()[-1][:300]}"
+    return DeployFailed(reason)
+
+
+def wait_healthy(
+    engine: Engine,
+    container_id: str,
+    config: ImageConfig,
+    *,
+    image_has_healthcheck: bool,
+    publish_addr: str,
+    log: Callable[[str], None],
+) -> None:
+    """Return once healthy; raise DeployFailed with the reason otherwise."""
+    health = config.health or HealthCheck()
+    deadline = time.monotonic() + health.timeout_seconds
+    started = time.monotonic()
+    if health.cmd:
+        log(f"health: waiting for `{' '.join(health.cmd)}` to succeed")
+    elif health.http:
+        log(f"health: waiting for HTTP {health.http} to answer")
+    elif image_has_healthcheck:
+        log("health: waiting for the image's HEALTHCHECK to report healthy")
+    else:
+        log(f"health: the container must keep running for {health.grace_seconds:g} s")
+    last = ""
+    while True:
+        container = engine.get(container_id)
+        if container is None:
+            raise DeployFailed("the new container disappeared while starting")
+        if container.state in ("exited", "dead") or (
+            container.state == "restarting" and container.exit_code not in (None, 0)
+        ):
+            raise _dead(engine, container)
+        if image_has_healthcheck and not (health.cmd or health.http):
+            if container.health == "unhealthy":
+                raise DeployFailed("the image's HEALTHCHECK reports unhealthy")
+        ok, last = _probe(
+            engine, container, config, health, image_has_healthcheck, publish_addr, started
+        )
+        if ok:
+            log("health: healthy")
+            return
+        if time.monotonic() >= deadline:
+            raise DeployFailed(
+                f"not healthy after {health.timeout_seconds:g} s" + (f": {last}" if last else "")
+            )
+        time.sleep(health.interval_seconds)
+
+
+def _probe(
+    engine: Engine,
+    container: Container,
+    config: ImageConfig,
+    health: HealthCheck,
+    image_has_healthcheck: bool,
+    publish_addr: str,
+    started: float,
+) -> tuple[bool, str]:
+    if not container.running:
+        return False, f"container is {container.state}"
+    if health.cmd:
+        code, output = engine.exec(container.id, list(health.cmd))
+        return code == 0, f"command exited {code}: {output.strip()[-200:]}"
+    if health.http:
+        port = health.port or next((p.container for p in config.ports if p.protocol == "tcp"), None)
+        if port is None:
+            return False, "an http health check needs a published tcp port"
+        host_port = container.ports.get((port, "tcp"))
+        if host_port is None:
+            return False, f"container port {port} is not published"
+        url = f"http://{publish_addr}:{host_port}{health.http}"
+        try:
+            response = httpx.get(url, timeout=min(5.0, health.timeout_seconds))
+        except httpx.HTTPError as exc:
+            return False, f"GET {health.http}: {type(exc).__name__}"
+        return response.status_code < 400, f"GET {health.http} answered {response.status_code}"
+    if image_has_healthcheck:
+        if container.health == "unhealthy":
+            return False, "the image's HEALTHCHECK reports unhealthy"
+        return container.health == "healthy", f"HEALTHCHECK status {container.health}"
+    return time.monotonic() - started >= health.grace_seconds, "still in the grace period"

@@ -1,0 +1,71 @@
+"""Pure functions that turn a workload into names and container specs. No I/O here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from moorage.plugins.spec import WorkloadView
+from moorage.runtime.engine import (
+    LABEL_DEPLOYMENT,
+    LABEL_PROJECT,
+    LABEL_STAGE,
+    LABEL_WORKLOAD,
+    BindMount,
+    ContainerSpec,
+    PortBinding,
+)
+from moorage.sources.image import ImageConfig
+
+
+def network_name(project: str, stage: str) -> str:
+    """One network per project and stage; workloads reach each other there by name."""
+    return f"moorage-{project}-{stage}"
+
+
+def container_name(workload: WorkloadView, deployment_id: str) -> str:
+    suffix = deployment_id.rpartition("_")[2][-8:] or "0"
+    return f"moorage-{workload.project}-{workload.stage}-{workload.name}-{suffix}"
+
+
+def workload_labels(workload: WorkloadView, extra: dict[str, str]) -> dict[str, str]:
+    return {
+        **extra,
+        LABEL_WORKLOAD: workload.id,
+        LABEL_PROJECT: workload.project,
+        LABEL_STAGE: workload.stage,
+    }
+
+
+def container_spec(
+    workload: WorkloadView,
+    config: ImageConfig,
+    *,
+    deployment_id: str,
+    image: str,
+    publish_addr: str,
+    extra_labels: dict[str, str],
+) -> ContainerSpec:
+    """The container that runs ``image`` for this deployment of an image workload."""
+    return ContainerSpec(
+        name=container_name(workload, deployment_id),
+        image=image,
+        labels={**workload_labels(workload, extra_labels), LABEL_DEPLOYMENT: deployment_id},
+        network=network_name(workload.project, workload.stage),
+        aliases=(workload.name,),
+        command=tuple(config.command) if config.command is not None else None,
+        env=dict(workload.env),
+        ports=tuple(
+            PortBinding(p.container, p.host, p.protocol, publish_addr) for p in config.ports
+        ),
+        mounts=tuple(BindMount(str(v.host_path), v.target, v.read_only) for v in workload.volumes),
+        init=config.init,
+        stop_timeout=config.stop_timeout,
+    )
+
+
+def fixed_host_ports(spec: ContainerSpec) -> set[tuple[int, str]]:
+    return {(p.host, p.protocol) for p in spec.ports if p.host is not None}
+
+
+def image_to_run(config: ImageConfig, artifact: dict[str, Any] | None = None) -> str:
+    return config.image if artifact is None else str(artifact.get("image_id") or config.image)

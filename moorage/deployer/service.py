@@ -1,0 +1,357 @@
+"""The deployer: background workers that run queued deployments, teardown, and reconcile.
+
+Every path that touches a workload's containers takes ``WorkloadLocks`` for
+that workload first. The database is the queue: a deployment row is claimed
+by flipping ``queued`` to ``running`` in one UPDATE, so it runs once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from moorage.deployer.locks import WorkloadLocks
+from moorage.errors import DeployFailed, EngineError, EngineUnavailable, MoorageError
+from moorage.faults import FaultPoints
+from moorage.plugins.registry import Registry
+from moorage.plugins.spec import DeployContext, VolumeMount, WorkloadView
+from moorage.runtime.compose import ComposeRunner
+from moorage.runtime.engine import Engine
+from moorage.security.roles import SYSTEM
+from moorage.services import audit, deploys, workloads
+from moorage.services import env as env_service
+from moorage.services import volumes as volume_service
+from moorage.settings import Settings
+from moorage.store.db import Database
+from moorage.store.tables import Deployment, Workload, utcnow
+from moorage.volumes.paths import host_path
+
+log = logging.getLogger("moorage.deployer")
+
+MAX_LOG_CHARS = 256 * 1024
+TEARDOWN_WAIT_SECONDS = 120.0
+
+
+class DeploymentLog:
+    """Appends timestamped lines to a deployment's log as they happen."""
+
+    def __init__(self, db: Database, deployment_id: str) -> None:
+        self._db = db
+        self._id = deployment_id
+        self._size = 0
+
+    def __call__(self, line: str) -> None:
+        if self._size > MAX_LOG_CHARS:
+            return
+        text = f"{utcnow():%H:%M:%S} {line.rstrip()}\n"
+        if self._size + len(text) > MAX_LOG_CHARS:
+            text = "... log truncated\n"
+        self._size += len(text)
+        with self._db.session() as s:
+            s.execute(
+                update(Deployment)
+                .where(Deployment.id == self._id)
+                .values(log=Deployment.log + text)
+            )
+
+
+class Deployer:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        registry: Registry,
+        engine: Engine,
+        compose: ComposeRunner,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.registry = registry
+        self.engine = engine
+        self.compose = compose
+        self.locks = WorkloadLocks()
+        self.fault = FaultPoints(settings)
+        self._wake = threading.Condition()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # --- lifecycle ----------------------------------------------------------
+
+    def start(self) -> None:
+        """Mark deploys cut off by a crash as interrupted, then start workers and reconcile."""
+        self.recover_interrupted()
+        for i in range(self.settings.deploy_workers):
+            self._spawn(f"deploy-worker-{i}", self._work_loop)
+        self._spawn("reconciler", self._reconcile_loop)
+
+    def _spawn(self, name: str, target: Any) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.wake()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    def wake(self) -> None:
+        with self._wake:
+            self._wake.notify_all()
+
+    def recover_interrupted(self) -> list[str]:
+        with self.db.session() as s:
+            rows = list(s.scalars(select(Deployment).where(Deployment.status == "running")))
+            for d in rows:
+                d.status = "interrupted"
+                d.finished_at = utcnow()
+                d.error = "Moorage stopped while this deploy ran; reconcile restores the workload"
+                d.log = d.log + f"{utcnow():%H:%M:%S} interrupted by a restart\n"
+            return [d.workload_id for d in rows]
+
+    # --- reading a workload -------------------------------------------------
+
+    def view(self, s: Session, workload_id: str) -> WorkloadView:
+        w = workloads.get(s, workload_id)
+        project = workloads.project_slug(s, w)
+        mounts = tuple(
+            VolumeMount(
+                name=v.name,
+                scope=v.scope,
+                host_path=host_path(
+                    data_dir=self.settings.data_dir,
+                    volume_roots=self.settings.volume_roots,
+                    project=project,
+                    stage=w.stage,
+                    scope=v.scope,
+                    source=v.source,
+                ),
+                target=v.target,
+                read_only=v.read_only,
+            )
+            for v in volume_service.read(s, workload_id)
+        )
+        env = {row.key: row.value for row in env_service.rows(s, workload_id)}
+        done = deploys.last_success(s, workload_id)
+        return WorkloadView(
+            id=w.id,
+            name=w.name,
+            kind=w.kind,
+            project=project,
+            stage=w.stage,
+            config=dict(w.config),
+            env=env,
+            volumes=mounts,
+            artifact=dict(done.artifact) if done is not None else None,
+        )
+
+    def context(
+        self, view: WorkloadView, *, deployment_id: str = "", log_line: Any = None
+    ) -> DeployContext:
+        return DeployContext(
+            engine=self.engine,
+            compose=self.compose,
+            settings=self.settings,
+            workload=view,
+            deployment_id=deployment_id,
+            log=log_line or (lambda line: log.info("%s: %s", view.id, line)),
+            fault=self.fault,
+            labels=dict(self.settings.container_labels),
+        )
+
+    # --- workers ------------------------------------------------------------
+
+    def _work_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                worked = self.work_once()
+            except Exception:
+                log.exception("deploy worker error")
+                worked = False
+            if not worked:
+                with self._wake:
+                    self._wake.wait(0.5)
+
+    def work_once(self) -> bool:
+        """Run one queued deployment whose workload is free; False when none could run."""
+        with self.db.session() as s:
+            queued = s.execute(
+                select(Deployment.id, Deployment.workload_id)
+                .where(Deployment.status == "queued")
+                .order_by(Deployment.created_at)
+                .limit(200)
+            ).all()
+        seen: set[str] = set()
+        for deployment_id, workload_id in queued:
+            if workload_id in seen:
+                continue  # one workload's deploys run in queue order
+            seen.add(workload_id)
+            if not self.locks.acquire(workload_id, timeout=0):
+                continue
+            try:
+                if self._claim(deployment_id):
+                    self.run(deployment_id)
+                    return True
+            finally:
+                self.locks.release(workload_id)
+        return False
+
+    def _claim(self, deployment_id: str) -> bool:
+        with self.db.session() as s:
+            result = s.execute(
+                update(Deployment)
+                .where(Deployment.id == deployment_id, Deployment.status == "queued")
+                .values(status="running", started_at=utcnow())
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def run(self, deployment_id: str) -> None:
+        """Run a claimed deployment. The caller holds the workload's lock."""
+        line = DeploymentLog(self.db, deployment_id)
+        with self.db.session() as s:
+            deployment = s.get(Deployment, deployment_id)
+            assert deployment is not None
+            view = self.view(s, deployment.workload_id)
+            workload = s.get(Workload, view.id)
+            assert workload is not None
+            workload.status = "deploying"
+            reason = deployment.reason
+        line(f"deploying {view.kind} workload {view.name} ({reason})")
+        source = self.registry.source(view.kind)
+        ctx = self.context(view, deployment_id=deployment_id, log_line=line)
+        try:
+            artifact = source.deploy(ctx)
+        except (DeployFailed, EngineError) as exc:
+            self._finish(deployment_id, view.id, "failed", error=exc.message)
+            return
+        except Exception as exc:
+            log.exception("deploy %s crashed", deployment_id)
+            line(f"internal error: {type(exc).__name__}")
+            self._finish(
+                deployment_id,
+                view.id,
+                "failed",
+                error="internal error; the server log has the details",
+            )
+            return
+        line("deploy succeeded")
+        self._finish(deployment_id, view.id, "succeeded", artifact=artifact)
+
+    def _finish(
+        self,
+        deployment_id: str,
+        workload_id: str,
+        status: str,
+        *,
+        error: str | None = None,
+        artifact: dict[str, Any] | None = None,
+    ) -> None:
+        observed = "running" if status == "succeeded" else self.observe(workload_id)
+        with self.db.session() as s:
+            deployment = s.get(Deployment, deployment_id)
+            workload = s.get(Workload, workload_id)
+            if deployment is None or workload is None:
+                return
+            deployment.status = status
+            deployment.finished_at = utcnow()
+            deployment.error = error
+            if artifact is not None:
+                deployment.artifact = artifact
+            workload.status = (
+                observed if status == "succeeded" or observed == "running" else "failed"
+            )
+            if status == "succeeded":
+                chained = deploys.enqueue_chain(s, SYSTEM, workload_id)
+                if chained:
+                    deployment.log += (
+                        f"{utcnow():%H:%M:%S} queued chain: "
+                        f"{', '.join(d.workload_id for d in chained)}\n"
+                    )
+        if status == "succeeded":
+            self.wake()
+
+    # --- observe, teardown, reconcile ----------------------------------------
+
+    def observe(self, workload_id: str) -> str:
+        """The workload's status as the engine shows it; ``unknown`` when it cannot tell."""
+        try:
+            with self.db.session() as s:
+                view = self.view(s, workload_id)
+            return self.registry.source(view.kind).status(self.context(view))
+        except EngineUnavailable:
+            return "unknown"
+        except MoorageError:
+            return "unknown"
+
+    def teardown(self, workload_id: str) -> None:
+        """Remove what the workload runs. Raises Conflict if it stays busy too long."""
+        with self.locks.hold(workload_id, timeout=TEARDOWN_WAIT_SECONDS):
+            with self.db.session() as s:
+                view = self.view(s, workload_id)
+            self.engine.ping()
+            self.registry.source(view.kind).teardown(self.context(view))
+
+    def logs(self, workload_id: str, tail: int) -> str:
+        with self.db.session() as s:
+            view = self.view(s, workload_id)
+        return self.registry.source(view.kind).logs(self.context(view), tail)
+
+    def reconcile(self, workload_id: str, *, wait: float = 0) -> str:
+        """Fix drift for one workload; return its status. Skips a busy workload unless waiting."""
+        if not self.locks.acquire(workload_id, timeout=wait):
+            return "deploying"
+        try:
+            with self.db.session() as s:
+                view = self.view(s, workload_id)
+                desired = workloads.get(s, workload_id).desired_state
+            source = self.registry.source(view.kind)
+            ctx = self.context(view)
+            try:
+                changed = desired == "running" and source.reconcile(ctx)
+                status = source.status(ctx) if view.artifact is not None else "created"
+            except EngineUnavailable:
+                changed, status = False, "unknown"
+            except EngineError as exc:
+                log.warning("reconcile of %s failed: %s", workload_id, exc.message)
+                changed, status = False, "failed"
+            with self.db.session() as s:
+                workload = s.get(Workload, workload_id)
+                if workload is not None:
+                    workload.status = status
+                    if changed:
+                        audit.record(
+                            s,
+                            SYSTEM,
+                            "workload.reconcile",
+                            "workload",
+                            workload_id,
+                            {"status": status},
+                        )
+            return status
+        finally:
+            self.locks.release(workload_id)
+
+    def reconcile_all(self) -> None:
+        with self.db.session() as s:
+            ids = list(s.scalars(select(Workload.id).order_by(Workload.created_at)))
+        for workload_id in ids:
+            if self._stop.is_set():
+                return
+            try:
+                self.reconcile(workload_id)
+            except MoorageError as exc:
+                log.warning("reconcile of %s: %s", workload_id, exc.message)
+            except Exception:
+                log.exception("reconcile of %s crashed", workload_id)
+
+    def _reconcile_loop(self) -> None:
+        while not self._stop.is_set():
+            started = datetime.now()
+            self.reconcile_all()
+            elapsed = (datetime.now() - started).total_seconds()
+            self._stop.wait(max(0.5, self.settings.reconcile_seconds - elapsed))

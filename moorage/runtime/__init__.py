@@ -1,0 +1,1 @@
+"""The I/O seam to the container engine: ``engine`` declares it, ``docker`` implements it."""

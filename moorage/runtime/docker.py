@@ -1,0 +1,252 @@
+"""The Docker engine through the Docker SDK for Python; the only module that imports ``docker``.
+
+It must never let an SDK or ``requests`` exception escape: everything becomes
+``EngineError`` or, when the daemon cannot be reached, ``EngineUnavailable``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import docker
+import docker.errors
+import requests.exceptions
+from docker.types import Mount
+from docker.utils import parse_repository_tag
+
+from moorage.errors import EngineError, EngineUnavailable
+from moorage.runtime.engine import Container, ContainerSpec, Image, Progress, RegistryCredentials
+
+T = TypeVar("T")
+DEFAULT_SOCKET = "unix:///var/run/docker.sock"
+
+
+@contextmanager
+def _mapped(action: str) -> Iterator[None]:
+    try:
+        yield
+    except docker.errors.APIError as exc:
+        reason = exc.explanation or str(exc)
+        if isinstance(reason, bytes):
+            reason = reason.decode(errors="replace")
+        raise EngineError(f"{action}: {reason}") from None
+    except (requests.exceptions.ConnectionError, docker.errors.DockerException) as exc:
+        if isinstance(exc, docker.errors.DockerException) and "Connection" not in str(exc):
+            raise EngineError(f"{action}: {exc}") from None
+        raise EngineUnavailable(
+            "the Docker engine is not reachable; is dockerd running? "
+            "(set DOCKER_HOST if it listens elsewhere)"
+        ) from None
+    except requests.exceptions.RequestException as exc:
+        raise EngineUnavailable(f"{action}: the Docker engine did not answer ({exc})") from None
+
+
+def _container(attrs: dict[str, Any]) -> Container:
+    state = attrs.get("State") or {}
+    ports: dict[tuple[int, str], int] = {}
+    for key, bindings in ((attrs.get("NetworkSettings") or {}).get("Ports") or {}).items():
+        port, _, proto = key.partition("/")
+        for binding in bindings or []:
+            if binding.get("HostPort"):
+                ports[(int(port), proto or "tcp")] = int(binding["HostPort"])
+                break
+    health = (state.get("Health") or {}).get("Status")
+    return Container(
+        id=attrs["Id"],
+        name=attrs.get("Name", "").lstrip("/"),
+        state=state.get("Status", "unknown"),
+        health=health,
+        labels=dict((attrs.get("Config") or {}).get("Labels") or {}),
+        image_id=attrs.get("Image", ""),
+        ports=ports,
+        exit_code=state.get("ExitCode"),
+    )
+
+
+class DockerEngine:
+    """``Engine`` over the Docker API. Thread-safe: the SDK client is shared."""
+
+    def __init__(self, base_url: str | None = None, timeout: int = 120) -> None:
+        self._base_url = base_url or DEFAULT_SOCKET
+        self._timeout = timeout
+        self._client: docker.DockerClient | None = None
+        self._lock = threading.Lock()
+
+    def _api(self) -> docker.DockerClient:
+        with self._lock:
+            if self._client is None:
+                with _mapped("connecting to Docker"):
+                    self._client = docker.DockerClient(
+                        base_url=self._base_url, version="auto", timeout=self._timeout
+                    )
+            return self._client
+
+    def _call(self, action: str, fn: Callable[[docker.DockerClient], T]) -> T:
+        with _mapped(action):
+            return fn(self._api())
+
+    def ping(self) -> None:
+        self._call("pinging Docker", lambda c: c.ping())
+
+    def image(self, ref: str) -> Image | None:
+        def find(c: docker.DockerClient) -> Image | None:
+            try:
+                attrs = c.api.inspect_image(ref)
+            except docker.errors.ImageNotFound:
+                return None
+            health = (attrs.get("Config") or {}).get("Healthcheck") or {}
+            test = health.get("Test") or []
+            return Image(
+                id=attrs["Id"],
+                digests=tuple(attrs.get("RepoDigests") or ()),
+                has_healthcheck=bool(test) and test[0] != "NONE",
+            )
+
+        return self._call(f"inspecting image {ref}", find)
+
+    def pull(self, ref: str, auth: RegistryCredentials | None, progress: Progress) -> Image:
+        repo, tag = parse_repository_tag(ref)
+        auth_config = None
+        if auth is not None:
+            auth_config = {"username": auth.username, "password": auth.password}
+            if auth.server:
+                auth_config["serveraddress"] = auth.server
+
+        def pull(c: docker.DockerClient) -> None:
+            stream = c.api.pull(
+                repo, tag=tag or "latest", stream=True, decode=True, auth_config=auth_config
+            )
+            last = ""
+            for event in stream:
+                if "error" in event:
+                    raise EngineError(f"pulling {ref}: {event['error']}")
+                line = " ".join(str(event[k]) for k in ("id", "status") if event.get(k))
+                if line and line != last and "progress" not in event:
+                    progress(line)
+                    last = line
+
+        self._call(f"pulling {ref}", pull)
+        image = self.image(ref)
+        if image is None:
+            raise EngineError(f"pulling {ref}: the image is still not present after the pull")
+        return image
+
+    def ensure_network(self, name: str, labels: dict[str, str]) -> None:
+        def ensure(c: docker.DockerClient) -> None:
+            if not c.networks.list(names=[name]):
+                try:
+                    c.networks.create(name, driver="bridge", labels=labels)
+                except docker.errors.APIError as exc:
+                    if exc.status_code != 409:
+                        raise
+
+        self._call(f"creating network {name}", ensure)
+
+    def remove_network(self, name: str) -> None:
+        def remove(c: docker.DockerClient) -> None:
+            for network in c.networks.list(names=[name]):
+                network.reload()
+                if not network.attrs.get("Containers"):
+                    try:
+                        network.remove()
+                    except docker.errors.NotFound:
+                        pass
+
+        self._call(f"removing network {name}", remove)
+
+    def create(self, spec: ContainerSpec) -> Container:
+        ports: dict[str, tuple[str, int] | tuple[str]] = {}
+        for p in spec.ports:
+            ports[f"{p.container}/{p.protocol}"] = (
+                (p.host_ip, p.host) if p.host is not None else (p.host_ip,)
+            )
+        mounts = [
+            Mount(target=m.target, source=m.source, type="bind", read_only=m.read_only)
+            for m in spec.mounts
+        ]
+
+        def create(c: docker.DockerClient) -> Container:
+            host_config = c.api.create_host_config(
+                port_bindings={k: [v] for k, v in ports.items()} or None,
+                mounts=mounts or None,
+                init=spec.init,
+                restart_policy={"Name": spec.restart_policy},
+                network_mode=spec.network,
+            )
+            networking = c.api.create_networking_config(
+                {spec.network: c.api.create_endpoint_config(aliases=list(spec.aliases))}
+            )
+            created = c.api.create_container(
+                image=spec.image,
+                name=spec.name,
+                command=list(spec.command) if spec.command is not None else None,
+                environment=spec.env,
+                labels=spec.labels,
+                ports=[(p.container, p.protocol) for p in spec.ports] or None,
+                host_config=host_config,
+                networking_config=networking,
+                stop_timeout=spec.stop_timeout,
+            )
+            return _container(c.api.inspect_container(created["Id"]))
+
+        return self._call(f"creating container {spec.name}", create)
+
+    def start(self, container_id: str) -> None:
+        self._call(f"starting container {container_id[:12]}", lambda c: c.api.start(container_id))
+
+    def stop(self, container_id: str, timeout: int) -> None:
+        self._call(
+            f"stopping container {container_id[:12]}",
+            lambda c: c.api.stop(container_id, timeout=timeout),
+        )
+
+    def remove(self, container_id: str) -> None:
+        def remove(c: docker.DockerClient) -> None:
+            try:
+                c.api.remove_container(container_id, force=True)
+            except docker.errors.NotFound:
+                pass
+
+        self._call(f"removing container {container_id[:12]}", remove)
+
+    def get(self, container_id: str) -> Container | None:
+        def get(c: docker.DockerClient) -> Container | None:
+            try:
+                return _container(c.api.inspect_container(container_id))
+            except docker.errors.NotFound:
+                return None
+
+        return self._call(f"inspecting container {container_id[:12]}", get)
+
+    def containers(self, labels: dict[str, str]) -> list[Container]:
+        filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
+
+        def listing(c: docker.DockerClient) -> list[Container]:
+            found = []
+            for summary in c.api.containers(all=True, filters=filters):
+                try:
+                    found.append(_container(c.api.inspect_container(summary["Id"])))
+                except docker.errors.NotFound:
+                    continue  # removed between the list and the inspect
+            return found
+
+        return self._call("listing containers", listing)
+
+    def exec(self, container_id: str, command: list[str]) -> tuple[int, str]:
+        def run(c: docker.DockerClient) -> tuple[int, str]:
+            exec_id = c.api.exec_create(container_id, command)["Id"]
+            output = c.api.exec_start(exec_id)
+            code = c.api.exec_inspect(exec_id).get("ExitCode")
+            return (code if code is not None else -1), output.decode(errors="replace")
+
+        return self._call(f"running a command in {container_id[:12]}", run)
+
+    def logs(self, container_id: str, tail: int) -> str:
+        def logs(c: docker.DockerClient) -> str:
+            data = c.api.logs(container_id, tail=tail, stdout=True, stderr=True)
+            return bytes(data).decode(errors="replace")
+
+        return self._call(f"reading logs of {container_id[:12]}", logs)

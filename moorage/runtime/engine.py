@@ -1,0 +1,132 @@
+"""The container engine as Moorage sees it: plain data in, plain data out.
+
+Plans are built from these types without touching an engine; ``runtime.docker``
+is the only implementation and the only module that imports the Docker SDK.
+Every method raises ``EngineError`` (or ``EngineUnavailable`` when the daemon
+cannot be reached), never an SDK exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+LABEL_WORKLOAD = "moorage.workload"
+LABEL_DEPLOYMENT = "moorage.deployment"
+LABEL_PROJECT = "moorage.project"
+LABEL_STAGE = "moorage.stage"
+
+
+@dataclass(frozen=True)
+class PortBinding:
+    container: int
+    host: int | None
+    protocol: str = "tcp"
+    host_ip: str = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class BindMount:
+    """A host directory bind-mounted; the engine refuses it when ``source`` is missing."""
+
+    source: str
+    target: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    name: str
+    image: str
+    labels: dict[str, str]
+    network: str
+    aliases: tuple[str, ...] = ()
+    command: tuple[str, ...] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    ports: tuple[PortBinding, ...] = ()
+    mounts: tuple[BindMount, ...] = ()
+    init: bool = True
+    stop_timeout: int = 10
+    restart_policy: str = "unless-stopped"
+
+
+@dataclass(frozen=True)
+class Container:
+    id: str
+    name: str
+    state: str  # created, running, paused, restarting, exited, dead
+    health: str | None  # starting, healthy, unhealthy, or None without a HEALTHCHECK
+    labels: dict[str, str]
+    image_id: str
+    ports: dict[tuple[int, str], int]  # (container port, protocol) -> published host port
+    exit_code: int | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.state == "running"
+
+
+@dataclass(frozen=True)
+class Image:
+    id: str
+    digests: tuple[str, ...]  # repo@sha256:... as the registry knows it
+    has_healthcheck: bool
+
+
+@dataclass(frozen=True)
+class RegistryCredentials:
+    username: str
+    password: str
+    server: str | None = None
+
+
+Progress = Callable[[str], None]
+
+
+class Engine(Protocol):
+    """What Moorage needs from a container engine."""
+
+    def ping(self) -> None:
+        """Raise EngineUnavailable when the daemon cannot be reached."""
+        ...
+
+    def image(self, ref: str) -> Image | None:
+        """The local image for ``ref``, or None when it is not present."""
+        ...
+
+    def pull(self, ref: str, auth: RegistryCredentials | None, progress: Progress) -> Image:
+        """Pull ``ref``, reporting progress lines; raise EngineError with the registry's reason."""
+        ...
+
+    def ensure_network(self, name: str, labels: dict[str, str]) -> None:
+        """Create the bridge network ``name`` unless it exists."""
+        ...
+
+    def create(self, spec: ContainerSpec) -> Container:
+        """Create (not start) a container."""
+        ...
+
+    def start(self, container_id: str) -> None: ...
+
+    def stop(self, container_id: str, timeout: int) -> None: ...
+
+    def remove(self, container_id: str) -> None:
+        """Force-remove a container; a missing one is not an error."""
+        ...
+
+    def get(self, container_id: str) -> Container | None: ...
+
+    def containers(self, labels: dict[str, str]) -> list[Container]:
+        """All containers, running or not, carrying every one of ``labels``."""
+        ...
+
+    def exec(self, container_id: str, command: list[str]) -> tuple[int, str]:
+        """Run a command in a running container; return its exit code and output."""
+        ...
+
+    def logs(self, container_id: str, tail: int) -> str: ...
+
+    def remove_network(self, name: str) -> None:
+        """Remove a network if it exists and nothing uses it."""
+        ...

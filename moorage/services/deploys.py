@@ -1,0 +1,93 @@
+"""Queueing deployments: manual deploys, chains and promotions. The workers run them."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from moorage.errors import Conflict, InvalidInput, NotFound
+from moorage.names import new_id
+from moorage.plugins.base import stored_config
+from moorage.plugins.registry import Registry
+from moorage.security.roles import Actor
+from moorage.services import audit
+from moorage.services.workloads import get as get_workload
+from moorage.store.tables import ChainLink, Deployment
+
+
+def enqueue(session: Session, actor: Actor, workload_id: str, reason: str) -> Deployment:
+    get_workload(session, workload_id)
+    deployment = Deployment(
+        id=new_id("dp"), workload_id=workload_id, status="queued", reason=reason, artifact={}
+    )
+    session.add(deployment)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "workload.deploy",
+        "workload",
+        workload_id,
+        {"deployment": deployment.id, "reason": reason},
+    )
+    return deployment
+
+
+def last_success(session: Session, workload_id: str) -> Deployment | None:
+    return session.scalars(
+        select(Deployment)
+        .where(Deployment.workload_id == workload_id, Deployment.status == "succeeded")
+        .order_by(Deployment.finished_at.desc())
+        .limit(1)
+    ).first()
+
+
+def enqueue_chain(session: Session, actor: Actor, workload_id: str) -> list[Deployment]:
+    nexts = session.scalars(
+        select(ChainLink.next_id)
+        .where(ChainLink.workload_id == workload_id)
+        .order_by(ChainLink.position)
+    )
+    return [enqueue(session, actor, nxt, f"chain:{workload_id}") for nxt in list(nexts)]
+
+
+def promote(
+    session: Session, actor: Actor, registry: Registry, target_id: str, source_id: str
+) -> Deployment:
+    """Copy what ``source`` last deployed into ``target``'s config, then queue a deploy."""
+    target = get_workload(session, target_id)
+    try:
+        source = get_workload(session, source_id)
+    except NotFound:
+        raise InvalidInput(
+            f"no workload {source_id!r} to promote from", code="unknown_workload"
+        ) from None
+    if source.id == target.id:
+        raise InvalidInput("a workload cannot be promoted from itself", code="invalid_promote")
+    if source.project_id != target.project_id:
+        raise InvalidInput(
+            "promote only works between workloads of the same project", code="invalid_promote"
+        )
+    if source.kind != target.kind:
+        raise InvalidInput(
+            f"cannot promote a {source.kind} workload into a {target.kind} workload",
+            code="invalid_promote",
+        )
+    done = last_success(session, source.id)
+    if done is None:
+        raise Conflict(
+            f"workload {source.name!r} has never deployed successfully; nothing to promote",
+            code="nothing_to_promote",
+        )
+    kind = registry.source(target.kind)
+    model = kind.validate(kind.promoted(dict(target.config), done.artifact))
+    target.config = stored_config(model)
+    audit.record(
+        session,
+        actor,
+        "workload.promote",
+        "workload",
+        target.id,
+        {"from": source.id, "deployment": done.id},
+    )
+    return enqueue(session, actor, target.id, f"promote:{source.id}")

@@ -1,0 +1,192 @@
+"""Deploy, teardown, reconcile and logs of the ``compose`` kind, through ``ComposeRunner``.
+
+Files live in ``<data>/compose/<workload id>/``: the user's ``compose.yml``
+(rewritten only when its hash changes), ``moorage.override.yml`` (labels and
+the env file for every service) and ``moorage.env``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from moorage.deployer import plan
+from moorage.errors import DeployFailed
+from moorage.plugins.spec import DeployContext
+from moorage.runtime.engine import Container
+
+COMPOSE_FILE = "compose.yml"
+OVERRIDE_FILE = "moorage.override.yml"
+ENV_FILE = "moorage.env"
+PROJECT_LABEL = "com.docker.compose.project"
+SETTLE_SECONDS = 60.0
+
+
+def project_name(project: str, stage: str, name: str) -> str:
+    """A Compose project name both Compose v1 and v2 accept: [a-z0-9][a-z0-9_-]*."""
+    raw = f"moorage-{project}-{stage}-{name}".lower()
+    clean = re.sub(r"[^a-z0-9_-]+", "-", raw).strip("-_")
+    clean = re.sub(r"-{2,}", "-", clean)
+    return clean or "moorage"
+
+
+def workdir(ctx: DeployContext) -> Path:
+    return ctx.settings.data_dir / "compose" / ctx.workload.id
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _write_if_changed(path: Path, text: str) -> bool:
+    if path.exists() and path.read_text() == text:
+        return False
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+    return True
+
+
+def _override(ctx: DeployContext, compose_text: str) -> str:
+    services = (yaml.safe_load(compose_text) or {}).get("services") or {}
+    labels = plan.workload_labels(ctx.workload, ctx.labels)
+    doc = {
+        "services": {name: {"labels": labels, "env_file": [f"./{ENV_FILE}"]} for name in services}
+    }
+    return yaml.safe_dump(doc, sort_keys=True)
+
+
+def _env_text(ctx: DeployContext) -> str:
+    lines = []
+    for key, value in sorted(ctx.workload.env.items()):
+        if "\n" in value or "\r" in value:
+            ctx.log(f"env {key}: multi-line values cannot go into a Compose env file; skipped")
+            continue
+        lines.append(f"{key}={value}")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def _args(ctx: DeployContext, *rest: str) -> list[str]:
+    name = project_name(ctx.workload.project, ctx.workload.stage, ctx.workload.name)
+    return ["-p", name, "-f", COMPOSE_FILE, "-f", OVERRIDE_FILE, *rest]
+
+
+def _containers(ctx: DeployContext) -> list[Container]:
+    name = project_name(ctx.workload.project, ctx.workload.stage, ctx.workload.name)
+    return ctx.engine.containers({PROJECT_LABEL: name})
+
+
+def _write_files(ctx: DeployContext, compose_text: str) -> None:
+    directory = workdir(ctx)
+    directory.mkdir(parents=True, exist_ok=True)
+    if _write_if_changed(directory / COMPOSE_FILE, compose_text):
+        ctx.log(f"wrote {COMPOSE_FILE} (sha256 {_sha(compose_text)[:12]})")
+    else:
+        ctx.log(f"{COMPOSE_FILE} unchanged (sha256 {_sha(compose_text)[:12]}); not rewritten")
+    _write_if_changed(directory / OVERRIDE_FILE, _override(ctx, compose_text))
+    _write_if_changed(directory / ENV_FILE, _env_text(ctx))
+
+
+def _settle(ctx: DeployContext) -> str | None:
+    """Wait for every container to run (and be healthy if it has a check); None when fine."""
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while True:
+        containers = _containers(ctx)
+        if not containers:
+            return "compose started no containers"
+        dead = [c for c in containers if c.state in ("exited", "dead", "restarting")]
+        if dead:
+            return f"{dead[0].name} is {dead[0].state} (exit code {dead[0].exit_code})"
+        unhealthy = [c for c in containers if c.health == "unhealthy"]
+        if unhealthy:
+            return f"{unhealthy[0].name} reports unhealthy"
+        if all(c.running and c.health in (None, "healthy") for c in containers):
+            return None
+        if time.monotonic() >= deadline:
+            return f"containers did not settle in {SETTLE_SECONDS:g} s"
+        time.sleep(1)
+
+
+def _up(ctx: DeployContext) -> str | None:
+    code, output = ctx.compose.run(
+        _args(ctx, "up", "-d", "--remove-orphans"), cwd=workdir(ctx), log=ctx.log
+    )
+    if code != 0:
+        return output.splitlines()[-1] if output else f"compose up exited {code}"
+    return _settle(ctx)
+
+
+def deploy(ctx: DeployContext, compose_text: str) -> dict[str, Any]:
+    previous_file = workdir(ctx) / COMPOSE_FILE
+    previous = previous_file.read_text() if previous_file.exists() else None
+    _write_files(ctx, compose_text)
+    failure = _up(ctx)
+    if failure is None:
+        return {
+            "compose": compose_text,
+            "sha256": _sha(compose_text),
+            "project": project_name(ctx.workload.project, ctx.workload.stage, ctx.workload.name),
+            "deployment": ctx.deployment_id,
+        }
+    ctx.log(f"deploy failed: {failure}")
+    if previous is not None and previous != compose_text:
+        ctx.log("rolling back to the previous compose file")
+        _write_files(ctx, previous)
+        again = _up(ctx)
+        if again is not None:
+            ctx.log(f"rollback did not settle either: {again}")
+    elif previous is None:
+        ctx.compose.run(_args(ctx, "down", "--remove-orphans"), cwd=workdir(ctx), log=ctx.log)
+    raise DeployFailed(failure)
+
+
+def teardown(ctx: DeployContext) -> None:
+    directory = workdir(ctx)
+    if (directory / COMPOSE_FILE).exists():
+        if not (directory / OVERRIDE_FILE).exists():
+            _write_files(ctx, (directory / COMPOSE_FILE).read_text())
+        ctx.compose.run(_args(ctx, "down", "--remove-orphans"), cwd=directory, log=ctx.log)
+    for c in _containers(ctx):
+        ctx.engine.remove(c.id)
+    for name in (COMPOSE_FILE, OVERRIDE_FILE, ENV_FILE):
+        (directory / name).unlink(missing_ok=True)
+    if directory.exists() and not any(directory.iterdir()):
+        directory.rmdir()
+
+
+def status(ctx: DeployContext) -> str:
+    containers = _containers(ctx)
+    if containers and all(c.running for c in containers):
+        return "running"
+    if any(c.state in ("restarting", "dead") or (c.exit_code or 0) != 0 for c in containers):
+        return "failed"
+    return "stopped"
+
+
+def reconcile(ctx: DeployContext) -> bool:
+    artifact = ctx.workload.artifact
+    if artifact is None:
+        return False
+    containers = _containers(ctx)
+    if containers and all(c.running for c in containers):
+        return False
+    _write_files(ctx, str(artifact["compose"]))
+    ctx.log("reconcile: bringing the compose project back up")
+    ctx.compose.run(_args(ctx, "up", "-d", "--remove-orphans"), cwd=workdir(ctx), log=ctx.log)
+    return True
+
+
+def logs(ctx: DeployContext, tail: int) -> str:
+    if not (workdir(ctx) / COMPOSE_FILE).exists():
+        return ""
+    _, output = ctx.compose.run(
+        _args(ctx, "logs", "--no-color", "--tail", str(tail)),
+        cwd=workdir(ctx),
+        log=lambda _line: None,
+    )
+    return output

@@ -1,0 +1,182 @@
+"""Deploy, teardown, reconcile and logs of the ``image`` kind, through the engine seam.
+
+Never leaves a workload with nothing serving when something served before: a
+failed deploy removes the new container and restarts the old one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from moorage.deployer import plan
+from moorage.deployer.health import wait_healthy
+from moorage.errors import DeployFailed, EngineError
+from moorage.plugins.spec import DeployContext
+from moorage.runtime.engine import LABEL_DEPLOYMENT, LABEL_WORKLOAD, Container, Image
+from moorage.runtime.engine import RegistryCredentials as Creds
+from moorage.sources.image import ImageConfig
+
+
+def _ensure_image(ctx: DeployContext, config: ImageConfig, ref: str) -> Image:
+    image = ctx.engine.image(ref)
+    if image is not None:
+        ctx.log(f"image {ref} is present ({image.id[:19]})")
+        return image
+    auth = config.registry_auth
+    creds = Creds(auth.username, auth.password.get_secret_value(), auth.server) if auth else None
+    ctx.log(f"pulling {ref}" + (f" as {auth.username}" if auth else ""))
+    try:
+        return ctx.engine.pull(ref, creds, ctx.log)
+    except EngineError as exc:
+        raise DeployFailed(f"cannot pull {ref}: {exc.message}") from None
+
+
+def _prepare_volumes(ctx: DeployContext) -> None:
+    for volume in ctx.workload.volumes:
+        if volume.scope == "absolute":
+            if not volume.host_path.is_dir():
+                raise DeployFailed(
+                    f"volume {volume.name}: {volume.host_path} does not exist; create it first"
+                )
+            continue
+        volume.host_path.mkdir(parents=True, exist_ok=True)
+
+
+def _mine(ctx: DeployContext) -> list[Container]:
+    return ctx.engine.containers({LABEL_WORKLOAD: ctx.workload.id})
+
+
+def deploy(ctx: DeployContext, config: ImageConfig) -> dict[str, Any]:
+    engine, workload = ctx.engine, ctx.workload
+    image = _ensure_image(ctx, config, config.image)
+    _prepare_volumes(ctx)
+    labels = plan.workload_labels(workload, ctx.labels)
+    network = plan.network_name(workload.project, workload.stage)
+    engine.ensure_network(network, {k: v for k, v in labels.items() if k != LABEL_WORKLOAD})
+    spec = plan.container_spec(
+        workload,
+        config,
+        deployment_id=ctx.deployment_id,
+        image=config.image,
+        publish_addr=ctx.settings.publish_addr,
+        extra_labels=ctx.labels,
+    )
+    old = _mine(ctx)
+    wanted_ports = plan.fixed_host_ports(spec)
+    blocking = [
+        c
+        for c in old
+        if c.running and {(port, proto) for (_, proto), port in c.ports.items()} & wanted_ports
+    ]
+    stopped: list[Container] = []
+    if blocking:
+        ctx.log("the new container needs host ports the old one holds: stopping the old one first")
+        for c in blocking:
+            engine.stop(c.id, config.stop_timeout)
+            stopped.append(c)
+            ctx.log(f"stopped {c.name}")
+        ctx.fault("deploy.after_stop")
+    new: Container | None = None
+    try:
+        new = engine.create(spec)
+        ctx.log(f"created {spec.name}")
+        engine.start(new.id)
+        ctx.log(f"started {spec.name}")
+        wait_healthy(
+            engine,
+            new.id,
+            config,
+            image_has_healthcheck=image.has_healthcheck,
+            publish_addr=ctx.settings.publish_addr,
+            log=ctx.log,
+        )
+    except (DeployFailed, EngineError) as exc:
+        reason = exc.message
+        ctx.log(f"deploy failed: {reason}")
+        if new is not None:
+            engine.remove(new.id)
+            ctx.log(f"removed {spec.name}")
+        for c in stopped:
+            engine.start(c.id)
+            ctx.log(f"started the previous container {c.name} again")
+        raise DeployFailed(reason) from None
+    for c in old:
+        if c.running and c not in stopped:
+            engine.stop(c.id, config.stop_timeout)
+        engine.remove(c.id)
+        ctx.log(f"removed the previous container {c.name}")
+    digest = next(iter(image.digests), None)
+    return {
+        "image": config.image,
+        "image_id": image.id,
+        "digest": digest,
+        "container": spec.name,
+        "deployment": ctx.deployment_id,
+    }
+
+
+def teardown(ctx: DeployContext) -> None:
+    for c in _mine(ctx):
+        ctx.engine.remove(c.id)
+        ctx.log(f"removed {c.name}")
+    ctx.engine.remove_network(plan.network_name(ctx.workload.project, ctx.workload.stage))
+
+
+def status(ctx: DeployContext) -> str:
+    containers = _mine(ctx)
+    if any(c.running for c in containers):
+        return "running"
+    if any(c.state in ("restarting", "dead") or (c.exit_code or 0) != 0 for c in containers):
+        return "failed"
+    return "stopped"
+
+
+def reconcile(ctx: DeployContext, config: ImageConfig) -> bool:
+    """Keep exactly the container of the last good deployment, running."""
+    artifact = ctx.workload.artifact
+    if artifact is None:
+        return False
+    good_id = artifact.get("deployment")
+    containers = _mine(ctx)
+    good = next((c for c in containers if c.labels.get(LABEL_DEPLOYMENT) == good_id), None)
+    changed = False
+    for c in containers:
+        if c is not good and (good is not None or not c.running):
+            ctx.engine.remove(c.id)
+            ctx.log(f"reconcile: removed stray container {c.name}")
+            changed = True
+    if good is None and any(c.running for c in containers):
+        return changed  # a running container of an unrecorded deploy: leave it serving
+    if good is not None and good.running:
+        return changed
+    if good is not None:
+        ctx.engine.start(good.id)
+        ctx.log(f"reconcile: started {good.name} again")
+        return True
+    _prepare_volumes(ctx)
+    image = plan.image_to_run(config, artifact)
+    ctx.engine.ensure_network(
+        plan.network_name(ctx.workload.project, ctx.workload.stage), dict(ctx.labels)
+    )
+    spec = plan.container_spec(
+        ctx.workload,
+        config,
+        deployment_id=str(good_id),
+        image=image,
+        publish_addr=ctx.settings.publish_addr,
+        extra_labels=ctx.labels,
+    )
+    created = ctx.engine.create(spec)
+    ctx.engine.start(created.id)
+    ctx.log(f"reconcile: recreated {spec.name} from {image[:19]}")
+    return True
+
+
+def logs(ctx: DeployContext, tail: int) -> str:
+    containers = sorted(_mine(ctx), key=lambda c: not c.running)
+    return ctx.engine.logs(containers[0].id, tail) if containers else ""
+
+
+def promoted(config: dict[str, Any], artifact: dict[str, Any]) -> dict[str, Any]:
+    """Run exactly what the source ran: its digest when the registry gave one, else its id."""
+    return {**config, "image": artifact.get("digest") or artifact["image_id"]}
