@@ -18,6 +18,8 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 MOORAGE = str(Path(sys.executable).parent / "moorage")
 ADMIN_PASSWORD = "admin-password-for-tests"
+TEST_LABEL = "moorage.test"
+RUN_ID = f"{os.getpid()}-{int(time.time())}"
 
 
 def free_port() -> int:
@@ -86,13 +88,18 @@ class Server:
 def start_server(
     data_dir: Path,
     extra_env: dict[str, str] | None = None,
+    *,
+    port: int | None = None,
 ) -> tuple[subprocess.Popen[str], str, dict[str, str]]:
-    port = free_port()
+    """Start ``moorage serve``; everything it creates in Docker carries this run's label."""
+    port = port or free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MOORAGE_")}
     env.update(
         MOORAGE_DATA_DIR=str(data_dir),
         MOORAGE_BIND=f"127.0.0.1:{port}",
         MOORAGE_ADMIN_PASSWORD=ADMIN_PASSWORD,
+        MOORAGE_CONTAINER_LABELS=f"{TEST_LABEL}={RUN_ID}",
+        MOORAGE_RECONCILE_SECONDS="2",
         **(extra_env or {}),
     )
     log_path = data_dir.parent / f"server-{port}.log"
@@ -144,6 +151,27 @@ def make_user(admin: Api, url: str, username: str, role: str) -> Api:
         client.close()
     assert r.status_code == 201, r.text
     return Api(url, r.json()["token"])
+
+
+def remove_labelled_docker_objects() -> None:
+    """Remove every container and network this test run created (by its label)."""
+    selector = f"label={TEST_LABEL}={RUN_ID}"
+    ids = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", selector], capture_output=True, text=True
+    ).stdout.split()
+    if ids:
+        subprocess.run(["docker", "rm", "-f", *ids], capture_output=True)
+    nets = subprocess.run(
+        ["docker", "network", "ls", "-q", "--filter", selector], capture_output=True, text=True
+    ).stdout.split()
+    for net in nets:
+        subprocess.run(["docker", "network", "rm", net], capture_output=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def docker_cleanup() -> Iterator[None]:
+    yield
+    remove_labelled_docker_objects()
 
 
 @pytest.fixture(scope="session")

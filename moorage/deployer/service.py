@@ -262,9 +262,8 @@ class Deployer:
             deployment.error = error
             if artifact is not None:
                 deployment.artifact = artifact
-            workload.status = (
-                observed if status == "succeeded" or observed == "running" else "failed"
-            )
+            # A failed deploy that left the old version serving keeps the workload "running".
+            workload.status = observed if observed in ("running", "unknown") else "failed"
             if status == "succeeded":
                 chained = deploys.enqueue_chain(s, SYSTEM, workload_id)
                 if chained:

@@ -76,7 +76,9 @@ class ComposeRunner:
                 timeout=timeout,
             )
         except subprocess.TimeoutExpired:
-            raise EngineError(f"compose {' '.join(args[:3])} did not finish in {timeout:.0f} s")
+            raise EngineError(
+                f"compose {' '.join(args[:3])} did not finish in {timeout:.0f} s"
+            ) from None
         except OSError as exc:
             raise EngineUnavailable(f"cannot run compose: {exc.strerror}") from None
         output = (proc.stdout + proc.stderr).strip()

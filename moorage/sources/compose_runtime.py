@@ -55,9 +55,11 @@ def _write_if_changed(path: Path, text: str) -> bool:
 def _override(ctx: DeployContext, compose_text: str) -> str:
     services = (yaml.safe_load(compose_text) or {}).get("services") or {}
     labels = plan.workload_labels(ctx.workload, ctx.labels)
-    doc = {
+    doc: dict[str, Any] = {
         "services": {name: {"labels": labels, "env_file": [f"./{ENV_FILE}"]} for name in services}
     }
+    if ctx.labels:
+        doc["networks"] = {"default": {"labels": dict(ctx.labels)}}
     return yaml.safe_dump(doc, sort_keys=True)
 
 
