@@ -10,6 +10,7 @@ $(STAMP): pyproject.toml constraints.txt scripts/install-python.sh
 install: $(STAMP)
 
 run: $(STAMP)
+	scripts/docker.sh || echo "warning: no Docker engine; Moorage serves, but cannot deploy" >&2
 	$(VENV)/bin/moorage serve
 
 test: $(STAMP)

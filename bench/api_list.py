@@ -22,10 +22,16 @@ def run() -> None:
         idle = rss_mib(pid)
         client.post("/api/projects", json={"slug": "bench"}).raise_for_status()
         for i in range(WORKLOADS):
-            client.post("/api/workloads", json={
-                "name": f"w{i}", "kind": "image", "project": "bench", "stage": "production",
-                "config": {"image": f"example/app:{i}", "ports": [{"container": 8080}]},
-            }).raise_for_status()
+            client.post(
+                "/api/workloads",
+                json={
+                    "name": f"w{i}",
+                    "kind": "image",
+                    "project": "bench",
+                    "stage": "production",
+                    "config": {"image": f"example/app:{i}", "ports": [{"container": 8080}]},
+                },
+            ).raise_for_status()
         for _ in range(20):
             client.get("/api/workloads")
         samples = []
@@ -37,7 +43,11 @@ def run() -> None:
         samples.sort()
         p99 = samples[int(len(samples) * 0.99) - 1]
         loaded = rss_mib(pid)
-    print(f"list {WORKLOADS} workloads: median {statistics.median(samples):.1f} ms, "
-          f"p99 {p99:.1f} ms; budget {P99_BUDGET_MS:.0f} ms; ratio {p99 / P99_BUDGET_MS:.2f}")
-    print(f"server RSS idle {idle:.0f} MiB (ratio {idle / RSS_BUDGET_MIB:.2f} of budget), "
-          f"after the run {loaded:.0f} MiB")
+    print(
+        f"list {WORKLOADS} workloads: median {statistics.median(samples):.1f} ms, "
+        f"p99 {p99:.1f} ms; budget {P99_BUDGET_MS:.0f} ms; ratio {p99 / P99_BUDGET_MS:.2f}"
+    )
+    print(
+        f"server RSS idle {idle:.0f} MiB (ratio {idle / RSS_BUDGET_MIB:.2f} of budget), "
+        f"after the run {loaded:.0f} MiB"
+    )

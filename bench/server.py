@@ -24,10 +24,14 @@ def running_server() -> Iterator[tuple[httpx.Client, int]]:
     with tempfile.TemporaryDirectory(prefix="moorage-bench-") as tmp:
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("MOORAGE_")}
-        env.update(MOORAGE_DATA_DIR=f"{tmp}/var", MOORAGE_BIND=f"127.0.0.1:{port}",
-                   MOORAGE_ADMIN_PASSWORD="bench-password")
-        proc = subprocess.Popen([MOORAGE, "serve"], env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        env.update(
+            MOORAGE_DATA_DIR=f"{tmp}/var",
+            MOORAGE_BIND=f"127.0.0.1:{port}",
+            MOORAGE_ADMIN_PASSWORD="bench-password",
+        )
+        proc = subprocess.Popen(
+            [MOORAGE, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         try:
             url = f"http://127.0.0.1:{port}"
             for _ in range(300):
@@ -36,10 +40,16 @@ def running_server() -> Iterator[tuple[httpx.Client, int]]:
                     break
                 except httpx.HTTPError:
                     time.sleep(0.1)
-            token = subprocess.run([MOORAGE, "token", "create", "--username", "admin"], env=env,
-                                   capture_output=True, text=True, check=True).stdout.split()[-1]
-            with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"},
-                              timeout=30) as client:
+            token = subprocess.run(
+                [MOORAGE, "token", "create", "--username", "admin"],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.split()[-1]
+            with httpx.Client(
+                base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+            ) as client:
                 yield client, proc.pid
         finally:
             proc.terminate()

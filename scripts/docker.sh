@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Make sure Debian's Docker engine, Compose v1, static busybox, the registry and htpasswd are
-# installed, that dockerd runs, and that the local test images exist. Idempotent.
+# installed and that dockerd runs. Idempotent; `make run` and `make test` both call it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,21 +26,4 @@ if ! docker info >/dev/null 2>&1; then
     sleep 0.5
   done
   docker info >/dev/null 2>&1 || { echo "dockerd did not start; see /var/log/moorage-dockerd.log" >&2; exit 1; }
-fi
-
-build() {  # build TAG DIR [ARGS...]
-  local tag=$1 dir=$2; shift 2
-  local ctx; ctx=$(mktemp -d)
-  cp -r "$dir"/. "$ctx"/
-  cp /bin/busybox "$ctx"/busybox
-  docker build -q -t "$tag" "$@" "$ctx" >/dev/null 2>"$ctx.log" || { cat "$ctx.log" >&2; exit 1; }
-  rm -f "$ctx.log"
-  rm -rf "$ctx"
-}
-fingerprint=$(cat tests/images/*/Dockerfile | sha256sum | cut -c1-12)
-if [ "$(docker image inspect -f '{{index .Config.Labels "moorage.fingerprint"}}' moorage-test/healthy:1 2>/dev/null)" != "$fingerprint" ]; then
-  echo "building test images" >&2
-  build moorage-test/httpd:1 tests/images/httpd --build-arg VERSION=v1
-  build moorage-test/httpd:2 tests/images/httpd --build-arg VERSION=v2
-  build moorage-test/healthy:1 tests/images/healthy --label "moorage.fingerprint=$fingerprint"
 fi

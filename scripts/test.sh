@@ -5,6 +5,7 @@ cd "$(dirname "$0")/.."
 
 # The Docker engine, Compose, busybox, the registry and the test images (SPEC section 7).
 scripts/docker.sh || { echo "error: could not provide a Docker engine for the tests" >&2; exit 1; }
+scripts/test-images.sh || { echo "error: could not build the test images" >&2; exit 1; }
 
 if [ -z "${MOORAGE_TEST_DATABASE_URL:-}" ] && [ "${MOORAGE_TEST_SKIP_POSTGRES:-}" != "1" ]; then
   if url=$(scripts/postgres.sh); then

@@ -16,7 +16,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 class BodyLimit:
     """Read at most ``max_bytes`` of a body before the app sees it.
 
-    Paths under ``streamed_prefixes`` (archive uploads) are left alone: their
+    Paths ending in ``streamed_suffixes`` (archive uploads) are left alone: their
     routes stream to disk and enforce their own caps.
     """
 

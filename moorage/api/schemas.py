@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from moorage.volumes.paths import VOLUME_SCOPES
+
 
 class Body(BaseModel):
     """A request body: unknown fields are an error, so typos never pass silently."""
@@ -182,7 +184,7 @@ class ChainOut(BaseModel):
 
 class VolumeIn(Body):
     name: str = Field(max_length=63)
-    scope: Literal["stage", "project", "absolute"]
+    scope: str = Field(max_length=16, json_schema_extra={"enum": list(VOLUME_SCOPES)})
     source: str = Field(max_length=4096)
     target: str = Field(max_length=4096)
     read_only: bool = False
@@ -194,7 +196,12 @@ class VolumeOut(BaseModel):
     source: str
     target: str
     read_only: bool
-    host_path: str
+    host_path: str | None = Field(description="null when the source no longer passes the rules")
+    problem: str | None = Field(default=None, description="why host_path is null")
+
+
+class VolumeList(BaseModel):
+    items: list[VolumeOut]
 
 
 # --- triggers ---------------------------------------------------------------

@@ -36,7 +36,8 @@ def serve() -> None:
         ComposeRunner(settings.docker_host),
     )
     app = create_app(settings, db, registry, deployer)
-    print(f"Moorage serving on http://{settings.bind_host}:{settings.bind_port}", flush=True)
+    host = f"[{settings.bind_host}]" if ":" in settings.bind_host else settings.bind_host
+    print(f"Moorage serving on http://{host}:{settings.bind_port}", flush=True)
     uvicorn.run(
         app,
         host=settings.bind_host,

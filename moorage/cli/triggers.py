@@ -11,7 +11,7 @@ from moorage.cli.apps import resolve
 from moorage.cli.client import Client, CliError
 from moorage.cli.output import emit_json, table
 
-app = typer.Typer(help="Triggers: list, create, bind, delete.")
+app = typer.Typer(help="Triggers: list, create, bind, unbind, delete.")
 
 
 @app.command("list")

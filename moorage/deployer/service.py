@@ -292,6 +292,13 @@ class Deployer:
         with self.locks.hold(workload_id, timeout=TEARDOWN_WAIT_SECONDS):
             with self.db.session() as s:
                 view = self.view(s, workload_id)
+                started = s.scalar(
+                    select(Deployment.id)
+                    .where(Deployment.workload_id == workload_id, Deployment.status != "queued")
+                    .limit(1)
+                )
+            if started is None:
+                return  # never deployed: nothing runs, so no engine is needed to delete it
             self.engine.ping()
             self.registry.source(view.kind).teardown(self.context(view))
 

@@ -134,12 +134,31 @@ def session_for_cookie(session: Session, token: str) -> tuple[Actor, str]:
     web_session, user = row
     if web_session.expires_at <= utcnow():
         session.delete(web_session)
+        session.commit()  # the request fails, but the expired session is gone for good
         raise Unauthenticated("your session has ended; log in again", code="session_expired")
     actor = Actor(user_id=user.id, username=user.username, role=user.role, via="session")
     return actor, web_session.csrf_token
 
 
-def logout(session: Session, token: str) -> None:
+def logout(session: Session, actor: Actor, token: str) -> None:
     row = session.scalar(select(WebSession).where(WebSession.token_hash == sec.digest(token)))
     if row is not None:
         session.delete(row)
+        audit.record(session, actor, "session.delete", "user", actor.username)
+
+
+def tokens_of(session: Session, user_id: str) -> list[ApiToken]:
+    return list(
+        session.scalars(
+            select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.created_at)
+        )
+    )
+
+
+def revoke_token(session: Session, actor: Actor, token_id: str) -> None:
+    """Revoke one of the actor's own tokens."""
+    row = session.get(ApiToken, token_id)
+    if row is None or row.user_id != actor.user_id:
+        raise NotFound(f"you have no token {token_id!r}")
+    session.delete(row)
+    audit.record(session, actor, "token.revoke", "user", actor.username, {"token": token_id})

@@ -25,14 +25,19 @@ OVERRIDE_FILE = "moorage.override.yml"
 ENV_FILE = "moorage.env"
 PROJECT_LABEL = "com.docker.compose.project"
 SETTLE_SECONDS = 60.0
+# As with the image kind: a container without a health check must keep running this long.
+GRACE_SECONDS = 2.0
 
 
 def project_name(project: str, stage: str, name: str) -> str:
-    """A Compose project name both Compose v1 and v2 accept: [a-z0-9][a-z0-9_-]*."""
-    raw = f"moorage-{project}-{stage}-{name}".lower()
-    clean = re.sub(r"[^a-z0-9_-]+", "-", raw).strip("-_")
-    clean = re.sub(r"-{2,}", "-", clean)
-    return clean or "moorage"
+    """A Compose project name both Compose v1 and v2 accept: [a-z0-9][a-z0-9_-]*.
+
+    One per workload slot: slugs never contain '_', so joining them with '_' keeps
+    ("a-b", "c") and ("a", "b-c") apart, as trimming or squeezing hyphens would not.
+    Anything outside a slug's alphabet (never valid input) becomes '-'.
+    """
+    parts = (re.sub(r"[^a-z0-9-]", "-", part.lower()) for part in (project, stage, name))
+    return "_".join(("moorage", *parts))
 
 
 def workdir(ctx: DeployContext) -> Path:
@@ -95,8 +100,13 @@ def _write_files(ctx: DeployContext, compose_text: str) -> None:
 
 
 def _settle(ctx: DeployContext) -> str | None:
-    """Wait for every container to run (and be healthy if it has a check); None when fine."""
-    deadline = time.monotonic() + SETTLE_SECONDS
+    """Wait for every container to run (and be healthy if it has a check); None when fine.
+
+    ``up -d`` returns once the containers have started, so one that exits a moment
+    later would pass a single look: without a health check, it must last the grace.
+    """
+    started = time.monotonic()
+    deadline = started + SETTLE_SECONDS
     while True:
         containers = _containers(ctx)
         if not containers:
@@ -108,7 +118,9 @@ def _settle(ctx: DeployContext) -> str | None:
         if unhealthy:
             return f"{unhealthy[0].name} reports unhealthy"
         if all(c.running and c.health in (None, "healthy") for c in containers):
-            return None
+            in_grace = time.monotonic() - started < GRACE_SECONDS
+            if not (in_grace and any(c.health is None for c in containers)):
+                return None
         if time.monotonic() >= deadline:
             return f"containers did not settle in {SETTLE_SECONDS:g} s"
         time.sleep(1)

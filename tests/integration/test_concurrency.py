@@ -3,6 +3,7 @@ lock-taking entry points (deploy, reconcile, teardown) deadlocks. Each probe has
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from datetime import datetime
@@ -42,7 +43,7 @@ def test_deploys_of_one_workload_run_one_at_a_time(server: Server, project: str)
     done = [wait_deployment(server.operator, w["id"], i, timeout=90) for i in ids]
     assert [d["status"] for d in done] == ["succeeded"] * 4
     spans = sorted(span(d) for d in done)
-    for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+    for (_, end), (start, _) in itertools.pairwise(spans):
         assert start >= end, f"two deploys of one workload overlapped: {spans}"
 
 

@@ -46,5 +46,5 @@ def whoami(request: Request, actor: Viewer, session: DbSession) -> SessionOut:
 def logout(request: Request, response: Response, actor: Viewer, session: DbSession) -> None:
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        users.logout(session, cookie)
+        users.logout(session, actor, cookie)
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")

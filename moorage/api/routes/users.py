@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from sqlalchemy import select
 
 from moorage.api.deps import Admin, DbSession, Viewer
 from moorage.api.routes.session import user_out
@@ -16,8 +15,7 @@ from moorage.api.schemas import (
     UserList,
     UserOut,
 )
-from moorage.errors import NotFound
-from moorage.services import audit, users
+from moorage.services import users
 from moorage.store.tables import ApiToken
 
 router = APIRouter(prefix="/api", tags=["users"])
@@ -48,10 +46,7 @@ def _token_out(row: ApiToken) -> TokenOut:
 
 @router.get("/tokens")
 def list_tokens(actor: Viewer, session: DbSession) -> TokenList:
-    rows = session.scalars(
-        select(ApiToken).where(ApiToken.user_id == actor.user_id).order_by(ApiToken.created_at)
-    )
-    return TokenList(items=[_token_out(r) for r in rows])
+    return TokenList(items=[_token_out(r) for r in users.tokens_of(session, actor.user_id)])
 
 
 @router.post("/tokens", status_code=201)
@@ -63,8 +58,4 @@ def create_token(body: TokenIn, actor: Viewer, session: DbSession) -> TokenCreat
 
 @router.delete("/tokens/{token_id}", status_code=204)
 def revoke_token(token_id: str, actor: Viewer, session: DbSession) -> None:
-    row = session.get(ApiToken, token_id)
-    if row is None or row.user_id != actor.user_id:
-        raise NotFound(f"you have no token {token_id!r}")
-    session.delete(row)
-    audit.record(session, actor, "token.revoke", "user", actor.username, {"token": token_id})
+    users.revoke_token(session, actor, token_id)

@@ -6,7 +6,8 @@ from fastapi import APIRouter
 from sqlalchemy.orm import Session
 
 from moorage.api.deps import DbSession, Operator, State
-from moorage.api.schemas import VolumeIn, VolumeOut
+from moorage.api.schemas import VolumeIn, VolumeList, VolumeOut
+from moorage.errors import InvalidInput
 from moorage.services import volumes, workloads
 from moorage.services.volumes import VolumeSpec
 from moorage.settings import Settings
@@ -17,34 +18,37 @@ router = APIRouter(prefix="/api/workloads/{workload_id}/volumes", tags=["volumes
 
 def _out(
     session: Session, settings: Settings, workload_id: str, specs: list[VolumeSpec]
-) -> list[VolumeOut]:
+) -> VolumeList:
     workload = workloads.get(session, workload_id)
     project = workloads.project_slug(session, workload)
     shown = []
     for spec in specs:
-        path = host_path(
-            data_dir=settings.data_dir,
-            volume_roots=settings.volume_roots,
-            project=project,
-            stage=workload.stage,
-            scope=spec.scope,
-            source=spec.source,
-        )
+        try:
+            path = host_path(
+                data_dir=settings.data_dir,
+                volume_roots=settings.volume_roots,
+                project=project,
+                stage=workload.stage,
+                scope=spec.scope,
+                source=spec.source,
+            )
+        except InvalidInput as exc:
+            # e.g. MOORAGE_VOLUME_ROOTS changed since: show it, and say why it cannot mount.
+            shown.append(VolumeOut(host_path=None, problem=exc.message, **spec.as_dict()))
+            continue
         shown.append(VolumeOut(host_path=str(path), **spec.as_dict()))
-    return shown
+    return VolumeList(items=shown)
 
 
 @router.get("")
-def read_volumes(
-    workload_id: str, actor: Operator, session: DbSession, state: State
-) -> list[VolumeOut]:
+def read_volumes(workload_id: str, actor: Operator, session: DbSession, state: State) -> VolumeList:
     return _out(session, state.settings, workload_id, volumes.read(session, workload_id))
 
 
 @router.put("")
 def replace_volumes(
     workload_id: str, body: list[VolumeIn], actor: Operator, session: DbSession, state: State
-) -> list[VolumeOut]:
+) -> VolumeList:
     wanted = [VolumeSpec(**v.model_dump()) for v in body]
     specs = volumes.replace(session, actor, state.settings, workload_id, wanted)
     return _out(session, state.settings, workload_id, specs)
