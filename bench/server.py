@@ -27,7 +27,7 @@ def running_server() -> Iterator[tuple[httpx.Client, int]]:
         env.update(
             MOORAGE_DATA_DIR=f"{tmp}/var",
             MOORAGE_BIND=f"127.0.0.1:{port}",
-            MOORAGE_ADMIN_PASSWORD="bench-password",
+            MOORAGE_ADMIN_PASSWORD="bench-password",  # noqa: S106 (a throwaway server)
         )
         proc = subprocess.Popen(
             [MOORAGE, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
