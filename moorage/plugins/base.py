@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import types
 from typing import Any, Union, get_args, get_origin
@@ -46,7 +47,8 @@ def public_config(model: type[BaseModel], stored: dict[str, Any]) -> dict[str, A
 
     Works on the stored dict without re-validating it, so reads stay cheap.
     """
-    return _mask(model, stored)
+    tree = _secret_tree(model)
+    return _mask(tree, stored) if tree else stored
 
 
 def stored_config(model: BaseModel) -> dict[str, Any]:
@@ -71,20 +73,38 @@ def _members(annotation: Any) -> tuple[Any, ...]:
     return (annotation,)
 
 
-def _mask(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
-    out = dict(data)
+SecretTree = dict[str, Any]  # field -> True (a secret) or the SecretTree of a nested model
+
+
+@functools.cache
+def _secret_tree(model: type[BaseModel]) -> SecretTree:
+    """Where a model keeps its secrets, worked out once per model."""
+    tree: SecretTree = {}
     for name, field in model.model_fields.items():
-        value = out.get(name)
-        if value is None:
-            continue
         for member in _members(field.annotation):
             if member is SecretStr:
-                out[name] = MASK
+                tree[name] = True
             elif isinstance(member, type) and issubclass(member, BaseModel):
-                if isinstance(value, dict):
-                    out[name] = _mask(member, value)
+                if sub := _secret_tree(member):
+                    tree[name] = sub
             elif get_origin(member) is list:
                 (item,) = get_args(member) or (Any,)
                 if isinstance(item, type) and issubclass(item, BaseModel):
-                    out[name] = [_mask(item, v) if isinstance(v, dict) else v for v in value]
+                    if sub := _secret_tree(item):
+                        tree[name] = sub
+    return tree
+
+
+def _mask(tree: SecretTree, data: dict[str, Any]) -> dict[str, Any]:
+    out = dict(data)
+    for name, sub in tree.items():
+        value = out.get(name)
+        if value is None:
+            continue
+        if sub is True:
+            out[name] = MASK
+        elif isinstance(value, dict):
+            out[name] = _mask(sub, value)
+        elif isinstance(value, list):
+            out[name] = [_mask(sub, v) if isinstance(v, dict) else v for v in value]
     return out

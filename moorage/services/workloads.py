@@ -6,8 +6,8 @@ import re
 from typing import Any
 
 from pydantic import BaseModel
+from sqlalchemy import Row, or_, select
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from moorage.errors import Conflict, InvalidInput, NotFound
@@ -36,8 +36,11 @@ def list_filtered(
     project: str | None = None,
     stage: str | None = None,
     kind: str | None = None,
-) -> list[tuple[Workload, str]]:
-    query = select(Workload, Project.slug).join(Project, Project.id == Workload.project_id)
+) -> list[Row[Any]]:
+    """Plain rows (every workload column plus ``project``), not ORM objects: lists stay fast."""
+    query = select(*Workload.__table__.c, Project.slug.label("project")).join(
+        Project, Project.id == Workload.project_id
+    )
     if project is not None:
         query = query.where(Project.slug == project)
     if stage is not None:
@@ -45,7 +48,7 @@ def list_filtered(
     if kind is not None:
         query = query.where(Workload.kind == kind)
     query = query.order_by(Project.slug, Workload.stage, Workload.name)
-    return [(w, slug) for w, slug in session.execute(query)]
+    return list(session.execute(query))
 
 
 def project_slug(session: Session, workload: Workload) -> str:
@@ -54,12 +57,12 @@ def project_slug(session: Session, workload: Workload) -> str:
     return slug
 
 
-def shown_config(registry: Registry, workload: Workload) -> dict[str, Any]:
+def shown_config(registry: Registry, kind: str, config: dict[str, Any]) -> dict[str, Any]:
     """The config as clients see it: secrets masked by the kind's model."""
-    source = registry.sources.get(workload.kind)
+    source = registry.sources.get(kind)
     if source is None:
         return {}
-    return public_config(source.config_model, workload.config)
+    return public_config(source.config_model, config)
 
 
 def _validated(registry: Registry, kind: str, config: Any) -> BaseModel:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
-from sqlalchemy import select
+from fastapi import APIRouter, Query, Response
+from sqlalchemy import Row, select
 
 from moorage.api.deps import Admin, DbSession, Operator, State, Viewer
 from moorage.api.schemas import (
@@ -26,7 +26,7 @@ router = APIRouter(prefix="/api/workloads", tags=["workloads"])
 Slug = Annotated[str | None, Query(max_length=63)]
 
 
-def workload_out(registry: Registry, w: Workload, project: str) -> WorkloadOut:
+def workload_out(registry: Registry, w: Workload | Row[Any], project: str) -> WorkloadOut:
     return WorkloadOut(
         id=w.id,
         ref_id=w.ref_id,
@@ -34,7 +34,7 @@ def workload_out(registry: Registry, w: Workload, project: str) -> WorkloadOut:
         kind=w.kind,
         project=project,
         stage=w.stage,
-        config=workloads.shown_config(registry, w),
+        config=workloads.shown_config(registry, w.kind, w.config),
         desired_state=w.desired_state,
         status=w.status,
         created_at=w.created_at,
@@ -57,7 +57,7 @@ def deployment_out(d: Deployment) -> DeploymentOut:
     )
 
 
-@router.get("")
+@router.get("", response_model=WorkloadList)
 def list_workloads(
     actor: Viewer,
     session: DbSession,
@@ -65,9 +65,11 @@ def list_workloads(
     project: Slug = None,
     stage: Slug = None,
     kind: Slug = None,
-) -> WorkloadList:
+) -> Response:
     rows = workloads.list_filtered(session, project=project, stage=stage, kind=kind)
-    return WorkloadList(items=[workload_out(state.registry, w, slug) for w, slug in rows])
+    listing = WorkloadList(items=[workload_out(state.registry, r, r.project) for r in rows])
+    # Serialised once, straight to JSON: this is the hottest read of the UI.
+    return Response(listing.model_dump_json(), media_type="application/json")
 
 
 @router.post("", status_code=201)

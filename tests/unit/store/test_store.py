@@ -93,7 +93,7 @@ def test_ref_id_defaults_to_own_id_and_siblings_coexist(db: Database, registry: 
         )
     assert a.ref_id == a.id and b.ref_id == b.id and a.id != b.id
     with db.session() as s:
-        assert {w.id for w, _ in workloads.list_filtered(s, project="shop")} == {a.id, b.id}
+        assert {w.id for w in workloads.list_filtered(s, project="shop")} == {a.id, b.id}
 
 
 def test_database_enforces_kind_ref_id_and_stage_name_uniqueness(

@@ -1,0 +1,292 @@
+"""A workload's volumes: scopes, host paths and the containment rules."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Server, assert_error, create_workload, unique
+
+SHOWN_ONLY = ("host_path", "problem")
+
+
+def vol_url(workload: dict[str, Any]) -> str:
+    return f"/api/workloads/{workload['id']}/volumes"
+
+
+def read_volumes(server: Server, workload: dict[str, Any]) -> list[dict[str, Any]]:
+    r = server.operator.get(vol_url(workload))
+    assert r.status_code == 200, r.text
+    return list(r.json()["items"])
+
+
+def specs(shown: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A GET answer as a PUT body: ``host_path`` and ``problem`` are shown, never taken."""
+    return [{k: v for k, v in item.items() if k not in SHOWN_ONLY} for item in shown]
+
+
+def vol(name: str, scope: str, source: str, target: str, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "scope": scope, "source": source, "target": target, **extra}
+
+
+@pytest.fixture
+def seeded(server: Server, workload: dict[str, Any]) -> dict[str, Any]:
+    """A workload that already has one volume, so a refused PUT has something to keep."""
+    r = server.operator.put(vol_url(workload), json=[vol("data", "stage", "data", "/data")])
+    assert r.status_code == 200, r.text
+    return workload
+
+
+def test_a_new_workload_has_no_volumes(server: Server, workload: dict[str, Any]) -> None:
+    assert read_volumes(server, workload) == []
+
+
+def test_stage_and_project_scopes_map_below_the_data_dir(server: Server, project: str) -> None:
+    workload = create_workload(server, project, stage="staging")
+    r = server.operator.put(
+        vol_url(workload),
+        json=[
+            vol("db", "stage", "db/main", "/var/lib/db"),
+            vol("shared", "project", "uploads", "/srv/uploads", read_only=True),
+        ],
+    )
+    assert r.status_code == 200, r.text
+    volumes_dir = server.data_dir / "volumes" / project
+    expected = [
+        {
+            "name": "db",
+            "scope": "stage",
+            "source": "db/main",
+            "target": "/var/lib/db",
+            "read_only": False,
+            "host_path": str(volumes_dir / "staging" / "db" / "main"),
+            "problem": None,
+        },
+        {
+            "name": "shared",
+            "scope": "project",
+            "source": "uploads",
+            "target": "/srv/uploads",
+            "read_only": True,
+            "host_path": str(volumes_dir / "_shared" / "uploads"),
+            "problem": None,
+        },
+    ]
+    assert r.json() == {"items": expected}
+    assert read_volumes(server, workload) == expected
+
+
+def test_targets_are_normalized_and_order_is_kept(server: Server, workload: dict[str, Any]) -> None:
+    r = server.operator.put(
+        vol_url(workload),
+        json=[vol("zeta", "stage", "z", "/z//dir/"), vol("alpha", "stage", "./a/", "/a/./b")],
+    )
+    assert r.status_code == 200, r.text
+    shown = read_volumes(server, workload)
+    assert [v["name"] for v in shown] == ["zeta", "alpha"]
+    assert [v["target"] for v in shown] == ["/z/dir", "/a/b"]
+
+
+def test_put_replaces_the_whole_list(server: Server, seeded: dict[str, Any]) -> None:
+    r = server.operator.put(vol_url(seeded), json=[vol("logs", "stage", "logs", "/logs")])
+    assert r.status_code == 200, r.text
+    assert [v["name"] for v in read_volumes(server, seeded)] == ["logs"]
+    r = server.operator.put(vol_url(seeded), json=[])
+    assert r.status_code == 200, r.text
+    assert read_volumes(server, seeded) == []
+
+
+def test_admin_adds_an_absolute_volume(server: Server, workload: dict[str, Any]) -> None:
+    source = str(server.volume_root / unique("abs"))
+    r = server.admin.put(vol_url(workload), json=[vol("abs", "absolute", source, "/mnt")])
+    assert r.status_code == 200, r.text
+    assert r.json()["items"][0]["host_path"] == source
+    assert r.json()["items"][0]["problem"] is None
+    assert read_volumes(server, workload) == r.json()["items"]
+
+
+def test_operator_may_not_add_an_absolute_volume(server: Server, seeded: dict[str, Any]) -> None:
+    before = read_volumes(server, seeded)
+    source = str(server.volume_root / unique("abs"))
+    r = server.operator.put(
+        vol_url(seeded), json=[*specs(before), vol("abs", "absolute", source, "/mnt")]
+    )
+    assert_error(r, 403, "forbidden")
+    assert read_volumes(server, seeded) == before
+
+
+def test_operator_keeps_but_cannot_change_or_remove_an_absolute_volume(
+    server: Server, workload: dict[str, Any]
+) -> None:
+    source = str(server.volume_root / unique("abs"))
+    absolute = vol("abs", "absolute", source, "/mnt", read_only=False)
+    r = server.admin.put(vol_url(workload), json=[absolute])
+    assert r.status_code == 200, r.text
+
+    # Leaving it as it is and adding a stage volume is an operator's right.
+    r = server.operator.put(
+        vol_url(workload), json=[absolute, vol("data", "stage", "data", "/data")]
+    )
+    assert r.status_code == 200, r.text
+    before = read_volumes(server, workload)
+    assert [v["name"] for v in before] == ["abs", "data"]
+
+    changed = {**absolute, "read_only": True}
+    attempts = [
+        [vol("data", "stage", "data", "/data")],
+        [changed, vol("data", "stage", "data", "/data")],
+        [{**absolute, "source": str(server.volume_root / unique("other"))}],
+    ]
+    for body in attempts:
+        assert_error(server.operator.put(vol_url(workload), json=body), 403, "forbidden")
+        assert read_volumes(server, workload) == before
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "relative/path",
+        "/etc",
+        "/",
+        "{root}",
+        "{root}/../escape",
+        "{root}/a/../../escape",
+        "{root}/a\x00b",
+    ],
+)
+def test_invalid_absolute_source(server: Server, seeded: dict[str, Any], source: str) -> None:
+    before = read_volumes(server, seeded)
+    source = source.replace("{root}", str(server.volume_root))
+    r = server.admin.put(
+        vol_url(seeded), json=[*specs(before), vol("abs", "absolute", source, "/mnt")]
+    )
+    assert_error(r, 422, "invalid_volume")
+    assert read_volumes(server, seeded) == before
+
+
+def test_absolute_symlink_escaping_the_roots(
+    server: Server, seeded: dict[str, Any], tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    link = server.volume_root / unique("link")
+    os.symlink(outside, link)
+    before = read_volumes(server, seeded)
+    for source in (str(link), str(link / "below")):
+        r = server.admin.put(
+            vol_url(seeded), json=[*specs(before), vol("abs", "absolute", source, "/mnt")]
+        )
+        assert_error(r, 422, "invalid_volume")
+        assert read_volumes(server, seeded) == before
+
+
+def test_absolute_symlink_staying_inside_the_roots_is_fine(
+    server: Server, workload: dict[str, Any]
+) -> None:
+    inside = server.volume_root / unique("real")
+    inside.mkdir()
+    link = server.volume_root / unique("link")
+    os.symlink(inside, link)
+    r = server.admin.put(vol_url(workload), json=[vol("abs", "absolute", str(link), "/mnt")])
+    assert r.status_code == 200, r.text
+
+
+@pytest.mark.parametrize("scope", ["stage", "project"])
+@pytest.mark.parametrize(
+    "source",
+    ["..", "../other", "a/../../b", "a/..", "/abs/path", "a\x00b", "", ".", "./", "a\\b", "a\nb"],
+)
+def test_invalid_relative_source(
+    server: Server, seeded: dict[str, Any], scope: str, source: str
+) -> None:
+    before = read_volumes(server, seeded)
+    r = server.operator.put(
+        vol_url(seeded), json=[*specs(before), vol("new", scope, source, "/new")]
+    )
+    assert_error(r, 422, "invalid_volume")
+    assert read_volumes(server, seeded) == before
+
+
+@pytest.mark.parametrize("scope", ["stage", "project"])
+def test_relative_symlink_escape(server: Server, project: str, scope: str, tmp_path: Path) -> None:
+    workload = create_workload(server, project, stage="production")
+    r = server.operator.put(vol_url(workload), json=[vol("data", "stage", "data", "/data")])
+    assert r.status_code == 200, r.text
+    base = server.data_dir / "volumes" / project / ("production" if scope == "stage" else "_shared")
+    base.mkdir(parents=True, exist_ok=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    os.symlink(outside, base / "escape")
+    os.symlink(base, base / "itself")
+    before = read_volumes(server, workload)
+    for source in ("escape", "escape/deeper", "itself"):
+        r = server.operator.put(
+            vol_url(workload), json=[*specs(before), vol("new", scope, source, "/new")]
+        )
+        assert_error(r, 422, "invalid_volume")
+        assert read_volumes(server, workload) == before
+
+
+@pytest.mark.parametrize(
+    "volumes",
+    [
+        [vol("same", "stage", "a", "/a"), vol("same", "stage", "b", "/b")],
+        [vol("one", "stage", "a", "/data"), vol("two", "project", "b", "/data")],
+        [vol("one", "stage", "a", "/data"), vol("two", "stage", "b", "/data/")],
+        [vol("one", "stage", "a", "/data"), vol("two", "stage", "b", "//data/.")],
+        [vol("rel", "stage", "a", "data")],
+        [vol("root", "stage", "a", "/")],
+        [vol("dots", "stage", "a", "/srv/../etc")],
+        [vol("nul", "stage", "a", "/da\x00ta")],
+        [vol("empty", "stage", "a", "")],
+        [vol("Upper", "stage", "a", "/a")],
+        [vol("", "stage", "a", "/a")],
+        [vol("x", "global", "a", "/a")],
+        [vol("x", "", "a", "/a")],
+    ],
+)
+def test_invalid_volume_lists(
+    server: Server, seeded: dict[str, Any], volumes: list[dict[str, Any]]
+) -> None:
+    before = read_volumes(server, seeded)
+    assert_error(server.operator.put(vol_url(seeded), json=volumes), 422, "invalid_volume")
+    assert read_volumes(server, seeded) == before
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        [{"name": "x", "scope": "stage", "source": "a"}],
+        [vol("x", "stage", "a", "/a", host_path="/etc")],
+        [vol("x", "stage", "a", "/a", problem=None)],
+        [vol("x", "stage" * 10, "a", "/a")],
+        [vol("x", "stage", "a", "/a", read_only="sometimes")],
+        {"name": "x"},
+    ],
+)
+def test_malformed_volume_bodies(server: Server, seeded: dict[str, Any], body: Any) -> None:
+    before = read_volumes(server, seeded)
+    assert_error(server.operator.put(vol_url(seeded), json=body), 422, "invalid_request")
+    assert read_volumes(server, seeded) == before
+
+
+def test_too_many_volumes(server: Server, seeded: dict[str, Any]) -> None:
+    before = read_volumes(server, seeded)
+    body = [vol(f"v{i}", "stage", f"s{i}", f"/t{i}") for i in range(65)]
+    assert_error(server.operator.put(vol_url(seeded), json=body), 422, "invalid_volume")
+    assert read_volumes(server, seeded) == before
+
+
+def test_volumes_of_unknown_workload_is_404(server: Server) -> None:
+    assert_error(server.operator.get("/api/workloads/wl_nope/volumes"), 404, "not_found")
+    r = server.operator.put("/api/workloads/wl_nope/volumes", json=[])
+    assert_error(r, 404, "not_found")
+
+
+def test_viewer_cannot_change_volumes(server: Server, seeded: dict[str, Any]) -> None:
+    before = read_volumes(server, seeded)
+    assert_error(server.viewer.put(vol_url(seeded), json=[]), 403, "forbidden")
+    assert read_volumes(server, seeded) == before
