@@ -188,6 +188,9 @@ class VolumeIn(Body):
     source: str = Field(max_length=4096)
     target: str = Field(max_length=4096)
     read_only: bool = False
+    # Read-only fields of VolumeOut, accepted and ignored so a GET can be PUT back as is.
+    host_path: str | None = Field(default=None, description="ignored: derived by Moorage")
+    problem: str | None = Field(default=None, description="ignored: derived by Moorage")
 
 
 class VolumeOut(BaseModel):

@@ -260,8 +260,6 @@ def test_invalid_volume_lists(
     "body",
     [
         [{"name": "x", "scope": "stage", "source": "a"}],
-        [vol("x", "stage", "a", "/a", host_path="/etc")],
-        [vol("x", "stage", "a", "/a", problem=None)],
         [vol("x", "stage" * 10, "a", "/a")],
         [vol("x", "stage", "a", "/a", read_only="sometimes")],
         {"name": "x"},
@@ -271,6 +269,19 @@ def test_malformed_volume_bodies(server: Server, seeded: dict[str, Any], body: A
     before = read_volumes(server, seeded)
     assert_error(server.operator.put(vol_url(seeded), json=body), 422, "invalid_request")
     assert read_volumes(server, seeded) == before
+
+
+def test_a_get_answer_can_be_put_back_and_host_path_is_never_taken(
+    server: Server, seeded: dict[str, Any]
+) -> None:
+    r = server.operator.put(vol_url(seeded), json=[vol("x", "stage", "a", "/a")])
+    assert r.status_code == 200, r.text
+    shown = read_volumes(server, seeded)
+    forged = [{**v, "host_path": "/etc", "problem": "ignored"} for v in shown]
+    r = server.operator.put(vol_url(seeded), json=forged)
+    assert r.status_code == 200, r.text
+    assert read_volumes(server, seeded) == shown
+    assert shown[0]["host_path"] != "/etc"
 
 
 def test_too_many_volumes(server: Server, seeded: dict[str, Any]) -> None:

@@ -49,6 +49,6 @@ def read_volumes(workload_id: str, actor: Operator, session: DbSession, state: S
 def replace_volumes(
     workload_id: str, body: list[VolumeIn], actor: Operator, session: DbSession, state: State
 ) -> VolumeList:
-    wanted = [VolumeSpec(**v.model_dump()) for v in body]
+    wanted = [VolumeSpec(**v.model_dump(exclude={"host_path", "problem"})) for v in body]
     specs = volumes.replace(session, actor, state.settings, workload_id, wanted)
     return _out(session, state.settings, workload_id, specs)
