@@ -18,13 +18,16 @@ from moorage.sources.image import ImageConfig
 
 
 def network_name(project: str, stage: str) -> str:
-    """One network per project and stage; workloads reach each other there by name."""
-    return f"moorage-{project}-{stage}"
+    """One network per project and stage; workloads reach each other there by name.
+
+    Joined with '_', which slugs never contain, so ("a-b", "c") and ("a", "b-c") differ.
+    """
+    return f"moorage_{project}_{stage}"
 
 
 def container_name(workload: WorkloadView, deployment_id: str) -> str:
     suffix = deployment_id.rpartition("_")[2][-8:] or "0"
-    return f"moorage-{workload.project}-{workload.stage}-{workload.name}-{suffix}"
+    return f"moorage_{workload.project}_{workload.stage}_{workload.name}_{suffix}"
 
 
 def workload_labels(workload: WorkloadView, extra: dict[str, str]) -> dict[str, str]:

@@ -314,12 +314,15 @@ class Deployer:
         try:
             with self.db.session() as s:
                 view = self.view(s, workload_id)
-                desired = workloads.get(s, workload_id).desired_state
+                current = workloads.get(s, workload_id)
+                desired, recorded = current.desired_state, current.status
+            if view.artifact is None:
+                return recorded  # never deployed: nothing to observe or bring back
             source = self.registry.source(view.kind)
             ctx = self.context(view)
             try:
                 changed = desired == "running" and source.reconcile(ctx)
-                status = source.status(ctx) if view.artifact is not None else "created"
+                status = source.status(ctx)
             except EngineUnavailable:
                 changed, status = False, "unknown"
             except EngineError as exc:

@@ -122,13 +122,13 @@ class DockerEngine:
             last = ""
             for event in stream:
                 if "error" in event:
-                    raise EngineError(f"pulling {ref}: {event['error']}")
+                    raise EngineError(f"cannot pull {ref}: {event['error']}")
                 line = " ".join(str(event[k]) for k in ("id", "status") if event.get(k))
                 if line and line != last and "progress" not in event:
                     progress(line)
                     last = line
 
-        self._call(f"pulling {ref}", pull)
+        self._call(f"cannot pull {ref}", pull)
         image = self.image(ref)
         if image is None:
             raise EngineError(f"pulling {ref}: the image is still not present after the pull")

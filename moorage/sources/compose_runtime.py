@@ -40,6 +40,16 @@ def project_name(project: str, stage: str, name: str) -> str:
     return "_".join(("moorage", *parts))
 
 
+def compose_project(ctx: DeployContext) -> str:
+    """The project name this workload runs under: fixed at its first successful deploy,
+    so renaming the workload later does not orphan its containers."""
+    artifact = ctx.workload.artifact or {}
+    return str(
+        artifact.get("project")
+        or project_name(ctx.workload.project, ctx.workload.stage, ctx.workload.name)
+    )
+
+
 def workdir(ctx: DeployContext) -> Path:
     return ctx.settings.data_dir / "compose" / ctx.workload.id
 
@@ -79,12 +89,12 @@ def _env_text(ctx: DeployContext) -> str:
 
 
 def _args(ctx: DeployContext, *rest: str) -> list[str]:
-    name = project_name(ctx.workload.project, ctx.workload.stage, ctx.workload.name)
+    name = compose_project(ctx)
     return ["-p", name, "-f", COMPOSE_FILE, "-f", OVERRIDE_FILE, *rest]
 
 
 def _containers(ctx: DeployContext) -> list[Container]:
-    name = project_name(ctx.workload.project, ctx.workload.stage, ctx.workload.name)
+    name = compose_project(ctx)
     return ctx.engine.containers({PROJECT_LABEL: name})
 
 
@@ -144,7 +154,7 @@ def deploy(ctx: DeployContext, compose_text: str) -> dict[str, Any]:
         return {
             "compose": compose_text,
             "sha256": _sha(compose_text),
-            "project": project_name(ctx.workload.project, ctx.workload.stage, ctx.workload.name),
+            "project": compose_project(ctx),
             "deployment": ctx.deployment_id,
         }
     ctx.log(f"deploy failed: {failure}")

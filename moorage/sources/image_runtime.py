@@ -28,7 +28,7 @@ def _ensure_image(ctx: DeployContext, config: ImageConfig, ref: str) -> Image:
     try:
         return ctx.engine.pull(ref, creds, ctx.log)
     except EngineError as exc:
-        raise DeployFailed(f"cannot pull {ref}: {exc.message}") from None
+        raise DeployFailed(exc.message) from None
 
 
 def _prepare_volumes(ctx: DeployContext) -> None:

@@ -184,3 +184,48 @@ def test_errors_are_one_line(server: Server) -> None:
         fails(server.cli("apps", "list", token=token), "cannot reach Moorage")
     finally:
         server.url = env_url
+
+
+def test_deploy_follows_the_log_and_logs_prints_output(server: Server) -> None:
+    token = server.operator.token
+    project = unique("clid")
+    ok(server.cli("projects", "create", project, token=server.admin.token))
+    port = free_port()
+    config = json.dumps(
+        {
+            "image": "moorage-test/httpd:1",
+            "command": ["sh", "-c", "echo started-ok; exec httpd -f -p 8080 -h /www"],
+            "ports": [{"container": 8080, "host": port}],
+            "health": {"http": "/"},
+        }
+    )
+    ok(
+        server.cli(
+            "apps",
+            "create",
+            "web",
+            "--project",
+            project,
+            "--stage",
+            "production",
+            "--config",
+            config,
+            token=token,
+        )
+    )
+    out = ok(server.cli("apps", "deploy", f"{project}/production/web", token=token))
+    assert "health: healthy" in out and "deployed web" in out
+    logs = ok(server.cli("apps", "logs", f"{project}/production/web", "--tail", "5", token=token))
+    assert "started-ok" in logs
+    bad = json.dumps({"health": {"http": "/nope", "timeout_seconds": 2}})
+    wid = json.loads(
+        ok(server.cli("apps", "show", f"{project}/production/web", "--json", token=token))
+    )["id"]
+    assert (
+        server.operator.patch(f"/api/workloads/{wid}", json={"config": json.loads(bad)}).status_code
+        == 200
+    )
+    result = server.cli("apps", "deploy", wid, token=token)
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("error: deploy failed:")
+    assert "404" in result.stderr

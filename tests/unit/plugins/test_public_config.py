@@ -8,10 +8,14 @@ from moorage.triggers.webhook import WebhookConfig
 
 
 def test_nested_secret_fields_are_masked() -> None:
-    stored = stored_config(ImageConfig.model_validate({
-        "image": "a/b:1",
-        "registry_auth": {"username": "u", "password": "hunter2hunter2"},
-    }))
+    stored = stored_config(
+        ImageConfig.model_validate(
+            {
+                "image": "a/b:1",
+                "registry_auth": {"username": "u", "password": "hunter2hunter2"},
+            }
+        )
+    )
     assert stored["registry_auth"]["password"] == "hunter2hunter2"
     shown = public_config(ImageConfig, stored)
     assert shown["registry_auth"] == {"username": "u", "password": MASK}
@@ -21,5 +25,7 @@ def test_nested_secret_fields_are_masked() -> None:
 
 def test_top_level_secret_is_masked_and_absent_stays_absent() -> None:
     assert public_config(WebhookConfig, {"provider": "github", "secret": "s3cr3t-value"}) == {
-        "provider": "github", "secret": MASK}
+        "provider": "github",
+        "secret": MASK,
+    }
     assert public_config(WebhookConfig, {"provider": "github"}) == {"provider": "github"}
