@@ -18,6 +18,7 @@ from moorage.api.routes import (
     deploys,
     env,
     health,
+    hooks,
     kinds,
     projects,
     session,
@@ -27,6 +28,7 @@ from moorage.api.routes import (
     workloads,
 )
 from moorage.deployer.service import Deployer
+from moorage.deployer.triggers import TriggerRunner
 from moorage.plugins.registry import Registry
 from moorage.settings import Settings
 from moorage.store.db import Database
@@ -43,18 +45,23 @@ ROUTERS = (
     chain.router,
     bindings.router,
     triggers.router,
+    hooks.router,
     kinds.router,
     audit.router,
 )
 
 
 def create_app(settings: Settings, db: Database, registry: Registry, deployer: Deployer) -> FastAPI:
+    runner = TriggerRunner(deployer)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         deployer.start()
+        runner.start()
         try:
             yield
         finally:
+            runner.stop()
             deployer.stop()
 
     app = FastAPI(
@@ -65,7 +72,9 @@ def create_app(settings: Settings, db: Database, registry: Registry, deployer: D
         redoc_url=None,
         lifespan=lifespan,
     )
-    app.state.moorage = AppState(settings=settings, db=db, registry=registry, deployer=deployer)
+    app.state.moorage = AppState(
+        settings=settings, db=db, registry=registry, deployer=deployer, runner=runner
+    )
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router)

@@ -7,18 +7,20 @@ the API reads credentials or opens transactions.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from moorage.deployer.service import Deployer
+from moorage.deployer.triggers import TriggerRunner
 from moorage.errors import Forbidden, Unauthenticated
 from moorage.plugins.registry import Registry
 from moorage.security import secrets as sec
 from moorage.security.roles import Actor, Role
 from moorage.services import users
+from moorage.services.ratelimit import RateLimiter
 from moorage.settings import Settings
 from moorage.store.db import Database
 
@@ -33,6 +35,8 @@ class AppState:
     db: Database
     registry: Registry
     deployer: Deployer
+    runner: TriggerRunner
+    limiter: RateLimiter = field(default_factory=RateLimiter)
 
 
 def app_state(request: Request) -> AppState:

@@ -146,6 +146,7 @@ class DeploymentOut(BaseModel):
     status: str
     reason: str
     artifact: dict[str, Any]
+    pull: bool = False
     error: str | None
     log: str
     created_at: datetime
@@ -232,12 +233,32 @@ class TriggerOut(BaseModel):
     token: str | None = Field(description="Webhook token; shown to operators and admins")
     url: str | None = Field(description="Webhook URL; shown to operators and admins")
     workloads: list[str]
+    next_run_at: datetime | None = Field(default=None, description="Timed kinds: next firing")
+    last_fired_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
 
 
 class TriggerList(BaseModel):
     items: list[TriggerOut]
+
+
+class DeliveryOut(BaseModel):
+    id: int
+    at: datetime
+    source: str
+    provider: str
+    event: str
+    delivery_id: str | None
+    signature: str
+    outcome: str
+    reason: str
+    status_code: int
+    deployments: list[str]
+
+
+class DeliveryList(BaseModel):
+    items: list[DeliveryOut]
 
 
 class BindIn(Body):

@@ -220,10 +220,11 @@ class Deployer:
             workload = s.get(Workload, view.id)
             assert workload is not None
             workload.status = "deploying"
-            reason = deployment.reason
+            reason, pull = deployment.reason, deployment.pull
         line(f"deploying {view.kind} workload {view.name} ({reason})")
         source = self.registry.source(view.kind)
         ctx = self.context(view, deployment_id=deployment_id, log_line=line)
+        ctx.pull = pull
         try:
             artifact = source.deploy(ctx)
         except (DeployFailed, EngineError) as exc:

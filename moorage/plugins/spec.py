@@ -13,8 +13,9 @@ A source kind's side effects go through ``DeployContext.engine`` and
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
@@ -67,6 +68,8 @@ class DeployContext:
     deployment_id: str = ""
     log: Callable[[str], None] = print
     fault: Callable[[str], None] = lambda _name: None
+    pull: bool = False
+    """Pull the image even when a local copy exists (its tag moved in the registry)."""
     labels: dict[str, str] = field(default_factory=dict)
     """Labels every container and network of this workload must carry."""
 
@@ -143,4 +146,66 @@ class TriggerKind(Protocol):
 
     def validate(self, config: dict[str, Any]) -> BaseModel:
         """Check a config and return the parsed model; raise InvalidInput otherwise."""
+        ...
+
+
+# --- trigger capabilities -----------------------------------------------------
+# A trigger kind implements TriggerKind plus any of these; the core dispatches on
+# which ones it implements (isinstance), never on the kind's name.
+
+
+@dataclass(frozen=True)
+class HookRequest:
+    """An HTTP call of ``POST /hooks/{token}``: lower-cased headers, the raw body."""
+
+    headers: Mapping[str, str]
+    body: bytes
+    source: str
+
+
+@dataclass(frozen=True)
+class HookVerdict:
+    """What a hook kind makes of a request; the core queues deploys only when ``accepted``."""
+
+    provider: str
+    event: str
+    delivery_id: str | None
+    signature: str
+    """``valid``, ``invalid``, ``missing`` or ``unsigned`` (no secret configured)."""
+    matched: bool
+    reason: str
+
+    @property
+    def authentic(self) -> bool:
+        return self.signature in ("valid", "unsigned")
+
+
+@runtime_checkable
+class HookTrigger(Protocol):
+    """A trigger fired by ``POST /hooks/{token}``."""
+
+    def receive(self, config: dict[str, Any], request: HookRequest) -> HookVerdict:
+        """Check the signature (in constant time) and the filters; never raise on bad input."""
+        ...
+
+
+@runtime_checkable
+class TimedTrigger(Protocol):
+    """A trigger that fires at computed times."""
+
+    def next_run(self, config: dict[str, Any], after: datetime) -> datetime:
+        """The first firing time strictly after ``after`` (timezone-aware, UTC)."""
+        ...
+
+
+@runtime_checkable
+class PolledTrigger(Protocol):
+    """A trigger that asks something outside on an interval whether to deploy."""
+
+    def interval(self, config: dict[str, Any]) -> float:
+        """Seconds between two polls."""
+        ...
+
+    def poll(self, engine: Engine, config: dict[str, Any], workload: WorkloadView) -> str | None:
+        """A reason to deploy ``workload`` now (say, a new digest), or None."""
         ...

@@ -134,6 +134,19 @@ class DockerEngine:
             raise EngineError(f"pulling {ref}: the image is still not present after the pull")
         return image
 
+    def registry_digest(self, ref: str, auth: RegistryCredentials | None) -> str:
+        auth_config = None
+        if auth is not None:
+            auth_config = {"username": auth.username, "password": auth.password}
+            if auth.server:
+                auth_config["serveraddress"] = auth.server
+
+        def ask(c: docker.DockerClient) -> str:
+            data = c.api.inspect_distribution(ref, auth_config=auth_config)
+            return str(data["Descriptor"]["digest"])
+
+        return self._call(f"asking the registry about {ref}", ask)
+
     def ensure_network(self, name: str, labels: dict[str, str]) -> None:
         def ensure(c: docker.DockerClient) -> None:
             if not c.networks.list(names=[name]):

@@ -99,6 +99,10 @@ class Engine(Protocol):
         """Pull ``ref``, reporting progress lines; raise EngineError with the registry's reason."""
         ...
 
+    def registry_digest(self, ref: str, auth: RegistryCredentials | None) -> str:
+        """The manifest digest (``sha256:...``) the registry serves for ``ref`` now."""
+        ...
+
     def ensure_network(self, name: str, labels: dict[str, str]) -> None:
         """Create the bridge network ``name`` unless it exists."""
         ...

@@ -12,12 +12,13 @@ from moorage.errors import Conflict, InvalidInput, NotFound
 from moorage.names import is_slug, new_id
 from moorage.plugins.base import public_config, stored_config
 from moorage.plugins.registry import Registry
+from moorage.plugins.spec import TimedTrigger
 from moorage.security.roles import Actor
 from moorage.services import audit
 from moorage.services.guard import flush_or_conflict
 from moorage.services.merge_patch import merge_patch
 from moorage.services.workloads import get as get_workload
-from moorage.store.tables import Binding, Trigger
+from moorage.store.tables import Binding, Trigger, utcnow
 
 
 def new_hook_token() -> str:
@@ -84,6 +85,7 @@ def create(
         config=stored_config(model),
         token=new_hook_token() if plugin.uses_token else None,
     )
+    _schedule(registry, trigger)
     session.add(trigger)
     flush_or_conflict(session, f"a {kind} trigger named {name!r} already exists")
     audit.record(
@@ -121,9 +123,32 @@ def update(
             raise InvalidInput("config must be a JSON object", code="invalid_config")
         model = registry.trigger(trigger.kind).validate(merge_patch(trigger.config, config))
         trigger.config = stored_config(model)
+        _schedule(registry, trigger)
         changed.append("config")
     flush_or_conflict(session, f"a {trigger.kind} trigger named {trigger.name!r} already exists")
     audit.record(session, actor, "trigger.update", "trigger", trigger.id, {"fields": changed})
+    return trigger
+
+
+def _schedule(registry: Registry, trigger: Trigger) -> None:
+    """A timed trigger's next firing, from now: set on create and on every config change."""
+    plugin = registry.triggers.get(trigger.kind)
+    if isinstance(plugin, TimedTrigger):
+        trigger.next_run_at = plugin.next_run(dict(trigger.config), utcnow())
+
+
+def regenerate_token(
+    session: Session,
+    actor: Actor,
+    registry: Registry,
+    trigger_id: str,
+) -> Trigger:
+    """Give a hook trigger a new URL token; the old URL stops working at once."""
+    trigger = get(session, trigger_id)
+    if not registry.trigger(trigger.kind).uses_token:
+        raise InvalidInput(f"a {trigger.kind} trigger has no URL token", code="no_token")
+    trigger.token = new_hook_token()
+    audit.record(session, actor, "trigger.token.regenerate", "trigger", trigger.id)
     return trigger
 
 

@@ -18,7 +18,7 @@ from moorage.sources.image import ImageConfig
 
 
 def _ensure_image(ctx: DeployContext, config: ImageConfig, ref: str) -> Image:
-    image = ctx.engine.image(ref)
+    image = None if ctx.pull else ctx.engine.image(ref)
     if image is not None:
         ctx.log(f"image {ref} is present ({image.id[:19]})")
         return image
@@ -105,7 +105,7 @@ def deploy(ctx: DeployContext, config: ImageConfig) -> dict[str, Any]:
             engine.stop(c.id, config.stop_timeout)
         engine.remove(c.id)
         ctx.log(f"removed the previous container {c.name}")
-    digest = next(iter(image.digests), None)
+    digest = repo_digest(config.image, image.digests)
     return {
         "image": config.image,
         "image_id": image.id,
@@ -113,6 +113,14 @@ def deploy(ctx: DeployContext, config: ImageConfig) -> dict[str, Any]:
         "container": spec.name,
         "deployment": ctx.deployment_id,
     }
+
+
+def repo_digest(ref: str, digests: tuple[str, ...]) -> str | None:
+    """The ``repo@sha256:...`` of ``ref``'s repository among an image's repo digests."""
+    repo = ref.partition("@")[0]
+    if repo.rfind(":") > repo.rfind("/"):
+        repo = repo[: repo.rfind(":")]
+    return next((d for d in digests if d.partition("@")[0] == repo), None)
 
 
 def teardown(ctx: DeployContext) -> None:

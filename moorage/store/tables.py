@@ -145,8 +145,32 @@ class Trigger(Base):
     name: Mapped[str] = mapped_column(String(63))
     config: Mapped[dict[str, Any]] = mapped_column()
     token: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
+    next_run_at: Mapped[datetime | None] = mapped_column(default=None)
+    """When a timed trigger fires next; firing compares-and-sets it, so it fires once."""
+    last_fired_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Delivery(Base):
+    """One call of a webhook trigger, whatever became of it (the last 100 per trigger)."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_trigger_delivery", "trigger_id", "delivery_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    trigger_id: Mapped[str] = mapped_column(
+        ForeignKey("triggers.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    source: Mapped[str] = mapped_column(String(64))
+    provider: Mapped[str] = mapped_column(String(16))
+    event: Mapped[str] = mapped_column(String(64), default="")
+    delivery_id: Mapped[str | None] = mapped_column(String(128), default=None)
+    signature: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    status_code: Mapped[int] = mapped_column(Integer)
+    deployments: Mapped[list[Any]] = mapped_column(default=list)
 
 
 class Binding(Base):
@@ -167,6 +191,8 @@ class Deployment(Base):
     workload_id: Mapped[str] = mapped_column(ForeignKey("workloads.id", ondelete="CASCADE"))
     status: Mapped[str] = mapped_column(String(16), default="queued")
     reason: Mapped[str] = mapped_column(String(128))
+    pull: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Pull the image even when a local copy exists (the registry's tag moved)."""
     artifact: Mapped[dict[str, Any]] = mapped_column(default=dict)
     log: Mapped[str] = mapped_column(Text, default="")
     error: Mapped[str | None] = mapped_column(Text, default=None)

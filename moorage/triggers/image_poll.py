@@ -1,6 +1,6 @@
-"""The ``image-poll`` trigger kind: deploys when a tag's digest changes in the registry.
-
-Config validation only for now; polling arrives with the triggers issue.
+"""The ``image-poll`` trigger kind: deploys bound image workloads when their tag's digest
+changes in the registry. The runner calls ``poll`` on the interval; this module asks the
+registry through the engine seam and compares digests.
 """
 
 from __future__ import annotations
@@ -10,14 +10,24 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from moorage.plugins.base import validate_config
+from moorage.plugins.spec import WorkloadView
+from moorage.runtime.engine import Engine, RegistryCredentials
+from moorage.sources.image import ImageConfig
 
 
 class ImagePollConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     interval_seconds: int = Field(
-        default=300, ge=30, le=86400, description="How often to ask the registry"
+        default=300, ge=5, le=86400, description="How often to ask the registry"
     )
+
+
+def digest_of(reference: str | None) -> str | None:
+    """``sha256:...`` from ``repo@sha256:...`` (or the bare digest)."""
+    if not reference:
+        return None
+    return reference.rpartition("@")[2] or None
 
 
 class ImagePollTrigger:
@@ -31,3 +41,24 @@ class ImagePollTrigger:
 
     def validate(self, config: dict[str, Any]) -> BaseModel:
         return validate_config(self.kind, ImagePollConfig, config)
+
+    def interval(self, config: dict[str, Any]) -> float:
+        return float(ImagePollConfig.model_validate(config).interval_seconds)
+
+    def poll(self, engine: Engine, config: dict[str, Any], workload: WorkloadView) -> str | None:
+        if workload.kind != "image" or workload.artifact is None:
+            return None  # only deployed image workloads have a digest to compare
+        image = ImageConfig.model_validate(workload.config)
+        if "@" in image.image:
+            return None  # pinned to a digest: it cannot move
+        auth = image.registry_auth
+        creds = (
+            RegistryCredentials(auth.username, auth.password.get_secret_value(), auth.server)
+            if auth
+            else None
+        )
+        remote = engine.registry_digest(image.image, creds)
+        deployed = digest_of(workload.artifact.get("digest"))
+        if remote and remote != deployed:
+            return f"{image.image} is now {remote[:19]} (deployed: {(deployed or 'none')[:19]})"
+        return None

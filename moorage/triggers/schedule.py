@@ -1,11 +1,12 @@
 """The ``schedule`` trigger kind: deploys on a cron expression in a time zone.
 
-Config validation only for now; the scheduler loop arrives with the triggers
-issue.
+Firing is driven by the trigger runner through ``next_run``; this module only
+knows the calendar.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -18,15 +19,19 @@ from moorage.plugins.base import validate_config
 class ScheduleConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    cron: str = Field(min_length=1, max_length=128, description="Cron expression, 5 fields")
+    cron: str = Field(
+        min_length=1,
+        max_length=128,
+        description="Cron expression: 5 fields, or 6 with seconds last",
+    )
     timezone: str = Field(default="UTC", max_length=64, description="IANA time zone")
-    action: Literal["deploy"] = "deploy"
+    action: Literal["deploy", "snapshot"] = "deploy"
 
     @field_validator("cron")
     @classmethod
     def _cron(cls, value: str) -> str:
-        if len(value.split()) != 5 or not croniter.is_valid(value):
-            raise ValueError(f"{value!r} is not a 5-field cron expression like '0 3 * * *'")
+        if len(value.split()) not in (5, 6) or not croniter.is_valid(value):
+            raise ValueError(f"{value!r} is not a cron expression like '0 3 * * *'")
         return value
 
     @field_validator("timezone")
@@ -36,6 +41,15 @@ class ScheduleConfig(BaseModel):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"{value!r} is not an IANA time zone like 'Europe/Berlin'") from None
+        return value
+
+    @field_validator("action")
+    @classmethod
+    def _action(cls, value: str) -> str:
+        if value == "snapshot":
+            raise ValueError(
+                "the snapshot action arrives with volume snapshots; use 'deploy' for now"
+            )
         return value
 
 
@@ -50,3 +64,10 @@ class ScheduleTrigger:
 
     def validate(self, config: dict[str, Any]) -> BaseModel:
         return validate_config(self.kind, ScheduleConfig, config)
+
+    def next_run(self, config: dict[str, Any], after: datetime) -> datetime:
+        model = ScheduleConfig.model_validate(config)
+        local = after.astimezone(ZoneInfo(model.timezone))
+        nxt = croniter(model.cron, local).get_next(datetime)
+        assert isinstance(nxt, datetime)
+        return nxt.astimezone(UTC)

@@ -1,16 +1,45 @@
 """The ``webhook`` trigger kind: ``POST /hooks/{token}``, optionally signed.
 
-Config validation only for now; receiving deliveries arrives with the
-triggers issue.
+Signatures are checked in constant time in each provider's format; filters on
+branch and tag are understood for GitHub, Gitea and GitLab pushes and for
+registry (Docker distribution) notifications. ``receive`` never raises on a
+hostile request: it answers a verdict.
 """
 
 from __future__ import annotations
 
+import fnmatch
+import hashlib
+import hmac
+import json
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from moorage.plugins.base import validate_config
+from moorage.plugins.spec import HookRequest, HookVerdict
+
+Provider = Literal["github", "gitea", "gitlab", "generic"]
+
+# Where each provider puts its signature and its delivery id.
+SIGNATURE_HEADER = {
+    "github": "x-hub-signature-256",
+    "gitea": "x-gitea-signature",
+    "gitlab": "x-gitlab-token",
+    "generic": "x-moorage-signature",
+}
+DELIVERY_HEADER = {
+    "github": "x-github-delivery",
+    "gitea": "x-gitea-delivery",
+    "gitlab": "x-gitlab-event-uuid",
+    "generic": "x-moorage-delivery",
+}
+EVENT_HEADER = {
+    "github": "x-github-event",
+    "gitea": "x-gitea-event",
+    "gitlab": "x-gitlab-event",
+    "generic": "x-moorage-event",
+}
 
 
 class WebhookFilters(BaseModel):
@@ -27,11 +56,78 @@ class WebhookFilters(BaseModel):
 class WebhookConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    provider: Literal["github", "gitea", "gitlab", "generic"] = "generic"
+    provider: Provider = "generic"
     secret: SecretStr | None = Field(
         default=None, min_length=8, max_length=256, description="Shared secret for signatures"
     )
     filters: WebhookFilters | None = None
+    rate_limit_per_minute: int = Field(
+        default=60, ge=1, le=10000, description="Calls accepted per minute before 429"
+    )
+
+
+def hmac_sha256(secret: str, body: bytes) -> str:
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def check_signature(
+    provider: str,
+    secret: str | None,
+    headers: dict[str, str],
+    body: bytes,
+) -> str:
+    """``unsigned`` without a secret; else ``valid``, ``invalid`` or ``missing``."""
+    if not secret:
+        return "unsigned"
+    sent = headers.get(SIGNATURE_HEADER[provider])
+    if not sent:
+        return "missing"
+    if provider == "gitlab":
+        expected = secret  # GitLab sends the shared token itself
+    elif provider == "gitea":
+        expected = hmac_sha256(secret, body)
+    else:
+        expected = "sha256=" + hmac_sha256(secret, body)
+    return "valid" if hmac.compare_digest(sent.encode(), expected.encode()) else "invalid"
+
+
+def refs(payload: Any) -> tuple[str | None, str | None, str]:
+    """(branch, tag, what) from a push payload or a registry notification."""
+    if not isinstance(payload, dict):
+        return None, None, "the body is not a JSON object"
+    ref = payload.get("ref")
+    if isinstance(ref, str):
+        if ref.startswith("refs/heads/"):
+            return ref.removeprefix("refs/heads/"), None, f"branch {ref[11:]}"
+        if ref.startswith("refs/tags/"):
+            return None, ref.removeprefix("refs/tags/"), f"tag {ref[10:]}"
+        return None, None, f"ref {ref}"
+    events = payload.get("events")
+    if isinstance(events, list):
+        for event in events:
+            target = event.get("target") if isinstance(event, dict) else None
+            if isinstance(target, dict) and event.get("action") == "push":
+                tag = target.get("tag")
+                if isinstance(tag, str):
+                    return None, tag, f"image tag {tag}"
+    return None, None, "no branch or tag in the payload"
+
+
+def match(filters: WebhookFilters | None, body: bytes) -> tuple[bool, str]:
+    if filters is None or (filters.branch is None and filters.tag is None):
+        return True, "no filters"
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        payload = None
+    branch, tag, what = refs(payload)
+    if filters.branch is not None and branch is not None:
+        ok = fnmatch.fnmatchcase(branch, filters.branch)
+        return ok, f"{what} {'matches' if ok else 'does not match'} {filters.branch!r}"
+    if filters.tag is not None and tag is not None:
+        ok = fnmatch.fnmatchcase(tag, filters.tag)
+        return ok, f"{what} {'matches' if ok else 'does not match'} {filters.tag!r}"
+    return False, f"{what}: not what the filters ask for"
 
 
 class WebhookTrigger:
@@ -45,3 +141,29 @@ class WebhookTrigger:
 
     def validate(self, config: dict[str, Any]) -> BaseModel:
         return validate_config(self.kind, WebhookConfig, config)
+
+    def receive(self, config: dict[str, Any], request: HookRequest) -> HookVerdict:
+        model = WebhookConfig.model_validate(config)
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        secret = model.secret.get_secret_value() if model.secret else None
+        signature = check_signature(model.provider, secret, headers, request.body)
+        event = headers.get(EVENT_HEADER[model.provider], "")[:64]
+        delivery = headers.get(DELIVERY_HEADER[model.provider]) or None
+        if signature in ("invalid", "missing"):
+            header = SIGNATURE_HEADER[model.provider]
+            return HookVerdict(
+                model.provider,
+                event,
+                delivery,
+                signature,
+                False,
+                f"{signature} signature in {header}",
+            )
+        if event.lower() == "ping":
+            return HookVerdict(
+                model.provider, event, delivery, signature, False, "ping event: nothing to deploy"
+            )
+        matched, reason = match(model.filters, request.body)
+        return HookVerdict(
+            model.provider, event, delivery and delivery[:128], signature, matched, reason
+        )

@@ -16,9 +16,15 @@ router = APIRouter(prefix="/api/workloads/{workload_id}", tags=["deploys"])
 
 @router.post("/deploy", status_code=202)
 def deploy(
-    workload_id: str, actor: Operator, session: DbSession, state: State, tasks: BackgroundTasks
+    workload_id: str,
+    actor: Operator,
+    session: DbSession,
+    state: State,
+    tasks: BackgroundTasks,
+    pull: Annotated[bool, Query(description="Pull the image even if present")] = False,
 ) -> DeploymentOut:
     deployment = deploys.enqueue(session, actor, workload_id, "manual")
+    deployment.pull = pull
     tasks.add_task(state.deployer.wake)  # after the commit, so the workers see the row
     return deployment_out(deployment)
 

@@ -8,10 +8,17 @@ from fastapi import APIRouter, Query, Request
 from sqlalchemy.orm import Session
 
 from moorage.api.deps import DbSession, Operator, State, Viewer
-from moorage.api.schemas import TriggerIn, TriggerList, TriggerOut, TriggerPatch
+from moorage.api.schemas import (
+    DeliveryList,
+    DeliveryOut,
+    TriggerIn,
+    TriggerList,
+    TriggerOut,
+    TriggerPatch,
+)
 from moorage.plugins.registry import Registry
 from moorage.security.roles import Actor
-from moorage.services import triggers
+from moorage.services import hooks, triggers
 from moorage.store.tables import Trigger
 
 router = APIRouter(prefix="/api/triggers", tags=["triggers"])
@@ -31,6 +38,8 @@ def trigger_out(
         token=t.token if show else None,
         url=str(request.base_url).rstrip("/") + f"/hooks/{t.token}" if show else None,
         workloads=triggers.bound_workloads(session, t.id),
+        next_run_at=t.next_run_at,
+        last_fired_at=t.last_fired_at,
         created_at=t.created_at,
         updated_at=t.updated_at,
     )
@@ -87,3 +96,36 @@ def update_trigger(
 @router.delete("/{trigger_id}", status_code=204)
 def delete_trigger(trigger_id: str, actor: Operator, session: DbSession) -> None:
     triggers.delete(session, actor, trigger_id)
+
+
+@router.post("/{trigger_id}/token")
+def regenerate_token(
+    trigger_id: str, request: Request, actor: Operator, session: DbSession, state: State
+) -> TriggerOut:
+    """A new URL for a webhook trigger; the old one stops working at once."""
+    trigger = triggers.regenerate_token(session, actor, state.registry, trigger_id)
+    return trigger_out(session, state.registry, request, actor, trigger)
+
+
+@router.get("/{trigger_id}/deliveries")
+def list_deliveries(trigger_id: str, actor: Viewer, session: DbSession) -> DeliveryList:
+    """The last 100 calls of a webhook: what arrived and what it queued."""
+    triggers.get(session, trigger_id)
+    return DeliveryList(
+        items=[
+            DeliveryOut(
+                id=d.id,
+                at=d.at,
+                source=d.source,
+                provider=d.provider,
+                event=d.event,
+                delivery_id=d.delivery_id,
+                signature=d.signature,
+                outcome=d.outcome,
+                reason=d.reason,
+                status_code=d.status_code,
+                deployments=list(d.deployments),
+            )
+            for d in hooks.deliveries(session, trigger_id)
+        ]
+    )

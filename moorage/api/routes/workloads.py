@@ -49,6 +49,7 @@ def deployment_out(d: Deployment) -> DeploymentOut:
         status=d.status,
         reason=d.reason,
         artifact=d.artifact,
+        pull=d.pull,
         error=d.error,
         log=d.log,
         created_at=d.created_at,

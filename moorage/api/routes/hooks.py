@@ -1,0 +1,35 @@
+"""``POST /hooks/{token}``: the public webhook endpoint. Its token is its credential."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from moorage.api.deps import DbSession, State
+from moorage.plugins.spec import HookRequest
+from moorage.services import hooks
+
+router = APIRouter(prefix="/hooks", tags=["hooks"])
+
+
+@router.post("/{token}", status_code=202)
+async def receive_hook(
+    token: str, request: Request, session: DbSession, state: State, tasks: BackgroundTasks
+) -> JSONResponse:
+    """Fire a webhook trigger: 202 with the deployments it queued (none when filtered),
+    200 for a replayed delivery id, 401 for a bad signature, 429 over the rate limit."""
+    body = await request.body()
+    hook = HookRequest(
+        headers=dict(request.headers),
+        body=body,
+        source=request.client.host if request.client else "",
+    )
+    answer = await run_in_threadpool(
+        hooks.receive, session, state.registry, state.limiter, token, hook
+    )
+    if answer.queued:
+        tasks.add_task(state.deployer.wake)  # after the commit, so the workers see the rows
+    return JSONResponse(
+        answer.body, status_code=answer.status, headers=answer.headers, background=tasks
+    )

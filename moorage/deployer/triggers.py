@@ -1,0 +1,152 @@
+"""The trigger runner: fires timed triggers when due and asks polled triggers on their interval.
+
+Firing a timed trigger compares-and-sets its ``next_run_at`` in the same
+transaction that queues the deploys, so a restart, or two runners, can never
+fire one slot twice. The catch-up rule: slots missed while Moorage was down
+fire once, at start-up, and the next slot is computed from now.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy import select, update
+
+from moorage.deployer.service import Deployer
+from moorage.errors import EngineError, MoorageError
+from moorage.plugins.spec import PolledTrigger, TimedTrigger
+from moorage.services.firing import fire
+from moorage.store.tables import Binding, Deployment, Trigger, utcnow
+
+log = logging.getLogger("moorage.triggers")
+
+
+class TriggerRunner:
+    def __init__(self, deployer: Deployer, clock: Callable[[], datetime] = utcnow) -> None:
+        self.deployer = deployer
+        self.db = deployer.db
+        self.registry = deployer.registry
+        self.clock = clock
+        self._polled_at: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="trigger-runner", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                fired = self.tick()
+                self.poll_due()
+                if fired:
+                    self.deployer.wake()
+            except Exception:
+                log.exception("trigger runner error")
+            self._stop.wait(0.5)
+
+    def _timed_kinds(self) -> list[str]:
+        return [k for k, p in self.registry.triggers.items() if isinstance(p, TimedTrigger)]
+
+    def tick(self) -> int:
+        """Fire every timed trigger that is due; return how many deployments were queued."""
+        now = self.clock()
+        queued = 0
+        with self.db.session() as s:
+            due = list(
+                s.scalars(
+                    select(Trigger).where(
+                        Trigger.kind.in_(self._timed_kinds()),
+                        Trigger.next_run_at.is_not(None),
+                        Trigger.next_run_at <= now,
+                    )
+                )
+            )
+        for trigger in due:
+            plugin = self.registry.triggers[trigger.kind]
+            assert isinstance(plugin, TimedTrigger)
+            with self.db.session() as s:
+                following = plugin.next_run(dict(trigger.config), now)
+                claimed = s.execute(
+                    update(Trigger)
+                    .where(Trigger.id == trigger.id, Trigger.next_run_at == trigger.next_run_at)
+                    .values(next_run_at=following, last_fired_at=now)
+                ).rowcount  # type: ignore[attr-defined]
+                if not claimed:
+                    continue  # another runner (or a config change) got there first
+                fresh = s.get(Trigger, trigger.id)
+                assert fresh is not None
+                queued += len(fire(s, fresh))
+                log.info("schedule %s fired; next at %s", trigger.name, following.isoformat())
+        return queued
+
+    def poll_due(self) -> int:
+        """Ask each polled trigger whose interval has passed; return deployments queued."""
+        kinds = [k for k, p in self.registry.triggers.items() if isinstance(p, PolledTrigger)]
+        with self.db.session() as s:
+            triggers = list(s.scalars(select(Trigger).where(Trigger.kind.in_(kinds))))
+        queued = 0
+        for trigger in triggers:
+            plugin = self.registry.triggers[trigger.kind]
+            assert isinstance(plugin, PolledTrigger)
+            last = self._polled_at.get(trigger.id)
+            if last is not None and time.monotonic() - last < plugin.interval(trigger.config):
+                continue
+            self._polled_at[trigger.id] = time.monotonic()
+            queued += self.poll(trigger.id)
+        return queued
+
+    def poll(self, trigger_id: str) -> int:
+        """Poll one trigger now for every bound workload; queue a pulling deploy on change."""
+        with self.db.session() as s:
+            trigger = s.get(Trigger, trigger_id)
+            if trigger is None:
+                return 0
+            plugin = self.registry.triggers[trigger.kind]
+            assert isinstance(plugin, PolledTrigger)
+            bound = list(
+                s.scalars(select(Binding.workload_id).where(Binding.trigger_id == trigger_id))
+            )
+            views = [self.deployer.view(s, w) for w in bound]
+            config = dict(trigger.config)
+        changed: list[str] = []
+        for view in views:
+            try:
+                reason = plugin.poll(self.deployer.engine, config, view)
+            except EngineError as exc:
+                log.warning("poll of %s for %s: %s", trigger_id, view.name, exc.message)
+                continue
+            except MoorageError as exc:
+                log.warning("poll of %s for %s: %s", trigger_id, view.name, exc.message)
+                continue
+            if reason is not None:
+                log.info("%s: %s", view.name, reason)
+                changed.append(view.id)
+        if not changed:
+            return 0
+        with self.db.session() as s:
+            busy = set(
+                s.scalars(
+                    select(Deployment.workload_id).where(
+                        Deployment.workload_id.in_(changed),
+                        Deployment.status.in_(("queued", "running")),
+                    )
+                )
+            )
+            trigger = s.get(Trigger, trigger_id)
+            if trigger is None:
+                return 0
+            queued = fire(s, trigger, only=[w for w in changed if w not in busy], pull=True)
+        if queued:
+            self.deployer.wake()
+        return len(queued)

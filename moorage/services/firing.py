@@ -1,0 +1,38 @@
+"""Firing a trigger: queue one deployment per bound workload, in the caller's transaction."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from moorage.security.roles import Actor
+from moorage.services import deploys
+from moorage.store.tables import Binding, Deployment, Trigger
+
+
+def trigger_actor(trigger: Trigger) -> Actor:
+    """The audit log's 'who' for what a trigger does on its own."""
+    return Actor(
+        user_id="", username=f"{trigger.kind}:{trigger.name}", role="operator", via="system"
+    )
+
+
+def fire(
+    session: Session, trigger: Trigger, *, only: list[str] | None = None, pull: bool = False
+) -> list[Deployment]:
+    """Queue a deploy (reason ``trigger:<id>``) of each bound workload, once each."""
+    bound = session.scalars(
+        select(Binding.workload_id)
+        .where(Binding.trigger_id == trigger.id)
+        .order_by(Binding.created_at, Binding.workload_id)
+    )
+    targets = list(dict.fromkeys(bound))  # a workload bound twice is queued once
+    if only is not None:
+        targets = [w for w in targets if w in only]
+    actor = trigger_actor(trigger)
+    queued = []
+    for workload_id in targets:
+        deployment = deploys.enqueue(session, actor, workload_id, f"trigger:{trigger.id}")
+        deployment.pull = pull
+        queued.append(deployment)
+    return queued
