@@ -81,11 +81,16 @@ def _parse_bind(value: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+RESERVED_LABELS = frozenset(
+    {"moorage.workload", "moorage.deployment", "moorage.project", "moorage.stage"}
+)
+
+
 def _parse_labels(value: str) -> dict[str, str]:
     labels: dict[str, str] = {}
     for item in filter(None, (part.strip() for part in value.split(","))):
         key, sep, val = item.partition("=")
-        if not sep or not key or key.startswith("moorage.workload"):
+        if not sep or not key or key in RESERVED_LABELS:
             raise ConfigError(
                 f"MOORAGE_CONTAINER_LABELS takes key=value pairs separated by commas, got {item!r}"
             )

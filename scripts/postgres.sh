@@ -26,8 +26,9 @@ if ! as_pg "$BIN/pg_ctl" -D "$DIR" status >/dev/null 2>&1; then
 fi
 psql_() { as_pg psql -h 127.0.0.1 -p "$PORT" -U postgres -tAq "$@"; }
 if [ "$(psql_ -c "select 1 from pg_roles where rolname='moorage'")" != "1" ]; then
-  psql_ -c "create role moorage login" >/dev/null
+  psql_ -c "create role moorage login createdb" >/dev/null
 fi
+psql_ -c "alter role moorage createdb" >/dev/null  # each test run makes its own database
 if [ "$(psql_ -c "select 1 from pg_database where datname='moorage'")" != "1" ]; then
   psql_ -c "create database moorage owner moorage" >/dev/null
 fi

@@ -15,8 +15,12 @@ if [ -z "${MOORAGE_TEST_DATABASE_URL:-}" ] && [ "${MOORAGE_TEST_SKIP_POSTGRES:-}
   fi
 fi
 
-.venv/bin/python -m pytest "$@"
+# A base temp dir of our own: pytest prunes its shared one, and another run on the same
+# machine must not delete the data directory under this run's live server.
+basetemp=$(mktemp -d "${TMPDIR:-/tmp}/moorage-pytest-XXXXXX")
+.venv/bin/python -m pytest --basetemp="$basetemp" "$@"
 rc=$?
+rm -rf "$basetemp"
 if [ "$rc" -eq 5 ]; then
   echo "no tests were selected"
   rc=0

@@ -12,11 +12,11 @@ import threading
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from moorage.deployer.locks import WorkloadLocks
-from moorage.errors import DeployFailed, EngineError, EngineUnavailable, MoorageError
+from moorage.errors import EngineError, EngineUnavailable, MoorageError
 from moorage.faults import FaultPoints
 from moorage.plugins.registry import Registry
 from moorage.plugins.spec import DeployContext, VolumeMount, WorkloadView
@@ -180,16 +180,28 @@ class Deployer:
     def work_once(self) -> bool:
         """Run one queued deployment whose workload is free; False when none could run."""
         with self.db.session() as s:
+            # The oldest queued deployment of each workload: one workload's deploys run in
+            # queue order, and a busy workload's backlog never hides another's.
+            oldest = (
+                select(Deployment.workload_id, func.min(Deployment.created_at).label("first"))
+                .where(Deployment.status == "queued")
+                .group_by(Deployment.workload_id)
+                .subquery()
+            )
             queued = s.execute(
                 select(Deployment.id, Deployment.workload_id)
+                .join(
+                    oldest,
+                    (oldest.c.workload_id == Deployment.workload_id)
+                    & (oldest.c.first == Deployment.created_at),
+                )
                 .where(Deployment.status == "queued")
                 .order_by(Deployment.created_at)
-                .limit(200)
             ).all()
         seen: set[str] = set()
         for deployment_id, workload_id in queued:
             if workload_id in seen:
-                continue  # one workload's deploys run in queue order
+                continue  # two rows with the same timestamp: the next pass takes the other
             seen.add(workload_id)
             if not self.locks.acquire(workload_id, timeout=0):
                 continue
@@ -216,32 +228,36 @@ class Deployer:
         with self.db.session() as s:
             deployment = s.get(Deployment, deployment_id)
             assert deployment is not None
-            view = self.view(s, deployment.workload_id)
-            workload = s.get(Workload, view.id)
-            assert workload is not None
-            workload.status = "deploying"
-            reason, pull = deployment.reason, deployment.pull
-        line(f"deploying {view.kind} workload {view.name} ({reason})")
-        source = self.registry.source(view.kind)
-        ctx = self.context(view, deployment_id=deployment_id, log_line=line)
-        ctx.pull = pull
+            workload_id, reason, pull = deployment.workload_id, deployment.reason, deployment.pull
         try:
+            # Reading the workload can fail too (a volume that no longer passes its rules, an
+            # uninstalled kind): the deployment must still end, never stay "running".
+            with self.db.session() as s:
+                view = self.view(s, workload_id)
+                workload = s.get(Workload, view.id)
+                assert workload is not None
+                workload.status = "deploying"
+            line(f"deploying {view.kind} workload {view.name} ({reason})")
+            source = self.registry.source(view.kind)
+            ctx = self.context(view, deployment_id=deployment_id, log_line=line)
+            ctx.pull = pull
             artifact = source.deploy(ctx)
-        except (DeployFailed, EngineError) as exc:
-            self._finish(deployment_id, view.id, "failed", error=exc.message)
+        except MoorageError as exc:
+            line(f"deploy failed: {exc.message}")
+            self._finish(deployment_id, workload_id, "failed", error=exc.message)
             return
         except Exception as exc:
             log.exception("deploy %s crashed", deployment_id)
             line(f"internal error: {type(exc).__name__}")
             self._finish(
                 deployment_id,
-                view.id,
+                workload_id,
                 "failed",
                 error="internal error; the server log has the details",
             )
             return
         line("deploy succeeded")
-        self._finish(deployment_id, view.id, "succeeded", artifact=artifact)
+        self._finish(deployment_id, workload_id, "succeeded", artifact=artifact)
 
     def _finish(
         self,

@@ -87,12 +87,19 @@ class SourceKind(Protocol):
     description: ClassVar[str]
     """One sentence shown next to the kind in the UI and in ``GET /api/kinds``."""
 
+    supports_volumes: ClassVar[bool]
+    """True when the kind mounts the workload's Moorage volumes (and so can snapshot them)."""
+
     def sample(self) -> dict[str, Any]:
         """Return a valid example config, shown in the UI form and the docs."""
         ...
 
     def validate(self, config: dict[str, Any]) -> BaseModel:
         """Check a config and return the parsed model; raise InvalidInput otherwise."""
+        ...
+
+    def requires_admin(self, config: dict[str, Any]) -> str | None:
+        """Why this (valid) config gives host-level power only an admin may grant, or None."""
         ...
 
     def deploy(self, ctx: DeployContext) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from moorage.plugins.registry import Registry
 from moorage.security.roles import Actor
 from moorage.services import audit
 from moorage.services.workloads import get as get_workload
+from moorage.services.workloads import validated
 from moorage.store.tables import ChainLink, Deployment
 
 
@@ -80,7 +81,9 @@ def promote(
             code="nothing_to_promote",
         )
     kind = registry.source(target.kind)
-    model = kind.validate(kind.promoted(dict(target.config), done.artifact))
+    model = validated(
+        registry, actor, target.kind, kind.promoted(dict(target.config), done.artifact)
+    )
     target.config = stored_config(model)
     audit.record(
         session,

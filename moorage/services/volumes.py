@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from moorage.errors import Forbidden, InvalidInput
 from moorage.names import is_slug
+from moorage.plugins.registry import Registry
 from moorage.security.roles import Actor
 from moorage.services import audit
 from moorage.services.workloads import get as get_workload
@@ -51,11 +52,18 @@ def replace(
     session: Session,
     actor: Actor,
     settings: Settings,
+    registry: Registry,
     workload_id: str,
     wanted: list[VolumeSpec],
 ) -> list[VolumeSpec]:
     """Replace the whole list; adding, changing or removing an ``absolute`` volume is admin-only."""
     workload = get_workload(session, workload_id)
+    if wanted and not registry.source(workload.kind).supports_volumes:
+        raise InvalidInput(
+            f"a {workload.kind} workload does not mount Moorage volumes; declare them in its "
+            "own config",
+            code="volumes_unsupported",
+        )
     if len(wanted) > MAX_VOLUMES:
         raise InvalidInput(f"at most {MAX_VOLUMES} volumes per workload", code="invalid_volume")
     project = project_slug(session, workload)

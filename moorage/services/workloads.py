@@ -10,7 +10,7 @@ from sqlalchemy import Row, or_, select
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.orm import Session
 
-from moorage.errors import Conflict, InvalidInput, NotFound
+from moorage.errors import Conflict, Forbidden, InvalidInput, NotFound
 from moorage.names import is_slug, new_id
 from moorage.plugins.base import public_config, stored_config
 from moorage.plugins.registry import Registry
@@ -65,8 +65,16 @@ def shown_config(registry: Registry, kind: str, config: dict[str, Any]) -> dict[
     return public_config(source.config_model, config)
 
 
-def _validated(registry: Registry, kind: str, config: Any) -> BaseModel:
-    return registry.source(kind).validate(config)
+def validated(registry: Registry, actor: Actor, kind: str, config: Any) -> BaseModel:
+    """The kind's check of a config, then the role check for configs with host powers."""
+    source = registry.source(kind)
+    model = source.validate(config)
+    reason = source.requires_admin(stored_config(model))
+    if reason is not None and not actor.can("admin"):
+        raise Forbidden(
+            f"only an admin may deploy this {kind} config: {reason}", code="needs_admin"
+        )
+    return model
 
 
 def _check_name(name: str) -> None:
@@ -118,7 +126,7 @@ def create(
     ref_id: str | None = None,
 ) -> Workload:
     _check_name(name)
-    model = _validated(registry, kind, config)
+    model = validated(registry, actor, kind, config)
     try:
         owner = projects.get(session, project)
     except NotFound:
@@ -176,7 +184,7 @@ def update(
     if config is not None:
         if not isinstance(config, dict):
             raise InvalidInput("config must be a JSON object", code="invalid_config")
-        model = _validated(registry, workload.kind, merge_patch(workload.config, config))
+        model = validated(registry, actor, workload.kind, merge_patch(workload.config, config))
         workload.config = stored_config(model)
         changed.append("config")
     if name is not None and name != workload.name:

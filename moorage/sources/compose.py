@@ -56,6 +56,48 @@ class ComposeConfig(BaseModel):
         return text
 
 
+# Service keys that reach the host: only an admin may deploy a file that uses them.
+HOST_KEYS = ("privileged", "cap_add", "devices", "security_opt", "volumes_from", "sysctls")
+HOST_MODES = ("network_mode", "pid", "ipc", "userns_mode", "uts", "cgroup")
+
+
+def _bind_source(volume: Any) -> str | None:
+    """The host path of a bind mount in short or long syntax, or None for a named volume."""
+    if isinstance(volume, dict):
+        if volume.get("type") == "bind":
+            return str(volume.get("source", ""))
+        return None
+    if isinstance(volume, str) and ":" in volume:
+        source = volume.split(":", 1)[0]
+        if source.startswith(("/", ".", "~", "$")):
+            return source
+    return None
+
+
+def host_powers(text: str) -> str | None:
+    """The first thing in a Compose file that reaches past a container, or None."""
+    try:
+        doc = yaml.safe_load(text) or {}
+    except yaml.YAMLError:
+        return None
+    services = doc.get("services") if isinstance(doc, dict) else None
+    for name, service in (services or {}).items():
+        if not isinstance(service, dict):
+            continue
+        for key in HOST_KEYS:
+            if service.get(key):
+                return f"service {name!r} uses {key!r}"
+        for key in HOST_MODES:
+            value = service.get(key)
+            if isinstance(value, str) and (value == "host" or value.startswith("container:")):
+                return f"service {name!r} sets {key}: {value}"
+        for volume in service.get("volumes") or []:
+            source = _bind_source(volume)
+            if source is not None:
+                return f"service {name!r} bind-mounts the host path {source!r}"
+    return None
+
+
 @functools.lru_cache(maxsize=256)
 def _compose_verdict(text: str) -> str | None:
     """What Compose itself says of a file (None: fine). Cached: it takes a second or so."""
@@ -80,6 +122,7 @@ class ComposeSource:
     kind: ClassVar[str] = "compose"
     config_model: ClassVar[type[BaseModel]] = ComposeConfig
     description: ClassVar[str] = "A Compose project described by a Compose file."
+    supports_volumes: ClassVar[bool] = False
 
     def sample(self) -> dict[str, Any]:
         return {
@@ -103,6 +146,9 @@ class ComposeSource:
                 details=[{"field": "compose", "message": verdict}],
             )
         return model
+
+    def requires_admin(self, config: dict[str, Any]) -> str | None:
+        return host_powers(str(config.get("compose", "")))
 
     def deploy(self, ctx: DeployContext) -> dict[str, Any]:
         return compose_runtime.deploy(

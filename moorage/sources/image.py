@@ -92,6 +92,7 @@ class ImageSource:
     kind: ClassVar[str] = "image"
     config_model: ClassVar[type[BaseModel]] = ImageConfig
     description: ClassVar[str] = "One container run from an image."
+    supports_volumes: ClassVar[bool] = True
 
     def sample(self) -> dict[str, Any]:
         return {
@@ -105,6 +106,9 @@ class ImageSource:
 
     def validate(self, config: dict[str, Any]) -> BaseModel:
         return validate_config(self.kind, ImageConfig, config)
+
+    def requires_admin(self, config: dict[str, Any]) -> str | None:
+        return None  # nothing in an image config reaches past the volume rules
 
     def _config(self, ctx: DeployContext) -> ImageConfig:
         return ImageConfig.model_validate(ctx.workload.config)

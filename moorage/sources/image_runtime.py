@@ -12,7 +12,13 @@ from moorage.deployer import plan
 from moorage.deployer.health import wait_healthy
 from moorage.errors import DeployFailed, EngineError
 from moorage.plugins.spec import DeployContext
-from moorage.runtime.engine import LABEL_DEPLOYMENT, LABEL_WORKLOAD, Container, Image
+from moorage.runtime.engine import (
+    LABEL_DEPLOYMENT,
+    LABEL_WORKLOAD,
+    Container,
+    ContainerSpec,
+    Image,
+)
 from moorage.runtime.engine import RegistryCredentials as Creds
 from moorage.sources.image import ImageConfig
 
@@ -46,13 +52,26 @@ def _mine(ctx: DeployContext) -> list[Container]:
     return ctx.engine.containers({LABEL_WORKLOAD: ctx.workload.id})
 
 
+def _create(ctx: DeployContext, spec: ContainerSpec, labels: dict[str, str]) -> Container:
+    """Create the container; if a teardown in this stage just removed the shared network
+    (it holds another workload's lock, not ours), make the network again and retry once."""
+    try:
+        return ctx.engine.create(spec)
+    except EngineError as exc:
+        if "network" not in exc.message or "not found" not in exc.message:
+            raise
+        ctx.engine.ensure_network(spec.network, labels)
+        return ctx.engine.create(spec)
+
+
 def deploy(ctx: DeployContext, config: ImageConfig) -> dict[str, Any]:
     engine, workload = ctx.engine, ctx.workload
     image = _ensure_image(ctx, config, config.image)
     _prepare_volumes(ctx)
     labels = plan.workload_labels(workload, ctx.labels)
     network = plan.network_name(workload.project, workload.stage)
-    engine.ensure_network(network, {k: v for k, v in labels.items() if k != LABEL_WORKLOAD})
+    network_labels = {k: v for k, v in labels.items() if k != LABEL_WORKLOAD}
+    engine.ensure_network(network, network_labels)
     spec = plan.container_spec(
         workload,
         config,
@@ -78,7 +97,7 @@ def deploy(ctx: DeployContext, config: ImageConfig) -> dict[str, Any]:
         ctx.fault("deploy.after_stop")
     new: Container | None = None
     try:
-        new = engine.create(spec)
+        new = _create(ctx, spec, network_labels)
         ctx.log(f"created {spec.name}")
         engine.start(new.id)
         ctx.log(f"started {spec.name}")
@@ -163,8 +182,10 @@ def reconcile(ctx: DeployContext, config: ImageConfig) -> bool:
         return True
     _prepare_volumes(ctx)
     image = plan.image_to_run(config, artifact)
+    labels = plan.workload_labels(ctx.workload, ctx.labels)
     ctx.engine.ensure_network(
-        plan.network_name(ctx.workload.project, ctx.workload.stage), dict(ctx.labels)
+        plan.network_name(ctx.workload.project, ctx.workload.stage),
+        {k: v for k, v in labels.items() if k != LABEL_WORKLOAD},
     )
     spec = plan.container_spec(
         ctx.workload,

@@ -54,6 +54,9 @@ MIN_ROLE: dict[tuple[str, str], str | None] = {
     ("GET", "/api/triggers/{trigger_id}"): "viewer",
     ("PATCH", "/api/triggers/{trigger_id}"): "operator",
     ("DELETE", "/api/triggers/{trigger_id}"): "operator",
+    ("POST", "/api/triggers/{trigger_id}/token"): "operator",
+    ("GET", "/api/triggers/{trigger_id}/deliveries"): "viewer",
+    ("POST", "/hooks/{token}"): PUBLIC,
     ("GET", "/api/kinds"): "viewer",
     ("GET", "/api/audit"): "admin",
 }
@@ -91,6 +94,7 @@ def targets(server: Server) -> dict[str, str]:
         "trigger_id": trigger["id"],
         "deployment_id": "dp_missing",
         "token_id": "tk_missing",
+        "token": "no-such-hook-token",
     }
 
 

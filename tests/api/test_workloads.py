@@ -390,3 +390,56 @@ def test_same_name_in_another_stage_or_project_is_fine(server: Server, project: 
     assert len({staging["id"], production["id"], elsewhere["id"]}) == 3
     assert listed_ids(server, project=project) == {staging["id"], production["id"]}
     assert listed_ids(server, project=other) == {elsewhere["id"]}
+
+
+HOST_POWER_FILES = {
+    "privileged": "services:\n  web:\n    image: x\n    privileged: true\n",
+    "bind mount": "services:\n  web:\n    image: x\n    volumes:\n      - /:/host\n",
+    "socket": "services:\n  web:\n    image: x\n    volumes:\n"
+    "      - type: bind\n        source: /var/run/docker.sock\n        target: /s\n",
+    "host network": "services:\n  web:\n    image: x\n    network_mode: host\n",
+    "host pid": "services:\n  web:\n    image: x\n    pid: host\n",
+}
+
+
+@pytest.mark.parametrize("text", HOST_POWER_FILES.values(), ids=HOST_POWER_FILES.keys())
+def test_compose_with_host_powers_needs_an_admin(server: Server, project: str, text: str) -> None:
+    before = server.viewer.get("/api/workloads", params={"project": project}).json()
+    body = {
+        "name": unique("c"),
+        "kind": "compose",
+        "project": project,
+        "stage": "production",
+        "config": {"compose": text},
+    }
+    assert_error(server.operator.post("/api/workloads", json=body), 403, "needs_admin")
+    assert server.viewer.get("/api/workloads", params={"project": project}).json() == before
+    r = server.admin.post("/api/workloads", json=body)
+    assert r.status_code == 201, r.text
+    # And an operator cannot sneak it in by PATCH either.
+    safe = {**body, "name": unique("c"), "config": {"compose": "services:\n  web:\n    image: x\n"}}
+    created = server.operator.post("/api/workloads", json=safe)
+    assert created.status_code == 201, created.text
+    r = server.operator.patch(
+        f"/api/workloads/{created.json()['id']}", json={"config": {"compose": text}}
+    )
+    assert_error(r, 403, "needs_admin")
+    shown = server.viewer.get(f"/api/workloads/{created.json()['id']}").json()
+    assert shown["config"] == safe["config"]
+
+
+def test_compose_workloads_refuse_moorage_volumes(server: Server, project: str) -> None:
+    body = {
+        "name": unique("c"),
+        "kind": "compose",
+        "project": project,
+        "stage": "production",
+        "config": {"compose": "services:\n  web:\n    image: x\n"},
+    }
+    wid = server.operator.post("/api/workloads", json=body).json()["id"]
+    r = server.operator.put(
+        f"/api/workloads/{wid}/volumes",
+        json=[{"name": "d", "scope": "stage", "source": "d", "target": "/d"}],
+    )
+    assert_error(r, 422, "volumes_unsupported")
+    assert server.operator.get(f"/api/workloads/{wid}/volumes").json() == {"items": []}

@@ -50,5 +50,5 @@ def replace_volumes(
     workload_id: str, body: list[VolumeIn], actor: Operator, session: DbSession, state: State
 ) -> VolumeList:
     wanted = [VolumeSpec(**v.model_dump(exclude={"host_path", "problem"})) for v in body]
-    specs = volumes.replace(session, actor, state.settings, workload_id, wanted)
+    specs = volumes.replace(session, actor, state.settings, state.registry, workload_id, wanted)
     return _out(session, state.settings, workload_id, specs)

@@ -8,7 +8,7 @@ from datetime import UTC
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import create_engine, inspect, make_url, text
 from sqlalchemy.exc import IntegrityError
 
 from moorage.errors import Conflict
@@ -33,13 +33,29 @@ BACKENDS = [
 IMAGE = {"image": "moorage-test/httpd:1"}
 
 
+@pytest.fixture(scope="module")
+def pg_url() -> Iterator[str]:
+    """A database of this run's own on the test cluster, dropped afterwards."""
+    assert PG_URL
+    name = f"moorage_test_{os.getpid()}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    try:
+        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
+
+
 @pytest.fixture(params=BACKENDS)
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     if request.param == "sqlite":
         database = Database(f"sqlite:///{tmp_path / 'moorage.db'}")
     else:
-        assert PG_URL
-        database = Database(PG_URL)
+        database = Database(request.getfixturevalue("pg_url"))
         with database.engine.begin() as conn:
             Base.metadata.drop_all(conn)
             conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
