@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHES = ("api_list", "deploy")
+BENCHES = ("api_list", "deploy", "fanout")
 
 
 def main(names: list[str]) -> int:

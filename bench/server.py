@@ -28,6 +28,7 @@ def running_server() -> Iterator[tuple[httpx.Client, int]]:
             MOORAGE_DATA_DIR=f"{tmp}/var",
             MOORAGE_BIND=f"127.0.0.1:{port}",
             MOORAGE_ADMIN_PASSWORD="bench-password",  # noqa: S106 (a throwaway server)
+            MOORAGE_CONTAINER_LABELS=f"moorage.bench={port}",
         )
         proc = subprocess.Popen(
             [MOORAGE, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -54,6 +55,7 @@ def running_server() -> Iterator[tuple[httpx.Client, int]]:
         finally:
             proc.terminate()
             proc.wait(10)
+            _remove_labelled(f"moorage.bench={port}")
 
 
 def rss_mib(pid: int) -> float:
@@ -61,3 +63,17 @@ def rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def _remove_labelled(label: str) -> None:
+    """Remove the containers and networks the benchmark's server created."""
+    for kind in ("container", "network"):
+        listing = (
+            ["docker", "ps", "-aq"] if kind == "container" else ["docker", "network", "ls", "-q"]
+        )
+        ids = subprocess.run(
+            [*listing, "--filter", f"label={label}"], capture_output=True, text=True
+        ).stdout.split()
+        if ids:
+            remove = ["docker", "rm", "-f"] if kind == "container" else ["docker", "network", "rm"]
+            subprocess.run([*remove, *ids], capture_output=True)

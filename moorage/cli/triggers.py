@@ -11,7 +11,7 @@ from moorage.cli.apps import resolve
 from moorage.cli.client import Client, CliError
 from moorage.cli.output import emit_json, table
 
-app = typer.Typer(help="Triggers: list, create, bind, unbind, delete.")
+app = typer.Typer(help="Triggers: list, create, bind, unbind, delete, deliveries, token.")
 
 
 @app.command("list")
@@ -76,3 +76,28 @@ def delete_trigger(trigger_id: str) -> None:
     """Delete a trigger and all its bindings."""
     Client().delete(f"/api/triggers/{trigger_id}")
     print(f"deleted trigger {trigger_id}")
+
+
+@app.command("deliveries")
+def deliveries(
+    trigger_id: str,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The last 100 calls of a webhook: what arrived, its signature, what it queued."""
+    items = Client().get(f"/api/triggers/{trigger_id}/deliveries")["items"]
+    if as_json:
+        emit_json(items)
+        return
+    rows = [{**d, "queued": len(d["deployments"])} for d in items]
+    table(
+        rows,
+        ["at", "source", "event", "signature", "outcome", "status_code", "queued", "reason"],
+        empty="No deliveries yet: call the trigger's URL",
+    )
+
+
+@app.command("token")
+def regenerate_token(trigger_id: str) -> None:
+    """Give a webhook a new URL; the old one stops working at once."""
+    trigger = Client().post(f"/api/triggers/{trigger_id}/token")
+    print(f"new url: {trigger['url']}")

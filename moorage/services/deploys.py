@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from moorage.errors import Conflict, InvalidInput, NotFound
@@ -13,7 +13,7 @@ from moorage.security.roles import Actor
 from moorage.services import audit
 from moorage.services.workloads import get as get_workload
 from moorage.services.workloads import validated
-from moorage.store.tables import ChainLink, Deployment
+from moorage.store.tables import AuditEntry, ChainLink, Deployment, utcnow
 
 
 def enqueue(session: Session, actor: Actor, workload_id: str, reason: str) -> Deployment:
@@ -41,6 +41,45 @@ def last_success(session: Session, workload_id: str) -> Deployment | None:
         .order_by(Deployment.finished_at.desc())
         .limit(1)
     ).first()
+
+
+def enqueue_many(
+    session: Session, actor: Actor, workload_ids: list[str], reason: str, *, pull: bool = False
+) -> list[str]:
+    """Queue one deployment per workload in two bulk INSERTs (a fan-out to hundreds must
+    answer fast); the callers know the workloads exist. Returns the deployment ids."""
+    if not workload_ids:
+        return []
+    now = utcnow()
+    rows = [
+        {
+            "id": new_id("dp"),
+            "workload_id": w,
+            "status": "queued",
+            "reason": reason,
+            "pull": pull,
+            "artifact": {},
+            "log": "",
+            "created_at": now,
+        }
+        for w in workload_ids
+    ]
+    session.execute(insert(Deployment), rows)
+    session.execute(
+        insert(AuditEntry),
+        [
+            {
+                "at": now,
+                "actor": actor.username,
+                "action": "workload.deploy",
+                "target_type": "workload",
+                "target_id": r["workload_id"],
+                "details": {"via": actor.via, "deployment": r["id"], "reason": reason},
+            }
+            for r in rows
+        ],
+    )
+    return [str(r["id"]) for r in rows]
 
 
 def enqueue_chain(session: Session, actor: Actor, workload_id: str) -> list[Deployment]:

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from moorage.security.roles import Actor
 from moorage.services import deploys
-from moorage.store.tables import Binding, Deployment, Trigger
+from moorage.store.tables import Binding, Trigger
 
 
 def trigger_actor(trigger: Trigger) -> Actor:
@@ -19,8 +19,9 @@ def trigger_actor(trigger: Trigger) -> Actor:
 
 def fire(
     session: Session, trigger: Trigger, *, only: list[str] | None = None, pull: bool = False
-) -> list[Deployment]:
-    """Queue a deploy (reason ``trigger:<id>``) of each bound workload, once each."""
+) -> list[str]:
+    """Queue a deploy (reason ``trigger:<id>``) of each bound workload, once each; return
+    the deployment ids."""
     bound = session.scalars(
         select(Binding.workload_id)
         .where(Binding.trigger_id == trigger.id)
@@ -29,10 +30,6 @@ def fire(
     targets = list(dict.fromkeys(bound))  # a workload bound twice is queued once
     if only is not None:
         targets = [w for w in targets if w in only]
-    actor = trigger_actor(trigger)
-    queued = []
-    for workload_id in targets:
-        deployment = deploys.enqueue(session, actor, workload_id, f"trigger:{trigger.id}")
-        deployment.pull = pull
-        queued.append(deployment)
-    return queued
+    return deploys.enqueue_many(
+        session, trigger_actor(trigger), targets, f"trigger:{trigger.id}", pull=pull
+    )

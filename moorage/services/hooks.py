@@ -117,7 +117,7 @@ def receive(
         return HookAnswer(
             202, {"delivery": delivery, "queued": 0, "deployments": [], "reason": verdict.reason}
         )
-    queued = [d.id for d in fire(session, trigger)]
+    queued = fire(session, trigger)
     delivery = _log(session, trigger, request, verdict, "queued", verdict.reason, 202, queued)
     return HookAnswer(
         202,

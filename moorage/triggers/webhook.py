@@ -118,7 +118,7 @@ def match(filters: WebhookFilters | None, body: bytes) -> tuple[bool, str]:
         return True, "no filters"
     try:
         payload = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: a hostile, deeply nested body
         payload = None
     branch, tag, what = refs(payload)
     if filters.branch is not None and branch is not None:
@@ -148,7 +148,8 @@ class WebhookTrigger:
         secret = model.secret.get_secret_value() if model.secret else None
         signature = check_signature(model.provider, secret, headers, request.body)
         event = headers.get(EVENT_HEADER[model.provider], "")[:64]
-        delivery = headers.get(DELIVERY_HEADER[model.provider]) or None
+        # Bounded here, once, for every verdict: the delivery log's column holds 128.
+        delivery = headers.get(DELIVERY_HEADER[model.provider], "")[:128] or None
         if signature in ("invalid", "missing"):
             header = SIGNATURE_HEADER[model.provider]
             return HookVerdict(
@@ -164,6 +165,4 @@ class WebhookTrigger:
                 model.provider, event, delivery, signature, False, "ping event: nothing to deploy"
             )
         matched, reason = match(model.filters, request.body)
-        return HookVerdict(
-            model.provider, event, delivery and delivery[:128], signature, matched, reason
-        )
+        return HookVerdict(model.provider, event, delivery, signature, matched, reason)

@@ -229,3 +229,30 @@ def test_deploy_follows_the_log_and_logs_prints_output(server: Server) -> None:
     assert result.returncode == 1
     assert result.stderr.strip().startswith("error: deploy failed:")
     assert "404" in result.stderr
+
+
+def test_trigger_deliveries_and_token(server: Server) -> None:
+    token = server.operator.token
+    trigger = json.loads(
+        ok(server.cli("triggers", "create", "webhook", unique("dl"), "--json", token=token))
+    )
+    import httpx
+
+    r = httpx.post(
+        trigger["url"],
+        content=b'{"ref": "refs/heads/main"}',
+        headers={"X-Moorage-Delivery": "cli-1"},
+    )
+    assert r.status_code == 202, r.text
+    listed = json.loads(
+        ok(server.cli("triggers", "deliveries", trigger["id"], "--json", token=token))
+    )
+    assert [(d["delivery_id"], d["outcome"], d["signature"]) for d in listed] == [
+        ("cli-1", "queued", "unsigned")
+    ]
+    assert "queued" in ok(server.cli("triggers", "deliveries", trigger["id"], token=token))
+    out = ok(server.cli("triggers", "token", trigger["id"], token=token))
+    new_url = out.split("new url: ")[1].strip()
+    assert new_url != trigger["url"]
+    assert httpx.post(trigger["url"], content=b"{}").status_code == 404
+    assert httpx.post(new_url, content=b"{}").status_code == 202
