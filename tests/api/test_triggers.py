@@ -45,7 +45,7 @@ def test_create_webhook_answers_token_and_url(server: Server) -> None:
     assert t["id"]
     assert t["kind"] == "webhook"
     assert t["name"] == name
-    assert t["config"] == {"provider": "github"}
+    assert t["config"] == {"provider": "github", "rate_limit_per_minute": 60}
     assert t["has_secret"] is False
     assert t["workloads"] == []
     assert len(t["token"]) >= 32
@@ -154,7 +154,7 @@ def test_secret_is_never_returned(server: Server) -> None:
     [
         ({"kind": "schedule", "config": {"cron": "61 * * * *"}}, "invalid_config"),
         ({"kind": "schedule", "config": {"cron": "every day"}}, "invalid_config"),
-        ({"kind": "schedule", "config": {"cron": "* * * * * *"}}, "invalid_config"),
+        ({"kind": "schedule", "config": {"cron": "* * * * * * *"}}, "invalid_config"),
         ({"kind": "schedule", "config": {}}, "invalid_config"),
         (
             {"kind": "schedule", "config": {"cron": "0 3 * * *", "timezone": "Mars/Olympus"}},
@@ -168,7 +168,7 @@ def test_secret_is_never_returned(server: Server) -> None:
         ({"kind": "webhook", "config": {"secret": "short"}}, "invalid_config"),
         ({"kind": "webhook", "config": {"filters": {"branch": ""}}}, "invalid_config"),
         ({"kind": "webhook", "config": {"unknown": 1}}, "invalid_config"),
-        ({"kind": "image-poll", "config": {"interval_seconds": 5}}, "invalid_config"),
+        ({"kind": "image-poll", "config": {"interval_seconds": 4}}, "invalid_config"),
         ({"kind": "carrier-pigeon", "config": {}}, "unknown_kind"),
         ({"kind": "webhook", "name": "Bad Name", "config": {}}, "invalid_slug"),
         ({"kind": "webhook", "config": [1]}, "invalid_request"),
@@ -196,7 +196,11 @@ def test_patch_name_and_config(server: Server) -> None:
     assert r.status_code == 200, r.text
     after = get_trigger(server, t["id"])
     assert after["name"] == new
-    assert after["config"] == {"provider": "github", "filters": {"branch": "main"}}
+    assert after["config"] == {
+        "provider": "github",
+        "filters": {"branch": "main"},
+        "rate_limit_per_minute": 60,
+    }
     assert after["token"] == t["token"]
     assert new in names(server, "webhook")
     assert t["name"] not in names(server, "webhook")
