@@ -122,13 +122,15 @@ def deploy_app(
     ref: str,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Follow until it ends")] = True,
     timeout: Annotated[float, typer.Option(help="Seconds to follow before giving up")] = 600,
+    pull: Annotated[bool, typer.Option("--pull", help="Pull the image even if present")] = False,
 ) -> None:
     """Queue a deploy and follow its log; exits 1 when the deploy fails."""
     import time
 
     client = Client()
     workload = resolve(client, ref)
-    deployment = client.post(f"/api/workloads/{workload['id']}/deploy")
+    path_ = f"/api/workloads/{workload['id']}/deploy" + ("?pull=true" if pull else "")
+    deployment = client.post(path_)
     print(f"queued deployment {deployment['id']} of {workload['name']}")
     if not wait:
         return
