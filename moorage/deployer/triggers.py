@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 from moorage.deployer.service import Deployer
 from moorage.errors import EngineError, MoorageError
 from moorage.plugins.spec import PolledTrigger, TimedTrigger
+from moorage.services import deploys
 from moorage.services.firing import fire
 from moorage.store.tables import Binding, Deployment, Trigger, utcnow
 
@@ -120,6 +121,7 @@ class TriggerRunner:
             views = [self.deployer.view(s, w) for w in bound]
             config = dict(trigger.config)
         changed: list[str] = []
+        seen = {v.id: (v.artifact or {}).get("deployment") for v in views}
         for view in views:
             try:
                 reason = plugin.poll(self.deployer.engine, config, view)
@@ -143,6 +145,11 @@ class TriggerRunner:
                     )
                 )
             )
+            # A deploy that finished while we asked the registry may already run the new digest.
+            for workload_id in changed:
+                done = deploys.last_success(s, workload_id)
+                if (done.id if done is not None else None) != seen[workload_id]:
+                    busy.add(workload_id)
             trigger = s.get(Trigger, trigger_id)
             if trigger is None:
                 return 0

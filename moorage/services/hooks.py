@@ -22,6 +22,7 @@ from moorage.store.tables import Delivery, Trigger, utcnow
 
 KEEP_DELIVERIES = 100
 REPLAY_WINDOW = timedelta(hours=24)
+REPLAY_GUARDS = ("queued", "filtered")  # outcomes whose delivery id may not come again
 
 
 @dataclass
@@ -56,7 +57,9 @@ def _log(
     )
     session.add(row)
     session.flush()
-    # Keep the newest KEEP_DELIVERIES per trigger.
+    # Keep the newest KEEP_DELIVERIES per trigger, and any older signed delivery whose id
+    # still guards against its replay: else a flood of refused calls would rotate it out.
+    # (Only signed ones: nobody without the secret can make those, so they stay few.)
     cutoff = session.scalars(
         select(Delivery.id)
         .where(Delivery.trigger_id == trigger.id)
@@ -66,7 +69,16 @@ def _log(
     ).first()
     if cutoff is not None:
         session.execute(
-            delete(Delivery).where(Delivery.trigger_id == trigger.id, Delivery.id <= cutoff)
+            delete(Delivery).where(
+                Delivery.trigger_id == trigger.id,
+                Delivery.id <= cutoff,
+                ~(
+                    Delivery.delivery_id.is_not(None)
+                    & (Delivery.signature == "valid")
+                    & Delivery.outcome.in_(REPLAY_GUARDS)
+                    & (Delivery.at >= utcnow() - REPLAY_WINDOW)
+                ),
+            )
         )
     return row.id
 
@@ -100,7 +112,7 @@ def receive(
             .where(
                 Delivery.trigger_id == trigger.id,
                 Delivery.delivery_id == verdict.delivery_id,
-                Delivery.outcome.in_(("queued", "filtered")),
+                Delivery.outcome.in_(REPLAY_GUARDS),
                 Delivery.at >= utcnow() - REPLAY_WINDOW,
             )
             .order_by(Delivery.id)

@@ -7,22 +7,23 @@ Docker treats 127.0.0.0/8 registries as insecure-allowed, so plain HTTP works.
 
 from __future__ import annotations
 
-import os
 import re
-import secrets
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.conftest import Server, create_workload, free_port
 from tests.integration.helpers import containers, deploy, get_text, wait_until
+from tests.integration.registry import (
+    RegistryServer,
+    docker,
+    image_present,
+    registry_server_fixture,  # noqa: F401 (the registry_server fixture)
+    untag,
+)
 
-REGISTRY_BINARY = "/usr/bin/docker-registry"
 SOURCE_IMAGE = "moorage-test/httpd:2"
 
 
@@ -35,100 +36,16 @@ class Registry:
     digest: str  # sha256:... of the pushed manifest
 
 
-def docker(
-    *args: str, env: dict[str, str] | None = None, stdin: str | None = None, check: bool = True
-) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        ["docker", *args], env=env, input=stdin, capture_output=True, text=True, timeout=120
-    )
-    if check:
-        assert result.returncode == 0, f"docker {' '.join(args)}: {result.stderr}"
-    return result
-
-
-def image_present(ref: str) -> bool:
-    return docker("image", "inspect", ref, check=False).returncode == 0
-
-
-def untag(ref: str) -> None:
-    """Remove the local tag only; the image itself stays under its other names."""
-    if image_present(ref):
-        docker("rmi", ref)
-
-
-def _write_config(root: Path, port: int, htpasswd: Path) -> Path:
-    config = root / "config.yml"
-    config.write_text(
-        "version: 0.1\n"
-        "log:\n"
-        "  level: warn\n"
-        "storage:\n"
-        "  filesystem:\n"
-        f"    rootdirectory: {root / 'data'}\n"
-        "http:\n"
-        f"  addr: 127.0.0.1:{port}\n"
-        f"  secret: {secrets.token_hex(16)}\n"
-        "auth:\n"
-        "  htpasswd:\n"
-        "    realm: moorage-test\n"
-        f"    path: {htpasswd}\n"
-    )
-    return config
-
-
-def _wait_for_registry(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    def answers() -> bool:
-        assert proc.poll() is None, f"the registry exited: {log.read_text()}"
-        try:
-            return httpx.get(url, timeout=1).status_code == 401
-        except httpx.HTTPError:
-            return False
-
-    wait_until(answers, 20, "the registry to answer 401 on /v2/")
-
-
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
-    root = tmp_path_factory.mktemp("registry")
-    username, password = "moorage-ci", secrets.token_urlsafe(18)
-    htpasswd = root / "htpasswd"
-    line = subprocess.run(
-        ["htpasswd", "-Bbn", username, password],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=30,
-    ).stdout.strip()
-    htpasswd.write_text(line + "\n")
-    port = free_port()
-    host = f"127.0.0.1:{port}"
-    config = _write_config(root, port, htpasswd)
-    log = root / "registry.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [REGISTRY_BINARY, "serve", str(config)], stdout=out, stderr=subprocess.STDOUT
-        )
-    ref = f"{host}/team/app:1"
+def registry(registry_server: RegistryServer) -> Iterator[Registry]:
+    ref = f"{registry_server.host}/team/app:1"
+    digest = registry_server.push(SOURCE_IMAGE, ref)
     try:
-        _wait_for_registry(proc, f"http://{host}/v2/", log)
-        # The CLI keeps its login in a throwaway config dir, never in ~/.docker, which
-        # docker-py (and so the server) would read as default credentials.
-        cli_env = {**os.environ, "DOCKER_CONFIG": str(root / "docker-config")}
-        docker("login", host, "-u", username, "--password-stdin", env=cli_env, stdin=password)
-        docker("tag", SOURCE_IMAGE, ref)
-        pushed = docker("push", ref, env=cli_env).stdout
-        match = re.search(r"digest: (sha256:[0-9a-f]{64})", pushed)
-        assert match, pushed
-        untag(ref)
-        yield Registry(host, username, password, ref, match.group(1))
+        yield Registry(
+            registry_server.host, registry_server.username, registry_server.password, ref, digest
+        )
     finally:
         untag(ref)
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,162 @@
+"""Schedule triggers on the real server: the runner fires them, and bad schedules are refused."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from tests.conftest import Server, assert_error, create_workload, unique
+from tests.integration.helpers import wait_deployment, wait_until
+
+# Six fields put the seconds LAST (croniter's convention): every even second.
+EVERY_TWO_SECONDS = "* * * * * */2"
+
+
+def get_trigger(server: Server, trigger_id: str) -> dict[str, Any]:
+    r = server.viewer.get(f"/api/triggers/{trigger_id}")
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def fired_by(server: Server, workload_id: str, trigger_id: str) -> list[dict[str, Any]]:
+    r = server.viewer.get(f"/api/workloads/{workload_id}/deployments")
+    assert r.status_code == 200, r.text
+    return [d for d in r.json()["items"] if d["reason"] == f"trigger:{trigger_id}"]
+
+
+def at(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def test_a_schedule_fires_a_deploy_of_its_bound_workload(server: Server, project: str) -> None:
+    workload = create_workload(
+        server,
+        project,
+        config={"image": "moorage-test/httpd:1", "health": {"grace_seconds": 0.5}},
+    )
+    r = server.operator.post(
+        "/api/triggers",
+        json={
+            "kind": "schedule",
+            "name": unique("every-2s"),
+            "config": {"cron": EVERY_TWO_SECONDS, "timezone": "UTC"},
+        },
+    )
+    assert r.status_code == 201, r.text
+    created = r.json()
+    trigger_id = created["id"]
+    assert created["last_fired_at"] is None
+    first_slot = at(created["next_run_at"])
+    assert first_slot.second % 2 == 0 and first_slot.microsecond == 0
+    try:
+        r = server.operator.post(
+            f"/api/workloads/{workload['id']}/triggers", json={"trigger_id": trigger_id}
+        )
+        assert r.status_code == 201, r.text
+
+        wait_until(
+            lambda: fired_by(server, workload["id"], trigger_id),
+            30,
+            "the schedule to queue a deployment",
+        )
+        shown = get_trigger(server, trigger_id)
+        assert shown["last_fired_at"] is not None
+        fired_at, next_slot = at(shown["last_fired_at"]), at(shown["next_run_at"])
+        assert fired_at >= first_slot
+        assert next_slot > fired_at
+        assert next_slot > first_slot
+        assert next_slot.second % 2 == 0 and next_slot.microsecond == 0
+    finally:
+        deleted = server.operator.delete(f"/api/triggers/{trigger_id}")
+    assert deleted.status_code == 204, deleted.text
+
+    # Deleted, it stops: more than one period passes without another deployment.
+    fired = [d["id"] for d in fired_by(server, workload["id"], trigger_id)]
+    time.sleep(3)
+    assert [d["id"] for d in fired_by(server, workload["id"], trigger_id)] == fired
+
+    first = fired_by(server, workload["id"], trigger_id)[-1]  # newest first
+    assert first["pull"] is False
+    done = wait_deployment(server.viewer, workload["id"], first["id"])
+    assert done["status"] == "succeeded", done["log"]
+    r = server.admin.delete(f"/api/workloads/{workload['id']}")
+    assert r.status_code == 204, r.text
+
+
+def schedules(server: Server) -> list[dict[str, Any]]:
+    r = server.viewer.get("/api/triggers", params={"kind": "schedule"})
+    assert r.status_code == 200, r.text
+    return list(r.json()["items"])
+
+
+@pytest.mark.parametrize(
+    ("config", "field"),
+    [
+        ({"cron": "0 3 * * *", "action": "snapshot"}, "action"),
+        ({"cron": "0 3 * *"}, "cron"),
+        ({"cron": "0 25 * * *"}, "cron"),
+        ({"cron": "0 3 * * * * *"}, "cron"),
+        ({"cron": "0 3 * * *", "timezone": "Europe/Atlantis"}, "timezone"),
+        ({"cron": "0 3 * * *", "timezone": "+02:00"}, "timezone"),
+    ],
+)
+def test_a_bad_schedule_is_refused_and_creates_nothing(
+    server: Server, config: dict[str, Any], field: str
+) -> None:
+    before = schedules(server)
+    error = assert_error(
+        server.operator.post(
+            "/api/triggers", json={"kind": "schedule", "name": unique("bad"), "config": config}
+        ),
+        422,
+        "invalid_config",
+    )
+    assert [d["field"] for d in error["details"]] == [field]
+    assert schedules(server) == before
+
+
+def test_the_snapshot_action_says_why_it_is_refused(server: Server) -> None:
+    error = assert_error(
+        server.operator.post(
+            "/api/triggers",
+            json={
+                "kind": "schedule",
+                "name": unique("snap"),
+                "config": {"cron": "0 3 * * *", "action": "snapshot"},
+            },
+        ),
+        422,
+        "invalid_config",
+    )
+    (detail,) = error["details"]
+    assert detail["field"] == "action"
+    assert "snapshot" in detail["message"] and "'deploy'" in detail["message"]
+
+
+@pytest.mark.parametrize(
+    "patch",
+    [{"action": "snapshot"}, {"cron": "every night"}, {"timezone": "Mars/Olympus"}],
+)
+def test_a_bad_schedule_change_is_refused_and_changes_nothing(
+    server: Server, patch: dict[str, Any]
+) -> None:
+    r = server.operator.post(
+        "/api/triggers",
+        json={
+            "kind": "schedule",
+            "name": unique("nightly"),
+            "config": {"cron": "0 3 * * *", "timezone": "Europe/Berlin"},
+        },
+    )
+    assert r.status_code == 201, r.text
+    before = r.json()
+    error = assert_error(
+        server.operator.patch(f"/api/triggers/{before['id']}", json={"config": patch}),
+        422,
+        "invalid_config",
+    )
+    assert [d["field"] for d in error["details"]] == list(patch)
+    assert get_trigger(server, before["id"]) == before
