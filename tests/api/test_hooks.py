@@ -1,0 +1,598 @@
+"""``POST /hooks/{token}`` against the real server: signatures, fan-out, replay, rate
+limit, filters, token rotation, the delivery log and the body cap.
+
+Webhook calls carry no API credentials, only the token in the URL (and a signature).
+Every workload here fails its deploy quickly (its container exits at once), so what
+the hooks queue leaves nothing running; the ``deploys`` fixture waits for every
+deployment a test queued to end, on a real timer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import Server, assert_error, create_workload, unique
+
+FAIL_FAST = {
+    "image": "moorage-test/httpd:1",
+    "command": ["sh", "-c", "exit 0"],
+    "health": {"grace_seconds": 0.5},
+}
+SECRET = "hook-secret-for-the-api-tests"
+WRONG_SECRET = "not-the-hook-secret-at-all"
+PROVIDERS = ["github", "gitea", "gitlab", "generic"]
+SIGNATURE = {
+    "github": "X-Hub-Signature-256",
+    "gitea": "X-Gitea-Signature",
+    "gitlab": "X-Gitlab-Token",
+    "generic": "X-Moorage-Signature",
+}
+DELIVERY = {
+    "github": "X-GitHub-Delivery",
+    "gitea": "X-Gitea-Delivery",
+    "gitlab": "X-Gitlab-Event-UUID",
+    "generic": "X-Moorage-Delivery",
+}
+EVENT = {
+    "github": "X-GitHub-Event",
+    "gitea": "X-Gitea-Event",
+    "gitlab": "X-Gitlab-Event",
+    "generic": "X-Moorage-Event",
+}
+PUSH_EVENT = {"github": "push", "gitea": "push", "gitlab": "Push Hook", "generic": "push"}
+TERMINAL = {"succeeded", "failed", "interrupted"}
+MIB = 1024 * 1024
+SETTLE_SECONDS = 240
+
+
+# --- helpers ----------------------------------------------------------------------
+
+
+def sign(provider: str, secret: str, body: bytes) -> str:
+    """The signature header value as each provider computes it."""
+    if provider == "gitlab":
+        return secret
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return digest if provider == "gitea" else f"sha256={digest}"
+
+
+def push(provider: str, ref: str) -> bytes:
+    payload: dict[str, Any] = {"ref": ref, "after": "1" * 40, "repository": {"name": "app"}}
+    if provider == "gitlab":
+        kind = "tag_push" if ref.startswith("refs/tags/") else "push"
+        payload.update(object_kind=kind, event_name=kind)
+    return json.dumps(payload).encode()
+
+
+def registry_push(tag: str) -> bytes:
+    event = {"action": "push", "target": {"repository": "team/app", "tag": tag}}
+    return json.dumps({"events": [event]}).encode()
+
+
+def headers_for(
+    provider: str,
+    body: bytes,
+    secret: str | None = None,
+    *,
+    event: str | None = None,
+    delivery: str | None = None,
+) -> dict[str, str]:
+    headers = {
+        "Content-Type": "application/json",
+        EVENT[provider]: event or PUSH_EVENT[provider],
+        DELIVERY[provider]: delivery or str(uuid.uuid4()),
+    }
+    if secret is not None:
+        headers[SIGNATURE[provider]] = sign(provider, secret, body)
+    return headers
+
+
+def call(
+    server: Server,
+    token: str,
+    body: bytes = b"{}",
+    headers: dict[str, str] | None = None,
+    client: httpx.Client | None = None,
+) -> httpx.Response:
+    """One webhook call, as a provider makes it: no Authorization header."""
+    if client is not None:
+        return client.post(f"/hooks/{token}", content=body, headers=headers or {})
+    return server.anonymous.post(f"/hooks/{token}", content=body, headers=headers or {})
+
+
+def make_hook(server: Server, config: dict[str, Any]) -> dict[str, Any]:
+    r = server.operator.post(
+        "/api/triggers", json={"kind": "webhook", "name": unique("hook"), "config": config}
+    )
+    assert r.status_code == 201, r.text
+    trigger = dict(r.json())
+    assert trigger["token"]
+    return trigger
+
+
+def bound_workloads(server: Server, project: str, trigger: dict[str, Any], count: int) -> list[str]:
+    """Create ``count`` fail-fast workloads through the API and bind the trigger to each."""
+    ids = []
+    with server.operator.client() as api:
+        for _ in range(count):
+            body = {
+                "name": unique("w"),
+                "kind": "image",
+                "project": project,
+                "stage": "production",
+                "config": FAIL_FAST,
+            }
+            r = api.post("/api/workloads", json=body)
+            assert r.status_code == 201, r.text
+            wid = r.json()["id"]
+            r = api.post(f"/api/workloads/{wid}/triggers", json={"trigger_id": trigger["id"]})
+            assert r.status_code == 201, r.text
+            ids.append(wid)
+    r = server.viewer.get(f"/api/triggers/{trigger['id']}")
+    assert sorted(r.json()["workloads"]) == sorted(ids)
+    return ids
+
+
+def deployments(server: Server, workload_id: str) -> list[dict[str, Any]]:
+    r = server.viewer.get(f"/api/workloads/{workload_id}/deployments", params={"limit": 500})
+    assert r.status_code == 200, r.text
+    return list(r.json()["items"])
+
+
+def deployment_ids(server: Server, workload_ids: list[str]) -> dict[str, list[str]]:
+    return {w: sorted(d["id"] for d in deployments(server, w)) for w in workload_ids}
+
+
+def deliveries(server: Server, trigger_id: str) -> list[dict[str, Any]]:
+    r = server.viewer.get(f"/api/triggers/{trigger_id}/deliveries")
+    assert r.status_code == 200, r.text
+    return list(r.json()["items"])
+
+
+class Deploys:
+    """Deployments a test queued; all of them must end before the test does."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.pending: dict[str, str] = {}  # deployment id -> workload id
+
+    def expect(self, workload_ids: list[str], reason: str) -> dict[str, str]:
+        """Each workload's one new deployment (which must carry ``reason``), by workload."""
+        new = {}
+        for wid in workload_ids:
+            items = [d for d in deployments(self.server, wid) if d["id"] not in self.pending]
+            assert len(items) == 1, (wid, items)
+            assert items[0]["reason"] == reason
+            new[wid] = items[0]["id"]
+            self.pending[items[0]["id"]] = wid
+        return new
+
+    def settle(self, timeout: float = SETTLE_SECONDS) -> None:
+        deadline = time.monotonic() + timeout
+        waiting = dict(self.pending)
+        with self.server.viewer.client() as api:
+            while waiting:
+                for did, wid in list(waiting.items()):
+                    r = api.get(f"/api/workloads/{wid}/deployments/{did}")
+                    assert r.status_code == 200, r.text
+                    if r.json()["status"] in TERMINAL:
+                        del waiting[did]
+                assert time.monotonic() < deadline, f"{len(waiting)} deployments did not end"
+                if waiting:
+                    time.sleep(0.5)
+
+
+@pytest.fixture
+def deploys(server: Server) -> Iterator[Deploys]:
+    tracker = Deploys(server)
+    yield tracker
+    tracker.settle()
+
+
+# --- signatures, per provider -------------------------------------------------------
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_right_secret_queues_one_deployment_per_bound_workload(
+    server: Server, project: str, deploys: Deploys, provider: str
+) -> None:
+    hook = make_hook(server, {"provider": provider, "secret": SECRET})
+    workloads = bound_workloads(server, project, hook, 2)
+    body = push(provider, "refs/heads/main")
+    r = call(server, hook["token"], body, headers_for(provider, body, SECRET))
+    assert r.status_code == 202, r.text
+    answer = r.json()
+    new = deploys.expect(workloads, f"trigger:{hook['id']}")
+    assert sorted(answer["deployments"]) == sorted(new.values())
+    assert answer["queued"] == 2
+    log = deliveries(server, hook["id"])
+    assert [(d["signature"], d["outcome"], d["provider"]) for d in log] == [
+        ("valid", "queued", provider)
+    ]
+    assert sorted(log[0]["deployments"]) == sorted(new.values())
+    # A wrong secret afterwards adds nothing to the deployments that are there.
+    r = call(server, hook["token"], body, headers_for(provider, body, WRONG_SECRET))
+    assert_error(r, 401, "bad_signature")
+    assert deployment_ids(server, workloads) == {w: [new[w]] for w in workloads}
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_wrong_or_missing_signature_is_401_and_queues_nothing(
+    server: Server, project: str, provider: str
+) -> None:
+    hook = make_hook(server, {"provider": provider, "secret": SECRET})
+    workloads = bound_workloads(server, project, hook, 2)
+    before = deployment_ids(server, workloads)
+    body = push(provider, "refs/heads/main")
+    wrong = headers_for(provider, body, WRONG_SECRET)
+    missing = headers_for(provider, body)
+    other_body = headers_for(provider, body + b" ", SECRET)  # signed for another body
+    other_header = headers_for(provider, body)
+    other_header[SIGNATURE["gitea" if provider == "github" else "github"]] = sign(
+        "github", SECRET, body
+    )
+    for headers, signature in (
+        (wrong, "invalid"),
+        (missing, "missing"),
+        (other_header, "missing"),
+        *([] if provider == "gitlab" else [(other_body, "invalid")]),
+    ):
+        r = call(server, hook["token"], body, headers)
+        error = assert_error(r, 401, "bad_signature")
+        assert signature in error["message"]
+        assert SIGNATURE[provider].lower() in error["message"]
+    assert deployment_ids(server, workloads) == before
+    log = deliveries(server, hook["id"])
+    assert {d["outcome"] for d in log} == {"refused"}
+    assert all(d["deployments"] == [] and d["status_code"] == 401 for d in log)
+    assert len(log) == (3 if provider == "gitlab" else 4)
+
+
+def test_unsigned_trigger_accepts_any_call(server: Server, project: str, deploys: Deploys) -> None:
+    hook = make_hook(server, {"provider": "generic"})
+    assert hook["has_secret"] is False
+    (workload,) = bound_workloads(server, project, hook, 1)
+    r = call(server, hook["token"], b"anything at all", {"Content-Type": "text/plain"})
+    assert r.status_code == 202, r.text
+    new = deploys.expect([workload], f"trigger:{hook['id']}")
+    assert r.json()["deployments"] == [new[workload]]
+    (logged,) = deliveries(server, hook["id"])
+    assert logged["signature"] == "unsigned"
+    assert logged["outcome"] == "queued"
+
+
+# --- fan-out --------------------------------------------------------------------------
+
+
+def test_one_call_fans_out_to_fifty_workloads(
+    server: Server, project: str, deploys: Deploys
+) -> None:
+    hook = make_hook(server, {"provider": "github", "secret": SECRET})
+    workloads = bound_workloads(server, project, hook, 50)
+    unbound = create_workload(server, project, config=FAIL_FAST)
+    assert all(deployments(server, w) == [] for w in workloads)
+    body = push("github", "refs/heads/main")
+    r = call(server, hook["token"], body, headers_for("github", body, SECRET))
+    assert r.status_code == 202, r.text
+    answer = r.json()
+    new = deploys.expect(workloads, f"trigger:{hook['id']}")
+    assert len(set(new.values())) == 50
+    assert len(answer["deployments"]) == 50
+    assert sorted(answer["deployments"]) == sorted(new.values())
+    assert answer["queued"] == 50
+    assert deployments(server, unbound["id"]) == []
+    (logged,) = deliveries(server, hook["id"])
+    assert sorted(logged["deployments"]) == sorted(new.values())
+    deploys.settle()
+    # Each deploy ran and ended (failed: its container exits at once, so nothing is left
+    # running); none was queued twice while they ran.
+    for wid, did in new.items():
+        assert [(d["id"], d["status"]) for d in deployments(server, wid)] == [(did, "failed")]
+
+
+# --- replay and rate limit --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_replayed_delivery_is_200_and_not_queued_twice(
+    server: Server, project: str, deploys: Deploys, provider: str
+) -> None:
+    hook = make_hook(server, {"provider": provider, "secret": SECRET})
+    (workload,) = bound_workloads(server, project, hook, 1)
+    body = push(provider, "refs/heads/main")
+    headers = headers_for(provider, body, SECRET, delivery=f"delivery-{provider}-1")
+    first = call(server, hook["token"], body, headers)
+    assert first.status_code == 202, first.text
+    new = deploys.expect([workload], f"trigger:{hook['id']}")
+    assert first.json()["deployments"] == [new[workload]]
+    again = call(server, hook["token"], body, headers)
+    assert again.status_code == 200, again.text
+    assert again.json()["duplicate"] is True
+    assert again.json()["deployments"] == [new[workload]]
+    assert f"delivery-{provider}-1" in again.json()["reason"]
+    assert [d["id"] for d in deployments(server, workload)] == [new[workload]]
+    log = deliveries(server, hook["id"])
+    assert [(d["outcome"], d["status_code"], d["deployments"]) for d in log] == [
+        ("duplicate", 200, []),
+        ("queued", 202, [new[workload]]),
+    ]
+
+
+def test_a_replay_after_a_flood_of_refused_calls_is_still_a_duplicate(
+    server: Server, project: str, deploys: Deploys
+) -> None:
+    """Refused calls cost an attacker nothing; they must not push a seen delivery id out
+    of the replay window by rotating it out of the delivery log."""
+    hook = make_hook(
+        server, {"provider": "github", "secret": SECRET, "rate_limit_per_minute": 10000}
+    )
+    (workload,) = bound_workloads(server, project, hook, 1)
+    body = push("github", "refs/heads/main")
+    signed = headers_for("github", body, SECRET, delivery="captured-delivery")
+    assert call(server, hook["token"], body, signed).status_code == 202
+    new = deploys.expect([workload], f"trigger:{hook['id']}")
+    with server.anonymous.client() as client:
+        for _ in range(105):
+            r = call(server, hook["token"], body, headers_for("github", body, "x" * 12), client)
+            assert r.status_code == 401, r.text
+    assert "captured-delivery" not in {d["delivery_id"] for d in deliveries(server, hook["id"])}
+    again = call(server, hook["token"], body, signed)
+    assert again.status_code == 200, again.text
+    assert again.json()["duplicate"] is True
+    assert [d["id"] for d in deployments(server, workload)] == [new[workload]]
+
+
+def test_over_the_rate_limit_is_429_and_queues_nothing(server: Server, project: str) -> None:
+    hook = make_hook(
+        server, {"provider": "github", "filters": {"branch": "main"}, "rate_limit_per_minute": 2}
+    )
+    workloads = bound_workloads(server, project, hook, 1)
+    before = deployment_ids(server, workloads)
+    elsewhere = push("github", "refs/heads/dev")
+    started = time.monotonic()
+    for _ in range(2):
+        r = call(server, hook["token"], elsewhere, headers_for("github", elsewhere))
+        assert r.status_code == 202, r.text
+        assert r.json()["queued"] == 0
+    main = push("github", "refs/heads/main")  # would queue, if it were let through
+    r = call(server, hook["token"], main, headers_for("github", main))
+    # Two a minute refill one call every 30 s: all three must land well inside that.
+    assert time.monotonic() - started < 25
+    assert_error(r, 429, "rate_limited")
+    assert 1 <= int(r.headers["Retry-After"]) <= 30
+    assert deployment_ids(server, workloads) == before
+    log = deliveries(server, hook["id"])
+    assert [(d["outcome"], d["status_code"]) for d in log] == [
+        ("rate_limited", 429),
+        ("filtered", 202),
+        ("filtered", 202),
+    ]
+    assert log[0]["deployments"] == []
+    # Another trigger has its own budget.
+    other = make_hook(server, {"provider": "generic"})
+    assert call(server, other["token"]).status_code == 202
+
+
+# --- filters and events ---------------------------------------------------------------
+
+
+def test_branch_filter(server: Server, project: str, deploys: Deploys) -> None:
+    hook = make_hook(
+        server, {"provider": "gitea", "secret": SECRET, "filters": {"branch": "release/*"}}
+    )
+    (workload,) = bound_workloads(server, project, hook, 1)
+    for ref in ("refs/heads/main", "refs/tags/release/1", "refs/heads/release"):
+        body = push("gitea", ref)
+        r = call(server, hook["token"], body, headers_for("gitea", body, SECRET))
+        assert r.status_code == 202, r.text
+        assert r.json()["queued"] == 0
+        assert r.json()["deployments"] == []
+        assert ref.rsplit("/", 1)[-1] in r.json()["reason"]
+    assert "does not match 'release/*'" in r.json()["reason"]
+    assert deployments(server, workload) == []
+    body = push("gitea", "refs/heads/release/2.1")
+    r = call(server, hook["token"], body, headers_for("gitea", body, SECRET))
+    assert r.status_code == 202, r.text
+    new = deploys.expect([workload], f"trigger:{hook['id']}")
+    assert r.json()["deployments"] == [new[workload]]
+    assert "release/2.1 matches 'release/*'" in r.json()["reason"]
+    outcomes = [d["outcome"] for d in deliveries(server, hook["id"])]
+    assert outcomes == ["queued", "filtered", "filtered", "filtered"]
+
+
+def test_tag_glob_on_a_gitlab_tag_push(server: Server, project: str, deploys: Deploys) -> None:
+    hook = make_hook(server, {"provider": "gitlab", "secret": SECRET, "filters": {"tag": "v1.*"}})
+    (workload,) = bound_workloads(server, project, hook, 1)
+    for ref in ("refs/tags/v2.0.0", "refs/heads/v1.x"):
+        body = push("gitlab", ref)
+        headers = headers_for("gitlab", body, SECRET, event="Tag Push Hook")
+        r = call(server, hook["token"], body, headers)
+        assert r.status_code == 202, r.text
+        assert r.json()["queued"] == 0
+    assert deployments(server, workload) == []
+    body = push("gitlab", "refs/tags/v1.4.2")
+    r = call(
+        server, hook["token"], body, headers_for("gitlab", body, SECRET, event="Tag Push Hook")
+    )
+    assert r.status_code == 202, r.text
+    new = deploys.expect([workload], f"trigger:{hook['id']}")
+    assert r.json()["deployments"] == [new[workload]]
+    assert "v1.4.2" in r.json()["reason"]
+
+
+def test_tag_filter_on_a_registry_notification(
+    server: Server, project: str, deploys: Deploys
+) -> None:
+    hook = make_hook(server, {"provider": "generic", "secret": SECRET, "filters": {"tag": "1.*"}})
+    (workload,) = bound_workloads(server, project, hook, 1)
+    body = registry_push("2.0")
+    r = call(server, hook["token"], body, headers_for("generic", body, SECRET))
+    assert r.status_code == 202, r.text
+    assert r.json()["queued"] == 0
+    assert "2.0" in r.json()["reason"]
+    assert deployments(server, workload) == []
+    body = registry_push("1.2")
+    r = call(server, hook["token"], body, headers_for("generic", body, SECRET))
+    assert r.status_code == 202, r.text
+    new = deploys.expect([workload], f"trigger:{hook['id']}")
+    assert r.json()["deployments"] == [new[workload]]
+    assert "1.2" in r.json()["reason"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"branch=main", b"[" * 200_000, b'{"ref": ' * 100_000],
+    ids=["not-json", "deep-array", "deep-object"],
+)
+def test_a_filtered_hook_with_a_hostile_body_is_filtered_out(
+    server: Server, project: str, body: bytes
+) -> None:
+    hook = make_hook(server, {"provider": "generic", "filters": {"branch": "main"}})
+    workloads = bound_workloads(server, project, hook, 1)
+    r = call(server, hook["token"], body, {"Content-Type": "application/json"})
+    assert r.status_code == 202, r.text
+    assert r.json()["queued"] == 0
+    assert r.json()["reason"]
+    assert deployment_ids(server, workloads) == {workloads[0]: []}
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_ping_queues_nothing(server: Server, project: str, provider: str) -> None:
+    hook = make_hook(server, {"provider": provider, "secret": SECRET})
+    workloads = bound_workloads(server, project, hook, 1)
+    body = b'{"zen": "Keep it logically awesome.", "hook_id": 1}'
+    r = call(server, hook["token"], body, headers_for(provider, body, SECRET, event="ping"))
+    assert r.status_code == 202, r.text
+    assert r.json()["queued"] == 0
+    assert r.json()["deployments"] == []
+    assert "ping" in r.json()["reason"]
+    assert deployment_ids(server, workloads) == {workloads[0]: []}
+    # A ping still needs the signature.
+    r = call(server, hook["token"], body, headers_for(provider, body, WRONG_SECRET, event="ping"))
+    assert_error(r, 401, "bad_signature")
+
+
+# --- the URL token ---------------------------------------------------------------------
+
+
+def test_unknown_token_is_404(server: Server) -> None:
+    for token in ("no-such-token", "x" * 43, uuid.uuid4().hex):
+        error = assert_error(call(server, token, b"{}"), 404, "unknown_hook")
+        assert token not in error["message"]
+
+
+def test_a_schedule_has_no_hook_url(server: Server) -> None:
+    r = server.operator.post(
+        "/api/triggers",
+        json={"kind": "schedule", "name": unique("cron"), "config": {"cron": "0 3 * * *"}},
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["token"] is None
+    assert_error(call(server, "None"), 404, "unknown_hook")
+    assert_error(server.operator.post(f"/api/triggers/{r.json()['id']}/token"), 422, "no_token")
+
+
+def test_regenerated_token_retires_the_old_url(server: Server) -> None:
+    hook = make_hook(server, {"provider": "generic"})
+    old = hook["token"]
+    assert call(server, old).status_code == 202
+    assert_error(server.viewer.post(f"/api/triggers/{hook['id']}/token"), 403, "forbidden")
+    assert call(server, old).status_code == 202
+    r = server.operator.post(f"/api/triggers/{hook['id']}/token")
+    assert r.status_code == 200, r.text
+    new = r.json()["token"]
+    assert new != old
+    assert len(new) >= 32
+    assert r.json()["url"] == f"{server.url}/hooks/{new}"
+    assert server.operator.get(f"/api/triggers/{hook['id']}").json()["token"] == new
+    assert_error(call(server, old), 404, "unknown_hook")
+    r = call(server, new)
+    assert r.status_code == 202, r.text
+    assert r.json()["queued"] == 0
+    assert [d["status_code"] for d in deliveries(server, hook["id"])] == [202, 202, 202]
+
+
+# --- the delivery log --------------------------------------------------------------------
+
+
+def test_delivery_log_says_what_arrived_and_what_it_queued(
+    server: Server, project: str, deploys: Deploys
+) -> None:
+    hook = make_hook(
+        server, {"provider": "github", "secret": SECRET, "filters": {"branch": "main"}}
+    )
+    (workload,) = bound_workloads(server, project, hook, 1)
+    main, dev = push("github", "refs/heads/main"), push("github", "refs/heads/dev")
+    sent = [
+        (main, headers_for("github", main, WRONG_SECRET, delivery="d-1"), 401),
+        (dev, headers_for("github", dev, SECRET, delivery="d-2"), 202),
+        (main, headers_for("github", main, SECRET, delivery="d-3"), 202),
+        (main, headers_for("github", main, SECRET, delivery="d-3"), 200),
+    ]
+    answers = []
+    for body, headers, status in sent:
+        r = call(server, hook["token"], body, headers)
+        assert r.status_code == status, r.text
+        answers.append(r.json())
+    new = deploys.expect([workload], f"trigger:{hook['id']}")
+    log = deliveries(server, hook["id"])
+    assert [
+        (d["delivery_id"], d["signature"], d["outcome"], d["status_code"], d["deployments"])
+        for d in log
+    ] == [
+        ("d-3", "valid", "duplicate", 200, []),
+        ("d-3", "valid", "queued", 202, [new[workload]]),
+        ("d-2", "valid", "filtered", 202, []),
+        ("d-1", "invalid", "refused", 401, []),
+    ]
+    assert [d["id"] for d in log] == sorted((d["id"] for d in log), reverse=True)
+    assert [d["at"] for d in log] == sorted((d["at"] for d in log), reverse=True)
+    assert {d["source"] for d in log} == {"127.0.0.1"}
+    assert {d["provider"] for d in log} == {"github"}
+    assert {d["event"] for d in log} == {"push"}
+    assert "dev" in log[2]["reason"]
+    assert log[2]["id"] == answers[1]["delivery"]
+    assert log[1]["id"] == answers[2]["delivery"]
+    assert SECRET not in json.dumps(log)
+    assert_error(server.anonymous.get(f"/api/triggers/{hook['id']}/deliveries"), 401)
+    assert_error(server.viewer.get("/api/triggers/tr_nope/deliveries"), 404, "not_found")
+
+
+def test_delivery_log_keeps_the_newest_hundred(server: Server) -> None:
+    hook = make_hook(
+        server,
+        {"provider": "generic", "filters": {"branch": "main"}, "rate_limit_per_minute": 10000},
+    )
+    body = push("generic", "refs/heads/dev")
+    with server.anonymous.client() as client:
+        for i in range(105):
+            headers = headers_for("generic", body, delivery=f"n-{i:03d}")
+            r = call(server, hook["token"], body, headers, client)
+            assert r.status_code == 202, r.text
+    log = deliveries(server, hook["id"])
+    assert [d["delivery_id"] for d in log] == [f"n-{i:03d}" for i in range(104, 4, -1)]
+    assert {d["outcome"] for d in log} == {"filtered"}
+
+
+# --- the body cap ------------------------------------------------------------------------
+
+
+def test_a_body_over_one_mib_is_413_and_queues_nothing(server: Server, project: str) -> None:
+    hook = make_hook(server, {"provider": "generic", "filters": {"branch": "main"}})
+    workloads = bound_workloads(server, project, hook, 1)
+    r = call(server, hook["token"], b"x" * MIB, {"Content-Type": "text/plain"})
+    assert r.status_code == 202, r.text  # exactly at the cap: read, and filtered out
+    assert r.json()["queued"] == 0
+    r = call(server, hook["token"], b"x" * (MIB + 1), {"Content-Type": "text/plain"})
+    assert_error(r, 413, "payload_too_large")
+    assert deployment_ids(server, workloads) == {workloads[0]: []}
+    assert [d["status_code"] for d in deliveries(server, hook["id"])] == [202]
