@@ -20,7 +20,10 @@ if ! docker info >/dev/null 2>&1; then
   echo "starting dockerd" >&2
   # Debian's registry package enables its own service on :5000 where systemd runs; tests
   # start their own registry, so nothing here depends on it.
-  nohup dockerd >/var/log/moorage-dockerd.log 2>&1 &
+  # Moorage makes one bridge network per project and stage; Docker's default pools hold
+  # only about 30, so give it room for 4096 /24 networks inside 172.16.0.0/12.
+  nohup dockerd --default-address-pool base=172.16.0.0/12,size=24 \
+    >/var/log/moorage-dockerd.log 2>&1 &
   for _ in $(seq 1 120); do
     docker info >/dev/null 2>&1 && break
     sleep 0.5
