@@ -6,6 +6,7 @@ import FastAPI or know about HTTP.
 
     MoorageError
      ├── InvalidInput          bad input from a person or client (422)
+     │   └── ArchiveInvalid    a snapshot archive that breaks a reading rule (422)
      ├── NotFound              the named object does not exist (404)
      ├── Conflict              the request clashes with current state (409)
      ├── PayloadTooLarge       a request body over its cap (413)
@@ -39,6 +40,10 @@ class MoorageError(Exception):
 
 class InvalidInput(MoorageError):
     code = "invalid_input"
+
+
+class ArchiveInvalid(InvalidInput):
+    code = "invalid_archive"
 
 
 class NotFound(MoorageError):

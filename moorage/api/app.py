@@ -20,17 +20,21 @@ from moorage.api.routes import (
     health,
     hooks,
     kinds,
+    metrics,
     projects,
     session,
+    snapshots,
     triggers,
     users,
     volumes,
     workloads,
 )
+from moorage.api.routes.snapshots import IMPORT_SUFFIX
 from moorage.deployer.service import Deployer
 from moorage.deployer.triggers import TriggerRunner
 from moorage.plugins.registry import Registry
 from moorage.settings import Settings
+from moorage.snapshots.capture import Snapshotter
 from moorage.store.db import Database
 
 ROUTERS = (
@@ -46,16 +50,20 @@ ROUTERS = (
     bindings.router,
     triggers.router,
     hooks.router,
+    snapshots.router,
+    metrics.router,
     kinds.router,
     audit.router,
 )
 
 
 def create_app(settings: Settings, db: Database, registry: Registry, deployer: Deployer) -> FastAPI:
-    runner = TriggerRunner(deployer)
+    snapshotter = Snapshotter(deployer)
+    runner = TriggerRunner(deployer, on_snapshot=snapshotter.start)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        snapshotter.recover()  # before reconcile, which then revives what a capture held
         deployer.start()
         runner.start()
         try:
@@ -73,10 +81,17 @@ def create_app(settings: Settings, db: Database, registry: Registry, deployer: D
         lifespan=lifespan,
     )
     app.state.moorage = AppState(
-        settings=settings, db=db, registry=registry, deployer=deployer, runner=runner
+        settings=settings,
+        db=db,
+        registry=registry,
+        deployer=deployer,
+        runner=runner,
+        snapshotter=snapshotter,
     )
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit, max_bytes=settings.max_body_bytes, streamed_suffixes=(IMPORT_SUFFIX,)
+    )
     return app

@@ -22,6 +22,7 @@ from moorage.security.roles import Actor, Role
 from moorage.services import users
 from moorage.services.ratelimit import RateLimiter
 from moorage.settings import Settings
+from moorage.snapshots.capture import Snapshotter
 from moorage.store.db import Database
 
 SESSION_COOKIE = "moorage_session"
@@ -36,6 +37,7 @@ class AppState:
     registry: Registry
     deployer: Deployer
     runner: TriggerRunner
+    snapshotter: Snapshotter
     limiter: RateLimiter = field(default_factory=RateLimiter)
 
 

@@ -120,6 +120,12 @@ class WorkloadPatch(Body):
         default=None, description="JSON Merge Patch (RFC 7386) applied to the current config"
     )
     ref_id: str | None = Field(default=None, max_length=128)
+    keep_last: int | None = Field(
+        default=None,
+        ge=1,
+        le=10000,
+        description="Retention: keep this many captured snapshots; null keeps them all",
+    )
 
 
 class WorkloadOut(BaseModel):
@@ -132,6 +138,7 @@ class WorkloadOut(BaseModel):
     config: dict[str, Any]
     desired_state: str
     status: str
+    keep_last: int | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -156,6 +163,37 @@ class DeploymentOut(BaseModel):
 
 class DeploymentList(BaseModel):
     items: list[DeploymentOut]
+
+
+class CaptureIn(Body):
+    volumes: list[str] | None = Field(default=None, description="Volume names; all if absent")
+    mode: str = Field(
+        default="stop",
+        json_schema_extra={"enum": ["stop", "pause", "none"]},
+        description="stop (consistent), pause (crash-consistent) or none (live)",
+    )
+
+
+class SnapshotOut(BaseModel):
+    id: str
+    workload_id: str
+    origin: str
+    mode: str
+    status: str
+    volumes: list[str]
+    size: int
+    sha256: str
+    progress_bytes: int
+    total_bytes: int
+    error: str | None
+    warnings: list[str]
+    manifest: dict[str, Any]
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class SnapshotList(BaseModel):
+    items: list[SnapshotOut]
 
 
 class PromoteIn(Body):

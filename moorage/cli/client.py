@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -40,6 +42,37 @@ class Client:
         if response.status_code == 204 or not response.content:
             return None
         return response.json()
+
+    def request_raw(
+        self,
+        method: str,
+        path: str,
+        *,
+        content: Any,
+        headers: dict[str, str],
+    ) -> Any:
+        """Send a streamed body (an archive upload); answer its JSON."""
+        try:
+            response = self._http.request(
+                method, path, content=content, headers=headers, timeout=None
+            )
+        except httpx.HTTPError as exc:
+            raise CliError(f"cannot reach Moorage at {self.url}: {exc}") from None
+        if response.status_code >= 400:
+            raise CliError(_reason(response))
+        return response.json()
+
+    @contextmanager
+    def stream(self, method: str, path: str) -> Iterator[httpx.Response]:
+        """A streamed answer (an archive download); errors become one line."""
+        try:
+            with self._http.stream(method, path, timeout=None) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise CliError(_reason(response))
+                yield response
+        except httpx.HTTPError as exc:
+            raise CliError(f"cannot reach Moorage at {self.url}: {exc}") from None
 
     def get(self, path: str, **params: Any) -> Any:
         clean = {k: v for k, v in params.items() if v is not None}

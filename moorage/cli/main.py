@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from moorage.cli import apps, projects, triggers
+from moorage.cli import apps, projects, snapshots, triggers
 from moorage.cli.offline import admin_app, token_app
 from moorage.cli.serve import serve
 from moorage.errors import MoorageError
@@ -22,6 +22,7 @@ app.add_typer(token_app, name="token")
 app.add_typer(projects.app, name="projects")
 app.add_typer(apps.app, name="apps")
 app.add_typer(triggers.app, name="triggers")
+app.add_typer(snapshots.app, name="snapshots")
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from moorage import metrics
 from moorage.deployer.locks import WorkloadLocks
 from moorage.errors import EngineError, EngineUnavailable, MoorageError
 from moorage.faults import FaultPoints
@@ -133,6 +134,7 @@ class Deployer:
                 ),
                 target=v.target,
                 read_only=v.read_only,
+                source=v.source,
             )
             for v in volume_service.read(s, workload_id)
         )
@@ -268,6 +270,7 @@ class Deployer:
         error: str | None = None,
         artifact: dict[str, Any] | None = None,
     ) -> None:
+        metrics.DEPLOYMENTS.labels(status).inc()
         observed = "running" if status == "succeeded" else self.observe(workload_id)
         with self.db.session() as s:
             deployment = s.get(Deployment, deployment_id)

@@ -15,20 +15,28 @@ from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from moorage.deployer.service import Deployer
 from moorage.errors import EngineError, MoorageError
 from moorage.plugins.spec import PolledTrigger, TimedTrigger
 from moorage.services import deploys
-from moorage.services.firing import fire
+from moorage.services import snapshots as snapshot_service
+from moorage.services.firing import fire, trigger_actor
 from moorage.store.tables import Binding, Deployment, Trigger, utcnow
 
 log = logging.getLogger("moorage.triggers")
 
 
 class TriggerRunner:
-    def __init__(self, deployer: Deployer, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        deployer: Deployer,
+        clock: Callable[[], datetime] = utcnow,
+        on_snapshot: Callable[[str], None] | None = None,
+    ) -> None:
         self.deployer = deployer
+        self.on_snapshot = on_snapshot
         self.db = deployer.db
         self.registry = deployer.registry
         self.clock = clock
@@ -87,9 +95,46 @@ class TriggerRunner:
                     continue  # another runner (or a config change) got there first
                 fresh = s.get(Trigger, trigger.id)
                 assert fresh is not None
-                queued += len(fire(s, fresh))
+                action, mode = plugin.action(dict(fresh.config))
+                if action == "snapshot":
+                    captures = self._snapshots(s, fresh, mode)
+                else:
+                    queued += len(fire(s, fresh))
                 log.info("schedule %s fired; next at %s", trigger.name, following.isoformat())
+            if action == "snapshot" and self.on_snapshot is not None:
+                for snapshot_id in captures:
+                    self.on_snapshot(snapshot_id)  # after the commit: the row is there
         return queued
+
+    def _snapshots(self, s: Session, trigger: Trigger, mode: str) -> list[str]:
+        """Record a ``scheduled`` capture of each bound workload that has volumes."""
+        bound = list(
+            s.scalars(
+                select(Binding.workload_id)
+                .where(Binding.trigger_id == trigger.id)
+                .order_by(Binding.workload_id)
+            )
+        )
+        actor = trigger_actor(trigger)
+        started = []
+        for workload_id in dict.fromkeys(bound):
+            try:
+                snap = snapshot_service.request_capture(
+                    s,
+                    actor,
+                    self.registry,
+                    workload_id,
+                    volumes=None,
+                    mode=mode,
+                    origin="scheduled",
+                )
+            except MoorageError as exc:
+                log.warning(
+                    "schedule %s: no snapshot of %s: %s", trigger.name, workload_id, exc.message
+                )
+                continue
+            started.append(snap.id)
+        return started
 
     def poll_due(self) -> int:
         """Ask each polled trigger whose interval has passed; return deployments queued."""

@@ -39,6 +39,8 @@ class VolumeMount:
     host_path: Path
     target: str
     read_only: bool
+    source: str = ""
+    """As configured (relative to the scope's base, or absolute); for manifests."""
 
 
 @dataclass(frozen=True)
@@ -202,6 +204,10 @@ class TimedTrigger(Protocol):
 
     def next_run(self, config: dict[str, Any], after: datetime) -> datetime:
         """The first firing time strictly after ``after`` (timezone-aware, UTC)."""
+        ...
+
+    def action(self, config: dict[str, Any]) -> tuple[str, str]:
+        """What a firing does: ``("deploy", "")`` or ``("snapshot", <capture mode>)``."""
         ...
 
 

@@ -216,6 +216,14 @@ class DockerEngine:
             lambda c: c.api.stop(container_id, timeout=timeout),
         )
 
+    def pause(self, container_id: str) -> None:
+        self._call(f"pausing container {container_id[:12]}", lambda c: c.api.pause(container_id))
+
+    def unpause(self, container_id: str) -> None:
+        self._call(
+            f"unpausing container {container_id[:12]}", lambda c: c.api.unpause(container_id)
+        )
+
     def remove(self, container_id: str) -> None:
         def remove(c: docker.DockerClient) -> None:
             try:

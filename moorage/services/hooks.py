@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from moorage import metrics
 from moorage.errors import NotFound
 from moorage.plugins.registry import Registry
 from moorage.plugins.spec import HookRequest, HookTrigger, HookVerdict
@@ -57,6 +58,7 @@ def _log(
     )
     session.add(row)
     session.flush()
+    metrics.HOOK_DELIVERIES.labels(outcome).inc()
     # Keep the newest KEEP_DELIVERIES per trigger, and any older signed delivery whose id
     # still guards against its replay: else a flood of refused calls would rotate it out.
     # (Only signed ones: nobody without the secret can make those, so they stay few.)

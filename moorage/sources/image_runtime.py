@@ -176,6 +176,10 @@ def reconcile(ctx: DeployContext, config: ImageConfig) -> bool:
         return changed  # a running container of an unrecorded deploy: leave it serving
     if good is not None and good.running:
         return changed
+    if good is not None and good.state == "paused":
+        ctx.engine.unpause(good.id)  # e.g. left frozen by a capture the process died in
+        ctx.log(f"reconcile: unpaused {good.name}")
+        return True
     if good is not None:
         ctx.engine.start(good.id)
         ctx.log(f"reconcile: started {good.name} again")

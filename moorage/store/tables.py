@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
@@ -96,6 +97,8 @@ class Workload(Base):
     stage: Mapped[str] = mapped_column(String(63))
     config: Mapped[dict[str, Any]] = mapped_column()
     desired_state: Mapped[str] = mapped_column(String(16), default="running")
+    keep_last: Mapped[int | None] = mapped_column(Integer, default=None)
+    """Retention: keep this many captured snapshots (pre-restore ones are never pruned)."""
     status: Mapped[str] = mapped_column(String(16), default="created")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -198,6 +201,28 @@ class Deployment(Base):
     error: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Snapshot(Base):
+    """A captured (or imported) archive of some or all of a workload's volumes."""
+
+    __tablename__ = "snapshots"
+    __table_args__ = (Index("ix_snapshots_workload_created", "workload_id", "created_at"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    workload_id: Mapped[str] = mapped_column(ForeignKey("workloads.id", ondelete="CASCADE"))
+    origin: Mapped[str] = mapped_column(String(16))  # manual, scheduled, import, pre-restore
+    mode: Mapped[str] = mapped_column(String(8))  # stop, pause, none ("" for imports)
+    status: Mapped[str] = mapped_column(String(16), default="capturing")
+    volumes: Mapped[list[Any]] = mapped_column(default=list)
+    manifest: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    warnings: Mapped[list[Any]] = mapped_column(default=list)
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    sha256: Mapped[str] = mapped_column(String(64), default="")
+    progress_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    total_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
 
 

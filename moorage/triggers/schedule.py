@@ -1,7 +1,8 @@
 """The ``schedule`` trigger kind: deploys on a cron expression in a time zone.
 
-Firing is driven by the trigger runner through ``next_run``; this module only
-knows the calendar.
+Firing is driven by the trigger runner through ``next_run`` and ``action``; this
+module only knows the calendar. The action is ``deploy`` (queue a deploy of each
+bound workload) or ``snapshot`` (capture each bound workload's volumes).
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ class ScheduleConfig(BaseModel):
     )
     timezone: str = Field(default="UTC", max_length=64, description="IANA time zone")
     action: Literal["deploy", "snapshot"] = "deploy"
+    snapshot_mode: Literal["stop", "pause", "none"] | None = Field(
+        default=None, description="How a snapshot action holds the containers still (stop)"
+    )
 
     @field_validator("cron")
     @classmethod
@@ -43,15 +47,6 @@ class ScheduleConfig(BaseModel):
             raise ValueError(f"{value!r} is not an IANA time zone like 'Europe/Berlin'") from None
         return value
 
-    @field_validator("action")
-    @classmethod
-    def _action(cls, value: str) -> str:
-        if value == "snapshot":
-            raise ValueError(
-                "the snapshot action arrives with volume snapshots; use 'deploy' for now"
-            )
-        return value
-
 
 class ScheduleTrigger:
     kind: ClassVar[str] = "schedule"
@@ -64,6 +59,12 @@ class ScheduleTrigger:
 
     def validate(self, config: dict[str, Any]) -> BaseModel:
         return validate_config(self.kind, ScheduleConfig, config)
+
+    def action(self, config: dict[str, Any]) -> tuple[str, str]:
+        model = ScheduleConfig.model_validate(config)
+        if model.action == "snapshot":
+            return "snapshot", model.snapshot_mode or "stop"
+        return "deploy", ""
 
     def next_run(self, config: dict[str, Any], after: datetime) -> datetime:
         model = ScheduleConfig.model_validate(config)

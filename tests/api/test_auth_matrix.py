@@ -57,6 +57,13 @@ MIN_ROLE: dict[tuple[str, str], str | None] = {
     ("POST", "/api/triggers/{trigger_id}/token"): "operator",
     ("GET", "/api/triggers/{trigger_id}/deliveries"): "viewer",
     ("POST", "/hooks/{token}"): PUBLIC,
+    ("GET", "/metrics"): PUBLIC,
+    ("POST", "/api/workloads/{workload_id}/snapshots"): "operator",
+    ("GET", "/api/workloads/{workload_id}/snapshots"): "viewer",
+    ("GET", "/api/workloads/{workload_id}/snapshots/{snapshot_id}"): "viewer",
+    ("GET", "/api/workloads/{workload_id}/snapshots/{snapshot_id}/archive"): "operator",
+    ("POST", "/api/workloads/{workload_id}/snapshots/import"): "admin",
+    ("DELETE", "/api/workloads/{workload_id}/snapshots/{snapshot_id}"): "admin",
     ("GET", "/api/kinds"): "viewer",
     ("GET", "/api/audit"): "admin",
 }
@@ -95,6 +102,7 @@ def targets(server: Server) -> dict[str, str]:
         "deployment_id": "dp_missing",
         "token_id": "tk_missing",
         "token": "no-such-hook-token",
+        "snapshot_id": "sn_missing",
     }
 
 

@@ -95,7 +95,8 @@ def schedules(server: Server) -> list[dict[str, Any]]:
 @pytest.mark.parametrize(
     ("config", "field"),
     [
-        ({"cron": "0 3 * * *", "action": "snapshot"}, "action"),
+        ({"cron": "0 3 * * *", "action": "backup"}, "action"),
+        ({"cron": "0 3 * * *", "action": "snapshot", "snapshot_mode": "freeze"}, "snapshot_mode"),
         ({"cron": "0 3 * *"}, "cron"),
         ({"cron": "0 25 * * *"}, "cron"),
         ({"cron": "0 3 * * * * *"}, "cron"),
@@ -118,27 +119,24 @@ def test_a_bad_schedule_is_refused_and_creates_nothing(
     assert schedules(server) == before
 
 
-def test_the_snapshot_action_says_why_it_is_refused(server: Server) -> None:
-    error = assert_error(
-        server.operator.post(
-            "/api/triggers",
-            json={
-                "kind": "schedule",
-                "name": unique("snap"),
-                "config": {"cron": "0 3 * * *", "action": "snapshot"},
-            },
-        ),
-        422,
-        "invalid_config",
+def test_the_snapshot_action_is_accepted_with_its_mode(server: Server) -> None:
+    r = server.operator.post(
+        "/api/triggers",
+        json={
+            "kind": "schedule",
+            "name": unique("snap"),
+            "config": {"cron": "0 3 * * *", "action": "snapshot", "snapshot_mode": "pause"},
+        },
     )
-    (detail,) = error["details"]
-    assert detail["field"] == "action"
-    assert "snapshot" in detail["message"] and "'deploy'" in detail["message"]
+    assert r.status_code == 201, r.text
+    assert r.json()["config"]["action"] == "snapshot"
+    assert r.json()["config"]["snapshot_mode"] == "pause"
+    assert server.admin.delete(f"/api/triggers/{r.json()['id']}").status_code == 204
 
 
 @pytest.mark.parametrize(
     "patch",
-    [{"action": "snapshot"}, {"cron": "every night"}, {"timezone": "Mars/Olympus"}],
+    [{"action": "backup"}, {"cron": "every night"}, {"timezone": "Mars/Olympus"}],
 )
 def test_a_bad_schedule_change_is_refused_and_changes_nothing(
     server: Server, patch: dict[str, Any]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from tests.conftest import Server, free_port, unique
 
@@ -256,3 +257,47 @@ def test_trigger_deliveries_and_token(server: Server) -> None:
     assert new_url != trigger["url"]
     assert httpx.post(trigger["url"], content=b"{}").status_code == 404
     assert httpx.post(new_url, content=b"{}").status_code == 202
+
+
+def test_snapshots_capture_list_download_import_delete(server: Server, tmp_path: Path) -> None:
+    admin = server.admin.token
+    project = unique("clis")
+    ok(server.cli("projects", "create", project, token=admin))
+    ok(
+        server.cli(
+            "apps",
+            "create",
+            "db",
+            "--project",
+            project,
+            "--stage",
+            "production",
+            "--image",
+            "moorage-test/httpd:1",
+            token=admin,
+        )
+    )
+    ref = f"{project}/production/db"
+    wid = json.loads(ok(server.cli("apps", "show", ref, "--json", token=admin)))["id"]
+    r = server.admin.put(
+        f"/api/workloads/{wid}/volumes",
+        json=[{"name": "data", "scope": "stage", "source": "db", "target": "/data"}],
+    )
+    assert r.status_code == 200
+    folder = server.data_dir / "volumes" / project / "production" / "db"
+    folder.mkdir(parents=True)
+    (folder / "f.txt").write_text("x")
+    out = ok(server.cli("snapshots", "capture", ref, "--mode", "none", token=admin))
+    assert "ready" in out
+    (snap,) = json.loads(ok(server.cli("snapshots", "list", ref, "--json", token=admin)))
+    archive = tmp_path / "snap.tar.zst"
+    out = ok(server.cli("snapshots", "download", ref, snap["id"], "-o", str(archive), token=admin))
+    assert snap["sha256"] in out and archive.stat().st_size == snap["size"]
+    out = ok(server.cli("snapshots", "import", ref, str(archive), token=admin))
+    assert "imported snapshot" in out
+    assert len(json.loads(ok(server.cli("snapshots", "list", ref, "--json", token=admin)))) == 2
+    bad = tmp_path / "bad.tar.zst"
+    bad.write_bytes(b"garbage")
+    fails(server.cli("snapshots", "import", ref, str(bad), token=admin), "422")
+    ok(server.cli("snapshots", "delete", ref, snap["id"], "--yes", token=admin))
+    assert len(json.loads(ok(server.cli("snapshots", "list", ref, "--json", token=admin)))) == 1

@@ -16,9 +16,9 @@ from moorage.api.schemas import (
     WorkloadOut,
     WorkloadPatch,
 )
-from moorage.errors import NotFound
+from moorage.errors import Conflict, NotFound
 from moorage.plugins.registry import Registry
-from moorage.services import workloads
+from moorage.services import snapshots, workloads
 from moorage.store.tables import Deployment, Workload
 
 router = APIRouter(prefix="/api/workloads", tags=["workloads"])
@@ -37,6 +37,7 @@ def workload_out(registry: Registry, w: Workload | Row[Any], project: str) -> Wo
         config=workloads.shown_config(registry, w.kind, w.config),
         desired_state=w.desired_state,
         status=w.status,
+        keep_last=w.keep_last,
         created_at=w.created_at,
         updated_at=w.updated_at,
     )
@@ -110,13 +111,34 @@ def update_workload(
         config=body.config,
         ref_id=body.ref_id,
     )
+    if "keep_last" in body.model_fields_set:
+        workload = snapshots.set_keep_last(session, actor, workload_id, body.keep_last)
+        snapshots.prune(session, state.settings, workload_id)
     return workload_out(state.registry, workload, workloads.project_slug(session, workload))
 
 
 @router.delete("/{workload_id}", status_code=204)
-def delete_workload(workload_id: str, actor: Admin, session: DbSession, state: State) -> None:
-    """Tear the workload down (containers, compose project), then forget it. Data stays."""
+def delete_workload(
+    workload_id: str,
+    actor: Admin,
+    session: DbSession,
+    state: State,
+    purge_snapshots: Annotated[
+        bool, Query(description="Also delete the workload's snapshot archives")
+    ] = False,
+) -> None:
+    """Tear the workload down (containers, compose project), then forget it. Volume data
+    stays on disk; a workload with snapshots is only deleted with ``purge_snapshots``."""
     workloads.get(session, workload_id)
+    kept = snapshots.list_for(session, workload_id)
+    if kept and not purge_snapshots:
+        raise Conflict(
+            f"the workload has {len(kept)} snapshot(s); delete them first or pass "
+            "purge_snapshots=true",
+            code="has_snapshots",
+        )
+    for snap in kept:
+        snapshots.archive_path(state.settings, snap).unlink(missing_ok=True)
     session.commit()
     with state.deployer.locks.hold(workload_id, timeout=120):
         state.deployer.teardown(workload_id)

@@ -369,27 +369,25 @@ def test_changing_the_schedule_recomputes_next_run_at(
     assert times(db, trigger_id) == (hourly + timedelta(hours=1), hourly)
 
 
-def test_the_snapshot_action_is_refused_and_changes_nothing(
-    db: Database, registry: Registry
-) -> None:
+def test_an_unknown_action_is_refused_and_changes_nothing(db: Database, registry: Registry) -> None:
     with pytest.raises(InvalidInput) as refused, db.session() as s:
         triggers.create(
             s,
             SYSTEM,
             registry,
             kind="schedule",
-            name="nightly-snapshot",
-            config={"cron": "0 3 * * *", "action": "snapshot"},
+            name="nightly-backup",
+            config={"cron": "0 3 * * *", "action": "backup"},
         )
     assert refused.value.code == "invalid_config"
-    assert "snapshot" in str(refused.value.details)
+    assert "action" in str(refused.value.details)
     with db.session() as s:
         assert triggers.list_filtered(s, kind="schedule") == []
 
     trigger_id = make_schedule(db, registry, "0 3 * * *")
     before = times(db, trigger_id)
     with pytest.raises(InvalidInput) as refused, db.session() as s:
-        triggers.update(s, SYSTEM, registry, trigger_id, config={"action": "snapshot"})
+        triggers.update(s, SYSTEM, registry, trigger_id, config={"snapshot_mode": "freeze"})
     assert refused.value.code == "invalid_config"
     with db.session() as s:
         assert triggers.get(s, trigger_id).config == {

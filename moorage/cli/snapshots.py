@@ -1,0 +1,152 @@
+"""``moorage snapshots``: capture, list, download, import, delete (with progress bars)."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+from moorage.cli.apps import resolve
+from moorage.cli.client import Client, CliError
+from moorage.cli.output import console, emit_json, table
+
+app = typer.Typer(help="Volume snapshots: capture, list, download, import, delete.")
+CHUNK = 1024 * 1024
+
+
+def _bar() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+@app.command("capture")
+def capture(
+    workload: str,
+    volume: Annotated[
+        list[str] | None, typer.Option("--volume", help="Repeat; all if absent")
+    ] = None,
+    mode: Annotated[str, typer.Option(help="stop, pause or none")] = "stop",
+    wait: Annotated[bool, typer.Option("--wait/--no-wait")] = True,
+) -> None:
+    """Capture a snapshot of a workload's volumes and follow its progress."""
+    client = Client()
+    target = resolve(client, workload)
+    snap = client.post(
+        f"/api/workloads/{target['id']}/snapshots", {"volumes": volume, "mode": mode}
+    )
+    print(f"capturing snapshot {snap['id']} of {target['name']} ({mode})")
+    if not wait:
+        return
+    path = f"/api/workloads/{target['id']}/snapshots/{snap['id']}"
+    with _bar() as bar:
+        task = bar.add_task("capturing", total=None)
+        while snap["status"] == "capturing":
+            time.sleep(0.5)
+            snap = client.get(path)
+            bar.update(task, completed=snap["progress_bytes"], total=snap["total_bytes"] or None)
+    if snap["status"] != "ready":
+        raise CliError(f"capture failed: {snap['error']}")
+    for warning in snap["warnings"]:
+        console.print(f"warning: {warning}", markup=False)
+    print(f"snapshot {snap['id']} ready: {snap['size']} bytes, sha256 {snap['sha256']}")
+
+
+@app.command("list")
+def list_snapshots(workload: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List a workload's snapshots, newest first."""
+    client = Client()
+    target = resolve(client, workload)
+    items = client.get(f"/api/workloads/{target['id']}/snapshots")["items"]
+    if as_json:
+        emit_json(items)
+        return
+    rows = [{**s, "volumes": ", ".join(s["volumes"])} for s in items]
+    table(
+        rows,
+        ["id", "created_at", "origin", "mode", "status", "volumes", "size"],
+        empty=f"No snapshots yet: moorage snapshots capture {workload}",
+    )
+
+
+@app.command("download")
+def download(
+    workload: str,
+    snapshot_id: str,
+    output: Annotated[Path | None, typer.Option("--output", "-o")] = None,
+) -> None:
+    """Download an archive; its SHA-256 is checked against the server's."""
+    client = Client()
+    target = resolve(client, workload)
+    dest = output or Path(f"{snapshot_id}.tar.zst")
+    url = f"/api/workloads/{target['id']}/snapshots/{snapshot_id}/archive"
+    digest = hashlib.sha256()
+    partial = dest.with_name(dest.name + ".partial")
+    try:
+        with client.stream("GET", url) as response, partial.open("wb") as out, _bar() as bar:
+            task = bar.add_task(
+                "downloading", total=int(response.headers.get("content-length", 0)) or None
+            )
+            for chunk in response.iter_bytes(CHUNK):
+                out.write(chunk)
+                digest.update(chunk)
+                bar.advance(task, len(chunk))
+            expected = response.headers.get("x-moorage-sha256", "")
+        if expected and digest.hexdigest() != expected:
+            raise CliError("the download does not match the server's SHA-256; try again")
+        partial.replace(dest)
+    finally:
+        partial.unlink(missing_ok=True)
+    print(f"saved {dest} (sha256 {digest.hexdigest()})")
+
+
+@app.command("import")
+def import_archive(workload: str, archive: Path) -> None:
+    """Upload an archive taken elsewhere; the server verifies it before it is ready."""
+    client = Client()
+    target = resolve(client, workload)
+    try:
+        size = archive.stat().st_size
+    except OSError as exc:
+        raise CliError(f"cannot read {archive}: {exc.strerror}") from None
+    with _bar() as bar:
+        task = bar.add_task("uploading", total=size)
+
+        def chunks() -> Iterator[bytes]:
+            with archive.open("rb") as src:
+                while chunk := src.read(CHUNK):
+                    bar.advance(task, len(chunk))
+                    yield chunk
+
+        snap = client.request_raw(
+            "POST",
+            f"/api/workloads/{target['id']}/snapshots/import",
+            content=chunks(),
+            headers={"Content-Type": "application/zstd", "Content-Length": str(size)},
+        )
+    print(f"imported snapshot {snap['id']}: {len(snap['volumes'])} volume(s), ready")
+
+
+@app.command("delete")
+def delete(
+    workload: str,
+    snapshot_id: str,
+    yes: Annotated[bool, typer.Option("--yes", "-y")] = False,
+) -> None:
+    """Delete a snapshot and its archive."""
+    client = Client()
+    target = resolve(client, workload)
+    if not yes:
+        typer.confirm(f"Delete snapshot {snapshot_id} of {target['name']}?", abort=True)
+    client.delete(f"/api/workloads/{target['id']}/snapshots/{snapshot_id}")
+    print(f"deleted snapshot {snapshot_id}")

@@ -1,0 +1,170 @@
+"""Snapshot rows: queue a capture, list, read, delete, retention. Files are the
+``snapshots`` package's business; this module only decides and records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from moorage.errors import InvalidInput, NotFound
+from moorage.names import new_id
+from moorage.plugins.registry import Registry
+from moorage.security.roles import Actor
+from moorage.services import audit
+from moorage.services import volumes as volume_service
+from moorage.services.workloads import get as get_workload
+from moorage.settings import Settings
+from moorage.snapshots.quiesce import MODES
+from moorage.store.tables import Snapshot, Workload, utcnow
+
+PRUNABLE = ("manual", "scheduled")  # imports and pre-restore snapshots are never pruned
+
+
+def archive_path_for(settings: Settings, workload_id: str, snapshot_id: str) -> Path:
+    return settings.snapshots_dir / workload_id / f"{snapshot_id}.tar.zst"
+
+
+def archive_path(settings: Settings, snapshot: Snapshot) -> Path:
+    return archive_path_for(settings, snapshot.workload_id, snapshot.id)
+
+
+def get(session: Session, workload_id: str, snapshot_id: str) -> Snapshot:
+    snapshot = session.get(Snapshot, snapshot_id)
+    if snapshot is None or snapshot.workload_id != workload_id:
+        raise NotFound(f"no snapshot {snapshot_id!r} of workload {workload_id!r}")
+    return snapshot
+
+
+def list_for(session: Session, workload_id: str) -> list[Snapshot]:
+    get_workload(session, workload_id)
+    return list(
+        session.scalars(
+            select(Snapshot)
+            .where(Snapshot.workload_id == workload_id)
+            .order_by(Snapshot.created_at.desc())
+        )
+    )
+
+
+def request_capture(
+    session: Session,
+    actor: Actor,
+    registry: Registry,
+    workload_id: str,
+    *,
+    volumes: list[str] | None,
+    mode: str,
+    origin: str = "manual",
+) -> Snapshot:
+    """Check the request and record a ``capturing`` snapshot; the caller starts the work."""
+    workload = get_workload(session, workload_id)
+    if not registry.source(workload.kind).supports_volumes:
+        raise InvalidInput(
+            f"a {workload.kind} workload has no Moorage volumes to snapshot",
+            code="volumes_unsupported",
+        )
+    if mode not in MODES:
+        raise InvalidInput(f"mode must be one of {', '.join(MODES)}", code="invalid_mode")
+    known = [v.name for v in volume_service.read(session, workload_id)]
+    if not known:
+        raise InvalidInput("the workload has no volumes to snapshot", code="no_volumes")
+    wanted = known if volumes is None else volumes
+    unknown = [n for n in wanted if n not in known]
+    if unknown or not wanted or len(set(wanted)) != len(wanted):
+        raise InvalidInput(
+            f"volumes must be distinct names among {', '.join(known)}"
+            + (f"; unknown: {', '.join(unknown)}" if unknown else ""),
+            code="unknown_volume",
+        )
+    snapshot = Snapshot(
+        id=new_id("sn"),
+        workload_id=workload_id,
+        origin=origin,
+        mode=mode,
+        status="capturing",
+        volumes=[n for n in known if n in wanted],
+    )
+    session.add(snapshot)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "snapshot.capture",
+        "workload",
+        workload_id,
+        {"snapshot": snapshot.id, "mode": mode, "volumes": snapshot.volumes},
+    )
+    return snapshot
+
+
+def delete(
+    session: Session, actor: Actor, settings: Settings, workload_id: str, snapshot_id: str
+) -> None:
+    snapshot = get(session, workload_id, snapshot_id)
+    archive_path(settings, snapshot).unlink(missing_ok=True)
+    session.delete(snapshot)
+    audit.record(
+        session, actor, "snapshot.delete", "workload", workload_id, {"snapshot": snapshot_id}
+    )
+
+
+def set_keep_last(
+    session: Session, actor: Actor, workload_id: str, keep_last: int | None
+) -> Workload:
+    workload = get_workload(session, workload_id)
+    if keep_last is not None and not 1 <= keep_last <= 10000:
+        raise InvalidInput("keep_last must be between 1 and 10000", code="invalid_retention")
+    workload.keep_last = keep_last
+    audit.record(
+        session, actor, "workload.retention", "workload", workload_id, {"keep_last": keep_last}
+    )
+    return workload
+
+
+def prune(session: Session, settings: Settings, workload_id: str) -> list[str]:
+    """Apply ``keep_last`` to captured snapshots; return the ids removed."""
+    workload = session.get(Workload, workload_id)
+    if workload is None or workload.keep_last is None:
+        return []
+    ready = list(
+        session.scalars(
+            select(Snapshot)
+            .where(
+                Snapshot.workload_id == workload_id,
+                Snapshot.status == "ready",
+                Snapshot.origin.in_(PRUNABLE),
+            )
+            .order_by(Snapshot.created_at.desc(), Snapshot.id.desc())
+        )
+    )
+    removed = []
+    for old in ready[workload.keep_last :]:
+        archive_path(settings, old).unlink(missing_ok=True)
+        session.delete(old)
+        removed.append(old.id)
+    if removed:
+        from moorage.security.roles import SYSTEM
+
+        audit.record(
+            session,
+            SYSTEM,
+            "snapshot.prune",
+            "workload",
+            workload_id,
+            {"removed": removed, "keep_last": workload.keep_last},
+        )
+    return removed
+
+
+def finish(
+    session: Session,
+    snapshot: Snapshot,
+    *,
+    status: str,
+    error: str | None = None,
+) -> None:
+    snapshot.status = status
+    snapshot.error = error
+    snapshot.finished_at = utcnow()

@@ -1,0 +1,1 @@
+"""Volume snapshots: the archive format, capture, import and restore."""

@@ -1,0 +1,192 @@
+"""Capturing snapshots in the background: lock, quiesce, stream the archive, resume.
+
+Runs under the workload's deploy lock, so no deploy changes the containers or
+their mounts meanwhile. A crash leaves a ``capturing`` row and at most a
+``.partial`` file; ``recover`` at start-up fails the row and removes the file,
+and reconcile brings stopped or paused containers back. Never marks a snapshot
+``ready`` before its archive is complete, fsynced and in place.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from moorage.snapshots.archive import VolumeSource, write_archive
+from sqlalchemy import select, update
+
+from moorage import metrics
+from moorage.deployer.service import Deployer
+from moorage.errors import MoorageError
+from moorage.runtime.engine import LABEL_WORKLOAD
+from moorage.services import snapshots as snapshot_service
+from moorage.snapshots.quiesce import quiesced
+from moorage.store.tables import Snapshot
+from moorage.volumes.paths import VOLUME_SCOPES
+
+log = logging.getLogger("moorage.snapshots")
+LOCK_WAIT_SECONDS = 600.0
+PROGRESS_EVERY = 0.5
+
+
+class Snapshotter:
+    def __init__(self, deployer: Deployer) -> None:
+        self.deployer = deployer
+        self.db = deployer.db
+        self.settings = deployer.settings
+
+    def recover(self) -> list[str]:
+        """Fail captures a crash cut off and remove their partial files."""
+        with self.db.session() as s:
+            cut = list(s.scalars(select(Snapshot).where(Snapshot.status == "capturing")))
+            for snap in cut:
+                path = snapshot_service.archive_path(self.settings, snap)
+                path.with_name(path.name + ".partial").unlink(missing_ok=True)
+                path.unlink(missing_ok=True)
+                snapshot_service.finish(
+                    s,
+                    snap,
+                    status="failed",
+                    error="Moorage stopped during the capture; nothing was kept",
+                )
+            return [snap.id for snap in cut]
+
+    def start(self, snapshot_id: str) -> None:
+        threading.Thread(
+            target=self.capture, args=(snapshot_id,), name=f"capture-{snapshot_id}", daemon=True
+        ).start()
+
+    def capture(self, snapshot_id: str) -> None:
+        started = time.monotonic()
+        with self.db.session() as s:
+            snap = s.get(Snapshot, snapshot_id)
+            if snap is None:
+                return
+            workload_id, mode, names = snap.workload_id, snap.mode, list(snap.volumes)
+        try:
+            with self.deployer.locks.hold(workload_id, timeout=LOCK_WAIT_SECONDS):
+                result = self._capture_locked(snapshot_id, workload_id, mode, names)
+        except MoorageError as exc:
+            self._fail(snapshot_id, exc.message)
+            return
+        except Exception as exc:
+            log.exception("capture %s crashed", snapshot_id)
+            self._fail(snapshot_id, f"internal error ({type(exc).__name__}); see the server log")
+            return
+        metrics.SNAPSHOT_SECONDS.observe(time.monotonic() - started)
+        metrics.SNAPSHOT_RESULTS.labels("ready").inc()
+        with self.db.session() as s:
+            snap = s.get(Snapshot, snapshot_id)
+            if snap is None:  # deleted meanwhile: do not leave its file behind
+                snapshot_service.archive_path_for(self.settings, workload_id, snapshot_id).unlink(
+                    missing_ok=True
+                )
+                return
+            snap.size, snap.sha256 = result["size"], result["sha256"]
+            snap.manifest, snap.warnings = result["manifest"], result["warnings"]
+            snap.progress_bytes = snap.total_bytes
+            snapshot_service.finish(s, snap, status="ready")
+            snapshot_service.prune(s, self.settings, workload_id)
+
+    def _capture_locked(
+        self, snapshot_id: str, workload_id: str, mode: str, names: list[str]
+    ) -> dict[str, Any]:
+        with self.db.session() as s:
+            view = self.deployer.view(s, workload_id)
+        chosen = [v for v in view.volumes if v.name in names]
+        sources = []
+        for index, volume in enumerate(chosen):
+            if volume.scope not in VOLUME_SCOPES:
+                raise MoorageError(f"volume {volume.name}: scope {volume.scope} is not supported")
+            if volume.scope != "absolute":
+                volume.host_path.mkdir(parents=True, exist_ok=True)
+            elif not volume.host_path.is_dir():
+                raise MoorageError(f"volume {volume.name}: {volume.host_path} does not exist")
+            sources.append(
+                VolumeSource(
+                    index=index,
+                    name=volume.name,
+                    scope=volume.scope,
+                    source=volume.source,
+                    path=volume.host_path,
+                )
+            )
+        total = sum(_tree_bytes(v.path) for v in sources)
+        with self.db.session() as s:
+            s.execute(update(Snapshot).where(Snapshot.id == snapshot_id).values(total_bytes=total))
+        engine = self.deployer.engine
+        containers = engine.containers({LABEL_WORKLOAD: workload_id}) if mode != "none" else []
+        stop_timeout = int(view.config.get("stop_timeout", 10))
+        dest = snapshot_service.archive_path_for(self.settings, workload_id, snapshot_id)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        progress = self._progress(snapshot_id)
+        with quiesced(
+            engine,
+            containers,
+            mode,
+            stop_timeout=stop_timeout,
+            log=lambda line: log.info("%s: %s", snapshot_id, line),
+        ):
+            written = write_archive(
+                dest,
+                {"id": view.id, "name": view.name, "kind": view.kind},
+                sources,
+                progress=progress,
+                threads=-1,
+            )
+        metrics.SNAPSHOT_BYTES.inc(sum(v["bytes"] for v in written.manifest["volumes"]))
+        return {
+            "size": written.size,
+            "sha256": written.sha256,
+            "manifest": written.manifest,
+            "warnings": written.warnings,
+        }
+
+    def _progress(self, snapshot_id: str) -> Any:
+        last = 0.0
+        faulted = False
+
+        def report(done: int) -> None:
+            nonlocal last, faulted
+            if not faulted and done > 0:
+                faulted = True
+                self.deployer.fault("snapshot.mid_capture")
+            now = time.monotonic()
+            if now - last < PROGRESS_EVERY:
+                return
+            last = now
+            with self.db.session() as s:
+                s.execute(
+                    update(Snapshot).where(Snapshot.id == snapshot_id).values(progress_bytes=done)
+                )
+
+        return report
+
+    def _fail(self, snapshot_id: str, reason: str) -> None:
+        metrics.SNAPSHOT_RESULTS.labels("failed").inc()
+        with self.db.session() as s:
+            snap = s.get(Snapshot, snapshot_id)
+            if snap is not None:
+                path = snapshot_service.archive_path(self.settings, snap)
+                path.with_name(path.name + ".partial").unlink(missing_ok=True)
+                path.unlink(missing_ok=True)
+                snapshot_service.finish(s, snap, status="failed", error=reason)
+
+
+def _tree_bytes(root: Path) -> int:
+    """Bytes of the regular files under ``root`` (metadata only): the progress bar's total."""
+    total = 0
+    for directory, _dirs, files in os.walk(root):
+        for name in files:
+            try:
+                st = os.lstat(os.path.join(directory, name))
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                total += st.st_size
+    return total

@@ -1,0 +1,47 @@
+"""Hold a workload's containers still while its volumes are read, and always let them go.
+
+``stop`` stops them (consistent), ``pause`` freezes them (crash-consistent), ``none``
+leaves them running (live). Whatever happens inside the block, every container
+comes back to the state it was in before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from moorage.runtime.engine import Container, Engine
+
+MODES = ("stop", "pause", "none")
+
+
+@contextmanager
+def quiesced(
+    engine: Engine,
+    containers: list[Container],
+    mode: str,
+    *,
+    stop_timeout: int,
+    log: Callable[[str], None],
+) -> Iterator[None]:
+    held: list[Container] = []
+    try:
+        for c in containers:
+            if not c.running or mode == "none":
+                continue
+            if mode == "stop":
+                engine.stop(c.id, stop_timeout)
+                log(f"stopped {c.name} for the capture")
+            else:
+                engine.pause(c.id)
+                log(f"paused {c.name} for the capture")
+            held.append(c)
+        yield
+    finally:
+        for c in held:
+            if mode == "stop":
+                engine.start(c.id)
+                log(f"started {c.name} again")
+            else:
+                engine.unpause(c.id)
+                log(f"unpaused {c.name}")
