@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from moorage.snapshots.archive import VolumeSource, write_archive
 from sqlalchemy import select, update
 
 from moorage import metrics
@@ -25,6 +24,7 @@ from moorage.deployer.service import Deployer
 from moorage.errors import MoorageError
 from moorage.runtime.engine import LABEL_WORKLOAD
 from moorage.services import snapshots as snapshot_service
+from moorage.snapshots.archive import VolumeSource, write_archive
 from moorage.snapshots.quiesce import quiesced
 from moorage.store.tables import Snapshot
 from moorage.volumes.paths import VOLUME_SCOPES
