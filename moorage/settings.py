@@ -29,6 +29,8 @@ class Settings:
     enable_faultpoints: bool = False
     faultpoint: str | None = None
     docker_host: str | None = None
+    restore_swap: str = "auto"
+    """auto (RENAME_EXCHANGE where supported), exchange, or rename (the fallback)."""
     reconcile_seconds: float = 30.0
     deploy_workers: int = 4
     container_labels: dict[str, str] = field(default_factory=dict)
@@ -70,6 +72,7 @@ class Settings:
             docker_host=env.get("DOCKER_HOST") or None,
             reconcile_seconds=float(_parse_int(env, "MOORAGE_RECONCILE_SECONDS", 30, minimum=1)),
             deploy_workers=_parse_int(env, "MOORAGE_DEPLOY_WORKERS", 4, minimum=1),
+            restore_swap=_parse_choice(env, "MOORAGE_RESTORE_SWAP", ("auto", "exchange", "rename")),
             container_labels=_parse_labels(env.get("MOORAGE_CONTAINER_LABELS") or ""),
         )
 
@@ -96,6 +99,13 @@ def _parse_labels(value: str) -> dict[str, str]:
             )
         labels[key] = val
     return labels
+
+
+def _parse_choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    value = env.get(name) or choices[0]
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
 
 
 def _parse_int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:

@@ -22,6 +22,7 @@ from moorage.api.routes import (
     kinds,
     metrics,
     projects,
+    restores,
     session,
     snapshots,
     triggers,
@@ -35,6 +36,7 @@ from moorage.deployer.triggers import TriggerRunner
 from moorage.plugins.registry import Registry
 from moorage.settings import Settings
 from moorage.snapshots.capture import Snapshotter
+from moorage.snapshots.restore import RestoreEngine
 from moorage.store.db import Database
 
 ROUTERS = (
@@ -51,6 +53,7 @@ ROUTERS = (
     triggers.router,
     hooks.router,
     snapshots.router,
+    restores.router,
     metrics.router,
     kinds.router,
     audit.router,
@@ -59,11 +62,14 @@ ROUTERS = (
 
 def create_app(settings: Settings, db: Database, registry: Registry, deployer: Deployer) -> FastAPI:
     snapshotter = Snapshotter(deployer)
+    restorer = RestoreEngine(deployer)
     runner = TriggerRunner(deployer, on_snapshot=snapshotter.start)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        snapshotter.recover()  # before reconcile, which then revives what a capture held
+        snapshotter.recover()  # fails cut-off captures (and pre-restore packs) first
+        restorer.recover()  # finish or undo cut-off restores before anything is served
+        # then reconcile revives whatever a capture or restore left stopped
         deployer.start()
         runner.start()
         try:
@@ -87,6 +93,7 @@ def create_app(settings: Settings, db: Database, registry: Registry, deployer: D
         deployer=deployer,
         runner=runner,
         snapshotter=snapshotter,
+        restorer=restorer,
     )
     errors.install(app)
     for router in ROUTERS:

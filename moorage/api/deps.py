@@ -23,6 +23,7 @@ from moorage.services import users
 from moorage.services.ratelimit import RateLimiter
 from moorage.settings import Settings
 from moorage.snapshots.capture import Snapshotter
+from moorage.snapshots.restore import RestoreEngine
 from moorage.store.db import Database
 
 SESSION_COOKIE = "moorage_session"
@@ -38,6 +39,7 @@ class AppState:
     deployer: Deployer
     runner: TriggerRunner
     snapshotter: Snapshotter
+    restorer: RestoreEngine
     limiter: RateLimiter = field(default_factory=RateLimiter)
 
 

@@ -196,6 +196,30 @@ class SnapshotList(BaseModel):
     items: list[SnapshotOut]
 
 
+class RestoreIn(Body):
+    volumes: list[str] | None = Field(default=None, description="A subset; all if absent")
+
+
+class RestoreOut(BaseModel):
+    id: str
+    workload_id: str
+    snapshot_id: str
+    status: str = Field(description="running, succeeded, failed or rolled_back")
+    phase: str
+    volumes: list[str]
+    progress_bytes: int
+    total_bytes: int
+    swap: str = Field(description="exchange (RENAME_EXCHANGE) or rename")
+    error: str | None
+    pre_restore_snapshot_id: str | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class RestoreList(BaseModel):
+    items: list[RestoreOut]
+
+
 class PromoteIn(Body):
     source: str = Field(max_length=32, description="The workload whose deployed artifact to copy")
 

@@ -43,6 +43,16 @@ class Client:
             return None
         return response.json()
 
+    def raw_post(self, path: str, body: Any, *, headers: dict[str, str]) -> Any:
+        """POST with extra headers (a restore's confirmation)."""
+        try:
+            response = self._http.post(path, json=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise CliError(f"cannot reach Moorage at {self.url}: {exc}") from None
+        if response.status_code >= 400:
+            raise CliError(_reason(response))
+        return response.json()
+
     def request_raw(
         self,
         method: str,

@@ -15,7 +15,7 @@ from moorage.cli.apps import resolve
 from moorage.cli.client import Client, CliError
 from moorage.cli.output import console, emit_json, table
 
-app = typer.Typer(help="Volume snapshots: capture, list, download, import, delete.")
+app = typer.Typer(help="Volume snapshots: capture, list, download, import, restore, delete.")
 CHUNK = 1024 * 1024
 
 
@@ -150,3 +150,45 @@ def delete(
         typer.confirm(f"Delete snapshot {snapshot_id} of {target['name']}?", abort=True)
     client.delete(f"/api/workloads/{target['id']}/snapshots/{snapshot_id}")
     print(f"deleted snapshot {snapshot_id}")
+
+
+@app.command("restore")
+def restore(
+    workload: str,
+    snapshot_id: str,
+    confirm: Annotated[
+        str, typer.Option("--confirm", help="The workload's name: a restore replaces its live data")
+    ],
+    volume: Annotated[
+        list[str] | None, typer.Option("--volume", help="Repeat; all if absent")
+    ] = None,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait")] = True,
+) -> None:
+    """Restore a snapshot onto the workload's live volumes (admin). The data it replaces is
+    kept as a pre-restore snapshot."""
+    client = Client()
+    target = resolve(client, workload)
+    path = f"/api/workloads/{target['id']}/snapshots/{snapshot_id}/restore"
+    response = client.raw_post(
+        path, {"volumes": volume} if volume else None, headers={"X-Confirm-Restore": confirm}
+    )
+    print(f"restoring snapshot {snapshot_id} onto {target['name']} ({response['id']})")
+    if not wait:
+        return
+    status_path = f"/api/workloads/{target['id']}/restores/{response['id']}"
+    with _bar() as bar:
+        task = bar.add_task("restoring", total=response["total_bytes"] or None)
+        while response["status"] == "running":
+            time.sleep(0.5)
+            response = client.get(status_path)
+            bar.update(
+                task,
+                completed=response["progress_bytes"],
+                description=f"restoring: {response['phase']}",
+            )
+    if response["status"] != "succeeded":
+        raise CliError(f"restore {response['status']}: {response['error']}")
+    print(
+        f"restored {', '.join(response['volumes'])}; the replaced data becomes snapshot "
+        f"{response['pre_restore_snapshot_id'] or '(being packed)'}"
+    )

@@ -943,7 +943,10 @@ class _Reader:
             stream: _Readable = tf.fileobj
             try:
                 while True:
-                    member = tf.next()
+                    try:
+                        member = tf.next()
+                    except tarfile.ReadError as exc:
+                        _fail(f"the tar stream ends inside a member's padding ({exc})")
                     members = getattr(tf, "members", None)
                     if isinstance(members, list):
                         members.clear()  # tarfile keeps every member otherwise
@@ -1021,7 +1024,8 @@ class _Reader:
             self._file(stream, member, volume, parent, leaf)
 
     def _read_manifest(self, stream: _Readable, member: _StrictTarInfo) -> None:
-        if member.raw_name != MANIFEST_NAME:
+        name = member.raw_name.removesuffix("/") if member.isdir() else member.raw_name
+        if name != MANIFEST_NAME:
             _fail(f"the first member must be {MANIFEST_NAME}, not {member.raw_name!r}")
         if not member.isreg():
             _fail(f"{MANIFEST_NAME} must be a regular file")

@@ -226,6 +226,28 @@ class Snapshot(Base):
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
+class Restore(Base):
+    """One restore of a snapshot onto a workload's live volumes."""
+
+    __tablename__ = "restores"
+    __table_args__ = (Index("ix_restores_workload_created", "workload_id", "created_at"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    workload_id: Mapped[str] = mapped_column(ForeignKey("workloads.id", ondelete="CASCADE"))
+    snapshot_id: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    phase: Mapped[str] = mapped_column(String(16), default="queued")
+    volumes: Mapped[list[Any]] = mapped_column(default=list)
+    staging: Mapped[list[Any]] = mapped_column(default=list)
+    """Every directory this restore created beside a target, for cleanup after a crash."""
+    progress_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    total_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    swap: Mapped[str] = mapped_column(String(16), default="")
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    pre_restore_snapshot_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
 class AuditEntry(Base):
     __tablename__ = "audit_log"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -1,0 +1,488 @@
+"""Restore on the real engine through a real server process: the happy path, the crash
+matrix (SIGKILL at every fault point, and during recovery), both swap paths, pre-flight
+refusals, single-flight and auth. Volumes are compared byte for byte."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import (
+    ADMIN_PASSWORD,
+    MOORAGE,
+    Api,
+    Server,
+    assert_error,
+    free_port,
+    login,
+    start_server,
+    stop_server,
+    unique,
+)
+from tests.integration.helpers import containers, wait_deployment, wait_until
+
+NAME = "site"
+
+
+def tree(path: Path) -> dict[str, str]:
+    """Every entry under ``path``: directories, and files with their SHA-256."""
+    out: dict[str, str] = {}
+    for directory, dirs, files in os.walk(path):
+        rel = os.path.relpath(directory, path)
+        for d in dirs:
+            out[os.path.join(rel, d)] = "dir"
+        for f in files:
+            out[os.path.join(rel, f)] = hashlib.sha256(Path(directory, f).read_bytes()).hexdigest()
+    return out
+
+
+def write_tree(path: Path, label: str) -> None:
+    """Replace what the directory holds with a small tree marked ``label``."""
+    for child in list(path.iterdir()) if path.exists() else []:
+        if child.is_dir():
+            import shutil
+
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "index.html").write_text(f"{label}\n")
+    (path / "nested" / "deeper").mkdir(parents=True)
+    (path / "nested" / "deeper" / "blob.bin").write_bytes(os.urandom(70_000))
+    (path / "empty-dir").mkdir()
+    (path / f"only-in-{label}").write_text(label)
+
+
+@dataclass
+class Site:
+    api: Api
+    workload: dict[str, Any]
+    port: int
+    paths: dict[str, Path]  # volume name -> live host path
+
+    @property
+    def id(self) -> str:
+        return str(self.workload["id"])
+
+    def trees(self) -> dict[str, dict[str, str]]:
+        return {name: tree(p) for name, p in self.paths.items()}
+
+    def snapshot(self) -> dict[str, Any]:
+        r = self.api.post(f"/api/workloads/{self.id}/snapshots", json={"mode": "stop"})
+        assert r.status_code == 202, r.text
+        sid = r.json()["id"]
+        wait_until(
+            lambda: (
+                self.api.get(f"/api/workloads/{self.id}/snapshots/{sid}").json()["status"]
+                != "capturing"
+            ),
+            60,
+            "the capture",
+        )
+        snap = self.api.get(f"/api/workloads/{self.id}/snapshots/{sid}").json()
+        assert snap["status"] == "ready", snap
+        return dict(snap)
+
+    def restore(self, sid: str, **body: Any) -> httpx.Response:
+        return self.api.post(
+            f"/api/workloads/{self.id}/snapshots/{sid}/restore",
+            json=body or None,
+            headers={"X-Confirm-Restore": NAME},
+        )
+
+    def wait_restore(self, rid: str, timeout: float = 120) -> dict[str, Any]:
+        url = f"/api/workloads/{self.id}/restores/{rid}"
+        wait_until(
+            lambda: self.api.get(url).json()["status"] != "running", timeout, "the restore to end"
+        )
+        return dict(self.api.get(url).json())
+
+    def serves(self) -> str:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                return httpx.get(f"http://127.0.0.1:{self.port}/", timeout=2).text
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, "the app does not answer"
+                time.sleep(0.3)
+
+    def leftovers(self) -> list[str]:
+        """Staging or moved-aside directories still beside any target."""
+        found = []
+        for p in self.paths.values():
+            found += [c.name for c in p.parent.iterdir() if c.name.startswith(".moorage-")]
+        return found
+
+
+def make_site(api: Api, data_dir: Path, root: Path, project: str) -> Site:
+    """An image workload serving its `www` volume, plus a project and an absolute volume."""
+    assert api.post("/api/projects", json={"slug": project}).status_code == 201
+    port = free_port()
+    r = api.post(
+        "/api/workloads",
+        json={
+            "name": NAME,
+            "kind": "image",
+            "project": project,
+            "stage": "production",
+            "config": {
+                "image": "moorage-test/httpd:1",
+                "ports": [{"container": 8080, "host": port}],
+                "health": {"http": "/", "timeout_seconds": 30},
+            },
+        },
+    )
+    assert r.status_code == 201, r.text
+    workload = r.json()
+    absolute = root / f"{project}-abs"
+    absolute.mkdir()
+    r = api.put(
+        f"/api/workloads/{workload['id']}/volumes",
+        json=[
+            {"name": "www", "scope": "stage", "source": "site/www", "target": "/www"},
+            {"name": "shared", "scope": "project", "source": "shared", "target": "/shared"},
+            {"name": "abs", "scope": "absolute", "source": str(absolute), "target": "/abs"},
+        ],
+    )
+    assert r.status_code == 200, r.text
+    paths = {
+        "www": data_dir / "volumes" / project / "production" / "site" / "www",
+        "shared": data_dir / "volumes" / project / "_shared" / "shared",
+        "abs": absolute,
+    }
+    for name, p in paths.items():
+        write_tree(p, f"old-{name}")
+    d = api.post(f"/api/workloads/{workload['id']}/deploy").json()
+    assert wait_deployment(api, workload["id"], d["id"])["status"] == "succeeded"
+    return Site(api, workload, port, paths)
+
+
+def admin_of(url: str, env: dict[str, str]) -> Api:
+    out = subprocess.run(
+        [MOORAGE, "token", "create", "--username", "admin"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return Api(url, out.split()[-1])
+
+
+@pytest.fixture
+def site(server: Server) -> Iterator[Site]:
+    created = make_site(server.admin, server.data_dir, server.volume_root, unique("rs"))
+    yield created
+    server.admin.delete(f"/api/workloads/{created.id}", params={"purge_snapshots": "true"})
+
+
+def test_restore_then_restore_back_from_the_pre_restore_snapshot(site: Site) -> None:
+    snap = site.snapshot()
+    old = site.trees()
+    assert site.serves() == "old-www\n"
+    for name, p in site.paths.items():
+        write_tree(p, f"new-{name}")
+    new = site.trees()
+    assert site.serves() == "new-www\n"
+
+    r = site.restore(snap["id"])
+    assert r.status_code == 202, r.text
+    done = site.wait_restore(r.json()["id"])
+    assert done["status"] == "succeeded", done
+    assert done["swap"] in ("exchange", "rename")
+    assert site.trees() == old
+    assert site.serves() == "old-www\n"
+    deployments = site.api.get(f"/api/workloads/{site.id}/deployments").json()["items"]
+    assert deployments[0]["reason"] == f"restore:{done['id']}"
+
+    # The replaced data is kept as a pre-restore snapshot, and nothing else is left.
+    wait_until(
+        lambda: (
+            site.api.get(f"/api/workloads/{site.id}/restores/{done['id']}").json()[
+                "pre_restore_snapshot_id"
+            ]
+            is not None
+            and not site.leftovers()
+        ),
+        60,
+        "the pre-restore snapshot",
+    )
+    pre_id = site.api.get(f"/api/workloads/{site.id}/restores/{done['id']}").json()[
+        "pre_restore_snapshot_id"
+    ]
+    wait_until(
+        lambda: (
+            site.api.get(f"/api/workloads/{site.id}/snapshots/{pre_id}").json()["status"] == "ready"
+        ),
+        60,
+        "the pre-restore snapshot to be ready",
+    )
+    pre = site.api.get(f"/api/workloads/{site.id}/snapshots/{pre_id}").json()
+    assert pre["origin"] == "pre-restore"
+    back = site.wait_restore(site.restore(pre_id).json()["id"])
+    assert back["status"] == "succeeded", back
+    assert site.trees() == new
+    assert site.serves() == "new-www\n"
+    listed = site.api.get(f"/api/workloads/{site.id}/restores").json()["items"]
+    assert [x["id"] for x in listed] == [back["id"], done["id"]]
+    audit = site.api.get("/api/audit", params={"target_id": site.id}).json()["items"]
+    assert sum(a["action"] == "snapshot.restore" for a in audit) == 2
+
+
+def test_a_subset_restores_only_the_named_volumes(site: Site) -> None:
+    snap = site.snapshot()
+    for name, p in site.paths.items():
+        write_tree(p, f"new-{name}")
+    new = site.trees()
+    done = site.wait_restore(site.restore(snap["id"], volumes=["shared"]).json()["id"])
+    assert done["status"] == "succeeded" and done["volumes"] == ["shared"]
+    after = site.trees()
+    assert after["www"] == new["www"] and after["abs"] == new["abs"]
+    assert "./only-in-old-shared" in after["shared"]
+
+
+def test_confirmation_auth_and_single_flight(server: Server, site: Site) -> None:
+    snap = site.snapshot()
+    url = f"/api/workloads/{site.id}/snapshots/{snap['id']}/restore"
+    before = site.trees()
+    assert_error(server.admin.post(url), 428, "confirmation_required")
+    r = server.admin.post(url, headers={"X-Confirm-Restore": "wrong"})
+    assert "X-Confirm-Restore: site" in assert_error(r, 428)["message"]
+    for api in (server.viewer, server.operator):
+        assert_error(api.post(url, headers={"X-Confirm-Restore": NAME}), 403, "forbidden")
+    client = login(server.url, "admin", ADMIN_PASSWORD)
+    try:
+        del client.headers["X-CSRF-Token"]
+        r = client.post(url, headers={"X-Confirm-Restore": NAME})
+        assert r.status_code == 403 and r.json()["error"]["code"] == "csrf_failed"
+    finally:
+        client.close()
+    assert site.api.get(f"/api/workloads/{site.id}/restores").json()["items"] == []
+    assert site.trees() == before
+
+    first = site.restore(snap["id"])
+    assert first.status_code == 202
+    second = site.restore(snap["id"])
+    assert_error(second, 409, "restore_running")
+    # A deploy asked for meanwhile waits for the restore, then runs.
+    d = site.api.post(f"/api/workloads/{site.id}/deploy").json()
+    done = site.wait_restore(first.json()["id"])
+    assert done["status"] == "succeeded"
+    deployed = wait_deployment(site.api, site.id, d["id"])
+    assert deployed["status"] == "succeeded"
+    assert deployed["started_at"] >= done["finished_at"]
+
+
+@pytest.mark.parametrize(
+    "breakage", ["missing volume", "scope change", "outside roots", "checksum", "bad archive"]
+)
+def test_pre_flight_refusals_touch_nothing(server: Server, site: Site, breakage: str) -> None:
+    snap = site.snapshot()
+    for name, p in site.paths.items():
+        write_tree(p, f"new-{name}")
+    before = site.trees()
+    running = containers(site.id, all_states=False)
+    archive = server.data_dir / "snapshots" / site.id / f"{snap['id']}.tar.zst"
+    if breakage == "missing volume":
+        vols = site.api.get(f"/api/workloads/{site.id}/volumes").json()["items"]
+        body = [
+            {k: v[k] for k in ("name", "scope", "source", "target", "read_only")}
+            for v in vols
+            if v["name"] != "shared"
+        ]
+        assert site.api.put(f"/api/workloads/{site.id}/volumes", json=body).status_code == 200
+        assert_error(site.restore(snap["id"]), 409, "volume_mismatch")
+    elif breakage == "scope change":
+        vols = site.api.get(f"/api/workloads/{site.id}/volumes").json()["items"]
+        body = [{k: v[k] for k in ("name", "scope", "source", "target", "read_only")} for v in vols]
+        for v in body:
+            if v["name"] == "shared":
+                v["scope"] = "stage"
+        assert site.api.put(f"/api/workloads/{site.id}/volumes", json=body).status_code == 200
+        assert_error(site.restore(snap["id"]), 409, "volume_mismatch")
+    elif breakage == "outside roots":
+        # The data dir is not below MOORAGE_VOLUME_ROOTS: an absolute source there is refused.
+        r = site.api.put(
+            f"/api/workloads/{site.id}/volumes",
+            json=[
+                {
+                    "name": "abs",
+                    "scope": "absolute",
+                    "source": str(server.data_dir / "x"),
+                    "target": "/abs",
+                }
+            ],
+        )
+        assert r.status_code == 422
+        assert site.api.get(f"/api/workloads/{site.id}/restores").json()["items"] == []
+    elif breakage == "checksum":
+        data = bytearray(archive.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        archive.write_bytes(bytes(data))
+        done = site.wait_restore(site.restore(snap["id"]).json()["id"])
+        assert done["status"] == "failed" and "SHA-256" in done["error"]
+    elif breakage == "bad archive":
+        # Consistent checksum, broken content: the reader refuses it halfway.
+        data = archive.read_bytes()
+        truncated = data[: len(data) * 2 // 3]
+        archive.write_bytes(truncated)
+        import sqlite3
+
+        db = sqlite3.connect(server.data_dir / "moorage.db")
+        db.execute(
+            "UPDATE snapshots SET size = ?, sha256 = ? WHERE id = ?",
+            (len(truncated), hashlib.sha256(truncated).hexdigest(), snap["id"]),
+        )
+        db.commit()
+        db.close()
+        done = site.wait_restore(site.restore(snap["id"]).json()["id"])
+        assert done["status"] == "failed", done
+    assert site.trees() == before
+    assert containers(site.id, all_states=False) == running
+    assert site.serves() == "new-www\n"
+    assert site.leftovers() == []
+
+
+FAULTS = [
+    ("restore.after_preflight", "old", "failed"),
+    ("restore.after_extract", "old", "failed"),
+    ("restore.after_journal", "old", "rolled_back"),
+    ("restore.after_quiesce", "old", "rolled_back"),
+    ("restore.after_swap.0", "old", "rolled_back"),
+    ("restore.after_swap.1", "old", "rolled_back"),
+    ("restore.after_swaps", "old", "rolled_back"),
+    ("restore.after_redeploy", "new", "succeeded"),
+]
+
+
+def crash_case(
+    tmp_path: Path,
+    fault: str,
+    swap: str,
+    recovery_fault: str | None = None,
+) -> tuple[Site, dict[str, dict[str, str]], dict[str, dict[str, str]], str, Path, dict[str, str]]:
+    """Run a restore until the fault point kills the server; return what it had."""
+    data = tmp_path / "var"
+    root = tmp_path / "roots"
+    root.mkdir()
+    common = {"MOORAGE_VOLUME_ROOTS": str(root), "MOORAGE_RESTORE_SWAP": swap}
+    proc, url, env = start_server(
+        data, {**common, "MOORAGE_ENABLE_FAULTPOINTS": "1", "MOORAGE_FAULTPOINT": fault}
+    )
+    try:
+        site = make_site(admin_of(url, env), data, root, "crash")
+        snap = site.snapshot()
+        snapshot_trees = site.trees()
+        for name, p in site.paths.items():
+            write_tree(p, f"new-{name}")
+        live_trees = site.trees()
+        r = site.restore(snap["id"])
+        assert r.status_code == 202, r.text
+        proc.wait(90)
+        assert proc.returncode == -9, f"{fault} did not kill the server"
+    finally:
+        stop_server(proc)
+    if recovery_fault is not None:
+        # Recovery runs before the server answers, so this start dies before it is healthy.
+        with pytest.raises(RuntimeError, match=f"faultpoint {recovery_fault}"):
+            start_server(
+                data,
+                {**common, "MOORAGE_ENABLE_FAULTPOINTS": "1", "MOORAGE_FAULTPOINT": recovery_fault},
+            )
+    return site, snapshot_trees, live_trees, r.json()["id"], data, common
+
+
+@pytest.mark.parametrize(("fault", "expect", "status"), FAULTS, ids=[f for f, _, _ in FAULTS])
+def test_killed_at_every_fault_point_recovers_all_old_or_all_new(
+    tmp_path: Path, fault: str, expect: str, status: str
+) -> None:
+    site, snapshot_trees, live_trees, rid, data, common = crash_case(tmp_path, fault, "auto")
+    assert_recovered(site, data, common, rid, snapshot_trees, live_trees, expect, status)
+
+
+def assert_recovered(
+    site: Site,
+    data: Path,
+    common: dict[str, str],
+    rid: str,
+    snapshot_trees: dict[str, Any],
+    live_trees: dict[str, Any],
+    expect: str,
+    status: str,
+) -> None:
+    proc, url, env = start_server(data, common)
+    try:
+        site.api = admin_of(url, env)
+        # Recovery ran before the server answered: the volumes are decided already.
+        assert site.trees() == (live_trees if expect == "old" else snapshot_trees)
+        row = site.api.get(f"/api/workloads/{site.id}/restores/{rid}").json()
+        assert row["status"] == status, row
+        wait_until(lambda: not site.leftovers(), 60, "staging and moved-aside data to go")
+        wait_until(
+            lambda: (
+                not list((data / "journals").glob("*.json"))
+                if (data / "journals").exists()
+                else True
+            ),
+            60,
+            "the journal to go",
+        )
+        assert site.serves() == ("new-www\n" if expect == "old" else "old-www\n")
+        if status == "succeeded":
+            pre = site.api.get(f"/api/workloads/{site.id}/restores/{rid}").json()[
+                "pre_restore_snapshot_id"
+            ]
+            assert pre is not None
+            wait_until(
+                lambda: (
+                    site.api.get(f"/api/workloads/{site.id}/snapshots/{pre}").json()["status"]
+                    == "ready"
+                ),
+                60,
+                "the pre-restore snapshot",
+            )
+    finally:
+        stop_server(proc)
+
+
+def test_the_two_rename_fallback_crashes_between_renames_safely(tmp_path: Path) -> None:
+    site, snapshot_trees, live_trees, rid, data, common = crash_case(
+        tmp_path, "restore.after_swap.1", "rename"
+    )
+    assert_recovered(site, data, common, rid, snapshot_trees, live_trees, "old", "rolled_back")
+
+
+def test_killed_during_recovery_recovers_on_the_next_start(tmp_path: Path) -> None:
+    site, snapshot_trees, live_trees, rid, data, common = crash_case(
+        tmp_path, "restore.after_swaps", "auto", recovery_fault="restore.recover.after_volume.1"
+    )
+    assert_recovered(site, data, common, rid, snapshot_trees, live_trees, "old", "rolled_back")
+
+
+def test_the_rename_fallback_restores_too(tmp_path: Path) -> None:
+    data = tmp_path / "var"
+    root = tmp_path / "roots"
+    root.mkdir()
+    proc, url, env = start_server(
+        data, {"MOORAGE_VOLUME_ROOTS": str(root), "MOORAGE_RESTORE_SWAP": "rename"}
+    )
+    try:
+        site = make_site(admin_of(url, env), data, root, "fallback")
+        snap = site.snapshot()
+        old = site.trees()
+        for name, p in site.paths.items():
+            write_tree(p, f"new-{name}")
+        done = site.wait_restore(site.restore(snap["id"]).json()["id"])
+        assert done["status"] == "succeeded" and done["swap"] == "rename"
+        assert site.trees() == old
+        wait_until(lambda: not site.leftovers(), 60, "the moved-aside data to be packed")
+    finally:
+        stop_server(proc)
