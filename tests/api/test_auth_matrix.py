@@ -64,6 +64,9 @@ MIN_ROLE: dict[tuple[str, str], str | None] = {
     ("GET", "/api/workloads/{workload_id}/snapshots/{snapshot_id}/archive"): "operator",
     ("POST", "/api/workloads/{workload_id}/snapshots/import"): "admin",
     ("DELETE", "/api/workloads/{workload_id}/snapshots/{snapshot_id}"): "admin",
+    ("POST", "/api/workloads/{workload_id}/snapshots/{snapshot_id}/restore"): "admin",
+    ("GET", "/api/workloads/{workload_id}/restores"): "viewer",
+    ("GET", "/api/workloads/{workload_id}/restores/{restore_id}"): "viewer",
     ("GET", "/api/kinds"): "viewer",
     ("GET", "/api/audit"): "admin",
 }
@@ -103,6 +106,7 @@ def targets(server: Server) -> dict[str, str]:
         "token_id": "tk_missing",
         "token": "no-such-hook-token",
         "snapshot_id": "sn_missing",
+        "restore_id": "rs_missing",
     }
 
 
