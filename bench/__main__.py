@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHES = ("api_list", "deploy", "fanout")
+BENCHES = ("api_list", "deploy", "fanout", "snapshot", "restore")
 
 
 def main(names: list[str]) -> int:

@@ -27,7 +27,9 @@ class FirstAdmin:
 
 def open_store(settings: Settings) -> Database:
     """Create the data directory if needed and migrate the database to the newest schema."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # Secrets (env values, the database, archives of user data) live here: owner only.
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    settings.data_dir.chmod(0o700)
     db = Database(settings.database_url)
     db.migrate()
     return db

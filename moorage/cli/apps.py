@@ -106,14 +106,19 @@ def create_app(
 
 @app.command("delete")
 def delete_app(
-    ref: str, yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask")] = False
+    ref: str,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask")] = False,
+    purge_snapshots: Annotated[
+        bool, typer.Option("--purge-snapshots", help="Also delete its snapshot archives")
+    ] = False,
 ) -> None:
     """Delete a workload (by id or project/stage/name). Its volume data stays on disk."""
     client = Client()
     workload = resolve(client, ref)
     if not yes:
         typer.confirm(f"Delete workload {workload['name']} ({workload['id']})?", abort=True)
-    client.delete(f"/api/workloads/{workload['id']}")
+    suffix = "?purge_snapshots=true" if purge_snapshots else ""
+    client.delete(f"/api/workloads/{workload['id']}{suffix}")
     print(f"deleted workload {workload['name']}")
 
 

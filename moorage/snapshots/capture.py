@@ -137,7 +137,9 @@ class Snapshotter:
                 {"id": view.id, "name": view.name, "kind": view.kind},
                 sources,
                 progress=progress,
-                threads=-1,
+                # Two compression workers: memory grows per worker (about 30 MiB each),
+                # and the budget is 128 MiB at any size on any number of cores.
+                threads=2,
             )
         metrics.SNAPSHOT_BYTES.inc(sum(v["bytes"] for v in written.manifest["volumes"]))
         return {

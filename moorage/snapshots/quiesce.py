@@ -7,9 +7,11 @@ comes back to the state it was in before.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from moorage.errors import MoorageError
 from moorage.runtime.engine import Container, Engine
 
 MODES = ("stop", "pause", "none")
@@ -38,10 +40,17 @@ def quiesced(
             held.append(c)
         yield
     finally:
+        failures: list[MoorageError] = []
         for c in held:
-            if mode == "stop":
-                engine.start(c.id)
-                log(f"started {c.name} again")
-            else:
-                engine.unpause(c.id)
-                log(f"unpaused {c.name}")
+            try:  # resume every container, even when one of them refuses
+                if mode == "stop":
+                    engine.start(c.id)
+                    log(f"started {c.name} again")
+                else:
+                    engine.unpause(c.id)
+                    log(f"unpaused {c.name}")
+            except MoorageError as exc:
+                log(f"could not resume {c.name}: {exc.message}; reconcile will retry")
+                failures.append(exc)
+        if failures and sys.exc_info()[0] is None:
+            raise failures[0]

@@ -137,13 +137,15 @@ def delete_workload(
             "purge_snapshots=true",
             code="has_snapshots",
         )
-    for snap in kept:
-        snapshots.archive_path(state.settings, snap).unlink(missing_ok=True)
+    archives = [snapshots.archive_path(state.settings, snap) for snap in kept]
     session.commit()
     with state.deployer.locks.hold(workload_id, timeout=120):
         state.deployer.teardown(workload_id)
         workloads.delete(session, actor, workload_id)
         session.commit()
+    # Only once the rows are gone: a failed teardown must not leave rows without files.
+    for path in archives:
+        path.unlink(missing_ok=True)
 
 
 @router.get("/{workload_id}/deployments")
