@@ -366,8 +366,21 @@ class Deployer:
             self.locks.release(workload_id)
 
     def reconcile_all(self) -> None:
+        # Only workloads that ever deployed have something to observe or bring back.
         with self.db.session() as s:
-            ids = list(s.scalars(select(Workload.id).order_by(Workload.created_at)))
+            ids = list(
+                s.scalars(
+                    select(Workload.id)
+                    .where(
+                        select(Deployment.id)
+                        .where(
+                            Deployment.workload_id == Workload.id, Deployment.status == "succeeded"
+                        )
+                        .exists()
+                    )
+                    .order_by(Workload.created_at)
+                )
+            )
         for workload_id in ids:
             if self._stop.is_set():
                 return

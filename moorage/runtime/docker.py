@@ -6,6 +6,7 @@ It must never let an SDK or ``requests`` exception escape: everything becomes
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -63,6 +64,37 @@ def _container(attrs: dict[str, Any]) -> Container:
         image_id=attrs.get("Image", ""),
         ports=ports,
         exit_code=state.get("ExitCode"),
+    )
+
+
+_EXIT = re.compile(r"^Exited \((-?\d+)\)")
+_HEALTH = re.compile(r"\((healthy|unhealthy|health: starting)\)")
+
+
+def _summary(summary: dict[str, Any]) -> Container:
+    """A container from a list entry: the same facts as an inspect, read off the summary."""
+    status = summary.get("Status") or ""
+    exit_match = _EXIT.match(status)
+    health_match = _HEALTH.search(status)
+    health = None
+    if health_match:
+        health = "starting" if health_match.group(1).startswith("health") else health_match.group(1)
+    ports: dict[tuple[int, str], int] = {}
+    for port in summary.get("Ports") or []:
+        if port.get("PublicPort"):
+            ports.setdefault(
+                (int(port["PrivatePort"]), port.get("Type", "tcp")), int(port["PublicPort"])
+            )
+    names = summary.get("Names") or [""]
+    return Container(
+        id=summary["Id"],
+        name=names[0].lstrip("/"),
+        state=summary.get("State", "unknown"),
+        health=health,
+        labels=dict(summary.get("Labels") or {}),
+        image_id=summary.get("ImageID", ""),
+        ports=ports,
+        exit_code=int(exit_match.group(1)) if exit_match else None,
     )
 
 
@@ -246,13 +278,8 @@ class DockerEngine:
         filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
 
         def listing(c: docker.DockerClient) -> list[Container]:
-            found = []
-            for summary in c.api.containers(all=True, filters=filters):
-                try:
-                    found.append(_container(c.api.inspect_container(summary["Id"])))
-                except docker.errors.NotFound:
-                    continue  # removed between the list and the inspect
-            return found
+            # One call, no inspect per container: the reconcile loop lists often.
+            return [_summary(s) for s in c.api.containers(all=True, filters=filters)]
 
         return self._call("listing containers", listing)
 
