@@ -1,0 +1,397 @@
+"""Writer and reader together: what is captured comes back identical, and the counts are exact."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import socket
+import stat
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+import zstandard
+
+from moorage.errors import ArchiveInvalid
+from moorage.snapshots import archive
+from moorage.snapshots.archive import (
+    Limits,
+    VolumeSource,
+    WriteResult,
+    read_archive,
+    write_archive,
+)
+
+MiB = 1 << 20
+LIMITS = Limits(max_bytes=1 << 30)
+WORKLOAD = {"id": "wl-1", "name": "shop", "kind": "image"}
+ODD_NAMES = [
+    "with space",
+    "ünïcødé ✓ 名前",
+    "-leading-dash",
+    "\uff0e\uff0e",  # fullwidth dots: a legal name, not a traversal
+    "...",
+    ".hidden",
+    "quote'\"and#%&*?[]{}",
+]
+
+
+def _make_tree(root: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The first volume: every kind of legal entry, plus three we must skip."""
+    (root / "a" / "b" / "c").mkdir(parents=True)
+    (root / "a" / "b" / "c" / "deep.txt").write_text("deep\n")
+    (root / "a" / "top.txt").write_text("top\n")
+    (root / "empty-dir").mkdir()
+    (root / "empty-dir" / "empty-inside").mkdir()
+    (root / "empty-file").write_bytes(b"")
+    for i, name in enumerate(ODD_NAMES):
+        (root / name).write_text(f"odd {i}\n")
+    (root / "odd dir ✓").mkdir()
+    (root / "odd dir ✓" / "-x").write_bytes(b"x")
+    with open(root / "big.bin", "wb") as f:  # 5 MiB, mostly holes, a few marks
+        f.truncate(5 * MiB + 123)
+        for offset in (0, MiB - 1, 3 * MiB + 7, 5 * MiB + 100):
+            f.seek(offset)
+            f.write(b"mark-%d" % offset)
+    (root / "private").write_text("secret\n")
+    os.chmod(root / "private", 0o600)
+    (root / "script.sh").write_text("#!/bin/sh\n")
+    os.chmod(root / "script.sh", 0o755)
+    os.chmod(root / "a" / "b", 0o750)
+    (root / "locked").mkdir()
+    (root / "locked" / "inside").write_text("in a read-only dir\n")
+    os.chmod(root / "locked", 0o555)
+    os.utime(root / "private", ns=(1_600_000_000_123_456_789, 1_600_000_000_123_456_789))
+    os.utime(root / "empty-file", ns=(0, 0))
+    # Skipped: a symlink, a fifo and a unix socket.
+    (root / "link").symlink_to("/etc/passwd")
+    os.mkfifo(root / "fifo")
+    monkeypatch.chdir(root)  # a relative bind keeps the socket path under the 108-byte limit
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind("sock")
+    server.close()
+    return [
+        "volume data: skipped fifo fifo",
+        "volume data: skipped symlink link",
+        "volume data: skipped socket sock",
+    ]
+
+
+def _snapshot(root: Path) -> dict[str, tuple[str, int, int, str]]:
+    """rel path -> (kind, permission bits, mtime_ns, sha256 of content) for files and dirs."""
+    out: dict[str, tuple[str, int, int, str]] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = Path(dirpath) / name
+            st = path.lstat()
+            rel = str(path.relative_to(root))
+            if stat.S_ISDIR(st.st_mode):
+                out[rel] = ("dir", stat.S_IMODE(st.st_mode), st.st_mtime_ns, "")
+            elif stat.S_ISREG(st.st_mode):
+                digest = hashlib.sha256(path.read_bytes()).hexdigest()
+                out[rel] = ("file", stat.S_IMODE(st.st_mode), st.st_mtime_ns, digest)
+    st = root.stat()
+    out["."] = ("dir", stat.S_IMODE(st.st_mode), st.st_mtime_ns, "")
+    return out
+
+
+def _counts(root: Path) -> tuple[int, int]:
+    files = size = 0
+    for dirpath, _dirnames, filenames in os.walk(root):
+        for name in filenames:
+            st = (Path(dirpath) / name).lstat()
+            if stat.S_ISREG(st.st_mode):
+                files += 1
+                size += st.st_size
+    return files, size
+
+
+def _listing(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+@pytest.fixture
+def volumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[list[VolumeSource], list[str]]:
+    data = tmp_path / "src" / "data"
+    logs = tmp_path / "src" / "logs"
+    blank = tmp_path / "src" / "blank"
+    for path in (data, logs, blank):
+        path.mkdir(parents=True)
+    expected_warnings = _make_tree(data, monkeypatch)
+    (logs / "2024").mkdir()
+    (logs / "2024" / "app.log").write_bytes(os.urandom(200_000))
+    (logs / "current.log").write_text("hello\n" * 1000)
+    os.chmod(blank, 0o700)
+    sources = [
+        VolumeSource(index=0, name="data", scope="stage", source="data", path=data),
+        VolumeSource(index=1, name="logs", scope="project", source="logs", path=logs),
+        VolumeSource(index=2, name="blank", scope="absolute", source=str(blank), path=blank),
+    ]
+    # Directory mtimes last: creating entries above changed them.
+    os.utime(data / "a" / "b" / "c", ns=(1_500_000_000_000_000_001, 1_500_000_000_000_000_001))
+    return sources, expected_warnings
+
+
+def _write(tmp_path: Path, sources: list[VolumeSource], **kw: Any) -> WriteResult:
+    out = tmp_path / "out"
+    out.mkdir(exist_ok=True)
+    return write_archive(out / "snap.tar.zst", WORKLOAD, sources, **kw)
+
+
+def test_round_trip_restores_an_identical_tree(
+    tmp_path: Path, volumes: tuple[list[VolumeSource], list[str]]
+) -> None:
+    sources, expected_warnings = volumes
+    before = {v.index: _snapshot(v.path) for v in sources}
+    seen: list[int] = []
+
+    result = _write(tmp_path, sources, progress=seen.append)
+
+    # The archive: in place, complete, described exactly, no leftovers beside it.
+    assert result.path == tmp_path / "out" / "snap.tar.zst"
+    assert os.listdir(tmp_path / "out") == ["snap.tar.zst"]
+    raw = result.path.read_bytes()
+    assert result.size == len(raw)
+    assert result.sha256 == hashlib.sha256(raw).hexdigest()
+    assert sorted(result.warnings) == sorted(expected_warnings)
+    manifest = result.manifest
+    assert manifest["format"] == 1
+    assert manifest["workload"] == WORKLOAD
+    assert manifest["created_at"].endswith("Z")
+    assert [(v["index"], v["name"], v["scope"], v["source"]) for v in manifest["volumes"]] == [
+        (s.index, s.name, s.scope, s.source) for s in sources
+    ]
+    for entry, source in zip(manifest["volumes"], sources, strict=True):
+        assert (entry["files"], entry["bytes"]) == _counts(source.path)
+    total = sum(v["bytes"] for v in manifest["volumes"])
+    assert seen == sorted(seen) and seen[-1] == total
+
+    # Verify-only reproduces the manifest and writes nothing at all.
+    listing = _listing(tmp_path)
+    with open(result.path, "rb") as f:
+        assert read_archive(f, limits=LIMITS) == manifest
+    assert _listing(tmp_path) == listing
+
+    # Staged: every volume comes back identical (content, modes, mtimes); skipped
+    # entries stay skipped.
+    staging = {s.index: tmp_path / "restore" / s.name for s in sources}
+    for path in staging.values():
+        path.mkdir(parents=True)
+    progress: list[int] = []
+    with open(result.path, "rb") as f:
+        assert read_archive(f, limits=LIMITS, staging=staging, progress=progress.append) == manifest
+    assert progress[-1] == total
+    for source in sources:
+        expected = {
+            rel: entry
+            for rel, entry in before[source.index].items()
+            if rel not in ("link", "fifo", "sock")
+        }
+        assert _snapshot(staging[source.index]) == expected
+    assert sorted(os.listdir(tmp_path / "restore")) == ["blank", "data", "logs"]
+
+
+def test_archive_is_a_plain_pax_tar_in_one_zstd_frame(
+    tmp_path: Path, volumes: tuple[list[VolumeSource], list[str]]
+) -> None:
+    sources, _ = volumes
+    result = _write(tmp_path, sources, level=1, threads=-1)
+    with open(result.path, "rb") as f:
+        raw = zstandard.ZstdDecompressor().stream_reader(f).read()
+    with tarfile.open(fileobj=io.BytesIO(raw), mode="r:") as tf:
+        members = tf.getmembers()
+    assert members[0].name == "manifest.json"
+    assert members[1].name == "volumes/0" and members[1].isdir()
+    assert [m.name for m in members if m.name.count("/") == 1] == [
+        "volumes/0",
+        "volumes/1",
+        "volumes/2",
+    ]
+    assert all(m.name.startswith("volumes/") for m in members[1:])
+    assert all(m.isreg() or m.isdir() for m in members)
+    assert {(m.uid, m.gid, m.uname, m.gname) for m in members} == {(0, 0, "", "")}
+    names = {m.name for m in members}
+    assert "volumes/0/a/b/c/deep.txt" in names and "volumes/0/empty-dir/empty-inside" in names
+    assert not names & {"volumes/0/link", "volumes/0/fifo", "volumes/0/sock"}
+
+
+def test_files_that_change_between_passes_keep_the_manifest_true(tmp_path: Path) -> None:
+    root = tmp_path / "vol"
+    root.mkdir()
+    (root / "a-first").write_bytes(b"x" * (2 * MiB))  # streams first, triggers progress
+    (root / "grows").write_bytes(b"g" * 1000)
+    (root / "shrinks").write_bytes(b"s" * 1000)
+    (root / "vanishes").write_bytes(b"v" * 10)
+    changed = False
+
+    def meddle(_done: int) -> None:
+        nonlocal changed
+        if not changed:
+            changed = True
+            (root / "grows").write_bytes(b"G" * 5000)
+            (root / "shrinks").write_bytes(b"S" * 10)
+            (root / "vanishes").unlink()
+            (root / "appears").write_bytes(b"new")
+
+    source = VolumeSource(index=0, name="v", scope="stage", source="v", path=root)
+    result = _write(tmp_path, [source], progress=meddle)
+
+    assert changed
+    assert result.manifest["volumes"][0]["files"] == 4
+    assert result.manifest["volumes"][0]["bytes"] == 2 * MiB + 2010
+    assert any("grows changed size" in w for w in result.warnings)
+    assert any("shrinks changed size" in w and "zeros" in w for w in result.warnings)
+    assert any("vanishes vanished" in w for w in result.warnings)
+    staged = tmp_path / "staged"
+    staged.mkdir()
+    with open(result.path, "rb") as f:
+        read_archive(f, limits=LIMITS, staging={0: staged})
+    assert (staged / "grows").read_bytes() == b"G" * 1000
+    assert (staged / "shrinks").read_bytes() == b"S" * 10 + bytes(990)
+    assert (staged / "vanishes").read_bytes() == bytes(10)
+    assert not (staged / "appears").exists()
+
+
+def test_names_and_depths_the_reader_would_refuse_are_skipped_with_a_warning(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "vol"
+    root.mkdir()
+    (root / "new\nline").write_text("x")
+    (root / "back\\slash").write_text("x")
+    (root / os.fsdecode(b"latin1-\xe9")).write_text("x")
+    deep = root.joinpath(*["d"] * 66)
+    deep.mkdir(parents=True)
+    (root / "fine").write_text("ok")
+    source = VolumeSource(index=0, name="v", scope="stage", source="v", path=root)
+
+    result = _write(tmp_path, [source])
+
+    assert len(result.warnings) == 4, result.warnings
+    assert any("control character U+000A" in w for w in result.warnings)
+    assert any("backslash" in w for w in result.warnings)
+    assert any("not UTF-8" in w for w in result.warnings)
+    assert any("deeper than 64 levels" in w for w in result.warnings)
+    staged = tmp_path / "staged"
+    staged.mkdir()
+    with open(result.path, "rb") as f:
+        manifest = read_archive(f, limits=LIMITS, staging={0: staged})
+    assert manifest["volumes"][0]["files"] == 1
+    assert (staged / "fine").read_text() == "ok"
+    assert len(list(staged.rglob("d"))) == 64
+
+
+def test_a_failed_capture_leaves_nothing_behind(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "snap.tar.zst.partial").write_bytes(b"stale from a crash")
+    good = tmp_path / "good"
+    good.mkdir()
+    (good / "f").write_text("x")
+    sources = [
+        VolumeSource(index=0, name="good", scope="stage", source="g", path=good),
+        VolumeSource(index=1, name="gone", scope="stage", source="m", path=tmp_path / "missing"),
+    ]
+    with pytest.raises(FileNotFoundError):
+        write_archive(out / "snap.tar.zst", WORKLOAD, sources)
+    assert os.listdir(out) == []
+
+    def crash(_done: int) -> None:
+        raise RuntimeError("killed mid-capture")
+
+    (good / "big").write_bytes(b"b" * (3 * MiB))
+    with pytest.raises(RuntimeError):
+        write_archive(out / "snap.tar.zst", WORKLOAD, sources[:1], progress=crash)
+    assert os.listdir(out) == []
+
+
+def test_staging_must_match_the_manifest(tmp_path: Path) -> None:
+    root = tmp_path / "vol"
+    root.mkdir()
+    source = VolumeSource(index=0, name="v", scope="stage", source="v", path=root)
+    result = _write(tmp_path, [source])
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir()
+    two.mkdir()
+    with open(result.path, "rb") as f, pytest.raises(ArchiveInvalid, match="staging"):
+        read_archive(f, limits=LIMITS, staging={0: one, 1: two})
+    (one / "stray").write_text("x")
+    with open(result.path, "rb") as f, pytest.raises(ValueError, match="not empty"):
+        read_archive(f, limits=LIMITS, staging={0: one})
+
+
+def test_reader_caps_apply_to_honest_archives_too(tmp_path: Path) -> None:
+    root = tmp_path / "vol"
+    root.mkdir()
+    (root / "f").write_bytes(b"x" * 5000)
+    source = VolumeSource(index=0, name="v", scope="stage", source="v", path=root)
+    result = _write(tmp_path, [source])
+    with open(result.path, "rb") as f, pytest.raises(ArchiveInvalid, match="over the cap"):
+        read_archive(f, limits=Limits(max_bytes=4999))
+    with open(result.path, "rb") as f:
+        assert read_archive(f, limits=Limits(max_bytes=5000))["volumes"][0]["bytes"] == 5000
+
+
+def _two_volume_archive(tmp_path: Path) -> tuple[WriteResult, dict[int, Path]]:
+    sources = []
+    for index in range(2):
+        root = tmp_path / f"vol{index}"
+        (root / "sub").mkdir(parents=True)
+        (root / "sub" / "f").write_text(f"volume {index}\n")
+        sources.append(
+            VolumeSource(index=index, name=f"v{index}", scope="stage", source="s", path=root)
+        )
+    result = _write(tmp_path, sources)
+    staging = {index: tmp_path / "staged" / str(index) for index in range(2)}
+    for path in staging.values():
+        path.mkdir(parents=True)
+    return result, staging
+
+
+def test_staged_data_is_synced_once_per_filesystem(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result, staging = _two_volume_archive(tmp_path)
+    calls: list[int] = []
+    real = archive._syncfs
+
+    def spy(fd: int) -> bool:
+        calls.append(fd)
+        return real(fd)
+
+    monkeypatch.setattr(archive, "_syncfs", spy)
+    with open(result.path, "rb") as f:
+        read_archive(f, limits=LIMITS, staging=staging)
+    assert len(calls) == 1  # both staging directories live on one filesystem
+    with open(result.path, "rb") as f:
+        read_archive(f, limits=LIMITS)
+    assert len(calls) == 1  # verify-only writes nothing, so syncs nothing
+
+
+@pytest.mark.parametrize("missing", ["no-syncfs-symbol", "syncfs-unsupported"])
+def test_staging_stays_durable_without_syncfs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, missing: str
+) -> None:
+    result, staging = _two_volume_archive(tmp_path)
+    fsynced: list[int] = []
+    real_fsync = os.fsync
+
+    def counting_fsync(fd: int) -> None:
+        fsynced.append(fd)
+        real_fsync(fd)
+
+    if missing == "no-syncfs-symbol":
+        monkeypatch.setattr(archive, "_libc", lambda: None)
+    else:
+        monkeypatch.setattr(archive, "_syncfs", lambda fd: False)
+    monkeypatch.setattr(archive.os, "fsync", counting_fsync)
+    with open(result.path, "rb") as f:
+        read_archive(f, limits=LIMITS, staging=staging)
+    # Each volume: its root, "sub" and "sub/f".
+    assert len(fsynced) == 6
+    for index, path in staging.items():
+        assert (path / "sub" / "f").read_text() == f"volume {index}\n"
