@@ -24,7 +24,8 @@ def _dead(engine: Engine, container: Container) -> DeployFailed:
         tail = engine.logs(container.id, LOG_TAIL).strip()
     except Exception:
         tail = ""
-    reason = f"the container {container.state} (exit code {container.exit_code})"
+    state = "kept restarting" if container.restarts else container.state
+    reason = f"the container {state} (exit code {container.exit_code})"
     if tail:
         reason += f"; its last output: {tail.splitlines()[-1][:300]}"
     return DeployFailed(reason)
@@ -56,9 +57,10 @@ def wait_healthy(
         container = engine.get(container_id)
         if container is None:
             raise DeployFailed("the new container disappeared while starting")
-        if container.state in ("exited", "dead") or (
+        if container.state in ("exited", "dead") or container.restarts > 0 or (
             container.state == "restarting" and container.exit_code not in (None, 0)
         ):
+            # A restart policy may already have revived it: a restart is a crash all the same.
             raise _dead(engine, container)
         if image_has_healthcheck and not (health.cmd or health.http):
             if container.health == "unhealthy":

@@ -64,6 +64,7 @@ def _container(attrs: dict[str, Any]) -> Container:
         image_id=attrs.get("Image", ""),
         ports=ports,
         exit_code=state.get("ExitCode"),
+        restarts=int(attrs.get("RestartCount") or 0),
     )
 
 

@@ -61,6 +61,8 @@ class Container:
     image_id: str
     ports: dict[tuple[int, str], int]  # (container port, protocol) -> published host port
     exit_code: int | None = None
+    restarts: int = 0
+    """How often the engine restarted it (a restart policy reviving a crash)."""
 
     @property
     def running(self) -> bool:
