@@ -41,6 +41,7 @@ class AppState:
     snapshotter: Snapshotter
     restorer: RestoreEngine
     limiter: RateLimiter = field(default_factory=RateLimiter)
+    list_cache: dict[tuple[str | None, ...], tuple[int, bytes]] = field(default_factory=dict)
 
 
 def app_state(request: Request) -> AppState:

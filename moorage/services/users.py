@@ -16,6 +16,7 @@ from moorage.services.guard import flush_or_conflict
 from moorage.store.tables import ApiToken, User, WebSession, utcnow
 
 SESSION_LIFETIME = timedelta(hours=12)
+LAST_USED_EVERY = timedelta(minutes=1)
 USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 
 
@@ -93,7 +94,10 @@ def actor_for_token(session: Session, token: str) -> Actor:
     if row is None:
         raise Unauthenticated("invalid API token", code="invalid_token")
     api_token, user = row
-    api_token.last_used_at = utcnow()
+    now = utcnow()
+    # At most one write a minute per token: reads must not each cost a commit.
+    if api_token.last_used_at is None or now - api_token.last_used_at > LAST_USED_EVERY:
+        api_token.last_used_at = now
     return Actor(user_id=user.id, username=user.username, role=user.role, via="token")
 
 

@@ -68,10 +68,18 @@ def list_workloads(
     stage: Slug = None,
     kind: Slug = None,
 ) -> Response:
-    rows = workloads.list_filtered(session, project=project, stage=stage, kind=kind)
-    listing = WorkloadList(items=[workload_out(state.registry, r, r.project) for r in rows])
-    # Serialised once, straight to JSON: this is the hottest read of the UI.
-    return Response(listing.model_dump_json(), media_type="application/json")
+    # The hottest read of the UI: rendered once per change of the workloads table.
+    key = (project, stage, kind)
+    generation = state.db.generation  # read before the query: a later commit bumps it
+    cached = state.list_cache.get(key)
+    if cached is None or cached[0] != generation:
+        rows = workloads.list_filtered(session, project=project, stage=stage, kind=kind)
+        listing = WorkloadList(items=[workload_out(state.registry, r, r.project) for r in rows])
+        cached = (generation, listing.model_dump_json().encode())
+        if len(state.list_cache) > 256:
+            state.list_cache.clear()
+        state.list_cache[key] = cached
+    return Response(cached[1], media_type="application/json")
 
 
 @router.post("", status_code=201)

@@ -235,3 +235,49 @@ def test_tokens_are_stored_as_digests(db: Database) -> None:
         assert (actor.username, actor.role) == ("ann", "operator")
         stored = s.execute(text("SELECT token_hash FROM api_tokens")).scalars().all()
         assert token not in stored
+
+
+def test_generation_moves_exactly_when_workloads_or_projects_change(
+    tmp_path: Path, registry: Registry
+) -> None:
+    from sqlalchemy import update
+
+    from moorage.store.tables import Workload as W
+
+    db = Database(f"sqlite:///{tmp_path / 'g.db'}")
+    db.migrate()
+    g0 = db.generation
+    with db.session() as s:
+        projects.create(s, SYSTEM, slug="shop")
+    assert db.generation == g0 + 1
+    with db.session() as s:
+        w = workloads.create(
+            s,
+            SYSTEM,
+            registry,
+            name="a",
+            kind="image",
+            project="shop",
+            stage="production",
+            config=IMAGE,
+        )
+    g1 = db.generation
+    assert g1 > g0 + 1
+    with db.session() as s:
+        users.create(s, SYSTEM, username="ann", role="viewer", password="long-password")
+    assert db.generation == g1  # other tables do not invalidate workload listings
+    with db.session() as s:
+        s.get(W, w.id).status = s.get(W, w.id).status  # no real change
+    assert db.generation == g1
+    with db.session() as s:
+        s.execute(update(W).where(W.id == w.id).values(status="running"))
+    assert db.generation == g1 + 1
+    with pytest.raises(RuntimeError), db.session() as s:
+        s.get(W, w.id).status = "failed"
+        s.flush()
+        raise RuntimeError("rolled back")
+    assert db.generation == g1 + 1
+    with db.session() as s:
+        workloads.delete(s, SYSTEM, w.id)
+    assert db.generation == g1 + 2
+    db.dispose()
