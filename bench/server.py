@@ -19,13 +19,14 @@ MOORAGE = str(Path(sys.executable).parent / "moorage")
 
 
 @contextmanager
-def running_server() -> Iterator[tuple[httpx.Client, int]]:
-    """Yield (admin client, server pid)."""
+def running_server(data_dir: Path | None = None) -> Iterator[tuple[httpx.Client, int]]:
+    """Yield (admin client, server pid). ``data_dir`` is its MOORAGE_DATA_DIR, for a
+    benchmark that works on the server's files; a throwaway directory by default."""
     with tempfile.TemporaryDirectory(prefix="moorage-bench-") as tmp:
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("MOORAGE_")}
         env.update(
-            MOORAGE_DATA_DIR=f"{tmp}/var",
+            MOORAGE_DATA_DIR=str(data_dir or Path(tmp) / "var"),
             MOORAGE_BIND=f"127.0.0.1:{port}",
             MOORAGE_ADMIN_PASSWORD="bench-password",  # noqa: S106 (a throwaway server)
             MOORAGE_CONTAINER_LABELS=f"moorage.bench={port}",

@@ -57,8 +57,10 @@ def wait_healthy(
         container = engine.get(container_id)
         if container is None:
             raise DeployFailed("the new container disappeared while starting")
-        if container.state in ("exited", "dead") or container.restarts > 0 or (
-            container.state == "restarting" and container.exit_code not in (None, 0)
+        if (
+            container.state in ("exited", "dead")
+            or container.restarts > 0
+            or (container.state == "restarting" and container.exit_code not in (None, 0))
         ):
             # A restart policy may already have revived it: a restart is a crash all the same.
             raise _dead(engine, container)

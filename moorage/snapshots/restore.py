@@ -41,7 +41,15 @@ from moorage.services import snapshots as snapshot_service
 from moorage.snapshots import journal
 from moorage.snapshots.archive import Limits, VolumeSource, read_archive, write_archive
 from moorage.snapshots.swap import converge, fsync_dir, inode, supports_exchange
-from moorage.store.tables import Deployment, Restore, Snapshot, utcnow
+from moorage.store.tables import (
+    Deployment,
+    Project,
+    Restore,
+    Snapshot,
+    Volume,
+    Workload,
+    utcnow,
+)
 from moorage.volumes.paths import VOLUME_SCOPES, host_path
 
 log = logging.getLogger("moorage.restore")
@@ -104,7 +112,9 @@ class RestoreEngine:
                 status="running",
                 phase="queued",
                 volumes=[p.name for p in plans],
-                total_bytes=snap.size,
+                total_bytes=sum(
+                    int(v.get("bytes", 0)) for v in (snap.manifest or {}).get("volumes", [])
+                ),
             )
             s.add(row)
             s.flush()
@@ -191,9 +201,52 @@ class RestoreEngine:
                     parent / f"{tag}.old",
                 )
             )
+        self._check_not_shared(s, workload_id, plans)
         self._check_space(plans, in_archive)
         self._swap_mode(plans)
         return plans
+
+    def _check_not_shared(self, s: Any, workload_id: str, plans: list[VolumePlan]) -> None:
+        """Refuse a target another workload also mounts: its containers keep running and
+        would go on writing to the directory the swap moves aside."""
+        rows = s.execute(
+            select(
+                Volume.workload_id,
+                Volume.scope,
+                Volume.source,
+                Workload.stage,
+                Workload.name,
+                Project.slug,
+            )
+            .join(Workload, Workload.id == Volume.workload_id)
+            .join(Project, Project.id == Workload.project_id)
+            .where(Volume.workload_id != workload_id)
+        ).all()
+        mine = [(p, Path(os.path.realpath(p.live))) for p in plans]
+        for other_id, scope, source, stage, name, project in rows:
+            try:
+                theirs = Path(
+                    os.path.realpath(
+                        host_path(
+                            data_dir=self.settings.data_dir,
+                            volume_roots=self.settings.volume_roots,
+                            project=project,
+                            stage=stage,
+                            scope=scope,
+                            source=source,
+                        )
+                    )
+                )
+            except MoorageError:
+                continue
+            for plan, real in mine:
+                if theirs == real or theirs.is_relative_to(real) or real.is_relative_to(theirs):
+                    raise Conflict(
+                        f"volume {plan.name!r} ({real}) is also mounted by workload "
+                        f"{name!r} ({other_id}) in {project}/{stage}; a restore would pull "
+                        "the data from under it",
+                        code="shared_volume",
+                    )
 
     def _check_space(self, plans: list[VolumePlan], in_archive: dict[str, Any]) -> None:
         need: dict[int, list[int]] = {}
@@ -241,17 +294,19 @@ class RestoreEngine:
             row = s.get(Restore, restore_id)
             assert row is not None
             workload_id = row.workload_id
+        packing = None
         try:
             with self.deployer.locks.hold(workload_id, timeout=LOCK_WAIT_SECONDS):
                 packing = self._run_locked(restore_id)
-            if packing is not None:
-                self.pack(packing)
         except Exception:
             log.exception("restore %s crashed", restore_id)
             self._finish(restore_id, "failed", "internal error; see the server log")
         finally:
             with self._guard:
                 self._active.discard(workload_id)
+        if packing is not None:
+            # The restore is done; packing the replaced data does not hold anything up.
+            self._pack_logged(packing)
 
     def _phase(self, restore_id: str, phase: str, **values: Any) -> None:
         with self.db.session() as s:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -486,3 +487,171 @@ def test_the_rename_fallback_restores_too(tmp_path: Path) -> None:
         wait_until(lambda: not site.leftovers(), 60, "the moved-aside data to be packed")
     finally:
         stop_server(proc)
+
+
+def test_too_little_free_space_is_refused_and_touches_nothing(tmp_path: Path) -> None:
+    data = tmp_path / "var"
+    root = tmp_path / "roots"
+    small = root / "small"
+    small.mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(small)], check=True)
+    try:
+        proc, url, env = start_server(data, {"MOORAGE_VOLUME_ROOTS": str(root)})
+        api = admin_of(url, env)
+        workload: dict[str, Any] | None = None
+        try:
+            project = unique("space")
+            assert api.post("/api/projects", json={"slug": project}).status_code == 201
+            port = free_port()
+            r = api.post(
+                "/api/workloads",
+                json={
+                    "name": NAME,
+                    "kind": "image",
+                    "project": project,
+                    "stage": "production",
+                    "config": {
+                        "image": "moorage-test/httpd:1",
+                        "ports": [{"container": 8080, "host": port}],
+                        "health": {"http": "/", "timeout_seconds": 30},
+                    },
+                },
+            )
+            assert r.status_code == 201, r.text
+            workload = r.json()
+            volume = small / "data"
+            volume.mkdir()
+            for i in range(3):
+                (volume / f"part-{i}.bin").write_bytes(os.urandom(1 << 20))
+            r = api.put(
+                f"/api/workloads/{workload['id']}/volumes",
+                json=[
+                    {"name": "data", "scope": "absolute", "source": str(volume), "target": "/data"}
+                ],
+            )
+            assert r.status_code == 200, r.text
+            d = api.post(f"/api/workloads/{workload['id']}/deploy").json()
+            assert wait_deployment(api, workload["id"], d["id"])["status"] == "succeeded"
+            site = Site(api, workload, port, {"data": volume})
+            snap = site.snapshot()
+            need = sum(int(v["bytes"]) for v in snap["manifest"]["volumes"])
+            assert need >= 3 << 20
+
+            # Fill the tmpfs so that only half of what the snapshot holds is free.
+            st = os.statvfs(small)
+            free = st.f_bavail * st.f_frsize
+            with open(small / "filler", "wb") as out:
+                out.write(b"\0" * (free - need // 2))
+            st = os.statvfs(small)
+            assert st.f_bavail * st.f_frsize < need
+            before = tree(volume)
+            running = containers(site.id, all_states=False)
+            assert running
+
+            assert_error(site.restore(snap["id"]), 409, "no_space")
+
+            assert tree(volume) == before
+            assert [p for p in os.listdir(small) if p.startswith(".moorage-")] == []
+            assert sorted(os.listdir(small)) == ["data", "filler"]
+            assert containers(site.id, all_states=False) == running
+            assert site.serves() == "hello from v1\n"
+            assert api.get(f"/api/workloads/{site.id}/restores").json()["items"] == []
+        finally:
+            if workload is not None:
+                api.delete(f"/api/workloads/{workload['id']}", params={"purge_snapshots": "true"})
+            stop_server(proc)
+    finally:
+        if subprocess.run(["umount", str(small)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(small)], check=True)
+
+
+def test_restore_deploy_and_reconcile_do_not_deadlock(site: Site) -> None:
+    snap = site.snapshot()
+    old = site.trees()
+    for name, p in site.paths.items():
+        write_tree(p, f"new-{name}")
+    restore_posted = threading.Event()
+    results: dict[str, Any] = {}
+
+    def restore() -> None:
+        r = site.restore(snap["id"])
+        assert r.status_code == 202, r.text
+        restore_posted.set()
+        results["restore"] = site.wait_restore(r.json()["id"], timeout=55)
+
+    def deploy() -> None:
+        # Asked for while the restore runs, so it has to wait for the restore's lock.
+        restore_posted.wait(30)
+        r = site.api.post(f"/api/workloads/{site.id}/deploy")
+        assert r.status_code == 202, r.text
+        results["deploy"] = wait_deployment(site.api, site.id, r.json()["id"], timeout=55)
+
+    def reconcile() -> None:
+        restore_posted.wait(30)
+        results["reconcile"] = site.api.post(f"/api/workloads/{site.id}/reconcile")
+
+    errors: dict[str, BaseException] = {}
+
+    def guarded(step: Any) -> Any:
+        def body() -> None:
+            try:
+                step()
+            except BaseException as exc:  # reported by the main thread
+                errors[step.__name__] = exc
+
+        return body
+
+    threads = [
+        threading.Thread(target=guarded(f), name=f.__name__, daemon=True)
+        for f in (restore, deploy, reconcile)
+    ]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 60
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
+    stuck = [t.name for t in threads if t.is_alive()]
+    assert not stuck, f"still waiting after 60 s: {', '.join(stuck)}"
+    assert not errors, f"failed: {errors!r}"
+
+    done, deployed = results["restore"], results["deploy"]
+    assert done["status"] == "succeeded", done
+    assert deployed["status"] == "succeeded", deployed
+    # The deploy was asked for while the restore ran, and ran only after it.
+    assert deployed["created_at"] < done["finished_at"] <= deployed["started_at"]
+    assert results["reconcile"].status_code == 200, results["reconcile"].text
+    assert results["reconcile"].json()["status"] in ("running", "deploying")
+    assert site.trees() == old
+    assert site.serves() == "old-www\n"
+
+
+def test_a_volume_another_workload_mounts_is_refused(server: Server, site: Site) -> None:
+    snap = site.snapshot()
+    project = site.workload["project"]
+    r = server.admin.post(
+        "/api/workloads",
+        json={
+            "name": "neighbour",
+            "kind": "image",
+            "project": project,
+            "stage": "staging",
+            "config": {"image": "moorage-test/httpd:1"},
+        },
+    )
+    assert r.status_code == 201, r.text
+    neighbour = r.json()["id"]
+    try:
+        r = server.admin.put(
+            f"/api/workloads/{neighbour}/volumes",
+            json=[{"name": "also-shared", "scope": "project", "source": "shared", "target": "/s"}],
+        )
+        assert r.status_code == 200, r.text
+        before = site.trees()
+        error = assert_error(site.restore(snap["id"]), 409, "shared_volume")
+        assert "neighbour" in error["message"]
+        assert site.trees() == before and site.leftovers() == []
+        # Restoring only the volumes nobody else mounts is fine.
+        done = site.wait_restore(site.restore(snap["id"], volumes=["www"]).json()["id"])
+        assert done["status"] == "succeeded", done
+    finally:
+        server.admin.delete(f"/api/workloads/{neighbour}")
