@@ -18,7 +18,7 @@ fi
 # A base temp dir of our own: pytest prunes its shared one, and another run on the same
 # machine must not delete the data directory under this run's live server.
 basetemp=$(mktemp -d "${TMPDIR:-/tmp}/moorage-pytest-XXXXXX")
-.venv/bin/python -m pytest --basetemp="$basetemp" "$@"
+.venv/bin/python -m pytest --basetemp="$basetemp" --durations=15 "$@"
 rc=$?
 rm -rf "$basetemp"
 if [ "$rc" -eq 5 ]; then
