@@ -569,8 +569,21 @@ class RestoreEngine:
                 None,
             )
             olds.append((v, holder))
+        kept = record.get("pre_restore")
+        if kept is not None:
+            with self.db.session() as s:
+                done = s.get(Snapshot, kept)
+                if done is not None and done.status == "ready":
+                    # Packed before a crash: only the removal of the old trees was left.
+                    for v, holder in olds:
+                        if holder is not None:
+                            _rmtree_if(holder, v["old_inode"])
+                    journal.remove(self.settings.journals_dir, record["restore"])
+                    return
         if any(holder is not None for _, holder in olds):
             snapshot_id = new_id("sn")
+            record["pre_restore"] = snapshot_id
+            journal.write(self.settings.journals_dir, record["restore"], record)
             with self.db.session() as s:
                 s.add(
                     Snapshot(
