@@ -57,6 +57,14 @@ _TAR_BUFSIZE = 64 * 1024
 _PROGRESS_EVERY = 1 << 20
 _MAX_WARNINGS = 1000
 _MODE_MASK = 0o777  # permission bits only: setuid, setgid and sticky are dropped
+_CHOWN = os.geteuid() == 0  # only root can give files back to their owners
+
+
+def _plain_id(value: int) -> bool:
+    """A uid/gid the ustar field can hold; anything else (base-256 tricks) is left alone."""
+    return isinstance(value, int) and 0 <= value < 8**7
+
+
 _MAX_TRAILING_ZEROS = 8 << 20  # padding allowed after the end-of-archive marker
 _MAX_ABS_MTIME = 1 << 40  # seconds; anything further out is a forged header
 
@@ -252,12 +260,18 @@ def _listing(dir_fd: int) -> tuple[int, list[os.DirEntry[str]]]:
 _USTAR_MAX = 8**11  # sizes and mtimes from here on go into pax records
 
 
-def _ustar_block(name: bytes, kind: bytes, size: int, mode: int, mtime: int) -> bytes:
+_ID_MAX = 8**7  # ustar's uid/gid fields; larger ids are stored as 0 (root)
+
+
+def _ustar_block(
+    name: bytes, kind: bytes, size: int, mode: int, mtime: int, uid: int = 0, gid: int = 0
+) -> bytes:
     block = b"".join(
         (
             name[:100].ljust(100, b"\0"),
             b"%07o\0" % mode,
-            b"0000000\0" * 2,  # uid, gid
+            b"%07o\0" % (uid if 0 <= uid < _ID_MAX else 0),
+            b"%07o\0" % (gid if 0 <= gid < _ID_MAX else 0),
             b"%011o\0" % size,
             b"%011o\0" % mtime,
             b" " * 8,  # the checksum, counted as spaces
@@ -281,7 +295,14 @@ def _pax_record(keyword: str, value: str) -> bytes:
 
 
 def _tar_header(
-    name: str, kind: bytes, *, size: int = 0, mode: int = 0o644, mtime_ns: int = 0
+    name: str,
+    kind: bytes,
+    *,
+    size: int = 0,
+    mode: int = 0o644,
+    mtime_ns: int = 0,
+    uid: int = 0,
+    gid: int = 0,
 ) -> bytes:
     """One member's header, preceded by a pax header when ustar fields cannot hold it.
 
@@ -302,7 +323,7 @@ def _tar_header(
         records.append(_pax_record("mtime", _format_ns(mtime_ns)))
     clamped = min(max(seconds, 0), _USTAR_MAX - 1)
     header = _ustar_block(
-        encoded, kind, size if size < _USTAR_MAX else 0, mode & _MODE_MASK, clamped
+        encoded, kind, size if size < _USTAR_MAX else 0, mode & _MODE_MASK, clamped, uid, gid
     )
     if not records:
         return header
@@ -371,7 +392,14 @@ class _ArchiveWriter:
         try:
             st = os.fstat(root_fd)
             self.header(
-                _tar_header(prefix, tarfile.DIRTYPE, mode=st.st_mode, mtime_ns=st.st_mtime_ns)
+                _tar_header(
+                    prefix,
+                    tarfile.DIRTYPE,
+                    mode=st.st_mode,
+                    mtime_ns=st.st_mtime_ns,
+                    uid=st.st_uid,
+                    gid=st.st_gid,
+                )
             )
             while True:
                 kind = spool.read(1)
@@ -407,19 +435,23 @@ class _ArchiveWriter:
         self, volume: VolumeSource, prefix: str, rel: str, name: str, parent_fd: int
     ) -> int:
         fd = -1
-        mode, mtime_ns = 0o700, time.time_ns()
+        mode, mtime_ns, uid, gid = 0o700, time.time_ns(), 0, 0
         if parent_fd >= 0:
             try:
                 fd = os.open(name, _DIR_OPEN, dir_fd=parent_fd)
                 st = os.fstat(fd)
-                mode, mtime_ns = st.st_mode, st.st_mtime_ns
+                mode, mtime_ns, uid, gid = st.st_mode, st.st_mtime_ns, st.st_uid, st.st_gid
             except OSError:
                 fd = -1
         if fd < 0:
             self._warnings.add(
                 f"volume {volume.name}: directory {rel} vanished during capture; stored empty"
             )
-        self.header(_tar_header(prefix + rel, tarfile.DIRTYPE, mode=mode, mtime_ns=mtime_ns))
+        self.header(
+            _tar_header(
+                prefix + rel, tarfile.DIRTYPE, mode=mode, mtime_ns=mtime_ns, uid=uid, gid=gid
+            )
+        )
         return fd
 
     def _file(
@@ -440,12 +472,20 @@ class _ArchiveWriter:
                 f"volume {volume.name}: file {rel} vanished during capture; "
                 f"stored as {size} zero bytes to keep the manifest's counts"
             )
-            mode, mtime_ns = 0o600, time.time_ns()
+            mode, mtime_ns, uid, gid = 0o600, time.time_ns(), 0, 0
         else:
-            mode, mtime_ns = st.st_mode, st.st_mtime_ns
+            mode, mtime_ns, uid, gid = st.st_mode, st.st_mtime_ns, st.st_uid, st.st_gid
         try:
             self.header(
-                _tar_header(prefix + rel, tarfile.REGTYPE, size=size, mode=mode, mtime_ns=mtime_ns)
+                _tar_header(
+                    prefix + rel,
+                    tarfile.REGTYPE,
+                    size=size,
+                    mode=mode,
+                    mtime_ns=mtime_ns,
+                    uid=uid,
+                    gid=gid,
+                )
             )
             remaining = size
             while remaining and fd >= 0:
@@ -956,6 +996,7 @@ class _Dir:
     fd: int  # -1 when only verifying
     mode: int | None = None
     mtime_ns: int | None = None
+    owner: tuple[int, int] | None = None
     children: dict[str, bool] = field(default_factory=dict)  # name -> is a directory
 
 
@@ -1088,6 +1129,7 @@ class _Reader:
             volume.root_declared = True
             volume.stack[0].mode = member.mode & _MODE_MASK
             volume.stack[0].mtime_ns = member.mtime_ns
+            volume.stack[0].owner = (member.uid, member.gid)
             return
         parent = self._descend(volume, parts[:-1], member.raw_name)
         leaf = parts[-1]
@@ -1106,7 +1148,9 @@ class _Reader:
             if parent.fd >= 0:
                 os.mkdir(leaf, 0o700, dir_fd=parent.fd)
                 fd = os.open(leaf, _DIR_OPEN, dir_fd=parent.fd)
-            volume.stack.append(_Dir(leaf, fd, member.mode & _MODE_MASK, member.mtime_ns))
+            volume.stack.append(
+                _Dir(leaf, fd, member.mode & _MODE_MASK, member.mtime_ns, (member.uid, member.gid))
+            )
         else:
             self._file(stream, member, volume, parent, leaf)
 
@@ -1249,6 +1293,9 @@ class _Reader:
                 self._total += len(chunk)
                 self._report()
             if fd >= 0:
+                if _CHOWN and _plain_id(member.uid) and _plain_id(member.gid):
+                    # Owners as captured, so a non-root app can use its data again.
+                    os.fchown(fd, member.uid, member.gid)
                 os.fchmod(fd, member.mode & _MODE_MASK)
                 os.utime(fd, ns=(member.mtime_ns, member.mtime_ns))
                 if self._fsync_each:
@@ -1264,6 +1311,9 @@ class _Reader:
         if directory.fd < 0:
             return
         try:
+            owner = directory.owner
+            if owner is not None and _CHOWN and _plain_id(owner[0]) and _plain_id(owner[1]):
+                os.fchown(directory.fd, *owner)
             if directory.mode is not None:
                 os.fchmod(directory.fd, directory.mode)
             if directory.mtime_ns is not None:

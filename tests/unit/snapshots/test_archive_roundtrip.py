@@ -395,3 +395,27 @@ def test_staging_stays_durable_without_syncfs(
     assert len(fsynced) == 6
     for index, path in staging.items():
         assert (path / "sub" / "f").read_text() == f"volume {index}\n"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give files to other owners")
+def test_owners_survive_the_round_trip(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    (src / "pgdata").mkdir(parents=True)
+    (src / "pgdata" / "PG_VERSION").write_text("15\n")
+    os.chown(src / "pgdata", 999, 999)
+    os.chown(src / "pgdata" / "PG_VERSION", 999, 998)
+    (src / "root-owned").write_text("x")
+    dest = tmp_path / "a.tar.zst"
+    write_archive(
+        dest,
+        {"id": "w", "name": "w", "kind": "image"},
+        [VolumeSource(index=0, name="db", scope="stage", source="db", path=src)],
+    )
+    out = tmp_path / "out"
+    out.mkdir()
+    with open(dest, "rb") as f:
+        read_archive(f, limits=Limits(max_bytes=10**9), staging={0: out})
+    owner = lambda p: (os.lstat(p).st_uid, os.lstat(p).st_gid)  # noqa: E731
+    assert owner(out / "pgdata") == (999, 999)
+    assert owner(out / "pgdata" / "PG_VERSION") == (999, 998)
+    assert owner(out / "root-owned") == (0, 0)
