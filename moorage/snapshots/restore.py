@@ -300,6 +300,7 @@ class RestoreEngine:
                 packing = self._run_locked(restore_id)
         except Exception:
             log.exception("restore %s crashed", restore_id)
+            self._settle_now(restore_id)
             self._finish(restore_id, "failed", "internal error; see the server log")
         finally:
             with self._guard:
@@ -307,6 +308,20 @@ class RestoreEngine:
         if packing is not None:
             # The restore is done; packing the replaced data does not hold anything up.
             self._pack_logged(packing)
+
+    def _settle_now(self, restore_id: str) -> None:
+        """After an unexpected error, do now what recovery would do at the next start."""
+        try:
+            for record in journal.read_all(self.settings.journals_dir):
+                if record["restore"] != restore_id:
+                    continue
+                if record["state"] == "committed":
+                    self.roll_forward(record)
+                    self._pack_logged(record)
+                else:
+                    self.roll_back(record, "rolled back after an internal error")
+        except Exception:
+            log.exception("restore %s: settling failed; the next start recovers it", restore_id)
 
     def _phase(self, restore_id: str, phase: str, **values: Any) -> None:
         with self.db.session() as s:
