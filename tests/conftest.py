@@ -122,6 +122,18 @@ def start_server(
     raise RuntimeError("server did not become healthy in 30 s")
 
 
+def admin_api(url: str, env: dict[str, str]) -> Api:
+    """An admin client for a server started with ``env``, through the offline CLI."""
+    out = subprocess.run(
+        [MOORAGE, "token", "create", "--username", "admin"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return Api(url, out.splitlines()[-1])
+
+
 def stop_server(proc: subprocess.Popen[str]) -> None:
     proc.terminate()
     try:
@@ -182,14 +194,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     volume_root.mkdir()
     proc, url, env = start_server(data_dir, {"MOORAGE_VOLUME_ROOTS": str(volume_root)})
     try:
-        token = subprocess.run(
-            [MOORAGE, "token", "create", "--username", "admin"],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.splitlines()[-1]
-        admin = Api(url, token)
+        admin = admin_api(url, env)
         yield Server(
             url=url,
             data_dir=data_dir,

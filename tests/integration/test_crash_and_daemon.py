@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import httpx
 
-from tests.conftest import MOORAGE, Api, free_port, start_server, stop_server
+from tests.conftest import Api, admin_api, free_port, start_server, stop_server
 from tests.integration.helpers import containers, get_text, wait_deployment, wait_until
-
-
-def admin_api(url: str, env: dict[str, str]) -> Api:
-    out = subprocess.run(
-        [MOORAGE, "token", "create", "--username", "admin"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return Api(url, out.splitlines()[-1])
 
 
 def setup_workload(api: Api, port: int) -> str:

@@ -19,9 +19,9 @@ import pytest
 
 from tests.conftest import (
     ADMIN_PASSWORD,
-    MOORAGE,
     Api,
     Server,
+    admin_api,
     assert_error,
     free_port,
     login,
@@ -165,17 +165,6 @@ def make_site(api: Api, data_dir: Path, root: Path, project: str) -> Site:
     d = api.post(f"/api/workloads/{workload['id']}/deploy").json()
     assert wait_deployment(api, workload["id"], d["id"])["status"] == "succeeded"
     return Site(api, workload, port, paths)
-
-
-def admin_of(url: str, env: dict[str, str]) -> Api:
-    out = subprocess.run(
-        [MOORAGE, "token", "create", "--username", "admin"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return Api(url, out.split()[-1])
 
 
 @pytest.fixture
@@ -379,7 +368,7 @@ def crash_case(
         data, {**common, "MOORAGE_ENABLE_FAULTPOINTS": "1", "MOORAGE_FAULTPOINT": fault}
     )
     try:
-        site = make_site(admin_of(url, env), data, root, "crash")
+        site = make_site(admin_api(url, env), data, root, "crash")
         snap = site.snapshot()
         snapshot_trees = site.trees()
         for name, p in site.paths.items():
@@ -421,7 +410,7 @@ def assert_recovered(
 ) -> None:
     proc, url, env = start_server(data, common)
     try:
-        site.api = admin_of(url, env)
+        site.api = admin_api(url, env)
         # Recovery ran before the server answered: the volumes are decided already.
         assert site.trees() == (live_trees if expect == "old" else snapshot_trees)
         row = site.api.get(f"/api/workloads/{site.id}/restores/{rid}").json()
@@ -476,7 +465,7 @@ def test_the_rename_fallback_restores_too(tmp_path: Path) -> None:
         data, {"MOORAGE_VOLUME_ROOTS": str(root), "MOORAGE_RESTORE_SWAP": "rename"}
     )
     try:
-        site = make_site(admin_of(url, env), data, root, "fallback")
+        site = make_site(admin_api(url, env), data, root, "fallback")
         snap = site.snapshot()
         old = site.trees()
         for name, p in site.paths.items():
@@ -497,7 +486,7 @@ def test_too_little_free_space_is_refused_and_touches_nothing(tmp_path: Path) ->
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(small)], check=True)
     try:
         proc, url, env = start_server(data, {"MOORAGE_VOLUME_ROOTS": str(root)})
-        api = admin_of(url, env)
+        api = admin_api(url, env)
         workload: dict[str, Any] | None = None
         try:
             project = unique("space")

@@ -15,9 +15,9 @@ import pytest
 import zstandard
 
 from tests.conftest import (
-    MOORAGE,
     Api,
     Server,
+    admin_api,
     assert_error,
     create_workload,
     free_port,
@@ -268,14 +268,7 @@ def test_killed_mid_capture_restarts_clean_and_running(tmp_path: Path) -> None:
     )
     port = free_port()
     try:
-        token = subprocess.run(
-            [MOORAGE, "token", "create", "--username", "admin"],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split()[-1]
-        api = Api(url, token)
+        api = admin_api(url, env)
         assert api.post("/api/projects", json={"slug": "snap"}).status_code == 201
         wid = api.post(
             "/api/workloads",
@@ -314,16 +307,7 @@ def test_killed_mid_capture_restarts_clean_and_running(tmp_path: Path) -> None:
         stop_server(proc)
     proc, url, env = start_server(data)
     try:
-        api = Api(
-            url,
-            subprocess.run(
-                [MOORAGE, "token", "create", "--username", "admin"],
-                env=env,
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout.split()[-1],
-        )
+        api = admin_api(url, env)
         snap = api.get(f"/api/workloads/{wid}/snapshots/{sid}").json()
         assert snap["status"] == "failed" and "stopped during the capture" in snap["error"]
         folder = data / "snapshots" / wid
