@@ -124,8 +124,8 @@ class Site:
         return found
 
 
-def make_site(api: Api, data_dir: Path, root: Path, project: str) -> Site:
-    """An image workload serving its `www` volume, plus a project and an absolute volume."""
+def site_workload(api: Api, project: str) -> tuple[dict[str, Any], int]:
+    """A new project with the `site` image workload on a free loopback port."""
     assert api.post("/api/projects", json={"slug": project}).status_code == 201
     port = free_port()
     r = api.post(
@@ -144,6 +144,12 @@ def make_site(api: Api, data_dir: Path, root: Path, project: str) -> Site:
     )
     assert r.status_code == 201, r.text
     workload = r.json()
+    return dict(workload), port
+
+
+def make_site(api: Api, data_dir: Path, root: Path, project: str) -> Site:
+    """An image workload serving its `www` volume, plus a project and an absolute volume."""
+    workload, port = site_workload(api, project)
     absolute = root / f"{project}-abs"
     absolute.mkdir()
     r = api.put(
@@ -490,24 +496,7 @@ def test_too_little_free_space_is_refused_and_touches_nothing(tmp_path: Path) ->
         workload: dict[str, Any] | None = None
         try:
             project = unique("space")
-            assert api.post("/api/projects", json={"slug": project}).status_code == 201
-            port = free_port()
-            r = api.post(
-                "/api/workloads",
-                json={
-                    "name": NAME,
-                    "kind": "image",
-                    "project": project,
-                    "stage": "production",
-                    "config": {
-                        "image": "moorage-test/httpd:1",
-                        "ports": [{"container": 8080, "host": port}],
-                        "health": {"http": "/", "timeout_seconds": 30},
-                    },
-                },
-            )
-            assert r.status_code == 201, r.text
-            workload = r.json()
+            workload, port = site_workload(api, project)
             volume = small / "data"
             volume.mkdir()
             for i in range(3):
