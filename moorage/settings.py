@@ -14,6 +14,8 @@ from moorage.errors import ConfigError
 
 GIB = 1024**3
 DEFAULT_BIND = "127.0.0.1:8700"
+# The UI build of a source checkout: <repo>/web/build next to the moorage package.
+DEFAULT_WEB_DIR = Path(__file__).resolve().parent.parent / "web" / "build"
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ class Settings:
     reconcile_seconds: float = 30.0
     deploy_workers: int = 4
     container_labels: dict[str, str] = field(default_factory=dict)
+    web_dir: Path | None = None
+    """The built UI served at /; None serves the API alone."""
     # Not a MOORAGE_* variable: the cap on an ordinary JSON request body.
     max_body_bytes: int = field(default=1024 * 1024)
 
@@ -74,6 +78,7 @@ class Settings:
             deploy_workers=_parse_int(env, "MOORAGE_DEPLOY_WORKERS", 4, minimum=1),
             restore_swap=_parse_choice(env, "MOORAGE_RESTORE_SWAP", ("auto", "exchange", "rename")),
             container_labels=_parse_labels(env.get("MOORAGE_CONTAINER_LABELS") or ""),
+            web_dir=Path(env.get("MOORAGE_WEB_DIR") or DEFAULT_WEB_DIR).absolute(),
         )
 
 

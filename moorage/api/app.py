@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -31,6 +32,7 @@ from moorage.api.routes import (
     workloads,
 )
 from moorage.api.routes.snapshots import IMPORT_SUFFIX
+from moorage.api.ui import mount_ui
 from moorage.deployer.service import Deployer
 from moorage.deployer.triggers import TriggerRunner
 from moorage.plugins.registry import Registry
@@ -59,6 +61,8 @@ ROUTERS = (
     audit.router,
 )
 
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
 
 def create_app(settings: Settings, db: Database, registry: Registry, deployer: Deployer) -> FastAPI:
     snapshotter = Snapshotter(deployer)
@@ -78,14 +82,7 @@ def create_app(settings: Settings, db: Database, registry: Registry, deployer: D
             runner.stop()
             deployer.stop()
 
-    app = FastAPI(
-        title="Moorage",
-        version=__version__,
-        openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
-        redoc_url=None,
-        lifespan=lifespan,
-    )
+    app = _routes_only(lifespan)
     app.state.moorage = AppState(
         settings=settings,
         db=db,
@@ -95,10 +92,29 @@ def create_app(settings: Settings, db: Database, registry: Registry, deployer: D
         snapshotter=snapshotter,
         restorer=restorer,
     )
-    errors.install(app)
-    for router in ROUTERS:
-        app.include_router(router)
     app.add_middleware(
         BodyLimit, max_bytes=settings.max_body_bytes, streamed_suffixes=(IMPORT_SUFFIX,)
     )
+    if settings.web_dir is not None:
+        mount_ui(app, settings.web_dir)
     return app
+
+
+def _routes_only(lifespan: Lifespan | None = None) -> FastAPI:
+    app = FastAPI(
+        title="Moorage",
+        version=__version__,
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    return app
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document, without a store or an engine: the UI's client is generated from it."""
+    return _routes_only().openapi()

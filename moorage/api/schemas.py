@@ -52,6 +52,11 @@ class UserIn(Body):
     password: str = Field(min_length=1, max_length=1024)
 
 
+class UserPatch(Body):
+    role: Literal["viewer", "operator", "admin"] | None = None
+    password: str | None = Field(default=None, min_length=1, max_length=1024)
+
+
 class UserList(BaseModel):
     items: list[UserOut]
 
@@ -128,6 +133,13 @@ class WorkloadPatch(Body):
     )
 
 
+class LastDeployment(BaseModel):
+    id: str
+    status: str
+    created_at: datetime
+    finished_at: datetime | None
+
+
 class WorkloadOut(BaseModel):
     id: str
     ref_id: str
@@ -141,6 +153,7 @@ class WorkloadOut(BaseModel):
     keep_last: int | None = None
     created_at: datetime
     updated_at: datetime
+    last_deployment: LastDeployment | None = None
 
 
 class WorkloadList(BaseModel):

@@ -8,6 +8,7 @@ import typer
 
 from moorage.cli import apps, projects, snapshots, triggers
 from moorage.cli.offline import admin_app, token_app
+from moorage.cli.openapi import openapi
 from moorage.cli.serve import serve
 from moorage.errors import MoorageError
 
@@ -17,6 +18,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("serve")(serve)
+app.command("openapi")(openapi)
 app.add_typer(admin_app, name="admin")
 app.add_typer(token_app, name="token")
 app.add_typer(projects.app, name="projects")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlalchemy import delete as sql_delete
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -49,11 +50,7 @@ def create(session: Session, actor: Actor, *, username: str, role: str, password
     _check_username(username)
     if role not in ROLES:
         raise InvalidInput(f"role must be one of {', '.join(ROLES)}", code="invalid_role")
-    if len(password) < sec.MIN_PASSWORD_CHARS:
-        raise InvalidInput(
-            f"password must be at least {sec.MIN_PASSWORD_CHARS} characters",
-            code="weak_password",
-        )
+    _check_password(password)
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise Conflict(f"user {username!r} already exists", code="duplicate")
     user = User(
@@ -63,6 +60,73 @@ def create(session: Session, actor: Actor, *, username: str, role: str, password
     flush_or_conflict(session, f"user {username!r} already exists")
     audit.record(session, actor, "user.create", "user", username, {"role": role})
     return user
+
+
+def _check_password(password: str) -> None:
+    if len(password) < sec.MIN_PASSWORD_CHARS:
+        raise InvalidInput(
+            f"password must be at least {sec.MIN_PASSWORD_CHARS} characters",
+            code="weak_password",
+        )
+
+
+def get(session: Session, user_id: str) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"no user {user_id!r}")
+    return user
+
+
+def _other_admins(session: Session, user: User) -> int:
+    return (
+        session.scalar(
+            select(func.count()).select_from(User).where(User.role == "admin", User.id != user.id)
+        )
+        or 0
+    )
+
+
+def update(
+    session: Session,
+    actor: Actor,
+    user_id: str,
+    *,
+    role: str | None = None,
+    password: str | None = None,
+) -> User:
+    """Change a user's role or password; the last admin keeps the admin role."""
+    user = get(session, user_id)
+    changed: dict[str, object] = {}
+    if role is not None and role != user.role:
+        if role not in ROLES:
+            raise InvalidInput(f"role must be one of {', '.join(ROLES)}", code="invalid_role")
+        if user.role == "admin" and _other_admins(session, user) == 0:
+            raise Conflict(
+                f"{user.username!r} is the last admin; make another admin first", code="last_admin"
+            )
+        changed["role"] = role
+        user.role = role
+    if password is not None:
+        _check_password(password)
+        user.password_hash = sec.hash_password(password)
+        changed["password_changed"] = True
+        # A new password ends every web session of that user.
+        session.execute(sql_delete(WebSession).where(WebSession.user_id == user.id))
+    audit.record(session, actor, "user.update", "user", user.username, changed)
+    return user
+
+
+def delete(session: Session, actor: Actor, user_id: str) -> None:
+    """Remove a user with their tokens and sessions; never yourself, never the last admin."""
+    user = get(session, user_id)
+    if user.id == actor.user_id:
+        raise Conflict("you cannot delete your own account", code="own_account")
+    if user.role == "admin" and _other_admins(session, user) == 0:
+        raise Conflict(f"{user.username!r} is the last admin", code="last_admin")
+    session.execute(sql_delete(ApiToken).where(ApiToken.user_id == user.id))
+    session.execute(sql_delete(WebSession).where(WebSession.user_id == user.id))
+    session.delete(user)
+    audit.record(session, actor, "user.delete", "user", user.username)
 
 
 def create_token(

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Row, or_, select
+from sqlalchemy import Row, func, or_, select
 from sqlalchemy import delete as sql_delete
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from moorage.errors import Conflict, Forbidden, InvalidInput, NotFound
 from moorage.names import is_slug, new_id
@@ -37,9 +38,26 @@ def list_filtered(
     stage: str | None = None,
     kind: str | None = None,
 ) -> list[Row[Any]]:
-    """Plain rows (every workload column plus ``project``), not ORM objects: lists stay fast."""
-    query = select(*Workload.__table__.c, Project.slug.label("project")).join(
-        Project, Project.id == Workload.project_id
+    """Plain rows (every workload column, ``project`` and the latest deployment's ``last_*``),
+    not ORM objects: lists stay fast."""
+    latest = (
+        select(Deployment.workload_id, func.max(Deployment.created_at).label("at"))
+        .group_by(Deployment.workload_id)
+        .subquery()
+    )
+    last = aliased(Deployment)
+    query = (
+        select(
+            *Workload.__table__.c,
+            Project.slug.label("project"),
+            last.id.label("last_id"),
+            last.status.label("last_status"),
+            last.created_at.label("last_created_at"),
+            last.finished_at.label("last_finished_at"),
+        )
+        .join(Project, Project.id == Workload.project_id)
+        .outerjoin(latest, latest.c.workload_id == Workload.id)
+        .outerjoin(last, (last.workload_id == Workload.id) & (last.created_at == latest.c.at))
     )
     if project is not None:
         query = query.where(Project.slug == project)
@@ -47,8 +65,21 @@ def list_filtered(
         query = query.where(Workload.stage == stage)
     if kind is not None:
         query = query.where(Workload.kind == kind)
-    query = query.order_by(Project.slug, Workload.stage, Workload.name)
-    return list(session.execute(query))
+    query = query.order_by(Project.slug, Workload.stage, Workload.name, last.id.desc())
+    rows: dict[str, Row[Any]] = {}
+    result: Iterable[Row[Any]] = session.execute(query)
+    for row in result:
+        rows.setdefault(row.id, row)  # two deployments created in the same instant: keep one
+    return list(rows.values())
+
+
+def last_deployment(session: Session, workload_id: str) -> Deployment | None:
+    return session.scalars(
+        select(Deployment)
+        .where(Deployment.workload_id == workload_id)
+        .order_by(Deployment.created_at.desc())
+        .limit(1)
+    ).first()
 
 
 def project_slug(session: Session, workload: Workload) -> str:

@@ -14,6 +14,7 @@ from moorage.api.schemas import (
     UserIn,
     UserList,
     UserOut,
+    UserPatch,
 )
 from moorage.services import users
 from moorage.store.tables import ApiToken
@@ -32,6 +33,17 @@ def create_user(body: UserIn, actor: Admin, session: DbSession) -> UserOut:
         session, actor, username=body.username, role=body.role, password=body.password
     )
     return user_out(user)
+
+
+@router.patch("/users/{user_id}")
+def update_user(user_id: str, body: UserPatch, actor: Admin, session: DbSession) -> UserOut:
+    user = users.update(session, actor, user_id, role=body.role, password=body.password)
+    return user_out(user)
+
+
+@router.delete("/users/{user_id}", status_code=204)
+def delete_user(user_id: str, actor: Admin, session: DbSession) -> None:
+    users.delete(session, actor, user_id)
 
 
 def _token_out(row: ApiToken) -> TokenOut:

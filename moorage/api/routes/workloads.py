@@ -11,6 +11,7 @@ from moorage.api.deps import Admin, DbSession, Operator, State, Viewer
 from moorage.api.schemas import (
     DeploymentList,
     DeploymentOut,
+    LastDeployment,
     WorkloadIn,
     WorkloadList,
     WorkloadOut,
@@ -26,7 +27,9 @@ router = APIRouter(prefix="/api/workloads", tags=["workloads"])
 Slug = Annotated[str | None, Query(max_length=63)]
 
 
-def workload_out(registry: Registry, w: Workload | Row[Any], project: str) -> WorkloadOut:
+def workload_out(
+    registry: Registry, w: Workload | Row[Any], project: str, last: LastDeployment | None = None
+) -> WorkloadOut:
     return WorkloadOut(
         id=w.id,
         ref_id=w.ref_id,
@@ -40,6 +43,27 @@ def workload_out(registry: Registry, w: Workload | Row[Any], project: str) -> Wo
         keep_last=w.keep_last,
         created_at=w.created_at,
         updated_at=w.updated_at,
+        last_deployment=last,
+    )
+
+
+def _last_of_row(r: Row[Any]) -> LastDeployment | None:
+    if r.last_id is None:
+        return None
+    return LastDeployment(
+        id=r.last_id,
+        status=r.last_status,
+        created_at=r.last_created_at,
+        finished_at=r.last_finished_at,
+    )
+
+
+def _last_of(session: DbSession, workload_id: str) -> LastDeployment | None:
+    d = workloads.last_deployment(session, workload_id)
+    if d is None:
+        return None
+    return LastDeployment(
+        id=d.id, status=d.status, created_at=d.created_at, finished_at=d.finished_at
     )
 
 
@@ -74,7 +98,9 @@ def list_workloads(
     cached = state.list_cache.get(key)
     if cached is None or cached[0] != generation:
         rows = workloads.list_filtered(session, project=project, stage=stage, kind=kind)
-        listing = WorkloadList(items=[workload_out(state.registry, r, r.project) for r in rows])
+        listing = WorkloadList(
+            items=[workload_out(state.registry, r, r.project, _last_of_row(r)) for r in rows]
+        )
         cached = (generation, listing.model_dump_json().encode())
         if len(state.list_cache) > 256:
             state.list_cache.clear()
@@ -103,7 +129,8 @@ def create_workload(
 @router.get("/{workload_id}")
 def get_workload(workload_id: str, actor: Viewer, session: DbSession, state: State) -> WorkloadOut:
     workload = workloads.get(session, workload_id)
-    return workload_out(state.registry, workload, workloads.project_slug(session, workload))
+    project = workloads.project_slug(session, workload)
+    return workload_out(state.registry, workload, project, _last_of(session, workload.id))
 
 
 @router.patch("/{workload_id}")

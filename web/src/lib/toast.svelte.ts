@@ -1,0 +1,33 @@
+// Short-lived result messages at the corner of the screen.
+import { ApiError } from '$lib/api/client';
+import { t, has } from '$lib/i18n/index.svelte';
+
+export type Toast = { id: number; kind: 'ok' | 'error'; text: string };
+export const toasts = $state<Toast[]>([]);
+let next = 1;
+
+export function toast(text: string, kind: Toast['kind'] = 'ok'): void {
+  const id = next++;
+  toasts.push({ id, kind, text });
+  setTimeout(() => dismiss(id), kind === 'error' ? 8000 : 4000);
+}
+
+export function dismiss(id: number): void {
+  const i = toasts.findIndex((x) => x.id === id);
+  if (i >= 0) toasts.splice(i, 1);
+}
+
+/** The translated message for an API error code; unknown codes fall back by HTTP status. */
+export function errorText(e: unknown): string {
+  if (e instanceof ApiError) {
+    if (has(`errors.${e.code}`)) return t(`errors.${e.code}`);
+    if (e.status >= 500) return t('errors.server');
+    if (e.status === 422 || e.status === 400) return t('errors.invalid_input');
+    return t('errors.unknown', { status: e.status });
+  }
+  return t('errors.network');
+}
+
+export function toastError(e: unknown): void {
+  toast(errorText(e), 'error');
+}
