@@ -5,7 +5,9 @@ import { vitePreprocess } from '@sveltejs/vite-plugin-svelte';
 export default {
   preprocess: vitePreprocess(),
   kit: {
-    adapter: adapter({ fallback: 'index.html', strict: false }),
+    // Separate output directories let two builds run side by side (WEB_BUILD_DIR, WEB_KIT_DIR).
+    adapter: adapter({ pages: process.env.WEB_BUILD_DIR ?? 'build', fallback: 'index.html', strict: false }),
+    outDir: process.env.WEB_KIT_DIR ?? '.svelte-kit',
     alias: { $api: 'src/lib/api' }
   }
 };

@@ -15,7 +15,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 
 from moorage.api.errors import error_body
 
-_API_PREFIXES = ("api/", "hooks/", "metrics")
+_API_ROOTS = frozenset({"api", "hooks", "metrics"})
 _HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -30,7 +30,7 @@ def mount_ui(app: FastAPI, web_dir: Path) -> None:
 
     @app.get("/{path:path}", include_in_schema=False)
     def ui(path: str) -> Response:
-        if path.startswith(_API_PREFIXES):
+        if path.split("/", 1)[0] in _API_ROOTS:
             return JSONResponse(error_body("not_found", "Not Found"), status_code=404)
         index = root / "index.html"
         if not index.is_file():

@@ -28,6 +28,10 @@ let csrfToken = '';
 export function setCsrf(token: string): void {
   csrfToken = token;
 }
+/** The CSRF token for requests made outside this module (an upload with progress, say). */
+export function csrf(): string {
+  return csrfToken;
+}
 
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 let onUnauthenticated: () => void = () => {};

@@ -1,0 +1,112 @@
+"""A real browser (Debian's chromium, driven by Playwright) against a real Moorage server.
+
+No browser can be downloaded here: Playwright launches /usr/bin/chromium, which
+scripts/chromium.sh installs with apt when it is missing. Screenshots go under
+test-output/e2e/ (MOORAGE_TEST_OUTPUT overrides it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.conftest import ADMIN_PASSWORD, REPO, Server
+
+CHROMIUM = "/usr/bin/chromium"
+# Without the background-networking flags chromium keeps dialling Google on a closed network.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+OUTPUT = Path(os.environ.get("MOORAGE_TEST_OUTPUT") or REPO / "test-output") / "e2e"
+I18N = REPO / "web" / "src" / "lib" / "i18n"
+
+
+@pytest.fixture(scope="session")
+def browser(web_built: None) -> Iterator[Browser]:
+    subprocess.run([str(REPO / "scripts" / "chromium.sh")], check=True, timeout=900)
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+class Ui:
+    """One logged-in browser page plus the checks every page must pass."""
+
+    def __init__(self, page: Page, server: Server) -> None:
+        self.page = page
+        self.server = server
+        self.errors: list[str] = []
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+        page.set_default_timeout(20_000)
+
+    def go(self, path: str) -> Page:
+        self.page.goto(self.server.url + path)
+        self.page.wait_for_load_state("networkidle")
+        return self.page
+
+    def login(self, username: str = "admin", password: str = ADMIN_PASSWORD) -> None:
+        self.page.goto(self.server.url + "/login")
+        self.page.fill("#username", username)
+        self.page.fill("#password", password)
+        self.page.click("button[type=submit]")
+        self.page.wait_for_url(re.compile(r".*/apps$"))
+
+    def shot(self, name: str) -> Path:
+        path = OUTPUT / f"{name}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+    def set_language(self, lang: str) -> None:
+        self.page.select_option("[data-testid=lang]", lang)
+
+
+@pytest.fixture
+def ui(browser: Browser, server: Server) -> Iterator[Ui]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    ui = Ui(context.new_page(), server)
+    yield ui
+    context.close()
+    assert ui.errors == [], ui.errors
+
+
+def english_messages() -> list[str]:
+    """Every English UI message that Russian says differently, placeholders cut out."""
+    en = json.loads((I18N / "en.json").read_text())
+    ru = json.loads((I18N / "ru.json").read_text())
+    found: list[str] = []
+
+    def walk(a: object, b: object) -> None:
+        if isinstance(a, dict) and isinstance(b, dict):
+            for key, value in a.items():
+                walk(value, b.get(key))
+        elif isinstance(a, str) and a != b:
+            for piece in re.split(r"\{\w+\}", a):
+                piece = piece.strip(" .,:;!?()…—-")
+                if len(piece) >= 4 and re.search(r"[A-Za-z]{3}", piece):
+                    found.append(piece)
+
+    walk(en, ru)
+    return sorted(set(found), key=len, reverse=True)
+
+
+def english_left(text: str, allowed: set[str]) -> list[str]:
+    """English catalog messages, or English words outside `allowed`, in a page's text."""
+    leaks = [m for m in english_messages() if re.search(rf"(?<!\w){re.escape(m)}(?!\w)", text)]
+    words = {w for w in re.findall(r"[A-Za-z][A-Za-z'-]{2,}", text)} - allowed
+    return leaks + sorted(words)
