@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from moorage.security.roles import Actor
 from moorage.services import deploys
-from moorage.store.tables import Binding, Trigger
+from moorage.store.tables import Binding, Trigger, utcnow
 
 
 def trigger_actor(trigger: Trigger) -> Actor:
@@ -30,6 +30,9 @@ def fire(
     targets = list(dict.fromkeys(bound))  # a workload bound twice is queued once
     if only is not None:
         targets = [w for w in targets if w in only]
-    return deploys.enqueue_many(
+    queued = deploys.enqueue_many(
         session, trigger_actor(trigger), targets, f"trigger:{trigger.id}", pull=pull
     )
+    if queued:
+        trigger.last_fired_at = utcnow()
+    return queued

@@ -206,11 +206,13 @@ def test_right_secret_queues_one_deployment_per_bound_workload(
     server: Server, project: str, deploys: Deploys, provider: str
 ) -> None:
     hook = make_hook(server, {"provider": provider, "secret": SECRET})
+    assert hook["last_fired_at"] is None
     workloads = bound_workloads(server, project, hook, 2)
     body = push(provider, "refs/heads/main")
     r = call(server, hook["token"], body, headers_for(provider, body, SECRET))
     assert r.status_code == 202, r.text
     answer = r.json()
+    assert server.admin.get(f"/api/triggers/{hook['id']}").json()["last_fired_at"] is not None
     new = deploys.expect(workloads, f"trigger:{hook['id']}")
     assert sorted(answer["deployments"]) == sorted(new.values())
     assert answer["queued"] == 2
@@ -223,6 +225,14 @@ def test_right_secret_queues_one_deployment_per_bound_workload(
     r = call(server, hook["token"], body, headers_for(provider, body, WRONG_SECRET))
     assert_error(r, 401, "bad_signature")
     assert deployment_ids(server, workloads) == {w: [new[w]] for w in workloads}
+
+
+def test_a_refused_call_does_not_count_as_fired(server: Server, project: str) -> None:
+    hook = make_hook(server, {"provider": "github", "secret": SECRET})
+    bound_workloads(server, project, hook, 1)
+    body = push("github", "refs/heads/main")
+    assert_error(call(server, hook["token"], body, headers_for("github", body, WRONG_SECRET)), 401)
+    assert server.admin.get(f"/api/triggers/{hook['id']}").json()["last_fired_at"] is None
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)

@@ -1,0 +1,40 @@
+// Volume rows as edited in the UI, and the PUT body they become.
+import type { Schemas } from '$lib/api/client';
+
+/** The scopes moorage/volumes/paths.py supports (VOLUME_SCOPES). */
+export const SCOPES = ['stage', 'project', 'absolute'] as const;
+export type Scope = (typeof SCOPES)[number];
+export type VolumeRow = {
+  name: string;
+  scope: Scope;
+  source: string;
+  target: string;
+  read_only: boolean;
+  host_path: string | null;
+  problem: string | null;
+  /** Only an admin may change or remove an absolute volume that is already saved. */
+  locked: boolean;
+};
+
+export function rowsFromVolumes(items: Schemas['VolumeOut'][], admin: boolean): VolumeRow[] {
+  return items.map((v) => ({
+    name: v.name,
+    scope: (SCOPES as readonly string[]).includes(v.scope) ? (v.scope as Scope) : 'stage',
+    source: v.source,
+    target: v.target,
+    read_only: v.read_only,
+    host_path: v.host_path ?? null,
+    problem: v.problem ?? null,
+    locked: v.scope === 'absolute' && !admin
+  }));
+}
+
+export function blankVolume(): VolumeRow {
+  return { name: '', scope: 'stage', source: '', target: '', read_only: false, host_path: null, problem: null, locked: false };
+}
+
+export function volumeBody(rows: VolumeRow[]): Schemas['VolumeIn'][] {
+  return rows
+    .filter((r) => r.name.trim() || r.source.trim() || r.target.trim())
+    .map((r) => ({ name: r.name.trim(), scope: r.scope, source: r.source.trim(), target: r.target.trim(), read_only: r.read_only }));
+}
