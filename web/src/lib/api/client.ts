@@ -50,7 +50,22 @@ const auth: Middleware = {
   }
 };
 
-export const api = createClient<paths>({ baseUrl: '', credentials: 'same-origin' });
+/**
+ * fetch, with one retry of a read that failed on the network: creating a container network
+ * makes browsers drop requests in flight (ERR_NETWORK_CHANGED), and a read is safe to repeat.
+ */
+export async function fetchWithRetry(input: Request): Promise<Response> {
+  const retry = input.method === 'GET' || input.method === 'HEAD' ? input.clone() : null;
+  try {
+    return await fetch(input);
+  } catch (e) {
+    if (!retry) throw e;
+    await new Promise((r) => setTimeout(r, 300));
+    return fetch(retry);
+  }
+}
+
+export const api = createClient<paths>({ baseUrl: '', credentials: 'same-origin', fetch: fetchWithRetry });
 api.use(auth);
 
 /** Turn any error body (or a network failure) into an ApiError. */
@@ -84,7 +99,7 @@ export async function send(url: string, init: RequestInit): Promise<unknown> {
   if (MUTATING.has((init.method ?? 'GET').toUpperCase()) && csrfToken) headers.set('X-CSRF-Token', csrfToken);
   let response: Response;
   try {
-    response = await fetch(url, { ...init, headers, credentials: 'same-origin' });
+    response = await fetchWithRetry(new Request(url, { ...init, headers, credentials: 'same-origin' }));
   } catch (e) {
     throw new ApiError(0, 'network', String(e));
   }
