@@ -217,6 +217,12 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{os.getpid()}-{next(_counter)}"
 
 
+@pytest.fixture(scope="session")
+def web_built() -> None:
+    """Run scripts/web.sh: installs the locked node packages and rebuilds a stale UI build."""
+    subprocess.run([str(REPO / "scripts" / "web.sh")], check=True, timeout=600)
+
+
 @pytest.fixture
 def project(server: Server) -> str:
     slug = unique("p")

@@ -77,10 +77,11 @@ class Ui:
 
 
 @pytest.fixture
-def ui(browser: Browser, server: Server) -> Iterator[Ui]:
+def ui(browser: Browser, server: Server, request: pytest.FixtureRequest) -> Iterator[Ui]:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     ui = Ui(context.new_page(), server)
     yield ui
+    ui.shot(f"last-{request.node.name}")  # where the page was when the test ended
     context.close()
     assert ui.errors == [], ui.errors
 
@@ -107,6 +108,11 @@ def english_messages() -> list[str]:
 
 def english_left(text: str, allowed: set[str]) -> list[str]:
     """English catalog messages, or English words outside `allowed`, in a page's text."""
-    leaks = [m for m in english_messages() if re.search(rf"(?<!\w){re.escape(m)}(?!\w)", text)]
-    words = {w for w in re.findall(r"[A-Za-z][A-Za-z'-]{2,}", text)} - allowed
+    leaks = [
+        m
+        for m in english_messages()
+        if m not in allowed and re.search(rf"(?<!\w){re.escape(m)}(?!\w)", text)
+    ]
+    # Whole Latin words only: the letters inside ids and hashes (dp_3fa9bcc1) are not words.
+    words = set(re.findall(r"(?<![\w-])[A-Za-z][A-Za-z'-]{2,}(?![\w-])", text)) - allowed
     return leaks + sorted(words)

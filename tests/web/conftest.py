@@ -1,20 +1,12 @@
-"""The UI's toolchain: node dependencies installed and the build fresh, once per session."""
+"""Helpers for the UI's toolchain tests (the `web_built` fixture is in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import subprocess
 
-import pytest
-
 from tests.conftest import REPO
 
 WEB = REPO / "web"
-
-
-@pytest.fixture(scope="session")
-def web_built() -> None:
-    """Run scripts/web.sh: installs the locked node packages and rebuilds a stale build."""
-    subprocess.run([str(REPO / "scripts" / "web.sh")], check=True, timeout=600)
 
 
 def npm(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:

@@ -1,0 +1,121 @@
+"""Every page in English and Russian at desktop and phone width: screenshots of each, and in
+Russian no English left on any page visited."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.conftest import Server, create_workload, unique
+from tests.e2e.conftest import Ui, english_left
+
+# Text a person reads, minus what is data rather than UI: logs, code, ids, form values.
+VISIBLE_TEXT = """() => {
+  const skip = 'pre, code, textarea, script, style, .mono, option, [data-i18n-skip]';
+  const out = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    const el = n.parentElement;
+    if (!el || el.closest(skip) || !el.checkVisibility()) continue;
+    out.push(n.textContent);
+  }
+  for (const el of document.querySelectorAll('[placeholder], [aria-label], [title]')) {
+    if (el.closest(skip)) continue;
+    for (const a of ['placeholder', 'aria-label', 'title']) {
+      if (el.getAttribute(a)) out.push(el.getAttribute(a));
+    }
+  }
+  return out.join('\\n');
+}"""
+
+# Names that are the same in every language: the product, the languages' own names,
+# the kinds' codes, Docker words that Russian users write in Latin letters too.
+SAME_IN_EVERY_LANGUAGE = {"Moorage", "English", "Docker", "Compose", "JSON", "HTTP", "API", "URL"}
+
+
+@pytest.fixture
+def site(server: Server, project: str) -> dict[str, Any]:
+    """An app with a volume, a deployment, a snapshot and a bound webhook: no page is empty."""
+    workload = create_workload(
+        server, project, name=unique("shop"), config={"image": "moorage-test/httpd:1"}
+    )
+    wid = workload["id"]
+    volume = {"name": "data", "scope": "stage", "source": "data", "target": "/www"}
+    assert server.admin.put(f"/api/workloads/{wid}/volumes", json=[volume]).status_code == 200
+    assert server.admin.post(f"/api/workloads/{wid}/deploy").status_code == 202
+    hook = {"kind": "webhook", "name": unique("push"), "config": {"provider": "github"}}
+    assert server.admin.post(f"/api/workloads/{wid}/triggers", json={"trigger": hook}).is_success
+    r = server.admin.post(f"/api/workloads/{wid}/snapshots", json={"mode": "none"})
+    assert r.status_code == 202, r.text
+    return workload
+
+
+def data_words(server: Server, site: dict[str, Any]) -> set[str]:
+    """Words that come from the user's own data (names, slugs, images, usernames)."""
+    text = " ".join(
+        [
+            site["name"],
+            site["project"],
+            site["stage"],
+            site["config"]["image"],
+            " ".join(u["username"] for u in server.admin.get("/api/users").json()["items"]),
+            " ".join(t["name"] for t in server.admin.get("/api/triggers").json()["items"]),
+            " ".join(p["slug"] for p in server.admin.get("/api/projects").json()["items"]),
+            " ".join(
+                " ".join(p["stages"]) for p in server.admin.get("/api/projects").json()["items"]
+            ),
+            " ".join(w["name"] for w in server.admin.get("/api/workloads").json()["items"]),
+        ]
+    )
+    return set(re.findall(r"[A-Za-z][A-Za-z'-]{2,}", text)) | SAME_IN_EVERY_LANGUAGE
+
+
+def pages(workload_id: str) -> dict[str, str]:
+    tabs = ("overview", "deployments", "env", "volumes", "triggers", "snapshots")
+    return {
+        "apps": "/apps",
+        "apps-new": "/apps/new",
+        **{f"app-{tab}": f"/apps/{workload_id}?tab={tab}" for tab in tabs},
+        "triggers": "/triggers",
+        "audit": "/audit",
+        "settings": "/settings",
+    }
+
+
+def test_every_page_in_english_and_russian(ui: Ui, server: Server, site: dict[str, Any]) -> None:
+    ui.login()
+    allowed = data_words(server, site)
+    leaks: dict[str, list[str]] = {}
+    for lang in ("en", "ru"):
+        ui.page.set_viewport_size({"width": 1280, "height": 900})  # the phone menu hides it
+        ui.go("/apps")
+        ui.set_language(lang)
+        expect(ui.page.locator("html")).to_have_attribute("lang", lang)
+        for name, path in pages(site["id"]).items():
+            for width in (1280, 390):
+                ui.page.set_viewport_size({"width": width, "height": 900})
+                ui.go(path)
+                if name == "apps-new":
+                    ui.page.click("[data-testid=kind-image]")  # show the generated form too
+                ui.page.wait_for_timeout(300)
+                ui.shot(f"{lang}-{name}-{width}")
+                if lang == "ru":
+                    found = english_left(ui.page.evaluate(VISIBLE_TEXT), allowed)
+                    if found:
+                        leaks[f"{name}@{width}"] = found
+    assert leaks == {}, json.dumps(leaks, indent=1, ensure_ascii=False)
+
+
+def test_the_language_choice_survives_a_reload(ui: Ui) -> None:
+    ui.login()
+    ui.set_language("ru")
+    ui.page.reload()
+    expect(ui.page.locator("html")).to_have_attribute("lang", "ru")
+    expect(ui.page.locator("[data-testid=lang]")).to_have_value("ru")
+    ui.set_language("en")
+    ui.page.reload()
+    expect(ui.page.locator("html")).to_have_attribute("lang", "en")
