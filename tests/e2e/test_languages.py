@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.conftest import Server, create_workload, unique
-from tests.e2e.conftest import Ui, english_left
+from tests.e2e.conftest import Ui, english_left, latin_in_russian
 
 # Text a person reads, minus what is data rather than UI: logs, code, ids, form values.
 VISIBLE_TEXT = """() => {
@@ -31,10 +31,6 @@ VISIBLE_TEXT = """() => {
   }
   return out.join('\\n');
 }"""
-
-# Names that are the same in every language: the product, the languages' own names,
-# the kinds' codes, Docker words that Russian users write in Latin letters too.
-SAME_IN_EVERY_LANGUAGE = {"Moorage", "English", "Docker", "Compose", "JSON", "HTTP", "API", "URL"}
 
 
 @pytest.fixture
@@ -62,8 +58,10 @@ def data_words(server: Server, site: dict[str, Any]) -> set[str]:
             site["project"],
             site["stage"],
             site["config"]["image"],
+            "data",  # the volume's name
             " ".join(u["username"] for u in server.admin.get("/api/users").json()["items"]),
             " ".join(t["name"] for t in server.admin.get("/api/triggers").json()["items"]),
+            " ".join(t["name"] for t in server.admin.get("/api/tokens").json()["items"]),
             " ".join(p["slug"] for p in server.admin.get("/api/projects").json()["items"]),
             " ".join(
                 " ".join(p["stages"]) for p in server.admin.get("/api/projects").json()["items"]
@@ -71,7 +69,7 @@ def data_words(server: Server, site: dict[str, Any]) -> set[str]:
             " ".join(w["name"] for w in server.admin.get("/api/workloads").json()["items"]),
         ]
     )
-    return set(re.findall(r"[A-Za-z][A-Za-z'-]{2,}", text)) | SAME_IN_EVERY_LANGUAGE
+    return set(re.findall(r"[A-Za-z][A-Za-z'-]{2,}", text)) | latin_in_russian()
 
 
 def pages(workload_id: str) -> dict[str, str]:

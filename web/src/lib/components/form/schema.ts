@@ -49,6 +49,8 @@ export type Field = {
   /** The schema's title or the humanized key: data from the kind, not translated. */
   label: string;
   help: string;
+  /** The title of the model that holds the field (pydantic's class name): the translation key. */
+  model: string;
   required: boolean;
   nullable: boolean;
   widget: Widget;
@@ -179,6 +181,7 @@ export function fieldsOf(objectSchema: JsonSchema, root: JsonSchema): Field[] {
       key,
       label: own.title ?? humanize(key),
       help: gist(own.description ?? schema.description),
+      model: s.title ?? '',
       required: required.has(key),
       nullable,
       widget: widgetOf(schema, root, key),
