@@ -99,7 +99,7 @@ class TriggerRunner:
                 if action == "snapshot":
                     captures = self._snapshots(s, fresh, mode)
                 else:
-                    queued += len(fire(s, fresh))
+                    queued += len(fire(s, fresh, at=now))  # the slot's instant, as claimed
                 log.info("schedule %s fired; next at %s", trigger.name, following.isoformat())
             if action == "snapshot" and self.on_snapshot is not None:
                 for snapshot_id in captures:

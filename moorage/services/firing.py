@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -18,7 +20,12 @@ def trigger_actor(trigger: Trigger) -> Actor:
 
 
 def fire(
-    session: Session, trigger: Trigger, *, only: list[str] | None = None, pull: bool = False
+    session: Session,
+    trigger: Trigger,
+    *,
+    only: list[str] | None = None,
+    pull: bool = False,
+    at: datetime | None = None,
 ) -> list[str]:
     """Queue a deploy (reason ``trigger:<id>``) of each bound workload, once each; return
     the deployment ids."""
@@ -34,5 +41,5 @@ def fire(
         session, trigger_actor(trigger), targets, f"trigger:{trigger.id}", pull=pull
     )
     if queued:
-        trigger.last_fired_at = utcnow()
+        trigger.last_fired_at = at or utcnow()
     return queued

@@ -120,9 +120,10 @@ def test_body_of_exactly_one_mib_reaches_validation(server: Server) -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["/api/nothing-here", "/api/workloads/x/nothing", "/nope", "/api/projects/a/b/c"]
+    "path", ["/api/nothing-here", "/api/workloads/x/nothing", "/hooks", "/api/projects/a/b/c"]
 )
 def test_unknown_path_is_404_json(server: Server, path: str) -> None:
+    # Other paths belong to the web UI's router (tests/web/test_serving.py).
     r = server.admin.get(path)
     assert_error(r, 404, "not_found")
     assert r.headers["content-type"].startswith("application/json")
