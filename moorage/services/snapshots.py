@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from moorage.errors import InvalidInput, NotFound
+from moorage.errors import Conflict, InvalidInput, NotFound
 from moorage.names import new_id
 from moorage.plugins.registry import Registry
 from moorage.security.roles import Actor
@@ -17,7 +17,7 @@ from moorage.services import volumes as volume_service
 from moorage.services.workloads import get as get_workload
 from moorage.settings import Settings
 from moorage.snapshots.quiesce import MODES
-from moorage.store.tables import Snapshot, Workload, utcnow
+from moorage.store.tables import Restore, Snapshot, Workload, utcnow
 
 PRUNABLE = ("manual", "scheduled")  # imports and pre-restore snapshots are never pruned
 
@@ -103,6 +103,19 @@ def delete(
     session: Session, actor: Actor, settings: Settings, workload_id: str, snapshot_id: str
 ) -> None:
     snapshot = get(session, workload_id, snapshot_id)
+    if snapshot.status == "capturing":
+        raise Conflict(
+            f"snapshot {snapshot_id} is still being captured; delete it once it is ready or failed",
+            code="snapshot_busy",
+        )
+    reading = session.scalar(
+        select(Restore.id).where(Restore.snapshot_id == snapshot_id, Restore.status == "running")
+    )
+    if reading is not None:
+        raise Conflict(
+            f"restore {reading} is reading this snapshot; delete it after the restore ends",
+            code="restore_running",
+        )
     archive_path(settings, snapshot).unlink(missing_ok=True)
     session.delete(snapshot)
     audit.record(

@@ -268,10 +268,14 @@ def test_confirmation_auth_and_single_flight(server: Server, site: Site) -> None
     assert first.status_code == 202
     second = site.restore(snap["id"])
     assert_error(second, 409, "restore_running")
+    # The snapshot being restored from cannot be deleted under the restore.
+    snap_url = f"/api/workloads/{site.id}/snapshots/{snap['id']}"
+    assert_error(server.admin.delete(snap_url), 409, "restore_running")
     # A deploy asked for meanwhile waits for the restore, then runs.
     d = site.api.post(f"/api/workloads/{site.id}/deploy").json()
     done = site.wait_restore(first.json()["id"])
     assert done["status"] == "succeeded"
+    assert server.admin.get(snap_url).json()["status"] == "ready"
     deployed = wait_deployment(site.api, site.id, d["id"])
     assert deployed["status"] == "succeeded"
     assert deployed["started_at"] >= done["finished_at"]

@@ -171,6 +171,22 @@ def test_download_import_and_delete(server: Server, project: str) -> None:
     assert server.viewer.get(f"/api/workloads/{w['id']}/snapshots/{snap['id']}").status_code == 404
 
 
+def test_a_snapshot_being_captured_cannot_be_deleted(server: Server, project: str) -> None:
+    # A deploy that holds the workload's lock for its grace period keeps the capture waiting.
+    w = with_volume(server, project, health={"grace_seconds": 6})
+    d = server.operator.post(f"/api/workloads/{w['id']}/deploy").json()
+    url = f"/api/workloads/{w['id']}/deployments/{d['id']}"
+    wait_until(lambda: server.viewer.get(url).json()["status"] == "running", 60, "the deploy")
+    r = server.operator.post(f"/api/workloads/{w['id']}/snapshots", json={"mode": "none"})
+    assert r.status_code == 202, r.text
+    sid = r.json()["id"]
+    snap_url = f"/api/workloads/{w['id']}/snapshots/{sid}"
+    assert server.viewer.get(snap_url).json()["status"] == "capturing"
+    assert_error(server.admin.delete(snap_url), 409, "snapshot_busy")
+    wait_until(lambda: server.viewer.get(snap_url).json()["status"] == "ready", 60, "capture")
+    assert server.admin.delete(snap_url).status_code == 204
+
+
 def traversal_archive() -> bytes:
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
