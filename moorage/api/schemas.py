@@ -250,6 +250,12 @@ class EnvValue(Body):
     secret: bool = False
 
 
+class RevealedEnv(BaseModel):
+    key: str
+    value: str
+    secret: bool
+
+
 class ChainIn(Body):
     next: list[str]
 

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from moorage.errors import InvalidInput
+from moorage.errors import InvalidInput, NotFound
 from moorage.security.roles import Actor
 from moorage.services import audit
 from moorage.services.workloads import get as get_workload
@@ -40,6 +40,17 @@ def read(session: Session, workload_id: str) -> dict[str, dict[str, Any]]:
     return {
         row.key: {"value": None if row.secret else row.value, "secret": row.secret} for row in rows
     }
+
+
+def reveal(session: Session, actor: Actor, workload_id: str, key: str) -> EnvVar:
+    """One stored variable, secret value included; a secret's reveal is audited (key only)."""
+    get_workload(session, workload_id)
+    row = session.scalar(select(EnvVar).where(EnvVar.workload_id == workload_id, EnvVar.key == key))
+    if row is None:
+        raise NotFound(f"workload {workload_id} has no variable {key!r}")
+    if row.secret:
+        audit.record(session, actor, "env.reveal", "workload", workload_id, {"key": key})
+    return row
 
 
 def replace(

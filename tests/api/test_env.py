@@ -189,3 +189,35 @@ def test_env_is_per_workload(server: Server, project: str) -> None:
     assert r.status_code == 200, r.text
     assert read_env(server, second) == {}
     assert set(read_env(server, first)) == {"ONLY_FIRST"}
+
+
+def test_an_operator_can_reveal_one_secret_and_it_is_audited(
+    server: Server, workload: dict[str, Any]
+) -> None:
+    secret = "s3cret-" + unique("v")
+    body = {"TOKEN": {"value": secret, "secret": True}, "PLAIN": {"value": "p"}}
+    assert server.operator.put(env_url(workload), json=body).status_code == 200
+    r = server.operator.get(env_url(workload) + "/TOKEN")
+    assert r.status_code == 200, r.text
+    assert r.json() == {"key": "TOKEN", "value": secret, "secret": True}
+    assert server.operator.get(env_url(workload) + "/PLAIN").json()["value"] == "p"
+    # The listing stays masked; the reveal left an audit row naming the key, not the value.
+    assert read_env(server, workload)["TOKEN"]["value"] is None
+    audit = server.admin.get(
+        "/api/audit", params={"target_type": "workload", "target_id": workload["id"]}
+    ).json()["items"]
+    reveals = [e for e in audit if e["action"] == "env.reveal"]
+    assert [(e["actor"], e["details"]["key"]) for e in reveals] == [("olga", "TOKEN")]
+    assert secret not in str(audit)
+
+
+def test_revealing_is_for_operators_and_existing_keys(
+    server: Server, workload: dict[str, Any]
+) -> None:
+    body = {"TOKEN": {"value": "hidden-value", "secret": True}}
+    assert server.operator.put(env_url(workload), json=body).status_code == 200
+    r = server.viewer.get(env_url(workload) + "/TOKEN")
+    assert_error(r, 403, "forbidden")
+    assert "hidden-value" not in r.text
+    assert_error(server.anonymous.get(env_url(workload) + "/TOKEN"), 401)
+    assert_error(server.operator.get(env_url(workload) + "/NOPE"), 404, "not_found")

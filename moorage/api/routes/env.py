@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from moorage.api.deps import DbSession, Operator
-from moorage.api.schemas import EnvValue
+from moorage.api.schemas import EnvValue, RevealedEnv
 from moorage.services import env
 
 router = APIRouter(prefix="/api/workloads/{workload_id}/env", tags=["env"])
@@ -20,6 +20,13 @@ def _shown(values: dict[str, dict[str, Any]]) -> dict[str, EnvValue]:
 @router.get("")
 def read_env(workload_id: str, actor: Operator, session: DbSession) -> dict[str, EnvValue]:
     return _shown(env.read(session, workload_id))
+
+
+@router.get("/{key}")
+def reveal_env(workload_id: str, key: str, actor: Operator, session: DbSession) -> RevealedEnv:
+    """One variable with its stored value, secret or not; the audit log records who looked."""
+    row = env.reveal(session, actor, workload_id, key)
+    return RevealedEnv(key=row.key, value=row.value, secret=row.secret)
 
 
 @router.put("")

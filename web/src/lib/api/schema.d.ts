@@ -387,6 +387,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/workloads/{workload_id}/env/{key}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Reveal Env
+         * @description One variable with its stored value, secret or not; the audit log records who looked.
+         */
+        get: operations["reveal_env_api_workloads__workload_id__env__key__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/workloads/{workload_id}/logs": {
         parameters: {
             query?: never;
@@ -977,6 +997,15 @@ export interface components {
             volumes: string[];
             /** Workload Id */
             workload_id: string;
+        };
+        /** RevealedEnv */
+        RevealedEnv: {
+            /** Key */
+            key: string;
+            /** Secret */
+            secret: boolean;
+            /** Value */
+            value: string;
         };
         /** SessionOut */
         SessionOut: {
@@ -2445,6 +2474,38 @@ export interface operations {
                     "application/json": {
                         [key: string]: components["schemas"]["EnvValue"];
                     };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    reveal_env_api_workloads__workload_id__env__key__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workload_id: string;
+                key: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RevealedEnv"];
                 };
             };
             /** @description Validation Error */
