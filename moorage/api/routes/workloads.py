@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from sqlalchemy import Row, select
+from sqlalchemy.orm import Session
 
 from moorage.api.deps import Admin, DbSession, Operator, State, Viewer
 from moorage.api.schemas import (
@@ -58,7 +59,7 @@ def _last_of_row(r: Row[Any]) -> LastDeployment | None:
     )
 
 
-def _last_of(session: DbSession, workload_id: str) -> LastDeployment | None:
+def _last_of(session: Session, workload_id: str) -> LastDeployment | None:
     d = workloads.last_deployment(session, workload_id)
     if d is None:
         return None
