@@ -134,6 +134,8 @@ class WorkloadPatch(Body):
 
 
 class LastDeployment(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # built from its table row
+
     id: str
     status: str
     created_at: datetime
@@ -161,6 +163,8 @@ class WorkloadList(BaseModel):
 
 
 class DeploymentOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # built from its table row
+
     id: str
     workload_id: str
     status: str
@@ -214,6 +218,8 @@ class RestoreIn(Body):
 
 
 class RestoreOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # built from its table row
+
     id: str
     workload_id: str
     snapshot_id: str

@@ -18,21 +18,7 @@ CONFIRM = "X-Confirm-Restore"
 
 
 def restore_out(r: Restore) -> RestoreOut:
-    return RestoreOut(
-        id=r.id,
-        workload_id=r.workload_id,
-        snapshot_id=r.snapshot_id,
-        status=r.status,
-        phase=r.phase,
-        volumes=list(r.volumes),
-        progress_bytes=r.progress_bytes,
-        total_bytes=r.total_bytes,
-        swap=r.swap,
-        error=r.error,
-        pre_restore_snapshot_id=r.pre_restore_snapshot_id,
-        created_at=r.created_at,
-        finished_at=r.finished_at,
-    )
+    return RestoreOut.model_validate(r)
 
 
 @router.post("/snapshots/{snapshot_id}/restore", status_code=202)

@@ -61,27 +61,11 @@ def _last_of_row(r: Row[Any]) -> LastDeployment | None:
 
 def _last_of(session: Session, workload_id: str) -> LastDeployment | None:
     d = workloads.last_deployment(session, workload_id)
-    if d is None:
-        return None
-    return LastDeployment(
-        id=d.id, status=d.status, created_at=d.created_at, finished_at=d.finished_at
-    )
+    return None if d is None else LastDeployment.model_validate(d)
 
 
 def deployment_out(d: Deployment) -> DeploymentOut:
-    return DeploymentOut(
-        id=d.id,
-        workload_id=d.workload_id,
-        status=d.status,
-        reason=d.reason,
-        artifact=d.artifact,
-        pull=d.pull,
-        error=d.error,
-        log=d.log,
-        created_at=d.created_at,
-        started_at=d.started_at,
-        finished_at=d.finished_at,
-    )
+    return DeploymentOut.model_validate(d)
 
 
 @router.get("", response_model=WorkloadList)
