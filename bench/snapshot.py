@@ -21,6 +21,7 @@ import os
 import random
 import shlex
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -117,16 +118,48 @@ def generate(tree: Path, target: int) -> tuple[int, int, int]:
         content.write(tree / "big" / f"db-{i}.pages", size, 0.5)
         files += 1
         total += size
+    files, total = _odd_entries(tree, rng, files, total)
     return files, total, content.random_bytes
 
 
+def _odd_entries(tree: Path, rng: random.Random, files: int, total: int) -> tuple[int, int]:
+    """What real volumes hold beside plain files: symlinks (certbot's live/ tree), hard
+    links, a sparse VM image, a fifo, and names with backslashes, newlines and bytes
+    that are not UTF-8. Answer the new (regular files, bytes)."""
+    odd = tree / "odd"
+    odd.mkdir()
+    for i in range(200):
+        (odd / f"v{i}.pem").write_bytes(rng.randbytes(1500))
+        os.symlink(f"v{i}.pem", odd / f"latest-{i}.pem")
+        files, total = files + 1, total + 1500
+    os.symlink("/etc/ssl/certs", odd / "absolute-link")
+    os.symlink("../../nowhere", odd / "dangling-link")
+    for i in range(50):
+        os.link(odd / f"v{i}.pem", odd / f"hard-{i}.pem")
+    for name in (b"report\\2025.txt", b"new\nline.txt", b"caf\xe9.txt", b"\xff\xfe.bin"):
+        (odd / os.fsdecode(name)).write_bytes(name * 100)
+        files, total = files + 1, total + len(name) * 100
+    sparse = 64 * MIB
+    with (odd / "vm.img").open("wb") as f:  # 64 MiB apparent, a few KiB on disk
+        f.truncate(sparse)
+        for at in (0, 17 * MIB + 5, sparse - 11):
+            f.seek(at)
+            f.write(b"sparse-mark")
+    os.mkfifo(odd / "pipe")
+    return files + 1, total + sparse
+
+
 def _count(root: Path) -> tuple[int, int]:
-    files = total = 0
+    """Regular files (each inode once) and their bytes: what the manifest counts."""
+    seen: set[int] = set()
+    total = 0
     for directory, _dirs, names in os.walk(root):
         for name in names:
-            files += 1
-            total += os.lstat(os.path.join(directory, name)).st_size
-    return files, total
+            st = os.lstat(os.path.join(directory, name))
+            if stat.S_ISREG(st.st_mode) and st.st_ino not in seen:
+                seen.add(st.st_ino)
+                total += st.st_size
+    return len(seen), total
 
 
 def _sha256(path: Path) -> str:

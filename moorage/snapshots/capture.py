@@ -181,14 +181,17 @@ class Snapshotter:
 
 
 def _tree_bytes(root: Path) -> int:
-    """Bytes of the regular files under ``root`` (metadata only): the progress bar's total."""
+    """Bytes of the regular files under ``root`` (metadata only), each hard-linked inode
+    once, as the archive stores them: the progress bar's total."""
     total = 0
+    seen: set[tuple[int, int]] = set()
     for directory, _dirs, files in os.walk(root):
         for name in files:
             try:
                 st = os.lstat(os.path.join(directory, name))
             except OSError:
                 continue
-            if stat.S_ISREG(st.st_mode):
+            if stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
                 total += st.st_size
     return total

@@ -13,6 +13,7 @@ import json
 import os
 import random
 import shutil
+import stat
 import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -128,6 +129,34 @@ def manifest_obj(*volumes: tuple[int, int]) -> dict[str, Any]:
     }
 
 
+def manifest2_obj(*volumes: dict[str, int]) -> dict[str, Any]:
+    """A format-2 manifest; each volume's counters default to 0."""
+    keys = ("files", "dirs", "symlinks", "hardlinks", "fifos", "bytes", "allocated_bytes")
+    obj = manifest_obj(*[(0, 0)] * max(1, len(volumes)))
+    obj["format"] = 2
+    for entry, counts in zip(obj["volumes"], volumes or ({},), strict=True):
+        entry.update({key: counts.get(key, 0) for key in keys})
+    return obj
+
+
+def tar2(*members: bytes, volumes: tuple[dict[str, int], ...] = ({},), end: bool = True) -> bytes:
+    """A format-2 tar stream: manifest first, then the members, then the end marker."""
+    head = file("manifest.json", json.dumps(manifest2_obj(*volumes)).encode())
+    return head + b"".join(members) + (END if end else b"")
+
+
+def symlink(name: str | bytes, target: str | bytes, **kw: Any) -> bytes:
+    return header(name, kind=b"2", linkname=target, mode=0o777, **kw)
+
+
+def hardlink(name: str | bytes, target: str | bytes, **kw: Any) -> bytes:
+    return header(name, kind=b"1", linkname=target, **kw)
+
+
+def fifo(name: str | bytes) -> bytes:
+    return header(name, kind=b"6")
+
+
 def manifest(*volumes: tuple[int, int], raw: bytes | None = None) -> bytes:
     data = raw if raw is not None else json.dumps(manifest_obj(*volumes)).encode()
     return file("manifest.json", data)
@@ -174,7 +203,14 @@ class Case:
 def plain(
     id: str, reason: str, *members: bytes, volumes: tuple[tuple[int, int], ...] = ((0, 0),)
 ) -> Case:
+    """A format-1 case: the rules every archive keeps, on the oldest format."""
     data = zst(tar(*members, volumes=volumes))
+    return Case(id, lambda _root: data, reason, volumes=len(volumes))
+
+
+def v2(id: str, reason: str, *members: bytes, volumes: tuple[dict[str, int], ...] = ({},)) -> Case:
+    """A format-2 case: links, fifos, raw names, extended attributes."""
+    data = zst(tar2(*members, volumes=volumes))
     return Case(id, lambda _root: data, reason, volumes=len(volumes))
 
 
@@ -333,8 +369,7 @@ CASES = [
     plain("dotdot-leading", r"'\.\.' component", file("../escaped", b"pwn")),
     plain("absolute", "absolute", file("/volumes/0/escaped", b"pwn")),
     Case("absolute-into-root", _absolute_into_root, "absolute"),
-    plain("backslash", "backslash", directory(V0), file(V0 + "..\\..\\escaped", b"pwn")),
-    plain("backslash-leading", "backslash", file("\\..\\escaped", b"pwn")),
+    plain("backslash-leading", "outside volumes", file("\\..\\escaped", b"pwn")),
     plain(
         "pax-path-dotdot",
         r"'\.\.' component",
@@ -349,9 +384,17 @@ CASES = [
         + pad(b"volumes/0/../../../../escaped\0")
         + file(V0 + "innocent", b"pwn"),
     ),
-    plain("overlong-utf8-dots", "corrupt tar header", file(b"volumes/0/\xc0\xae\xc0\xae/escaped")),
+    plain(
+        "overlong-utf8-dots", "not in the archive yet", file(b"volumes/0/\xc0\xae\xc0\xae/escaped")
+    ),
     plain("pax-path-not-utf8", "not UTF-8", pax([("path", b"volumes/0/\xff\xfe")]) + file("x")),
-    plain("unicode-c1-control", "U\\+0085", directory(V0), file(V0 + "a\u0085b")),
+    v2(
+        "pax-binary-dotdot",
+        r"'\.\.' component",
+        directory(V0),
+        pax([("hdrcharset", "BINARY"), ("path", b"volumes/0/\xff/../../escaped")]) + file("x"),
+    ),
+    v2("pax-charset-unknown", "unknown charset", pax([("hdrcharset", "KOI8-R")]) + file("x")),
     plain("unicode-digit-index", "not a volume index", file("volumes/\u0660/x")),
     plain("index-leading-zero", "not a volume index", file("volumes/00/x")),
     plain("index-not-in-manifest", "volume 1 is not in the manifest", file("volumes/1/x")),
@@ -364,14 +407,183 @@ CASES = [
         directory("volumes/"),
     ),
     plain("volume-root-file", "volume root must be a directory", file("volumes/0", b"")),
-    # links, devices and other types
-    plain("symlink", "is a symlink", directory(V0), header(V0 + "l", kind=b"2", linkname="/etc")),
-    plain("hardlink", "is a hard link", directory(V0), header(V0 + "l", kind=b"1", linkname="x")),
+    # links, devices and other types; format 1 holds files and directories only
+    plain("v1-symlink", "format 1 archives hold", directory(V0), symlink(V0 + "l", "/etc")),
+    plain("v1-hardlink", "format 1 archives hold", directory(V0), hardlink(V0 + "l", V0 + "x")),
+    plain("v1-fifo", "format 1 archives hold", directory(V0), fifo(V0 + "p")),
     plain(
         "char-device", "character device", directory(V0), header(V0 + "c", kind=b"3", devmajor=1)
     ),
     plain("block-device", "block device", directory(V0), header(V0 + "b", kind=b"4", devmajor=8)),
-    plain("fifo", "is a fifo", directory(V0), header(V0 + "p", kind=b"6")),
+    v2("v2-char-device", "character device", directory(V0), header(V0 + "c", kind=b"3")),
+    # nothing is ever written through a link
+    v2(
+        "file-under-symlink",
+        "'l' is a symlink, not a directory",
+        directory(V0),
+        symlink(V0 + "l", "/tmp"),
+        file(V0 + "l/escaped", b"pwn"),
+        volumes=({"symlinks": 1, "files": 1, "bytes": 3},),
+    ),
+    v2(
+        "dir-under-symlink",
+        "'l' is a symlink, not a directory",
+        directory(V0),
+        symlink(V0 + "l", "../../.."),
+        directory(V0 + "l/escaped"),
+        volumes=({"symlinks": 1, "dirs": 1},),
+    ),
+    v2(
+        "symlink-over-dir",
+        "already in the archive",
+        directory(V0),
+        directory(V0 + "d"),
+        symlink(V0 + "d", "/etc"),
+        volumes=({"symlinks": 1, "dirs": 1},),
+    ),
+    v2(
+        "file-over-symlink",
+        "already in the archive",
+        directory(V0),
+        symlink(V0 + "l", "/etc/passwd"),
+        file(V0 + "l", b"pwn"),
+        volumes=({"symlinks": 1, "files": 1, "bytes": 3},),
+    ),
+    v2(
+        "hardlink-over-symlink",
+        "already in the archive",
+        directory(V0),
+        file(V0 + "f", b"x"),
+        symlink(V0 + "l", "/etc/passwd"),
+        hardlink(V0 + "l", V0 + "f"),
+        volumes=({"symlinks": 1, "files": 1, "hardlinks": 1, "bytes": 1},),
+    ),
+    v2(
+        "symlink-empty",
+        "empty target",
+        directory(V0),
+        symlink(V0 + "l", ""),
+        volumes=({"symlinks": 1},),
+    ),
+    v2(
+        "symlink-nul",
+        "NUL byte",
+        directory(V0),
+        pax([("linkpath", b"/etc\0/passwd")]) + symlink(V0 + "l", "x"),
+        volumes=({"symlinks": 1},),
+    ),
+    v2(
+        "symlink-target-over-cap",
+        "target over 4095 bytes",
+        directory(V0),
+        pax([("linkpath", "a/" * 2100)]) + symlink(V0 + "l", "x"),
+        volumes=({"symlinks": 1},),
+    ),
+    v2(
+        "symlink-with-data",
+        "not a file but claims 3 bytes",
+        directory(V0),
+        header(V0 + "l", kind=b"2", linkname="x", size=3) + pad(b"pwn"),
+        volumes=({"symlinks": 1},),
+    ),
+    # hard links: only to an earlier regular file of the same volume
+    *(
+        v2(
+            f"hardlink-{what}",
+            "not an earlier regular file of the same volume",
+            directory(V0),
+            directory(V0 + "d"),
+            file(V0 + "f", b"x"),
+            symlink(V0 + "s", "f"),
+            hardlink(V0 + "h", target),
+            file(V0 + "later", b"y"),
+            directory("volumes/1/"),
+            file("volumes/1/other", b"z"),
+            volumes=(
+                {"dirs": 1, "files": 2, "symlinks": 1, "hardlinks": 1, "bytes": 2},
+                {"files": 1, "bytes": 1},
+            ),
+        )
+        for what, target in (
+            ("etc-passwd", "/etc/passwd"),
+            ("dotdot", V0 + "../x"),
+            ("dotdot-out", "../../../etc/passwd"),
+            ("later-member", V0 + "later"),
+            ("symlink", V0 + "s"),
+            ("directory", V0 + "d"),
+            ("other-volume", "volumes/1/other"),
+            ("itself", V0 + "h"),
+            ("volume-root", V0),
+            ("missing", V0 + "nothing"),
+        )
+    ),
+    v2(
+        "hardlink-with-data",
+        "not a file but claims 3 bytes",
+        directory(V0),
+        file(V0 + "f", b"x"),
+        header(V0 + "h", kind=b"1", linkname=V0 + "f", size=3) + pad(b"pwn"),
+        volumes=({"files": 1, "hardlinks": 1, "bytes": 1},),
+    ),
+    # extended attributes: user data and ACLs only, on files and directories only
+    v2(
+        "xattr-capability",
+        "security.capability",
+        directory(V0),
+        pax([("SCHILY.xattr.security.capability", b"\x01\x00\x00\x02")]) + file(V0 + "f"),
+        volumes=({"files": 1},),
+    ),
+    v2(
+        "xattr-trusted",
+        "trusted.x",
+        directory(V0),
+        pax([("SCHILY.xattr.trusted.x", "1")]) + file(V0 + "f"),
+        volumes=({"files": 1},),
+    ),
+    v2(
+        "xattr-on-symlink",
+        "extended attributes on something not a file",
+        directory(V0),
+        pax([("SCHILY.xattr.user.x", "1")]) + symlink(V0 + "l", "x"),
+        volumes=({"symlinks": 1},),
+    ),
+    v2(
+        "xattr-over-cap",
+        "over the cap",
+        directory(V0),
+        pax([(f"SCHILY.xattr.user.{i}", "v" * 8000) for i in range(10)]) + file(V0 + "f"),
+        volumes=({"files": 1},),
+    ),
+    # every type is counted against the manifest, both ways
+    *(
+        v2(f"more-{kind}-than-declared", f"more {kind} than its manifest", directory(V0), *members)
+        for kind, members in (
+            ("dirs", [directory(V0 + "d")]),
+            ("symlinks", [symlink(V0 + "l", "x")]),
+            ("fifos", [fifo(V0 + "p")]),
+            ("files", [file(V0 + "f")]),
+            ("hardlinks", [file(V0 + "f"), hardlink(V0 + "h", V0 + "f")]),
+        )
+        if kind != "hardlinks"
+    ),
+    v2(
+        "more-hardlinks-than-declared",
+        "more hardlinks than its manifest",
+        directory(V0),
+        file(V0 + "f"),
+        hardlink(V0 + "h", V0 + "f"),
+        volumes=({"files": 1},),
+    ),
+    *(
+        v2(
+            f"fewer-{kind}-than-declared",
+            f"declares .*1 {kind}",
+            directory(V0),
+            volumes=({kind: 1},),
+        )
+        for kind in ("dirs", "symlinks", "hardlinks", "fifos", "files")
+    ),
+    v2("pax-sparse-v2", "sparse", directory(V0), pax([("GNU.sparse.size", "9")]) + file(V0 + "s")),
     plain("contiguous", "contiguous file", directory(V0), file(V0 + "c", b"abc", kind=b"7")),
     plain("gnu-sparse", "GNU sparse", directory(V0), file(V0 + "s", b"abc", kind=b"S")),
     plain(
@@ -388,11 +600,17 @@ CASES = [
     ),
     plain("unknown-type", "unsupported type", directory(V0), file(V0 + "z", b"abc", kind=b"Z")),
     plain("global-pax", "global pax header", pax([("path", "../escaped")], kind=b"g")),
-    plain("pax-linkpath", "link", directory(V0), pax([("linkpath", "/etc")]) + file(V0 + "f")),
+    v2(
+        "pax-linkpath",
+        "not an earlier regular file",
+        directory(V0),
+        pax([("linkpath", "/etc/passwd")]) + hardlink(V0 + "h", V0 + "x"),
+        volumes=({"hardlinks": 1},),
+    ),
     # duplicates and conflicts
     plain(
         "duplicate-file",
-        "the file appears twice",
+        "a file of that name is already in the archive",
         directory(V0),
         file(V0 + "f", b"a"),
         file(V0 + "f", b"b"),
@@ -400,14 +618,14 @@ CASES = [
     ),
     plain(
         "duplicate-dir",
-        "directory appears twice",
+        "a directory of that name is already",
         directory(V0),
         directory(V0 + "d"),
         directory(V0 + "d"),
     ),
     plain(
         "file-then-dir",
-        "directory where a file already is",
+        "a file of that name is already",
         directory(V0),
         file(V0 + "x", b"a"),
         directory(V0 + "x"),
@@ -415,7 +633,7 @@ CASES = [
     ),
     plain(
         "dir-then-file",
-        "file where a directory already is",
+        "a directory of that name is already",
         directory(V0),
         directory(V0 + "x"),
         file(V0 + "x", b"a"),
@@ -429,7 +647,7 @@ CASES = [
         file(V0 + "x/y", b"b"),
         volumes=((2, 2),),
     ),
-    plain("parent-missing", "not in the archive before it", directory(V0), file(V0 + "nodir/x")),
+    plain("parent-missing", "not in the archive yet", directory(V0), file(V0 + "nodir/x")),
     plain(
         "directory-revisited",
         "already finished",
@@ -505,16 +723,14 @@ CASES = [
     ),
     plain(
         "dir-with-data",
-        "directory that claims",
+        "not a file but claims 100 bytes",
         directory(V0),
         header(V0 + "d/", kind=b"5", size=100),
     ),
     # names that need normalising
     plain(
-        "nul-in-pax-path", "U\\+0000", directory(V0), pax([("path", V0 + "a\0../../x")]) + file("y")
+        "nul-in-pax-path", "NUL byte", directory(V0), pax([("path", V0 + "a\0../../x")]) + file("y")
     ),
-    plain("newline", "U\\+000A", directory(V0), file(V0 + "a\nb")),
-    plain("escape-char", "U\\+001B", directory(V0), file(V0 + "a\x1b[2Jb")),
     plain("trailing-slash-file", "trailing slash on a file", directory(V0), file(V0 + "f/")),
     plain(
         "trailing-slash-file-pax",
@@ -572,7 +788,18 @@ CASES = [
     Case("manifest-array", _manifest_raw(b"[]"), "not a JSON object"),
     Case("manifest-nested", _manifest_nested, "nested too deeply|not valid JSON"),
     Case("manifest-huge", _manifest_huge, "over the cap"),
-    Case("manifest-format-2", _manifest_with(format=2), "format 2"),
+    Case("manifest-format-3", _manifest_with(format=3), "format 3"),
+    Case(
+        "manifest-v2-missing-counter",
+        lambda _r: zst(
+            file(
+                "manifest.json",
+                json.dumps({**manifest_obj(), "format": 2}).encode(),
+            )
+            + END
+        ),
+        "dirs must be a non-negative integer",
+    ),
     Case("manifest-format-float", _manifest_with(format=1.0), "format 1.0"),
     Case("manifest-index-1", _manifest_with(v0_index=1), "indexes must be exactly 0..n-1"),
     Case("manifest-index-string", _manifest_with(v0_index="0"), "indexes must be exactly 0..n-1"),
@@ -612,7 +839,7 @@ CASES = [
     ),
     plain(
         "bytes-fewer-than-declared",
-        "declares 1 files and 9 bytes",
+        "declares 1 files, 9 bytes",
         directory(V0),
         file(V0 + "a", b"1"),
         volumes=((1, 9),),
@@ -625,10 +852,16 @@ CASES = [
         pax([("size", str(1 << 40))]) + header(V0 + "bomb"),
         volumes=((1, 1),),
     ),
-    plain("size-bomb-base256", "over the cap", directory(V0), header(V0 + "bomb", size=1 << 80)),
+    plain(
+        "size-bomb-base256",
+        "over the cap",
+        directory(V0),
+        header(V0 + "bomb", size=1 << 80),
+        volumes=((1, 1),),
+    ),
     Case("negative-size", _negative_size, "negative size"),
     Case("count-bomb", _count_bomb, "more than 1000 members"),
-    Case("rle-bomb", _rle_bomb, "declares 1 files and 100663297 bytes"),
+    Case("rle-bomb", _rle_bomb, "declares 1 files, 100663297 bytes"),
     Case("zero-bomb", _zero_bomb, "trailing bytes"),
     Case("short-stream", _short_stream, "ends .* short of the 10485760"),
     # broken streams
@@ -735,3 +968,74 @@ def test_hostile_archive_is_refused(case: Case, tmp_path: Path) -> None:
     assert _outside(tmp_path, list(staging.values())) == before
     assert (tmp_path / "canary").read_text() == "untouched"
     assert not list(tmp_path.rglob("escaped"))
+
+
+def test_links_fifos_and_odd_names_are_data_created_inside_staging(tmp_path: Path) -> None:
+    """What a container can make itself comes back as it was; nothing outside changes.
+
+    Symlinks pointing anywhere are created as links (never followed), names with
+    backslashes, control bytes and non-UTF-8 bytes are plain names, and a hard link
+    joins an earlier file of its own volume.
+    """
+    body = tar2(
+        directory(V0),
+        symlink(V0 + "etc", "/etc"),
+        symlink(V0 + "up", "../../.."),
+        symlink(V0 + "abs", str(tmp_path / "escaped")),
+        file(V0 + "..\\..\\escaped", b"literal"),
+        file(V0 + "new\nline", b"n"),
+        file(V0 + "esc\x1b[2J", b"e"),
+        pax([("hdrcharset", "BINARY"), ("path", b"volumes/0/\xff\xfe")]) + file("x", b"b"),
+        pax([("hdrcharset", "BINARY"), ("linkpath", b"\xe9/../..")]) + symlink(V0 + "bin", "x"),
+        file(V0 + "f", b"data"),
+        hardlink(V0 + "f-again", V0 + "f"),
+        fifo(V0 + "pipe"),
+        directory(V0 + "sub"),
+        file(V0 + "sub/after-links", b"ok"),
+        volumes=({"symlinks": 4, "files": 6, "hardlinks": 1, "fifos": 1, "dirs": 1, "bytes": 16},),
+    )
+    deep = tmp_path / "a" / "b" / "c"
+    deep.mkdir(parents=True)
+    stage = deep / "stage0"
+    stage.mkdir()
+    (tmp_path / "canary").write_text("untouched")
+    before = _outside(tmp_path, [stage])
+
+    assert read_archive(io.BytesIO(zst(body)), limits=LIMITS)["format"] == 2
+    read_archive(io.BytesIO(zst(body)), limits=LIMITS, staging={0: stage})
+
+    assert _outside(tmp_path, [stage]) == before
+    assert not (tmp_path / "escaped").exists()
+    assert os.readlink(stage / "etc") == "/etc" and (stage / "etc").is_symlink()
+    assert os.readlink(stage / "up") == "../../.."
+    assert os.readlink(bytes(stage / "bin")) == b"\xe9/../.."
+    assert (stage / "..\\..\\escaped").read_bytes() == b"literal"
+    assert (stage / "new\nline").read_bytes() == b"n"
+    assert Path(os.fsdecode(bytes(stage) + b"/\xff\xfe")).read_bytes() == b"b"
+    assert (stage / "f").stat().st_ino == (stage / "f-again").stat().st_ino
+    assert stat.S_ISFIFO((stage / "pipe").lstat().st_mode)
+    assert (stage / "sub" / "after-links").read_bytes() == b"ok"
+
+
+def test_zero_runs_become_holes_and_header_maps_are_never_needed(tmp_path: Path) -> None:
+    """An honest archive stores holes as zeros; the reader leaves whole zero blocks unwritten."""
+    size = 64 * MiB
+    marks = {0: b"head", 10 * MiB + 5: b"middle", size - 4: b"tail"}
+    content = bytearray(size)
+    for at, mark in marks.items():
+        content[at : at + len(mark)] = mark
+    body = tar2(
+        directory(V0),
+        file(V0 + "vm.img", bytes(content)),
+        volumes=({"files": 1, "bytes": size},),
+    )
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    read_archive(io.BytesIO(zst(body)), limits=LIMITS, staging={0: stage})
+    restored = stage / "vm.img"
+    assert restored.stat().st_size == size
+    assert restored.stat().st_blocks * 512 <= 4 * 4096 + 8192
+    with restored.open("rb") as f:
+        for at, mark in marks.items():
+            f.seek(at)
+            assert f.read(len(mark)) == mark

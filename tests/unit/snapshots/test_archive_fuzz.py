@@ -51,8 +51,14 @@ def _build() -> Corpus:
         (one / "ünï").write_bytes(random.Random(3).randbytes(700))
         (two / "x").mkdir(parents=True)
         (two / "data").write_bytes(b"abc" * 400)
+        # Every format-2 entry type, so mutations land in link and fifo headers too.
+        os.symlink("../empty", one / "dir" / "link")
+        os.link(one / "empty", one / "hard")
+        os.mkfifo(one / "pipe")
+        (one / os.fsdecode(b"bin-\xe9\\n")).write_bytes(b"raw name")
         for path in sorted(base.rglob("*"), reverse=True):  # children before parents
-            os.utime(path, ns=(1_700_000_000_250_000_000, 1_700_000_000_250_000_000))
+            stamp = 1_700_000_000_250_000_000
+            os.utime(path, ns=(stamp, stamp), follow_symlinks=False)
         result = write_archive(
             base / "a.tar.zst",
             {"id": "w", "name": "n", "kind": "image"},
@@ -79,7 +85,7 @@ CORPUS = _build()
 def _no_final_sync() -> Iterator[None]:
     """Durability has its own tests; here syncfs would only flush other processes' writes."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(archive, "_make_durable", lambda roots: None)
+        patch.setattr(archive.durable, "make_durable", lambda roots: None)
         yield
 
 
@@ -139,7 +145,9 @@ def _read_in_sandbox(archive: bytes) -> None:
 
 def test_the_unmutated_corpus_is_accepted() -> None:
     manifest = read(io.BytesIO(CORPUS.compressed), limits=LIMITS)
-    assert [v["files"] for v in manifest["volumes"]] == [4, 1]
+    assert [v["files"] for v in manifest["volumes"]] == [5, 1]
+    counts = manifest["volumes"][0]
+    assert (counts["symlinks"], counts["hardlinks"], counts["fifos"]) == (1, 1, 1)
     assert len(CORPUS.headers) > 8
 
 
