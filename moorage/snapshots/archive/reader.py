@@ -209,7 +209,6 @@ class _Reader:
         # Staged data must be durable before restore swaps it in: one syncfs per
         # filesystem at the end where the platform has it, else an fsync per entry.
         self._fsync_each = roots is not None and not durable.has_syncfs()
-        self._flusher = durable.Flusher(list(roots.values()) if roots else [])
 
     # --- the stream ---------------------------------------------------------
 
@@ -224,8 +223,6 @@ class _Reader:
         except BaseException:
             self._abandon()
             raise
-        finally:
-            self._flusher.close()
         self._check_counts()
         if self._roots is not None and not self._fsync_each:
             durable.make_durable(list(self._roots.values()))
@@ -513,7 +510,6 @@ class _Reader:
             for chunk, start, end in self._in.pieces(size):
                 if fd >= 0:
                     written_to = max(written_to, _sparse_write(fd, chunk, start, end, offset))
-                    self._flusher.wrote(end - start)
                 offset += end - start
                 self._total += end - start
                 self._report()
