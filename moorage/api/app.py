@@ -72,9 +72,10 @@ def create_app(settings: Settings, db: Database, registry: Registry, deployer: D
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         snapshotter.recover()  # fails cut-off captures (and pre-restore packs) first
-        restorer.recover()  # finish or undo cut-off restores before anything is served
+        restorer.recover()  # decide cut-off restores' volumes before anything is served
         # then reconcile revives whatever a capture or restore left stopped
         deployer.start()
+        restorer.resume()  # redeploy what the recovered restores stopped, health-checked
         runner.start()
         try:
             yield

@@ -230,7 +230,14 @@ class RestoreOut(BaseModel):
     total_bytes: int
     swap: str = Field(description="exchange (RENAME_EXCHANGE) or rename")
     error: str | None
-    pre_restore_snapshot_id: str | None
+    pre_restore_snapshot_id: str | None = Field(
+        description="The snapshot holding the replaced data, once it is packed and ready"
+    )
+    kept_paths: list[str] = Field(
+        description="Directories of replaced data left on disk because no durable archive "
+        "holds all of it (a socket, a device, a failed pack); empty when none"
+    )
+    kept_reason: str | None = Field(description="Why kept_paths were kept")
     created_at: datetime
     finished_at: datetime | None
 

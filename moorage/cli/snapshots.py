@@ -6,7 +6,7 @@ import hashlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
@@ -17,6 +17,8 @@ from moorage.cli.output import console, emit_json, table
 
 app = typer.Typer(help="Volume snapshots: capture, list, download, import, restore, delete.")
 CHUNK = 1024 * 1024
+PACK_WAIT_SECONDS = 60.0
+"""How long ``restore --wait`` waits for the replaced data to be packed before it says so."""
 
 
 def _bar() -> Progress:
@@ -188,7 +190,28 @@ def restore(
             )
     if response["status"] != "succeeded":
         raise CliError(f"restore {response['status']}: {response['error']}")
-    print(
-        f"restored {', '.join(response['volumes'])}; the replaced data becomes snapshot "
-        f"{response['pre_restore_snapshot_id'] or '(being packed)'}"
-    )
+    print(f"restored {', '.join(response['volumes'])}")
+    deadline = time.monotonic() + PACK_WAIT_SECONDS
+    while not _packed(response) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        response = client.get(status_path)
+    print(_replaced_data(response))
+
+
+def _packed(restore: dict[str, Any]) -> bool:
+    """The replaced data has its outcome: a ready pre-restore snapshot, or kept paths."""
+    return bool(restore["pre_restore_snapshot_id"] or restore.get("kept_paths"))
+
+
+def _replaced_data(restore: dict[str, Any]) -> str:
+    """What became of the data a restore replaced, in a sentence or two."""
+    snapshot = restore["pre_restore_snapshot_id"]
+    kept = restore.get("kept_paths") or []
+    if not kept:
+        if snapshot is None:
+            return "the replaced data is still being packed into a pre-restore snapshot"
+        return f"the replaced data is snapshot {snapshot}"
+    lines = [f"the replaced data is snapshot {snapshot}, but not all of it" if snapshot else ""]
+    lines += [f"kept on disk: {path}" for path in kept]
+    lines.append(f"why: {restore.get('kept_reason') or 'unknown'}")
+    return "\n".join(line for line in lines if line)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ from moorage import metrics
 from moorage.deployer.locks import WorkloadLocks
 from moorage.errors import EngineError, EngineUnavailable, MoorageError
 from moorage.faults import FaultPoints
+from moorage.names import new_id
 from moorage.plugins.registry import Registry
 from moorage.plugins.spec import DeployContext, VolumeMount, WorkloadView
 from moorage.runtime.compose import ComposeRunner
@@ -27,6 +29,7 @@ from moorage.security.roles import SYSTEM
 from moorage.services import audit, deploys, workloads
 from moorage.services import env as env_service
 from moorage.services import volumes as volume_service
+from moorage.services.volumes import VolumeSpec
 from moorage.settings import Settings
 from moorage.store.db import Database
 from moorage.store.tables import Deployment, Workload, utcnow
@@ -36,6 +39,18 @@ log = logging.getLogger("moorage.deployer")
 
 MAX_LOG_CHARS = 256 * 1024
 TEARDOWN_WAIT_SECONDS = 120.0
+
+
+def inputs_of(view: WorkloadView) -> dict[str, Any]:
+    """What a deploy of ``view`` runs, as ``Deployment.inputs`` keeps it."""
+    return {
+        "config": dict(view.config),
+        "env": dict(view.env),
+        "volumes": [
+            VolumeSpec(v.name, v.scope, v.source, v.target, v.read_only).as_dict()
+            for v in view.volumes
+        ],
+    }
 
 
 class DeploymentLog:
@@ -118,35 +133,57 @@ class Deployer:
     # --- reading a workload -------------------------------------------------
 
     def view(self, s: Session, workload_id: str) -> WorkloadView:
+        """The workload as saved now (config, env, volumes), with its last artifact.
+
+        What a deploy runs. Reconcile and a restore's redeploy use ``deployed_view``.
+        """
         w = workloads.get(s, workload_id)
+        return self._view(s, w, deploys.last_success(s, workload_id), deployed=False)
+
+    def deployed_view(self, s: Session, workload_id: str) -> WorkloadView:
+        """The workload as its last successful deployment ran it: that deployment's config,
+        env and volumes (the saved ones where the row predates recording them), and its
+        artifact (None: it never deployed). An edit no deploy has passed never runs."""
+        w = workloads.get(s, workload_id)
+        return self._view(s, w, deploys.last_success(s, workload_id), deployed=True)
+
+    def _view(
+        self, s: Session, w: Workload, done: Deployment | None, *, deployed: bool
+    ) -> WorkloadView:
         project = workloads.project_slug(s, w)
+        inputs = dict(done.inputs) if deployed and done is not None else {}
+        if inputs:
+            config, env = dict(inputs["config"]), dict(inputs["env"])
+            volumes = [dict(v) for v in inputs["volumes"]]
+        else:
+            config = dict(w.config)
+            env = {row.key: row.value for row in env_service.rows(s, w.id)}
+            volumes = [v.as_dict() for v in volume_service.read(s, w.id)]
         mounts = tuple(
             VolumeMount(
-                name=v.name,
-                scope=v.scope,
+                name=v["name"],
+                scope=v["scope"],
                 host_path=host_path(
                     data_dir=self.settings.data_dir,
                     volume_roots=self.settings.volume_roots,
                     project=project,
                     stage=w.stage,
-                    scope=v.scope,
-                    source=v.source,
+                    scope=v["scope"],
+                    source=v["source"],
                 ),
-                target=v.target,
-                read_only=v.read_only,
-                source=v.source,
+                target=v["target"],
+                read_only=v["read_only"],
+                source=v["source"],
             )
-            for v in volume_service.read(s, workload_id)
+            for v in volumes
         )
-        env = {row.key: row.value for row in env_service.rows(s, workload_id)}
-        done = deploys.last_success(s, workload_id)
         return WorkloadView(
             id=w.id,
             name=w.name,
             kind=w.kind,
             project=project,
             stage=w.stage,
-            config=dict(w.config),
+            config=config,
             env=env,
             volumes=mounts,
             artifact=dict(done.artifact) if done is not None else None,
@@ -231,19 +268,77 @@ class Deployer:
             deployment = s.get(Deployment, deployment_id)
             assert deployment is not None
             workload_id, reason, pull = deployment.workload_id, deployment.reason, deployment.pull
-        try:
+
+        def deploy() -> dict[str, Any]:
             # Reading the workload can fail too (a volume that no longer passes its rules, an
             # uninstalled kind): the deployment must still end, never stay "running".
             with self.db.session() as s:
                 view = self.view(s, workload_id)
                 workload = s.get(Workload, view.id)
-                assert workload is not None
+                row = s.get(Deployment, deployment_id)
+                assert workload is not None and row is not None
                 workload.status = "deploying"
+                row.inputs = inputs_of(view)
             line(f"deploying {view.kind} workload {view.name} ({reason})")
             source = self.registry.source(view.kind)
             ctx = self.context(view, deployment_id=deployment_id, log_line=line)
             ctx.pull = pull
-            artifact = source.deploy(ctx)
+            return source.deploy(ctx)
+
+        self._attempt(deployment_id, workload_id, line, deploy, chain=True)
+
+    def redeploy(self, workload_id: str, reason: str) -> str | None:
+        """Run the last successful deployment's artifact again, health-checked like a deploy,
+        and write a deployment row that carries it (SPEC section 6, step 7).
+
+        The caller holds the workload's lock. A workload that never deployed, or whose
+        desired state is not ``running``, is left as it is: nothing starts, no row is
+        written, and None comes back. Otherwise the new row's id: ``succeeded`` with the
+        artifact that now runs and the inputs it ran with, or ``failed`` with the reason
+        (never raised: reconcile keeps bringing the artifact back). Starts no chain.
+        """
+        with self.db.session() as s:
+            workload = workloads.get(s, workload_id)
+            done = deploys.last_success(s, workload_id)
+            if done is None or workload.desired_state != "running":
+                return None
+            view = self._view(s, workload, done, deployed=True)
+            row = Deployment(
+                id=new_id("dp"),
+                workload_id=workload_id,
+                reason=reason,
+                status="running",
+                artifact={},
+                inputs=dict(done.inputs),
+                started_at=utcnow(),
+            )
+            s.add(row)
+            workload.status = "deploying"
+            deployment_id, ran = row.id, done.id
+        line = DeploymentLog(self.db, deployment_id)
+        line(f"running what deployment {ran} ran, again ({reason})")
+        ctx = self.context(view, deployment_id=deployment_id, log_line=line)
+        self._attempt(
+            deployment_id,
+            workload_id,
+            line,
+            lambda: self.registry.source(view.kind).redeploy(ctx),
+            chain=False,
+        )
+        return deployment_id
+
+    def _attempt(
+        self,
+        deployment_id: str,
+        workload_id: str,
+        line: DeploymentLog,
+        action: Callable[[], dict[str, Any]],
+        *,
+        chain: bool,
+    ) -> None:
+        """Run ``action`` (it returns the artifact) and end the deployment row by its outcome."""
+        try:
+            artifact = action()
         except MoorageError as exc:
             line(f"deploy failed: {exc.message}")
             self._finish(deployment_id, workload_id, "failed", error=exc.message)
@@ -259,7 +354,7 @@ class Deployer:
             )
             return
         line("deploy succeeded")
-        self._finish(deployment_id, workload_id, "succeeded", artifact=artifact)
+        self._finish(deployment_id, workload_id, "succeeded", artifact=artifact, chain=chain)
 
     def _finish(
         self,
@@ -269,6 +364,7 @@ class Deployer:
         *,
         error: str | None = None,
         artifact: dict[str, Any] | None = None,
+        chain: bool = True,
     ) -> None:
         metrics.DEPLOYMENTS.labels(status).inc()
         observed = "running" if status == "succeeded" else self.observe(workload_id)
@@ -284,7 +380,7 @@ class Deployer:
                 deployment.artifact = artifact
             # A failed deploy that left the old version serving keeps the workload "running".
             workload.status = observed if observed in ("running", "unknown") else "failed"
-            if status == "succeeded":
+            if status == "succeeded" and chain:
                 chained = deploys.enqueue_chain(s, SYSTEM, workload_id)
                 if chained:
                     deployment.log += (
@@ -333,7 +429,7 @@ class Deployer:
             return "deploying"
         try:
             with self.db.session() as s:
-                view = self.view(s, workload_id)
+                view = self.deployed_view(s, workload_id)
                 current = workloads.get(s, workload_id)
                 desired, recorded = current.desired_state, current.status
             if view.artifact is None:

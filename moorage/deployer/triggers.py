@@ -191,9 +191,11 @@ class TriggerRunner:
                 )
             )
             # A deploy that finished while we asked the registry may already run the new digest.
+            # Compare what runs (the artifact's deployment), not the row: a restore writes a
+            # row of its own that runs the same artifact.
             for workload_id in changed:
                 done = deploys.last_success(s, workload_id)
-                if (done.id if done is not None else None) != seen[workload_id]:
+                if (done.artifact.get("deployment") if done else None) != seen[workload_id]:
                     busy.add(workload_id)
             trigger = s.get(Trigger, trigger_id)
             if trigger is None:

@@ -124,6 +124,15 @@ class SourceKind(Protocol):
         """Bring a workload that should run back up; return True when it changed anything."""
         ...
 
+    def redeploy(self, ctx: DeployContext) -> dict[str, Any]:
+        """Run ``ctx.workload.artifact`` again (after a restore), health-checked like a deploy.
+
+        Return the artifact that now runs; raise DeployFailed (or EngineError) when it
+        does not come up healthy. Restarting what is stopped is fine when it is exactly
+        that artifact; never run anything but the artifact.
+        """
+        ...
+
     def logs(self, ctx: DeployContext, tail: int) -> str:
         """The last ``tail`` lines of the workload's container output."""
         ...

@@ -35,12 +35,20 @@ def enqueue(session: Session, actor: Actor, workload_id: str, reason: str) -> De
 
 
 def last_success(session: Session, workload_id: str) -> Deployment | None:
-    return session.scalars(
+    """The newest succeeded deployment that recorded what it runs (its artifact).
+
+    Restores before issue 11 wrote succeeded rows with an empty artifact; they say
+    nothing about what runs, so they are passed over (usually the first row answers).
+    """
+    query = (
         select(Deployment)
         .where(Deployment.workload_id == workload_id, Deployment.status == "succeeded")
         .order_by(Deployment.finished_at.desc())
-        .limit(1)
-    ).first()
+    )
+    newest = session.scalars(query.limit(1)).first()
+    if newest is None or newest.artifact:
+        return newest
+    return next((d for d in session.scalars(query) if d.artifact), None)
 
 
 def enqueue_many(

@@ -164,6 +164,9 @@ class ComposeSource:
     def reconcile(self, ctx: DeployContext) -> bool:
         return compose_runtime.reconcile(ctx)
 
+    def redeploy(self, ctx: DeployContext) -> dict[str, Any]:
+        return compose_runtime.redeploy(ctx)
+
     def logs(self, ctx: DeployContext, tail: int) -> str:
         return compose_runtime.logs(ctx, tail)
 

@@ -192,8 +192,14 @@ def status(ctx: DeployContext) -> str:
     return "stopped"
 
 
-def reconcile(ctx: DeployContext) -> bool:
+def _recorded(ctx: DeployContext) -> dict[str, Any] | None:
+    """The artifact of the last good deployment, if it holds a file (never-deployed: None)."""
     artifact = ctx.workload.artifact
+    return artifact if artifact and "compose" in artifact else None
+
+
+def reconcile(ctx: DeployContext) -> bool:
+    artifact = _recorded(ctx)
     if artifact is None:
         return False
     containers = _containers(ctx)
@@ -203,6 +209,18 @@ def reconcile(ctx: DeployContext) -> bool:
     ctx.log("reconcile: bringing the compose project back up")
     ctx.compose.run(_args(ctx, "up", "-d", "--remove-orphans"), cwd=workdir(ctx), log=ctx.log)
     return True
+
+
+def redeploy(ctx: DeployContext) -> dict[str, Any]:
+    """Bring the recorded Compose file up again and wait until it settles, as a deploy does."""
+    artifact = _recorded(ctx)
+    if artifact is None:
+        raise DeployFailed("this workload has no deployment to run again")
+    _write_files(ctx, str(artifact["compose"]))
+    failure = _up(ctx)
+    if failure is not None:
+        raise DeployFailed(failure)
+    return dict(artifact)
 
 
 def logs(ctx: DeployContext, tail: int) -> str:

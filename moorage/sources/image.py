@@ -125,6 +125,9 @@ class ImageSource:
     def reconcile(self, ctx: DeployContext) -> bool:
         return image_runtime.reconcile(ctx, self._config(ctx))
 
+    def redeploy(self, ctx: DeployContext) -> dict[str, Any]:
+        return image_runtime.redeploy(ctx, self._config(ctx))
+
     def logs(self, ctx: DeployContext, tail: int) -> str:
         return image_runtime.logs(ctx, tail)
 

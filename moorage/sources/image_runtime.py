@@ -158,51 +158,111 @@ def status(ctx: DeployContext) -> str:
     return "stopped"
 
 
-def reconcile(ctx: DeployContext, config: ImageConfig) -> bool:
-    """Keep exactly the container of the last good deployment, running."""
+def _recorded(ctx: DeployContext) -> dict[str, Any] | None:
+    """The artifact of the last good deployment, if it names one (never-deployed: None)."""
     artifact = ctx.workload.artifact
-    if artifact is None:
-        return False
-    good_id = artifact.get("deployment")
+    return artifact if artifact and artifact.get("deployment") else None
+
+
+def _sort(ctx: DeployContext, artifact: dict[str, Any]) -> tuple[Container | None, list[Container]]:
+    """The container of the recorded deployment, if any, and every other one."""
     containers = _mine(ctx)
-    good = next((c for c in containers if c.labels.get(LABEL_DEPLOYMENT) == good_id), None)
-    changed = False
-    for c in containers:
-        if c is not good and (good is not None or not c.running):
-            ctx.engine.remove(c.id)
-            ctx.log(f"reconcile: removed stray container {c.name}")
-            changed = True
-    if good is None and any(c.running for c in containers):
-        return changed  # a running container of an unrecorded deploy: leave it serving
-    if good is not None and good.running:
-        return changed
-    if good is not None and good.state == "paused":
-        ctx.engine.unpause(good.id)  # e.g. left frozen by a capture the process died in
-        ctx.log(f"reconcile: unpaused {good.name}")
-        return True
+    good = next(
+        (c for c in containers if c.labels.get(LABEL_DEPLOYMENT) == artifact["deployment"]),
+        None,
+    )
+    return good, [c for c in containers if c is not good]
+
+
+def _run_recorded(
+    ctx: DeployContext,
+    config: ImageConfig,
+    artifact: dict[str, Any],
+    good: Container | None,
+    say: str,
+) -> Container:
+    """Make the recorded deployment's container run: unpause or start it when it runs the
+    artifact's image, else (re)create it from the artifact's image and ``config`` (which
+    the caller passes as deployed, never as edited since)."""
+    engine = ctx.engine
+    if good is not None and artifact.get("image_id") not in (None, good.image_id):
+        engine.remove(good.id)
+        ctx.log(f"{say}removed {good.name}: it does not run the deployed image")
+        good = None
     if good is not None:
-        ctx.engine.start(good.id)
-        ctx.log(f"reconcile: started {good.name} again")
-        return True
+        if good.state == "paused":
+            engine.unpause(good.id)  # e.g. left frozen by a capture the process died in
+            ctx.log(f"{say}unpaused {good.name}")
+        elif not good.running:
+            engine.start(good.id)
+            ctx.log(f"{say}started {good.name} again")
+        return good
     _prepare_volumes(ctx)
     image = plan.image_to_run(config, artifact)
     labels = plan.workload_labels(ctx.workload, ctx.labels)
+    network_labels = {k: v for k, v in labels.items() if k != LABEL_WORKLOAD}
     ctx.engine.ensure_network(
-        plan.network_name(ctx.workload.project, ctx.workload.stage),
-        {k: v for k, v in labels.items() if k != LABEL_WORKLOAD},
+        plan.network_name(ctx.workload.project, ctx.workload.stage), network_labels
     )
     spec = plan.container_spec(
         ctx.workload,
         config,
-        deployment_id=str(good_id),
+        deployment_id=str(artifact["deployment"]),
         image=image,
         publish_addr=ctx.settings.publish_addr,
         extra_labels=ctx.labels,
     )
-    created = ctx.engine.create(spec)
-    ctx.engine.start(created.id)
-    ctx.log(f"reconcile: recreated {spec.name} from {image[:19]}")
+    created = _create(ctx, spec, network_labels)
+    engine.start(created.id)
+    ctx.log(f"{say}recreated {spec.name} from {image[:19]}")
+    return created
+
+
+def reconcile(ctx: DeployContext, config: ImageConfig) -> bool:
+    """Keep exactly the container of the last good deployment, running."""
+    artifact = _recorded(ctx)
+    if artifact is None:
+        return False  # never deployed: nothing to bring back, and no container to make
+    good, others = _sort(ctx, artifact)
+    changed = False
+    for c in others:
+        if good is not None or not c.running:
+            ctx.engine.remove(c.id)
+            ctx.log(f"reconcile: removed stray container {c.name}")
+            changed = True
+    if good is None and any(c.running for c in others):
+        return changed  # a running container of an unrecorded deploy: leave it serving
+    if good is not None and good.running:
+        return changed
+    _run_recorded(ctx, config, artifact, good, "reconcile: ")
     return True
+
+
+def redeploy(ctx: DeployContext, config: ImageConfig) -> dict[str, Any]:
+    """Run the recorded artifact again and wait until it is healthy, as a deploy does.
+
+    A stopped container of that deployment starts again as it is (its downtime does not
+    depend on the data); a missing one is recreated. Every other container of the
+    workload is removed, as a deploy removes the previous one.
+    """
+    artifact = _recorded(ctx)
+    if artifact is None:
+        raise DeployFailed("this workload has no deployment to run again")
+    good, others = _sort(ctx, artifact)
+    for c in others:
+        ctx.engine.remove(c.id)
+        ctx.log(f"removed {c.name}, which the last good deployment does not run")
+    container = _run_recorded(ctx, config, artifact, good, "")
+    image = ctx.engine.image(container.image_id) if container.image_id else None
+    wait_healthy(
+        ctx.engine,
+        container.id,
+        config,
+        image_has_healthcheck=image is not None and image.has_healthcheck,
+        publish_addr=ctx.settings.publish_addr,
+        log=ctx.log,
+    )
+    return {**artifact, "container": container.name}
 
 
 def logs(ctx: DeployContext, tail: int) -> str:

@@ -99,7 +99,7 @@ class Workload(Base):
     desired_state: Mapped[str] = mapped_column(String(16), default="running")
     keep_last: Mapped[int | None] = mapped_column(Integer, default=None)
     """Retention: keep this many captured snapshots (pre-restore ones are never pruned)."""
-    status: Mapped[str] = mapped_column(String(16), default="created")
+    status: Mapped[str] = mapped_column(String(16), default="never_deployed")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -197,6 +197,9 @@ class Deployment(Base):
     pull: Mapped[bool] = mapped_column(Boolean, default=False)
     """Pull the image even when a local copy exists (the registry's tag moved)."""
     artifact: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    inputs: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """What the deploy ran: ``{"config", "env", "volumes"}`` as it read them (secrets in
+    clear, so never sent out). Reconcile and a restore run these, never a later edit."""
     log: Mapped[str] = mapped_column(Text, default="")
     error: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -244,6 +247,10 @@ class Restore(Base):
     swap: Mapped[str] = mapped_column(String(16), default="")
     error: Mapped[str | None] = mapped_column(Text, default=None)
     pre_restore_snapshot_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    """Set once the replaced data is packed and that snapshot is ready."""
+    kept_paths: Mapped[list[Any]] = mapped_column(default=list)
+    """Moved-aside directories left on disk: no durable archive holds all of their data."""
+    kept_reason: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
 

@@ -44,7 +44,7 @@ def test_create_answers_the_workload(server: Server, project: str) -> None:
     assert body["kind"] == "image"
     assert body["project"] == project
     assert body["stage"] == "staging"
-    assert body["status"] == "created"
+    assert body["status"] == "never_deployed"  # SPEC section 9
     assert body["config"]["image"] == "moorage-test/httpd:1"
     assert body["config"]["ports"] == [{"container": 8080, "protocol": "tcp"}]
     assert get_workload(server, body["id"]) == body

@@ -3,6 +3,7 @@ import {
   canConfirm,
   enterConfirms,
   isFinished,
+  isPacked,
   nextPoll,
   phaseKey,
   progressPercent,
@@ -106,7 +107,8 @@ describe('a restore', () => {
     phase: 'queued',
     progress_bytes: 0,
     total_bytes: 1000,
-    pre_restore_snapshot_id: null
+    pre_restore_snapshot_id: null,
+    kept_paths: []
   };
 
   it('is finished once it no longer runs', () => {
@@ -137,6 +139,15 @@ describe('a restore', () => {
     expect(nextPoll(done, 0)).toBe(2000);
     expect(nextPoll(done, MAX_PACKING_POLLS)).toBeNull();
     expect(nextPoll({ ...done, pre_restore_snapshot_id: 'sn_1' }, 0)).toBeNull();
+  });
+
+  it('stops being polled once the replaced data is kept on disk instead', () => {
+    const done = { ...base, status: 'succeeded', phase: 'done' };
+    const kept = { ...done, kept_paths: ['/var/v/.moorage-restore-rs_1-data.new'] };
+    expect(isPacked(done)).toBe(false);
+    expect(isPacked(kept)).toBe(true);
+    expect(isPacked({ ...kept, pre_restore_snapshot_id: 'sn_1' })).toBe(true);
+    expect(nextPoll(kept, 0)).toBeNull();
   });
 
   it('is not polled after failure or rollback', () => {

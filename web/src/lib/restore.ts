@@ -12,7 +12,7 @@ export const STEPS = PHASES.filter((p) => p !== 'done');
 
 export type RestoreState = Pick<
   Restore,
-  'status' | 'phase' | 'progress_bytes' | 'total_bytes' | 'pre_restore_snapshot_id'
+  'status' | 'phase' | 'progress_bytes' | 'total_bytes' | 'pre_restore_snapshot_id' | 'kept_paths'
 >;
 
 /**
@@ -72,13 +72,21 @@ export const POLL_PACKING_MS = 2000;
 export const MAX_PACKING_POLLS = 30;
 
 /**
+ * Whether the data a restore replaced has its outcome: a ready pre-restore snapshot, or
+ * directories the server kept on disk because no archive could hold all of their data.
+ */
+export function isPacked(r: RestoreState): boolean {
+  return r.pre_restore_snapshot_id !== null || r.kept_paths.length > 0;
+}
+
+/**
  * When to ask the server about a restore again, or null to stop. A running restore is
  * polled every second; after success the replaced data is packed in the background and
- * the pre-restore snapshot id shows up a little later, so keep asking for a while.
+ * its outcome shows up a little later, so keep asking for a while.
  */
 export function nextPoll(r: RestoreState, pollsSinceFinish: number): number | null {
   if (!isFinished(r.status)) return POLL_RUNNING_MS;
-  if (r.status === 'succeeded' && !r.pre_restore_snapshot_id && pollsSinceFinish < MAX_PACKING_POLLS) {
+  if (r.status === 'succeeded' && !isPacked(r) && pollsSinceFinish < MAX_PACKING_POLLS) {
     return POLL_PACKING_MS;
   }
   return null;

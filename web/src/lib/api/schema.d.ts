@@ -973,9 +973,22 @@ export interface components {
             finished_at: string | null;
             /** Id */
             id: string;
+            /**
+             * Kept Paths
+             * @description Directories of replaced data left on disk because no durable archive holds all of it (a socket, a device, a failed pack); empty when none
+             */
+            kept_paths: string[];
+            /**
+             * Kept Reason
+             * @description Why kept_paths were kept
+             */
+            kept_reason: string | null;
             /** Phase */
             phase: string;
-            /** Pre Restore Snapshot Id */
+            /**
+             * Pre Restore Snapshot Id
+             * @description The snapshot holding the replaced data, once it is packed and ready
+             */
             pre_restore_snapshot_id: string | null;
             /** Progress Bytes */
             progress_bytes: number;

@@ -2,9 +2,11 @@
 
 ``exchange`` uses ``renameat2(RENAME_EXCHANGE)`` through ctypes where the
 filesystem supports it (one atomic step); ``rename`` is the two-rename
-fallback. ``converge`` is what recovery uses: it looks at which inode is where
-and moves directories until the wanted inode sits at the live path, whatever
-step a crash interrupted. It never deletes anything.
+fallback. ``converge`` is what the run, roll-back and recovery all use: it looks
+at which inode is where and moves directories until the wanted inode sits at
+the live path, whatever step a crash interrupted.
+
+It must never delete anything, and never move a directory it cannot name by inode.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ def supports_exchange(directory: Path) -> bool:
 
 
 def fsync_dir(path: Path) -> None:
+    """Make the names in ``path`` durable (a rename, a created or removed entry)."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
@@ -63,6 +66,7 @@ def fsync_dir(path: Path) -> None:
 
 
 def inode(path: Path) -> int | None:
+    """The inode at ``path`` itself (a link is not followed), or None when nothing is there."""
     try:
         return os.lstat(path).st_ino
     except FileNotFoundError:

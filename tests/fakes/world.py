@@ -1,0 +1,148 @@
+"""A Moorage without a server or Docker: the real store (SQLite in a temp directory),
+the real registry, services and ``Deployer``, over the in-memory ``FakeEngine``.
+
+Rows are made through the services, as the API would make them, and deploys run
+through ``Deployer.run``: what a test reads back is what the real code wrote.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from moorage.deployer.service import Deployer
+from moorage.plugins.registry import Registry
+from moorage.runtime.compose import ComposeRunner
+from moorage.security.roles import SYSTEM
+from moorage.services import deploys, projects, workloads
+from moorage.services import snapshots as snapshot_service
+from moorage.services import volumes as volume_service
+from moorage.services.volumes import VolumeSpec
+from moorage.settings import Settings
+from moorage.snapshots.capture import Snapshotter
+from moorage.snapshots.restore import RestoreEngine
+from moorage.store.db import Database
+from moorage.store.tables import Deployment, Restore, Snapshot
+from tests.fakes.engine import FakeEngine
+
+PROJECT = "shop"
+STAGE = "production"
+IMAGE_V1 = "moorage-test/httpd:1"
+IMAGE_V2 = "moorage-test/httpd:2"
+# No health probe and no grace: a started container is healthy at once.
+HEALTHY_AT_ONCE = {"grace_seconds": 0}
+
+
+@dataclass
+class World:
+    settings: Settings
+    db: Database
+    engine: FakeEngine
+    deployer: Deployer
+
+    def workload(
+        self, name: str = "app", *, config: dict[str, Any] | None = None, volumes: int = 1
+    ) -> str:
+        """An image workload with ``volumes`` stage volumes named ``v0``, ``v1``...; its id."""
+        with self.db.session() as s:
+            w = workloads.create(
+                s,
+                SYSTEM,
+                self.deployer.registry,
+                name=name,
+                kind="image",
+                project=PROJECT,
+                stage=STAGE,
+                config=config or {"image": IMAGE_V1, "health": HEALTHY_AT_ONCE},
+            )
+            volume_service.replace(
+                s,
+                SYSTEM,
+                self.settings,
+                self.deployer.registry,
+                w.id,
+                [VolumeSpec(f"v{i}", "stage", f"{name}/v{i}", f"/v{i}") for i in range(volumes)],
+            )
+            return w.id
+
+    def edit(self, workload_id: str, config: dict[str, Any]) -> None:
+        """A saved change (JSON merge patch) that no deploy has run."""
+        with self.db.session() as s:
+            workloads.update(s, SYSTEM, self.deployer.registry, workload_id, config=config)
+
+    def deploy(self, workload_id: str) -> Deployment:
+        """Queue a deploy and run it at once, as a worker would; the finished row."""
+        with self.db.session() as s:
+            deployment_id = deploys.enqueue(s, SYSTEM, workload_id, "manual").id
+        assert self.deployer._claim(deployment_id)
+        with self.deployer.locks.hold(workload_id, timeout=5):
+            self.deployer.run(deployment_id)
+        return self.deployment(deployment_id)
+
+    def deployment(self, deployment_id: str) -> Deployment:
+        with self.db.session() as s:
+            row = s.get(Deployment, deployment_id)
+            assert row is not None
+            return row
+
+    def snapshot(self, workload_id: str) -> str:
+        """Capture every volume (mode ``stop``) at once, as the capture thread would."""
+        with self.db.session() as s:
+            snapshot_id = snapshot_service.request_capture(
+                s, SYSTEM, self.deployer.registry, workload_id, volumes=None, mode="stop"
+            ).id
+        Snapshotter(self.deployer).capture(snapshot_id)
+        with self.db.session() as s:
+            snap = s.get(Snapshot, snapshot_id)
+            assert snap is not None and snap.status == "ready", snap and snap.error
+        return snapshot_id
+
+    def request_restore(
+        self,
+        restorer: RestoreEngine,
+        workload_id: str,
+        snapshot_id: str,
+        volumes: list[str] | None = None,
+    ) -> str:
+        """Accept a restore as the route does (its caller then runs it); its id."""
+        with self.db.session() as s:
+            return restorer.request(s, SYSTEM, workload_id, snapshot_id, volumes).id
+
+    def restore_row(self, restore_id: str) -> Restore:
+        with self.db.session() as s:
+            row = s.get(Restore, restore_id)
+            assert row is not None
+            return row
+
+    def deployments(self, workload_id: str) -> list[Deployment]:
+        """Newest first."""
+        with self.db.session() as s:
+            rows = s.scalars(
+                select(Deployment)
+                .where(Deployment.workload_id == workload_id)
+                .order_by(Deployment.created_at.desc())
+            )
+            return list(rows)
+
+    def live(self, workload_id: str, volume: str = "v0") -> Path:
+        with self.db.session() as s:
+            view = self.deployer.view(s, workload_id)
+        return next(v.host_path for v in view.volumes if v.name == volume)
+
+
+def make_world(tmp_path: Path, **settings: Any) -> World:
+    data_dir = tmp_path / "var"
+    data_dir.mkdir()
+    config = Settings(data_dir=data_dir, **settings)
+    db = Database(f"sqlite:///{data_dir / 'moorage.db'}")
+    db.migrate()
+    engine = FakeEngine()
+    engine.add_image(IMAGE_V1)
+    engine.add_image(IMAGE_V2)
+    deployer = Deployer(config, db, Registry.load(), engine, ComposeRunner())
+    with db.session() as s:
+        projects.create(s, SYSTEM, slug=PROJECT)
+    return World(config, db, engine, deployer)
