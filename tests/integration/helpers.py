@@ -64,6 +64,17 @@ def containers(workload_id: str, *, all_states: bool = True) -> list[str]:
     return sorted(out.split())
 
 
+def image_of(container: str) -> str:
+    """The image id a container runs, as Docker itself reports it."""
+    args = ["docker", "inspect", "--format", "{{.Image}}", container]
+    return subprocess.run(args, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def image_id(ref: str) -> str:
+    args = ["docker", "image", "inspect", "--format", "{{.Id}}", ref]
+    return subprocess.run(args, capture_output=True, text=True, check=True).stdout.strip()
+
+
 def wait_until(predicate: Any, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
+import stat
 import subprocess
 import threading
 import time
@@ -29,20 +31,33 @@ from tests.conftest import (
     stop_server,
     unique,
 )
-from tests.integration.helpers import containers, wait_deployment, wait_until
+from tests.integration.helpers import (
+    containers,
+    image_id,
+    image_of,
+    wait_deployment,
+    wait_until,
+)
 
 NAME = "site"
 
 
 def tree(path: Path) -> dict[str, str]:
-    """Every entry under ``path``: directories, and files with their SHA-256."""
+    """Every entry under ``path``: directories, files with their SHA-256, and any other
+    kind of entry by its type letter (``s`` for a socket)."""
     out: dict[str, str] = {}
     for directory, dirs, files in os.walk(path):
         rel = os.path.relpath(directory, path)
         for d in dirs:
             out[os.path.join(rel, d)] = "dir"
         for f in files:
-            out[os.path.join(rel, f)] = hashlib.sha256(Path(directory, f).read_bytes()).hexdigest()
+            entry = Path(directory, f)
+            mode = os.lstat(entry).st_mode
+            out[os.path.join(rel, f)] = (
+                hashlib.sha256(entry.read_bytes()).hexdigest()
+                if stat.S_ISREG(mode)
+                else stat.filemode(mode)[0]
+            )
     return out
 
 
@@ -637,3 +652,136 @@ def test_a_volume_another_workload_mounts_is_refused(server: Server, site: Site)
         assert done["status"] == "succeeded", done
     finally:
         server.admin.delete(f"/api/workloads/{neighbour}")
+
+
+# --- what a restore starts, and what it keeps (issue 11) ------------------------------
+
+
+def last_success(api: Api, workload_id: str) -> dict[str, Any]:
+    items = api.get(f"/api/workloads/{workload_id}/deployments").json()["items"]
+    return next(d for d in items if d["status"] == "succeeded")
+
+
+def test_a_never_deployed_workload_is_restored_without_a_container(server: Server) -> None:
+    api = server.admin
+    workload, port = site_workload(api, unique("nd"))
+    site = Site(api, workload, port, {})
+    try:
+        r = api.put(
+            f"/api/workloads/{site.id}/volumes",
+            json=[{"name": "www", "scope": "stage", "source": "nd/www", "target": "/www"}],
+        )
+        assert r.status_code == 200, r.text
+        site.paths["www"] = server.data_dir / "volumes" / workload["project"] / "production"
+        site.paths["www"] = site.paths["www"] / "nd" / "www"
+        write_tree(site.paths["www"], "old-www")
+        snap = site.snapshot()
+        old = site.trees()
+        write_tree(site.paths["www"], "new-www")
+
+        done = site.wait_restore(site.restore(snap["id"]).json()["id"])
+
+        assert done["status"] == "succeeded" and done["error"] is None, done
+        assert site.trees() == old
+        assert containers(site.id) == []
+        assert api.get(f"/api/workloads/{site.id}/deployments").json()["items"] == []
+        # Nor does reconcile start one: neither the loop (it runs every 2 s) nor a request.
+        assert api.post(f"/api/workloads/{site.id}/reconcile").json()["status"] == "never_deployed"
+        time.sleep(5)
+        assert containers(site.id) == []
+        assert api.get(f"/api/workloads/{site.id}").json()["status"] == "never_deployed"
+    finally:
+        api.delete(f"/api/workloads/{site.id}", params={"purge_snapshots": "true"})
+
+
+def test_after_a_restore_the_last_success_carries_the_running_artifact(
+    server: Server, site: Site
+) -> None:
+    deployed = last_success(site.api, site.id)
+    snap = site.snapshot()
+    done = site.wait_restore(site.restore(snap["id"]).json()["id"])
+    assert done["status"] == "succeeded" and done["error"] is None, done
+
+    after = last_success(site.api, site.id)
+    assert after["reason"] == f"restore:{done['id']}"
+    assert after["artifact"] == deployed["artifact"]
+    [running] = containers(site.id, all_states=False)
+    assert running == after["artifact"]["container"]
+    assert image_of(running) == after["artifact"]["image_id"] == image_id("moorage-test/httpd:1")
+    assert site.serves() == "old-www\n"
+    # Promote-from reads the same artifact it read before the restore.
+    r = server.admin.post(
+        "/api/workloads",
+        json={
+            "name": "next",
+            "kind": "image",
+            "project": site.workload["project"],
+            "stage": "staging",
+            "config": {"image": "moorage-test/httpd:2"},
+        },
+    )
+    assert r.status_code == 201, r.text
+    target = r.json()["id"]
+    r = server.admin.post(f"/api/workloads/{target}/promote-from", json={"source": site.id})
+    assert r.status_code == 202, r.text
+    promoted = server.admin.get(f"/api/workloads/{target}").json()["config"]["image"]
+    assert promoted in (deployed["artifact"]["digest"], deployed["artifact"]["image_id"])
+    server.admin.delete(f"/api/workloads/{target}")
+
+
+def test_reconcile_after_a_restore_brings_back_what_was_deployed_not_an_edit(
+    site: Site,
+) -> None:
+    deployed = last_success(site.api, site.id)
+    snap = site.snapshot()
+    # Saved, never deployed: another image and another command.
+    r = site.api.patch(
+        f"/api/workloads/{site.id}",
+        json={"config": {"image": "moorage-test/httpd:2", "command": ["sh", "-c", "exit 3"]}},
+    )
+    assert r.status_code == 200, r.text
+    done = site.wait_restore(site.restore(snap["id"]).json()["id"])
+    assert done["status"] == "succeeded", done
+    [before] = containers(site.id, all_states=False)
+    subprocess.run(["docker", "rm", "-f", before], check=True, capture_output=True)
+
+    wait_until(lambda: containers(site.id, all_states=False) != [], 30, "reconcile")
+
+    [again] = containers(site.id, all_states=False)
+    assert again == before and not again.endswith("_None")
+    assert image_of(again) == deployed["artifact"]["image_id"] == image_id("moorage-test/httpd:1")
+    assert site.serves() == "old-www\n"
+    assert last_success(site.api, site.id)["artifact"] == deployed["artifact"]
+
+
+def test_a_replaced_tree_holding_a_socket_is_kept_and_named(server: Server, site: Site) -> None:
+    snap = site.snapshot()
+    old = site.trees()
+    write_tree(site.paths["www"], "new-www")
+    replaced = tree(site.paths["www"])
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(site.paths["www"] / "app.sock"))
+    try:
+        run = server.cli(
+            "snapshots", "restore", site.id, snap["id"], "--confirm", NAME, token=site.api.token
+        )
+    finally:
+        listener.close()
+    assert run.returncode == 0, run.stderr
+    [done] = site.api.get(f"/api/workloads/{site.id}/restores").json()["items"]
+    assert done["status"] == "succeeded"
+    assert site.trees() == old
+    # Every moved-aside tree stays where the restore says, whole, with the socket.
+    kept = [Path(p) for p in done["kept_paths"]]
+    assert sorted(p.name for p in kept) == sorted(site.leftovers())
+    assert len(kept) == len(site.paths)
+    www = next(p for p in kept if p.parent == site.paths["www"].parent)
+    assert stat.S_ISSOCK(os.lstat(www / "app.sock").st_mode)
+    assert tree(www) == {**replaced, "./app.sock": "s"}
+    assert "app.sock" in done["kept_reason"]
+    assert all(str(p) in done["kept_reason"] for p in kept)
+    # The CLI says so too; what could be packed is a ready pre-restore snapshot.
+    assert str(www) in run.stdout and "app.sock" in run.stdout
+    pre = site.api.get(f"/api/workloads/{site.id}/snapshots/{done['pre_restore_snapshot_id']}")
+    assert pre.json()["status"] == "ready"
+    assert not list((server.data_dir / "journals").glob("*.json"))
