@@ -274,6 +274,10 @@ class Deployer:
             # uninstalled kind): the deployment must still end, never stay "running".
             with self.db.session() as s:
                 view = self.view(s, workload_id)
+                # Rows saved before the nesting rule existed are refused here too.
+                volume_service.check_nesting(
+                    s, self.settings, view.id, [(v.name, v.host_path) for v in view.volumes]
+                )
                 workload = s.get(Workload, view.id)
                 row = s.get(Deployment, deployment_id)
                 assert workload is not None and row is not None

@@ -1,14 +1,22 @@
-"""A workload's volume list, checked against the containment rules of its scope."""
+"""A workload's volume list, checked against the containment rules of its scope.
+
+No volume's host directory may lie inside another's (any workload, any scope): a
+container that mounts the outer one could swap a component of the inner one's path
+for a symlink, and the next deploy would bind whatever that link points at.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
+import os
+from pathlib import Path
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from moorage.errors import Forbidden, InvalidInput
+from moorage.errors import Conflict, Forbidden, InvalidInput, MoorageError
 from moorage.names import is_slug
 from moorage.plugins.registry import Registry
 from moorage.security.roles import Actor
@@ -16,7 +24,7 @@ from moorage.services import audit
 from moorage.services.workloads import get as get_workload
 from moorage.services.workloads import project_slug
 from moorage.settings import Settings
-from moorage.store.tables import Volume
+from moorage.store.tables import Project, Volume, Workload
 from moorage.volumes.paths import host_path, normalize_target
 
 MAX_VOLUMES = 64
@@ -92,6 +100,25 @@ def replace(
         names.add(spec.name)
         targets.add(target)
         clean.append(VolumeSpec(spec.name, spec.scope, spec.source, target, spec.read_only))
+    check_nesting(
+        session,
+        settings,
+        workload_id,
+        [
+            (
+                spec.name,
+                host_path(
+                    data_dir=settings.data_dir,
+                    volume_roots=settings.volume_roots,
+                    project=project,
+                    stage=workload.stage,
+                    scope=spec.scope,
+                    source=spec.source,
+                ),
+            )
+            for spec in clean
+        ],
+    )
     before = read(session, workload_id)
     touched_absolute = {v for v in before if v.scope == "absolute"} ^ {
         v for v in clean if v.scope == "absolute"
@@ -115,3 +142,67 @@ def replace(
         {"volumes": [v.as_dict() for v in clean]},
     )
     return clean
+
+
+def _real(path: Path) -> Path:
+    return Path(os.path.realpath(path))
+
+
+def check_nesting(
+    session: Session, settings: Settings, workload_id: str, mine: list[tuple[str, Path]]
+) -> None:
+    """Refuse a volume whose host directory lies inside another volume's, or holds one.
+
+    ``mine`` is the workload's (volume name, host path) list. Paths are compared after
+    resolving symlinks, against each other and against every other workload's volumes.
+    Raises ``Conflict`` 409 ``volume_nested`` naming both volumes (and the other
+    workload); equal paths are not nesting (sharing has its own rule).
+    """
+    real = [(name, _real(path)) for name, path in mine]
+    for i, (name, path) in enumerate(real):
+        for other, other_path in real[i + 1 :]:
+            if path != other_path and (
+                path.is_relative_to(other_path) or other_path.is_relative_to(path)
+            ):
+                raise Conflict(
+                    f"volume {name!r} ({path}) and volume {other!r} ({other_path}) are nested; "
+                    "a container could swap a directory on the inner one's path for a link",
+                    code="volume_nested",
+                )
+    rows = session.execute(
+        select(
+            Volume.name,
+            Volume.workload_id,
+            Volume.scope,
+            Volume.source,
+            Workload.stage,
+            Workload.name,
+            Project.slug,
+        )
+        .join(Workload, Workload.id == Volume.workload_id)
+        .join(Project, Project.id == Workload.project_id)
+        .where(Volume.workload_id != workload_id)
+    ).all()
+    for volume, other_id, scope, source, stage, other_name, project in rows:
+        try:
+            theirs = _real(
+                host_path(
+                    data_dir=settings.data_dir,
+                    volume_roots=settings.volume_roots,
+                    project=project,
+                    stage=stage,
+                    scope=scope,
+                    source=source,
+                )
+            )
+        except MoorageError:
+            continue
+        for name, path in real:
+            if path != theirs and (path.is_relative_to(theirs) or theirs.is_relative_to(path)):
+                raise Conflict(
+                    f"volume {name!r} ({path}) is nested with volume {volume!r} of workload "
+                    f"{other_name!r} ({other_id}) in {project}/{stage} ({theirs}); a container "
+                    "of one could swap a directory on the other's path for a link",
+                    code="volume_nested",
+                    details=[{"field": name, "workload": other_id, "volume": volume}],
+                )

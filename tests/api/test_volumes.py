@@ -301,3 +301,70 @@ def test_viewer_cannot_change_volumes(server: Server, seeded: dict[str, Any]) ->
     before = read_volumes(server, seeded)
     assert_error(server.viewer.put(vol_url(seeded), json=[]), 403, "forbidden")
     assert read_volumes(server, seeded) == before
+
+
+def _volumes_of(server: Server, workload: dict[str, Any]) -> list[dict[str, Any]]:
+    return specs(read_volumes(server, workload))
+
+
+@pytest.mark.parametrize(
+    ("outer", "inner"),
+    [
+        (("stage", "{u}"), ("stage", "{u}/inner")),
+        (("stage", "{u}/a"), ("stage", "{u}/a/b/c")),
+        (("absolute", "{root}/{u}"), ("absolute", "{root}/{u}/inner")),
+    ],
+)
+def test_a_volume_inside_another_workloads_volume_is_refused(
+    server: Server, project: str, outer: tuple[str, str], inner: tuple[str, str]
+) -> None:
+    """Either order, any scope: the second workload is refused and keeps what it had."""
+    u = unique("nest")
+    fill = {"u": u, "root": str(server.volume_root)}
+    (server.volume_root / u / "inner").mkdir(parents=True, exist_ok=True)
+    first, second = create_workload(server, project), create_workload(server, project)
+    for a, b in ((outer, inner), (inner, outer)):
+        a_src, b_src = a[1].format(**fill), b[1].format(**fill)
+        ok = server.admin.put(vol_url(first), json=[vol("v", a[0], a_src, "/v")])
+        assert ok.status_code == 200, ok.text
+        before = _volumes_of(server, second)
+        r = server.admin.put(vol_url(second), json=[vol("w", b[0], b_src, "/w")])
+        error = assert_error(r, 409, "volume_nested")
+        assert first["id"] in error["message"] and first["name"] in error["message"]
+        assert _volumes_of(server, second) == before
+        assert server.admin.put(vol_url(first), json=[]).status_code == 200
+
+
+def test_nested_volumes_of_one_workload_are_refused(
+    server: Server, workload: dict[str, Any]
+) -> None:
+    u = unique("nest")
+    before = _volumes_of(server, workload)
+    r = server.operator.put(
+        vol_url(workload),
+        json=[vol("outer", "stage", u, "/a"), vol("inner", "stage", f"{u}/x", "/b")],
+    )
+    assert_error(r, 409, "volume_nested")
+    assert _volumes_of(server, workload) == before
+
+
+def test_siblings_and_name_prefixes_are_not_nested(server: Server, project: str) -> None:
+    u = unique("nest")
+    first, second = create_workload(server, project), create_workload(server, project)
+    assert server.operator.put(vol_url(first), json=[vol("v", "stage", u, "/v")]).status_code == 200
+    for source in (f"{u}2", f"{u}-x/y", f"other/{u}"):
+        r = server.operator.put(vol_url(second), json=[vol("w", "stage", source, "/w")])
+        assert r.status_code == 200, (source, r.text)
+
+
+def test_nesting_is_judged_after_resolving_symlinks(server: Server, project: str) -> None:
+    """A link inside a stage directory that points into another volume is nesting too."""
+    u = unique("nest")
+    first, second = create_workload(server, project), create_workload(server, project)
+    assert server.operator.put(vol_url(first), json=[vol("v", "stage", u, "/v")]).status_code == 200
+    base = server.data_dir / "volumes" / project / "production"
+    (base / u).mkdir(parents=True, exist_ok=True)
+    os.symlink(u, base / f"{u}-alias")
+    r = server.operator.put(vol_url(second), json=[vol("w", "stage", f"{u}-alias/sub", "/w")])
+    assert_error(r, 409, "volume_nested")
+    assert _volumes_of(server, second) == []
