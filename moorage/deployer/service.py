@@ -306,7 +306,6 @@ class Deployer:
             done = deploys.last_success(s, workload_id)
             if done is None or workload.desired_state != "running":
                 return None
-            view = self._view(s, workload, done, deployed=True)
             row = Deployment(
                 id=new_id("dp"),
                 workload_id=workload_id,
@@ -321,14 +320,16 @@ class Deployer:
             deployment_id, ran = row.id, done.id
         line = DeploymentLog(self.db, deployment_id)
         line(f"running what deployment {ran} ran, again ({reason})")
-        ctx = self.context(view, deployment_id=deployment_id, log_line=line)
-        self._attempt(
-            deployment_id,
-            workload_id,
-            line,
-            lambda: self.registry.source(view.kind).redeploy(ctx),
-            chain=False,
-        )
+
+        def again() -> dict[str, Any]:
+            # Inside the attempt: a deployed volume that no longer passes its rules fails
+            # this row like any other reason, instead of escaping the caller.
+            with self.db.session() as s:
+                view = self.deployed_view(s, workload_id)
+            ctx = self.context(view, deployment_id=deployment_id, log_line=line)
+            return self.registry.source(view.kind).redeploy(ctx)
+
+        self._attempt(deployment_id, workload_id, line, again, chain=False)
         return deployment_id
 
     def _attempt(
