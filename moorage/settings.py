@@ -38,6 +38,8 @@ class Settings:
     container_labels: dict[str, str] = field(default_factory=dict)
     web_dir: Path | None = None
     """The built UI served at /; None serves the API alone."""
+    run_dir: Path = Path("/run/moorage")
+    """A tmpfs (Moorage mounts one there) for volume pins; see ``runtime/pins.py``."""
     # Not a MOORAGE_* variable: the cap on an ordinary JSON request body.
     max_body_bytes: int = field(default=1024 * 1024)
 
@@ -79,6 +81,7 @@ class Settings:
             restore_swap=_parse_choice(env, "MOORAGE_RESTORE_SWAP", ("auto", "exchange", "rename")),
             container_labels=_parse_labels(env.get("MOORAGE_CONTAINER_LABELS") or ""),
             web_dir=Path(env.get("MOORAGE_WEB_DIR") or DEFAULT_WEB_DIR).absolute(),
+            run_dir=Path(env.get("MOORAGE_RUN_DIR") or "/run/moorage").absolute(),
         )
 
 
@@ -92,13 +95,14 @@ def _parse_bind(value: str) -> tuple[str, int]:
 RESERVED_LABELS = frozenset(
     {"moorage.workload", "moorage.deployment", "moorage.project", "moorage.stage"}
 )
+RESERVED_LABEL_PREFIXES = ("moorage.pin.",)
 
 
 def _parse_labels(value: str) -> dict[str, str]:
     labels: dict[str, str] = {}
     for item in filter(None, (part.strip() for part in value.split(","))):
         key, sep, val = item.partition("=")
-        if not sep or not key or key in RESERVED_LABELS:
+        if not sep or not key or key in RESERVED_LABELS or key.startswith(RESERVED_LABEL_PREFIXES):
             raise ConfigError(
                 f"MOORAGE_CONTAINER_LABELS takes key=value pairs separated by commas, got {item!r}"
             )

@@ -71,6 +71,7 @@ def create_app(settings: Settings, db: Database, registry: Registry, deployer: D
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        deployer.prune_pins()  # pins of containers that went away while we were down
         snapshotter.recover()  # fails cut-off captures (and pre-restore packs) first
         restorer.recover()  # decide cut-off restores' volumes before anything is served
         # then reconcile revives whatever a capture or restore left stopped

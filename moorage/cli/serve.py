@@ -15,6 +15,7 @@ def serve() -> None:
     from moorage.deployer.service import Deployer
     from moorage.runtime.compose import ComposeRunner
     from moorage.runtime.docker import DockerEngine
+    from moorage.runtime.pins import Pins
     from moorage.settings import Settings
 
     settings = Settings.from_env()
@@ -32,7 +33,7 @@ def serve() -> None:
         settings,
         db,
         registry,
-        DockerEngine(settings.docker_host),
+        DockerEngine(settings.docker_host, pins=Pins(settings.run_dir, str(settings.data_dir))),
         ComposeRunner(settings.docker_host),
     )
     app = create_app(settings, db, registry, deployer)

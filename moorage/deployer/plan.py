@@ -60,7 +60,15 @@ def container_spec(
         ports=tuple(
             PortBinding(p.container, p.host, p.protocol, publish_addr) for p in config.ports
         ),
-        mounts=tuple(BindMount(str(v.host_path), v.target, v.read_only) for v in workload.volumes),
+        mounts=tuple(
+            BindMount(
+                str(v.host_path),
+                v.target,
+                v.read_only,
+                base=str(v.base) if v.base is not None else None,
+            )
+            for v in workload.volumes
+        ),
         init=config.init,
         stop_timeout=config.stop_timeout,
     )

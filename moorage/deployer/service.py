@@ -33,7 +33,7 @@ from moorage.services.volumes import VolumeSpec
 from moorage.settings import Settings
 from moorage.store.db import Database
 from moorage.store.tables import Deployment, Workload, utcnow
-from moorage.volumes.paths import host_path
+from moorage.volumes.paths import containment_base, host_path
 
 log = logging.getLogger("moorage.deployer")
 
@@ -120,6 +120,16 @@ class Deployer:
         with self._wake:
             self._wake.notify_all()
 
+    def prune_pins(self) -> None:
+        """Drop volume pins whose containers are gone; an unreachable engine only logs."""
+        try:
+            pruned = self.engine.prune_pins()
+        except MoorageError as exc:
+            log.warning("could not prune volume pins: %s", exc.message)
+            return
+        if pruned:
+            log.info("dropped the volume pins of %d containers that are gone", len(pruned))
+
     def recover_interrupted(self) -> list[str]:
         with self.db.session() as s:
             rows = list(s.scalars(select(Deployment).where(Deployment.status == "running")))
@@ -159,24 +169,7 @@ class Deployer:
             config = dict(w.config)
             env = {row.key: row.value for row in env_service.rows(s, w.id)}
             volumes = [v.as_dict() for v in volume_service.read(s, w.id)]
-        mounts = tuple(
-            VolumeMount(
-                name=v["name"],
-                scope=v["scope"],
-                host_path=host_path(
-                    data_dir=self.settings.data_dir,
-                    volume_roots=self.settings.volume_roots,
-                    project=project,
-                    stage=w.stage,
-                    scope=v["scope"],
-                    source=v["source"],
-                ),
-                target=v["target"],
-                read_only=v["read_only"],
-                source=v["source"],
-            )
-            for v in volumes
-        )
+        mounts = tuple(self._mount(project, w.stage, v) for v in volumes)
         return WorkloadView(
             id=w.id,
             name=w.name,
@@ -187,6 +180,25 @@ class Deployer:
             env=env,
             volumes=mounts,
             artifact=dict(done.artifact) if done is not None else None,
+        )
+
+    def _mount(self, project: str, stage: str, v: dict[str, Any]) -> VolumeMount:
+        where = {
+            "data_dir": self.settings.data_dir,
+            "volume_roots": self.settings.volume_roots,
+            "project": project,
+            "stage": stage,
+            "scope": v["scope"],
+        }
+        path = host_path(**where, source=v["source"])
+        return VolumeMount(
+            name=v["name"],
+            scope=v["scope"],
+            host_path=path,
+            target=v["target"],
+            read_only=v["read_only"],
+            source=v["source"],
+            base=containment_base(**where, path=path),
         )
 
     def context(

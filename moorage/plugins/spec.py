@@ -41,6 +41,8 @@ class VolumeMount:
     read_only: bool
     source: str = ""
     """As configured (relative to the scope's base, or absolute); for manifests."""
+    base: Path | None = None
+    """The directory ``host_path`` must stay below when it is mounted (pinned)."""
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,12 @@ It must never let an SDK or ``requests`` exception escape: everything becomes
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 import docker
@@ -20,9 +22,11 @@ from docker.utils import parse_repository_tag
 
 from moorage.errors import EngineError, EngineUnavailable
 from moorage.runtime.engine import Container, ContainerSpec, Image, Progress, RegistryCredentials
+from moorage.runtime.pins import Pins
 
 T = TypeVar("T")
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
+LABEL_PIN = "moorage.pin"  # moorage.pin.<n> = {"source", "base"}: what pin n must show
 
 
 @contextmanager
@@ -102,9 +106,12 @@ def _summary(summary: dict[str, Any]) -> Container:
 class DockerEngine:
     """``Engine`` over the Docker API. Thread-safe: the SDK client is shared."""
 
-    def __init__(self, base_url: str | None = None, timeout: int = 120) -> None:
+    def __init__(
+        self, base_url: str | None = None, timeout: int = 120, pins: Pins | None = None
+    ) -> None:
         self._base_url = base_url or DEFAULT_SOCKET
         self._timeout = timeout
+        self._pins = pins
         self._client: docker.DockerClient | None = None
         self._lock = threading.Lock()
 
@@ -209,10 +216,23 @@ class DockerEngine:
             ports[f"{p.container}/{p.protocol}"] = (
                 (p.host_ip, p.host) if p.host is not None else (p.host_ip,)
             )
-        mounts = [
-            Mount(target=m.target, source=m.source, type="bind", read_only=m.read_only)
-            for m in spec.mounts
-        ]
+        labels = dict(spec.labels)
+        mounts = []
+        try:
+            for index, m in enumerate(spec.mounts):
+                source = m.source
+                if m.base is not None and self._pins is not None:
+                    labels[f"{LABEL_PIN}.{index}"] = json.dumps(
+                        {"source": m.source, "base": m.base}
+                    )
+                    source = str(self._pins.pin(spec.name, index, Path(m.source), Path(m.base)))
+                mounts.append(
+                    Mount(target=m.target, source=source, type="bind", read_only=m.read_only)
+                )
+        except BaseException:
+            if self._pins is not None:
+                self._pins.unpin(spec.name)
+            raise
 
         def create(c: docker.DockerClient) -> Container:
             host_config = c.api.create_host_config(
@@ -230,7 +250,7 @@ class DockerEngine:
                 name=spec.name,
                 command=list(spec.command) if spec.command is not None else None,
                 environment=spec.env,
-                labels=spec.labels,
+                labels=labels,
                 ports=[(p.container, p.protocol) for p in spec.ports] or None,
                 host_config=host_config,
                 networking_config=networking,
@@ -238,10 +258,50 @@ class DockerEngine:
             )
             return _container(c.api.inspect_container(created["Id"]))
 
-        return self._call(f"creating container {spec.name}", create)
+        try:
+            return self._call(f"creating container {spec.name}", create)
+        except BaseException:
+            if self._pins is not None:
+                self._pins.unpin(spec.name)
+            raise
 
     def start(self, container_id: str) -> None:
+        """Start a container, pinning its volumes again first: the directory a path names
+        may have changed since (a restore swaps it), and the pin must show the new one."""
+        self._repin(container_id)
         self._call(f"starting container {container_id[:12]}", lambda c: c.api.start(container_id))
+
+    def _repin(self, container_id: str) -> None:
+        if self._pins is None:
+            return
+        attrs = self._call(
+            f"inspecting container {container_id[:12]}",
+            lambda c: c.api.inspect_container(container_id),
+        )
+        name = str(attrs.get("Name", "")).lstrip("/")
+        labels = (attrs.get("Config") or {}).get("Labels") or {}
+        for key, value in labels.items():
+            if key.startswith(LABEL_PIN + "."):
+                index = int(key.rsplit(".", 1)[1])
+                wanted = json.loads(value)
+                self._pins.pin(name, index, Path(wanted["source"]), Path(wanted["base"]))
+
+    def prune_pins(self) -> list[str]:
+        """Unpin containers that no longer exist (removed behind Moorage's back, or by a
+        process that died); answer their names."""
+        if self._pins is None:
+            return []
+
+        def names(c: docker.DockerClient) -> set[str]:
+            return {n.lstrip("/") for s in c.api.containers(all=True) for n in s.get("Names") or []}
+
+        existing = self._call("listing containers", names)
+        pruned = []
+        for name in self._pins.containers():
+            if name not in existing:
+                self._pins.unpin(name)
+                pruned.append(name)
+        return pruned
 
     def stop(self, container_id: str, timeout: int) -> None:
         self._call(
@@ -258,13 +318,17 @@ class DockerEngine:
         )
 
     def remove(self, container_id: str) -> None:
-        def remove(c: docker.DockerClient) -> None:
+        def remove(c: docker.DockerClient) -> str | None:
             try:
+                name = str(c.api.inspect_container(container_id).get("Name", "")).lstrip("/")
                 c.api.remove_container(container_id, force=True)
             except docker.errors.NotFound:
-                pass
+                return None
+            return name
 
-        self._call(f"removing container {container_id[:12]}", remove)
+        name = self._call(f"removing container {container_id[:12]}", remove)
+        if name and self._pins is not None:
+            self._pins.unpin(name)
 
     def get(self, container_id: str) -> Container | None:
         def get(c: docker.DockerClient) -> Container | None:

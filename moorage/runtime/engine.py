@@ -33,6 +33,9 @@ class BindMount:
     source: str
     target: str
     read_only: bool = False
+    base: str | None = None
+    """The directory ``source`` must stay below; with it, the engine mounts the directory
+    it checked (a pin), not whatever the path names when the container starts."""
 
 
 @dataclass(frozen=True)
@@ -141,4 +144,8 @@ class Engine(Protocol):
 
     def remove_network(self, name: str) -> None:
         """Remove a network if it exists and nothing uses it."""
+        ...
+
+    def prune_pins(self) -> list[str]:
+        """Drop the volume pins of containers that no longer exist; answer their names."""
         ...

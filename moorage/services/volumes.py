@@ -7,11 +7,10 @@ for a symlink, and the next deploy would bind whatever that link points at.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session

@@ -96,6 +96,28 @@ def host_path(
     return candidate
 
 
+def containment_base(
+    *,
+    data_dir: Path,
+    volume_roots: tuple[Path, ...],
+    project: str,
+    stage: str,
+    scope: str,
+    path: Path,
+) -> Path:
+    """The directory a volume's host ``path`` must stay below: its scope's base, or for
+    ``absolute`` the first of ``volume_roots`` that holds it (after resolving links).
+    Raises InvalidInput when none does (never touches disk beyond ``realpath``)."""
+    if scope != "absolute":
+        return scope_base(data_dir, project, stage, scope)
+    real = Path(os.path.realpath(path))
+    for root in volume_roots:
+        real_root = Path(os.path.realpath(root))
+        if real != real_root and real.is_relative_to(real_root):
+            return real_root
+    raise _bad(f"{path} is not below any of MOORAGE_VOLUME_ROOTS")
+
+
 def normalize_target(target: str) -> str:
     """Check a container mount point and return it in canonical form."""
     _check_chars("target", target)

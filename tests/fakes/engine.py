@@ -68,6 +68,9 @@ class FakeEngine:
     def remove_network(self, name: str) -> None:
         self.networks.discard(name)
 
+    def prune_pins(self) -> list[str]:
+        return []  # the fake mounts nothing, so it pins nothing
+
     def create(self, spec: ContainerSpec) -> Container:
         self.calls.append(("create", spec.name))
         image = self.images.get(spec.image)
