@@ -13,6 +13,10 @@ import FastAPI or know about HTTP.
      ├── Unauthenticated       no or bad credentials (401)
      ├── Forbidden             credentials fine, role too low (403)
      ├── PreconditionRequired  a required confirmation is missing (428)
+     ├── RetryLater            a refusal that says when to try again (``retry_after`` s)
+     │   ├── TooManyRequests   too many attempts (429)
+     │   └── Busy              at a bound kept on purpose (503)
+     ├── DiskFull              no space (or quota) left on a disk Moorage writes to (507)
      ├── EngineError           the container engine refused or failed (502)
      │   └── EngineUnavailable the engine cannot be reached at all (503)
      ├── DeployFailed          a deploy did not become healthy (recorded, not raised to HTTP)
@@ -22,6 +26,7 @@ import FastAPI or know about HTTP.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 
@@ -68,6 +73,27 @@ class Forbidden(MoorageError):
 
 class PreconditionRequired(MoorageError):
     code = "precondition_required"
+
+
+class RetryLater(MoorageError):
+    """Base of the refusals that name when to try again (``retry_after``, whole seconds)."""
+
+    def __init__(self, message: str, *, retry_after: float = 1, code: str | None = None) -> None:
+        seconds = max(1, math.ceil(retry_after))
+        super().__init__(message, code=code, details={"retry_after": seconds})
+        self.retry_after = seconds
+
+
+class TooManyRequests(RetryLater):
+    code = "too_many_requests"
+
+
+class Busy(RetryLater):
+    code = "busy"
+
+
+class DiskFull(MoorageError):
+    code = "disk_full"
 
 
 class EngineError(MoorageError):

@@ -18,6 +18,7 @@ from moorage.deployer.triggers import TriggerRunner
 from moorage.errors import Forbidden, Unauthenticated
 from moorage.plugins.registry import Registry
 from moorage.security import secrets as sec
+from moorage.security.logins import LoginGuard, PasswordGate
 from moorage.security.roles import Actor, Role
 from moorage.services import users
 from moorage.services.ratelimit import RateLimiter
@@ -41,6 +42,8 @@ class AppState:
     snapshotter: Snapshotter
     restorer: RestoreEngine
     limiter: RateLimiter = field(default_factory=RateLimiter)
+    logins: LoginGuard = field(default_factory=LoginGuard)
+    password_gate: PasswordGate = field(default_factory=PasswordGate)
     list_cache: dict[tuple[str | None, ...], tuple[int, bytes]] = field(default_factory=dict)
 
 

@@ -27,6 +27,9 @@ STATUS: dict[type[errors.MoorageError], int] = {
     errors.Unauthenticated: 401,
     errors.Forbidden: 403,
     errors.PreconditionRequired: 428,
+    errors.TooManyRequests: 429,
+    errors.Busy: 503,
+    errors.DiskFull: 507,
     errors.EngineUnavailable: 503,
     errors.EngineError: 502,
     errors.DeployFailed: 500,
@@ -57,9 +60,15 @@ def status_for(exc: errors.MoorageError) -> int:
 
 async def _moorage_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, errors.MoorageError)
-    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, errors.Unauthenticated) else None
+    headers: dict[str, str] = {}
+    if isinstance(exc, errors.Unauthenticated):
+        headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(exc, errors.RetryLater):
+        headers["Retry-After"] = str(exc.retry_after)
     return JSONResponse(
-        error_body(exc.code, exc.message, exc.details), status_code=status_for(exc), headers=headers
+        error_body(exc.code, exc.message, exc.details),
+        status_code=status_for(exc),
+        headers=headers or None,
     )
 
 

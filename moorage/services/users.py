@@ -168,7 +168,9 @@ def actor_for_token(session: Session, token: str) -> Actor:
 def login(session: Session, username: str, password: str) -> tuple[str, str, User]:
     """Check a password and open a web session; return (session token, CSRF token, user)."""
     user = session.scalar(select(User).where(User.username == username))
-    if user is None or not sec.verify_password(user.password_hash, password):
+    # An unknown name costs the same hash as a known one: the answer time tells nothing.
+    stored = sec.dummy_hash() if user is None else user.password_hash
+    if not sec.verify_password(stored, password) or user is None:
         raise Unauthenticated("wrong username or password", code="bad_credentials")
     token, csrf = sec.new_secret(), sec.new_secret()
     session.add(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
 
-from moorage.api.deps import SESSION_COOKIE, DbSession, Viewer
+from moorage.api.deps import SESSION_COOKIE, DbSession, State, Viewer
 from moorage.api.schemas import LoginIn, SessionOut, UserOut
 from moorage.services import users
 from moorage.services.users import SESSION_LIFETIME
@@ -18,8 +19,19 @@ def user_out(user: User) -> UserOut:
 
 
 @router.post("", status_code=201)
-def login(body: LoginIn, request: Request, response: Response, session: DbSession) -> SessionOut:
-    token, csrf, user = users.login(session, body.username, body.password)
+async def login(
+    body: LoginIn, request: Request, response: Response, session: DbSession, state: State
+) -> SessionOut:
+    """Open a web session. Failed logins back off per account and per address (429
+    ``login_backoff`` with Retry-After); a few password checks run at once, and a
+    login that cannot get one within seconds is 503 ``busy``."""
+    address = request.client.host if request.client else ""
+    state.logins.admit(body.username, address)
+    async with state.password_gate.slot():
+        token, csrf, user = await run_in_threadpool(
+            users.login, session, body.username, body.password
+        )
+    state.logins.succeeded(body.username, address)
     response.set_cookie(
         SESSION_COOKIE,
         token,
