@@ -214,6 +214,7 @@ def _volume(data: Any) -> VolumeStep:
 
 
 def path_for(journals_dir: Path, restore_id: str) -> Path:
+    """``<journals_dir>/<restore id>.json``: one file per unfinished restore."""
     return journals_dir / f"{restore_id}.json"
 
 

@@ -36,6 +36,9 @@ INODE_MARGIN = 64
 
 @dataclass(frozen=True)
 class VolumePlan:
+    """One volume to restore: where it lives now, and the two paths beside it the restore
+    will use (``staged`` for the extracted tree, ``aside`` as the two-rename spare)."""
+
     index: int  # in the manifest
     name: str
     scope: str

@@ -113,6 +113,7 @@ class RestoreEngine:
         return row
 
     def get(self, s: Session, workload_id: str, restore_id: str) -> Restore:
+        """The restore row of that workload; 404 otherwise."""
         row: Restore | None = s.get(Restore, restore_id)
         if row is None or row.workload_id != workload_id:
             raise NotFound(f"no restore {restore_id!r} of workload {workload_id!r}")
@@ -126,6 +127,7 @@ class RestoreEngine:
     # --- the run ------------------------------------------------------------------
 
     def start(self, restore_id: str) -> None:
+        """Run an accepted (committed) restore on a thread of its own."""
         threading.Thread(
             target=self.run, args=(restore_id,), name=f"restore-{restore_id}", daemon=True
         ).start()

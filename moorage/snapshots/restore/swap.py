@@ -24,7 +24,7 @@ _renameat2 = getattr(_libc, "renameat2", None)
 
 
 class SwapError(OSError):
-    pass
+    """A swap that cannot be done as asked: nothing was moved by the failing step."""
 
 
 def exchange(a: Path, b: Path) -> None:
