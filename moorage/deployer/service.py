@@ -26,7 +26,7 @@ from moorage.plugins.spec import DeployContext, VolumeMount, WorkloadView
 from moorage.runtime.compose import ComposeRunner
 from moorage.runtime.engine import Engine
 from moorage.security.roles import SYSTEM
-from moorage.services import audit, deploys, workloads
+from moorage.services import audit, deploys, powers, workloads
 from moorage.services import env as env_service
 from moorage.services import volumes as volume_service
 from moorage.services.volumes import VolumeSpec
@@ -295,8 +295,11 @@ class Deployer:
                 assert workload is not None and row is not None
                 workload.status = "deploying"
                 row.inputs = inputs_of(view)
+                holds = powers.held(workload)
             line(f"deploying {view.kind} workload {view.name} ({reason})")
             source = self.registry.source(view.kind)
+            # What it runs now (env edits included) asks for no host power it does not hold.
+            powers.check_deploy(source.host_powers(view, self.settings), holds)
             ctx = self.context(view, deployment_id=deployment_id, log_line=line)
             ctx.pull = pull
             return source.deploy(ctx)

@@ -61,6 +61,23 @@ class WorkloadView:
     """What the last successful deployment ran, or None if it never deployed."""
 
 
+@dataclass(frozen=True)
+class HostPower:
+    """One thing a workload asks of Docker that reaches the host: a row of the policy table
+    (``sources/policy.py``), where it is asked (a service, or ``volumes.<name>``...) and
+    exactly what. Only an admin may grant one."""
+
+    power: str
+    where: str
+    detail: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"power": self.power, "where": self.where, "detail": self.detail}
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.power} ({self.detail})"
+
+
 @dataclass
 class DeployContext:
     """The tools and facts a source kind gets for one deploy, teardown, reconcile or read."""
@@ -102,8 +119,11 @@ class SourceKind(Protocol):
         """Check a config and return the parsed model; raise InvalidInput otherwise."""
         ...
 
-    def requires_admin(self, config: dict[str, Any]) -> str | None:
-        """Why this (valid) config gives host-level power only an admin may grant, or None."""
+    def host_powers(self, workload: WorkloadView, settings: Settings) -> list[HostPower]:
+        """What the workload, run as it is now (config, env, volumes), asks of Docker that
+        reaches the host, judged by ``sources.policy`` on the configuration Docker would
+        run; empty when an operator may run it. Raise InvalidInput for a config that
+        cannot be resolved. May run a tool (compose runs ``config``), never the engine."""
         ...
 
     def deploy(self, ctx: DeployContext) -> dict[str, Any]:

@@ -2,18 +2,69 @@
 
 Output is streamed line by line to the caller's log. Nothing here knows about
 workloads; it runs one Compose command in one directory.
+
+Compose never sees the server's environment: only the base below (where programs,
+the home and locale are, how to reach the daemon) plus the variables the caller
+passes, which are what ``${NAME}`` in a Compose file resolves to. The server's own
+secrets (``MOORAGE_ADMIN_PASSWORD``, say) must never be a ``${NAME}`` away.
 """
 
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import subprocess
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from moorage.errors import EngineError, EngineUnavailable
+
+# What Compose and the Docker CLI need from the server's environment; nothing else passes.
+BASE_NAMES = frozenset(
+    {
+        "PATH",
+        "HOME",
+        "USER",
+        "LOGNAME",
+        "LANG",
+        "TZ",
+        "TMPDIR",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "NO_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "no_proxy",
+    }
+)
+BASE_PREFIXES = ("LC_", "XDG_", "DOCKER_", "COMPOSE_")
+DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
+
+
+@dataclass(frozen=True)
+class ResourceLimits:
+    """Caps on one Compose process (and what it starts), set before it runs."""
+
+    cpu_seconds: int
+    memory_bytes: int
+
+    def apply(self) -> None:
+        """Runs in the child between fork and exec: no allocation-heavy work here."""
+        resource.setrlimit(resource.RLIMIT_CPU, (self.cpu_seconds, self.cpu_seconds))
+        resource.setrlimit(resource.RLIMIT_AS, (self.memory_bytes, self.memory_bytes))
+
+
+@dataclass(frozen=True)
+class Captured:
+    code: int
+    stdout: str
+    stderr: str
+    timed_out: bool = False
 
 
 class ComposeRunner:
@@ -36,7 +87,7 @@ class ComposeRunner:
                 capture_output=True,
                 text=True,
                 timeout=30,
-                env=self._env(),
+                env=self._env({}),
             )
             if probe.returncode == 0:
                 return [docker, "compose"]
@@ -48,11 +99,58 @@ class ComposeRunner:
             "docker-compose package"
         )
 
-    def _env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        if self._docker_host:
-            env["DOCKER_HOST"] = self._docker_host
-        return env
+    def _env(self, variables: Mapping[str, str]) -> dict[str, str]:
+        """The base, over the caller's variables: a workload cannot set PATH or DOCKER_HOST
+        for Compose itself (they win over an env file, too, in v1 and v2)."""
+        base = {
+            k: v for k, v in os.environ.items() if k in BASE_NAMES or k.startswith(BASE_PREFIXES)
+        }
+        base["DOCKER_HOST"] = self._docker_host or base.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
+        return {**variables, **base}
+
+    def _exec(
+        self,
+        args: list[str],
+        *,
+        cwd: Path,
+        timeout: float,
+        stdin: str | None,
+        variables: Mapping[str, str] | None,
+        limits: ResourceLimits | None,
+    ) -> subprocess.CompletedProcess[str]:
+        """Raises subprocess.TimeoutExpired; EngineUnavailable when Compose cannot start."""
+        try:
+            return subprocess.run(
+                [*self.command(), *args],
+                cwd=cwd,
+                env=self._env(variables or {}),
+                input=stdin,
+                capture_output=True,
+                text=True,
+                errors="replace",
+                timeout=timeout,
+                preexec_fn=limits.apply if limits is not None else None,
+            )
+        except OSError as exc:
+            raise EngineUnavailable(f"cannot run compose: {exc.strerror}") from None
+
+    def capture(
+        self,
+        args: list[str],
+        *,
+        cwd: Path,
+        timeout: float,
+        variables: Mapping[str, str] | None = None,
+        limits: ResourceLimits | None = None,
+    ) -> Captured:
+        """Run ``compose ARGS`` in ``cwd`` and keep stdout and stderr apart (``config``)."""
+        try:
+            proc = self._exec(
+                args, cwd=cwd, timeout=timeout, stdin=None, variables=variables, limits=limits
+            )
+        except subprocess.TimeoutExpired:
+            return Captured(-1, "", "", timed_out=True)
+        return Captured(proc.returncode, proc.stdout, proc.stderr)
 
     def run(
         self,
@@ -62,25 +160,20 @@ class ComposeRunner:
         log: Callable[[str], None],
         timeout: float = 600,
         stdin: str | None = None,
+        variables: Mapping[str, str] | None = None,
     ) -> tuple[int, str]:
-        """Run ``compose ARGS`` in ``cwd``; log each output line; return (exit code, output)."""
-        cmd = [*self.command(), *args]
+        """Run ``compose ARGS`` in ``cwd``; log each output line; return (exit code, output).
+
+        ``variables`` are what ``${NAME}`` in the Compose file resolves to.
+        """
         try:
-            proc = subprocess.run(
-                cmd,
-                cwd=cwd,
-                env=self._env(),
-                input=stdin,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
+            proc = self._exec(
+                args, cwd=cwd, timeout=timeout, stdin=stdin, variables=variables, limits=None
             )
         except subprocess.TimeoutExpired:
             raise EngineError(
                 f"compose {' '.join(args[:3])} did not finish in {timeout:.0f} s"
             ) from None
-        except OSError as exc:
-            raise EngineUnavailable(f"cannot run compose: {exc.strerror}") from None
         output = (proc.stdout + proc.stderr).strip()
         for line in output.splitlines():
             log(line)

@@ -103,6 +103,18 @@ def _summary(summary: dict[str, Any]) -> Container:
     )
 
 
+def _auth_config(ref: str, auth: RegistryCredentials | None) -> dict[str, str] | None:
+    """The login to send with ``ref``: only to the registry host it was saved for, never
+    to another (an image moved to another host must not take the password along)."""
+    if auth is None or not auth.serves(ref):
+        return None
+    return {
+        "username": auth.username,
+        "password": auth.password,
+        "serveraddress": auth.server or "",
+    }
+
+
 class DockerEngine:
     """``Engine`` over the Docker API. Thread-safe: the SDK client is shared."""
 
@@ -149,11 +161,7 @@ class DockerEngine:
 
     def pull(self, ref: str, auth: RegistryCredentials | None, progress: Progress) -> Image:
         repo, tag = parse_repository_tag(ref)
-        auth_config = None
-        if auth is not None:
-            auth_config = {"username": auth.username, "password": auth.password}
-            if auth.server:
-                auth_config["serveraddress"] = auth.server
+        auth_config = _auth_config(ref, auth)
 
         def pull(c: docker.DockerClient) -> None:
             stream = c.api.pull(
@@ -175,11 +183,7 @@ class DockerEngine:
         return image
 
     def registry_digest(self, ref: str, auth: RegistryCredentials | None) -> str:
-        auth_config = None
-        if auth is not None:
-            auth_config = {"username": auth.username, "password": auth.password}
-            if auth.server:
-                auth_config["serveraddress"] = auth.server
+        auth_config = _auth_config(ref, auth)
 
         def ask(c: docker.DockerClient) -> str:
             data = c.api.inspect_distribution(ref, auth_config=auth_config)
@@ -209,6 +213,24 @@ class DockerEngine:
                         pass
 
         self._call(f"removing network {name}", remove)
+
+    def volumes(self, labels: dict[str, str]) -> list[str]:
+        filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
+        found = self._call("listing volumes", lambda c: c.api.volumes(filters=filters))
+        return sorted(
+            v["Name"]
+            for v in (found or {}).get("Volumes") or []
+            if all((v.get("Labels") or {}).get(k) == val for k, val in labels.items())
+        )
+
+    def remove_volume(self, name: str) -> None:
+        def remove(c: docker.DockerClient) -> None:
+            try:
+                c.api.remove_volume(name)
+            except docker.errors.NotFound:
+                pass
+
+        self._call(f"removing volume {name}", remove)
 
     def create(self, spec: ContainerSpec) -> Container:
         ports: dict[str, tuple[str, int] | tuple[str]] = {}

@@ -81,9 +81,39 @@ class Image:
 
 @dataclass(frozen=True)
 class RegistryCredentials:
+    """A login for one registry host: ``server``. Sent only with a reference on that host."""
+
     username: str
     password: str
     server: str | None = None
+
+    def serves(self, ref: str) -> bool:
+        """True when ``ref`` is pulled from the host these credentials belong to."""
+        return self.server is not None and registry_host_of_server(self.server) == registry_host(
+            ref
+        )
+
+
+DOCKER_HUB = "docker.io"
+_HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+
+
+def registry_host(ref: str) -> str:
+    """The registry host an image reference pulls from, as Docker decides it: the first
+    path component when it holds a '.' or ':' or is ``localhost``; Docker Hub otherwise."""
+    first, sep, _rest = ref.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost"):
+        host = first.lower()
+        return DOCKER_HUB if host in _HUB_ALIASES else host
+    return DOCKER_HUB
+
+
+def registry_host_of_server(server: str) -> str:
+    """A credentials' ``server`` (``https://host:port/v1/``, ``host``...) as a registry host."""
+    host = server.strip().lower()
+    host = host.split("://", 1)[1] if "://" in host else host
+    host = host.split("/", 1)[0]
+    return DOCKER_HUB if host in _HUB_ALIASES else host
 
 
 Progress = Callable[[str], None]
@@ -144,6 +174,14 @@ class Engine(Protocol):
 
     def remove_network(self, name: str) -> None:
         """Remove a network if it exists and nothing uses it."""
+        ...
+
+    def volumes(self, labels: dict[str, str]) -> list[str]:
+        """Names of the Docker volumes carrying every one of ``labels`` (exact label match)."""
+        ...
+
+    def remove_volume(self, name: str) -> None:
+        """Remove a Docker volume; a missing one is not an error."""
         ...
 
     def prune_pins(self) -> list[str]:

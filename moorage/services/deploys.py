@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
@@ -10,13 +12,22 @@ from moorage.names import new_id
 from moorage.plugins.base import stored_config
 from moorage.plugins.registry import Registry
 from moorage.security.roles import Actor
-from moorage.services import audit
+from moorage.services import audit, powers
 from moorage.services.workloads import get as get_workload
 from moorage.services.workloads import validated
+from moorage.settings import Settings
 from moorage.store.tables import AuditEntry, ChainLink, Deployment, utcnow
 
 
-def enqueue(session: Session, actor: Actor, workload_id: str, reason: str) -> Deployment:
+def enqueue(
+    session: Session,
+    actor: Actor,
+    workload_id: str,
+    reason: str,
+    *,
+    details: dict[str, Any] | None = None,
+) -> Deployment:
+    """Queue a deployment; ``details`` go into its audit row (the host powers granted)."""
     get_workload(session, workload_id)
     deployment = Deployment(
         id=new_id("dp"), workload_id=workload_id, status="queued", reason=reason, artifact={}
@@ -29,8 +40,29 @@ def enqueue(session: Session, actor: Actor, workload_id: str, reason: str) -> De
         "workload.deploy",
         "workload",
         workload_id,
-        {"deployment": deployment.id, "reason": reason},
+        {"deployment": deployment.id, "reason": reason, **(details or {})},
     )
+    return deployment
+
+
+def deploy(
+    session: Session,
+    actor: Actor,
+    registry: Registry,
+    settings: Settings,
+    workload_id: str,
+    *,
+    pull: bool = False,
+) -> Deployment:
+    """A manual deploy: the workload as saved must ask for no host power it does not hold,
+    unless an admin deploys it (which grants them)."""
+    workload = get_workload(session, workload_id)
+    view = powers.view_of(session, workload)
+    granted = powers.review(
+        session, actor, registry, settings, workload, view, what="deploy a workload"
+    )
+    deployment = enqueue(session, actor, workload_id, "manual", details=granted)
+    deployment.pull = pull
     return deployment
 
 
@@ -100,7 +132,12 @@ def enqueue_chain(session: Session, actor: Actor, workload_id: str) -> list[Depl
 
 
 def promote(
-    session: Session, actor: Actor, registry: Registry, target_id: str, source_id: str
+    session: Session,
+    actor: Actor,
+    registry: Registry,
+    settings: Settings,
+    target_id: str,
+    source_id: str,
 ) -> Deployment:
     """Copy what ``source`` last deployed into ``target``'s config, then queue a deploy."""
     target = get_workload(session, target_id)
@@ -128,16 +165,20 @@ def promote(
             code="nothing_to_promote",
         )
     kind = registry.source(target.kind)
-    model = validated(
-        registry, actor, target.kind, kind.promoted(dict(target.config), done.artifact)
+    model = validated(registry, target.kind, kind.promoted(dict(target.config), done.artifact))
+    stored = stored_config(model)
+    with session.no_autoflush:
+        view = powers.view_of(session, target, config=stored)
+    granted = powers.review(
+        session, actor, registry, settings, target, view, what="promote into a workload"
     )
-    target.config = stored_config(model)
+    target.config = stored
     audit.record(
         session,
         actor,
         "workload.promote",
         "workload",
         target.id,
-        {"from": source.id, "deployment": done.id},
+        {"from": source.id, "deployment": done.id, **granted},
     )
     return enqueue(session, actor, target.id, f"promote:{source.id}")

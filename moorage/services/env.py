@@ -9,9 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from moorage.errors import InvalidInput, NotFound
+from moorage.plugins.registry import Registry
 from moorage.security.roles import Actor
-from moorage.services import audit
+from moorage.services import audit, powers
 from moorage.services.workloads import get as get_workload
+from moorage.settings import Settings
 from moorage.store.tables import EnvVar
 
 KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
@@ -54,10 +56,19 @@ def reveal(session: Session, actor: Actor, workload_id: str, key: str) -> EnvVar
 
 
 def replace(
-    session: Session, actor: Actor, workload_id: str, wanted: dict[str, Any]
+    session: Session,
+    actor: Actor,
+    registry: Registry,
+    settings: Settings,
+    workload_id: str,
+    wanted: dict[str, Any],
 ) -> dict[str, dict[str, Any]]:
-    """Replace the whole set. A secret sent back with value null keeps its stored value."""
-    get_workload(session, workload_id)
+    """Replace the whole set. A secret sent back with value null keeps its stored value.
+
+    The env is part of what Docker runs (``${NAME}`` in a Compose file resolves to it), so
+    the new set passes the host-power review as a config change does.
+    """
+    workload = get_workload(session, workload_id)
     if len(wanted) > MAX_VARS:
         raise InvalidInput(f"at most {MAX_VARS} variables per workload", code="invalid_env")
     existing = {
@@ -93,6 +104,10 @@ def replace(
                 code="invalid_env",
             )
         clean[key] = (value, secret)
+    view = powers.view_of(session, workload, env={k: v for k, (v, _) in clean.items()})
+    granted = powers.review(
+        session, actor, registry, settings, workload, view, what="change the env of a workload"
+    )
     for key, row in existing.items():
         if key not in clean:
             session.delete(row)
@@ -104,6 +119,11 @@ def replace(
             current.value, current.secret = value, secret
     session.flush()
     audit.record(
-        session, actor, "workload.env.replace", "workload", workload_id, {"keys": sorted(clean)}
+        session,
+        actor,
+        "workload.env.replace",
+        "workload",
+        workload_id,
+        {"keys": sorted(clean), **granted},
     )
     return read(session, workload_id)

@@ -11,14 +11,15 @@ from sqlalchemy import Row, func, or_, select
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.orm import Session, aliased
 
-from moorage.errors import Conflict, Forbidden, InvalidInput, NotFound
+from moorage.errors import Conflict, InvalidInput, NotFound
 from moorage.names import is_slug, new_id
 from moorage.plugins.base import public_config, stored_config
 from moorage.plugins.registry import Registry
 from moorage.security.roles import Actor
-from moorage.services import audit, projects
+from moorage.services import audit, powers, projects
 from moorage.services.guard import flush_or_conflict
 from moorage.services.merge_patch import merge_patch
+from moorage.settings import Settings
 from moorage.store.tables import Binding, ChainLink, Deployment, Project, Workload
 
 REF_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
@@ -96,16 +97,9 @@ def shown_config(registry: Registry, kind: str, config: dict[str, Any]) -> dict[
     return public_config(source.config_model, config)
 
 
-def validated(registry: Registry, actor: Actor, kind: str, config: Any) -> BaseModel:
-    """The kind's check of a config, then the role check for configs with host powers."""
-    source = registry.source(kind)
-    model = source.validate(config)
-    reason = source.requires_admin(stored_config(model))
-    if reason is not None and not actor.can("admin"):
-        raise Forbidden(
-            f"only an admin may deploy this {kind} config: {reason}", code="needs_admin"
-        )
-    return model
+def validated(registry: Registry, kind: str, config: Any) -> BaseModel:
+    """The kind's check of a config (its host powers are ``services.powers``' to judge)."""
+    return registry.source(kind).validate(config)
 
 
 def _check_name(name: str) -> None:
@@ -148,6 +142,7 @@ def create(
     session: Session,
     actor: Actor,
     registry: Registry,
+    settings: Settings,
     *,
     name: str,
     kind: str,
@@ -157,7 +152,7 @@ def create(
     ref_id: str | None = None,
 ) -> Workload:
     _check_name(name)
-    model = validated(registry, actor, kind, config)
+    model = validated(registry, kind, config)
     try:
         owner = projects.get(session, project)
     except NotFound:
@@ -186,6 +181,10 @@ def create(
         project_id=owner.id,
         stage=stage,
         config=stored_config(model),
+        host_powers=[],
+    )
+    granted = powers.review(
+        session, actor, registry, settings, workload, powers.view_of(session, workload, env={})
     )
     session.add(workload)
     flush_or_conflict(session, f"workload {name!r} clashes with an existing one")
@@ -195,7 +194,7 @@ def create(
         "workload.create",
         "workload",
         workload_id,
-        {"name": name, "kind": kind, "project": project, "stage": stage},
+        {"name": name, "kind": kind, "project": project, "stage": stage, **granted},
     )
     return workload
 
@@ -204,6 +203,7 @@ def update(
     session: Session,
     actor: Actor,
     registry: Registry,
+    settings: Settings,
     workload_id: str,
     *,
     name: str | None = None,
@@ -212,11 +212,16 @@ def update(
 ) -> Workload:
     workload = get(session, workload_id)
     changed: list[str] = []
+    granted: dict[str, Any] = {}
     if config is not None:
         if not isinstance(config, dict):
             raise InvalidInput("config must be a JSON object", code="invalid_config")
-        model = validated(registry, actor, workload.kind, merge_patch(workload.config, config))
-        workload.config = stored_config(model)
+        model = validated(registry, workload.kind, merge_patch(workload.config, config))
+        stored = stored_config(model)
+        with session.no_autoflush:
+            view = powers.view_of(session, workload, config=stored)
+        granted = powers.review(session, actor, registry, settings, workload, view)
+        workload.config = stored
         changed.append("config")
     if name is not None and name != workload.name:
         _check_name(name)
@@ -242,7 +247,9 @@ def update(
             exclude=workload.id,
         )
     flush_or_conflict(session, "the new name or ref_id clashes with an existing workload")
-    audit.record(session, actor, "workload.update", "workload", workload.id, {"fields": changed})
+    audit.record(
+        session, actor, "workload.update", "workload", workload.id, {"fields": changed, **granted}
+    )
     return workload
 
 

@@ -19,10 +19,11 @@ from moorage.deployer import plan
 from moorage.errors import DeployFailed
 from moorage.plugins.spec import DeployContext
 from moorage.runtime.engine import Container
+from moorage.sources import compose_file
 
-COMPOSE_FILE = "compose.yml"
+COMPOSE_FILE = compose_file.COMPOSE_FILE
 OVERRIDE_FILE = "moorage.override.yml"
-ENV_FILE = "moorage.env"
+ENV_FILE = compose_file.ENV_FILE
 PROJECT_LABEL = "com.docker.compose.project"
 SETTLE_SECONDS = 60.0
 # As with the image kind: a container without a health check must keep running this long.
@@ -68,7 +69,7 @@ def _write_if_changed(path: Path, text: str) -> bool:
 
 
 def _override(ctx: DeployContext, compose_text: str) -> str:
-    services = (yaml.safe_load(compose_text) or {}).get("services") or {}
+    services = compose_file.load(compose_text).get("services") or {}
     labels = plan.workload_labels(ctx.workload, ctx.labels)
     doc: dict[str, Any] = {
         "services": {name: {"labels": labels, "env_file": [f"./{ENV_FILE}"]} for name in services}
@@ -79,18 +80,25 @@ def _override(ctx: DeployContext, compose_text: str) -> str:
 
 
 def _env_text(ctx: DeployContext) -> str:
-    lines = []
-    for key, value in sorted(ctx.workload.env.items()):
-        if "\n" in value or "\r" in value:
-            ctx.log(f"env {key}: multi-line values cannot go into a Compose env file; skipped")
-            continue
-        lines.append(f"{key}={value}")
-    return "\n".join(lines) + ("\n" if lines else "")
+    text, skipped = compose_file.env_file_text(ctx.workload.env)
+    for key in skipped:
+        ctx.log(f"env {key}: multi-line values cannot go into a Compose env file; skipped")
+    return text
 
 
 def _args(ctx: DeployContext, *rest: str) -> list[str]:
     name = compose_project(ctx)
     return ["-p", name, "-f", COMPOSE_FILE, "-f", OVERRIDE_FILE, *rest]
+
+
+def _compose(ctx: DeployContext, *rest: str, log: Any = None) -> tuple[int, str]:
+    """Run Compose on the workload's files, ``${NAME}`` resolving to the workload's env."""
+    return ctx.compose.run(
+        _args(ctx, *rest),
+        cwd=workdir(ctx),
+        log=ctx.log if log is None else log,
+        variables=compose_file.compose_variables(ctx.workload.env),
+    )
 
 
 def _containers(ctx: DeployContext) -> list[Container]:
@@ -137,9 +145,7 @@ def _settle(ctx: DeployContext) -> str | None:
 
 
 def _up(ctx: DeployContext) -> str | None:
-    code, output = ctx.compose.run(
-        _args(ctx, "up", "-d", "--remove-orphans"), cwd=workdir(ctx), log=ctx.log
-    )
+    code, output = _compose(ctx, "up", "-d", "--remove-orphans")
     if code != 0:
         return output.splitlines()[-1] if output else f"compose up exited {code}"
     return _settle(ctx)
@@ -165,18 +171,23 @@ def deploy(ctx: DeployContext, compose_text: str) -> dict[str, Any]:
         if again is not None:
             ctx.log(f"rollback did not settle either: {again}")
     elif previous is None:
-        ctx.compose.run(_args(ctx, "down", "--remove-orphans"), cwd=workdir(ctx), log=ctx.log)
+        _compose(ctx, "down", "--remove-orphans")
     raise DeployFailed(failure)
 
 
 def teardown(ctx: DeployContext) -> None:
+    """Remove the project: containers, networks, and the named volumes Compose made for it
+    (found by the project label, whatever the file says now). Moorage volumes stay."""
     directory = workdir(ctx)
     if (directory / COMPOSE_FILE).exists():
         if not (directory / OVERRIDE_FILE).exists():
             _write_files(ctx, (directory / COMPOSE_FILE).read_text())
-        ctx.compose.run(_args(ctx, "down", "--remove-orphans"), cwd=directory, log=ctx.log)
+        _compose(ctx, "down", "--remove-orphans")
     for c in _containers(ctx):
         ctx.engine.remove(c.id)
+    for volume in ctx.engine.volumes({PROJECT_LABEL: compose_project(ctx)}):
+        ctx.engine.remove_volume(volume)
+        ctx.log(f"removed the volume {volume}")
     for name in (COMPOSE_FILE, OVERRIDE_FILE, ENV_FILE):
         (directory / name).unlink(missing_ok=True)
     if directory.exists() and not any(directory.iterdir()):
@@ -207,7 +218,7 @@ def reconcile(ctx: DeployContext) -> bool:
         return False
     _write_files(ctx, str(artifact["compose"]))
     ctx.log("reconcile: bringing the compose project back up")
-    ctx.compose.run(_args(ctx, "up", "-d", "--remove-orphans"), cwd=workdir(ctx), log=ctx.log)
+    _compose(ctx, "up", "-d", "--remove-orphans")
     return True
 
 
@@ -226,9 +237,5 @@ def redeploy(ctx: DeployContext) -> dict[str, Any]:
 def logs(ctx: DeployContext, tail: int) -> str:
     if not (workdir(ctx) / COMPOSE_FILE).exists():
         return ""
-    _, output = ctx.compose.run(
-        _args(ctx, "logs", "--no-color", "--tail", str(tail)),
-        cwd=workdir(ctx),
-        log=lambda _line: None,
-    )
+    _, output = _compose(ctx, "logs", "--no-color", "--tail", str(tail), log=lambda _line: None)
     return output

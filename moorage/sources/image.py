@@ -12,7 +12,9 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from moorage.plugins.base import validate_config
-from moorage.plugins.spec import DeployContext
+from moorage.plugins.spec import DeployContext, HostPower, WorkloadView
+from moorage.runtime.engine import RegistryCredentials, registry_host, registry_host_of_server
+from moorage.settings import Settings
 
 # A Docker image reference: [registry[:port]/]path[:tag][@digest], lower-case path.
 IMAGE_REF = re.compile(
@@ -56,9 +58,19 @@ class HealthCheck(Strict):
 
 
 class RegistryAuth(Strict):
+    """A registry login, bound to the registry host it was saved for (``server``).
+
+    Left empty, ``server`` becomes the image's registry host. Moorage sends the login only
+    with an image on that host; when the image moves to another host the login is dropped
+    from the config, never carried along.
+    """
+
     username: str = Field(min_length=1, max_length=256)
     password: SecretStr = Field(min_length=1)
     server: str | None = Field(default=None, max_length=256)
+
+    def credentials(self) -> RegistryCredentials:
+        return RegistryCredentials(self.username, self.password.get_secret_value(), self.server)
 
 
 class ImageConfig(Strict):
@@ -85,7 +97,19 @@ class ImageConfig(Strict):
                 if port.host in hosts:
                     raise ValueError(f"host port {port.host} listed twice")
                 hosts.add(port.host)
+        if self.registry_auth is not None:
+            host = registry_host(self.image)
+            if self.registry_auth.server is None:
+                self.registry_auth.server = host
+            elif registry_host_of_server(self.registry_auth.server) != host:
+                self.registry_auth = None  # saved for another registry: never sent to this one
         return self
+
+    def credentials(self, ref: str) -> RegistryCredentials | None:
+        """The login to pull ``ref`` with: only when ``ref`` is on the login's own host."""
+        auth = self.registry_auth
+        creds = auth.credentials() if auth is not None else None
+        return creds if creds is not None and creds.serves(ref) else None
 
 
 class ImageSource:
@@ -107,8 +131,10 @@ class ImageSource:
     def validate(self, config: dict[str, Any]) -> BaseModel:
         return validate_config(self.kind, ImageConfig, config)
 
-    def requires_admin(self, config: dict[str, Any]) -> str | None:
-        return None  # nothing in an image config reaches past the volume rules
+    def host_powers(self, workload: WorkloadView, settings: Settings) -> list[HostPower]:
+        return image_runtime.host_powers(
+            workload, ImageConfig.model_validate(workload.config), settings
+        )
 
     def _config(self, ctx: DeployContext) -> ImageConfig:
         return ImageConfig.model_validate(ctx.workload.config)

@@ -11,7 +11,7 @@ from typing import Any
 from moorage.deployer import plan
 from moorage.deployer.health import wait_healthy
 from moorage.errors import DeployFailed, EngineError
-from moorage.plugins.spec import DeployContext
+from moorage.plugins.spec import DeployContext, HostPower, WorkloadView
 from moorage.runtime.engine import (
     LABEL_DEPLOYMENT,
     LABEL_WORKLOAD,
@@ -19,7 +19,8 @@ from moorage.runtime.engine import (
     ContainerSpec,
     Image,
 )
-from moorage.runtime.engine import RegistryCredentials as Creds
+from moorage.settings import Settings
+from moorage.sources import policy
 from moorage.sources.image import ImageConfig
 
 
@@ -28,13 +29,31 @@ def _ensure_image(ctx: DeployContext, config: ImageConfig, ref: str) -> Image:
     if image is not None:
         ctx.log(f"image {ref} is present ({image.id[:19]})")
         return image
-    auth = config.registry_auth
-    creds = Creds(auth.username, auth.password.get_secret_value(), auth.server) if auth else None
-    ctx.log(f"pulling {ref}" + (f" as {auth.username}" if auth else ""))
+    creds = config.credentials(ref)
+    ctx.log(f"pulling {ref}" + (f" as {creds.username}" if creds else ""))
     try:
         return ctx.engine.pull(ref, creds, ctx.log)
     except EngineError as exc:
         raise DeployFailed(exc.message) from None
+
+
+def host_powers(workload: WorkloadView, config: ImageConfig, settings: Settings) -> list[HostPower]:
+    """The policy's verdict on the container a deploy of ``workload`` would create."""
+    spec = plan.container_spec(
+        workload,
+        config,
+        deployment_id="dp_policy",
+        image=config.image,
+        publish_addr=settings.publish_addr,
+        extra_labels=dict(settings.container_labels),
+    )
+    scope = policy.Scope(
+        directory="",
+        publish_addr=settings.publish_addr,
+        mounts=tuple(str(v.host_path) for v in workload.volumes),
+        networks=frozenset({spec.network}),
+    )
+    return policy.review(policy.Model(policy.service_of(spec)), scope)
 
 
 def _prepare_volumes(ctx: DeployContext) -> None:

@@ -100,6 +100,9 @@ class Workload(Base):
     keep_last: Mapped[int | None] = mapped_column(Integer, default=None)
     """Retention: keep this many captured snapshots (pre-restore ones are never pruned)."""
     status: Mapped[str] = mapped_column(String(16), default="never_deployed")
+    host_powers: Mapped[list[Any]] = mapped_column(default=list)
+    """The host powers (``sources/policy.py``) its config and env ask for, as last allowed:
+    by an admin, or unchanged or fewer. A deploy that asks for more needs an admin."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -159,7 +162,10 @@ class Delivery(Base):
     """One call of a webhook trigger, whatever became of it (the last 100 per trigger)."""
 
     __tablename__ = "deliveries"
-    __table_args__ = (Index("ix_deliveries_trigger_delivery", "trigger_id", "delivery_id"),)
+    __table_args__ = (
+        Index("ix_deliveries_trigger_delivery", "trigger_id", "delivery_id"),
+        Index("ix_deliveries_trigger_body", "trigger_id", "body_sha256"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     trigger_id: Mapped[str] = mapped_column(
         ForeignKey("triggers.id", ondelete="CASCADE"), index=True
@@ -174,6 +180,8 @@ class Delivery(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     status_code: Mapped[int] = mapped_column(Integer)
     deployments: Mapped[list[Any]] = mapped_column(default=list)
+    body_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
+    """SHA-256 of a validly signed body: a replay guard whatever delivery id comes with it."""
 
 
 class Binding(Base):

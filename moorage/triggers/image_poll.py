@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from moorage.plugins.base import validate_config
 from moorage.plugins.spec import WorkloadView
-from moorage.runtime.engine import Engine, RegistryCredentials
+from moorage.runtime.engine import Engine
 from moorage.sources.image import ImageConfig
 
 
@@ -51,13 +51,7 @@ class ImagePollTrigger:
         image = ImageConfig.model_validate(workload.config)
         if "@" in image.image:
             return None  # pinned to a digest: it cannot move
-        auth = image.registry_auth
-        creds = (
-            RegistryCredentials(auth.username, auth.password.get_secret_value(), auth.server)
-            if auth
-            else None
-        )
-        remote = engine.registry_digest(image.image, creds)
+        remote = engine.registry_digest(image.image, image.credentials(image.image))
         deployed = digest_of(workload.artifact.get("digest"))
         if remote and remote != deployed:
             return f"{image.image} is now {remote[:19]} (deployed: {(deployed or 'none')[:19]})"

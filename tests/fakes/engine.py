@@ -68,6 +68,12 @@ class FakeEngine:
     def remove_network(self, name: str) -> None:
         self.networks.discard(name)
 
+    def volumes(self, labels: dict[str, str]) -> list[str]:
+        return []  # the fake runs no Compose, so it has no Compose volumes
+
+    def remove_volume(self, name: str) -> None:
+        self.calls.append(("remove_volume", name))
+
     def prune_pins(self) -> list[str]:
         return []  # the fake mounts nothing, so it pins nothing
 

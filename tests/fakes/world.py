@@ -52,6 +52,7 @@ class World:
                 s,
                 SYSTEM,
                 self.deployer.registry,
+                self.settings,
                 name=name,
                 kind="image",
                 project=PROJECT,
@@ -71,7 +72,9 @@ class World:
     def edit(self, workload_id: str, config: dict[str, Any]) -> None:
         """A saved change (JSON merge patch) that no deploy has run."""
         with self.db.session() as s:
-            workloads.update(s, SYSTEM, self.deployer.registry, workload_id, config=config)
+            workloads.update(
+                s, SYSTEM, self.deployer.registry, self.settings, workload_id, config=config
+            )
 
     def deploy(self, workload_id: str) -> Deployment:
         """Queue a deploy and run it at once, as a worker would; the finished row."""

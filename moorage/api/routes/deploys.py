@@ -23,8 +23,9 @@ def deploy(
     tasks: BackgroundTasks,
     pull: Annotated[bool, Query(description="Pull the image even if present")] = False,
 ) -> DeploymentOut:
-    deployment = deploys.enqueue(session, actor, workload_id, "manual")
-    deployment.pull = pull
+    deployment = deploys.deploy(
+        session, actor, state.registry, state.settings, workload_id, pull=pull
+    )
     tasks.add_task(state.deployer.wake)  # after the commit, so the workers see the row
     return deployment_out(deployment)
 
@@ -38,7 +39,9 @@ def promote_from(
     state: State,
     tasks: BackgroundTasks,
 ) -> DeploymentOut:
-    deployment = deploys.promote(session, actor, state.registry, workload_id, body.source)
+    deployment = deploys.promote(
+        session, actor, state.registry, state.settings, workload_id, body.source
+    )
     tasks.add_task(state.deployer.wake)
     return deployment_out(deployment)
 

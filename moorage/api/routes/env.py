@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from moorage.api.deps import DbSession, Operator
+from moorage.api.deps import DbSession, Operator, State
 from moorage.api.schemas import EnvValue, RevealedEnv
 from moorage.services import env
 
@@ -31,7 +31,7 @@ def reveal_env(workload_id: str, key: str, actor: Operator, session: DbSession) 
 
 @router.put("")
 def replace_env(
-    workload_id: str, body: dict[str, EnvValue], actor: Operator, session: DbSession
+    workload_id: str, body: dict[str, EnvValue], actor: Operator, session: DbSession, state: State
 ) -> dict[str, EnvValue]:
     wanted = {k: v.model_dump() for k, v in body.items()}
-    return _shown(env.replace(session, actor, workload_id, wanted))
+    return _shown(env.replace(session, actor, state.registry, state.settings, workload_id, wanted))

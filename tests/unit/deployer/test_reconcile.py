@@ -38,7 +38,14 @@ def legacy_restore_row(world: World, workload_id: str) -> None:
 def test_a_removed_container_comes_back_as_deployed_not_as_edited(world: World) -> None:
     workload_id = world.workload(config=DEPLOYED)
     with world.db.session() as s:
-        env_service.replace(s, SYSTEM, workload_id, {"MODE": {"value": "v1", "secret": False}})
+        env_service.replace(
+            s,
+            SYSTEM,
+            world.deployer.registry,
+            world.settings,
+            workload_id,
+            {"MODE": {"value": "v1", "secret": False}},
+        )
     deployed = world.deploy(workload_id)
     [first] = world.engine.containers({})
     world.edit(
@@ -46,7 +53,14 @@ def test_a_removed_container_comes_back_as_deployed_not_as_edited(world: World) 
         {"image": IMAGE_V2, "command": ["edited"], "ports": [{"container": 8080, "host": 19090}]},
     )
     with world.db.session() as s:
-        env_service.replace(s, SYSTEM, workload_id, {"MODE": {"value": "edited", "secret": False}})
+        env_service.replace(
+            s,
+            SYSTEM,
+            world.deployer.registry,
+            world.settings,
+            workload_id,
+            {"MODE": {"value": "edited", "secret": False}},
+        )
         edited = [VolumeSpec("v0", "stage", "app/v0", "/edited")]
         volume_service.replace(
             s, SYSTEM, world.settings, world.deployer.registry, workload_id, edited

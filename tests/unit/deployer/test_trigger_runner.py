@@ -98,6 +98,7 @@ def make_workloads(db: Database, registry: Registry, count: int) -> list[str]:
                 s,
                 SYSTEM,
                 registry,
+                Settings(data_dir=Path("/nonexistent/moorage")),
                 name=f"web-{next(_serial)}",
                 kind="image",
                 project="shop",

@@ -18,7 +18,8 @@ def test_nested_secret_fields_are_masked() -> None:
     )
     assert stored["registry_auth"]["password"] == "hunter2hunter2"
     shown = public_config(ImageConfig, stored)
-    assert shown["registry_auth"] == {"username": "u", "password": MASK}
+    # The login is bound to the image's registry host (Docker Hub here) when saved.
+    assert shown["registry_auth"] == {"username": "u", "password": MASK, "server": "docker.io"}
     assert "hunter2" not in repr(shown)
     assert stored["registry_auth"]["password"] == "hunter2hunter2"
 

@@ -15,6 +15,7 @@ from moorage.errors import Conflict
 from moorage.plugins.registry import Registry
 from moorage.security.roles import SYSTEM
 from moorage.services import chain, projects, triggers, users, workloads
+from moorage.settings import Settings
 from moorage.store.db import Database
 from moorage.store.tables import Base, Binding, Workload
 
@@ -31,6 +32,7 @@ BACKENDS = [
     ),
 ]
 IMAGE = {"image": "moorage-test/httpd:1"}
+SETTINGS = Settings(data_dir=Path("/nonexistent/moorage"))
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +93,7 @@ def test_ref_id_defaults_to_own_id_and_siblings_coexist(db: Database, registry: 
             s,
             SYSTEM,
             registry,
+            SETTINGS,
             name="a",
             kind="image",
             project="shop",
@@ -101,6 +104,7 @@ def test_ref_id_defaults_to_own_id_and_siblings_coexist(db: Database, registry: 
             s,
             SYSTEM,
             registry,
+            SETTINGS,
             name="b",
             kind="image",
             project="shop",
@@ -121,6 +125,7 @@ def test_database_enforces_kind_ref_id_and_stage_name_uniqueness(
             s,
             SYSTEM,
             registry,
+            SETTINGS,
             name="a",
             kind="image",
             project="shop",
@@ -159,6 +164,7 @@ def test_database_enforces_kind_ref_id_and_stage_name_uniqueness(
             s,
             SYSTEM,
             registry,
+            SETTINGS,
             name="c",
             kind="compose",
             project="shop",
@@ -171,6 +177,7 @@ def test_database_enforces_kind_ref_id_and_stage_name_uniqueness(
             s,
             SYSTEM,
             registry,
+            SETTINGS,
             name="d",
             kind="image",
             project="shop",
@@ -187,6 +194,7 @@ def test_trigger_kind_name_unique_and_delete_cascades(db: Database, registry: Re
             s,
             SYSTEM,
             registry,
+            SETTINGS,
             name="a",
             kind="image",
             project="shop",
@@ -199,6 +207,7 @@ def test_trigger_kind_name_unique_and_delete_cascades(db: Database, registry: Re
             s,
             SYSTEM,
             registry,
+            SETTINGS,
             name="b",
             kind="image",
             project="shop",
@@ -255,6 +264,7 @@ def test_generation_moves_exactly_when_workloads_or_projects_change(
             s,
             SYSTEM,
             registry,
+            SETTINGS,
             name="a",
             kind="image",
             project="shop",

@@ -1,0 +1,118 @@
+"""Host powers: who may grant what a workload asks of Docker (``sources/policy.py``).
+
+Every change that alters what Docker would run (create, a config PATCH, a promote, an
+env change: ``${NAME}`` in a Compose file resolves to the env) asks the kind which host
+powers the result needs. Those the workload already holds (``Workload.host_powers``)
+stay; any other needs an admin: an operator gets 403 ``needs_admin`` naming each one,
+and nothing changes. What is allowed is stored on the workload and named in the audit
+row of the change. A deploy checks again (``refused``): a workload whose config and env
+now resolve to more than it holds does not run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from moorage.errors import Forbidden
+from moorage.plugins.registry import Registry
+from moorage.plugins.spec import HostPower, WorkloadView
+from moorage.security.roles import Actor
+from moorage.settings import Settings
+from moorage.store.tables import EnvVar, Project, Workload
+
+SHOWN = 5  # powers named in the message; the details name all of them
+
+
+def held(workload: Workload) -> list[HostPower]:
+    return [HostPower(**p) for p in workload.host_powers or []]
+
+
+def view_of(
+    session: Session,
+    workload: Workload,
+    *,
+    config: dict[str, Any] | None = None,
+    env: dict[str, str] | None = None,
+) -> WorkloadView:
+    """The workload as Docker would run it with ``config`` and ``env`` (default: saved).
+
+    Its Moorage volumes are left out: the policy counts them as the workload's own (the
+    container mounts exactly them), so they change no verdict.
+    """
+    project = session.scalar(select(Project.slug).where(Project.id == workload.project_id))
+    if env is None:
+        rows = session.scalars(select(EnvVar).where(EnvVar.workload_id == workload.id))
+        env = {row.key: row.value for row in rows}
+    return WorkloadView(
+        id=workload.id,
+        name=workload.name,
+        kind=workload.kind,
+        project=str(project),
+        stage=workload.stage,
+        config=dict(workload.config if config is None else config),
+        env=dict(env),
+    )
+
+
+def ungranted(asked: list[HostPower], holds: list[HostPower]) -> list[HostPower]:
+    return [p for p in asked if p not in holds]
+
+
+def needs_admin(powers: list[HostPower], what: str) -> Forbidden:
+    names = "; ".join(str(p) for p in powers[:SHOWN])
+    more = f" and {len(powers) - SHOWN} more" if len(powers) > SHOWN else ""
+    return Forbidden(
+        f"only an admin may {what} that asks Docker for host powers: {names}{more}",
+        code="needs_admin",
+        details=[
+            {
+                "field": "config",
+                "service": p.where,
+                "power": p.power,
+                "detail": p.detail,
+                "message": str(p),
+            }
+            for p in powers
+        ],
+    )
+
+
+def review(
+    session: Session,
+    actor: Actor,
+    registry: Registry,
+    settings: Settings,
+    workload: Workload,
+    view: WorkloadView,
+    *,
+    what: str = "save a workload",
+) -> dict[str, Any]:
+    """Check ``view`` (the workload as it is about to be); raise 403 ``needs_admin`` for a
+    power it does not hold unless ``actor`` is an admin; record what it now holds.
+
+    Returns what the change's audit row adds: the powers held and those just granted.
+    """
+    asked = registry.source(view.kind).host_powers(view, settings)
+    new = ungranted(asked, held(workload))
+    if new and not actor.can("admin"):
+        raise needs_admin(new, what)
+    holds = [p.as_dict() for p in asked]
+    if workload.host_powers != holds:  # an unchanged row stays unwritten (the list cache)
+        workload.host_powers = holds
+    audit: dict[str, Any] = {}
+    if asked:
+        audit["host_powers"] = [str(p) for p in asked]
+    if new:
+        audit["host_powers_granted"] = [str(p) for p in new]
+    return audit
+
+
+def check_deploy(asked: list[HostPower], holds: list[HostPower]) -> None:
+    """A deploy's last check, on what it is about to run: raise 403 ``needs_admin`` when
+    that asks for more than the workload holds (nothing is run then)."""
+    new = ungranted(asked, holds)
+    if new:
+        raise needs_admin(new, "deploy a workload")

@@ -1,0 +1,272 @@
+"""A Compose file as data: its cost bounded before anything parses it, then the model
+Compose itself resolves it to.
+
+``check_cost`` walks the file's YAML events (PyYAML's event API: no tree is built)
+and refuses it when its aliases would expand past a small bound or it nests too
+deep. A 1 KB file of nested aliases ("billion laughs") expands to billions of nodes
+in anything that walks the tree; the event walk counts them in one linear pass.
+Nothing else may parse a Compose file before this check: ``load`` runs it first.
+
+``resolve`` runs ``config`` (``docker compose config`` or ``docker-compose config``)
+in a directory of its own holding the file and the workload's env file, with the
+workload's env as the variables ``${NAME}`` resolves to, and answers the model
+Compose prints: interpolated, ``extends`` and ``include`` merged. That model is what
+``sources.policy`` judges. The subprocess runs under a CPU, memory and wall-clock
+cap, and one input is resolved once: parallel callers with the same file and env
+wait for the first (single-flight), later ones read the cached answer.
+
+Never hand the server's own environment to Compose: ``compose_variables`` is the
+only environment ``config`` and the compose runtime see besides the runner's base.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from moorage.errors import InvalidInput
+from moorage.runtime.compose import ComposeRunner, ResourceLimits
+
+COMPOSE_FILE = "compose.yml"
+ENV_FILE = "moorage.env"
+
+# Nodes that aliases (``*a``, ``<<: *a``) may add to a file once expanded. Compose files
+# share a few blocks this way (a common environment, a logging block); thousands of
+# nodes is generous, and a billion-laughs file needs billions.
+MAX_ALIAS_NODES = 10_000
+MAX_DEPTH = 64
+
+# ``config`` reads one small file: seconds of CPU and a few hundred MiB are plenty.
+CONFIG_LIMITS = ResourceLimits(cpu_seconds=20, memory_bytes=1024**3)
+CONFIG_TIMEOUT = 30.0
+CACHE_SIZE = 256
+
+# Names Compose or the Docker client read as their own settings (project name, files,
+# profiles, the daemon's address): never taken from a workload's env for Compose itself.
+# They still reach the containers through the env file.
+STEERING_PREFIXES = ("COMPOSE_", "DOCKER_", "BUILDKIT_")
+
+
+def check_cost(text: str) -> None:
+    """Refuse a file whose aliases expand past ``MAX_ALIAS_NODES`` or that nests past
+    ``MAX_DEPTH``; raise ValueError naming the line. Linear in the file's length."""
+    sizes: dict[str, int] = {}
+    stack: list[tuple[str | None, int]] = []  # (anchor, nodes so far) of each open collection
+    added = 0
+    try:
+        for event in yaml.parse(text, Loader=yaml.CSafeLoader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                if len(stack) >= MAX_DEPTH:
+                    raise ValueError(_at(event, f"compose file nests deeper than {MAX_DEPTH}"))
+                stack.append((event.anchor, 1))
+            elif isinstance(event, yaml.CollectionEndEvent):
+                anchor, count = stack.pop()
+                if anchor is not None:
+                    sizes[anchor] = count
+                _add(stack, count)
+            elif isinstance(event, yaml.ScalarEvent):
+                if event.anchor is not None:
+                    sizes[event.anchor] = 1
+                _add(stack, 1)
+            elif isinstance(event, yaml.AliasEvent):
+                size = sizes.get(str(event.anchor))
+                if size is None:
+                    # Unknown, or an alias inside its own anchor: a structure without end.
+                    raise ValueError(_at(event, f"alias *{event.anchor} names no finished node"))
+                added += size
+                if added > MAX_ALIAS_NODES:
+                    raise ValueError(
+                        _at(
+                            event,
+                            f"compose file's aliases expand to more than {MAX_ALIAS_NODES} "
+                            "nodes; write the repeated parts out or share fewer",
+                        )
+                    )
+                _add(stack, size)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ValueError(f"compose file is not valid YAML{where}") from None
+
+
+def _add(stack: list[tuple[str | None, int]], count: int) -> None:
+    if stack:
+        anchor, total = stack[-1]
+        stack[-1] = (anchor, total + count)
+
+
+def _at(event: yaml.Event, message: str) -> str:
+    mark = event.start_mark
+    return f"{message} (line {mark.line + 1})" if mark is not None else message
+
+
+def load(text: str) -> Any:
+    """The file as written (aliases expanded, nothing interpolated), once its cost passed;
+    ValueError when it is too costly or not YAML."""
+    check_cost(text)
+    try:
+        return yaml.load(text, Loader=yaml.CSafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ValueError(f"compose file is not valid YAML{where}") from None
+
+
+def load_mapping(text: str) -> dict[str, Any]:
+    """``load``, for a file that must be a mapping; InvalidInput otherwise."""
+    try:
+        doc = load(text)
+    except ValueError as exc:
+        raise InvalidInput(
+            f"invalid config for kind 'compose': {exc}",
+            code="invalid_config",
+            details=[{"field": "compose", "message": str(exc)}],
+        ) from None
+    if not isinstance(doc, dict):
+        raise InvalidInput(
+            "invalid config for kind 'compose': compose file must be a YAML mapping",
+            code="invalid_config",
+            details=[{"field": "compose", "message": "compose file must be a YAML mapping"}],
+        )
+    return doc
+
+
+def compose_variables(env: Mapping[str, str]) -> dict[str, str]:
+    """The variables ``${NAME}`` resolves to: the workload's env, minus Compose's own settings."""
+    return {k: v for k, v in env.items() if not k.startswith(STEERING_PREFIXES)}
+
+
+def env_file_text(env: Mapping[str, str]) -> tuple[str, list[str]]:
+    """The workload's env as a Compose env file, and the keys left out (a value with a
+    line break cannot be written in one)."""
+    lines, skipped = [], []
+    for key, value in sorted(env.items()):
+        if "\n" in value or "\r" in value:
+            skipped.append(key)
+            continue
+        lines.append(f"{key}={value}")
+    return "\n".join(lines) + ("\n" if lines else ""), skipped
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A Compose file as written and as Compose resolved it, in ``directory``."""
+
+    written: dict[str, Any]
+    model: dict[str, Any]
+    directory: str
+    """The directory it was resolved in: the workload's own; relative paths lie below it."""
+
+
+@dataclass
+class _Flight:
+    done: threading.Event
+    result: Resolved | None = None
+    error: BaseException | None = None
+
+
+class Resolver:
+    """Runs ``config`` once per distinct (file, env) and remembers the answer."""
+
+    def __init__(self, runner: ComposeRunner | None = None, cache_size: int = CACHE_SIZE) -> None:
+        self._runner = runner or ComposeRunner()
+        self._lock = threading.Lock()
+        self._flights: OrderedDict[str, _Flight] = OrderedDict()
+        self._cache_size = cache_size
+        self.runs = 0
+        """How many times ``config`` actually ran (for tests of the single flight)."""
+
+    def resolve(self, text: str, env: Mapping[str, str]) -> Resolved:
+        """The resolved model; InvalidInput when Compose refuses the file (or takes too long).
+
+        An answer about the file (the model, or Compose's refusal) is kept; any other
+        failure (Compose missing, say) reaches the callers waiting on it and is forgotten.
+        """
+        written = load_mapping(text)
+        key = _key(text, env)
+        with self._lock:
+            flight = self._flights.get(key)
+            leader = flight is None
+            if flight is None:
+                flight = self._flights[key] = _Flight(threading.Event())
+            self._flights.move_to_end(key)
+        if leader:
+            try:
+                flight.result = self._run(text, env, written)
+            except InvalidInput as exc:
+                flight.error = exc
+            except BaseException as exc:
+                flight.error = exc
+                with self._lock:
+                    self._flights.pop(key, None)
+            finally:
+                flight.done.set()
+                with self._lock:
+                    while len(self._flights) > self._cache_size:
+                        self._flights.popitem(last=False)
+        else:
+            flight.done.wait()
+        if isinstance(flight.error, InvalidInput):
+            # A fresh exception per caller: one raised object must not be shared by threads.
+            raise InvalidInput(
+                flight.error.message, code=flight.error.code, details=flight.error.details
+            )
+        if flight.error is not None:
+            raise flight.error
+        assert flight.result is not None
+        return flight.result
+
+    def _run(self, text: str, env: Mapping[str, str], written: dict[str, Any]) -> Resolved:
+        self.runs += 1
+        with tempfile.TemporaryDirectory(prefix="moorage-compose-") as tmp:
+            directory = Path(tmp)
+            (directory / COMPOSE_FILE).write_text(text)
+            (directory / ENV_FILE).write_text(env_file_text(env)[0])
+            done = self._runner.capture(
+                ["-f", COMPOSE_FILE, "config"],
+                cwd=directory,
+                timeout=CONFIG_TIMEOUT,
+                variables=compose_variables(env),
+                limits=CONFIG_LIMITS,
+            )
+            if done.timed_out:
+                raise _refused(f"Compose took longer than {CONFIG_TIMEOUT:.0f} s to read it")
+            if done.code != 0:
+                lines = [ln for ln in (done.stderr or done.stdout).splitlines() if ln.strip()]
+                raise _refused(
+                    " ".join(lines[-3:]) if lines else f"compose config exited {done.code}"
+                )
+            try:
+                model = yaml.load(done.stdout, Loader=yaml.CSafeLoader)
+            except yaml.YAMLError:
+                raise _refused("Compose printed a model Moorage cannot read") from None
+            if not isinstance(model, dict):
+                raise _refused("Compose printed no model")
+            return Resolved(written=written, model=model, directory=str(directory))
+
+
+def _refused(verdict: str) -> InvalidInput:
+    return InvalidInput(
+        f"invalid config for kind 'compose': Compose refuses the file: {verdict}",
+        code="invalid_config",
+        details=[{"field": "compose", "message": verdict}],
+    )
+
+
+def _key(text: str, env: Mapping[str, str]) -> str:
+    digest = hashlib.sha256(text.encode())
+    for k, v in sorted(env.items()):
+        digest.update(b"\0" + k.encode() + b"=" + v.encode())
+    return digest.hexdigest()
+
+
+RESOLVER = Resolver()
+"""The process's resolver: create, update, env changes and deploys share its answers."""
