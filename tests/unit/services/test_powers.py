@@ -1,0 +1,168 @@
+"""Who may grant host powers, over the real store and Compose's ``config`` (no engine).
+
+A Compose file whose ``privileged`` comes from ``${P:-false}`` asks for nothing until
+its env says ``P=true``: the env change is then a change of what Docker runs.
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from moorage.errors import Forbidden
+from moorage.security.roles import SYSTEM, Actor
+from moorage.services import deploys, workloads
+from moorage.services import env as env_service
+from moorage.store.tables import AuditEntry, Deployment, EnvVar, Workload
+from tests.fakes.world import PROJECT, STAGE, World
+
+OPERATOR = Actor(user_id="us_olga", username="olga", role="operator", via="token")
+ADMIN = Actor(user_id="us_anna", username="anna", role="admin", via="token")
+FILE = "services:\n  web:\n    image: moorage-test/httpd:1\n    privileged: ${P:-false}\n"
+
+
+def create(world: World, actor: Actor, text: str = FILE) -> str:
+    with world.db.session() as s:
+        return workloads.create(
+            s,
+            actor,
+            world.deployer.registry,
+            world.settings,
+            name="web",
+            kind="compose",
+            project=PROJECT,
+            stage=STAGE,
+            config={"compose": text},
+        ).id
+
+
+def set_env(world: World, actor: Actor, workload_id: str, **values: str) -> None:
+    with world.db.session() as s:
+        env_service.replace(
+            s,
+            actor,
+            world.deployer.registry,
+            world.settings,
+            workload_id,
+            {k: {"value": v, "secret": False} for k, v in values.items()},
+        )
+
+
+def row(world: World, workload_id: str) -> Workload:
+    with world.db.session() as s:
+        w = s.get(Workload, workload_id)
+        assert w is not None
+        s.expunge(w)
+        return w
+
+
+def env_of(world: World, workload_id: str) -> dict[str, str]:
+    with world.db.session() as s:
+        rows = s.scalars(select(EnvVar).where(EnvVar.workload_id == workload_id))
+        return {r.key: r.value for r in rows}
+
+
+def last_audit(world: World, action: str) -> AuditEntry:
+    with world.db.session() as s:
+        entry = s.scalars(
+            select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id.desc())
+        ).first()
+        assert entry is not None
+        s.expunge(entry)
+        return entry
+
+
+def test_an_env_change_that_turns_on_a_power_needs_an_admin(world: World) -> None:
+    workload_id = create(world, OPERATOR)
+    assert row(world, workload_id).host_powers == []
+
+    with pytest.raises(Forbidden) as refused:
+        set_env(world, OPERATOR, workload_id, P="true")
+    assert refused.value.code == "needs_admin"
+    assert refused.value.details[0]["service"] == "web"
+    assert refused.value.details[0]["power"] == "privileged"
+    assert env_of(world, workload_id) == {}
+    assert row(world, workload_id).host_powers == []
+
+    set_env(world, ADMIN, workload_id, P="true")
+    held = row(world, workload_id).host_powers
+    assert held == [{"power": "privileged", "where": "web", "detail": "privileged: true"}]
+    details = last_audit(world, "workload.env.replace").details
+    assert details["host_powers_granted"] == ["web: privileged (privileged: true)"]
+
+    # What it holds stays: an operator may change the rest, and deploy it.
+    set_env(world, OPERATOR, workload_id, P="true", OTHER="1")
+    assert "host_powers_granted" not in last_audit(world, "workload.env.replace").details
+    with world.db.session() as s:
+        deploys.deploy(s, OPERATOR, world.deployer.registry, world.settings, workload_id)
+
+
+def test_a_deploy_that_resolves_to_more_than_it_holds_is_refused(world: World) -> None:
+    workload_id = create(world, OPERATOR)
+    # An env row written behind the services (by a Moorage from before the policy).
+    with world.db.session() as s:
+        s.add(EnvVar(workload_id=workload_id, key="P", value="true", secret=False))
+
+    with world.db.session() as s, pytest.raises(Forbidden) as refused:
+        deploys.deploy(s, OPERATOR, world.deployer.registry, world.settings, workload_id)
+    assert refused.value.code == "needs_admin"
+    assert world.deployments(workload_id) == []
+
+    # A deploy queued by a trigger runs without asking anyone: the worker refuses it.
+    done = world.deploy(workload_id)
+    assert done.status == "failed"
+    assert done.error is not None and "privileged" in done.error
+    assert world.engine.containers({}) == []
+    assert world.engine.calls == []
+
+    # An admin's deploy grants it (and says so in the audit row).
+    with world.db.session() as s:
+        queued = deploys.deploy(s, ADMIN, world.deployer.registry, world.settings, workload_id)
+        assert queued.status == "queued"
+    assert last_audit(world, "workload.deploy").details["host_powers_granted"] == [
+        "web: privileged (privileged: true)"
+    ]
+
+
+def test_an_operator_may_not_widen_what_an_admin_granted(world: World) -> None:
+    workload_id = create(world, ADMIN, FILE.replace("${P:-false}", "true"))
+    details = last_audit(world, "workload.create").details
+    assert details["host_powers"] == ["web: privileged (privileged: true)"]
+    wider = FILE.replace("${P:-false}", "true") + "    pid: host\n"
+    with world.db.session() as s, pytest.raises(Forbidden) as refused:
+        workloads.update(
+            s,
+            OPERATOR,
+            world.deployer.registry,
+            world.settings,
+            workload_id,
+            config={"compose": wider},
+        )
+    assert [d["power"] for d in refused.value.details] == ["pid"]
+    # Narrower is fine, and then the power is gone for good.
+    with world.db.session() as s:
+        workloads.update(
+            s,
+            OPERATOR,
+            world.deployer.registry,
+            world.settings,
+            workload_id,
+            config={"compose": FILE},
+        )
+    assert row(world, workload_id).host_powers == []
+    with world.db.session() as s, pytest.raises(Forbidden):
+        workloads.update(
+            s,
+            OPERATOR,
+            world.deployer.registry,
+            world.settings,
+            workload_id,
+            config={"compose": FILE.replace("${P:-false}", "true")},
+        )
+
+
+def test_the_system_actor_is_an_admin(world: World) -> None:
+    workload_id = create(world, SYSTEM, FILE.replace("${P:-false}", "true"))
+    assert [p["power"] for p in row(world, workload_id).host_powers] == ["privileged"]
+    with world.db.session() as s:
+        assert s.scalars(select(Deployment)).all() == []
