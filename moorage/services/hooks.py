@@ -1,16 +1,24 @@
-"""Receiving a webhook: verify, filter, de-duplicate, rate-limit, fan out, log the delivery.
+"""Receiving a webhook: verify, de-duplicate, rate-limit, filter, fan out, log the delivery.
 
 Answers (status, body) and never raises on a hostile request. Nothing is queued
-unless the signature is good, the filters match and the delivery is new.
+unless the signature is good, the delivery is new and the filters match.
+
+The order is the defence: the signature is checked before anything is spent, so
+forged calls never use up the trigger's budget; a replay (the same delivery id, or
+the same signed body under any id or none, within ``REPLAY_WINDOW``) is answered as
+one before the budget too. What costs an attacker nothing (refused calls, replays,
+calls over the budget) is logged at most ``per_minute`` times a minute, so it
+cannot turn into unbounded writes either.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from moorage import metrics
@@ -38,30 +46,32 @@ def _log(
     session: Session,
     trigger: Trigger,
     request: HookRequest,
-    verdict: HookVerdict | None,
+    verdict: HookVerdict,
     outcome: str,
     reason: str,
     status: int,
     deployments: list[str],
+    body_sha256: str | None = None,
 ) -> int:
     row = Delivery(
         trigger_id=trigger.id,
         source=request.source[:64],
-        provider=verdict.provider if verdict else "",
-        event=verdict.event if verdict else "",
-        delivery_id=verdict.delivery_id if verdict else None,
-        signature=verdict.signature if verdict else "unchecked",
+        provider=verdict.provider,
+        event=verdict.event,
+        delivery_id=verdict.delivery_id,
+        signature=verdict.signature,
         outcome=outcome,
         reason=reason,
         status_code=status,
         deployments=deployments,
+        body_sha256=body_sha256,
     )
     session.add(row)
     session.flush()
     metrics.HOOK_DELIVERIES.labels(outcome).inc()
-    # Keep the newest KEEP_DELIVERIES per trigger, and any older signed delivery whose id
-    # still guards against its replay: else a flood of refused calls would rotate it out.
-    # (Only signed ones: nobody without the secret can make those, so they stay few.)
+    # Keep the newest KEEP_DELIVERIES per trigger, and any older signed delivery that
+    # still guards against its replay (by id or body): else a flood of refused calls would
+    # rotate it out. (Only signed ones: nobody without the secret can make those.)
     cutoff = session.scalars(
         select(Delivery.id)
         .where(Delivery.trigger_id == trigger.id)
@@ -75,14 +85,55 @@ def _log(
                 Delivery.trigger_id == trigger.id,
                 Delivery.id <= cutoff,
                 ~(
-                    Delivery.delivery_id.is_not(None)
-                    & (Delivery.signature == "valid")
+                    (Delivery.signature == "valid")
                     & Delivery.outcome.in_(REPLAY_GUARDS)
                     & (Delivery.at >= utcnow() - REPLAY_WINDOW)
                 ),
             )
         )
     return row.id
+
+
+def _log_noise(
+    session: Session,
+    limiter: RateLimiter,
+    per_minute: int,
+    trigger: Trigger,
+    request: HookRequest,
+    verdict: HookVerdict,
+    outcome: str,
+    reason: str,
+    status: int,
+) -> None:
+    """Log what an attacker can send for free at most ``per_minute`` times a minute."""
+    if limiter.allow(f"noise:{trigger.id}", per_minute)[0]:
+        _log(session, trigger, request, verdict, outcome, reason, status, [])
+    else:
+        metrics.HOOK_DELIVERIES.labels(outcome).inc()
+
+
+def _earlier(
+    session: Session, trigger: Trigger, delivery_id: str | None, body_sha256: str | None
+) -> Delivery | None:
+    """The delivery this one replays: the same id, or the same signed body, in the window."""
+    same = []
+    if delivery_id:
+        same.append(Delivery.delivery_id == delivery_id)
+    if body_sha256:
+        same.append(Delivery.body_sha256 == body_sha256)
+    if not same:
+        return None
+    return session.scalar(
+        select(Delivery)
+        .where(
+            Delivery.trigger_id == trigger.id,
+            or_(*same),
+            Delivery.outcome.in_(REPLAY_GUARDS),
+            Delivery.at >= utcnow() - REPLAY_WINDOW,
+        )
+        .order_by(Delivery.id)
+        .limit(1)
+    )
 
 
 def receive(
@@ -95,44 +146,52 @@ def receive(
             "no webhook at this URL; check the token on the trigger", code="unknown_hook"
         )
     per_minute = int(trigger.config.get("rate_limit_per_minute", 60))
+    verdict = plugin.receive(dict(trigger.config), request)
+    if not verdict.authentic:
+        _log_noise(
+            session, limiter, per_minute, trigger, request, verdict, "refused", verdict.reason, 401
+        )
+        return HookAnswer(401, _error("bad_signature", f"{verdict.reason}; nothing was queued"))
+    # A signed body is the proof of a delivery: the same one again is a replay, whatever
+    # delivery header (or none) comes with it. An unsigned body proves nothing.
+    body_sha256 = hashlib.sha256(request.body).hexdigest() if verdict.signature == "valid" else None
+    earlier = _earlier(session, trigger, verdict.delivery_id, body_sha256)
+    if earlier is not None:
+        if verdict.delivery_id and earlier.delivery_id == verdict.delivery_id:
+            reason = f"delivery {verdict.delivery_id} was already received"
+        else:
+            reason = (
+                f"this signed body was already received "
+                f"(delivery {earlier.delivery_id or earlier.id})"
+            )
+        _log_noise(
+            session, limiter, per_minute, trigger, request, verdict, "duplicate", reason, 200
+        )
+        return HookAnswer(
+            200, {"duplicate": True, "reason": reason, "deployments": list(earlier.deployments)}
+        )
     allowed, wait = limiter.allow(trigger.id, per_minute)
     if not allowed:
         reason = f"more than {per_minute} calls a minute"
-        _log(session, trigger, request, None, "rate_limited", reason, 429, [])
+        _log_noise(
+            session, limiter, per_minute, trigger, request, verdict, "rate_limited", reason, 429
+        )
         return HookAnswer(
             429,
             _error("rate_limited", f"{reason}; retry later"),
             {"Retry-After": str(max(1, round(wait)))},
         )
-    verdict = plugin.receive(dict(trigger.config), request)
-    if not verdict.authentic:
-        _log(session, trigger, request, verdict, "refused", verdict.reason, 401, [])
-        return HookAnswer(401, _error("bad_signature", f"{verdict.reason}; nothing was queued"))
-    if verdict.delivery_id:
-        earlier = session.scalar(
-            select(Delivery)
-            .where(
-                Delivery.trigger_id == trigger.id,
-                Delivery.delivery_id == verdict.delivery_id,
-                Delivery.outcome.in_(REPLAY_GUARDS),
-                Delivery.at >= utcnow() - REPLAY_WINDOW,
-            )
-            .order_by(Delivery.id)
-            .limit(1)
-        )
-        if earlier is not None:
-            reason = f"delivery {verdict.delivery_id} was already received"
-            _log(session, trigger, request, verdict, "duplicate", reason, 200, [])
-            return HookAnswer(
-                200, {"duplicate": True, "reason": reason, "deployments": list(earlier.deployments)}
-            )
     if not verdict.matched:
-        delivery = _log(session, trigger, request, verdict, "filtered", verdict.reason, 202, [])
+        delivery = _log(
+            session, trigger, request, verdict, "filtered", verdict.reason, 202, [], body_sha256
+        )
         return HookAnswer(
             202, {"delivery": delivery, "queued": 0, "deployments": [], "reason": verdict.reason}
         )
     queued = fire(session, trigger)
-    delivery = _log(session, trigger, request, verdict, "queued", verdict.reason, 202, queued)
+    delivery = _log(
+        session, trigger, request, verdict, "queued", verdict.reason, 202, queued, body_sha256
+    )
     return HookAnswer(
         202,
         {

@@ -606,3 +606,78 @@ def test_a_body_over_one_mib_is_413_and_queues_nothing(server: Server, project: 
     assert_error(r, 413, "payload_too_large")
     assert deployment_ids(server, workloads) == {workloads[0]: []}
     assert [d["status_code"] for d in deliveries(server, hook["id"])] == [202]
+
+
+# --- what costs an attacker nothing costs the sender nothing ---------------------------
+
+
+def test_forged_calls_do_not_spend_the_budget_of_signed_deliveries(
+    server: Server, project: str, deploys: Deploys
+) -> None:
+    hook = make_hook(server, {"provider": "github", "secret": SECRET, "rate_limit_per_minute": 2})
+    (workload,) = bound_workloads(server, project, hook, 1)
+    body = push("github", "refs/heads/main")
+    with server.anonymous.client() as client:
+        for headers in [headers_for("github", body, WRONG_SECRET) for _ in range(10)] + [
+            headers_for("github", body) for _ in range(10)
+        ]:
+            assert_error(call(server, hook["token"], body, headers, client), 401, "bad_signature")
+    assert deployments(server, workload) == []
+    r = call(server, hook["token"], body, headers_for("github", body, SECRET))
+    assert r.status_code == 202, r.text
+    new = deploys.expect([workload], f"trigger:{hook['id']}")
+    assert r.json()["deployments"] == [new[workload]]
+    # What forgers send is logged at most the trigger's rate a minute: no unbounded writes.
+    log = deliveries(server, hook["id"])
+    assert [d["outcome"] for d in log] == ["queued", "refused", "refused"]
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_signed_body_replayed_under_a_new_or_no_delivery_id_is_a_duplicate(
+    server: Server, project: str, deploys: Deploys, provider: str
+) -> None:
+    hook = make_hook(server, {"provider": provider, "secret": SECRET})
+    (workload,) = bound_workloads(server, project, hook, 1)
+    body = push(provider, "refs/heads/main")
+    first = call(server, hook["token"], body, headers_for(provider, body, SECRET, delivery="d-1"))
+    assert first.status_code == 202, first.text
+    new = deploys.expect([workload], f"trigger:{hook['id']}")
+    renamed = headers_for(provider, body, SECRET, delivery="d-2")
+    unnamed = headers_for(provider, body, SECRET)
+    del unnamed[DELIVERY[provider]]
+    for headers in (renamed, unnamed):
+        again = call(server, hook["token"], body, headers)
+        assert again.status_code == 200, again.text
+        assert again.json()["duplicate"] is True
+        assert again.json()["deployments"] == [new[workload]]
+        assert "d-1" in again.json()["reason"]
+    assert [d["id"] for d in deployments(server, workload)] == [new[workload]]
+    log = deliveries(server, hook["id"])
+    assert [(d["delivery_id"], d["outcome"], d["status_code"]) for d in log] == [
+        (None, "duplicate", 200),
+        ("d-2", "duplicate", 200),
+        ("d-1", "queued", 202),
+    ]
+    # Another body is another delivery.
+    other = push(provider, "refs/heads/release")
+    r = call(server, hook["token"], other, headers_for(provider, other, SECRET))
+    assert r.status_code == 202, r.text
+    assert r.json()["queued"] == 1
+    deploys.expect([workload], f"trigger:{hook['id']}")
+
+
+def test_replays_do_not_spend_the_budget(server: Server, project: str, deploys: Deploys) -> None:
+    hook = make_hook(server, {"provider": "generic", "secret": SECRET, "rate_limit_per_minute": 2})
+    (workload,) = bound_workloads(server, project, hook, 1)
+    body = push("generic", "refs/heads/main")
+    assert (
+        call(server, hook["token"], body, headers_for("generic", body, SECRET)).status_code == 202
+    )
+    deploys.expect([workload], f"trigger:{hook['id']}")
+    for _ in range(5):
+        r = call(server, hook["token"], body, headers_for("generic", body, SECRET))
+        assert r.status_code == 200, r.text
+    other = push("generic", "refs/heads/next")
+    r = call(server, hook["token"], other, headers_for("generic", other, SECRET))
+    assert r.status_code == 202, r.text  # the second call of the budget, not the seventh
+    deploys.expect([workload], f"trigger:{hook['id']}")

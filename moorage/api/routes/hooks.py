@@ -18,7 +18,8 @@ async def receive_hook(
     token: str, request: Request, session: DbSession, state: State, tasks: BackgroundTasks
 ) -> JSONResponse:
     """Fire a webhook trigger: 202 with the deployments it queued (none when filtered),
-    200 for a replayed delivery id, 401 for a bad signature, 429 over the rate limit."""
+    200 for a replay (a delivery id, or a signed body, already received), 401 for a bad
+    signature, 429 over the rate limit (which forged calls and replays never spend)."""
     body = await request.body()
     hook = HookRequest(
         headers=dict(request.headers),
