@@ -23,9 +23,11 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import queue
 import stat
 import struct
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -275,10 +277,76 @@ class _HashingFile:
         self._file.flush()
 
 
-class _Stream:
-    """The tar stream into zstd: small writes batched, file data passed straight on."""
+class _Stopped(Exception):
+    """The consumer gave up (it failed); the producer unwinds quietly."""
 
-    def __init__(self, out: Any, notes: _Notes, progress: Callable[[int], None] | None) -> None:
+
+class _Pipe:
+    """Tar bytes from the producer thread (it reads the trees) to zstd on the caller's.
+
+    Reading files and compressing then overlap, as ``tar | zstd`` overlap in two
+    processes (both release the GIL). File data travels in a small pool of reused
+    1 MiB buffers (no allocation per read); headers travel as bytes. At most
+    ``depth`` items wait, so memory stays flat.
+    """
+
+    def __init__(self, depth: int = 8) -> None:
+        self._items: queue.Queue[tuple[bytes | memoryview, bytearray | None] | None] = queue.Queue(
+            depth
+        )
+        self._free: queue.Queue[bytearray] = queue.Queue()
+        for _ in range(depth):
+            self._free.put(bytearray(_CHUNK))
+        self._stop = threading.Event()
+        self.error: BaseException | None = None
+
+    def _wait(self, action: Callable[[], Any]) -> Any:
+        while not self._stop.is_set():
+            try:
+                return action()
+            except (queue.Full, queue.Empty):
+                continue
+        raise _Stopped
+
+    # --- the producer's side
+    def buffer(self) -> bytearray:
+        return cast(bytearray, self._wait(lambda: self._free.get(timeout=0.1)))
+
+    def send(self, data: bytes | memoryview, pooled: bytearray | None = None) -> None:
+        self._wait(lambda: self._items.put((data, pooled), timeout=0.1))
+
+    def close(self) -> None:
+        self._wait(lambda: self._items.put(None, timeout=0.1))
+
+    # --- the consumer's side
+    def drain(self, out: Any, producer: threading.Thread) -> None:
+        """Write everything sent to ``out`` until the producer closes the pipe or fails."""
+        try:
+            while True:
+                try:
+                    item = self._items.get(timeout=0.1)
+                except queue.Empty:
+                    if not producer.is_alive():
+                        break
+                    continue
+                if item is None:
+                    break
+                data, pooled = item
+                if data:
+                    out.write(data)
+                if pooled is not None:
+                    self._free.put(pooled)
+        finally:
+            self._stop.set()
+            producer.join()
+        if self.error is not None:
+            raise self.error
+
+
+class _Stream:
+    """The tar stream into the pipe: small writes batched, file data in pooled buffers."""
+
+    def __init__(self, out: _Pipe, notes: _Notes, progress: Callable[[int], None] | None) -> None:
         self._out = out
         self._buffer = bytearray()  # each zstd call costs; headers come in 512 bytes
         self._notes = notes
@@ -289,7 +357,7 @@ class _Stream:
     def write(self, data: bytes | memoryview) -> None:
         if len(data) >= _CHUNK // 4:
             self.flush()
-            self._out.write(data)
+            self._out.send(data)
             return
         self._buffer += data
         if len(self._buffer) >= _CHUNK:
@@ -297,11 +365,13 @@ class _Stream:
 
     def flush(self) -> None:
         if self._buffer:
-            self._out.write(self._buffer)
+            self._out.send(bytes(self._buffer))
             self._buffer.clear()
 
-    def data(self, data: bytes | memoryview) -> None:
-        self.write(data)
+    def data(self, data: bytes | memoryview, pooled: bytearray | None = None) -> None:
+        """File data: sent on at once (after any batched headers), counted for progress."""
+        self.flush()
+        self._out.send(data, pooled)
         self.done += len(data)
         if self._progress is not None and self.done - self._reported >= _PROGRESS_EVERY:
             self._reported = self.done
@@ -501,11 +571,13 @@ class _Stream:
                     break
                 end = min(os.lseek(fd, pos, os.SEEK_HOLE), size)
             while pos < end:
-                chunk = os.pread(fd, min(end - pos, _CHUNK), pos)
-                if not chunk:
+                buf = self._out.buffer()
+                n = os.preadv(fd, [memoryview(buf)[: min(end - pos, _CHUNK)]], pos)
+                if not n:
+                    self._out.send(b"", buf)  # hands the buffer back
                     return pos  # the file shrank under us
-                self.data(chunk)
-                pos += len(chunk)
+                self.data(memoryview(buf)[:n], buf)
+                pos += n
         return pos
 
 
@@ -553,25 +625,38 @@ def write_archive(
             with open(partial, "wb", buffering=_CHUNK) as raw:
                 hashing = _HashingFile(raw)
                 cctx = zstandard.ZstdCompressor(level=level, threads=threads, write_checksum=True)
+                pipe = _Pipe()
+
+                def produce() -> None:
+                    try:
+                        stream = _Stream(pipe, notes, progress)
+                        stream.write(
+                            member_header(
+                                MANIFEST_NAME.encode(),
+                                REG,
+                                size=len(manifest_bytes),
+                                mtime_ns=time.time_ns(),
+                            )
+                        )
+                        stream.write(manifest_bytes)
+                        stream.pad(len(manifest_bytes))
+                        for volume in volumes:
+                            if spool.read(1) != _VOLUME:
+                                raise RuntimeError("capture spool out of step")
+                            stream.volume(volume, spool)
+                        stream.end()
+                        pipe.close()
+                    except _Stopped:
+                        pass
+                    except BaseException as exc:  # raised again on the caller's thread
+                        pipe.error = exc
+
+                producer = threading.Thread(target=produce, name="archive-read", daemon=True)
                 with cctx.stream_writer(
                     cast(IO[bytes], hashing), closefd=False, write_size=_CHUNK
                 ) as zout:
-                    stream = _Stream(zout, notes, progress)
-                    stream.write(
-                        member_header(
-                            MANIFEST_NAME.encode(),
-                            REG,
-                            size=len(manifest_bytes),
-                            mtime_ns=time.time_ns(),
-                        )
-                    )
-                    stream.write(manifest_bytes)
-                    stream.pad(len(manifest_bytes))
-                    for volume in volumes:
-                        if spool.read(1) != _VOLUME:
-                            raise RuntimeError("capture spool out of step")
-                        stream.volume(volume, spool)
-                    stream.end()
+                    producer.start()
+                    pipe.drain(zout, producer)
                 raw.flush()
                 os.fsync(raw.fileno())
         os.replace(partial, dest)
