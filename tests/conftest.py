@@ -100,8 +100,8 @@ def start_server(
         MOORAGE_ADMIN_PASSWORD=ADMIN_PASSWORD,
         MOORAGE_CONTAINER_LABELS=f"{TEST_LABEL}={RUN_ID}",
         MOORAGE_RECONCILE_SECONDS="2",
-        **(extra_env or {}),
     )
+    env.update(extra_env or {})  # may override the defaults above
     log_path = data_dir.parent / f"server-{port}.log"
     with open(log_path, "w") as log:
         proc = subprocess.Popen(

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from moorage import __version__
 from moorage.api import errors
 from moorage.api.deps import AppState
-from moorage.api.limits import BodyLimit
+from moorage.api.limits import BodyLimit, PlainUrl
 from moorage.api.routes import (
     audit,
     bindings,
@@ -97,6 +97,7 @@ def create_app(settings: Settings, db: Database, registry: Registry, deployer: D
     app.add_middleware(
         BodyLimit, max_bytes=settings.max_body_bytes, streamed_suffixes=(IMPORT_SUFFIX,)
     )
+    app.add_middleware(PlainUrl)  # added last: it runs first
     if settings.web_dir is not None:
         mount_ui(app, settings.web_dir)
     return app

@@ -80,14 +80,21 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     details = []
+    kinds = set()
     for err in exc.errors():
         kind = err.get("type", "")
+        kinds.add(kind)
         message = "the body is not valid JSON" if kind == "json_invalid" else err.get("msg", "")
-        details.append({"field": _field(err.get("loc", ())), "message": message})
+        field = _field(err.get("loc", ()))
+        if kind == "invalid_text":  # the model names the field within itself
+            where = str(err.get("ctx", {}).get("where", ""))
+            field = where if field == "body" else f"{field}.{where}"
+        elif kind == "string_unicode":  # pydantic's own refusal of a lone surrogate
+            message = "holds a lone surrogate, which is not text"
+        details.append({"field": field, "message": message})
     summary = "; ".join(f"{d['field']}: {d['message']}" for d in details[:3])
-    return JSONResponse(
-        error_body("invalid_request", f"invalid request: {summary}", details), status_code=422
-    )
+    code = "invalid_text" if kinds <= {"invalid_text", "string_unicode"} else "invalid_request"
+    return JSONResponse(error_body(code, f"invalid request: {summary}", details), status_code=422)
 
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -1,10 +1,14 @@
-"""ASGI middleware capping request bodies, answering 413 in Moorage's error shape."""
+"""ASGI middleware that refuses a request before any route sees it, in Moorage's error
+shape: a body over its cap (413), a URL holding a control character (422)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+from urllib.parse import parse_qsl
+
+from moorage.text import LINE, describe, refused
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -63,24 +67,66 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
     async def _reject(self, send: Send) -> None:
-        body = json.dumps(
-            {
-                "error": {
-                    "code": "payload_too_large",
-                    "message": f"request body is larger than {self.max_bytes} bytes",
-                    "details": {"max_bytes": self.max_bytes},
-                }
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
+        await send_error(
+            send,
+            413,
+            "payload_too_large",
+            f"request body is larger than {self.max_bytes} bytes",
+            {"max_bytes": self.max_bytes},
         )
-        await send({"type": "http.response.body", "body": body})
+
+
+class PlainUrl:
+    """Refuse a URL whose path or query string holds a control character, a NUL or a lone
+    surrogate (``text.LINE``) with 422 ``invalid_text``: no path parameter or query value
+    takes one, so nothing downstream (the database, a log line) ever sees one."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            problem = _url_problem(scope)
+            if problem is not None:
+                where, char = problem
+                await send_error(
+                    send,
+                    422,
+                    "invalid_text",
+                    f"invalid request: {where}: holds {describe(char)}",
+                    [{"field": where, "message": f"holds {describe(char)}"}],
+                )
+                return
+        await self.app(scope, receive, send)
+
+
+def _url_problem(scope: Scope) -> tuple[str, str] | None:
+    """(which part, the character) of the first refused character in the URL."""
+    char = refused(scope["path"], LINE)  # already percent-decoded by the server
+    if char is not None:
+        return "path", char
+    query = scope.get("query_string", b"").decode("latin-1")
+    for name, value in parse_qsl(query, keep_blank_values=True, errors="replace"):
+        char = refused(name, LINE)
+        if char is not None:
+            return "query", char
+        char = refused(value, LINE)
+        if char is not None:
+            return f"query.{name}", char
+    return None
+
+
+async def send_error(send: Send, status: int, code: str, message: str, details: Any = None) -> None:
+    body = json.dumps({"error": {"code": code, "message": message, "details": details}}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

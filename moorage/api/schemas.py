@@ -3,17 +3,42 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
+from moorage.text import LINE, MULTILINE, OPAQUE, SCHEMA_KEY, TextRule, describe, first_refused
 from moorage.volumes.paths import VOLUME_SCOPES
+
+MULTILINE_TEXT: dict[str, Any] = {SCHEMA_KEY: MULTILINE.value}
+"""``json_schema_extra`` of a field whose text may span lines (see ``moorage/text.py``)."""
+OPAQUE_TEXT: dict[str, Any] = {SCHEMA_KEY: OPAQUE.value}
+"""``json_schema_extra`` of a field that is data handed on byte for byte."""
 
 
 class Body(BaseModel):
-    """A request body: unknown fields are an error, so typos never pass silently."""
+    """A request body: unknown fields are an error, so typos never pass silently; every
+    string in it (keys too, at any depth) passes its field's text rule (``moorage/text.py``)
+    before anything stores it: 422 ``invalid_text``."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="after")
+    def _plain_text(self) -> Self:
+        for name, field in type(self).model_fields.items():
+            extra = field.json_schema_extra
+            rule = TextRule(str(extra.get(SCHEMA_KEY, LINE))) if isinstance(extra, dict) else LINE
+            # A nested Body has checked itself: the walk does not enter models.
+            found = first_refused(getattr(self, name), rule, name)
+            if found is not None:
+                where, char = found
+                raise PydanticCustomError(
+                    "invalid_text",
+                    "holds {char}, which this field does not take",
+                    {"where": where, "char": describe(char)},
+                )
+        return self
 
 
 class ErrorDetail(BaseModel):
@@ -31,7 +56,7 @@ class ErrorOut(BaseModel):
 
 class LoginIn(Body):
     username: str = Field(min_length=1, max_length=64)
-    password: str = Field(min_length=1, max_length=1024)
+    password: str = Field(min_length=1, max_length=1024, json_schema_extra=OPAQUE_TEXT)
 
 
 class UserOut(BaseModel):
@@ -49,12 +74,14 @@ class SessionOut(BaseModel):
 class UserIn(Body):
     username: str = Field(min_length=1, max_length=64)
     role: Literal["viewer", "operator", "admin"]
-    password: str = Field(min_length=1, max_length=1024)
+    password: str = Field(min_length=1, max_length=1024, json_schema_extra=OPAQUE_TEXT)
 
 
 class UserPatch(Body):
     role: Literal["viewer", "operator", "admin"] | None = None
-    password: str | None = Field(default=None, min_length=1, max_length=1024)
+    password: str | None = Field(
+        default=None, min_length=1, max_length=1024, json_schema_extra=OPAQUE_TEXT
+    )
 
 
 class UserList(BaseModel):
@@ -87,12 +114,12 @@ class TokenList(BaseModel):
 class ProjectIn(Body):
     slug: str = Field(max_length=63)
     stages: list[str] | None = None
-    description: str = Field(default="", max_length=2000)
+    description: str = Field(default="", max_length=2000, json_schema_extra=MULTILINE_TEXT)
 
 
 class ProjectPatch(Body):
     stages: list[str] | None = None
-    description: str | None = Field(default=None, max_length=2000)
+    description: str | None = Field(default=None, max_length=2000, json_schema_extra=MULTILINE_TEXT)
 
 
 class ProjectOut(BaseModel):
@@ -115,14 +142,16 @@ class WorkloadIn(Body):
     kind: str = Field(max_length=63)
     project: str = Field(max_length=63)
     stage: str = Field(max_length=63)
-    config: dict[str, Any]
+    config: dict[str, Any] = Field(json_schema_extra=MULTILINE_TEXT)
     ref_id: str | None = Field(default=None, max_length=128)
 
 
 class WorkloadPatch(Body):
     name: str | None = Field(default=None, max_length=63)
     config: dict[str, Any] | None = Field(
-        default=None, description="JSON Merge Patch (RFC 7386) applied to the current config"
+        default=None,
+        description="JSON Merge Patch (RFC 7386) applied to the current config",
+        json_schema_extra=MULTILINE_TEXT,
     )
     ref_id: str | None = Field(default=None, max_length=128)
     keep_last: int | None = Field(
@@ -259,7 +288,10 @@ class LogsOut(BaseModel):
 
 
 class EnvValue(Body):
-    value: str | None = Field(description="null on read for secrets; null on write keeps it")
+    value: str | None = Field(
+        description="null on read for secrets; null on write keeps it",
+        json_schema_extra=OPAQUE_TEXT,
+    )
     secret: bool = False
 
 
@@ -308,13 +340,15 @@ class VolumeList(BaseModel):
 class TriggerIn(Body):
     kind: str = Field(max_length=63)
     name: str = Field(max_length=63)
-    config: dict[str, Any] = Field(default_factory=dict)
+    config: dict[str, Any] = Field(default_factory=dict, json_schema_extra=MULTILINE_TEXT)
 
 
 class TriggerPatch(Body):
     name: str | None = Field(default=None, max_length=63)
     config: dict[str, Any] | None = Field(
-        default=None, description="JSON Merge Patch (RFC 7386) applied to the current config"
+        default=None,
+        description="JSON Merge Patch (RFC 7386) applied to the current config",
+        json_schema_extra=MULTILINE_TEXT,
     )
 
 

@@ -17,18 +17,22 @@ def serve() -> None:
     from moorage.runtime.docker import DockerEngine
     from moorage.runtime.pins import Pins
     from moorage.settings import Settings
+    from moorage.text import escape_log_records
 
     settings = Settings.from_env()
     registry = load_registry()
     db = open_store(settings)
     first = ensure_first_admin(settings, db)
-    if first is not None:
-        note = "generated, shown only now" if first.generated else "from MOORAGE_ADMIN_PASSWORD"
+    if first is not None and first.generated:
         print(
-            f"Created admin user '{first.username}' with password {first.password} ({note})",
+            f"Created admin user '{first.username}' with password {first.password} "
+            "(generated, shown only now)",
             flush=True,
         )
+    elif first is not None:  # the operator chose it: it stays out of the log
+        print(f"Created admin user '{first.username}' with MOORAGE_ADMIN_PASSWORD", flush=True)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    escape_log_records()  # nothing a client sends can start a forged log line
     deployer = Deployer(
         settings,
         db,

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from moorage.plugins.base import validate_config
 from moorage.plugins.spec import HookRequest, HookVerdict
+from moorage.text import escape
 
 Provider = Literal["github", "gitea", "gitlab", "generic"]
 
@@ -147,9 +148,10 @@ class WebhookTrigger:
         headers = {k.lower(): v for k, v in request.headers.items()}
         secret = model.secret.get_secret_value() if model.secret else None
         signature = check_signature(model.provider, secret, headers, request.body)
-        event = headers.get(EVENT_HEADER[model.provider], "")[:64]
-        # Bounded here, once, for every verdict: the delivery log's column holds 128.
-        delivery = headers.get(DELIVERY_HEADER[model.provider], "")[:128] or None
+        # Escaped and bounded here, once, for every verdict: they go into the delivery log
+        # (whose columns hold 64 and 128) and into log lines.
+        event = escape(headers.get(EVENT_HEADER[model.provider], ""))[:64]
+        delivery = escape(headers.get(DELIVERY_HEADER[model.provider], ""))[:128] or None
         if signature in ("invalid", "missing"):
             header = SIGNATURE_HEADER[model.provider]
             return HookVerdict(

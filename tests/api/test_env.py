@@ -133,7 +133,7 @@ def test_null_for_an_existing_plain_value_is_422(server: Server, workload: dict[
         ({"HAS-DASH": {"value": "x"}}, "invalid_env"),
         ({"HAS SPACE": {"value": "x"}}, "invalid_env"),
         ({"": {"value": "x"}}, "invalid_env"),
-        ({"NUL": {"value": "a\x00b"}}, "invalid_env"),
+        ({"NUL": {"value": "a\x00b"}}, "invalid_text"),
         ({"HUGE": {"value": "x" * (64 * 1024 + 1)}}, "invalid_env"),
         ({"A": {"value": "x", "colour": "red"}}, "invalid_request"),
         ({"A": {"secret": True}}, "invalid_request"),
@@ -158,7 +158,7 @@ def test_a_lone_surrogate_is_422_not_500(server: Server, workload: dict[str, Any
         content=b'{"A": {"value": "\\ud800"}}',
         headers={"Content-Type": "application/json"},
     )
-    assert_error(r, 422, "invalid_env")
+    assert_error(r, 422, "invalid_text")
     assert read_env(server, workload) == before
 
 

@@ -217,16 +217,16 @@ def test_no_answer_is_a_stack_trace_or_a_500(server: Server, project: str) -> No
 @pytest.mark.parametrize(
     ("method", "suffix", "raw", "code"),
     [
-        ("PATCH", "", b'{"config": {"command": ["\\ud800"]}}', "invalid_config"),
-        ("PATCH", "", b'{"config": {"\\udc00": "x"}}', "invalid_config"),
+        ("PATCH", "", b'{"config": {"command": ["\\ud800"]}}', "invalid_text"),
+        ("PATCH", "", b'{"config": {"\\udc00": "x"}}', "invalid_text"),
         (
             "POST",
             "/triggers",
             b'{"trigger": {"kind": "webhook", "name": "t", '
             b'"config": {"secret": "\\ud800abcdefgh"}}}',
-            "invalid_config",
+            "invalid_text",
         ),
-        ("PUT", "/env", b'{"A": {"value": "\\ud800"}}', "invalid_env"),
+        ("PUT", "/env", b'{"A": {"value": "\\ud800"}}', "invalid_text"),
     ],
 )
 def test_lone_surrogates_are_422_not_500(
@@ -248,7 +248,7 @@ def test_surrogate_in_a_trigger_secret_is_422(server: Server) -> None:
         b'"config": {"secret": "\\ud800abcdefgh"}}'
     )
     r = server.operator.post("/api/triggers", content=raw, headers=JSON)
-    assert_error(r, 422, "invalid_config")
+    assert_error(r, 422, "invalid_text")
     names = [t["name"] for t in server.viewer.get("/api/triggers").json()["items"]]
     assert name not in names
 

@@ -18,14 +18,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Api, admin_api, start_server, stop_server
+from tests.conftest import ADMIN_PASSWORD, Api, admin_api, start_server, stop_server
 
 RSS_BUDGET_MIB = 300
 
 
 class LoginServer:
-    def __init__(self, url: str, pid: int, admin: Api) -> None:
-        self.url, self.pid, self.admin = url, pid, admin
+    def __init__(self, url: str, pid: int, admin: Api, log: Path) -> None:
+        self.url, self.pid, self.admin, self.log = url, pid, admin, log
 
     def client(self, address: str) -> httpx.Client:
         """A client whose requests come from ``address`` (a loopback address)."""
@@ -46,9 +46,13 @@ def login_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoginServ
     base = tmp_path_factory.mktemp("login")
     proc, url, env = start_server(base / "var")
     try:
-        yield LoginServer(url, proc.pid, admin_api(url, env))
+        yield LoginServer(url, proc.pid, admin_api(url, env), server_log(base, url))
     finally:
         stop_server(proc)
+
+
+def server_log(base: Path, url: str) -> Path:
+    return base / f"server-{url.rsplit(':', 1)[1]}.log"  # where start_server writes it
 
 
 def attempt(client: httpx.Client, username: str, password: str) -> httpx.Response:
@@ -178,3 +182,24 @@ def test_a_flood_of_failed_logins_keeps_memory_bounded(login_server: LoginServer
     assert statuses.count(401) >= 10  # hashing did happen, only never too much at once
     assert peak < RSS_BUDGET_MIB, f"server RSS reached {peak:.0f} MiB"
     assert reads and statistics.median(reads) < 2.0, reads
+
+
+def test_the_admin_password_an_operator_chose_is_not_printed(login_server: LoginServer) -> None:
+    log = login_server.log.read_text()
+    assert "Created admin user 'admin' with MOORAGE_ADMIN_PASSWORD" in log
+    assert ADMIN_PASSWORD not in log
+
+
+def test_a_generated_admin_password_is_printed_once(tmp_path: Path) -> None:
+    proc, url, _env = start_server(tmp_path / "var", {"MOORAGE_ADMIN_PASSWORD": ""})
+    try:
+        lines = [
+            line for line in server_log(tmp_path, url).read_text().splitlines() if "admin" in line
+        ]
+        (created,) = [line for line in lines if line.startswith("Created admin user")]
+        password = created.split(" with password ", 1)[1].split()[0]
+        assert created.endswith("(generated, shown only now)")
+        with httpx.Client(base_url=url, timeout=30) as client:
+            assert attempt(client, "admin", password).status_code == 201
+    finally:
+        stop_server(proc)

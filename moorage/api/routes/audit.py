@@ -11,6 +11,7 @@ from moorage.api.schemas import AuditList, AuditOut
 from moorage.services import audit
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])
+MAX_ID = 2**63 - 1  # the widest integer column either database has; beyond it is 422
 
 
 @router.get("")
@@ -18,7 +19,9 @@ def list_audit(
     actor: Admin,
     session: DbSession,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    before: Annotated[int | None, Query(ge=1, description="Entries older than this id")] = None,
+    before: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="Entries older than this id")
+    ] = None,
     target_type: Annotated[str | None, Query(max_length=32)] = None,
     target_id: Annotated[str | None, Query(max_length=128)] = None,
 ) -> AuditList:

@@ -102,7 +102,12 @@ export interface paths {
         /** Whoami */
         get: operations["whoami_api_session_get"];
         put?: never;
-        /** Login */
+        /**
+         * Login
+         * @description Open a web session. Failed logins back off per account and per address (429
+         *     ``login_backoff`` with Retry-After); a few password checks run at once, and a
+         *     login that cannot get one within seconds is 503 ``busy``.
+         */
         post: operations["login_api_session_post"];
         /** Logout */
         delete: operations["logout_api_session_delete"];
@@ -656,7 +661,8 @@ export interface paths {
         /**
          * Receive Hook
          * @description Fire a webhook trigger: 202 with the deployments it queued (none when filtered),
-         *     200 for a replayed delivery id, 401 for a bad signature, 429 over the rate limit.
+         *     200 for a replay (a delivery id, or a signed body, already received), 401 for a bad
+         *     signature, 429 over the rate limit (which forged calls and replays never spend).
          */
         post: operations["receive_hook_hooks__token__post"];
         delete?: never;
