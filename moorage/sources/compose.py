@@ -10,6 +10,7 @@ file Compose cannot run is a 422 at create/update time and not a failed deploy l
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -21,6 +22,8 @@ from moorage.settings import Settings
 from moorage.sources import compose_file, policy
 
 MAX_COMPOSE_BYTES = 256 * 1024
+# Where relative paths of a file not yet resolved are taken to lie (a name, never a place).
+UNRESOLVED_DIR = "/moorage-workload-directory"
 
 
 class ComposeConfig(BaseModel):
@@ -73,15 +76,22 @@ class ComposeSource:
         return validate_config(self.kind, ComposeConfig, config)
 
     def host_powers(self, workload: WorkloadView, settings: Settings) -> list[HostPower]:
+        """Files the text names for Compose to read are judged first, and when it names
+        any, Compose does not run (their reads are the powers; an admin's file is then
+        resolved at deploy). Otherwise ``config`` resolves the model the table judges."""
         text = ComposeConfig.model_validate(workload.config).compose
-        resolved = compose_file.RESOLVER.resolve(text, workload.env)
         scope = policy.Scope(
-            directory=resolved.directory,
+            directory=UNRESOLVED_DIR,
             publish_addr=settings.publish_addr,
             mounts=tuple(str(v.host_path) for v in workload.volumes),
             networks=frozenset({plan.network_name(workload.project, workload.stage)}),
         )
-        return policy.review(policy.Model(resolved.model, resolved.written), scope)
+        reads = policy.before_compose(compose_file.load_mapping(text), scope)
+        if reads:
+            return reads
+        resolved = compose_file.RESOLVER.resolve(text, workload.env)
+        model = policy.Model(resolved.model, resolved.written)
+        return policy.review(model, dataclasses.replace(scope, directory=resolved.directory))
 
     def deploy(self, ctx: DeployContext) -> dict[str, Any]:
         return compose_runtime.deploy(

@@ -11,8 +11,9 @@ The model is always the one Docker will run, in the vocabulary of the Compose
 specification: for ``compose`` the output of ``config`` (``sources.compose_file``:
 interpolation, ``extends`` and ``include`` resolved), plus the file as written for
 the few attributes Compose resolves away (``env_file``, ``extends.file``,
-``include``); for ``image`` the ``ContainerSpec`` Moorage builds, written as one
-service (``service_of``). The table is closed: an attribute no row has reviewed
+``include``), which are judged first (``before_compose``: Compose must not read a host
+file for an operator at all); for ``image`` the ``ContainerSpec`` Moorage builds,
+written as one service (``service_of``). The table is closed: an attribute no row has reviewed
 (``REVIEWED``) is itself a power (row ``unreviewed``), so a Compose release that adds
 a way to reach the host needs an admin until someone reads it and adds a row.
 
@@ -129,7 +130,7 @@ def _outside(path: Any, scope: Scope) -> str | None:
 
 
 def _mode(value: Any) -> str:
-    return value.strip() if isinstance(value, str) else ""
+    return "" if value is None else str(value).strip()
 
 
 # --- volumes and mounts -----------------------------------------------------------------
@@ -283,10 +284,8 @@ def _namespace(key: str, allowed: tuple[str, ...]) -> Find:
     def find(model: Model, scope: Scope) -> Iterator[Finding]:
         for name, service in _services(model.resolved):
             value = service.get(key)
-            if value is None:
-                continue
             mode = _mode(value)
-            if mode in allowed or mode.startswith("service:"):
+            if value is None or mode in ("", *allowed) or mode.startswith("service:"):
                 continue
             yield name, f"{key}: {value}"
 
@@ -811,6 +810,16 @@ RULES: tuple[Rule, ...] = (
         _unreviewed,
     ),
 )
+
+
+def before_compose(written: dict[str, Any], scope: Scope) -> list[HostPower]:
+    """The powers the file as written asks for by naming host files Compose would read
+    while resolving it (``env_file``, ``label_file``, ``extends.file``, ``include``).
+
+    Judged before Compose runs: the read itself is the power, and Compose's answer (an
+    error quoting the file, say) must not show an operator what a host file holds.
+    """
+    return review(Model({}, written), scope)
 
 
 def review(model: Model, scope: Scope) -> list[HostPower]:

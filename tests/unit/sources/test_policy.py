@@ -325,3 +325,29 @@ def test_the_spec_moorage_builds_asks_for_nothing() -> None:
 def test_a_spec_reaching_the_host_is_caught(changes: dict[str, Any], power: str) -> None:
     found = policy.review(Model(policy.service_of(spec(**changes))), IMAGE_SCOPE)
     assert [p.power for p in found] == [power]
+
+
+def test_host_files_compose_would_read_are_judged_on_the_file_as_written() -> None:
+    written = {
+        "include": ["../other/compose.yml"],
+        "services": {
+            "web": {
+                "image": "x",
+                "env_file": ["moorage.env", "/etc/shadow"],
+                "extends": {"file": "${BASE}", "service": "b"},
+                "privileged": True,  # not a file read: judged on the resolved model
+            }
+        },
+    }
+    found = policy.before_compose(written, SCOPE)
+    assert [(p.power, p.where) for p in found] == [
+        ("env_file", "web"),
+        ("extends_file", "web"),
+        ("include", "include"),
+    ]
+    assert policy.before_compose({"services": {"web": {"env_file": "./moorage.env"}}}, SCOPE) == []
+
+
+@pytest.mark.parametrize("value", [None, "", "none", "service:db"])
+def test_a_network_mode_of_its_own_asks_for_nothing(value: Any) -> None:
+    assert policy.review(svc(network_mode=value), SCOPE) == []

@@ -1,0 +1,338 @@
+"""The host-power policy through the API: a corpus of hostile Compose files and image
+configs, one per row of ``sources/policy.py``, each also hidden behind interpolation
+where the syntax allows (``${X:-harmless}`` in the file, the hostile value in the env).
+
+An operator gets 403 ``needs_admin`` naming the service and the power, and nothing is
+created or changed (no row, no env, no container); an admin is allowed, and the audit row
+of the change names the power. Files the installed Compose cannot read at all (v1 knows
+no ``uts``, ``include``...) are 422 for everyone, and nothing is created either.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from moorage.runtime.compose import ComposeRunner
+from moorage.sources import policy
+from moorage.sources.compose_runtime import project_name
+from tests.conftest import Server, assert_error, unique
+
+STAGE = "production"
+IMAGE = "moorage-test/httpd:1"
+COMPOSE_V2 = ComposeRunner().command()[-1] == "compose"
+
+
+@dataclass(frozen=True)
+class Case:
+    power: str
+    service: str  # where the power is asked, as the error names it
+    body: str  # the YAML below `services: web:` (indented by 4), then top-level sections
+    hidden: dict[str, str] | None = None  # the env that turns `${X:-...}` hostile
+    v2_only: bool = False  # Compose v1 does not know the attribute
+
+    def text(self) -> str:
+        return f"services:\n  web:\n    image: {IMAGE}\n{self.body}"
+
+
+def c(power: str, body: str, service: str = "web", **kw: Any) -> Case:
+    return Case(power, service, body, **kw)
+
+
+NAMED = "volumes:\n  data: {}\n"
+CASES: list[Case] = [
+    c("bind_mount", "    volumes:\n      - /:/host\n"),
+    c("bind_mount", f"    volumes:\n      - ${{X:-data}}:/host\n{NAMED}", hidden={"X": "/"}),
+    c(
+        "bind_mount",
+        "    volumes:\n      - type: bind\n        source: /var/run/docker.sock\n"
+        "        target: /s\n",
+    ),
+    c(
+        "volume_driver",
+        "    volumes:\n      - data:/data\nvolumes:\n  data:\n    driver: local\n"
+        "    driver_opts: {type: none, o: bind, device: /}\n",
+        service="volumes.data",
+    ),
+    c(
+        "volume_driver",
+        "    volumes:\n      - data:/data\nvolumes:\n  data:\n    driver: ${X:-local}\n",
+        service="volumes.data",
+        hidden={"X": "rexray/ebs"},
+    ),
+    c(
+        "external_volume",
+        "    volumes:\n      - data:/data\nvolumes:\n  data:\n    external: true\n"
+        "    name: someone-elses\n",
+        service="volumes.data",
+    ),
+    c("volumes_from", "    volumes_from:\n      - container:moorage-proxy\n"),
+    c(
+        "volumes_from",
+        "    volumes_from:\n      - ${X:-db}\n  db:\n    image: " + IMAGE + "\n",
+        hidden={"X": "container:moorage-proxy"},
+    ),
+    c(
+        "secrets_file",
+        "    secrets: [s]\nsecrets:\n  s:\n    file: /var/run/docker.sock\n",
+        service="secrets.s",
+    ),
+    c(
+        "secrets_file",
+        "    secrets: [s]\nsecrets:\n  s:\n    file: ${X:-./moorage.env}\n",
+        service="secrets.s",
+        hidden={"X": "/etc/shadow"},
+    ),
+    c(
+        "configs_file",
+        "    configs: [c]\nconfigs:\n  c:\n    file: /etc/passwd\n",
+        service="configs.c",
+    ),
+    c(
+        "configs_file",
+        "    configs: [c]\nconfigs:\n  c:\n    file: ${X:-./moorage.env}\n",
+        service="configs.c",
+        hidden={"X": "/etc/passwd"},
+    ),
+    c("env_file", "    env_file: /etc/os-release\n"),
+    c("env_file", "    env_file: ${X:-./moorage.env}\n"),  # interpolated: unknowable before
+    c("label_file", "    label_file: /etc/os-release\n"),  # judged before Compose reads it
+    c(
+        "extends_file",
+        "    extends:\n      file: /etc/moorage-none.yml\n      service: base\n",
+    ),
+    c("include", "include:\n  - /etc/moorage-none.yml\n", service="include"),
+    c("credential_spec", "    credential_spec:\n      file: spec.json\n"),
+    c("network_mode", "    network_mode: host\n"),
+    c("network_mode", "    network_mode: ${X:-none}\n", hidden={"X": "host"}),
+    c("pid", "    pid: host\n"),
+    c("pid", "    pid: ${X:-service:db}\n  db:\n    image: " + IMAGE + "\n", hidden={"X": "host"}),
+    c("ipc", "    ipc: host\n"),
+    c("ipc", "    ipc: ${X:-private}\n", hidden={"X": "host"}),
+    c("uts", "    uts: host\n", v2_only=True),
+    c("userns_mode", "    userns_mode: host\n"),
+    c("userns_mode", "    userns_mode: ${X:-}\n", hidden={"X": "host"}),
+    c("cgroup", "    cgroup: host\n", v2_only=True),
+    c("cgroup_parent", "    cgroup_parent: /system.slice\n"),
+    c("cgroup_parent", "    cgroup_parent: ${X:-}\n", hidden={"X": "/system.slice"}),
+    c("privileged", "    privileged: true\n"),
+    c("privileged", "    privileged: ${X:-false}\n", hidden={"X": "true"}),
+    c("cap_add", "    cap_add: [SYS_ADMIN]\n"),
+    c("cap_add", "    cap_add: ['${X:-CHOWN}']\n", hidden={"X": "SYS_ADMIN"}),
+    c("devices", "    devices: ['/dev/null:/dev/host-null']\n"),
+    c("device_cgroup_rules", "    device_cgroup_rules: ['b 8:* rmw']\n"),
+    c(
+        "gpus",
+        "    deploy:\n      resources:\n        reservations:\n          devices:\n"
+        "            - capabilities: [gpu]\n",
+    ),
+    c("security_opt", "    security_opt: ['apparmor:unconfined']\n"),
+    c(
+        "security_opt",
+        "    security_opt: ['${X:-no-new-privileges:true}']\n",
+        hidden={"X": "seccomp:unconfined"},
+    ),
+    c("sysctls", "    sysctls: {kernel.msgmax: 65536}\n"),
+    c(
+        "sysctls",
+        "    sysctls: ['${X:-net.ipv4.tcp_syncookies}=1']\n",
+        hidden={"X": "net.ipv4.ip_forward"},
+    ),
+    c("oom_kill_disable", "    oom_kill_disable: true\n"),
+    c("oom_kill_disable", "    oom_kill_disable: ${X:-false}\n", hidden={"X": "true"}),
+    c("oom_score_adj", "    oom_score_adj: -900\n"),
+    c("oom_score_adj", "    oom_score_adj: ${X:-0}\n", hidden={"X": "-900"}),
+    c("runtime", "    runtime: runc\n"),
+    c("isolation", "    isolation: process\n"),
+    c("storage_opt", "    storage_opt: {size: 1G}\n"),
+    c("annotations", "    annotations: {run.oci.keep_original_groups: '1'}\n", v2_only=True),
+    c("logging", "    logging:\n      driver: syslog\n"),
+    c("logging", "    logging:\n      driver: ${X:-json-file}\n", hidden={"X": "journald"}),
+    c("provider", "    use_api_socket: true\n", v2_only=True),
+    c("ports", "    ports: ['0.0.0.0:18999:8080']\n"),
+    c("ports", "    ports: ['18999:8080']\n"),
+    c("ports", "    ports: ['${X:-127.0.0.1}:18999:8080']\n", hidden={"X": "0.0.0.0"}),
+    c(
+        "external_network",
+        "    networks: [n]\nnetworks:\n  n:\n    external: true\n    name: bridge\n",
+        service="networks.n",
+    ),
+    c(
+        "external_network",
+        "    networks: [n]\nnetworks:\n  n:\n    name: ${X:-}\n",
+        service="networks.n",
+        hidden={"X": "moorage_other_production"},
+    ),
+    c(
+        "network_driver",
+        "    networks: [n]\nnetworks:\n  n:\n    driver: macvlan\n",
+        service="networks.n",
+    ),
+    c(
+        "network_driver",
+        "    networks: [n]\nnetworks:\n  n:\n    driver: ${X:-bridge}\n",
+        service="networks.n",
+        hidden={"X": "macvlan"},
+    ),
+]
+
+
+def case_id(case: Case) -> str:
+    return f"{case.power}{'-hidden' if case.hidden else ''}{'-v2' if case.v2_only else ''}"
+
+
+def test_the_corpus_covers_every_row() -> None:
+    assert {case.power for case in CASES} | {"unreviewed"} == {r.name for r in policy.RULES}
+
+
+def docker_ids(*filters: str) -> list[str]:
+    args = [f"--filter={f}" for f in filters]
+    out = subprocess.run(
+        ["docker", "ps", "-aq", *args], capture_output=True, text=True, check=True, timeout=30
+    ).stdout
+    return out.split()
+
+
+def listed(server: Server, project: str) -> list[str]:
+    r = server.viewer.get("/api/workloads", params={"project": project})
+    assert r.status_code == 200, r.text
+    return [w["id"] for w in r.json()["items"]]
+
+
+def audit_of(server: Server, workload_id: str) -> list[dict[str, Any]]:
+    r = server.admin.get("/api/audit", params={"target_type": "workload", "target_id": workload_id})
+    assert r.status_code == 200, r.text
+    return list(r.json()["items"])
+
+
+def body(project: str, text: str, name: str | None = None) -> dict[str, Any]:
+    return {
+        "name": name or unique("hp"),
+        "kind": "compose",
+        "project": project,
+        "stage": STAGE,
+        "config": {"compose": text},
+    }
+
+
+def assert_names(error: dict[str, Any], case: Case) -> None:
+    assert error["code"] == "needs_admin"
+    assert any(
+        d["power"] == case.power and d["service"] == case.service for d in error["details"]
+    ), error
+    assert case.power in error["message"] and case.service in error["message"], error
+
+
+@pytest.mark.parametrize("case", [k for k in CASES if k.hidden is None], ids=case_id)
+def test_a_hostile_file_needs_an_admin(server: Server, project: str, case: Case) -> None:
+    wanted = body(project, case.text())
+    r = server.operator.post("/api/workloads", json=wanted)
+    if case.v2_only and not COMPOSE_V2:
+        assert_error(r, 422, "invalid_config")
+        assert_error(server.admin.post("/api/workloads", json=wanted), 422, "invalid_config")
+        assert listed(server, project) == []
+        return
+    assert_names(assert_error(r, 403, "needs_admin"), case)
+    assert listed(server, project) == []
+    compose_project = project_name(project, STAGE, wanted["name"])
+    assert docker_ids(f"label=com.docker.compose.project={compose_project}") == []
+
+    r = server.admin.post("/api/workloads", json=wanted)
+    assert r.status_code == 201, r.text
+    created = r.json()
+    assert listed(server, project) == [created["id"]]
+    [row] = [a for a in audit_of(server, created["id"]) if a["action"] == "workload.create"]
+    assert row["actor"] == "admin"
+    assert any(case.power in p for p in row["details"]["host_powers_granted"]), row
+    # And an operator cannot bring the same file in through a PATCH of a harmless one.
+    harmless = server.operator.post(
+        "/api/workloads", json=body(project, f"services:\n  web:\n    image: {IMAGE}\n")
+    )
+    assert harmless.status_code == 201, harmless.text
+    before = harmless.json()
+    r = server.operator.patch(
+        f"/api/workloads/{before['id']}", json={"config": {"compose": case.text()}}
+    )
+    assert_names(assert_error(r, 403, "needs_admin"), case)
+    shown = server.viewer.get(f"/api/workloads/{before['id']}").json()
+    assert shown["config"] == before["config"]
+
+
+@pytest.mark.parametrize("case", [k for k in CASES if k.hidden is not None], ids=case_id)
+def test_a_power_hidden_behind_interpolation_needs_an_admin(
+    server: Server, project: str, case: Case
+) -> None:
+    assert case.hidden is not None
+    r = server.operator.post("/api/workloads", json=body(project, case.text()))
+    assert r.status_code == 201, r.text  # harmless with the defaults
+    workload = r.json()
+    env_url = f"/api/workloads/{workload['id']}/env"
+    hostile = {k: {"value": v, "secret": False} for k, v in case.hidden.items()}
+    before_audit = audit_of(server, workload["id"])
+
+    assert_names(assert_error(server.operator.put(env_url, json=hostile), 403, "needs_admin"), case)
+    assert server.operator.get(env_url).json() == {}
+    assert audit_of(server, workload["id"]) == before_audit
+    assert docker_ids(f"label=moorage.workload={workload['id']}") == []
+    r = server.operator.post(f"/api/workloads/{workload['id']}/deploy")
+    assert r.status_code == 202, r.text  # the file as saved is still harmless
+
+    r = server.admin.put(env_url, json=hostile)
+    assert r.status_code == 200, r.text
+    [row] = [a for a in audit_of(server, workload["id"]) if a["action"] == "workload.env.replace"]
+    assert row["actor"] == "admin"
+    assert any(case.power in p for p in row["details"]["host_powers_granted"]), row
+
+
+# Image configs: the container spec Moorage builds has no way to ask for any of these, so the
+# config model has no field for them (422 for everyone, nothing created).
+HOSTILE_IMAGE_CONFIGS = {
+    "privileged": {"privileged": True},
+    "cap_add": {"cap_add": ["SYS_ADMIN"]},
+    "devices": {"devices": ["/dev/sda"]},
+    "network_mode": {"network_mode": "host"},
+    "bind_mount": {"volumes": ["/:/host"]},
+    "ports": {"ports": [{"container": 8080, "host": 18080, "host_ip": "0.0.0.0"}]},
+    "security_opt": {"security_opt": ["seccomp=unconfined"]},
+    "pid": {"pid": "host"},
+}
+
+
+@pytest.mark.parametrize("extra", HOSTILE_IMAGE_CONFIGS.values(), ids=HOSTILE_IMAGE_CONFIGS.keys())
+def test_an_image_config_cannot_ask_for_host_powers(
+    server: Server, project: str, extra: dict[str, Any]
+) -> None:
+    wanted = {
+        "name": unique("img"),
+        "kind": "image",
+        "project": project,
+        "stage": STAGE,
+        "config": {"image": IMAGE, **extra},
+    }
+    for api in (server.operator, server.admin):
+        assert_error(api.post("/api/workloads", json=wanted), 422, "invalid_config")
+    assert listed(server, project) == []
+
+
+@pytest.mark.parametrize(
+    "body_text",
+    [
+        "    env_file: /etc/shadow\n",
+        "    extends:\n      file: /etc/shadow\n      service: root\n",
+        "    label_file: /etc/shadow\n",
+    ],
+    ids=["env_file", "extends", "label_file"],
+)
+def test_an_operator_never_learns_what_a_host_file_holds(
+    server: Server, project: str, body_text: str
+) -> None:
+    # The read itself is the power: refused before Compose opens the file, so no error
+    # quoting it can come back.
+    text = f"services:\n  web:\n    image: {IMAGE}\n{body_text}"
+    r = server.operator.post("/api/workloads", json=body(project, text))
+    assert_error(r, 403, "needs_admin")
+    assert "root:" not in r.text
+    assert listed(server, project) == []
