@@ -1,6 +1,7 @@
 // Short-lived result messages at the corner of the screen.
 import { ApiError } from '$lib/api/client';
 import { t, has } from '$lib/i18n/index.svelte';
+import { askedPowers } from '$lib/components/app/format';
 
 export type Toast = { id: number; kind: 'ok' | 'error'; text: string };
 export const toasts = $state<Toast[]>([]);
@@ -28,6 +29,12 @@ export function errorText(e: unknown): string {
   return t('errors.network');
 }
 
+/** Why a change was refused as `needs_admin`: one line per host power, naming its service. */
+export function hostPowerLines(e: unknown): string[] {
+  if (!(e instanceof ApiError) || e.code !== 'needs_admin') return [];
+  return askedPowers(e.details).map((p) => t('common.host_power', p));
+}
+
 export function toastError(e: unknown): void {
-  toast(errorText(e), 'error');
+  toast([errorText(e), ...hostPowerLines(e)].join(' '), 'error');
 }

@@ -52,6 +52,20 @@ export function readableConfig(config: Record<string, unknown>): {
   return { json: Object.keys(rest).length ? prettyJson(rest) : '', blocks };
 }
 
+/** A host power a refused change asked for (the `details` of a 403 `needs_admin`). */
+export type AskedPower = { service: string; power: string; detail: string };
+
+/** The host powers named in a `needs_admin` error's details; [] for any other shape. */
+export function askedPowers(details: unknown): AskedPower[] {
+  if (!Array.isArray(details)) return [];
+  return details.flatMap((d) => {
+    if (!d || typeof d !== 'object') return [];
+    const { service, power, detail } = d as Record<string, unknown>;
+    if (typeof service !== 'string' || typeof power !== 'string') return [];
+    return [{ service, power, detail: typeof detail === 'string' ? detail : '' }];
+  });
+}
+
 /** The `details` of a 422 as "field: message" lines (FastAPI and kind validation both use that shape). */
 export function problemLines(details: unknown): string[] {
   if (!Array.isArray(details)) return [];

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { tabOf, tabHref } from './tabs';
-import { duration, parseReason, readableConfig, problemLines, prettyJson } from './format';
+import { duration, parseReason, readableConfig, problemLines, prettyJson, askedPowers } from './format';
 import { diffPatch } from './mergePatch';
 import { rowsFromEnv, envBody, envProblems, blankRow } from './env';
 import { rowsFromVolumes, volumeBody, blankVolume } from './volumes';
@@ -72,6 +72,18 @@ describe('problemLines', () => {
       'x'
     ]);
     expect(problemLines(null)).toEqual([]);
+  });
+});
+
+describe('askedPowers', () => {
+  it('reads the service, power and detail of a needs_admin answer', () => {
+    const details = [
+      { field: 'config', service: 'volumes.data', power: 'volume_driver', detail: 'driver_opts device=/', message: 'x' },
+      { field: 'config', message: 'not a power' },
+      'junk'
+    ];
+    expect(askedPowers(details)).toEqual([{ service: 'volumes.data', power: 'volume_driver', detail: 'driver_opts device=/' }]);
+    expect(askedPowers(null)).toEqual([]);
   });
 });
 
