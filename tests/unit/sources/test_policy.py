@@ -7,6 +7,7 @@ each with the model forms that must trip it; ``ALLOWED`` is what an operator may
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from moorage.plugins.spec import HostPower
 from moorage.runtime.engine import BindMount, ContainerSpec, PortBinding
 from moorage.sources import policy
 from moorage.sources.policy import Model, Scope
+from tests.conftest import REPO
 
 DIR = "/srv/moorage/compose/wl_0123456789abcdef"
 STAGE_NET = "moorage_shop_production"
@@ -192,6 +194,11 @@ def test_every_row_has_cases() -> None:
     assert len({rule.name for rule in policy.RULES}) == len(policy.RULES)
     for rule in policy.RULES:
         assert rule.checks and rule.why, rule.name
+
+
+def test_the_code_map_lists_every_row() -> None:
+    page = (REPO / "docs" / "CODEMAPS" / "policy.md").read_text()
+    assert set(re.findall(r"^\| `([a-z_]+)` \|", page, re.M)) == {r.name for r in policy.RULES}
 
 
 @pytest.mark.parametrize("rule", [r.name for r in policy.RULES])
