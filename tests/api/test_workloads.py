@@ -326,7 +326,11 @@ def test_registry_password_is_masked(server: Server, project: str) -> None:
     # Echoing the masked config back keeps the stored password (it stays set).
     r = server.operator.patch(f"/api/workloads/{created['id']}", json={"config": created["config"]})
     assert r.status_code == 200, r.text
-    assert r.json()["config"]["registry_auth"] == {"username": "bot", "password": "**********"}
+    assert r.json()["config"]["registry_auth"] == {
+        "username": "bot",
+        "password": "**********",
+        "server": "registry.example.com",  # bound to the image's registry host when saved
+    }
 
 
 # --- ref_id and names ---------------------------------------------------------
