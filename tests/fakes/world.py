@@ -18,6 +18,7 @@ from moorage.plugins.registry import Registry
 from moorage.runtime.compose import ComposeRunner
 from moorage.security.roles import SYSTEM
 from moorage.services import deploys, projects, workloads
+from moorage.services import env as env_service
 from moorage.services import snapshots as snapshot_service
 from moorage.services import volumes as volume_service
 from moorage.services.volumes import VolumeSpec
@@ -74,6 +75,14 @@ class World:
         with self.db.session() as s:
             workloads.update(
                 s, SYSTEM, self.deployer.registry, self.settings, workload_id, config=config
+            )
+
+    def set_env(self, workload_id: str, values: dict[str, str]) -> None:
+        """Replace the workload's env with plain (not secret) ``values``; no deploy runs."""
+        wanted = {key: {"value": value, "secret": False} for key, value in values.items()}
+        with self.db.session() as s:
+            env_service.replace(
+                s, SYSTEM, self.deployer.registry, self.settings, workload_id, wanted
             )
 
     def deploy(self, workload_id: str) -> Deployment:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from moorage.runtime.engine import LABEL_DEPLOYMENT
 from moorage.security.roles import SYSTEM
-from moorage.services import env as env_service
 from moorage.services import volumes as volume_service
 from moorage.services.volumes import VolumeSpec
 from moorage.store.tables import Deployment, utcnow
@@ -37,30 +36,15 @@ def legacy_restore_row(world: World, workload_id: str) -> None:
 
 def test_a_removed_container_comes_back_as_deployed_not_as_edited(world: World) -> None:
     workload_id = world.workload(config=DEPLOYED)
-    with world.db.session() as s:
-        env_service.replace(
-            s,
-            SYSTEM,
-            world.deployer.registry,
-            world.settings,
-            workload_id,
-            {"MODE": {"value": "v1", "secret": False}},
-        )
+    world.set_env(workload_id, {"MODE": "v1"})
     deployed = world.deploy(workload_id)
     [first] = world.engine.containers({})
     world.edit(
         workload_id,
         {"image": IMAGE_V2, "command": ["edited"], "ports": [{"container": 8080, "host": 19090}]},
     )
+    world.set_env(workload_id, {"MODE": "edited"})
     with world.db.session() as s:
-        env_service.replace(
-            s,
-            SYSTEM,
-            world.deployer.registry,
-            world.settings,
-            workload_id,
-            {"MODE": {"value": "edited", "secret": False}},
-        )
         edited = [VolumeSpec("v0", "stage", "app/v0", "/edited")]
         volume_service.replace(
             s, SYSTEM, world.settings, world.deployer.registry, workload_id, edited
