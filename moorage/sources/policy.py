@@ -501,6 +501,11 @@ def _network_drivers(model: Model, scope: Scope) -> Iterator[Finding]:
         for attr in ("driver_opts", "ipam"):
             if _set(network.get(attr)):
                 yield f"networks.{key}", f"{attr} {network[attr]}"
+    for name, service in _services(model.resolved):
+        attached = service.get("networks")
+        for key, endpoint in attached.items() if isinstance(attached, dict) else ():
+            if isinstance(endpoint, dict) and _set(endpoint.get("driver_opts")):
+                yield name, f"driver_opts on network {key}: {endpoint['driver_opts']}"
 
 
 # --- attributes nobody reviewed -------------------------------------------------------------
@@ -797,9 +802,10 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "network_driver",
-        "a network `driver` other than bridge, `driver_opts`, `ipam`",
+        "a network `driver` other than bridge, `driver_opts` (of a network, or of a "
+        "service's attachment to one), `ipam`",
         "macvlan/ipvlan put the container on the host's LAN; bridge options and address "
-        "ranges change the host's interfaces and routes",
+        "ranges change the host's interfaces and routes; endpoint options reach the driver",
         _network_drivers,
     ),
     Rule(

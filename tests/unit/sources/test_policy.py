@@ -180,6 +180,13 @@ CASES: dict[str, list[tuple[Model, str, str]]] = {
             "networks.n",
             "ipam",
         ),
+        (
+            svc(
+                networks={"default": {"driver_opts": {"com.docker.network.endpoint.sysctls": "x"}}}
+            ),
+            "web",
+            "endpoint.sysctls",
+        ),
     ],
     "unreviewed": [
         (svc(future_power=True), "web", "future_power"),
