@@ -23,6 +23,9 @@ IMAGE_REF = re.compile(
 )
 
 
+LOCAL_IMAGE_ID = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -97,7 +100,8 @@ class ImageConfig(Strict):
                 if port.host in hosts:
                     raise ValueError(f"host port {port.host} listed twice")
                 hosts.add(port.host)
-        if self.registry_auth is not None:
+        if self.registry_auth is not None and not LOCAL_IMAGE_ID.fullmatch(self.image):
+            # (A local image id, as a promote may write, names no registry: nothing to bind.)
             host = registry_host(self.image)
             if self.registry_auth.server is None:
                 self.registry_auth.server = host

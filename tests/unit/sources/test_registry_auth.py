@@ -55,6 +55,13 @@ def test_moving_the_image_to_another_host_drops_the_login() -> None:
     assert same.registry_auth is not None
 
 
+def test_a_local_image_id_keeps_the_login_but_is_never_pulled_with_it() -> None:
+    stored = stored_config(saved("127.0.0.1:5000/team/app:1"))
+    promoted = ImageConfig.model_validate({**stored, "image": "sha256:" + "b" * 64})
+    assert promoted.registry_auth is not None
+    assert promoted.credentials(promoted.image) is None
+
+
 @pytest.mark.parametrize(
     ("image", "server", "kept"),
     [
