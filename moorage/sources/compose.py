@@ -91,7 +91,8 @@ class ComposeSource:
             return reads
         resolved = compose_file.RESOLVER.resolve(text, workload.env)
         model = policy.Model(resolved.model, resolved.written)
-        return policy.review(model, dataclasses.replace(scope, directory=resolved.directory))
+        where = dataclasses.replace(scope, directory=resolved.directory, project=resolved.project)
+        return policy.review(model, where)
 
     def deploy(self, ctx: DeployContext) -> dict[str, Any]:
         return compose_runtime.deploy(

@@ -22,6 +22,7 @@ only environment ``config`` and the compose runtime see besides the runner's bas
 from __future__ import annotations
 
 import hashlib
+import secrets
 import tempfile
 import threading
 from collections import OrderedDict
@@ -164,6 +165,9 @@ class Resolved:
     model: dict[str, Any]
     directory: str
     """The directory it was resolved in: the workload's own; relative paths lie below it."""
+    project: str
+    """The project name it was resolved under: v2 names the project's own networks and
+    volumes ``<project>_<key>``. Random, so a file cannot name another's to pass as its own."""
 
 
 @dataclass
@@ -230,8 +234,9 @@ class Resolver:
             directory = Path(tmp)
             (directory / COMPOSE_FILE).write_text(text)
             (directory / ENV_FILE).write_text(env_file_text(env)[0])
+            project = f"moorage-check-{secrets.token_hex(8)}"
             done = self._runner.capture(
-                ["-f", COMPOSE_FILE, "config"],
+                ["-p", project, "-f", COMPOSE_FILE, "config"],
                 cwd=directory,
                 timeout=CONFIG_TIMEOUT,
                 variables=compose_variables(env),
@@ -250,7 +255,7 @@ class Resolver:
                 raise _refused("Compose printed a model Moorage cannot read") from None
             if not isinstance(model, dict):
                 raise _refused("Compose printed no model")
-            return Resolved(written=written, model=model, directory=str(directory))
+            return Resolved(written, model, str(directory), project)
 
 
 def _refused(verdict: str) -> InvalidInput:

@@ -54,6 +54,9 @@ class Scope:
     """Host paths of the workload's Moorage volumes (checked by the volume rules)."""
     networks: frozenset[str] = frozenset()
     """Docker networks Moorage creates for the workload's project and stage."""
+    project: str = ""
+    """The Compose project the model was resolved under: ``<project>_<key>`` is the name
+    Compose v2 prints for the project's own networks and volumes."""
 
 
 Finding = tuple[str, str]  # (where: a service, or "volumes.<name>" and so on; what exactly)
@@ -193,11 +196,22 @@ def _volume_drivers(model: Model, scope: Scope) -> Iterator[Finding]:
             yield f"volumes.{name}", f"driver_opts {shown}"
 
 
+def _external(item: dict[str, Any]) -> bool:
+    external = item.get("external")
+    return _truthy(external) or isinstance(external, dict)
+
+
+def _named_apart(key: str, item: dict[str, Any], scope: Scope) -> bool:
+    """The object carries a name of its own, not the one Compose gives the project's."""
+    name = item.get("name")
+    return _set(name) and not (scope.project and name == f"{scope.project}_{key}")
+
+
 def _foreign_volumes(model: Model, scope: Scope) -> Iterator[Finding]:
     for name, volume in _top(model.resolved, "volumes"):
-        if _truthy(volume.get("external")) or isinstance(volume.get("external"), dict):
+        if _external(volume):
             yield f"volumes.{name}", f"external volume {volume.get('name') or name!r}"
-        elif _set(volume.get("name")):
+        elif _named_apart(name, volume, scope):
             yield f"volumes.{name}", f"volume named {volume['name']!r} outside the project"
 
 
@@ -486,9 +500,8 @@ def _network_name(key: str, network: dict[str, Any]) -> str:
 
 def _foreign_networks(model: Model, scope: Scope) -> Iterator[Finding]:
     for key, network in _top(model.resolved, "networks"):
-        external = network.get("external")
         named = _network_name(key, network)
-        joins = _truthy(external) or isinstance(external, dict) or _set(network.get("name"))
+        joins = _external(network) or _named_apart(key, network, scope)
         if joins and named not in scope.networks:
             yield f"networks.{key}", f"joins the network {named!r}, which Moorage does not own"
 

@@ -270,6 +270,19 @@ def test_a_port_on_every_address_is_fine_when_that_is_the_publish_address() -> N
     assert policy.review(svc(ports=["8080", "0.0.0.0:80:80"]), scope) == []
 
 
+def test_the_names_compose_v2_gives_the_projects_own_objects_are_its_own() -> None:
+    scope = dataclasses.replace(SCOPE, project="moorage-check-0123")
+    v2 = top(
+        name="moorage-check-0123",
+        networks={"default": {"name": "moorage-check-0123_default"}},
+        volumes={"data": {"name": "moorage-check-0123_data"}},
+    )
+    assert policy.review(v2, scope) == []
+    # Another key's name, or a name of its own, is not.
+    other = top(networks={"default": {"name": "moorage-check-0123_other"}})
+    assert [p.power for p in policy.review(other, scope)] == ["external_network"]
+
+
 def test_binds_inside_the_workloads_moorage_volumes_are_its_own() -> None:
     scope = dataclasses.replace(SCOPE, mounts=("/srv/moorage/volumes/shop/production/db",))
     inside = svc(volumes=["/srv/moorage/volumes/shop/production/db/pg:/var/lib/pg:rw"])
