@@ -185,8 +185,6 @@ class Resolver:
         self._lock = threading.Lock()
         self._flights: OrderedDict[str, _Flight] = OrderedDict()
         self._cache_size = cache_size
-        self.runs = 0
-        """How many times ``config`` actually ran (for tests of the single flight)."""
 
     def resolve(self, text: str, env: Mapping[str, str]) -> Resolved:
         """The resolved model; InvalidInput when Compose refuses the file (or takes too long).
@@ -229,7 +227,6 @@ class Resolver:
         return flight.result
 
     def _run(self, text: str, env: Mapping[str, str], written: dict[str, Any]) -> Resolved:
-        self.runs += 1
         with tempfile.TemporaryDirectory(prefix="moorage-compose-") as tmp:
             directory = Path(tmp)
             (directory / COMPOSE_FILE).write_text(text)
