@@ -9,6 +9,11 @@ the same signed body under any id or none, within ``REPLAY_WINDOW``) is answered
 one before the budget too. What costs an attacker nothing (refused calls, replays,
 calls over the budget) is logged at most ``per_minute`` times a minute, so it
 cannot turn into unbounded writes either.
+
+Looking for an earlier delivery cannot see a copy that arrives at the same instant:
+so the delivery also claims its id and body digest (``delivery_claims``, keyed on
+both) in the transaction that queues. The database lets one copy take a key; the
+other waits for it to commit, finds the key taken, and answers as a replay.
 """
 
 from __future__ import annotations
@@ -18,7 +23,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, insert, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from moorage import metrics
@@ -27,7 +34,7 @@ from moorage.plugins.registry import Registry
 from moorage.plugins.spec import HookRequest, HookTrigger, HookVerdict
 from moorage.services.firing import fire
 from moorage.services.ratelimit import RateLimiter
-from moorage.store.tables import Delivery, Trigger, utcnow
+from moorage.store.tables import Delivery, DeliveryClaim, Trigger, utcnow
 
 KEEP_DELIVERIES = 100
 REPLAY_WINDOW = timedelta(hours=24)
@@ -136,6 +143,70 @@ def _earlier(
     )
 
 
+def _take(session: Session, trigger: Trigger, key: str) -> bool:
+    """Insert the claim on ``key`` unless it is there; whether this call inserted it. A
+    copy inserting the same key in a transaction not yet committed makes this wait."""
+    row = {"trigger_id": trigger.id, "key": key, "at": utcnow()}
+    dialect = session.get_bind().dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        upsert = sqlite.insert if dialect == "sqlite" else postgresql.insert
+        # RETURNING, not rowcount: through the ORM, psycopg reports -1 for either outcome.
+        stmt = upsert(DeliveryClaim).values(row).on_conflict_do_nothing()
+        return session.scalar(stmt.returning(DeliveryClaim.key)) is not None
+    try:  # other databases: the primary key refuses the second
+        with session.begin_nested():
+            session.execute(insert(DeliveryClaim).values(row))
+    except IntegrityError:
+        return False
+    return True
+
+
+def _claim(session: Session, trigger: Trigger, keys: list[str]) -> bool:
+    """Claim every replay key of this delivery in the caller's transaction; False (and
+    nothing claimed) when one was taken by an earlier delivery in the window or by a copy
+    arriving together with this one."""
+    session.execute(
+        delete(DeliveryClaim).where(
+            DeliveryClaim.trigger_id == trigger.id, DeliveryClaim.at < utcnow() - REPLAY_WINDOW
+        )
+    )
+    taken: list[str] = []
+    for key in keys:
+        if not _take(session, trigger, key):
+            if taken:
+                session.execute(
+                    delete(DeliveryClaim).where(
+                        DeliveryClaim.trigger_id == trigger.id, DeliveryClaim.key.in_(taken)
+                    )
+                )
+            return False
+        taken.append(key)
+    return True
+
+
+def _replay(
+    session: Session,
+    limiter: RateLimiter,
+    per_minute: int,
+    trigger: Trigger,
+    request: HookRequest,
+    verdict: HookVerdict,
+    earlier: Delivery | None,
+) -> HookAnswer:
+    """Answer a replay with what the earlier delivery queued."""
+    same_id = earlier is not None and earlier.delivery_id == verdict.delivery_id
+    if earlier is not None and not (verdict.delivery_id and same_id):
+        which = earlier.delivery_id or earlier.id
+        reason = f"this signed body was already received (delivery {which})"
+    elif verdict.delivery_id:
+        reason = f"delivery {verdict.delivery_id} was already received"
+    else:  # only its claim is left: the delivery log rotated the row out
+        reason = "this signed body was already received"
+    _log_noise(session, limiter, per_minute, trigger, request, verdict, "duplicate", reason, 200)
+    deployments = list(earlier.deployments) if earlier is not None else []
+    return HookAnswer(200, {"duplicate": True, "reason": reason, "deployments": deployments})
+
+
 def receive(
     session: Session, registry: Registry, limiter: RateLimiter, token: str, request: HookRequest
 ) -> HookAnswer:
@@ -157,19 +228,7 @@ def receive(
     body_sha256 = hashlib.sha256(request.body).hexdigest() if verdict.signature == "valid" else None
     earlier = _earlier(session, trigger, verdict.delivery_id, body_sha256)
     if earlier is not None:
-        if verdict.delivery_id and earlier.delivery_id == verdict.delivery_id:
-            reason = f"delivery {verdict.delivery_id} was already received"
-        else:
-            reason = (
-                f"this signed body was already received "
-                f"(delivery {earlier.delivery_id or earlier.id})"
-            )
-        _log_noise(
-            session, limiter, per_minute, trigger, request, verdict, "duplicate", reason, 200
-        )
-        return HookAnswer(
-            200, {"duplicate": True, "reason": reason, "deployments": list(earlier.deployments)}
-        )
+        return _replay(session, limiter, per_minute, trigger, request, verdict, earlier)
     allowed, wait = limiter.allow(trigger.id, per_minute)
     if not allowed:
         reason = f"more than {per_minute} calls a minute"
@@ -181,6 +240,13 @@ def receive(
             _error("rate_limited", f"{reason}; retry later"),
             {"Retry-After": str(max(1, round(wait)))},
         )
+    keys = [f"id:{verdict.delivery_id}"] if verdict.delivery_id else []
+    keys += [f"sha256:{body_sha256}"] if body_sha256 else []
+    if keys and not _claim(session, trigger, keys):
+        # A copy that arrived together with this one claimed first and has committed by
+        # now (this claim waited for it), so its delivery row is there to answer with.
+        earlier = _earlier(session, trigger, verdict.delivery_id, body_sha256)
+        return _replay(session, limiter, per_minute, trigger, request, verdict, earlier)
     if not verdict.matched:
         delivery = _log(
             session, trigger, request, verdict, "filtered", verdict.reason, 202, [], body_sha256

@@ -184,6 +184,22 @@ class Delivery(Base):
     """SHA-256 of a validly signed body: a replay guard whatever delivery id comes with it."""
 
 
+class DeliveryClaim(Base):
+    """A delivery id or signed body a webhook trigger has taken, for the replay window.
+
+    Inserted (insert-or-nothing on the key) in the transaction that queues, so two copies
+    of one delivery arriving together cannot both queue: the second finds the first's."""
+
+    __tablename__ = "delivery_claims"
+    __table_args__ = (Index("ix_delivery_claims_trigger_at", "trigger_id", "at"),)
+    trigger_id: Mapped[str] = mapped_column(
+        ForeignKey("triggers.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    """``id:<delivery id>`` or ``sha256:<digest of the signed body>``."""
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Binding(Base):
     __tablename__ = "bindings"
     trigger_id: Mapped[str] = mapped_column(

@@ -2,8 +2,10 @@
 
 Signatures are checked in constant time in each provider's format; filters on
 branch and tag are understood for GitHub, Gitea and GitLab pushes and for
-registry (Docker distribution) notifications. ``receive`` never raises on a
-hostile request: it answers a verdict.
+registry (Docker distribution) notifications, sent as JSON or as a form with the
+JSON in its ``payload`` field (GitHub's default content type; Gitea offers it too).
+A push that deletes its branch or tag, and a ``delete`` event, deploy nothing.
+``receive`` never raises on a hostile request: it answers a verdict.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import fnmatch
 import hashlib
 import hmac
 import json
+import re
 from typing import Any, ClassVar, Literal
+from urllib.parse import unquote_to_bytes
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -41,6 +45,9 @@ EVENT_HEADER = {
     "gitlab": "x-gitlab-event",
     "generic": "x-moorage-event",
 }
+FORM = "application/x-www-form-urlencoded"
+# The object name a push reports as ``after`` when it deleted the ref: SHA-1 or SHA-256 zeros.
+NO_COMMIT = re.compile(r"0{40}(?:0{24})?")
 
 
 class WebhookFilters(BaseModel):
@@ -71,13 +78,45 @@ def hmac_sha256(secret: str, body: bytes) -> str:
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+def is_form(headers: dict[str, str]) -> bool:
+    """Whether the body is ``application/x-www-form-urlencoded`` (``headers`` lower-cased)."""
+    return headers.get("content-type", "").split(";")[0].strip().lower() == FORM
+
+
+def form_field(body: bytes, name: bytes) -> bytes | None:
+    """The first ``name`` field of a form body, decoded to its exact bytes."""
+    for pair in body.split(b"&"):
+        key, _, value = pair.partition(b"=")
+        if unquote_to_bytes(key.replace(b"+", b" ")) == name:
+            return unquote_to_bytes(value.replace(b"+", b" "))
+    return None
+
+
+def document(headers: dict[str, str], body: bytes) -> bytes:
+    """The JSON a delivery carries: the body, or a form's ``payload`` field (empty if none)."""
+    if is_form(headers):
+        return form_field(body, b"payload") or b""
+    return body
+
+
+def read_payload(text: bytes) -> Any:
+    """The parsed JSON document, or None when it is not JSON."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):  # RecursionError: a hostile, deeply nested body
+        return None
+
+
 def check_signature(
     provider: str,
     secret: str | None,
     headers: dict[str, str],
     body: bytes,
 ) -> str:
-    """``unsigned`` without a secret; else ``valid``, ``invalid`` or ``missing``."""
+    """``unsigned`` without a secret; else ``valid``, ``invalid`` or ``missing``.
+
+    GitHub signs the body as sent, a form too; Gitea signs the JSON document, which a
+    form carries in its ``payload`` field."""
     if not secret:
         return "unsigned"
     sent = headers.get(SIGNATURE_HEADER[provider])
@@ -86,7 +125,7 @@ def check_signature(
     if provider == "gitlab":
         expected = secret  # GitLab sends the shared token itself
     elif provider == "gitea":
-        expected = hmac_sha256(secret, body)
+        expected = hmac_sha256(secret, document(headers, body))
     else:
         expected = "sha256=" + hmac_sha256(secret, body)
     return "valid" if hmac.compare_digest(sent.encode(), expected.encode()) else "invalid"
@@ -114,13 +153,43 @@ def refs(payload: Any) -> tuple[str | None, str | None, str]:
     return None, None, "no branch or tag in the payload"
 
 
-def match(filters: WebhookFilters | None, body: bytes) -> tuple[bool, str]:
+def deletion(event: str, payload: Any) -> str | None:
+    """What a delivery deleted (``branch main``, ``tag v1``), or None when it deleted nothing.
+
+    GitHub marks a deleting push ``"deleted": true``; GitHub, Gitea and GitLab all send
+    its ``after`` as zeros (GitLab's branch and tag pushes have no flag); GitHub and Gitea
+    also send a ``delete`` event with ``ref_type`` and the short ref name; a registry
+    notifies ``delete`` actions."""
+    body = payload if isinstance(payload, dict) else {}
+    ref = body.get("ref")
+    if event.lower() == "delete":
+        kind = body.get("ref_type")
+        named = _shown(ref) if isinstance(ref, str) else "(unnamed)"
+        return f"{kind if kind in ('branch', 'tag') else 'ref'} {named}"
+    if isinstance(ref, str):
+        after = body.get("after")
+        if body.get("deleted") is True or (isinstance(after, str) and NO_COMMIT.fullmatch(after)):
+            return _shown(refs(body)[2])
+        return None
+    events = body.get("events")
+    if isinstance(events, list):
+        deletes = [e for e in events if isinstance(e, dict) and e.get("action") == "delete"]
+        if deletes and not any(isinstance(e, dict) and e.get("action") == "push" for e in events):
+            target = deletes[0].get("target")
+            tag = target.get("tag") if isinstance(target, dict) else None
+            return f"image tag {_shown(tag)}" if isinstance(tag, str) else "an image"
+    return None
+
+
+def _shown(name: str) -> str:
+    """A name from a payload as a reason quotes it: one line, bounded."""
+    return escape(name)[:255]
+
+
+def match(filters: WebhookFilters | None, payload: Any) -> tuple[bool, str]:
+    """Whether a parsed payload passes the filters, and why."""
     if filters is None or (filters.branch is None and filters.tag is None):
         return True, "no filters"
-    try:
-        payload = json.loads(body)
-    except (ValueError, RecursionError):  # RecursionError: a hostile, deeply nested body
-        payload = None
     branch, tag, what = refs(payload)
     if filters.branch is not None and branch is not None:
         ok = fnmatch.fnmatchcase(branch, filters.branch)
@@ -166,5 +235,10 @@ class WebhookTrigger:
             return HookVerdict(
                 model.provider, event, delivery, signature, False, "ping event: nothing to deploy"
             )
-        matched, reason = match(model.filters, request.body)
+        payload = read_payload(document(headers, request.body))
+        deleted = deletion(event, payload)
+        if deleted is not None:
+            reason = f"{deleted} was deleted: nothing to deploy"
+            return HookVerdict(model.provider, event, delivery, signature, False, reason)
+        matched, reason = match(model.filters, payload)
         return HookVerdict(model.provider, event, delivery, signature, matched, reason)

@@ -12,10 +12,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -681,3 +683,210 @@ def test_replays_do_not_spend_the_budget(server: Server, project: str, deploys: 
     r = call(server, hook["token"], other, headers_for("generic", other, SECRET))
     assert r.status_code == 202, r.text  # the second call of the budget, not the seventh
     deploys.expect([workload], f"trigger:{hook['id']}")
+
+
+# --- deletions deploy nothing ------------------------------------------------------------
+
+ZEROS = "0" * 40
+
+
+def deleting_push(provider: str, ref: str) -> bytes:
+    """A push that deletes ``ref``, as each provider sends it: GitHub flags it and sends
+    ``after`` as zeros; GitLab and Gitea send only the zeros."""
+    payload: dict[str, Any] = {"ref": ref, "before": "1" * 40, "after": ZEROS, "commits": []}
+    if provider == "github":
+        payload.update(created=False, deleted=True, forced=False, head_commit=None)
+    if provider == "gitlab":
+        kind = "tag_push" if ref.startswith("refs/tags/") else "push"
+        payload.update(object_kind=kind, event_name=kind, checkout_sha=None)
+    return json.dumps(payload).encode()
+
+
+def gitlab_event(ref: str) -> str:
+    return "Tag Push Hook" if ref.startswith("refs/tags/") else "Push Hook"
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize(
+    ("ref", "filters", "what"),
+    [
+        ("refs/heads/main", {"branch": "main"}, "branch main"),
+        ("refs/heads/main", None, "branch main"),
+        ("refs/tags/v1.2.0", {"tag": "v1.*"}, "tag v1.2.0"),
+        ("refs/tags/v1.2.0", None, "tag v1.2.0"),
+    ],
+    ids=["branch-filtered", "branch-unfiltered", "tag-filtered", "tag-unfiltered"],
+)
+def test_a_push_that_deletes_a_branch_or_tag_queues_nothing(
+    server: Server,
+    project: str,
+    deploys: Deploys,
+    provider: str,
+    ref: str,
+    filters: dict[str, str] | None,
+    what: str,
+) -> None:
+    config: dict[str, Any] = {"provider": provider, "secret": SECRET}
+    if filters is not None:
+        config["filters"] = filters
+    hook = make_hook(server, config)
+    (workload,) = bound_workloads(server, project, hook, 1)
+    event = gitlab_event(ref) if provider == "gitlab" else "push"
+    body = deleting_push(provider, ref)
+    r = call(server, hook["token"], body, headers_for(provider, body, SECRET, event=event))
+    assert r.status_code == 202, r.text
+    assert r.json()["queued"] == 0
+    assert r.json()["deployments"] == []
+    assert r.json()["reason"] == f"{what} was deleted: nothing to deploy"
+    assert deployments(server, workload) == []
+    (logged,) = deliveries(server, hook["id"])
+    assert (logged["outcome"], logged["status_code"], logged["deployments"]) == (
+        "filtered",
+        202,
+        [],
+    )
+    assert logged["reason"] == f"{what} was deleted: nothing to deploy"
+    assert server.viewer.get(f"/api/triggers/{hook['id']}").json()["last_fired_at"] is None
+    # The same ref pushed (not deleted) through the same hook does deploy.
+    body = push(provider, ref)
+    r = call(server, hook["token"], body, headers_for(provider, body, SECRET, event=event))
+    assert r.status_code == 202, r.text
+    new = deploys.expect([workload], f"trigger:{hook['id']}")
+    assert r.json()["deployments"] == [new[workload]]
+
+
+@pytest.mark.parametrize("provider", ["github", "gitea"])
+def test_a_delete_event_queues_nothing(server: Server, project: str, provider: str) -> None:
+    hook = make_hook(server, {"provider": provider, "secret": SECRET})
+    (workload,) = bound_workloads(server, project, hook, 1)
+    body = json.dumps({"ref": "main", "ref_type": "branch", "pusher_type": "user"}).encode()
+    r = call(server, hook["token"], body, headers_for(provider, body, SECRET, event="delete"))
+    assert r.status_code == 202, r.text
+    assert r.json()["queued"] == 0
+    assert r.json()["reason"] == "branch main was deleted: nothing to deploy"
+    assert deployments(server, workload) == []
+
+
+# --- GitHub's default content type: a form with the JSON in ``payload`` -------------------
+
+
+def form_push(ref: str) -> bytes:
+    return urlencode({"payload": push("github", ref).decode()}).encode()
+
+
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+
+
+def form_headers(body: bytes, secret: str | None) -> dict[str, str]:
+    headers = headers_for("github", body, secret)
+    headers["Content-Type"] = FORM_CONTENT_TYPE
+    return headers
+
+
+def test_a_signed_form_encoded_github_push_queues_one(
+    server: Server, project: str, deploys: Deploys
+) -> None:
+    hook = make_hook(
+        server, {"provider": "github", "secret": SECRET, "filters": {"branch": "main"}}
+    )
+    (workload,) = bound_workloads(server, project, hook, 1)
+    dev = form_push("refs/heads/dev")
+    r = call(server, hook["token"], dev, form_headers(dev, SECRET))
+    assert r.status_code == 202, r.text
+    assert r.json()["queued"] == 0
+    assert "branch dev does not match 'main'" in r.json()["reason"]
+    main = form_push("refs/heads/main")
+    r = call(server, hook["token"], main, form_headers(main, SECRET))
+    assert r.status_code == 202, r.text
+    assert r.json()["queued"] == 1
+    new = deploys.expect([workload], f"trigger:{hook['id']}")
+    assert r.json()["deployments"] == [new[workload]]
+    assert "branch main matches 'main'" in r.json()["reason"]
+    log = deliveries(server, hook["id"])
+    assert [(d["signature"], d["outcome"]) for d in log] == [
+        ("valid", "queued"),
+        ("valid", "filtered"),
+    ]
+
+
+def test_a_forged_form_encoded_github_push_is_401_and_queues_nothing(
+    server: Server, project: str
+) -> None:
+    hook = make_hook(server, {"provider": "github", "secret": SECRET})
+    (workload,) = bound_workloads(server, project, hook, 1)
+    body = form_push("refs/heads/main")
+    inner = push("github", "refs/heads/main")
+    forged = [
+        form_headers(body, WRONG_SECRET),
+        form_headers(body, None),
+        {**form_headers(body, None), SIGNATURE["github"]: sign("github", SECRET, inner)},
+    ]
+    for headers in forged:
+        assert_error(call(server, hook["token"], body, headers), 401, "bad_signature")
+    assert deployments(server, workload) == []
+    assert {d["outcome"] for d in deliveries(server, hook["id"])} == {"refused"}
+
+
+# --- two copies of one delivery at the same instant ----------------------------------------
+
+COPIES = 4
+ROUNDS = 6
+
+
+def send_together(
+    server: Server, token: str, body: bytes, headers: dict[str, str]
+) -> list[httpx.Response]:
+    """``COPIES`` identical calls, each on its own connection, released by one barrier."""
+    barrier = threading.Barrier(COPIES)
+    answers: list[httpx.Response] = []
+    errors: list[BaseException] = []
+
+    def send() -> None:
+        try:
+            with httpx.Client(base_url=server.url, timeout=60) as client:
+                client.get("/api/healthz")  # connected before the barrier
+                barrier.wait(timeout=30)
+                answers.append(client.post(f"/hooks/{token}", content=body, headers=headers))
+        except BaseException as exc:  # reported below; a thread cannot fail the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=send, daemon=True) for _ in range(COPIES)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=90)
+    assert not any(t.is_alive() for t in threads), "a call never came back"
+    assert errors == []
+    return answers
+
+
+@pytest.mark.parametrize("secret", [SECRET, None], ids=["signed", "unsigned"])
+def test_identical_deliveries_sent_together_queue_once(
+    server: Server, project: str, deploys: Deploys, secret: str | None
+) -> None:
+    config: dict[str, Any] = {"provider": "github", "rate_limit_per_minute": 10000}
+    if secret is not None:
+        config["secret"] = secret
+    hook = make_hook(server, config)
+    (workload,) = bound_workloads(server, project, hook, 1)
+    for n in range(ROUNDS):
+        payload = {"ref": "refs/heads/main", "after": f"{n + 1:040x}"}
+        body = json.dumps(payload).encode()
+        headers = headers_for("github", body, secret, delivery=f"race-{n}")
+        answers = send_together(server, hook["token"], body, headers)
+        assert sorted(r.status_code for r in answers) == [200] * (COPIES - 1) + [202], [
+            r.text for r in answers
+        ]
+        (first,) = [r.json() for r in answers if r.status_code == 202]
+        assert first["queued"] == 1
+        new = deploys.expect([workload], f"trigger:{hook['id']}")
+        assert first["deployments"] == [new[workload]]
+        for again in (r.json() for r in answers if r.status_code == 200):
+            assert again["duplicate"] is True
+            assert f"race-{n}" in again["reason"]
+            assert again["deployments"] == [new[workload]]
+    assert len(deployments(server, workload)) == ROUNDS
+    log = deliveries(server, hook["id"])
+    assert sorted(d["outcome"] for d in log) == sorted(
+        ["queued"] * ROUNDS + ["duplicate"] * ROUNDS * (COPIES - 1)
+    )

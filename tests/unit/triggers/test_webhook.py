@@ -10,17 +10,22 @@ import hashlib
 import hmac
 import json
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
 from moorage.errors import InvalidInput
 from moorage.plugins.spec import HookRequest
 from moorage.triggers.webhook import (
+    FORM,
     WebhookConfig,
     WebhookFilters,
     WebhookTrigger,
     check_signature,
+    deletion,
+    form_field,
     match,
+    read_payload,
     refs,
 )
 
@@ -313,7 +318,7 @@ def body_of(payload: Any) -> bytes:
 @pytest.mark.parametrize("filters", [None, WebhookFilters()], ids=["none", "empty"])
 @pytest.mark.parametrize("body", [body_of(GITHUB_PUSH), b"not json", b""])
 def test_no_filters_match_anything(filters: WebhookFilters | None, body: bytes) -> None:
-    assert match(filters, body) == (True, "no filters")
+    assert match(filters, read_payload(body)) == (True, "no filters")
 
 
 @pytest.mark.parametrize(
@@ -342,18 +347,18 @@ def test_no_filters_match_anything(filters: WebhookFilters | None, body: bytes) 
     ],
 )
 def test_filters(filters: dict[str, str], payload: dict[str, Any], matched: bool) -> None:
-    ok, reason = match(WebhookFilters(**filters), body_of(payload))
+    ok, reason = match(WebhookFilters(**filters), payload)
     assert ok is matched, reason
     assert reason
 
 
 def test_a_filtered_out_push_says_why() -> None:
-    ok, reason = match(WebhookFilters(branch="main"), body_of({"ref": "refs/heads/dev"}))
+    ok, reason = match(WebhookFilters(branch="main"), {"ref": "refs/heads/dev"})
     assert not ok
     assert "dev" in reason
     assert "'main'" in reason
     assert "does not match" in reason
-    ok, reason = match(WebhookFilters(tag="v*"), body_of(REGISTRY_PUSH))
+    ok, reason = match(WebhookFilters(tag="v*"), REGISTRY_PUSH)
     assert not ok
     assert "1.2" in reason
     assert "'v*'" in reason
@@ -373,13 +378,13 @@ def test_a_filtered_out_push_says_why() -> None:
     ids=["text", "empty", "bytes", "array", "string", "deep-array", "deep-object"],
 )
 def test_a_body_without_refs_is_filtered_out_not_an_error(body: bytes) -> None:
-    ok, reason = match(WebhookFilters(branch="main"), body)
+    ok, reason = match(WebhookFilters(branch="main"), read_payload(body))
     assert ok is False
     assert reason
 
 
 def test_a_non_json_body_is_filtered_out_and_says_so() -> None:
-    ok, reason = match(WebhookFilters(branch="main"), b"branch=main")
+    ok, reason = match(WebhookFilters(branch="main"), read_payload(b"branch=main"))
     assert not ok
     assert "not a JSON object" in reason
 
@@ -514,3 +519,208 @@ def test_config_defaults() -> None:
     assert model.secret is None
     assert model.filters is None
     assert model.rate_limit_per_minute == 60
+
+
+# --- deletions ----------------------------------------------------------------------------
+
+ZEROS = "0" * 40
+GITHUB_BRANCH_DELETED = {
+    "ref": "refs/heads/feature/login",
+    "before": "1" * 40,
+    "after": ZEROS,
+    "created": False,
+    "deleted": True,
+    "forced": False,
+    "commits": [],
+    "head_commit": None,
+}
+GITHUB_TAG_DELETED = {**GITHUB_BRANCH_DELETED, "ref": "refs/tags/v1.0.0"}
+GITLAB_BRANCH_DELETED = {  # GitLab has no flag: ``after`` is zeros, ``checkout_sha`` null
+    "object_kind": "push",
+    "event_name": "push",
+    "ref": "refs/heads/release-2",
+    "before": "3" * 40,
+    "after": ZEROS,
+    "checkout_sha": None,
+    "total_commits_count": 0,
+}
+GITLAB_TAG_DELETED = {
+    **GITLAB_BRANCH_DELETED,
+    "object_kind": "tag_push",
+    "event_name": "tag_push",
+    "ref": "refs/tags/v1.4.0",
+}
+GITEA_BRANCH_DELETED = {"ref": "refs/heads/dev", "before": "2" * 40, "after": ZEROS}
+SHA256_BRANCH_DELETED = {"ref": "refs/heads/dev", "before": "2" * 64, "after": "0" * 64}
+
+
+@pytest.mark.parametrize(
+    ("event", "payload", "what"),
+    [
+        ("push", GITHUB_BRANCH_DELETED, "branch feature/login"),
+        ("push", GITHUB_TAG_DELETED, "tag v1.0.0"),
+        ("push", {**GITHUB_BRANCH_DELETED, "after": "1" * 40}, "branch feature/login"),
+        ("Push Hook", GITLAB_BRANCH_DELETED, "branch release-2"),
+        ("Tag Push Hook", GITLAB_TAG_DELETED, "tag v1.4.0"),
+        ("push", GITEA_BRANCH_DELETED, "branch dev"),
+        ("push", SHA256_BRANCH_DELETED, "branch dev"),
+        # GitHub's and Gitea's delete events name the ref short, with its type.
+        ("delete", {"ref": "dev", "ref_type": "branch", "pusher_type": "user"}, "branch dev"),
+        ("delete", {"ref": "v2", "ref_type": "tag"}, "tag v2"),
+        ("delete", {"ref": "x", "ref_type": "strange"}, "ref x"),
+        ("delete", None, "ref (unnamed)"),
+        (
+            "",
+            {"events": [{"action": "delete", "target": {"repository": "a", "tag": "1.2"}}]},
+            "image tag 1.2",
+        ),
+        ("", {"events": [{"action": "delete", "target": {"digest": "sha256:ab"}}]}, "an image"),
+    ],
+)
+def test_a_deletion_is_recognised(event: str, payload: Any, what: str) -> None:
+    assert deletion(event, payload) == what
+
+
+@pytest.mark.parametrize(
+    ("event", "payload"),
+    [
+        ("push", GITHUB_PUSH),  # ``before`` zeros: a created branch is a push to deploy
+        ("push", GITLAB_PUSH),
+        ("push", {**GITHUB_PUSH, "deleted": False}),
+        ("push", {**GITHUB_PUSH, "deleted": "true"}),  # only JSON true is the flag
+        ("push", {**GITHUB_PUSH, "after": "0" * 39}),
+        ("push", {**GITHUB_PUSH, "after": "0" * 41}),
+        ("push", {"after": ZEROS}),  # no ref: not a push
+        ("push", REGISTRY_PUSH),
+        ("", {"events": [{"action": "push"}, {"action": "delete"}]}),
+        ("", {"events": [{"action": "pull"}]}),
+        ("push", None),
+        ("push", [GITHUB_BRANCH_DELETED]),
+        ("ping", {}),
+    ],
+)
+def test_other_deliveries_delete_nothing(event: str, payload: Any) -> None:
+    assert deletion(event, payload) is None
+
+
+def test_a_deleted_name_is_quoted_on_one_bounded_line() -> None:
+    what = deletion("push", {**GITHUB_BRANCH_DELETED, "ref": "refs/heads/a\nb" + "c" * 1000})
+    assert what is not None
+    assert "\n" not in what
+    assert len(what) <= 255
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize(
+    "payload", [GITHUB_BRANCH_DELETED, GITLAB_TAG_DELETED], ids=["branch", "tag"]
+)
+def test_receive_a_deletion_matches_nothing_even_when_the_filter_does(
+    provider: str, payload: dict[str, Any]
+) -> None:
+    body = body_of(payload)
+    filters = {"branch": "*", "tag": "*"}
+    for config in (
+        {"provider": provider, "secret": SECRET, "filters": filters},
+        {"provider": provider, "secret": SECRET},  # no filters: still nothing
+    ):
+        headers = {SIGNATURE_HEADER[provider]: signed(provider, SECRET, body)}
+        verdict = receive(config, headers, body)
+        assert verdict.signature == "valid"
+        assert not verdict.matched
+        assert "was deleted: nothing to deploy" in verdict.reason
+        assert deletion("push", payload) in verdict.reason
+
+
+def test_receive_a_delete_event_matches_nothing() -> None:
+    body = body_of({"ref": "main", "ref_type": "branch"})
+    verdict = receive({"provider": "github"}, {"X-GitHub-Event": "delete"}, body)
+    assert not verdict.matched
+    assert verdict.reason == "branch main was deleted: nothing to deploy"
+
+
+# --- form-encoded deliveries -----------------------------------------------------------
+
+
+def form(payload: dict[str, Any]) -> bytes:
+    """A body as GitHub and Gitea send it with the form content type."""
+    return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def test_a_form_field_is_read_back_to_its_exact_bytes() -> None:
+    text = '{"ref": "refs/heads/main", "message": "a+b & c=d %20 \u00e9"}'
+    body = urlencode({"other": "x", "payload": text}).encode()
+    assert form_field(body, b"payload") == text.encode()
+    assert form_field(body, b"missing") is None
+    assert form_field(b"payload=%zz", b"payload") == b"%zz"  # a broken escape stays as sent
+
+
+def test_github_signs_the_form_body_as_sent() -> None:
+    body = form(GITHUB_PUSH)
+    headers = {"x-hub-signature-256": signed("github", SECRET, body), "content-type": FORM}
+    assert check_signature("github", SECRET, headers, body) == "valid"
+    headers["x-hub-signature-256"] = signed("github", SECRET, body_of(GITHUB_PUSH))
+    assert check_signature("github", SECRET, headers, body) == "invalid"
+
+
+def test_gitea_signs_the_json_a_form_carries() -> None:
+    text = body_of(GITEA_PUSH)
+    body = urlencode({"payload": text.decode()}).encode()
+    headers = {"x-gitea-signature": signed("gitea", SECRET, text), "content-type": FORM}
+    assert check_signature("gitea", SECRET, headers, body) == "valid"
+    headers["x-gitea-signature"] = signed("gitea", SECRET, body)
+    assert check_signature("gitea", SECRET, headers, body) == "invalid"
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/x-www-form-urlencoded",
+        "application/x-www-form-urlencoded; charset=utf-8",
+        "Application/X-WWW-Form-Urlencoded",
+    ],
+)
+def test_receive_a_signed_github_form_push(content_type: str) -> None:
+    config = {"provider": "github", "secret": SECRET, "filters": {"branch": "main"}}
+    body = form(GITHUB_PUSH)
+    headers = {"X-Hub-Signature-256": signed("github", SECRET, body), "Content-Type": content_type}
+    verdict = receive(config, headers, body)
+    assert verdict.signature == "valid"
+    assert verdict.matched, verdict.reason
+    assert "branch main matches" in verdict.reason
+    dev = form({**GITHUB_PUSH, "ref": "refs/heads/dev"})
+    headers["X-Hub-Signature-256"] = signed("github", SECRET, dev)
+    verdict = receive(config, headers, dev)
+    assert not verdict.matched
+    assert "dev" in verdict.reason
+
+
+def test_receive_a_form_deletion_matches_nothing() -> None:
+    body = form(GITHUB_BRANCH_DELETED)
+    headers = {"X-Hub-Signature-256": signed("github", SECRET, body), **FORM_HEADERS}
+    verdict = receive({"provider": "github", "secret": SECRET}, headers, body)
+    assert verdict.signature == "valid"
+    assert not verdict.matched
+    assert "branch feature/login was deleted" in verdict.reason
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"payload=", b"payload=not%20json", b"other=1", b"%ff%fe=%ff", b"&&&=&="],
+)
+def test_a_form_without_a_json_payload_is_filtered_out_not_an_error(body: bytes) -> None:
+    verdict = receive({"provider": "github", "filters": {"branch": "main"}}, FORM_HEADERS, body)
+    assert not verdict.matched
+    assert "not a JSON object" in verdict.reason
+
+
+def test_a_json_body_is_not_read_as_a_form() -> None:
+    body = b"payload=" + body_of(GITHUB_PUSH)
+    verdict = receive(
+        {"provider": "github", "filters": {"branch": "main"}},
+        {"Content-Type": "application/json"},
+        body,
+    )
+    assert not verdict.matched
