@@ -3,7 +3,10 @@
 Firing a timed trigger compares-and-sets its ``next_run_at`` in the same
 transaction that queues the deploys, so a restart, or two runners, can never
 fire one slot twice. The catch-up rule: slots missed while Moorage was down
-fire once, at start-up, and the next slot is computed from now.
+fire once, at start-up, and the next slot is computed from now. What a slot is
+(across daylight-saving changes too) is the kind's to say; a trigger whose kind
+finds no next slot stops being due (``next_run_at`` cleared) instead of failing
+every tick and the triggers after it.
 """
 
 from __future__ import annotations
@@ -85,7 +88,21 @@ class TriggerRunner:
             plugin = self.registry.triggers[trigger.kind]
             assert isinstance(plugin, TimedTrigger)
             with self.db.session() as s:
-                following = plugin.next_run(dict(trigger.config), now)
+                try:
+                    following = plugin.next_run(dict(trigger.config), now)
+                except Exception as exc:  # one broken schedule must not stop the others
+                    log.warning(
+                        "schedule %s has no next firing (%s); it stays idle until its "
+                        "config changes",
+                        trigger.name,
+                        exc,
+                    )
+                    s.execute(
+                        update(Trigger)
+                        .where(Trigger.id == trigger.id, Trigger.next_run_at == trigger.next_run_at)
+                        .values(next_run_at=None)
+                    )
+                    continue
                 claimed = s.execute(
                     update(Trigger)
                     .where(Trigger.id == trigger.id, Trigger.next_run_at == trigger.next_run_at)

@@ -102,6 +102,11 @@ def schedules(server: Server) -> list[dict[str, Any]]:
         ({"cron": "0 3 * * * * *"}, "cron"),
         ({"cron": "0 3 * * *", "timezone": "Europe/Atlantis"}, "timezone"),
         ({"cron": "0 3 * * *", "timezone": "+02:00"}, "timezone"),
+        # Valid cron syntax that no date matches.
+        ({"cron": "0 0 31 2 *"}, "cron"),
+        ({"cron": "0 0 30 2 *", "timezone": "Europe/Berlin"}, "cron"),
+        ({"cron": "0 12 31 4,6,9,11 *"}, "cron"),
+        ({"cron": "0 0 31 2 * 30"}, "cron"),
     ],
 )
 def test_a_bad_schedule_is_refused_and_creates_nothing(
@@ -136,7 +141,13 @@ def test_the_snapshot_action_is_accepted_with_its_mode(server: Server) -> None:
 
 @pytest.mark.parametrize(
     "patch",
-    [{"action": "backup"}, {"cron": "every night"}, {"timezone": "Mars/Olympus"}],
+    [
+        {"action": "backup"},
+        {"cron": "every night"},
+        {"timezone": "Mars/Olympus"},
+        {"cron": "0 0 31 2 *"},
+        {"cron": "0 0 30 2 *"},
+    ],
 )
 def test_a_bad_schedule_change_is_refused_and_changes_nothing(
     server: Server, patch: dict[str, Any]
@@ -158,3 +169,62 @@ def test_a_bad_schedule_change_is_refused_and_changes_nothing(
     )
     assert [d["field"] for d in error["details"]] == list(patch)
     assert get_trigger(server, before["id"]) == before
+
+
+def test_a_cron_that_never_fires_is_422_on_create_and_on_patch_and_changes_nothing(
+    server: Server, project: str
+) -> None:
+    """``0 0 31 2 *`` is valid syntax with no date: 422 naming the cron, never a 500 (nor a
+    server stuck looking for a 31 February), and nothing is stored or changed."""
+    before = schedules(server)
+    name = unique("feb31")
+    started = time.monotonic()
+    error = assert_error(
+        server.operator.post(
+            "/api/triggers",
+            json={"kind": "schedule", "name": name, "config": {"cron": "0 0 31 2 *"}},
+        ),
+        422,
+        "invalid_config",
+    )
+    assert time.monotonic() - started < 5
+    assert error["details"] == [
+        {"field": "cron", "message": "'0 0 31 2 *' never fires: no date matches it"}
+    ]
+    assert schedules(server) == before
+    assert name not in {t["name"] for t in schedules(server)}
+
+    # The same as a change: the schedule keeps its cron, its next slot and its bindings.
+    workload = create_workload(server, project)
+    r = server.operator.post(
+        f"/api/workloads/{workload['id']}/triggers",
+        json={
+            "trigger": {
+                "kind": "schedule",
+                "name": unique("nightly"),
+                "config": {"cron": "0 3 * * *", "timezone": "Europe/Berlin"},
+            }
+        },
+    )
+    assert r.status_code == 201, r.text
+    trigger = get_trigger(server, r.json()["id"])
+    assert trigger["next_run_at"] is not None
+    audit = {"target_type": "trigger", "target_id": trigger["id"], "limit": 1000}
+    audit_before = server.admin.get("/api/audit", params=audit).json()["items"]
+    assert [a["action"] for a in audit_before] == ["trigger.create"]
+    for patch in (
+        {"config": {"cron": "0 0 31 2 *"}},
+        {"name": unique("x"), "config": {"cron": "0 0 31 2 *"}},
+    ):
+        error = assert_error(
+            server.operator.patch(f"/api/triggers/{trigger['id']}", json=patch),
+            422,
+            "invalid_config",
+        )
+        assert [d["field"] for d in error["details"]] == ["cron"]
+        assert "never fires" in error["details"][0]["message"]
+        assert get_trigger(server, trigger["id"]) == trigger
+    assert server.admin.get("/api/audit", params=audit).json()["items"] == audit_before
+    r = server.viewer.get(f"/api/workloads/{workload['id']}/triggers")
+    assert r.status_code == 200, r.text
+    assert [t["id"] for t in r.json()["items"]] == [trigger["id"]]

@@ -10,7 +10,7 @@ import itertools
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -29,6 +29,7 @@ from moorage.services import projects, triggers, workloads
 from moorage.settings import Settings
 from moorage.store.db import Database
 from moorage.store.tables import Deployment, utcnow
+from moorage.triggers import schedule
 from moorage.triggers.schedule import ScheduleTrigger
 
 IMAGE = {"image": "moorage-test/httpd:1"}
@@ -397,3 +398,144 @@ def test_an_unknown_action_is_refused_and_changes_nothing(db: Database, registry
             "action": "deploy",
         }
     assert times(db, trigger_id) == before
+
+
+# --- daylight-saving nights ------------------------------------------------------------
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+
+
+def make_schedule_at(
+    monkeypatch: pytest.MonkeyPatch,
+    instant: datetime,
+    db: Database,
+    registry: Registry,
+    cron: str,
+    bound: Sequence[str],
+) -> str:
+    """A Berlin schedule created through the service as if at ``instant``."""
+    with monkeypatch.context() as m:
+        m.setattr(triggers, "utcnow", lambda: instant)
+        return make_schedule(db, registry, cron, timezone="Europe/Berlin", bound=bound)
+
+
+def tick_through(
+    runner: TriggerRunner, clock: Clock, start: datetime, hours: int, step: timedelta
+) -> list[datetime]:
+    """Tick every ``step`` for ``hours`` from ``start``: the instants that queued."""
+    fired = []
+    at = start
+    while at <= start + timedelta(hours=hours):
+        clock.now = at
+        if runner.tick():
+            fired.append(at)
+        at += step
+    return fired
+
+
+# Berlin, 2026: on 29 March 02:00 CET becomes 03:00 CEST at 01:00 UTC (02:xx never
+# happens); on 25 October 03:00 CEST becomes 02:00 CET at 01:00 UTC (02:xx happens twice).
+SPRING = utc(2026, 3, 28, 22)
+AUTUMN = utc(2026, 10, 24, 22)
+MINUTE = timedelta(minutes=1)
+
+
+@pytest.mark.parametrize(
+    ("start", "cron", "expected"),
+    [
+        # A fixed-time job fires once: the first time round in the hour that comes twice...
+        (AUTUMN, "30 2 * * *", [utc(2026, 10, 25, 0, 30)]),
+        (AUTUMN, "30 1 * * *", [utc(2026, 10, 24, 23, 30)]),
+        # ...and right after the gap (03:00 CEST) when its time is skipped.
+        (SPRING, "30 2 * * *", [utc(2026, 3, 29, 1)]),
+        (SPRING, "0,30 2 * * *", [utc(2026, 3, 29, 1)]),
+        # A job that follows the clock fires in both passes, and never in the gap.
+        (AUTUMN, "0 * * * *", [utc(2026, 10, 24, 23)] + [utc(2026, 10, 25, h) for h in range(5)]),
+        (SPRING, "0 * * * *", [utc(2026, 3, 28, 23)] + [utc(2026, 3, 29, h) for h in range(5)]),
+        (SPRING, "*/30 2 * * *", []),
+    ],
+)
+def test_a_daylight_saving_night_fires_as_vixie_cron_does(
+    store: Store,
+    db: Database,
+    registry: Registry,
+    monkeypatch: pytest.MonkeyPatch,
+    start: datetime,
+    cron: str,
+    expected: list[datetime],
+) -> None:
+    bound = make_workloads(db, registry, 1)
+    trigger_id = make_schedule_at(monkeypatch, start, db, registry, cron, bound)
+    clock = Clock(start)
+
+    fired = tick_through(store.runner(clock, db), clock, start, 6, MINUTE)
+
+    assert fired == expected
+    assert queued(db) == sorted(one_each(bound, trigger_id) * len(expected))
+    next_run_at, last_fired_at = times(db, trigger_id)
+    assert last_fired_at == (expected[-1] if expected else None)
+    assert next_run_at is not None
+    assert next_run_at > start + timedelta(hours=6)
+
+
+@pytest.mark.parametrize(
+    ("start", "night", "at"),
+    [
+        (utc(2026, 3, 25, 12), date(2026, 3, 29), "03:00 CEST"),  # right after the gap
+        (utc(2026, 10, 21, 12), date(2026, 10, 25), "02:30 CEST"),  # the first pass
+    ],
+)
+def test_a_fixed_time_job_fires_once_each_local_day_of_a_week_around_a_change(
+    store: Store,
+    db: Database,
+    registry: Registry,
+    monkeypatch: pytest.MonkeyPatch,
+    start: datetime,
+    night: date,
+    at: str,
+) -> None:
+    bound = make_workloads(db, registry, 1)
+    make_schedule_at(monkeypatch, start, db, registry, "30 2 * * *", bound)
+    clock = Clock(start)
+
+    fired = tick_through(store.runner(clock, db), clock, start, 7 * 24, 30 * MINUTE)
+
+    local = {f.astimezone(BERLIN).date(): f.astimezone(BERLIN).strftime("%H:%M %Z") for f in fired}
+    assert len(fired) == len(local) == 7
+    assert sorted(local) == [(start + timedelta(days=d)).date() for d in range(1, 8)]
+    assert local.pop(night) == at
+    assert set(local.values()) <= {"02:30 CET", "02:30 CEST"}
+    assert len(queued(db)) == 7
+
+
+def test_a_schedule_with_no_next_firing_goes_idle_and_the_others_still_fire(
+    store: Store, db: Database, registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bound = make_workloads(db, registry, 1)
+    # The same instants, written two ways: both due at once.
+    broken = make_schedule(db, registry, "0 4 * * *", bound=bound)
+    working = make_schedule(db, registry, "0 4 * * * 0", bound=bound)
+    slot, _ = times(db, working)
+    assert slot is not None
+    assert times(db, broken) == (slot, None)
+    real = schedule.next_firing
+
+    def next_firing(cron: str, zone: ZoneInfo, after: datetime) -> datetime:
+        if cron == "0 4 * * *":
+            raise schedule.NoFiring(f"{cron!r} matches no date")
+        return real(cron, zone, after)
+
+    monkeypatch.setattr(schedule, "next_firing", next_firing)
+    clock = Clock(slot)
+    runner = store.runner(clock, db)
+
+    assert runner.tick() == 1
+    assert queued(db) == one_each(bound, working)
+    assert times(db, working) == (slot + timedelta(days=1), slot)
+    assert times(db, broken) == (None, None)
+    # Idle, it is not due again.
+    clock.now = slot + MINUTE
+    assert runner.tick() == 0
+    assert queued(db) == one_each(bound, working)
