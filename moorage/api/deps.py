@@ -1,18 +1,20 @@
 """Dependencies as ``Annotated`` aliases: the database session, settings, registry, actor.
 
 Routes declare ``session: DbSession`` and ``actor: Operator``; nothing else in
-the API reads credentials or opens transactions.
+the API reads credentials or opens transactions, but ``api/cache.py``, which answers
+hot reads without a request's session.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from moorage.api.cache import CredentialCache, RenderCache
 from moorage.deployer.service import Deployer
 from moorage.deployer.triggers import TriggerRunner
 from moorage.errors import Forbidden, Unauthenticated
@@ -20,7 +22,6 @@ from moorage.plugins.registry import Registry
 from moorage.security import secrets as sec
 from moorage.security.logins import LoginGuard, PasswordGate
 from moorage.security.roles import Actor, Role
-from moorage.services import users
 from moorage.services.ratelimit import RateLimiter
 from moorage.settings import Settings
 from moorage.snapshots.capture import Snapshotter
@@ -44,10 +45,16 @@ class AppState:
     limiter: RateLimiter = field(default_factory=RateLimiter)
     logins: LoginGuard = field(default_factory=LoginGuard)
     password_gate: PasswordGate = field(default_factory=PasswordGate)
-    list_cache: dict[tuple[str | None, ...], tuple[int, bytes]] = field(default_factory=dict)
+    list_cache: RenderCache = field(init=False)
+    """``GET /api/workloads`` as sent, per filter, rebuilt once per store generation."""
+    credentials: CredentialCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.list_cache = RenderCache(self.db)
+        self.credentials = CredentialCache(self.db)
 
 
-def app_state(request: Request) -> AppState:
+async def app_state(request: Request) -> AppState:  # async: no worker thread for a lookup
     state: AppState = request.app.state.moorage
     return state
 
@@ -65,16 +72,18 @@ def db_session(state: State) -> Iterator[Session]:
 DbSession = Annotated[Session, Depends(db_session, scope="function")]
 
 
-def current_actor(request: Request, session: DbSession) -> Actor:
+async def current_actor(request: Request, state: State) -> Actor:
+    """Who is asking. Credentials come from ``state.credentials``: a known one costs no
+    worker thread and no database read (see ``api/cache.py``)."""
     header = request.headers.get("authorization")
     if header:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("Authorization must be 'Bearer <token>'", code="invalid_token")
-        return users.actor_for_token(session, token.strip())
+        return await state.credentials.token(token.strip())
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        actor, csrf = users.session_for_cookie(session, cookie)
+        actor, csrf = await state.credentials.cookie(cookie)
         if request.method not in SAFE_METHODS:
             sent = request.headers.get(CSRF_HEADER, "")
             if not sent or not sec.same(sent, csrf):
@@ -87,8 +96,8 @@ def current_actor(request: Request, session: DbSession) -> Actor:
     raise Unauthenticated("log in or send 'Authorization: Bearer <token>'", code="unauthenticated")
 
 
-def require(role: Role) -> Callable[[Actor], Actor]:
-    def check(actor: Annotated[Actor, Depends(current_actor)]) -> Actor:
+def require(role: Role) -> Callable[[Actor], Awaitable[Actor]]:
+    async def check(actor: Annotated[Actor, Depends(current_actor)]) -> Actor:  # no I/O
         if not actor.can(role):
             raise Forbidden(f"this needs the {role} role; you are {actor.role}", code="forbidden")
         return actor

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import func, select
@@ -194,6 +194,12 @@ def login(session: Session, username: str, password: str) -> tuple[str, str, Use
 
 def session_for_cookie(session: Session, token: str) -> tuple[Actor, str]:
     """Return the actor behind a session cookie and the session's CSRF token."""
+    actor, csrf, _expires = web_session_for_cookie(session, token)
+    return actor, csrf
+
+
+def web_session_for_cookie(session: Session, token: str) -> tuple[Actor, str, datetime]:
+    """The actor behind a session cookie, the session's CSRF token and when it ends."""
     row = session.execute(
         select(WebSession, User)
         .join(User, User.id == WebSession.user_id)
@@ -207,7 +213,7 @@ def session_for_cookie(session: Session, token: str) -> tuple[Actor, str]:
         session.commit()  # the request fails, but the expired session is gone for good
         raise Unauthenticated("your session has ended; log in again", code="session_expired")
     actor = Actor(user_id=user.id, username=user.username, role=user.role, via="session")
-    return actor, web_session.csrf_token
+    return actor, web_session.csrf_token, web_session.expires_at
 
 
 def logout(session: Session, actor: Actor, token: str) -> None:

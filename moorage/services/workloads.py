@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Row, func, or_, select
+from sqlalchemy import Row, or_, select
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.orm import Session, aliased
 
@@ -39,17 +38,22 @@ def list_filtered(
     stage: str | None = None,
     kind: str | None = None,
 ) -> list[Row[Any]]:
-    """Plain rows (every workload column, ``project`` and the latest deployment's ``last_*``),
-    not ORM objects: lists stay fast."""
+    """Plain rows (the workload's columns, ``project`` and the latest deployment's ``last_*``),
+    not ORM objects: lists stay fast. The latest deployment is found per workload through
+    its index, so the cost does not grow with the deployment history."""
     latest = (
-        select(Deployment.workload_id, func.max(Deployment.created_at).label("at"))
-        .group_by(Deployment.workload_id)
-        .subquery()
+        select(Deployment.id)
+        .where(Deployment.workload_id == Workload.id)
+        .order_by(Deployment.created_at.desc(), Deployment.id.desc())
+        .limit(1)
+        .correlate(Workload)
+        .scalar_subquery()
     )
     last = aliased(Deployment)
     query = (
         select(
-            *Workload.__table__.c,
+            # host_powers is the policy's, not the list's: one JSON column less to decode
+            *(c for c in Workload.__table__.c if c.name != "host_powers"),
             Project.slug.label("project"),
             last.id.label("last_id"),
             last.status.label("last_status"),
@@ -57,8 +61,7 @@ def list_filtered(
             last.finished_at.label("last_finished_at"),
         )
         .join(Project, Project.id == Workload.project_id)
-        .outerjoin(latest, latest.c.workload_id == Workload.id)
-        .outerjoin(last, (last.workload_id == Workload.id) & (last.created_at == latest.c.at))
+        .outerjoin(last, last.id == latest)
     )
     if project is not None:
         query = query.where(Project.slug == project)
@@ -66,12 +69,8 @@ def list_filtered(
         query = query.where(Workload.stage == stage)
     if kind is not None:
         query = query.where(Workload.kind == kind)
-    query = query.order_by(Project.slug, Workload.stage, Workload.name, last.id.desc())
-    rows: dict[str, Row[Any]] = {}
-    result: Iterable[Row[Any]] = session.execute(query)
-    for row in result:
-        rows.setdefault(row.id, row)  # two deployments created in the same instant: keep one
-    return list(rows.values())
+    query = query.order_by(Project.slug, Workload.stage, Workload.name)
+    return list(session.execute(query))
 
 
 def last_deployment(session: Session, workload_id: str) -> Deployment | None:

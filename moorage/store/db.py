@@ -14,12 +14,32 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-WATCHED = frozenset({"workloads", "projects"})
+# Tables whose commits bump a generation, and which: readers cache what they derive from
+# a group for as long as its generation stays the same.
+WATCHED = {
+    "workloads": "listing",
+    "projects": "listing",
+    "users": "credentials",
+    "api_tokens": "credentials",
+    "sessions": "credentials",  # web sessions
+}
+TOUCHED = "moorage.touched"
+
+
+# Connections kept open for reuse. Every API worker thread, deploy worker and trigger
+# runner may hold one at once; past the pool each request would open (and set up) a
+# connection and close it again, which under load costs more than the query.
+POOL_SIZE = {"sqlite": 48, "other": 16}
 
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=POOL_SIZE["sqlite"],
+            max_overflow=16,
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -30,7 +50,7 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE["other"], max_overflow=16)
 
 
 def migrate(engine: Engine) -> None:
@@ -48,36 +68,47 @@ class Database:
     def __init__(self, url: str) -> None:
         self.engine = make_engine(url)
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
-        self.generation = 0
-        """Bumped after every commit that changed a workload or project row: readers may
-        cache a rendering of those tables for as long as it stays the same. Valid for
-        this process only (one Moorage process per database)."""
+        self.generations = dict.fromkeys(sorted(set(WATCHED.values())), 0)
+        """Per group of ``WATCHED`` tables, bumped after every commit that changed one of
+        its rows: readers may cache what they derive from a group for as long as its
+        generation stays the same. Valid for this process only (one Moorage process per
+        database; the offline commands only add users and tokens, never change them)."""
         self._lock = threading.Lock()
         event.listen(self._factory, "before_flush", self._note_flush)
         event.listen(self._factory, "do_orm_execute", self._note_execute)
         event.listen(self._factory, "after_commit", self._note_commit)
         event.listen(self._factory, "after_rollback", self._note_rollback)
 
+    @property
+    def generation(self) -> int:
+        """The generation of workload and project rows (what workload lists show)."""
+        return self.generations["listing"]
+
+    @staticmethod
+    def _touch(session: Session, table: str | None) -> None:
+        group = WATCHED.get(table or "")
+        if group is not None:
+            session.info.setdefault(TOUCHED, set()).add(group)
+
     def _note_flush(self, session: Session, _context: Any, _instances: Any = None) -> None:
         changed = [o for o in session.dirty if session.is_modified(o)]
         for obj in (*session.new, *changed, *session.deleted):
-            if type(obj).__tablename__ in WATCHED:
-                session.info["moorage.touched"] = True
-                return
+            self._touch(session, type(obj).__tablename__)
 
     def _note_execute(self, state: ORMExecuteState) -> None:
         if state.is_update or state.is_delete or state.is_insert:
             table = getattr(state.statement, "table", None)
-            if getattr(table, "name", None) in WATCHED:
-                state.session.info["moorage.touched"] = True
+            self._touch(state.session, getattr(table, "name", None))
 
     def _note_commit(self, session: Session) -> None:
-        if session.info.pop("moorage.touched", False):
+        touched = session.info.pop(TOUCHED, set())
+        if touched:
             with self._lock:
-                self.generation += 1
+                for group in touched:
+                    self.generations[group] += 1
 
     def _note_rollback(self, session: Session) -> None:
-        session.info.pop("moorage.touched", None)
+        session.info.pop(TOUCHED, None)
 
     def migrate(self) -> None:
         migrate(self.engine)

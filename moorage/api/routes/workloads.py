@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
@@ -69,28 +70,29 @@ def deployment_out(d: Deployment) -> DeploymentOut:
 
 
 @router.get("", response_model=WorkloadList)
-def list_workloads(
+async def list_workloads(
     actor: Viewer,
-    session: DbSession,
     state: State,
     project: Slug = None,
     stage: Slug = None,
     kind: Slug = None,
 ) -> Response:
-    # The hottest read of the UI: rendered once per change of the workloads table.
+    """The hottest read of the UI: rendered once per change of the store (see
+    ``api/cache.py``); a current rendering is sent without a worker thread."""
     key = (project, stage, kind)
-    generation = state.db.generation  # read before the query: a later commit bumps it
-    cached = state.list_cache.get(key)
-    if cached is None or cached[0] != generation:
-        rows = workloads.list_filtered(session, project=project, stage=stage, kind=kind)
+
+    def render() -> bytes:  # in a worker thread, in a session of its own
+        with state.db.session() as session:
+            rows = workloads.list_filtered(session, project=project, stage=stage, kind=kind)
         listing = WorkloadList(
             items=[workload_out(state.registry, r, r.project, _last_of_row(r)) for r in rows]
         )
-        cached = (generation, listing.model_dump_json().encode())
-        if len(state.list_cache) > 256:
-            state.list_cache.clear()
-        state.list_cache[key] = cached
-    return Response(cached[1], media_type="application/json")
+        return listing.model_dump_json().encode()
+
+    body = state.list_cache.fresh(key)
+    if body is None:
+        body = await run_in_threadpool(state.list_cache.get, key, render)
+    return Response(body, media_type="application/json")
 
 
 @router.post("", status_code=201)

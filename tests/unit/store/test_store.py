@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator
 from datetime import UTC
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, inspect, make_url, text
@@ -290,4 +291,34 @@ def test_generation_moves_exactly_when_workloads_or_projects_change(
     with db.session() as s:
         workloads.delete(s, SYSTEM, w.id)
     assert db.generation == g1 + 2
+    db.dispose()
+
+
+def test_changes_of_users_tokens_and_sessions_bump_the_credentials_generation(
+    tmp_path: Path,
+) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'c.db'}")
+    db.migrate()
+
+    def after(change: Any) -> tuple[int, int]:
+        before = dict(db.generations)
+        with db.session() as s:
+            change(s)
+        return (
+            db.generations["credentials"] - before["credentials"],
+            db.generations["listing"] - before["listing"],
+        )
+
+    made: dict[str, Any] = {}
+    assert after(
+        lambda s: made.update(
+            user=users.create(s, SYSTEM, username="cid", role="viewer", password="long-password")
+        )
+    ) == (1, 0)
+    assert after(lambda s: made.update(token=users.create_token(s, SYSTEM, made["user"]))) == (1, 0)
+    assert after(lambda s: users.update(s, SYSTEM, made["user"].id, role="operator")) == (1, 0)
+    assert after(lambda s: made.update(login=users.login(s, "cid", "long-password"))) == (1, 0)
+    assert after(lambda s: users.actor_for_token(s, made["token"][0])) == (1, 0)  # first use
+    assert after(lambda s: users.actor_for_token(s, made["token"][0])) == (0, 0)  # a read
+    assert after(lambda s: projects.create(s, SYSTEM, slug="shop")) == (0, 1)
     db.dispose()
