@@ -26,7 +26,9 @@ import FastAPI or know about HTTP.
 
 from __future__ import annotations
 
+import errno
 import math
+import os
 from typing import Any
 
 
@@ -94,6 +96,24 @@ class Busy(RetryLater):
 
 class DiskFull(MoorageError):
     code = "disk_full"
+
+    @classmethod
+    def of(cls, exc: OSError, where: str, then: str) -> DiskFull | None:
+        """The error saying which disk is full, for an ``OSError`` that says so (ENOSPC,
+        or EDQUOT: a spent quota); None for any other. ``then``: what to do after."""
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            return None
+        what = "no space" if exc.errno == errno.ENOSPC else "no quota"
+        try:
+            st = os.statvfs(where)
+            free = f" ({st.f_bavail * st.f_frsize // 2**20} MiB free of "
+            free += f"{st.f_blocks * st.f_frsize // 2**20} MiB)"
+        except OSError:
+            free = ""
+        return cls(
+            f"{what} left on the disk holding {where}{free}: free some space there, {then}",
+            details={"path": where},
+        )
 
 
 class EngineError(MoorageError):

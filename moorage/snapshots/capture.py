@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 
 from moorage import metrics
 from moorage.deployer.service import Deployer
-from moorage.errors import MoorageError
+from moorage.errors import DiskFull, MoorageError
 from moorage.runtime.engine import LABEL_WORKLOAD
 from moorage.services import snapshots as snapshot_service
 from moorage.snapshots.archive import VolumeSource, write_archive
@@ -75,8 +75,14 @@ class Snapshotter:
             self._fail(snapshot_id, exc.message)
             return
         except Exception as exc:
-            log.exception("capture %s crashed", snapshot_id)
-            self._fail(snapshot_id, f"internal error ({type(exc).__name__}); see the server log")
+            full = self._disk_full(exc, workload_id, snapshot_id)
+            if full is None:
+                log.exception("capture %s crashed", snapshot_id)
+                reason = f"internal error ({type(exc).__name__}); see the server log"
+            else:
+                log.warning("capture %s: %s", snapshot_id, full.message)
+                reason = full.message
+            self._fail(snapshot_id, reason)
             return
         metrics.SNAPSHOT_SECONDS.observe(time.monotonic() - started)
         metrics.SNAPSHOT_RESULTS.labels("ready").inc()
@@ -168,6 +174,17 @@ class Snapshotter:
                 )
 
         return report
+
+    def _disk_full(self, exc: Exception, workload_id: str, snapshot_id: str) -> DiskFull | None:
+        """A full disk (or spent quota) said plainly, naming the snapshots' directory."""
+        if not isinstance(exc, OSError):
+            return None
+        dest = snapshot_service.archive_path_for(self.settings, workload_id, snapshot_id)
+        return DiskFull.of(
+            exc,
+            str(dest.parent),
+            "e.g. delete old snapshots or keep fewer (keep_last), then capture again",
+        )
 
     def _fail(self, snapshot_id: str, reason: str) -> None:
         metrics.SNAPSHOT_RESULTS.labels("failed").inc()

@@ -41,7 +41,7 @@ MIN_ROLE: dict[tuple[str, str], str | None] = {
     ("POST", "/api/workloads/{workload_id}/deploy"): "operator",
     ("POST", "/api/workloads/{workload_id}/promote-from"): "operator",
     ("POST", "/api/workloads/{workload_id}/reconcile"): "operator",
-    ("GET", "/api/workloads/{workload_id}/logs"): "viewer",
+    ("GET", "/api/workloads/{workload_id}/logs"): "operator",  # logs print secrets
     ("GET", "/api/workloads/{workload_id}/env"): "operator",
     ("PUT", "/api/workloads/{workload_id}/env"): "operator",
     ("GET", "/api/workloads/{workload_id}/env/{key}"): "operator",

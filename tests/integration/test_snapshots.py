@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import subprocess
 import tarfile
 import time
@@ -332,3 +333,36 @@ def test_killed_mid_capture_restarts_clean_and_running(tmp_path: Path) -> None:
         assert httpx.get(f"http://127.0.0.1:{port}/", timeout=5).status_code == 200
     finally:
         stop_server(proc)
+
+
+def test_a_full_disk_during_capture_is_named_and_leaves_nothing(
+    server: Server, project: str
+) -> None:
+    """The workload's snapshot directory is a 2 MiB tmpfs; its volume holds 6 MiB that
+    do not compress. The capture fails saying which disk is full, leaves no partial
+    file, and works again once there is room."""
+    w = with_volume(server, project)
+    volumes = server.operator.get(f"/api/workloads/{w['id']}/volumes").json()["items"]
+    data = Path(next(v["host_path"] for v in volumes if v["name"] == "data"))
+    data.mkdir(parents=True, exist_ok=True)
+    (data / "noise.bin").write_bytes(os.urandom(6 * 2**20))
+    snapshots = server.data_dir / "snapshots" / w["id"]
+    snapshots.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(snapshots)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        snap = capture(server.operator, w["id"], mode="none")
+        assert snap["status"] == "failed", snap
+        assert snap["error"].startswith(f"no space left on the disk holding {snapshots} ("), snap
+        assert "free some space there" in snap["error"]
+        assert "internal error" not in snap["error"]
+        assert list(snapshots.iterdir()) == []  # no partial archive left behind
+    finally:
+        subprocess.run(["umount", str(snapshots)], check=True)
+    again = capture(server.operator, w["id"], mode="none")
+    assert again["status"] == "ready", again
+    listed = server.viewer.get(f"/api/workloads/{w['id']}/snapshots").json()["items"]
+    assert {s["id"]: s["status"] for s in listed} == {snap["id"]: "failed", again["id"]: "ready"}

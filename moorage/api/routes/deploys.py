@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Query
 
-from moorage.api.deps import DbSession, Operator, State, Viewer
+from moorage.api.deps import DbSession, Operator, State
 from moorage.api.routes.workloads import deployment_out
 from moorage.api.schemas import DeploymentOut, LogsOut, PromoteIn, ReconcileOut
 from moorage.services import deploys, workloads
@@ -56,10 +56,12 @@ def reconcile(workload_id: str, actor: Operator, session: DbSession, state: Stat
 @router.get("/logs")
 def logs(
     workload_id: str,
-    actor: Viewer,
+    actor: Operator,
     session: DbSession,
     state: State,
     tail: Annotated[int, Query(ge=1, le=10000)] = 200,
 ) -> LogsOut:
+    """The containers' recent output. Operators only: programs print their secrets (env
+    values are operator-only too)."""
     workloads.get(session, workload_id)
     return LogsOut(logs=state.deployer.logs(workload_id, tail))

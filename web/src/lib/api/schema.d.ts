@@ -271,7 +271,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List Workloads */
+        /**
+         * List Workloads
+         * @description The hottest read of the UI: rendered once per change of the store (see
+         *     ``api/cache.py``); a current rendering is sent without a worker thread.
+         */
         get: operations["list_workloads_api_workloads_get"];
         put?: never;
         /** Create Workload */
@@ -419,7 +423,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Logs */
+        /**
+         * Logs
+         * @description The containers' recent output. Operators only: programs print their secrets (env
+         *     values are operator-only too).
+         */
         get: operations["logs_api_workloads__workload_id__logs_get"];
         put?: never;
         post?: never;
