@@ -122,3 +122,34 @@ def test_restoring_the_pre_restore_snapshot_gives_back_every_entry(odd: Site) ->
     assert os.readlink(live / "latest.csv") == "orders.csv"
     assert (live / "report\\2025.txt").read_text() == "backslash\n"
     assert allocated(live / "vm.img") < MiB
+
+
+def test_a_volume_path_that_is_a_symlink_is_refused_and_nothing_changes(server: Server) -> None:
+    """The swap renames the path itself: over a link it would replace the link and leave
+    the real data where it was. Refused with 409 before anything is touched."""
+    project = unique("lnk")
+    workload, port = site_workload(server.admin, project)
+    real = server.volume_root / f"{project}-real"
+    real.mkdir()
+    (real / "data.txt").write_text("live\n")
+    link = server.volume_root / f"{project}-link"
+    link.symlink_to(real)
+    r = server.admin.put(
+        f"/api/workloads/{workload['id']}/volumes",
+        json=[{"name": "data", "scope": "absolute", "source": str(link), "target": "/data"}],
+    )
+    assert r.status_code == 200, r.text
+    site = Site(server.admin, workload, port, {"data": real})
+    r = site.api.post(f"/api/workloads/{site.id}/snapshots", json={"mode": "none"})
+    assert r.status_code == 202, r.text
+    snap = _wait_ready(site, r.json()["id"])
+    (real / "data.txt").write_text("changed\n")
+    before = tree_state(real)
+
+    r = site.restore(snap["id"])
+    assert r.status_code == 409, r.text
+    assert r.json()["error"]["code"] == "not_a_dir"
+    assert "symbolic link" in r.json()["error"]["message"]
+    assert link.is_symlink() and tree_state(real) == before
+    assert site.api.get(f"/api/workloads/{site.id}/restores").json()["items"] == []
+    server.admin.delete(f"/api/workloads/{site.id}", params={"purge_snapshots": "true"})

@@ -28,7 +28,7 @@ DEFAULT_MAX_NAME_BYTES = 4096
 DEFAULT_MAX_COMPONENT_BYTES = 255
 DEFAULT_MAX_LINK_BYTES = 4095  # Linux PATH_MAX less the NUL: the longest symlink target
 DEFAULT_MAX_MANIFEST_BYTES = 1_048_576
-DEFAULT_MAX_WINDOW_LOG = 27
+DEFAULT_MAX_WINDOW_LOG = 24  # 16 MiB: level 3 uses 2 MiB; a larger cap only buys memory
 DEFAULT_MAX_XATTR_BYTES = 64 * 1024  # per entry, names and values together
 
 # Permission bits with the sticky bit. setuid and setgid are dropped (host safety):

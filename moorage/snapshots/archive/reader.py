@@ -20,6 +20,7 @@ outside the staging directories, and never let any exception but
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import stat
@@ -32,9 +33,11 @@ import zstandard
 from moorage.errors import ArchiveInvalid
 from moorage.snapshots.archive import durable
 from moorage.snapshots.archive.format import (
+    ACL_XATTRS,
     MANIFEST_NAME,
     MODE_MASK,
     VOLUMES_DIR,
+    XATTR_PREFIX,
     Limits,
     component_problem,
     counted_keys,
@@ -63,6 +66,7 @@ from moorage.snapshots.archive.zstd import Prefetcher
 
 _DIR_OPEN = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_FIFO_OPEN = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
 _CHOWN = os.geteuid() == 0  # only root can give files back to their owners
 _HOLE = 4096  # a zero run of a whole aligned block of this size is left as a hole
 _ZERO_BLOCK = bytes(_HOLE)
@@ -75,6 +79,16 @@ _INDEX_DIGITS = b"0123456789"
 _COUNTER = {REG: "files", AREG: "files", DIR: "dirs", SYM: "symlinks", LNK: "hardlinks"}
 _COUNTER[FIFO] = "fifos"
 _KIND_NAMES = {"d": "a directory", "f": "a file", "l": "a symlink", "p": "a fifo"}
+
+
+def _acl_blob(value: bytes) -> bool:
+    """A POSIX ACL xattr as the kernel takes it: version 2, then 8-byte entries."""
+    return (
+        len(value) >= 4
+        and (len(value) - 4) % 8 == 0
+        and int.from_bytes(value[:4], "little") == 2
+        and len(value) <= 4 + 8 * 1024
+    )
 
 
 def _plain_id(value: int) -> bool:
@@ -271,6 +285,8 @@ class _Reader:
             fail(f"member {shown(header.name)} is of the unsupported type {header.kind!r}")
         if abs(header.mtime_ns) > _MAX_ABS_MTIME_NS:
             fail(f"member {shown(header.name)} has an implausible mtime")
+        if not (_plain_id(header.uid) and _plain_id(header.gid)):
+            fail(f"member {shown(header.name)} has an owner no file can have")
         if header.size and not header.is_reg:
             fail(f"member {shown(header.name)} is not a file but claims {header.size} bytes")
         return header
@@ -349,7 +365,7 @@ class _Reader:
             parent.children[leaf] = "p"
             if parent.fd >= 0:
                 os.mkfifo(leaf, 0o600, dir_fd=parent.fd)
-                self._finish_entry(member, parent.fd, leaf)
+                self._fifo(member, parent.fd, leaf)
 
     def _key(self, name: bytes) -> int:
         digest = hashlib.blake2b(name, digest_size=8, key=self._salt).digest()
@@ -368,20 +384,27 @@ class _Reader:
             )
 
     def _check_xattrs(self, member: Header) -> None:
+        """Attributes as staging would apply them, so verify-only refuses what staging
+        would: user data on files and directories, an access ACL on those and fifos, a
+        default ACL on directories only, each ACL a well-formed blob."""
         if not member.xattrs:
             return
-        if not (member.is_reg or member.is_dir):
-            fail(f"member {shown(member.name)}: extended attributes on something not a file")
+        where = f"member {shown(member.name)}"
         size = 0
         for key, value in member.xattrs.items():
-            if not xattr_allowed(key):
-                fail(
-                    f"member {shown(member.name)}: the extended attribute {key!r} is not "
-                    "user data or a POSIX ACL"
-                )
+            if member.kind not in (REG, AREG, DIR, FIFO):
+                fail(f"{where}: extended attributes on a link")
+            if not xattr_allowed(key) or key == XATTR_PREFIX or "\0" in key:
+                fail(f"{where}: the extended attribute {key!r} is not user data or a POSIX ACL")
+            if key == ACL_XATTRS[1] and not member.is_dir:
+                fail(f"{where}: a default ACL on something that is not a directory")
+            if key in ACL_XATTRS and not _acl_blob(value):
+                fail(f"{where}: its {key} is not a well-formed POSIX ACL")
+            if key not in ACL_XATTRS and not (member.is_reg or member.is_dir):
+                fail(f"{where}: user attributes on something that is not a file or directory")
             size += len(key) + len(value)
         if size > self._limits.max_xattr_bytes:
-            fail(f"member {shown(member.name)}: its extended attributes are over the cap")
+            fail(f"{where}: its extended attributes are over the cap")
 
     def _read_manifest(self, member: Header) -> None:
         name = member.name.removesuffix(b"/") if member.is_dir else member.name
@@ -579,24 +602,31 @@ class _Reader:
         The order matters: chown clears mode bits, and setting an ACL rewrites the
         group bits that the final chmod puts back.
         """
-        if _CHOWN and _plain_id(member.uid) and _plain_id(member.gid):
+        if _CHOWN:
             os.fchown(fd, member.uid, member.gid)
         for key, value in member.xattrs.items():
             os.setxattr(fd, key, value)
         os.fchmod(fd, member.mode & MODE_MASK)
         os.utime(fd, ns=(member.mtime_ns, member.mtime_ns))
-        if self._fsync_each:
+        if self._fsync_each and member.kind != FIFO:
             os.fsync(fd)
 
     def _finish_entry(self, member: Header, dir_fd: int, leaf: bytes) -> None:
-        """The same for a symlink or fifo just created at ``leaf`` (never followed)."""
-        if _CHOWN and _plain_id(member.uid) and _plain_id(member.gid):
+        """Owner and mtime of a symlink just created at ``leaf``, never followed."""
+        if _CHOWN:
             os.chown(leaf, member.uid, member.gid, dir_fd=dir_fd, follow_symlinks=False)
-        if member.kind == FIFO:
-            # chmod follows links, but this name is the fifo made a moment ago in a
-            # staging directory no one else writes to.
-            os.chmod(leaf, member.mode & MODE_MASK, dir_fd=dir_fd)
         os.utime(leaf, ns=(member.mtime_ns, member.mtime_ns), dir_fd=dir_fd, follow_symlinks=False)
+
+    def _fifo(self, member: Header, dir_fd: int, leaf: bytes) -> None:
+        """Finish a fifo through an fd: opened ``O_NOFOLLOW`` and checked to be a fifo, so
+        nothing renamed over the name in the meantime is ever changed."""
+        fd = os.open(leaf, _FIFO_OPEN, dir_fd=dir_fd)
+        try:
+            if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+                fail(f"member {shown(member.name)}: the fifo it made was replaced while staging")
+            self._finish_fd(member, fd)
+        finally:
+            os.close(fd)
 
     def _close(self, directory: _Dir) -> None:
         """Finish a directory: its metadata goes on last, after its children."""
@@ -645,6 +675,18 @@ class _Reader:
             self._progress(self._total)
 
 
+def _drop_inherited_acls(fd: int) -> None:
+    """A staging root may inherit a default ACL from the directory it was made in; every
+    entry staged below would inherit it in turn. The archive's own ACLs (the root's
+    header included) are the only ones a restored tree gets."""
+    for name in ACL_XATTRS:
+        try:
+            os.removexattr(fd, name)
+        except OSError as exc:
+            if exc.errno not in (errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP):
+                raise
+
+
 def _open_staging(staging: dict[int, Any]) -> dict[int, int]:
     roots: dict[int, int] = {}
     try:
@@ -654,6 +696,7 @@ def _open_staging(staging: dict[int, Any]) -> dict[int, int]:
             with os.scandir(fd) as it:
                 if next(it, None) is not None:
                     raise ValueError(f"staging directory {path} is not empty")
+            _drop_inherited_acls(fd)
     except BaseException:
         for fd in roots.values():
             os.close(fd)

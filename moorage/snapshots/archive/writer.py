@@ -53,7 +53,17 @@ from moorage.snapshots.archive.format import (
     encode_manifest,
     xattr_allowed,
 )
-from moorage.snapshots.archive.tar import BLOCK, DIR, FIFO, LNK, REG, SYM, member_header
+from moorage.snapshots.archive.tar import (
+    BLOCK,
+    DIR,
+    FIFO,
+    LNK,
+    REG,
+    SYM,
+    XATTR_KEY,
+    member_header,
+    pax_record,
+)
 
 _CHUNK = 1 << 20  # every read and write of file data
 _ZEROS = memoryview(bytes(_CHUNK))
@@ -61,6 +71,7 @@ _PROGRESS_EVERY = 1 << 20
 _MAX_WARNINGS = 1000
 _DIR_OPEN = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+_FIFO_OPEN = _FILE_READ  # O_NONBLOCK: opening a fifo to read never waits for a writer
 
 # Spool records: kind, then ">HI" (name length, payload length), name, payload.
 _VOLUME = b"V"
@@ -124,6 +135,9 @@ def _xattrs(fd: int, volume: VolumeSource, rel: bytes, notes: _Notes) -> dict[st
     except OSError as exc:
         if exc.errno in (errno.ENOTSUP, errno.EOPNOTSUPP):
             return {}
+        if exc.errno == errno.E2BIG:
+            notes.skip(volume, rel, "its extended attributes are too many to list")
+            return {}
         raise
     kept: dict[str, bytes] = {}
     size = 0
@@ -138,7 +152,8 @@ def _xattrs(fd: int, volume: VolumeSource, rel: bytes, notes: _Notes) -> dict[st
             if exc.errno == errno.ENODATA:
                 continue  # removed since it was listed
             raise
-        size += len(name) + len(value)
+        # Measured as stored (the pax record), which is what the reader caps.
+        size += len(pax_record((XATTR_KEY + name).encode(), value))
         if size > DEFAULT_MAX_XATTR_BYTES:
             notes.skip(volume, rel, f"its extended attribute {name} is over the size cap")
             continue
@@ -205,13 +220,14 @@ def _scan_volume(volume: VolumeSource, spool: IO[bytes], notes: _Notes) -> dict[
             if len(prefix) + len(rel) + 1 > DEFAULT_MAX_NAME_BYTES:
                 notes.skip(volume, rel, f"its path is over {DEFAULT_MAX_NAME_BYTES} bytes")
                 continue
+            if depth + 1 > DEFAULT_MAX_DEPTH:
+                # Every entry, not only directories: the reader's rule counts components.
+                notes.skip(volume, rel, f"it is deeper than {DEFAULT_MAX_DEPTH} levels")
+                continue
             try:
                 st = entry.stat(follow_symlinks=False)
                 mode = st.st_mode
                 if stat.S_ISDIR(mode):
-                    if depth + 1 > DEFAULT_MAX_DEPTH:
-                        notes.skip(volume, rel, f"it is deeper than {DEFAULT_MAX_DEPTH} levels")
-                        continue
                     try:
                         child = os.open(entry.name, _DIR_OPEN, dir_fd=dir_fd)
                     except OSError as exc:
@@ -247,7 +263,12 @@ def _scan_volume(volume: VolumeSource, spool: IO[bytes], notes: _Notes) -> dict[
                     _record(spool, _SYMLINK, rel, _meta(st) + encoded)
                     counts["symlinks"] += 1
                 elif stat.S_ISFIFO(mode):
-                    _record(spool, _FIFO, rel, _meta(st))
+                    fifo = os.open(entry.name, _FIFO_OPEN, dir_fd=dir_fd)
+                    try:
+                        acls = _xattrs(fifo, volume, rel, notes)
+                    finally:
+                        os.close(fifo)
+                    _record(spool, _FIFO, rel, _meta(st) + _pack_xattrs(acls))
                     counts["fifos"] += 1
                 else:
                     notes.skip(volume, rel, f"it is {_special_kind(mode)}, which no archive keeps")
@@ -502,7 +523,8 @@ class _Stream:
         elif kind == _HARDLINK:
             self.write(self._header(volume, rel, prefix, LNK, mode & 0o1777, meta, linkname=tail))
         else:
-            self.write(self._header(volume, rel, prefix, FIFO, mode, meta))
+            acls = _unpack_xattrs(payload, _META.size)
+            self.write(self._header(volume, rel, prefix, FIFO, mode, meta, xattrs=acls))
 
     def _file(
         self,

@@ -129,6 +129,14 @@ def plan(
 
 
 def _check_target(name: str, scope: str, live: Path) -> None:
+    if live.is_symlink():
+        # The swap renames the path itself: it would replace the link and leave the
+        # directory it points at (the real data) untouched.
+        raise Conflict(
+            f"volume {name!r}: {live} is a symbolic link; point the volume at the directory "
+            f"itself ({os.path.realpath(live)}) to restore it",
+            code="not_a_dir",
+        )
     if os.path.ismount(live):
         raise Conflict(
             f"volume {name!r}: {live} is a mount point; Moorage will not swap it",

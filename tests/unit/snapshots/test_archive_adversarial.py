@@ -189,6 +189,11 @@ def rle_block(byte: int, size: int, *, last: bool = False) -> bytes:
 
 
 V0 = "volumes/0/"
+# A minimal access ACL: owner rwx, group r-x, other r-x (tag, perm, id; version 2).
+ACL_BLOB = (2).to_bytes(4, "little") + b"".join(
+    tag.to_bytes(2, "little") + perm.to_bytes(2, "little") + (0xFFFFFFFF).to_bytes(4, "little")
+    for tag, perm in ((0x01, 7), (0x04, 5), (0x20, 5))
+)
 
 
 @dataclass
@@ -301,6 +306,16 @@ def _corrupt_block(_root: Path) -> bytes:
     data = bytearray(zst(tar(directory(V0), file(V0 + "a", NOISE[:2000]), volumes=((1, 2000),))))
     data[len(data) // 2] ^= 0xFF
     return bytes(data)
+
+
+def _window_25(_root: Path) -> bytes:
+    params = zstandard.ZstdCompressionParameters.from_level(3, window_log=25)
+    out = io.BytesIO()
+    with zstandard.ZstdCompressor(compression_params=params).stream_writer(
+        out, closefd=False
+    ) as writer:
+        writer.write(tar(directory(V0)))
+    return out.getvalue()
 
 
 def _window_crafted(_root: Path) -> bytes:
@@ -542,10 +557,51 @@ CASES = [
     ),
     v2(
         "xattr-on-symlink",
-        "extended attributes on something not a file",
+        "extended attributes on a link",
         directory(V0),
         pax([("SCHILY.xattr.user.x", "1")]) + symlink(V0 + "l", "x"),
         volumes=({"symlinks": 1},),
+    ),
+    v2(
+        "xattr-user-on-fifo",
+        "user attributes on something that is not a file or directory",
+        directory(V0),
+        pax([("SCHILY.xattr.user.x", "1")]) + fifo(V0 + "p"),
+        volumes=({"fifos": 1},),
+    ),
+    v2(
+        "xattr-empty-user-name",
+        "is not user data",
+        directory(V0),
+        pax([("SCHILY.xattr.user.", "1")]) + file(V0 + "f"),
+        volumes=({"files": 1},),
+    ),
+    v2(
+        "acl-malformed",
+        "not a well-formed POSIX ACL",
+        directory(V0),
+        pax([("SCHILY.xattr.system.posix_acl_access", b"\x02\0\0\0garbage")]) + file(V0 + "f"),
+        volumes=({"files": 1},),
+    ),
+    v2(
+        "acl-default-on-file",
+        "default ACL on something that is not a directory",
+        directory(V0),
+        pax([("SCHILY.xattr.system.posix_acl_default", ACL_BLOB)]) + file(V0 + "f"),
+        volumes=({"files": 1},),
+    ),
+    *(
+        v2(
+            f"owner-{what}",
+            "an owner no file can have",
+            directory(V0),
+            pax([(key, value)]) + file(V0 + "f"),
+            volumes=({"files": 1},),
+        )
+        for what, key, value in (
+            ("uid-minus-one", "uid", "4294967295"),
+            ("gid-huge", "gid", "99999999999"),
+        )
     ),
     v2(
         "xattr-over-cap",
@@ -881,6 +937,7 @@ CASES = [
     Case("zstd-corrupt-block", _corrupt_block, "corrupt|checksum"),
     Case("zstd-window-28", _window_28, "window .* larger than the cap"),
     Case("zstd-window-crafted", _window_crafted, "window .* larger than the cap"),
+    Case("zstd-window-25", _window_25, "window .* larger than the cap"),
     Case("zstd-dictionary", _dictionary_frame, "dictionary"),
     Case("not-zstd", lambda _r: tar(directory(V0)), "not a zstd stream"),
     Case("gzip", lambda _r: b"\x1f\x8b\x08\x00" + bytes(100), "not a zstd stream"),

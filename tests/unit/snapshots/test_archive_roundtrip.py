@@ -6,6 +6,7 @@ import hashlib
 import io
 import os
 import socket
+import stat
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -395,3 +396,104 @@ def test_owners_survive_the_round_trip(tmp_path: Path) -> None:
     assert owner(out / "pgdata") == (999, 999)
     assert owner(out / "pgdata" / "PG_VERSION") == (999, 998)
     assert owner(out / "root-owned") == (0, 0)
+
+
+def _acl(*entries: tuple[int, int, int]) -> bytes:
+    """A POSIX ACL xattr blob: version 2, then (tag, perm, id) entries."""
+    return (2).to_bytes(4, "little") + b"".join(
+        tag.to_bytes(2, "little") + perm.to_bytes(2, "little") + qid.to_bytes(4, "little")
+        for tag, perm, qid in entries
+    )
+
+
+NO_ID = 0xFFFFFFFF
+# owner rw-, user 1234 rw-, group r--, mask rw-, other ---
+FIFO_ACL = _acl(
+    (0x01, 6, NO_ID), (0x02, 6, 1234), (0x04, 4, NO_ID), (0x10, 6, NO_ID), (0x20, 0, NO_ID)
+)
+
+
+def test_every_entry_deeper_than_the_cap_is_skipped_so_the_archive_says_incomplete(
+    tmp_path: Path,
+) -> None:
+    """A directory 64 levels down is kept; a file, link or fifo inside it is not (it would
+    be 65 components deep, which the reader refuses): the archive must not claim it."""
+    root = tmp_path / "vol"
+    deep = root.joinpath(*["d"] * 64)
+    deep.mkdir(parents=True)
+    (deep / "f").write_text("x")
+    (deep / "l").symlink_to("f")
+    source = VolumeSource(index=0, name="v", scope="stage", source="v", path=root)
+    result = _write(tmp_path, [source])
+    assert not result.complete
+    assert len(result.skipped) == 2 and all("deeper than 64" in s for s in result.skipped)
+    staged = tmp_path / "staged"
+    staged.mkdir()
+    with open(result.path, "rb") as f:
+        read_archive(f, limits=LIMITS, staging={0: staged})
+    assert staged.joinpath(*["d"] * 64).is_dir()
+
+
+def test_attributes_too_many_to_list_are_a_skip_not_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "vol"
+    root.mkdir()
+    (root / "crowded").write_text("x")
+    real = os.listxattr
+
+    def listxattr(target: Any, *a: Any, **kw: Any) -> list[str]:
+        if isinstance(target, int) and os.readlink(f"/proc/self/fd/{target}").endswith("crowded"):
+            raise OSError(7, "Argument list too long")  # E2BIG
+        return real(target, *a, **kw)
+
+    monkeypatch.setattr(os, "listxattr", listxattr)
+    source = VolumeSource(index=0, name="v", scope="stage", source="v", path=root)
+    result = _write(tmp_path, [source])
+    assert not result.complete
+    assert "too many to list" in result.skipped[0]
+
+
+def test_a_fifo_keeps_its_acl(tmp_path: Path) -> None:
+    root = tmp_path / "vol"
+    root.mkdir()
+    os.mkfifo(root / "pipe", 0o660)
+    try:
+        os.setxattr(root / "pipe", "system.posix_acl_access", FIFO_ACL)
+    except OSError as exc:
+        pytest.skip(f"no POSIX ACLs here: {exc}")
+    before = os.getxattr(root / "pipe", "system.posix_acl_access")
+    source = VolumeSource(index=0, name="v", scope="stage", source="v", path=root)
+    result = _write(tmp_path, [source])
+    assert result.complete
+    staged = tmp_path / "staged"
+    staged.mkdir()
+    with open(result.path, "rb") as f:
+        read_archive(f, limits=LIMITS, staging={0: staged})
+    assert os.getxattr(staged / "pipe", "system.posix_acl_access") == before
+    assert stat.S_IMODE(os.lstat(staged / "pipe").st_mode) == stat.S_IMODE(
+        os.lstat(root / "pipe").st_mode
+    )
+
+
+def test_a_default_acl_above_staging_never_reaches_the_restored_tree(tmp_path: Path) -> None:
+    root = tmp_path / "vol"
+    (root / "sub").mkdir(parents=True)
+    (root / "sub" / "f").write_text("x")
+    source = VolumeSource(index=0, name="v", scope="stage", source="v", path=root)
+    result = _write(tmp_path, [source])
+    parent = tmp_path / "restore-parent"
+    parent.mkdir()
+    default = _acl(
+        (0x01, 7, NO_ID), (0x02, 7, 1234), (0x04, 5, NO_ID), (0x10, 7, NO_ID), (0x20, 5, NO_ID)
+    )
+    try:
+        os.setxattr(parent, "system.posix_acl_default", default)
+    except OSError as exc:
+        pytest.skip(f"no POSIX ACLs here: {exc}")
+    staged = parent / "staged"
+    staged.mkdir()  # inherits the default ACL, as a staging directory beside a volume would
+    with open(result.path, "rb") as f:
+        read_archive(f, limits=LIMITS, staging={0: staged})
+    for path in (staged, staged / "sub", staged / "sub" / "f"):
+        assert not [n for n in os.listxattr(path) if n.startswith("system.posix_acl")], path
