@@ -6,7 +6,7 @@ from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from moorage.api.deps import DbSession, State
+from moorage.api.deps import State
 from moorage.plugins.spec import HookRequest
 from moorage.services import hooks
 
@@ -15,7 +15,7 @@ router = APIRouter(prefix="/hooks", tags=["hooks"])
 
 @router.post("/{token}", status_code=202)
 async def receive_hook(
-    token: str, request: Request, session: DbSession, state: State, tasks: BackgroundTasks
+    token: str, request: Request, state: State, tasks: BackgroundTasks
 ) -> JSONResponse:
     """Fire a webhook trigger: 202 with the deployments it queued (none when filtered),
     200 for a replay (a delivery id, or a signed body, already received), 401 for a bad
@@ -26,9 +26,14 @@ async def receive_hook(
         body=body,
         source=request.client.host if request.client else "",
     )
-    answer = await run_in_threadpool(
-        hooks.receive, session, state.registry, state.limiter, token, hook
-    )
+
+    def receive() -> hooks.HookAnswer:
+        # One worker thread for the whole delivery (a fan-out must answer fast under
+        # load), committed before the answer goes out.
+        with state.db.session() as session:
+            return hooks.receive(session, state.registry, state.limiter, token, hook)
+
+    answer = await run_in_threadpool(receive)
     if answer.queued:
         tasks.add_task(state.deployer.wake)  # after the commit, so the workers see the rows
     return JSONResponse(
