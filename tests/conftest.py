@@ -15,6 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
+from moorage.runtime.pins import Pins
+
 REPO = Path(__file__).resolve().parent.parent
 MOORAGE = str(Path(sys.executable).parent / "moorage")
 ADMIN_PASSWORD = "admin-password-for-tests"
@@ -93,6 +95,7 @@ def start_server(
 ) -> tuple[subprocess.Popen[str], str, dict[str, str]]:
     """Start ``moorage serve``; everything it creates in Docker carries this run's label."""
     port = port or free_port()
+    _DATA_DIRS.add(Path(data_dir).absolute())
     env = {k: v for k, v in os.environ.items() if not k.startswith("MOORAGE_")}
     env.update(
         MOORAGE_DATA_DIR=str(data_dir),
@@ -180,10 +183,24 @@ def remove_labelled_docker_objects() -> None:
         subprocess.run(["docker", "network", "rm", net], capture_output=True)
 
 
+_DATA_DIRS: set[Path] = set()  # every data dir a test server ran on, for pin cleanup
+
+
+def remove_pins() -> None:
+    """Detach the volume pins of this run's servers: removing their containers above
+    unpins them, but a server killed mid-test (the crash tests) leaves its pins."""
+    run_dir = Path(os.environ.get("MOORAGE_RUN_DIR") or "/run/moorage")
+    for data_dir in _DATA_DIRS:
+        pins = Pins(run_dir, str(data_dir))
+        for name in pins.containers():
+            pins.unpin(name)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def docker_cleanup() -> Iterator[None]:
     yield
     remove_labelled_docker_objects()
+    remove_pins()
 
 
 @pytest.fixture(scope="session")
