@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from moorage.plugins.spec import WorkloadView
 from moorage.runtime.engine import (
+    LABEL_CANDIDATE,
     LABEL_DEPLOYMENT,
     LABEL_PROJECT,
     LABEL_STAGE,
@@ -76,6 +78,21 @@ def container_spec(
 
 def fixed_host_ports(spec: ContainerSpec) -> set[tuple[int, str]]:
     return {(p.host, p.protocol) for p in spec.ports if p.host is not None}
+
+
+def candidate_spec(spec: ContainerSpec) -> ContainerSpec:
+    """``spec`` as a candidate to health-check before it takes the workload's host ports:
+    each port published on a loopback port the engine picks, no network alias (the
+    workload's name keeps answering from the old container), never revived by a
+    restart policy (a crash is a failed check), and labelled as a candidate."""
+    return dataclasses.replace(
+        spec,
+        name=f"{spec.name}_candidate",
+        labels={**spec.labels, LABEL_CANDIDATE: "true"},
+        aliases=(),
+        ports=tuple(dataclasses.replace(p, host=None) for p in spec.ports),
+        restart_policy="no",
+    )
 
 
 def image_to_run(config: ImageConfig, artifact: dict[str, Any] | None = None) -> str:

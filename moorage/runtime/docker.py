@@ -6,6 +6,7 @@ It must never let an SDK or ``requests`` exception escape: everything becomes
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import threading
@@ -115,6 +116,82 @@ def _auth_config(ref: str, auth: RegistryCredentials | None) -> dict[str, str] |
     }
 
 
+_HUB_PREFIXES = ("docker.io/library/", "index.docker.io/library/", "docker.io/", "index.docker.io/")
+
+
+def _familiar(ref: str) -> str:
+    """``ref`` as Docker lists it in ``RepoTags``/``RepoDigests``: Docker Hub's host and
+    ``library/`` dropped, ``:latest`` when it names no tag, no tag beside a digest."""
+    name, at, digest = ref.partition("@")
+    tagged = ":" in name.rsplit("/", 1)[-1]
+    if at and tagged:
+        name = name[: name.rfind(":")]
+    elif not at and not tagged:
+        name += ":latest"
+    first = name.split("/", 1)[0]
+    if name.startswith("library/"):
+        name = name[len("library/") :]
+    elif "." in first or ":" in first or first == "localhost":
+        name = next((name[len(p) :] for p in _HUB_PREFIXES if name.startswith(p)), name)
+    return name + at + digest
+
+
+def _names_image(ref: str, attrs: dict[str, Any]) -> bool:
+    """Whether the image Docker answered for ``ref`` is the one ``ref`` names exactly: for
+    a reference it has no tag for, Docker answers any image whose id starts with it."""
+    if ref.startswith("sha256:"):
+        return attrs.get("Id") == ref
+    names = [*(attrs.get("RepoTags") or ()), *(attrs.get("RepoDigests") or ())]
+    return _familiar(ref) in {_familiar(str(n)) for n in names}
+
+
+def _networks_named(c: docker.DockerClient, name: str) -> list[dict[str, Any]]:
+    """Networks whose name is exactly ``name``: Docker's ``name`` filter matches any name
+    that contains it (``moorage_p_production_stack_default`` for ``moorage_p_production``)."""
+    return [n for n in c.api.networks(names=[name]) or [] if n.get("Name") == name]
+
+
+def _created(network: dict[str, Any]) -> tuple[str, str]:
+    """A sortable creation time: Docker trims trailing zeros off the nanoseconds."""
+    stamp = str(network.get("Created") or "")
+    head, _, rest = stamp.partition(".")
+    digits = "".join(itertools.takewhile(str.isdigit, rest))
+    return head, digits.ljust(9, "0")
+
+
+def _in_use(c: docker.DockerClient, network_id: str) -> bool:
+    try:
+        return bool(c.api.inspect_network(network_id).get("Containers"))
+    except docker.errors.NotFound:
+        return False
+
+
+def _remove_unused_network(c: docker.DockerClient, network_id: str) -> None:
+    if _in_use(c, network_id):
+        return
+    try:
+        c.api.remove_network(network_id)
+    except docker.errors.NotFound:
+        pass
+    except docker.errors.APIError as exc:
+        if exc.status_code not in (403, 409):  # a container joined it meanwhile
+            raise
+
+
+def _dedupe_networks(c: docker.DockerClient, name: str) -> None:
+    """Leave one network named ``name``: the oldest one containers use, else the oldest
+    (ties by id), so concurrent callers all keep the same. A duplicate a container
+    already joined stays; Docker then refuses the name as ambiguous, as it should."""
+    found = _networks_named(c, name)
+    if len(found) < 2:
+        return
+    used = {n["Id"] for n in found if _in_use(c, n["Id"])}
+    keeper = min(found, key=lambda n: (n["Id"] not in used, _created(n), n["Id"]))
+    for network in found:
+        if network["Id"] != keeper["Id"] and network["Id"] not in used:
+            _remove_unused_network(c, network["Id"])
+
+
 class DockerEngine:
     """``Engine`` over the Docker API. Thread-safe: the SDK client is shared."""
 
@@ -126,6 +203,7 @@ class DockerEngine:
         self._pins = pins
         self._client: docker.DockerClient | None = None
         self._lock = threading.Lock()
+        self._network_locks: dict[str, threading.Lock] = {}
 
     def _api(self) -> docker.DockerClient:
         with self._lock:
@@ -149,6 +227,8 @@ class DockerEngine:
                 attrs = c.api.inspect_image(ref)
             except docker.errors.ImageNotFound:
                 return None
+            if not _names_image(ref, attrs):
+                return None  # an image whose id merely starts with ``ref``
             health = (attrs.get("Config") or {}).get("Healthcheck") or {}
             test = health.get("Test") or []
             return Image(
@@ -191,28 +271,49 @@ class DockerEngine:
 
         return self._call(f"asking the registry about {ref}", ask)
 
-    def ensure_network(self, name: str, labels: dict[str, str]) -> None:
-        def ensure(c: docker.DockerClient) -> None:
-            if not c.networks.list(names=[name]):
-                try:
-                    c.networks.create(name, driver="bridge", labels=labels)
-                except docker.errors.APIError as exc:
-                    if exc.status_code != 409:
-                        raise
+    @contextmanager
+    def _network_lock(self, name: str) -> Iterator[None]:
+        """One network create or remove per name at a time in this process: Docker itself
+        lets two creates of one name both succeed."""
+        with self._lock:
+            lock = self._network_locks.setdefault(name, threading.Lock())
+        with lock:
+            yield
 
-        self._call(f"creating network {name}", ensure)
+    def ensure_network(self, name: str, labels: dict[str, str]) -> None:
+        """Create the bridge network ``name`` unless one exists, and leave exactly one.
+
+        Found by exact name (Docker's name filter matches substrings). Docker 20.10 and
+        older create a second network of a taken name (``CheckDuplicate`` only narrows the
+        race), so after a create the name is looked up again and a duplicate another
+        process made meanwhile is removed; every racer keeps the same one (``_dedupe_networks``).
+        The engine's duplicates left by older releases are healed the same way.
+        """
+
+        def ensure(c: docker.DockerClient) -> None:
+            found = _networks_named(c, name)
+            if len(found) == 1:
+                return
+            if not found:
+                try:
+                    c.api.create_network(name, driver="bridge", labels=labels, check_duplicate=True)
+                except docker.errors.APIError as exc:
+                    if exc.status_code != 409:  # 409: made meanwhile by another process
+                        raise
+            _dedupe_networks(c, name)
+
+        with self._network_lock(name):
+            self._call(f"creating network {name}", ensure)
 
     def remove_network(self, name: str) -> None:
-        def remove(c: docker.DockerClient) -> None:
-            for network in c.networks.list(names=[name]):
-                network.reload()
-                if not network.attrs.get("Containers"):
-                    try:
-                        network.remove()
-                    except docker.errors.NotFound:
-                        pass
+        """Remove every network of exactly this name that no container uses."""
 
-        self._call(f"removing network {name}", remove)
+        def remove(c: docker.DockerClient) -> None:
+            for network in _networks_named(c, name):
+                _remove_unused_network(c, network["Id"])
+
+        with self._network_lock(name):
+            self._call(f"removing network {name}", remove)
 
     def volumes(self, labels: dict[str, str]) -> list[str]:
         filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
@@ -360,6 +461,14 @@ class DockerEngine:
                 return None
 
         return self._call(f"inspecting container {container_id[:12]}", get)
+
+    def container_env(self, container_id: str) -> dict[str, str]:
+        def env(c: docker.DockerClient) -> dict[str, str]:
+            attrs = c.api.inspect_container(container_id)
+            pairs = (attrs.get("Config") or {}).get("Env") or []
+            return dict(str(item).partition("=")[::2] for item in pairs)
+
+        return self._call(f"inspecting container {container_id[:12]}", env)
 
     def containers(self, labels: dict[str, str]) -> list[Container]:
         filters = {"label": [f"{k}={v}" for k, v in labels.items()]}

@@ -16,6 +16,8 @@ LABEL_WORKLOAD = "moorage.workload"
 LABEL_DEPLOYMENT = "moorage.deployment"
 LABEL_PROJECT = "moorage.project"
 LABEL_STAGE = "moorage.stage"
+LABEL_CANDIDATE = "moorage.candidate"
+"""On a container that is health-checked before it may take the workload's host ports."""
 
 
 @dataclass(frozen=True)
@@ -161,6 +163,11 @@ class Engine(Protocol):
         ...
 
     def get(self, container_id: str) -> Container | None: ...
+
+    def container_env(self, container_id: str) -> dict[str, str]:
+        """The environment a container was created with (image defaults included), as the
+        engine will hand it to the container's processes."""
+        ...
 
     def containers(self, labels: dict[str, str]) -> list[Container]:
         """All containers, running or not, carrying every one of ``labels``."""

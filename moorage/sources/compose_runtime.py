@@ -1,13 +1,25 @@
 """Deploy, teardown, reconcile and logs of the ``compose`` kind, through ``ComposeRunner``.
 
 Files live in ``<data>/compose/<workload id>/``: the user's ``compose.yml``
-(rewritten only when its hash changes), ``moorage.override.yml`` (labels and
-the env file for every service) and ``moorage.env``.
+(rewritten only when its hash changes), ``moorage.override.yml`` (labels and the
+workload's env for every service) and ``moorage.env`` (kept for files that name it).
+
+Env reaches every container byte for byte through the override's ``environment:``
+(each ``$`` written ``$$``, the escape Compose v1 and v2 both document; an env file
+cannot hold a line break and is read differently by each). After ``up`` every
+container's environment is compared with the workload's: a key that did not arrive
+exactly fails the deploy, naming the key.
+
+A service that exits 0 by design is a success: one with ``restart: "no"``, or one
+another service waits for with ``condition: service_completed_successfully``. The
+override labels its containers ``moorage.one-shot``; settle, status and reconcile
+take an exited-0 one-shot as done (never run again), and any other exit as a failure.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import time
 from pathlib import Path
@@ -16,7 +28,7 @@ from typing import Any
 import yaml
 
 from moorage.deployer import plan
-from moorage.errors import DeployFailed
+from moorage.errors import DeployFailed, MoorageError
 from moorage.plugins.spec import DeployContext
 from moorage.runtime.engine import Container
 from moorage.sources import compose_file
@@ -25,6 +37,8 @@ COMPOSE_FILE = compose_file.COMPOSE_FILE
 OVERRIDE_FILE = "moorage.override.yml"
 ENV_FILE = compose_file.ENV_FILE
 PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
+ONE_SHOT_LABEL = "moorage.one-shot"
 SETTLE_SECONDS = 60.0
 # As with the image kind: a container without a health check must keep running this long.
 GRACE_SECONDS = 2.0
@@ -60,30 +74,103 @@ def _sha(text: str) -> str:
 
 
 def _write_if_changed(path: Path, text: str) -> bool:
-    if path.exists() and path.read_text() == text:
+    """Write ``text`` (UTF-8, readable by the server's user alone: it holds the env)."""
+    if path.exists() and path.read_text(encoding="utf-8") == text:
         return False
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with open(fd, "w", encoding="utf-8") as f:
+        f.write(text)
     tmp.replace(path)
     return True
 
 
-def _override(ctx: DeployContext, compose_text: str) -> str:
-    services = compose_file.load(compose_text).get("services") or {}
-    labels = plan.workload_labels(ctx.workload, ctx.labels)
+def _literal(text: str) -> str:
+    """``text`` as Compose reads it back after interpolation: ``$`` escaped as ``$$``."""
+    return text.replace("$", "$$")
+
+
+def _model(ctx: DeployContext, compose_text: str) -> dict[str, Any]:
+    """The file as Compose resolves it with the workload's env (``extends``, ``include``,
+    interpolation: what will run); as written when Compose cannot resolve it now (``up``
+    then says why)."""
+    try:
+        return compose_file.RESOLVER.resolve(compose_text, ctx.workload.env).model
+    except MoorageError:
+        return compose_file.load_mapping(compose_text)
+
+
+def one_shot_services(model: dict[str, Any]) -> set[str]:
+    """Services that exit by design: ``restart: "no"`` (``no`` unquoted is YAML's false),
+    or a ``service_completed_successfully`` dependency of another service."""
+    services = model.get("services")
+    if not isinstance(services, dict):
+        return set()
+    found = set()
+    for name, service in services.items():
+        if not isinstance(service, dict):
+            continue
+        if service.get("restart") in ("no", False):
+            found.add(str(name))
+        depends = service.get("depends_on")
+        if isinstance(depends, dict):
+            for dependency, wanted in depends.items():
+                if (
+                    isinstance(wanted, dict)
+                    and wanted.get("condition") == "service_completed_successfully"
+                ):
+                    found.add(str(dependency))
+    return found & {str(name) for name in services}
+
+
+def override_text(
+    services: list[str],
+    one_shot: set[str],
+    labels: dict[str, str],
+    env: dict[str, str],
+    network_labels: dict[str, str],
+) -> str:
+    """The override file: Moorage's labels and the workload's env on every service.
+
+    Every string is double-quoted with escapes (a line break, a control character or a
+    leading space survives any YAML reader) and unfolded, and every ``$`` is ``$$``.
+    """
+    environment = {key: _literal(value) for key, value in sorted(env.items())}
     doc: dict[str, Any] = {
-        "services": {name: {"labels": labels, "env_file": [f"./{ENV_FILE}"]} for name in services}
+        "services": {
+            name: {
+                "labels": {
+                    **{k: _literal(v) for k, v in labels.items()},
+                    **({ONE_SHOT_LABEL: "true"} if name in one_shot else {}),
+                },
+                "environment": dict(environment),  # a copy each: no YAML aliases
+            }
+            for name in services
+        }
     }
-    if ctx.labels:
-        doc["networks"] = {"default": {"labels": dict(ctx.labels)}}
-    return yaml.safe_dump(doc, sort_keys=True)
+    if network_labels:
+        doc["networks"] = {
+            "default": {"labels": {k: _literal(v) for k, v in network_labels.items()}}
+        }
+    return yaml.safe_dump(doc, sort_keys=True, default_style='"', allow_unicode=True, width=2**30)
+
+
+def _override(ctx: DeployContext, compose_text: str) -> str:
+    model = _model(ctx, compose_text)
+    services = model.get("services")
+    return override_text(
+        [str(name) for name in services] if isinstance(services, dict) else [],
+        one_shot_services(model),
+        plan.workload_labels(ctx.workload, ctx.labels),
+        ctx.workload.env,
+        dict(ctx.labels),
+    )
 
 
 def _env_text(ctx: DeployContext) -> str:
-    text, skipped = compose_file.env_file_text(ctx.workload.env)
-    for key in skipped:
-        ctx.log(f"env {key}: multi-line values cannot go into a Compose env file; skipped")
-    return text
+    """``moorage.env`` for files that name it; the override delivers the env itself."""
+    return compose_file.env_file_text(ctx.workload.env)[0]
 
 
 def _args(ctx: DeployContext, *rest: str) -> list[str]:
@@ -117,8 +204,18 @@ def _write_files(ctx: DeployContext, compose_text: str) -> None:
     _write_if_changed(directory / ENV_FILE, _env_text(ctx))
 
 
+def _done(c: Container) -> bool:
+    """A one-shot service's container that finished its job (exited 0)."""
+    return c.labels.get(ONE_SHOT_LABEL) == "true" and c.state == "exited" and c.exit_code == 0
+
+
+def _fine(c: Container) -> bool:
+    return (c.running and c.health in (None, "healthy")) or _done(c)
+
+
 def _settle(ctx: DeployContext) -> str | None:
-    """Wait for every container to run (and be healthy if it has a check); None when fine.
+    """Wait for every container to run (and be healthy if it has a check), or, for a
+    one-shot service, to have exited 0; None when fine.
 
     ``up -d`` returns once the containers have started, so one that exits a moment
     later would pass a single look: without a health check, it must last the grace.
@@ -129,26 +226,51 @@ def _settle(ctx: DeployContext) -> str | None:
         containers = _containers(ctx)
         if not containers:
             return "compose started no containers"
-        dead = [c for c in containers if c.state in ("exited", "dead", "restarting")]
-        if dead:
-            return f"{dead[0].name} is {dead[0].state} (exit code {dead[0].exit_code})"
+        failed = _failed(containers)
+        if failed:
+            return failed
         unhealthy = [c for c in containers if c.health == "unhealthy"]
         if unhealthy:
             return f"{unhealthy[0].name} reports unhealthy"
-        if all(c.running and c.health in (None, "healthy") for c in containers):
+        if all(_fine(c) for c in containers):
             in_grace = time.monotonic() - started < GRACE_SECONDS
-            if not (in_grace and any(c.health is None for c in containers)):
+            if not (in_grace and any(c.running and c.health is None for c in containers)):
                 return None
         if time.monotonic() >= deadline:
             return f"containers did not settle in {SETTLE_SECONDS:g} s"
         time.sleep(1)
 
 
+def env_missed(ctx: DeployContext) -> str | None:
+    """Why some container's environment is not the workload's env exactly, or None."""
+    wanted = ctx.workload.env
+    if not wanted:
+        return None
+    for c in _containers(ctx):
+        got = ctx.engine.container_env(c.id)
+        for key in sorted(wanted):
+            if got.get(key) != wanted[key]:
+                service = c.labels.get(SERVICE_LABEL) or c.name
+                return f"env {key} did not reach service {service} as stored"
+    return None
+
+
+def _failed(containers: list[Container]) -> str | None:
+    """The first container that ended other than by design, described; or None."""
+    for c in containers:
+        if c.state in ("exited", "dead", "restarting") and not _done(c):
+            return f"{c.name} is {c.state} (exit code {c.exit_code})"
+    return None
+
+
 def _up(ctx: DeployContext) -> str | None:
     code, output = _compose(ctx, "up", "-d", "--remove-orphans")
     if code != 0:
-        return output.splitlines()[-1] if output else f"compose up exited {code}"
-    return _settle(ctx)
+        # A dependency that failed (``service_completed_successfully``) says more than
+        # Compose's last line ("Encountered errors while bringing up the project.").
+        failed = _failed(_containers(ctx))
+        return failed or (output.splitlines()[-1] if output else f"compose up exited {code}")
+    return env_missed(ctx) or _settle(ctx)
 
 
 def deploy(ctx: DeployContext, compose_text: str) -> dict[str, Any]:
@@ -196,7 +318,7 @@ def teardown(ctx: DeployContext) -> None:
 
 def status(ctx: DeployContext) -> str:
     containers = _containers(ctx)
-    if containers and all(c.running for c in containers):
+    if containers and all(c.running or _done(c) for c in containers):
         return "running"
     if any(c.state in ("restarting", "dead") or (c.exit_code or 0) != 0 for c in containers):
         return "failed"
@@ -214,8 +336,8 @@ def reconcile(ctx: DeployContext) -> bool:
     if artifact is None:
         return False
     containers = _containers(ctx)
-    if containers and all(c.running for c in containers):
-        return False
+    if containers and all(c.running or _done(c) for c in containers):
+        return False  # a finished one-shot stays finished: bringing it up would rerun it
     _write_files(ctx, str(artifact["compose"]))
     ctx.log("reconcile: bringing the compose project back up")
     _compose(ctx, "up", "-d", "--remove-orphans")

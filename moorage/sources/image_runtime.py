@@ -1,11 +1,13 @@
 """Deploy, teardown, reconcile and logs of the ``image`` kind, through the engine seam.
 
 Never leaves a workload with nothing serving when something served before: a
-failed deploy removes the new container and restarts the old one.
+failed deploy removes the new container and restarts the old one. A new container
+never answers on the workload's fixed host ports before it passed its health check.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from moorage.deployer import plan
@@ -73,17 +75,54 @@ def _mine(ctx: DeployContext) -> list[Container]:
 
 def _create(ctx: DeployContext, spec: ContainerSpec, labels: dict[str, str]) -> Container:
     """Create the container; if a teardown in this stage just removed the shared network
-    (it holds another workload's lock, not ours), make the network again and retry once."""
+    (it holds another workload's lock, not ours), or another process's racing create left
+    the name ambiguous, make sure of the network again and retry once."""
     try:
         return ctx.engine.create(spec)
     except EngineError as exc:
-        if "network" not in exc.message or "not found" not in exc.message:
+        if "network" not in exc.message or not (
+            "not found" in exc.message or "ambiguous" in exc.message
+        ):
             raise
         ctx.engine.ensure_network(spec.network, labels)
         return ctx.engine.create(spec)
 
 
+def _check_candidate(
+    ctx: DeployContext,
+    config: ImageConfig,
+    spec: ContainerSpec,
+    network_labels: dict[str, str],
+    healthy: Callable[[str], None],
+) -> None:
+    """Run the new version beside the old one, on loopback ports the engine picks, until
+    it is healthy; remove it either way. The old container keeps the workload's ports
+    (and its name on the network) throughout: a failing candidate never answers there."""
+    candidate = plan.candidate_spec(spec)
+    created: Container | None = None
+    try:
+        created = _create(ctx, candidate, network_labels)
+        ctx.engine.start(created.id)
+        ctx.log(f"started the candidate {candidate.name} on a port of its own")
+        healthy(created.id)
+    except (DeployFailed, EngineError) as exc:
+        ctx.log(f"the candidate failed: {exc.message}")
+        if created is not None:
+            ctx.engine.remove(created.id)
+            ctx.log(f"removed the candidate {candidate.name}; the previous container kept serving")
+        raise DeployFailed(exc.message) from None
+    ctx.engine.stop(created.id, config.stop_timeout)
+    ctx.engine.remove(created.id)
+    ctx.log(f"the candidate passed; removed {candidate.name}")
+
+
 def deploy(ctx: DeployContext, config: ImageConfig) -> dict[str, Any]:
+    """Start the new container, health-check it, then remove the old one.
+
+    When the new one needs host ports the old one holds, it is first health-checked as a
+    candidate on ports of its own (``_check_candidate``); only a candidate that passed
+    makes the old one stop, and the container that then takes the ports is checked again.
+    """
     engine, workload = ctx.engine, ctx.workload
     image = _ensure_image(ctx, config, config.image)
     _prepare_volumes(ctx)
@@ -99,6 +138,17 @@ def deploy(ctx: DeployContext, config: ImageConfig) -> dict[str, Any]:
         publish_addr=ctx.settings.publish_addr,
         extra_labels=ctx.labels,
     )
+
+    def healthy(container_id: str) -> None:
+        wait_healthy(
+            engine,
+            container_id,
+            config,
+            image_has_healthcheck=image.has_healthcheck,
+            publish_addr=ctx.settings.publish_addr,
+            log=ctx.log,
+        )
+
     old = _mine(ctx)
     wanted_ports = plan.fixed_host_ports(spec)
     blocking = [
@@ -108,7 +158,8 @@ def deploy(ctx: DeployContext, config: ImageConfig) -> dict[str, Any]:
     ]
     stopped: list[Container] = []
     if blocking:
-        ctx.log("the new container needs host ports the old one holds: stopping the old one first")
+        ctx.log("the new container needs host ports the old one holds: checking it first")
+        _check_candidate(ctx, config, spec, network_labels, healthy)
         for c in blocking:
             engine.stop(c.id, config.stop_timeout)
             stopped.append(c)
@@ -120,14 +171,7 @@ def deploy(ctx: DeployContext, config: ImageConfig) -> dict[str, Any]:
         ctx.log(f"created {spec.name}")
         engine.start(new.id)
         ctx.log(f"started {spec.name}")
-        wait_healthy(
-            engine,
-            new.id,
-            config,
-            image_has_healthcheck=image.has_healthcheck,
-            publish_addr=ctx.settings.publish_addr,
-            log=ctx.log,
-        )
+        healthy(new.id)
     except (DeployFailed, EngineError) as exc:
         reason = exc.message
         ctx.log(f"deploy failed: {reason}")

@@ -123,6 +123,9 @@ class FakeEngine:
         box = self.boxes.get(container_id)
         return None if box is None else box.container
 
+    def container_env(self, container_id: str) -> dict[str, str]:
+        return dict(self._box(container_id).spec.env)
+
     def containers(self, labels: dict[str, str]) -> list[Container]:
         return [
             box.container

@@ -71,7 +71,7 @@ def test_deploy_serve_data_redeploy_rollback_and_delete(server: Server, project:
     assert containers(wid) != [name] and len(containers(wid)) == 1
     assert (stage_dir / "file").read_text() == "kept\n"
 
-    # A failing health check rolls back: the old container answers again.
+    # A failing health check fails the candidate: the old container never stopped.
     r = server.operator.patch(
         f"/api/workloads/{wid}",
         json={
@@ -86,7 +86,7 @@ def test_deploy_serve_data_redeploy_rollback_and_delete(server: Server, project:
     failed = deploy(server.operator, wid)
     assert failed["status"] == "failed"
     assert "404" in failed["error"]
-    assert "started the previous container" in failed["log"]
+    assert "the previous container kept serving" in failed["log"]
     assert get_text(port) == "hello from v2\n"
     assert containers(wid) == before
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from moorage.deployer import plan
 from moorage.plugins.spec import VolumeMount, WorkloadView
+from moorage.runtime.engine import BindMount, ContainerSpec, PortBinding
 from moorage.sources.image import ImageConfig
 
 WORKLOAD = WorkloadView(
@@ -84,3 +85,31 @@ def test_image_to_run_prefers_the_recorded_image_id() -> None:
     config = ImageConfig.model_validate({"image": "a/b:1"})
     assert plan.image_to_run(config) == "a/b:1"
     assert plan.image_to_run(config, {"image_id": "sha256:abc"}) == "sha256:abc"
+
+
+def test_a_candidate_keeps_the_spec_but_takes_no_host_port_and_no_alias() -> None:
+    spec = ContainerSpec(
+        name="moorage_shop_prod_web_89abcdef",
+        image="a/b:1",
+        labels={"moorage.workload": "wl_1", "moorage.deployment": "dp_1"},
+        network="moorage_shop_prod",
+        aliases=("web",),
+        env={"A": "1"},
+        ports=(PortBinding(8080, 18080), PortBinding(53, None, "udp")),
+        mounts=(BindMount("/v/data", "/data"),),
+    )
+    candidate = plan.candidate_spec(spec)
+    assert candidate.name == "moorage_shop_prod_web_89abcdef_candidate"
+    assert candidate.labels == {**spec.labels, "moorage.candidate": "true"}
+    assert [(p.container, p.host, p.protocol, p.host_ip) for p in candidate.ports] == [
+        (8080, None, "tcp", "127.0.0.1"),
+        (53, None, "udp", "127.0.0.1"),
+    ]
+    assert plan.fixed_host_ports(candidate) == set()
+    assert candidate.aliases == () and candidate.restart_policy == "no"
+    assert (candidate.image, candidate.env, candidate.mounts, candidate.network) == (
+        spec.image,
+        spec.env,
+        spec.mounts,
+        spec.network,
+    )
