@@ -323,12 +323,12 @@ def test_logs_answer_what_the_containers_print(server: Server, project: str) -> 
         assert done["status"] == "succeeded", done["log"]
 
         def logs() -> str:
-            r = server.viewer.get(f"/api/workloads/{workload['id']}/logs", params={"tail": 50})
+            r = server.operator.get(f"/api/workloads/{workload['id']}/logs", params={"tail": 50})
             assert r.status_code == 200, r.text
             return str(r.json()["logs"])
 
         wait_until(lambda: marker in logs(), 20, "the marker in the logs")
-        r = server.viewer.get(f"/api/workloads/{workload['id']}/logs", params={"tail": 0})
+        r = server.operator.get(f"/api/workloads/{workload['id']}/logs", params={"tail": 0})
         assert_error(r, 422)
     finally:
         server.admin.delete(f"/api/workloads/{workload['id']}")

@@ -148,7 +148,7 @@ def test_the_api_never_returns_the_registry_password(
         server.viewer.get("/api/workloads", params={"project": project}),
         server.viewer.get(f"/api/workloads/{workload_id}/deployments"),
         server.viewer.get(f"/api/workloads/{workload_id}/deployments/{done['id']}"),
-        server.viewer.get(f"/api/workloads/{workload_id}/logs"),
+        server.operator.get(f"/api/workloads/{workload_id}/logs"),
         server.admin.get("/api/audit"),
     ]
     for answer in answers:
