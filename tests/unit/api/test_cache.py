@@ -5,10 +5,12 @@ every change of users, tokens and sessions at once."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import event
@@ -18,6 +20,15 @@ from moorage.errors import Unauthenticated
 from moorage.security.roles import SYSTEM
 from moorage.services import projects, users
 from moorage.store.db import Database
+
+T = TypeVar("T")
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine on a loop of its own thread: the suite's browser tests may leave an
+    event loop running on this one, and asyncio.run refuses to nest."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 @pytest.fixture
@@ -113,21 +124,21 @@ def test_a_known_token_is_answered_without_the_store_until_something_changes(
         ann = users.create(s, SYSTEM, username="ann", role="viewer", password="long-password")
         token, row = users.create_token(s, SYSTEM, ann)
     cache = CredentialCache(db)
-    assert asyncio.run(cache.token(token)).role == "viewer"  # records the token's first use,
-    assert asyncio.run(cache.token(token)).role == "viewer"  # which the next read sees
+    assert run(cache.token(token)).role == "viewer"  # records the token's first use,
+    assert run(cache.token(token)).role == "viewer"  # which the next read sees
     seen = statements(db)
     for _ in range(5):
-        assert asyncio.run(cache.token(token)).username == "ann"
+        assert run(cache.token(token)).username == "ann"
     assert seen == []
     with db.session() as s:  # a new role applies at once
         users.update(s, SYSTEM, ann.id, role="operator")
-    assert asyncio.run(cache.token(token)).role == "operator"
+    assert run(cache.token(token)).role == "operator"
     with db.session() as s:  # so does a revoked token
         users.revoke_token(s, users.actor_for_token(s, token), row.id)
     with pytest.raises(Unauthenticated):
-        asyncio.run(cache.token(token))
+        run(cache.token(token))
     with pytest.raises(Unauthenticated):
-        asyncio.run(cache.token("mrg_never-issued"))
+        run(cache.token("mrg_never-issued"))
 
 
 def test_a_session_cookie_follows_logout_and_expiry(db: Database) -> None:
@@ -136,9 +147,9 @@ def test_a_session_cookie_follows_logout_and_expiry(db: Database) -> None:
     with db.session() as s:
         cookie, csrf, _user = users.login(s, "bob", "long-password")
     cache = CredentialCache(db)
-    actor, got = asyncio.run(cache.cookie(cookie))
+    actor, got = run(cache.cookie(cookie))
     assert (actor.username, got) == ("bob", csrf)
     with db.session() as s:
         users.logout(s, actor, cookie)
     with pytest.raises(Unauthenticated):
-        asyncio.run(cache.cookie(cookie))
+        run(cache.cookie(cookie))
