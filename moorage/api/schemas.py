@@ -179,8 +179,15 @@ class WorkloadOut(BaseModel):
     project: str
     stage: str
     config: dict[str, Any]
-    desired_state: str
-    status: str
+    desired_state: str = Field(
+        json_schema_extra={"enum": ["running", "stopped"]},
+        description="What reconcile keeps it at; set by stop, start, restart and a deploy",
+    )
+    status: str = Field(description="As last observed; ``never_deployed`` before a first deploy")
+    pending_changes: bool = Field(
+        default=False,
+        description="A saved change of config, env or volumes that no successful deploy has run",
+    )
     keep_last: int | None = None
     created_at: datetime
     updated_at: datetime
@@ -315,6 +322,11 @@ class VolumeIn(Body):
     source: str = Field(max_length=4096)
     target: str = Field(max_length=4096)
     read_only: bool = False
+    shared: bool = Field(
+        default=False,
+        description="Another workload may mount the same stage or project directory "
+        "when its volume says so too",
+    )
     # Read-only fields of VolumeOut, accepted and ignored so a GET can be PUT back as is.
     host_path: str | None = Field(default=None, description="ignored: derived by Moorage")
     problem: str | None = Field(default=None, description="ignored: derived by Moorage")
@@ -326,6 +338,7 @@ class VolumeOut(BaseModel):
     source: str
     target: str
     read_only: bool
+    shared: bool = False
     host_path: str | None = Field(description="null when the source no longer passes the rules")
     problem: str | None = Field(default=None, description="why host_path is null")
 

@@ -11,7 +11,9 @@ import typer
 from moorage.cli.client import Client, CliError
 from moorage.cli.output import console, emit_json, table
 
-app = typer.Typer(help="Workloads (apps): list, show, create, deploy, logs, delete.")
+app = typer.Typer(
+    help="Workloads (apps): list, show, create, deploy, stop, start, restart, logs, delete."
+)
 
 
 def resolve(client: Client, ref: str) -> dict[str, Any]:
@@ -72,6 +74,8 @@ def show_app(ref: str, as_json: Annotated[bool, typer.Option("--json")] = False)
         return
     for key in ("id", "name", "kind", "project", "stage", "ref_id", "status", "desired_state"):
         console.print(f"[bold]{key}[/bold]: {workload[key]}")
+    if workload.get("pending_changes"):
+        console.print("[bold]pending_changes[/bold]: saved changes not deployed yet")
     console.print("[bold]config[/bold]:")
     console.print_json(data=workload["config"])
 
@@ -158,6 +162,31 @@ def deploy_app(
     if deployment["status"] != "succeeded":
         raise CliError(f"deploy {deployment['status']}: {deployment.get('error') or 'see log'}")
     print(f"deployed {workload['name']}")
+
+
+def _lifecycle(ref: str, action: str, done: str) -> None:
+    client = Client()
+    workload = resolve(client, ref)
+    after = client.post(f"/api/workloads/{workload['id']}/{action}")
+    print(f"{done} {workload['name']} (status: {after['status']})")
+
+
+@app.command("stop")
+def stop_app(ref: str) -> None:
+    """Stop a workload and keep it stopped: reconcile and triggered deploys leave it so."""
+    _lifecycle(ref, "stop", "stopped")
+
+
+@app.command("start")
+def start_app(ref: str) -> None:
+    """Start a stopped workload: its last successful deployment runs again."""
+    _lifecycle(ref, "start", "started")
+
+
+@app.command("restart")
+def restart_app(ref: str) -> None:
+    """Stop a workload's containers and start its last successful deployment again."""
+    _lifecycle(ref, "restart", "restarted")
 
 
 @app.command("logs")

@@ -1,8 +1,9 @@
 """The per-workload lock every entry point that changes a workload takes.
 
-One re-entrant lock per workload id: deploy, teardown, reconcile (and restore)
-serialize per workload and run in parallel across workloads. Re-entrant, so a
-caller holding it (a restore) can redeploy inside it without deadlock.
+One re-entrant lock per workload id: deploy, teardown, reconcile, restore, capture
+and every API change (``services.guard``) serialize per workload and run in
+parallel across workloads. Re-entrant, so a caller holding it (a restore, a guarded
+route) can redeploy, reconcile or tear down inside it without deadlock.
 """
 
 from __future__ import annotations
@@ -51,8 +52,8 @@ class WorkloadLocks:
     def hold(self, key: str, *, timeout: float | None = None) -> Iterator[None]:
         if not self.acquire(key, timeout=timeout):
             raise Conflict(
-                "another deploy, teardown or restore of this workload is running; try again "
-                "when it has finished",
+                "another change, deploy, teardown or restore of this workload is running; "
+                "try again when it has finished",
                 code="workload_busy",
             )
         try:

@@ -3,6 +3,11 @@
 Every path that touches a workload's containers takes ``WorkloadLocks`` for
 that workload first. The database is the queue: a deployment row is claimed
 by flipping ``queued`` to ``running`` in one UPDATE, so it runs once.
+
+``converge`` brings a workload to its desired state (SPEC section 9): ``running``
+brings the last good deployment back up, ``stopped`` stops whatever of it runs, and
+nothing revives a stopped workload (a queued deploy of one fails; a person's deploy
+asks it to run first).
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -18,18 +24,17 @@ from sqlalchemy.orm import Session
 
 from moorage import metrics
 from moorage.deployer.locks import WorkloadLocks
-from moorage.errors import EngineError, EngineUnavailable, MoorageError
+from moorage.errors import DeployFailed, EngineError, EngineUnavailable, MoorageError
 from moorage.faults import FaultPoints
 from moorage.names import new_id
 from moorage.plugins.registry import Registry
 from moorage.plugins.spec import DeployContext, VolumeMount, WorkloadView
 from moorage.runtime.compose import ComposeRunner
-from moorage.runtime.engine import Engine
+from moorage.runtime.engine import LABEL_WORKLOAD, Engine
 from moorage.security.roles import SYSTEM
-from moorage.services import audit, deploys, powers, workloads
+from moorage.services import audit, deploys, inputs, powers, workloads
 from moorage.services import env as env_service
 from moorage.services import volumes as volume_service
-from moorage.services.volumes import VolumeSpec
 from moorage.settings import Settings
 from moorage.store.db import Database
 from moorage.store.tables import Deployment, Workload, utcnow
@@ -46,11 +51,16 @@ def inputs_of(view: WorkloadView) -> dict[str, Any]:
     return {
         "config": dict(view.config),
         "env": dict(view.env),
-        "volumes": [
-            VolumeSpec(v.name, v.scope, v.source, v.target, v.read_only).as_dict()
-            for v in view.volumes
-        ],
+        "volumes": [{key: getattr(v, key) for key in inputs.MOUNT_KEYS} for v in view.volumes],
     }
+
+
+@dataclass(frozen=True)
+class Converged:
+    """What ``Deployer.converge`` found and did."""
+
+    status: str
+    changed: bool
 
 
 class DeploymentLog:
@@ -293,6 +303,11 @@ class Deployer:
                 workload = s.get(Workload, view.id)
                 row = s.get(Deployment, deployment_id)
                 assert workload is not None and row is not None
+                if workload.desired_state != "running":
+                    raise DeployFailed(
+                        f"workload {view.name} is stopped; this deploy ({reason}) does not "
+                        "start it: start it, or deploy it again by hand"
+                    )
                 workload.status = "deploying"
                 row.inputs = inputs_of(view)
                 holds = powers.held(workload)
@@ -398,8 +413,14 @@ class Deployer:
             deployment.error = error
             if artifact is not None:
                 deployment.artifact = artifact
-            # A failed deploy that left the old version serving keeps the workload "running".
-            workload.status = observed if observed in ("running", "unknown") else "failed"
+            if status == "succeeded":
+                workload.deployed_digest = inputs.digest(deployment.inputs)
+            # A failed deploy that left the old version serving keeps the workload "running";
+            # one refused because the workload is stopped leaves it "stopped".
+            kept = {"running", "unknown"} | (
+                {"stopped"} if workload.desired_state == "stopped" else set()
+            )
+            workload.status = observed if observed in kept else "failed"
             if status == "succeeded" and chain:
                 chained = deploys.enqueue_chain(s, SYSTEM, workload_id)
                 if chained:
@@ -413,15 +434,19 @@ class Deployer:
     # --- observe, teardown, reconcile ----------------------------------------
 
     def observe(self, workload_id: str) -> str:
-        """The workload's status as the engine shows it; ``unknown`` when it cannot tell."""
+        """The workload's status as the engine shows it; ``unknown`` when it cannot tell.
+        A workload stopped on purpose that runs nothing is ``stopped``, whatever its
+        containers' exit codes."""
         try:
             with self.db.session() as s:
                 view = self.view(s, workload_id)
-            return self.registry.source(view.kind).status(self.context(view))
+                desired = workloads.get(s, workload_id).desired_state
+            status = self.registry.source(view.kind).status(self.context(view))
         except EngineUnavailable:
             return "unknown"
         except MoorageError:
             return "unknown"
+        return _as_desired(status, desired)
 
     def teardown(self, workload_id: str) -> None:
         """Remove what the workload runs. Raises Conflict if it stays busy too long."""
@@ -444,21 +469,49 @@ class Deployer:
         return self.registry.source(view.kind).logs(self.context(view), tail)
 
     def reconcile(self, workload_id: str, *, wait: float = 0) -> str:
-        """Fix drift for one workload; return its status. Skips a busy workload unless waiting."""
+        """Fix drift for one workload; return its status. Skips a busy workload unless
+        waiting. What it changed is audited as the system's doing."""
         if not self.locks.acquire(workload_id, timeout=wait):
             return "deploying"
         try:
+            done = self.converge(workload_id)
+            if done.changed:
+                with self.db.session() as s:
+                    audit.record(
+                        s,
+                        SYSTEM,
+                        "workload.reconcile",
+                        "workload",
+                        workload_id,
+                        {"status": done.status},
+                    )
+            return done.status
+        finally:
+            self.locks.release(workload_id)
+
+    def converge(self, workload_id: str, *, restart: bool = False) -> Converged:
+        """Bring the workload to its desired state and record the status it then has.
+
+        ``running``: the last good deployment runs (``SourceKind.reconcile``); ``stopped``:
+        every container of the workload is stopped, and nothing starts one. ``restart``
+        stops a running workload's containers first. A workload that never deployed has
+        nothing to observe or bring back. The caller holds the workload's lock and writes
+        any audit row.
+        """
+        with self.locks.hold(workload_id, timeout=0):  # re-entrant: the caller's own
             with self.db.session() as s:
                 view = self.deployed_view(s, workload_id)
                 current = workloads.get(s, workload_id)
                 desired, recorded = current.desired_state, current.status
             if view.artifact is None:
-                return recorded  # never deployed: nothing to observe or bring back
+                return Converged(recorded, False)
             source = self.registry.source(view.kind)
             ctx = self.context(view)
             try:
-                changed = desired == "running" and source.reconcile(ctx)
-                status = source.status(ctx)
+                stopped = self._stop_all(view) if restart or desired != "running" else False
+                started = desired == "running" and source.reconcile(ctx)
+                status = _as_desired(source.status(ctx), desired)
+                changed = stopped or started
             except EngineUnavailable:
                 changed, status = False, "unknown"
             except EngineError as exc:
@@ -468,18 +521,17 @@ class Deployer:
                 workload = s.get(Workload, workload_id)
                 if workload is not None:
                     workload.status = status
-                    if changed:
-                        audit.record(
-                            s,
-                            SYSTEM,
-                            "workload.reconcile",
-                            "workload",
-                            workload_id,
-                            {"status": status},
-                        )
-            return status
-        finally:
-            self.locks.release(workload_id)
+            return Converged(status, changed)
+
+    def _stop_all(self, view: WorkloadView) -> bool:
+        """Stop every running container of the workload (by its label, whatever its kind),
+        as a restore does; True when one was running."""
+        running = [c for c in self.engine.containers({LABEL_WORKLOAD: view.id}) if c.running]
+        stop_timeout = int(view.config.get("stop_timeout", 10))
+        for c in running:
+            self.engine.stop(c.id, stop_timeout)
+            log.info("%s: stopped %s", view.id, c.name)
+        return bool(running)
 
     def reconcile_all(self) -> None:
         # Only workloads that ever deployed have something to observe or bring back.
@@ -513,3 +565,9 @@ class Deployer:
             self.reconcile_all()
             elapsed = (datetime.now() - started).total_seconds()
             self._stop.wait(max(0.5, self.settings.reconcile_seconds - elapsed))
+
+
+def _as_desired(status: str, desired: str) -> str:
+    """A stopped workload that runs nothing reads ``stopped``, never ``failed`` (an app
+    stopped on purpose may exit non-zero on its way down)."""
+    return "stopped" if desired == "stopped" and status != "running" else status

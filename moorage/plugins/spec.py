@@ -165,6 +165,16 @@ class SourceKind(Protocol):
 
 
 @runtime_checkable
+class FixedPorts(Protocol):
+    """A source kind whose config can publish fixed host ports: two workloads may not
+    publish the same one (409 ``port_in_use`` when a config is saved)."""
+
+    def host_ports(self, config: dict[str, Any]) -> list[tuple[int, str]]:
+        """The ``(host port, protocol)`` pairs a saved ``config`` publishes on fixed ports."""
+        ...
+
+
+@runtime_checkable
 class TriggerKind(Protocol):
     """A plugin that starts deploys of its bound workloads (``webhook``, ``schedule``...)."""
 

@@ -14,7 +14,7 @@ from moorage.plugins.registry import Registry
 from moorage.security.roles import Actor
 from moorage.services import audit, powers
 from moorage.services.workloads import get as get_workload
-from moorage.services.workloads import validated
+from moorage.services.workloads import set_desired_state, validated
 from moorage.settings import Settings
 from moorage.store.tables import AuditEntry, ChainLink, Deployment, utcnow
 
@@ -55,8 +55,9 @@ def deploy(
     pull: bool = False,
 ) -> Deployment:
     """A manual deploy: the workload as saved must ask for no host power it does not hold,
-    unless an admin deploys it (which grants them)."""
-    workload = get_workload(session, workload_id)
+    unless an admin deploys it (which grants them). A person deploying asks for the
+    workload to run: a stopped one is started by it."""
+    workload = set_desired_state(session, workload_id, "running")
     view = powers.view_of(session, workload)
     granted = powers.review(
         session, actor, registry, settings, workload, view, what="deploy a workload"
@@ -139,7 +140,8 @@ def promote(
     target_id: str,
     source_id: str,
 ) -> Deployment:
-    """Copy what ``source`` last deployed into ``target``'s config, then queue a deploy."""
+    """Copy what ``source`` last deployed into ``target``'s config, then queue a deploy
+    (which, as a manual deploy does, asks the target to run)."""
     target = get_workload(session, target_id)
     try:
         source = get_workload(session, source_id)
@@ -173,12 +175,13 @@ def promote(
         session, actor, registry, settings, target, view, what="promote into a workload"
     )
     target.config = stored
+    set_desired_state(session, target.id, "running")
     audit.record(
         session,
         actor,
         "workload.promote",
         "workload",
         target.id,
-        {"from": source.id, "deployment": done.id, **granted},
+        {"from": source.id, "from_deployment": done.id, **granted},
     )
     return enqueue(session, actor, target.id, f"promote:{source.id}")

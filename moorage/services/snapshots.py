@@ -99,9 +99,11 @@ def request_capture(
     return snapshot
 
 
-def delete(
-    session: Session, actor: Actor, settings: Settings, workload_id: str, snapshot_id: str
-) -> None:
+def check_deletable(session: Session, workload_id: str, snapshot_id: str) -> Snapshot:
+    """404 for no such snapshot; 409 ``snapshot_busy`` while it is captured, 409
+    ``restore_running`` while a restore reads it. The route asks before it waits for the
+    workload's lock (which a capture holds), so the refusal comes at once; ``delete``
+    asks again under it."""
     snapshot = get(session, workload_id, snapshot_id)
     if snapshot.status == "capturing":
         raise Conflict(
@@ -116,6 +118,13 @@ def delete(
             f"restore {reading} is reading this snapshot; delete it after the restore ends",
             code="restore_running",
         )
+    return snapshot
+
+
+def delete(
+    session: Session, actor: Actor, settings: Settings, workload_id: str, snapshot_id: str
+) -> None:
+    snapshot = check_deletable(session, workload_id, snapshot_id)
     archive_path(settings, snapshot).unlink(missing_ok=True)
     session.delete(snapshot)
     audit.record(

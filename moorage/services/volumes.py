@@ -2,12 +2,17 @@
 
 No volume's host directory may lie inside another's (any workload, any scope): a
 container that mounts the outer one could swap a component of the inner one's path
-for a symlink, and the next deploy would bind whatever that link points at.
+for a symlink, and the next deploy would bind whatever that link points at. Two
+workloads mount the same stage or project directory only when both volumes say
+``shared`` (SPEC section 9): sharing is never silent. ``mounted_by_others`` is the
+one walk over the other workloads' volumes that these rules and a restore's
+pre-flight make.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +32,8 @@ from moorage.store.tables import Project, Volume, Workload
 from moorage.volumes.paths import host_path, normalize_target
 
 MAX_VOLUMES = 64
+SHARABLE_SCOPES = ("stage", "project")
+"""Scopes whose directories Moorage makes: sharing one between workloads needs ``shared``."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,7 @@ class VolumeSpec:
     source: str
     target: str
     read_only: bool = False
+    shared: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -44,6 +52,33 @@ class VolumeSpec:
             "source": self.source,
             "target": self.target,
             "read_only": self.read_only,
+            "shared": self.shared,
+        }
+
+
+@dataclass(frozen=True)
+class Mounted:
+    """A volume of another workload, with its host directory resolved (symlinks followed)."""
+
+    workload_id: str
+    workload: str
+    project: str
+    stage: str
+    volume: str
+    scope: str
+    shared: bool
+    path: Path
+
+    def named(self) -> str:
+        return f"workload {self.workload!r} ({self.workload_id}) in {self.project}/{self.stage}"
+
+    def detail(self, field: str) -> dict[str, str]:
+        """An error detail naming this volume and its workload, for a clash with ``field``."""
+        return {
+            "field": field,
+            "workload": self.workload_id,
+            "workload_name": self.workload,
+            "volume": self.volume,
         }
 
 
@@ -52,7 +87,7 @@ def read(session: Session, workload_id: str) -> list[VolumeSpec]:
     rows = session.scalars(
         select(Volume).where(Volume.workload_id == workload_id).order_by(Volume.position)
     )
-    return [VolumeSpec(r.name, r.scope, r.source, r.target, r.read_only) for r in rows]
+    return [VolumeSpec(r.name, r.scope, r.source, r.target, r.read_only, r.shared) for r in rows]
 
 
 def replace(
@@ -76,7 +111,7 @@ def replace(
     project = project_slug(session, workload)
     names: set[str] = set()
     targets: set[str] = set()
-    clean: list[VolumeSpec] = []
+    clean: list[tuple[VolumeSpec, Path]] = []
     for spec in wanted:
         if not is_slug(spec.name):
             raise InvalidInput(
@@ -88,39 +123,16 @@ def replace(
         target = normalize_target(spec.target)
         if target in targets:
             raise InvalidInput(f"target {target!r} is mounted twice", code="invalid_volume")
-        host_path(
-            data_dir=settings.data_dir,
-            volume_roots=settings.volume_roots,
-            project=project,
-            stage=workload.stage,
-            scope=spec.scope,
-            source=spec.source,
-        )
+        path = path_of(settings, project, workload.stage, spec.scope, spec.source)
         names.add(spec.name)
         targets.add(target)
-        clean.append(VolumeSpec(spec.name, spec.scope, spec.source, target, spec.read_only))
-    check_nesting(
-        session,
-        settings,
-        workload_id,
-        [
-            (
-                spec.name,
-                host_path(
-                    data_dir=settings.data_dir,
-                    volume_roots=settings.volume_roots,
-                    project=project,
-                    stage=workload.stage,
-                    scope=spec.scope,
-                    source=spec.source,
-                ),
-            )
-            for spec in clean
-        ],
-    )
+        saved = VolumeSpec(spec.name, spec.scope, spec.source, target, spec.read_only, spec.shared)
+        clean.append((saved, path))
+    check_nesting(session, settings, workload_id, [(s.name, p) for s, p in clean])
+    check_sharing(session, settings, workload_id, clean)
     before = read(session, workload_id)
     touched_absolute = {v for v in before if v.scope == "absolute"} ^ {
-        v for v in clean if v.scope == "absolute"
+        v for v, _ in clean if v.scope == "absolute"
     }
     if touched_absolute and not actor.can("admin"):
         raise Forbidden(
@@ -129,7 +141,8 @@ def replace(
     for row in session.scalars(select(Volume).where(Volume.workload_id == workload_id)):
         session.delete(row)
     session.flush()
-    for position, spec in enumerate(clean):
+    specs = [spec for spec, _ in clean]
+    for position, spec in enumerate(specs):
         session.add(Volume(workload_id=workload_id, position=position, **spec.as_dict()))
     session.flush()
     audit.record(
@@ -138,13 +151,53 @@ def replace(
         "workload.volumes.replace",
         "workload",
         workload_id,
-        {"volumes": [v.as_dict() for v in clean]},
+        {"volumes": [v.as_dict() for v in specs]},
     )
-    return clean
+    return specs
+
+
+def path_of(settings: Settings, project: str, stage: str, scope: str, source: str) -> Path:
+    """The host path of a volume of a workload in ``project``/``stage`` (422 when its
+    source breaks its scope's rules): ``volumes.paths.host_path`` with the settings'."""
+    return host_path(
+        data_dir=settings.data_dir,
+        volume_roots=settings.volume_roots,
+        project=project,
+        stage=stage,
+        scope=scope,
+        source=source,
+    )
 
 
 def _real(path: Path) -> Path:
     return Path(os.path.realpath(path))
+
+
+def mounted_by_others(session: Session, settings: Settings, workload_id: str) -> Iterator[Mounted]:
+    """Every volume of every other workload, at its real host path; a row whose path no
+    longer derives (say, ``MOORAGE_VOLUME_ROOTS`` changed) mounts nothing and is skipped."""
+    rows = session.execute(
+        select(
+            Volume.workload_id,
+            Workload.name,
+            Project.slug,
+            Workload.stage,
+            Volume.name,
+            Volume.scope,
+            Volume.shared,
+            Volume.source,
+        )
+        .join(Workload, Workload.id == Volume.workload_id)
+        .join(Project, Project.id == Workload.project_id)
+        .where(Volume.workload_id != workload_id)
+        .order_by(Workload.created_at, Volume.position)
+    ).all()
+    for other_id, other, project, stage, volume, scope, shared, source in rows:
+        try:
+            path = path_of(settings, project, stage, scope, source)
+        except MoorageError:
+            continue
+        yield Mounted(other_id, other, project, stage, volume, scope, shared, _real(path))
 
 
 def check_nesting(
@@ -168,40 +221,38 @@ def check_nesting(
                     "a container could swap a directory on the inner one's path for a link",
                     code="volume_nested",
                 )
-    rows = session.execute(
-        select(
-            Volume.name,
-            Volume.workload_id,
-            Volume.scope,
-            Volume.source,
-            Workload.stage,
-            Workload.name,
-            Project.slug,
-        )
-        .join(Workload, Workload.id == Volume.workload_id)
-        .join(Project, Project.id == Workload.project_id)
-        .where(Volume.workload_id != workload_id)
-    ).all()
-    for volume, other_id, scope, source, stage, other_name, project in rows:
-        try:
-            theirs = _real(
-                host_path(
-                    data_dir=settings.data_dir,
-                    volume_roots=settings.volume_roots,
-                    project=project,
-                    stage=stage,
-                    scope=scope,
-                    source=source,
-                )
-            )
-        except MoorageError:
-            continue
+    for theirs in mounted_by_others(session, settings, workload_id):
         for name, path in real:
-            if path != theirs and (path.is_relative_to(theirs) or theirs.is_relative_to(path)):
+            if path != theirs.path and (
+                path.is_relative_to(theirs.path) or theirs.path.is_relative_to(path)
+            ):
                 raise Conflict(
-                    f"volume {name!r} ({path}) is nested with volume {volume!r} of workload "
-                    f"{other_name!r} ({other_id}) in {project}/{stage} ({theirs}); a container "
-                    "of one could swap a directory on the other's path for a link",
+                    f"volume {name!r} ({path}) is nested with volume {theirs.volume!r} of "
+                    f"{theirs.named()} ({theirs.path}); a container of one could swap a "
+                    "directory on the other's path for a link",
                     code="volume_nested",
-                    details=[{"field": name, "workload": other_id, "volume": volume}],
+                    details=[theirs.detail(name)],
                 )
+
+
+def check_sharing(
+    session: Session, settings: Settings, workload_id: str, mine: list[tuple[VolumeSpec, Path]]
+) -> None:
+    """Refuse (409 ``volume_in_use``, naming the other workload) a stage or project
+    directory another workload mounts too, unless both volumes say ``shared``."""
+    real = [(spec, _real(path)) for spec, path in mine]
+    for theirs in mounted_by_others(session, settings, workload_id):
+        for spec, path in real:
+            if path != theirs.path:
+                continue
+            if not {spec.scope, theirs.scope} & set(SHARABLE_SCOPES):
+                continue  # two absolute paths: an admin's choice (a restore refuses it)
+            if spec.shared and theirs.shared:
+                continue
+            raise Conflict(
+                f"volume {spec.name!r} ({path}) is also mounted by {theirs.named()} as its "
+                f"volume {theirs.volume!r}; two workloads share a directory only when both "
+                'volumes set "shared": true',
+                code="volume_in_use",
+                details=[theirs.detail(spec.name)],
+            )

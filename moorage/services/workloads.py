@@ -14,14 +14,16 @@ from moorage.errors import Conflict, InvalidInput, NotFound
 from moorage.names import is_slug, new_id
 from moorage.plugins.base import public_config, stored_config
 from moorage.plugins.registry import Registry
+from moorage.plugins.spec import FixedPorts
 from moorage.security.roles import Actor
-from moorage.services import audit, powers, projects
+from moorage.services import audit, inputs, powers, projects
 from moorage.services.guard import flush_or_conflict
 from moorage.services.merge_patch import merge_patch
 from moorage.settings import Settings
 from moorage.store.tables import Binding, ChainLink, Deployment, Project, Workload
 
 REF_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
+DESIRED_STATES = ("running", "stopped")
 
 
 def get(session: Session, workload_id: str) -> Workload:
@@ -80,6 +82,57 @@ def last_deployment(session: Session, workload_id: str) -> Deployment | None:
         .order_by(Deployment.created_at.desc())
         .limit(1)
     ).first()
+
+
+def pending_changes(w: Workload | Row[Any]) -> bool:
+    """A saved change of config, env or volumes that no successful deploy has run."""
+    return inputs.pending(w.saved_digest, w.deployed_digest)
+
+
+def set_desired_state(session: Session, workload_id: str, desired: str) -> Workload:
+    """What reconcile keeps the workload at: ``running`` or ``stopped`` (SPEC section 9).
+    The caller acts on it (``Deployer.converge``) once it is committed."""
+    assert desired in DESIRED_STATES, desired
+    workload = get(session, workload_id)
+    if workload.desired_state != desired:
+        workload.desired_state = desired
+    return workload
+
+
+def _check_ports(
+    session: Session, registry: Registry, kind: str, config: dict[str, Any], exclude: str
+) -> None:
+    """Refuse (409 ``port_in_use``) a fixed host port another workload's config publishes."""
+    mine = _fixed_ports(registry, kind, config)
+    if not mine:
+        return
+    others = session.execute(
+        select(Workload.id, Workload.name, Workload.kind, Workload.config, Workload.stage)
+        .where(Workload.id != exclude)
+        .order_by(Workload.created_at)
+    )
+    for other_id, name, other_kind, other_config, stage in others:
+        clash = sorted(mine & _fixed_ports(registry, other_kind, other_config))
+        if clash:
+            port, protocol = clash[0]
+            raise Conflict(
+                f"host port {port}/{protocol} is already published by workload {name!r} "
+                f"({other_id}, stage {stage}); pick another or leave it empty",
+                code="port_in_use",
+                details=[
+                    {
+                        "field": "config.ports",
+                        "port": port,
+                        "workload": other_id,
+                        "workload_name": name,
+                    }
+                ],
+            )
+
+
+def _fixed_ports(registry: Registry, kind: str, config: dict[str, Any]) -> set[tuple[int, str]]:
+    source = registry.sources.get(kind)
+    return set(source.host_ports(config)) if isinstance(source, FixedPorts) else set()
 
 
 def project_slug(session: Session, workload: Workload) -> str:
@@ -172,6 +225,7 @@ def create(
             code="invalid_ref_id",
         )
     _check_unique(session, project_id=owner.id, stage=stage, name=name, kind=kind, ref_id=ref)
+    _check_ports(session, registry, kind, stored_config(model), workload_id)
     workload = Workload(
         id=workload_id,
         kind=kind,
@@ -218,6 +272,7 @@ def update(
         model = validated(registry, workload.kind, merge_patch(workload.config, config))
         stored = stored_config(model)
         with session.no_autoflush:
+            _check_ports(session, registry, workload.kind, stored, workload.id)
             view = powers.view_of(session, workload, config=stored)
         granted = powers.review(session, actor, registry, settings, workload, view)
         workload.config = stored

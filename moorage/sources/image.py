@@ -164,6 +164,10 @@ class ImageSource:
     def promoted(self, config: dict[str, Any], artifact: dict[str, Any]) -> dict[str, Any]:
         return image_runtime.promoted(config, artifact)
 
+    def host_ports(self, config: dict[str, Any]) -> list[tuple[int, str]]:
+        ports = config.get("ports") or []
+        return [(int(p["host"]), str(p.get("protocol", "tcp"))) for p in ports if p.get("host")]
+
 
 # Imported last: image_runtime builds on ImageConfig above.
 from moorage.sources import image_runtime  # noqa: E402

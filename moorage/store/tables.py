@@ -103,6 +103,12 @@ class Workload(Base):
     host_powers: Mapped[list[Any]] = mapped_column(default=list)
     """The host powers (``sources/policy.py``) its config and env ask for, as last allowed:
     by an admin, or unchanged or fewer. A deploy that asks for more needs an admin."""
+    saved_digest: Mapped[str | None] = mapped_column(String(64), default=None)
+    """SHA-256 of the inputs as saved (config, env, volumes: ``services.deploys.inputs_digest``),
+    kept by every guarded change (``services.guard``)."""
+    deployed_digest: Mapped[str | None] = mapped_column(String(64), default=None)
+    """The same of what the last successful deployment ran; None before one that recorded
+    it. The two differ while a saved change is not deployed (``pending_changes``)."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -130,6 +136,8 @@ class Volume(Base):
     source: Mapped[str] = mapped_column(String(4096))
     target: Mapped[str] = mapped_column(String(4096))
     read_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Another workload may mount the same host directory when it says so too (SPEC 9)."""
 
 
 class ChainLink(Base):

@@ -41,6 +41,9 @@ MIN_ROLE: dict[tuple[str, str], str | None] = {
     ("POST", "/api/workloads/{workload_id}/deploy"): "operator",
     ("POST", "/api/workloads/{workload_id}/promote-from"): "operator",
     ("POST", "/api/workloads/{workload_id}/reconcile"): "operator",
+    ("POST", "/api/workloads/{workload_id}/stop"): "operator",
+    ("POST", "/api/workloads/{workload_id}/start"): "operator",
+    ("POST", "/api/workloads/{workload_id}/restart"): "operator",
     ("GET", "/api/workloads/{workload_id}/logs"): "operator",  # logs print secrets
     ("GET", "/api/workloads/{workload_id}/env"): "operator",
     ("PUT", "/api/workloads/{workload_id}/env"): "operator",

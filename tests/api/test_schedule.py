@@ -211,7 +211,11 @@ def test_a_cron_that_never_fires_is_422_on_create_and_on_patch_and_changes_nothi
     assert trigger["next_run_at"] is not None
     audit = {"target_type": "trigger", "target_id": trigger["id"], "limit": 1000}
     audit_before = server.admin.get("/api/audit", params=audit).json()["items"]
-    assert [a["action"] for a in audit_before] == ["trigger.create"]
+    # Made by the bind: one row, the workload's, naming the trigger it created (issue 13).
+    rows = {"target_type": "workload", "target_id": workload["id"], "limit": 1}
+    [bound] = server.admin.get("/api/audit", params=rows).json()["items"]
+    assert bound["action"] == "workload.trigger.bind"
+    assert bound["details"]["trigger.create"]["trigger"] == trigger["id"]
     for patch in (
         {"config": {"cron": "0 0 31 2 *"}},
         {"name": unique("x"), "config": {"cron": "0 0 31 2 *"}},

@@ -69,6 +69,7 @@ def test_stage_and_project_scopes_map_below_the_data_dir(server: Server, project
             "source": "db/main",
             "target": "/var/lib/db",
             "read_only": False,
+            "shared": False,
             "host_path": str(volumes_dir / "staging" / "db" / "main"),
             "problem": None,
         },
@@ -78,6 +79,7 @@ def test_stage_and_project_scopes_map_below_the_data_dir(server: Server, project
             "source": "uploads",
             "target": "/srv/uploads",
             "read_only": True,
+            "shared": False,
             "host_path": str(volumes_dir / "_shared" / "uploads"),
             "problem": None,
         },
@@ -376,3 +378,83 @@ def test_nesting_is_judged_after_resolving_symlinks(server: Server, project: str
     r = server.operator.put(vol_url(second), json=[vol("w", "stage", f"{u}-alias/sub", "/w")])
     assert_error(r, 409, "volume_nested")
     assert _volumes_of(server, second) == []
+
+
+# --- sharing a directory between workloads (SPEC section 9) ------------------------------
+
+
+def audit_of(server: Server, workload: dict[str, Any]) -> list[dict[str, Any]]:
+    r = server.admin.get(
+        "/api/audit", params={"target_type": "workload", "target_id": workload["id"]}
+    )
+    assert r.status_code == 200, r.text
+    return list(r.json()["items"])
+
+
+def put_volumes(server: Server, workload: dict[str, Any], items: list[dict[str, Any]]) -> Any:
+    return server.operator.put(vol_url(workload), json=items)
+
+
+def test_a_stage_directory_two_workloads_mount_needs_shared_on_both(
+    server: Server, project: str
+) -> None:
+    first = create_workload(server, project)
+    second = create_workload(server, project)
+    data = vol("data", "stage", "data", "/data")
+    assert put_volumes(server, first, [data]).status_code == 200
+    kept, audited = read_volumes(server, second), audit_of(server, second)
+
+    for mine in (False, True):  # neither says shared; only this one does
+        error = assert_error(
+            put_volumes(server, second, [{**data, "shared": mine}]), 409, "volume_in_use"
+        )
+        assert first["name"] in error["message"] and first["id"] in error["message"]
+        assert error["details"] == [
+            {
+                "field": "data",
+                "workload": first["id"],
+                "workload_name": first["name"],
+                "volume": "data",
+            }
+        ]
+        assert read_volumes(server, second) == kept == []
+        assert audit_of(server, second) == audited
+
+    assert put_volumes(server, first, [{**data, "shared": True}]).status_code == 200
+    r = put_volumes(server, second, [{**data, "shared": True}])
+    assert r.status_code == 200, r.text
+    [a], [b] = read_volumes(server, first), read_volumes(server, second)
+    assert a["shared"] is b["shared"] is True and a["host_path"] == b["host_path"]
+
+    # The first takes its consent back while the second still mounts it: refused.
+    error = assert_error(put_volumes(server, first, [data]), 409, "volume_in_use")
+    assert second["name"] in error["message"] and second["id"] in error["message"]
+    assert read_volumes(server, first) == [a]
+
+    # Once the other workload is gone, the directory is the first's alone again.
+    assert server.admin.delete(f"/api/workloads/{second['id']}").status_code == 204
+    assert put_volumes(server, first, [data]).status_code == 200
+
+
+def test_a_project_directory_is_shared_across_stages_only_when_both_say_so(
+    server: Server, project: str
+) -> None:
+    production = create_workload(server, project)
+    staging = create_workload(server, project, stage="staging")
+    uploads = vol("uploads", "project", "uploads", "/uploads")
+    assert put_volumes(server, production, [uploads]).status_code == 200
+    error = assert_error(put_volumes(server, staging, [uploads]), 409, "volume_in_use")
+    assert production["id"] in error["message"]
+    assert read_volumes(server, staging) == []
+    # The same stage source in two stages is two directories: no sharing at all.
+    data = vol("data", "stage", "data", "/data")
+    assert put_volumes(server, production, [uploads, data]).status_code == 200
+    assert put_volumes(server, staging, [data]).status_code == 200
+
+
+def test_the_shared_flag_alone_is_saved_and_shown(server: Server, seeded: dict[str, Any]) -> None:
+    [before] = read_volumes(server, seeded)
+    assert before["shared"] is False
+    r = put_volumes(server, seeded, [{**specs([before])[0], "shared": True}])
+    assert r.status_code == 200, r.text
+    assert read_volumes(server, seeded) == [{**before, "shared": True}]

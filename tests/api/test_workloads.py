@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Server, assert_error, create_workload, unique
+from tests.conftest import Server, assert_error, create_workload, free_port, unique
 
 COMPOSE = "services:\n  web:\n    image: moorage-test/httpd:1\n"
 
@@ -447,3 +447,57 @@ def test_compose_workloads_refuse_moorage_volumes(server: Server, project: str) 
     )
     assert_error(r, 422, "volumes_unsupported")
     assert server.operator.get(f"/api/workloads/{wid}/volumes").json() == {"items": []}
+
+
+# --- fixed host ports (issue 13) ---------------------------------------------------------
+
+
+def with_port(port: int, protocol: str = "tcp") -> dict[str, Any]:
+    return {
+        "image": "moorage-test/httpd:1",
+        "ports": [{"container": 8080, "host": port, "protocol": protocol}],
+    }
+
+
+def test_a_host_port_another_workload_publishes_is_409_at_create_and_patch(
+    server: Server, project: str
+) -> None:
+    port = free_port()
+    first = create_workload(server, project, config=with_port(port))
+    wanted = {"name": unique("w"), "kind": "image", "project": project, "stage": "staging"}
+    error = assert_error(
+        server.operator.post("/api/workloads", json={**wanted, "config": with_port(port)}),
+        409,
+        "port_in_use",
+    )
+    assert first["name"] in error["message"] and first["id"] in error["message"]
+    assert error["details"] == [
+        {
+            "field": "config.ports",
+            "port": port,
+            "workload": first["id"],
+            "workload_name": first["name"],
+        }
+    ]
+    assert listed_ids(server, project=project) == {first["id"]}
+
+    other = create_workload(server, project, config={"image": "moorage-test/httpd:1"})
+    before = get_workload(server, other["id"])
+    r = server.operator.patch(f"/api/workloads/{other['id']}", json={"config": with_port(port)})
+    assert_error(r, 409, "port_in_use")
+    assert get_workload(server, other["id"]) == before
+
+    # The same number over udp is another port; a workload keeps its own port on a PATCH.
+    udp = with_port(port, "udp")
+    r = server.operator.patch(f"/api/workloads/{other['id']}", json={"config": udp})
+    assert r.status_code == 200, r.text
+    r = server.operator.patch(f"/api/workloads/{first['id']}", json={"config": {"stop_timeout": 5}})
+    assert r.status_code == 200, r.text
+
+    # Ports are the host's: another project is refused too, and a deleted workload frees it.
+    elsewhere = unique("p")
+    assert server.admin.post("/api/projects", json={"slug": elsewhere}).status_code == 201
+    body = {**wanted, "project": elsewhere, "stage": "production", "config": with_port(port)}
+    assert_error(server.operator.post("/api/workloads", json=body), 409, "port_in_use")
+    assert server.admin.delete(f"/api/workloads/{first['id']}").status_code == 204
+    assert server.operator.post("/api/workloads", json=body).status_code == 201

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -579,6 +580,7 @@ def test_restore_deploy_and_reconcile_do_not_deadlock(site: Site) -> None:
     def deploy() -> None:
         # Asked for while the restore runs, so it has to wait for the restore's lock.
         restore_posted.wait(30)
+        results["asked"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
         r = site.api.post(f"/api/workloads/{site.id}/deploy")
         assert r.status_code == 202, r.text
         results["deploy"] = wait_deployment(site.api, site.id, r.json()["id"], timeout=55)
@@ -614,8 +616,10 @@ def test_restore_deploy_and_reconcile_do_not_deadlock(site: Site) -> None:
     done, deployed = results["restore"], results["deploy"]
     assert done["status"] == "succeeded", done
     assert deployed["status"] == "succeeded", deployed
-    # The deploy was asked for while the restore ran, and ran only after it.
-    assert deployed["created_at"] < done["finished_at"] <= deployed["started_at"]
+    # The deploy was asked for while the restore ran, and ran only after it: its request
+    # waited for the restore's lock (services.guard), so even its row comes after.
+    assert results["asked"] < done["finished_at"] <= deployed["created_at"]
+    assert deployed["created_at"] <= deployed["started_at"]
     assert results["reconcile"].status_code == 200, results["reconcile"].text
     assert results["reconcile"].json()["status"] in ("running", "deploying")
     assert site.trees() == old
@@ -638,10 +642,18 @@ def test_a_volume_another_workload_mounts_is_refused(server: Server, site: Site)
     assert r.status_code == 201, r.text
     neighbour = r.json()["id"]
     try:
-        r = server.admin.put(
-            f"/api/workloads/{neighbour}/volumes",
-            json=[{"name": "also-shared", "scope": "project", "source": "shared", "target": "/s"}],
-        )
+        # Sharing a directory is said on both sides (SPEC section 9), then a restore refuses it.
+        also = {"name": "also-shared", "scope": "project", "source": "shared", "target": "/s"}
+        url = f"/api/workloads/{site.workload['id']}/volumes"
+        mine = [
+            {
+                **{k: v for k, v in item.items() if k not in ("host_path", "problem")},
+                "shared": item["name"] == "shared",
+            }
+            for item in server.admin.get(url).json()["items"]
+        ]
+        assert server.admin.put(url, json=mine).status_code == 200
+        r = server.admin.put(f"/api/workloads/{neighbour}/volumes", json=[{**also, "shared": True}])
         assert r.status_code == 200, r.text
         before = site.trees()
         error = assert_error(site.restore(snap["id"]), 409, "shared_volume")

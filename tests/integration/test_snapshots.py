@@ -173,17 +173,23 @@ def test_download_import_and_delete(server: Server, project: str) -> None:
 
 
 def test_a_snapshot_being_captured_cannot_be_deleted(server: Server, project: str) -> None:
-    # A deploy that holds the workload's lock for its grace period keeps the capture waiting.
-    w = with_volume(server, project, health={"grace_seconds": 6})
-    d = server.operator.post(f"/api/workloads/{w['id']}/deploy").json()
-    url = f"/api/workloads/{w['id']}/deployments/{d['id']}"
-    wait_until(lambda: server.viewer.get(url).json()["status"] == "running", 60, "the deploy")
-    r = server.operator.post(f"/api/workloads/{w['id']}/snapshots", json={"mode": "none"})
+    # A container that ignores SIGTERM keeps a "stop" capture busy for its stop timeout.
+    stubborn = {
+        "command": ["sh", "-c", "trap '' TERM; while true; do sleep 1; done"],
+        "stop_timeout": 6,
+        "health": {"grace_seconds": 0.5},
+    }
+    w = with_volume(server, project, **stubborn)
+    assert deploy(server.operator, w["id"])["status"] == "succeeded"
+    r = server.operator.post(f"/api/workloads/{w['id']}/snapshots", json={"mode": "stop"})
     assert r.status_code == 202, r.text
     sid = r.json()["id"]
     snap_url = f"/api/workloads/{w['id']}/snapshots/{sid}"
     assert server.viewer.get(snap_url).json()["status"] == "capturing"
+    # Refused at once, not after waiting for the capture's hold on the workload.
+    started = time.monotonic()
     assert_error(server.admin.delete(snap_url), 409, "snapshot_busy")
+    assert time.monotonic() - started < 3
     wait_until(lambda: server.viewer.get(snap_url).json()["status"] == "ready", 60, "capture")
     assert server.admin.delete(snap_url).status_code == 204
 

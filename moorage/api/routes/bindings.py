@@ -8,7 +8,7 @@ from moorage.api.deps import DbSession, Operator, State, Viewer
 from moorage.api.routes.triggers import trigger_out
 from moorage.api.schemas import BindIn, TriggerList, TriggerOut
 from moorage.errors import InvalidInput
-from moorage.services import triggers
+from moorage.services import guard, triggers
 
 router = APIRouter(prefix="/api/workloads/{workload_id}/triggers", tags=["bindings"])
 
@@ -39,24 +39,29 @@ def bind(
             '{"trigger": {"kind", "name", "config"}} to create one',
             code="invalid_binding",
         )
-    if body.trigger is not None:
-        triggers.bindings_of(session, workload_id)  # 404 before creating anything
-        created = triggers.create(
-            session,
-            actor,
-            state.registry,
-            kind=body.trigger.kind,
-            name=body.trigger.name,
-            config=body.trigger.config,
-        )
-        trigger_id = created.id
-    else:
-        assert body.trigger_id is not None
-        trigger_id = body.trigger_id
-    trigger = triggers.bind(session, actor, workload_id, trigger_id)
+    with guard.change(session, state.deployer.locks, actor, "workload.trigger.bind", workload_id):
+        if body.trigger is not None:
+            triggers.bindings_of(session, workload_id)  # 404 before creating anything
+            created = triggers.create(
+                session,
+                actor,
+                state.registry,
+                kind=body.trigger.kind,
+                name=body.trigger.name,
+                config=body.trigger.config,
+            )
+            trigger_id = created.id
+        else:
+            assert body.trigger_id is not None
+            trigger_id = body.trigger_id
+        trigger = triggers.bind(session, actor, workload_id, trigger_id)
     return trigger_out(session, state.registry, request, actor, trigger)
 
 
 @router.delete("/{trigger_id}", status_code=204)
-def unbind(workload_id: str, trigger_id: str, actor: Operator, session: DbSession) -> None:
-    triggers.unbind(session, actor, workload_id, trigger_id)
+def unbind(
+    workload_id: str, trigger_id: str, actor: Operator, session: DbSession, state: State
+) -> None:
+    locks = state.deployer.locks
+    with guard.change(session, locks, actor, "workload.trigger.unbind", workload_id):
+        triggers.unbind(session, actor, workload_id, trigger_id)

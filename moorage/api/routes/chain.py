@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from moorage.api.deps import DbSession, Operator
+from moorage.api.deps import DbSession, Operator, State
 from moorage.api.schemas import ChainIn, ChainOut
-from moorage.services import chain
+from moorage.services import chain, guard
 
 router = APIRouter(prefix="/api/workloads/{workload_id}/chain", tags=["chain"])
 
@@ -17,5 +17,10 @@ def read_chain(workload_id: str, actor: Operator, session: DbSession) -> ChainOu
 
 
 @router.put("")
-def replace_chain(workload_id: str, body: ChainIn, actor: Operator, session: DbSession) -> ChainOut:
-    return ChainOut(next=chain.replace(session, actor, workload_id, body.next))
+def replace_chain(
+    workload_id: str, body: ChainIn, actor: Operator, session: DbSession, state: State
+) -> ChainOut:
+    locks = state.deployer.locks
+    with guard.change(session, locks, actor, "workload.chain.replace", workload_id):
+        wanted = chain.replace(session, actor, workload_id, body.next)
+    return ChainOut(next=wanted)

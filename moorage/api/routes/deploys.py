@@ -1,4 +1,4 @@
-"""Deploying a workload: deploy, promote-from, reconcile now, container logs."""
+"""Running a workload: deploy, promote-from, stop/start/restart, reconcile now, logs."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, Query
 
 from moorage.api.deps import DbSession, Operator, State
-from moorage.api.routes.workloads import deployment_out
-from moorage.api.schemas import DeploymentOut, LogsOut, PromoteIn, ReconcileOut
-from moorage.services import deploys, workloads
+from moorage.api.routes.workloads import deployment_out, get_workload
+from moorage.api.schemas import DeploymentOut, LogsOut, PromoteIn, ReconcileOut, WorkloadOut
+from moorage.errors import Conflict
+from moorage.security.roles import Actor
+from moorage.services import deploys, guard, workloads
+from moorage.services.deploys import last_success
 
 router = APIRouter(prefix="/api/workloads/{workload_id}", tags=["deploys"])
 
@@ -23,9 +26,11 @@ def deploy(
     tasks: BackgroundTasks,
     pull: Annotated[bool, Query(description="Pull the image even if present")] = False,
 ) -> DeploymentOut:
-    deployment = deploys.deploy(
-        session, actor, state.registry, state.settings, workload_id, pull=pull
-    )
+    """Queue a deploy of the saved config; a stopped workload is asked to run again."""
+    with guard.change(session, state.deployer.locks, actor, "workload.deploy", workload_id):
+        deployment = deploys.deploy(
+            session, actor, state.registry, state.settings, workload_id, pull=pull
+        )
     tasks.add_task(state.deployer.wake)  # after the commit, so the workers see the row
     return deployment_out(deployment)
 
@@ -39,18 +44,61 @@ def promote_from(
     state: State,
     tasks: BackgroundTasks,
 ) -> DeploymentOut:
-    deployment = deploys.promote(
-        session, actor, state.registry, state.settings, workload_id, body.source
-    )
+    with guard.change(session, state.deployer.locks, actor, "workload.promote", workload_id):
+        deployment = deploys.promote(
+            session, actor, state.registry, state.settings, workload_id, body.source
+        )
     tasks.add_task(state.deployer.wake)
     return deployment_out(deployment)
 
 
+@router.post("/stop")
+def stop(workload_id: str, actor: Operator, session: DbSession, state: State) -> WorkloadOut:
+    """Stop the workload and keep it stopped: reconcile never starts it again, and a
+    triggered deploy of it fails until it is started (or deployed by hand)."""
+    return _lifecycle(workload_id, actor, session, state, "stopped", "workload.stop")
+
+
+@router.post("/start")
+def start(workload_id: str, actor: Operator, session: DbSession, state: State) -> WorkloadOut:
+    """Run the last successful deployment again and keep it running."""
+    return _lifecycle(workload_id, actor, session, state, "running", "workload.start")
+
+
+@router.post("/restart")
+def restart(workload_id: str, actor: Operator, session: DbSession, state: State) -> WorkloadOut:
+    """Stop what runs and start the last successful deployment again (409
+    ``not_deployed`` when there is none)."""
+    return _lifecycle(workload_id, actor, session, state, "running", "workload.restart")
+
+
+def _lifecycle(
+    workload_id: str, actor: Actor, session: DbSession, state: State, desired: str, action: str
+) -> WorkloadOut:
+    deployer = state.deployer
+    restart = action == "workload.restart"
+    with guard.change(session, deployer.locks, actor, action, workload_id) as change:
+        workload = workloads.set_desired_state(session, workload_id, desired)
+        if restart and last_success(session, workload_id) is None:
+            raise Conflict(
+                f"workload {workload.name!r} has no successful deployment to restart; deploy it",
+                code="not_deployed",
+            )
+        change.note(desired_state=desired)
+        change.then(lambda: deployer.converge(workload_id, restart=restart))
+    session.refresh(workload)  # converge recorded the status it found
+    return get_workload(workload_id, actor, session, state)
+
+
 @router.post("/reconcile")
 def reconcile(workload_id: str, actor: Operator, session: DbSession, state: State) -> ReconcileOut:
-    workloads.get(session, workload_id)
-    session.commit()  # release the read before the deployer writes
-    return ReconcileOut(status=state.deployer.reconcile(workload_id, wait=30))
+    """Bring the workload to its desired state now, as the periodic reconcile would."""
+    locks = state.deployer.locks
+    with guard.change(session, locks, actor, "workload.reconcile", workload_id) as change:
+        workloads.get(session, workload_id)
+        done = state.deployer.converge(workload_id)
+        change.note(status=done.status, changed=done.changed)
+    return ReconcileOut(status=done.status)
 
 
 @router.get("/logs")

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from moorage.api.deps import DbSession, Operator, State
 from moorage.api.schemas import EnvValue, RevealedEnv
-from moorage.services import env
+from moorage.services import env, guard
 
 router = APIRouter(prefix="/api/workloads/{workload_id}/env", tags=["env"])
 
@@ -34,4 +34,7 @@ def replace_env(
     workload_id: str, body: dict[str, EnvValue], actor: Operator, session: DbSession, state: State
 ) -> dict[str, EnvValue]:
     wanted = {k: v.model_dump() for k, v in body.items()}
-    return _shown(env.replace(session, actor, state.registry, state.settings, workload_id, wanted))
+    locks = state.deployer.locks
+    with guard.change(session, locks, actor, "workload.env.replace", workload_id):
+        saved = env.replace(session, actor, state.registry, state.settings, workload_id, wanted)
+    return _shown(saved)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from moorage.api.deps import Admin, DbSession, State, Viewer
 from moorage.api.schemas import RestoreIn, RestoreList, RestoreOut
 from moorage.errors import PreconditionRequired
-from moorage.services import workloads
+from moorage.services import guard, workloads
 from moorage.store.tables import Restore
 
 router = APIRouter(prefix="/api/workloads/{workload_id}", tags=["restores"])
@@ -43,15 +43,17 @@ def restore(
             code="confirmation_required",
         )
     engine = state.restorer
-    row = engine.request(
-        session, actor, workload_id, snapshot_id, body.volumes if body is not None else None
-    )
+    engine.check_free(session, workload_id)  # at once, not after the running one's lock
+    volumes = body.volumes if body is not None else None
+    row: Restore | None = None
     try:
-        session.commit()
+        with guard.change(session, state.deployer.locks, actor, "snapshot.restore", workload_id):
+            row = engine.request(session, actor, workload_id, snapshot_id, volumes)
     except BaseException:
-        engine.forget(workload_id)
+        if row is not None:  # accepted, but never committed: let another request in
+            engine.forget(workload_id)
         raise
-    engine.start(row.id)
+    engine.start(row.id)  # runs under the lock, once the change has let it go
     return restore_out(row)
 
 

@@ -14,7 +14,7 @@ from moorage.api.deps import Admin, DbSession, Operator, State, Viewer
 from moorage.api.schemas import CaptureIn, SnapshotList, SnapshotOut
 from moorage.errors import ArchiveInvalid, InvalidInput, NotFound, PayloadTooLarge
 from moorage.names import new_id
-from moorage.services import audit, snapshots, workloads
+from moorage.services import audit, guard, snapshots, workloads
 from moorage.snapshots.archive import Limits, read_archive
 from moorage.store.tables import Snapshot, utcnow
 
@@ -53,11 +53,11 @@ def snapshot_out(s: Snapshot) -> SnapshotOut:
 def capture(
     workload_id: str, body: CaptureIn, actor: Operator, session: DbSession, state: State
 ) -> SnapshotOut:
-    snap = snapshots.request_capture(
-        session, actor, state.registry, workload_id, volumes=body.volumes, mode=body.mode
-    )
-    session.commit()
-    state.snapshotter.start(snap.id)
+    with guard.change(session, state.deployer.locks, actor, "snapshot.capture", workload_id):
+        snap = snapshots.request_capture(
+            session, actor, state.registry, workload_id, volumes=body.volumes, mode=body.mode
+        )
+    state.snapshotter.start(snap.id)  # waits for the lock, which the change has let go
     return snapshot_out(snap)
 
 
@@ -130,33 +130,39 @@ async def import_archive(
         raise
 
     def record() -> Snapshot:
-        snap = Snapshot(
-            id=snapshot_id,
-            workload_id=workload_id,
-            origin="import",
-            mode="",
-            status="ready",
-            volumes=[v["name"] for v in manifest["volumes"]],
-            manifest=manifest,
-            size=size,
-            sha256=digest.hexdigest(),
-            progress_bytes=size,
-            total_bytes=size,
-            finished_at=utcnow(),
-        )
-        session.add(snap)
-        audit.record(
-            session,
-            actor,
-            "snapshot.import",
-            "workload",
-            workload_id,
-            {"snapshot": snapshot_id, "size": size},
-        )
-        session.flush()
+        with guard.change(session, state.deployer.locks, actor, "snapshot.import", workload_id):
+            workloads.get(session, workload_id)  # not deleted while the archive came in
+            snap = Snapshot(
+                id=snapshot_id,
+                workload_id=workload_id,
+                origin="import",
+                mode="",
+                status="ready",
+                volumes=[v["name"] for v in manifest["volumes"]],
+                manifest=manifest,
+                size=size,
+                sha256=digest.hexdigest(),
+                progress_bytes=size,
+                total_bytes=size,
+                finished_at=utcnow(),
+            )
+            session.add(snap)
+            audit.record(
+                session,
+                actor,
+                "snapshot.import",
+                "workload",
+                workload_id,
+                {"snapshot": snapshot_id, "size": size},
+            )
         return snap
 
-    return snapshot_out(await run_in_threadpool(record))
+    try:
+        snap = await run_in_threadpool(record)
+    except BaseException:
+        dest.unlink(missing_ok=True)  # no row came of it
+        raise
+    return snapshot_out(snap)
 
 
 async def _body(request: Request) -> Any:
@@ -178,4 +184,6 @@ async def _body(request: Request) -> Any:
 def delete_snapshot(
     workload_id: str, snapshot_id: str, actor: Admin, session: DbSession, state: State
 ) -> None:
-    snapshots.delete(session, actor, state.settings, workload_id, snapshot_id)
+    snapshots.check_deletable(session, workload_id, snapshot_id)  # at once, not after a capture
+    with guard.change(session, state.deployer.locks, actor, "snapshot.delete", workload_id):
+        snapshots.delete(session, actor, state.settings, workload_id, snapshot_id)

@@ -8,10 +8,9 @@ from sqlalchemy.orm import Session
 from moorage.api.deps import DbSession, Operator, State
 from moorage.api.schemas import VolumeIn, VolumeList, VolumeOut
 from moorage.errors import InvalidInput
-from moorage.services import volumes, workloads
+from moorage.services import guard, volumes, workloads
 from moorage.services.volumes import VolumeSpec
 from moorage.settings import Settings
-from moorage.volumes.paths import host_path
 
 router = APIRouter(prefix="/api/workloads/{workload_id}/volumes", tags=["volumes"])
 
@@ -24,14 +23,7 @@ def _out(
     shown = []
     for spec in specs:
         try:
-            path = host_path(
-                data_dir=settings.data_dir,
-                volume_roots=settings.volume_roots,
-                project=project,
-                stage=workload.stage,
-                scope=spec.scope,
-                source=spec.source,
-            )
+            path = volumes.path_of(settings, project, workload.stage, spec.scope, spec.source)
         except InvalidInput as exc:
             # e.g. MOORAGE_VOLUME_ROOTS changed since: show it, and say why it cannot mount.
             shown.append(VolumeOut(host_path=None, problem=exc.message, **spec.as_dict()))
@@ -50,5 +42,7 @@ def replace_volumes(
     workload_id: str, body: list[VolumeIn], actor: Operator, session: DbSession, state: State
 ) -> VolumeList:
     wanted = [VolumeSpec(**v.model_dump(exclude={"host_path", "problem"})) for v in body]
-    specs = volumes.replace(session, actor, state.settings, state.registry, workload_id, wanted)
+    locks = state.deployer.locks
+    with guard.change(session, locks, actor, "workload.volumes.replace", workload_id):
+        specs = volumes.replace(session, actor, state.settings, state.registry, workload_id, wanted)
     return _out(session, state.settings, workload_id, specs)

@@ -21,7 +21,7 @@ from moorage.api.schemas import (
 )
 from moorage.errors import Conflict, NotFound
 from moorage.plugins.registry import Registry
-from moorage.services import snapshots, workloads
+from moorage.services import guard, snapshots, workloads
 from moorage.store.tables import Deployment, Workload
 
 router = APIRouter(prefix="/api/workloads", tags=["workloads"])
@@ -42,6 +42,7 @@ def workload_out(
         config=workloads.shown_config(registry, w.kind, w.config),
         desired_state=w.desired_state,
         status=w.status,
+        pending_changes=workloads.pending_changes(w),
         keep_last=w.keep_last,
         created_at=w.created_at,
         updated_at=w.updated_at,
@@ -99,18 +100,19 @@ async def list_workloads(
 def create_workload(
     body: WorkloadIn, actor: Operator, session: DbSession, state: State
 ) -> WorkloadOut:
-    workload = workloads.create(
-        session,
-        actor,
-        state.registry,
-        state.settings,
-        name=body.name,
-        kind=body.kind,
-        project=body.project,
-        stage=body.stage,
-        config=body.config,
-        ref_id=body.ref_id,
-    )
+    with guard.change(session, state.deployer.locks, actor, "workload.create", None):
+        workload = workloads.create(
+            session,
+            actor,
+            state.registry,
+            state.settings,
+            name=body.name,
+            kind=body.kind,
+            project=body.project,
+            stage=body.stage,
+            config=body.config,
+            ref_id=body.ref_id,
+        )
     return workload_out(state.registry, workload, body.project)
 
 
@@ -125,19 +127,20 @@ def get_workload(workload_id: str, actor: Viewer, session: DbSession, state: Sta
 def update_workload(
     workload_id: str, body: WorkloadPatch, actor: Operator, session: DbSession, state: State
 ) -> WorkloadOut:
-    workload = workloads.update(
-        session,
-        actor,
-        state.registry,
-        state.settings,
-        workload_id,
-        name=body.name,
-        config=body.config,
-        ref_id=body.ref_id,
-    )
-    if "keep_last" in body.model_fields_set:
-        workload = snapshots.set_keep_last(session, actor, workload_id, body.keep_last)
-        snapshots.prune(session, state.settings, workload_id)
+    with guard.change(session, state.deployer.locks, actor, "workload.update", workload_id):
+        workload = workloads.update(
+            session,
+            actor,
+            state.registry,
+            state.settings,
+            workload_id,
+            name=body.name,
+            config=body.config,
+            ref_id=body.ref_id,
+        )
+        if "keep_last" in body.model_fields_set:
+            workload = snapshots.set_keep_last(session, actor, workload_id, body.keep_last)
+            snapshots.prune(session, state.settings, workload_id)
     return workload_out(state.registry, workload, workloads.project_slug(session, workload))
 
 
@@ -153,20 +156,17 @@ def delete_workload(
 ) -> None:
     """Tear the workload down (containers, compose project), then forget it. Volume data
     stays on disk; a workload with snapshots is only deleted with ``purge_snapshots``."""
-    workloads.get(session, workload_id)
-    kept = snapshots.list_for(session, workload_id)
-    if kept and not purge_snapshots:
-        raise Conflict(
-            f"the workload has {len(kept)} snapshot(s); delete them first or pass "
-            "purge_snapshots=true",
-            code="has_snapshots",
-        )
-    archives = [snapshots.archive_path(state.settings, snap) for snap in kept]
-    session.commit()
-    with state.deployer.locks.hold(workload_id, timeout=120):
-        state.deployer.teardown(workload_id)
+    with guard.change(session, state.deployer.locks, actor, "workload.delete", workload_id):
+        kept = snapshots.list_for(session, workload_id)
+        if kept and not purge_snapshots:
+            raise Conflict(
+                f"the workload has {len(kept)} snapshot(s); delete them first or pass "
+                "purge_snapshots=true",
+                code="has_snapshots",
+            )
+        archives = [snapshots.archive_path(state.settings, snap) for snap in kept]
+        state.deployer.teardown(workload_id)  # before the rows change: it reads them
         workloads.delete(session, actor, workload_id)
-        session.commit()
     # Only once the rows are gone: a failed teardown must not leave rows without files.
     for path in archives:
         path.unlink(missing_ok=True)

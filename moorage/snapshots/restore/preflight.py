@@ -18,14 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from moorage.deployer.service import Deployer
-from moorage.errors import Conflict, InvalidInput, MoorageError
+from moorage.errors import Conflict, InvalidInput
+from moorage.services.volumes import mounted_by_others
 from moorage.settings import Settings
 from moorage.snapshots.restore.swap import supports_exchange
-from moorage.store.tables import Project, Snapshot, Volume, Workload
+from moorage.store.tables import Snapshot
 from moorage.volumes.paths import VOLUME_SCOPES, host_path
 
 BLOCK = 4096
@@ -159,44 +159,16 @@ def _check_target(name: str, scope: str, live: Path) -> None:
 def check_not_shared(
     settings: Settings, s: Session, workload_id: str, plans: list[VolumePlan]
 ) -> None:
-    """Refuse a target another workload also mounts (409 ``shared_volume``): its
-    containers keep running and would go on writing to the directory the swap moves aside."""
-    rows = s.execute(
-        select(
-            Volume.workload_id,
-            Volume.scope,
-            Volume.source,
-            Workload.stage,
-            Workload.name,
-            Project.slug,
-        )
-        .join(Workload, Workload.id == Volume.workload_id)
-        .join(Project, Project.id == Workload.project_id)
-        .where(Volume.workload_id != workload_id)
-    ).all()
+    """Refuse a target another workload also mounts (409 ``shared_volume``), ``shared``
+    or not: its containers keep running and would go on writing to the directory the
+    swap moves aside."""
     mine = [(p, Path(os.path.realpath(p.live))) for p in plans]
-    for other_id, scope, source, stage, name, project in rows:
-        try:
-            theirs = Path(
-                os.path.realpath(
-                    host_path(
-                        data_dir=settings.data_dir,
-                        volume_roots=settings.volume_roots,
-                        project=project,
-                        stage=stage,
-                        scope=scope,
-                        source=source,
-                    )
-                )
-            )
-        except MoorageError:
-            continue
+    for theirs in mounted_by_others(s, settings, workload_id):
         for p, real in mine:
-            if theirs == real or theirs.is_relative_to(real) or real.is_relative_to(theirs):
+            if real.is_relative_to(theirs.path) or theirs.path.is_relative_to(real):
                 raise Conflict(
-                    f"volume {p.name!r} ({real}) is also mounted by workload "
-                    f"{name!r} ({other_id}) in {project}/{stage}; a restore would pull "
-                    "the data from under it",
+                    f"volume {p.name!r} ({real}) is also mounted by {theirs.named()}; "
+                    "a restore would pull the data from under it",
                     code="shared_volume",
                 )
 

@@ -76,16 +76,7 @@ class RestoreEngine:
         if snap.status != "ready":
             raise Conflict(f"snapshot {snapshot_id} is {snap.status}, not ready", code="not_ready")
         with self._guard:
-            running = s.scalar(
-                select(Restore.id).where(
-                    Restore.workload_id == workload_id, Restore.status == "running"
-                )
-            )
-            if workload_id in self._active or running is not None:
-                raise Conflict(
-                    "another restore of this workload is running; wait for it",
-                    code="restore_running",
-                )
+            self.check_free(s, workload_id)
             restore_id = new_id("rs")
             plans = preflight.plan(self.deployer, s, workload_id, snap, volumes, restore_id)
             row = Restore(
@@ -111,6 +102,21 @@ class RestoreEngine:
             )
             self._active.add(workload_id)
         return row
+
+    def check_free(self, s: Session, workload_id: str) -> None:
+        """409 ``restore_running`` while a restore of the workload is accepted or running.
+        The route asks before it waits for the workload's lock (which the running restore
+        holds), so a second request is refused at once; ``request`` asks again under it."""
+        running = s.scalar(
+            select(Restore.id).where(
+                Restore.workload_id == workload_id, Restore.status == "running"
+            )
+        )
+        if workload_id in self._active or running is not None:
+            raise Conflict(
+                "another restore of this workload is running; wait for it",
+                code="restore_running",
+            )
 
     def get(self, s: Session, workload_id: str, restore_id: str) -> Restore:
         """The restore row of that workload; 404 otherwise."""

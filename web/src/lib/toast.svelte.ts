@@ -1,7 +1,7 @@
 // Short-lived result messages at the corner of the screen.
 import { ApiError } from '$lib/api/client';
 import { t, has } from '$lib/i18n/index.svelte';
-import { askedPowers } from '$lib/components/app/format';
+import { askedPowers, clashingApps } from '$lib/components/app/format';
 
 export type Toast = { id: number; kind: 'ok' | 'error'; text: string };
 export const toasts = $state<Toast[]>([]);
@@ -35,6 +35,12 @@ export function hostPowerLines(e: unknown): string[] {
   return askedPowers(e.details).map((p) => t('common.host_power', p));
 }
 
+/** The other apps a refusal names (a shared volume, a host port), one line each. */
+export function clashLines(e: unknown): string[] {
+  if (!(e instanceof ApiError)) return [];
+  return clashingApps(e.details).map((name) => t('common.clashes_with', { name }));
+}
+
 export function toastError(e: unknown): void {
-  toast([errorText(e), ...hostPowerLines(e)].join(' '), 'error');
+  toast([errorText(e), ...hostPowerLines(e), ...clashLines(e)].join(' '), 'error');
 }

@@ -336,7 +336,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Deploy */
+        /**
+         * Deploy
+         * @description Queue a deploy of the saved config; a stopped workload is asked to run again.
+         */
         post: operations["deploy_api_workloads__workload_id__deploy_post"];
         delete?: never;
         options?: never;
@@ -463,8 +466,32 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Reconcile */
+        /**
+         * Reconcile
+         * @description Bring the workload to its desired state now, as the periodic reconcile would.
+         */
         post: operations["reconcile_api_workloads__workload_id__reconcile_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/workloads/{workload_id}/restart": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Restart
+         * @description Stop what runs and start the last successful deployment again (409
+         *     ``not_deployed`` when there is none).
+         */
+        post: operations["restart_api_workloads__workload_id__restart_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -598,6 +625,47 @@ export interface paths {
          *     as a pre-restore snapshot.
          */
         post: operations["restore_api_workloads__workload_id__snapshots__snapshot_id__restore_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/workloads/{workload_id}/start": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start
+         * @description Run the last successful deployment again and keep it running.
+         */
+        post: operations["start_api_workloads__workload_id__start_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/workloads/{workload_id}/stop": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Stop
+         * @description Stop the workload and keep it stopped: reconcile never starts it again, and a
+         *     triggered deploy of it fails until it is started (or deployed by hand).
+         */
+        post: operations["stop_api_workloads__workload_id__stop_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1280,6 +1348,12 @@ export interface components {
              * @enum {string}
              */
             scope: "stage" | "project" | "absolute";
+            /**
+             * Shared
+             * @description Another workload may mount the same stage or project directory when its volume says so too
+             * @default false
+             */
+            shared: boolean;
             /** Source */
             source: string;
             /** Target */
@@ -1308,6 +1382,11 @@ export interface components {
             read_only: boolean;
             /** Scope */
             scope: string;
+            /**
+             * Shared
+             * @default false
+             */
+            shared: boolean;
             /** Source */
             source: string;
             /** Target */
@@ -1346,8 +1425,12 @@ export interface components {
              * Format: date-time
              */
             created_at: string;
-            /** Desired State */
-            desired_state: string;
+            /**
+             * Desired State
+             * @description What reconcile keeps it at; set by stop, start, restart and a deploy
+             * @enum {string}
+             */
+            desired_state: "running" | "stopped";
             /** Id */
             id: string;
             /** Keep Last */
@@ -1357,13 +1440,22 @@ export interface components {
             last_deployment?: components["schemas"]["LastDeployment"] | null;
             /** Name */
             name: string;
+            /**
+             * Pending Changes
+             * @description A saved change of config, env or volumes that no successful deploy has run
+             * @default false
+             */
+            pending_changes: boolean;
             /** Project */
             project: string;
             /** Ref Id */
             ref_id: string;
             /** Stage */
             stage: string;
-            /** Status */
+            /**
+             * Status
+             * @description As last observed; ``never_deployed`` before a first deploy
+             */
             status: string;
             /**
              * Updated At
@@ -2645,6 +2737,37 @@ export interface operations {
             };
         };
     };
+    restart_api_workloads__workload_id__restart_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workload_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkloadOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     list_restores_api_workloads__workload_id__restores_get: {
         parameters: {
             query?: never;
@@ -2922,6 +3045,68 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RestoreOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    start_api_workloads__workload_id__start_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workload_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkloadOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    stop_api_workloads__workload_id__stop_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workload_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkloadOut"];
                 };
             };
             /** @description Validation Error */

@@ -78,6 +78,19 @@ export function problemLines(details: unknown): string[] {
   });
 }
 
+/** The other apps a refusal's details name (`{"workload": id, "workload_name": name}`), each once. */
+export function clashingApps(details: unknown): string[] {
+  if (!Array.isArray(details)) return [];
+  const names = details
+    .map((d) => {
+      if (!d || typeof d !== 'object') return undefined;
+      const { workload, workload_name } = d as { workload?: unknown; workload_name?: unknown };
+      return typeof workload_name === 'string' ? workload_name : workload;
+    })
+    .filter((name): name is string => typeof name === 'string');
+  return [...new Set(names)];
+}
+
 const INLINE_WIDTH = 60;
 
 /** JSON indented by two, but nested short arrays and objects of plain values stay on one line. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { tabOf, tabHref } from './tabs';
-import { duration, parseReason, readableConfig, problemLines, prettyJson, askedPowers } from './format';
+import { duration, parseReason, readableConfig, problemLines, prettyJson, askedPowers, clashingApps } from './format';
 import { diffPatch } from './mergePatch';
 import { rowsFromEnv, envBody, envProblems, blankRow } from './env';
 import { rowsFromVolumes, volumeBody, blankVolume } from './volumes';
@@ -141,15 +141,30 @@ describe('env', () => {
 describe('volumes', () => {
   it('locks absolute volumes for non-admins and builds the body', () => {
     const items = [
-      { name: 'data', scope: 'stage', source: 'd', target: '/data', read_only: false, host_path: '/x' },
-      { name: 'abs', scope: 'absolute', source: '/srv/a', target: '/a', read_only: true, host_path: null, problem: 'no' }
+      { name: 'data', scope: 'stage', source: 'd', target: '/data', read_only: false, shared: true, host_path: '/x' },
+      { name: 'abs', scope: 'absolute', source: '/srv/a', target: '/a', read_only: true, shared: false, host_path: null, problem: 'no' }
     ];
     const rows = rowsFromVolumes(items, false);
     expect(rows.map((r) => r.locked)).toEqual([false, true]);
     expect(rowsFromVolumes(items, true)[1].locked).toBe(false);
     expect(volumeBody([...rows, blankVolume()])).toEqual([
-      { name: 'data', scope: 'stage', source: 'd', target: '/data', read_only: false },
-      { name: 'abs', scope: 'absolute', source: '/srv/a', target: '/a', read_only: true }
+      { name: 'data', scope: 'stage', source: 'd', target: '/data', read_only: false, shared: true },
+      { name: 'abs', scope: 'absolute', source: '/srv/a', target: '/a', read_only: true, shared: false }
     ]);
+  });
+});
+
+describe('clashingApps', () => {
+  it('names each other app a refusal points at, once', () => {
+    const details = [
+      { field: 'data', workload: 'wl_a', workload_name: 'web', volume: 'data' },
+      { field: 'logs', workload: 'wl_a', workload_name: 'web', volume: 'logs' },
+      { field: 'config.ports', port: 8080, workload: 'wl_b' },
+      { field: 'x', message: 'no workload here' },
+      'text'
+    ];
+    expect(clashingApps(details)).toEqual(['web', 'wl_b']);
+    expect(clashingApps(null)).toEqual([]);
+    expect(clashingApps({ workload: 'wl_a' })).toEqual([]);
   });
 });

@@ -10,6 +10,8 @@ export type VolumeRow = {
   source: string;
   target: string;
   read_only: boolean;
+  /** Another app may mount the same directory when its volume says so too. */
+  shared: boolean;
   host_path: string | null;
   problem: string | null;
   /** Only an admin may change or remove an absolute volume that is already saved. */
@@ -23,6 +25,7 @@ export function rowsFromVolumes(items: Schemas['VolumeOut'][], admin: boolean): 
     source: v.source,
     target: v.target,
     read_only: v.read_only,
+    shared: v.shared,
     host_path: v.host_path ?? null,
     problem: v.problem ?? null,
     locked: v.scope === 'absolute' && !admin
@@ -30,11 +33,18 @@ export function rowsFromVolumes(items: Schemas['VolumeOut'][], admin: boolean): 
 }
 
 export function blankVolume(): VolumeRow {
-  return { name: '', scope: 'stage', source: '', target: '', read_only: false, host_path: null, problem: null, locked: false };
+  return { name: '', scope: 'stage', source: '', target: '', read_only: false, shared: false, host_path: null, problem: null, locked: false };
 }
 
 export function volumeBody(rows: VolumeRow[]): Schemas['VolumeIn'][] {
   return rows
     .filter((r) => r.name.trim() || r.source.trim() || r.target.trim())
-    .map((r) => ({ name: r.name.trim(), scope: r.scope, source: r.source.trim(), target: r.target.trim(), read_only: r.read_only }));
+    .map((r) => ({
+      name: r.name.trim(),
+      scope: r.scope,
+      source: r.source.trim(),
+      target: r.target.trim(),
+      read_only: r.read_only,
+      shared: r.shared
+    }));
 }

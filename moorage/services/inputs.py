@@ -1,0 +1,63 @@
+"""What a deploy runs, as a digest: the saved workload against its last successful deploy.
+
+``Deployment.inputs`` keeps what a deploy ran (``deployer.service.inputs_of``); ``saved``
+reads the same shape from the workload's rows. Their digests sit on the workload row
+(``saved_digest``, kept by ``services.guard``; ``deployed_digest``, by the deployer when a
+deploy succeeds), so ``pending_changes`` costs no query, even in a list. Only what reaches
+the containers counts: a volume's ``shared`` flag changes no mount.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from moorage.store.tables import EnvVar, Volume, Workload
+
+MOUNT_KEYS = ("name", "scope", "source", "target", "read_only")
+
+
+def saved(session: Session, workload: Workload) -> dict[str, Any]:
+    """The workload's config, env and volumes as saved, in ``Deployment.inputs``' shape."""
+    env = session.execute(
+        select(EnvVar.key, EnvVar.value).where(EnvVar.workload_id == workload.id)
+    ).all()
+    volumes = session.scalars(
+        select(Volume).where(Volume.workload_id == workload.id).order_by(Volume.position)
+    )
+    return {
+        "config": dict(workload.config),
+        "env": {key: value for key, value in env},
+        "volumes": [{key: getattr(v, key) for key in MOUNT_KEYS} for v in volumes],
+    }
+
+
+def digest(inputs: dict[str, Any]) -> str | None:
+    """SHA-256 of ``inputs`` in a canonical form; None for empty ones (a deployment from
+    before inputs were recorded says nothing)."""
+    if not inputs:
+        return None
+    canonical = {
+        "config": inputs.get("config", {}),
+        "env": inputs.get("env", {}),
+        "volumes": [{key: v.get(key) for key in MOUNT_KEYS} for v in inputs.get("volumes", [])],
+    }
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def refresh(session: Session, workload: Workload) -> None:
+    """Bring ``saved_digest`` up to date; an unchanged digest leaves the row unwritten."""
+    current = digest(saved(session, workload))
+    if workload.saved_digest != current:
+        workload.saved_digest = current
+
+
+def pending(saved_digest: str | None, deployed_digest: str | None) -> bool:
+    """A saved change no successful deploy has run. Before the first deploy that recorded
+    what it ran there is nothing to differ from (``status`` says ``never_deployed``)."""
+    return deployed_digest is not None and saved_digest != deployed_digest

@@ -1,0 +1,144 @@
+"""Migration 0009 on a store with data, on SQLite and on PostgreSQL when
+MOORAGE_TEST_DATABASE_URL is set: existing volumes are not shared, and each workload's
+digests are those the code computes, so a change saved before the upgrade and never
+deployed shows as pending after it, and nothing else does."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, text
+
+from moorage.services import inputs, workloads
+from moorage.store.db import MIGRATIONS_DIR, Database
+from moorage.store.tables import Base, Volume, Workload
+from tests.unit.store.test_store import BACKENDS, pg_url  # noqa: F401 (a fixture)
+
+DEPLOYED = {"image": "moorage-test/httpd:1"}
+EDITED = {"image": "moorage-test/httpd:2"}
+
+
+def upgrade(engine: Engine, revision: str) -> None:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+
+@pytest.fixture(params=BACKENDS)
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'moorage.db'}"
+        return
+    found: str = request.getfixturevalue("pg_url")
+    engine = create_engine(found)
+    with engine.begin() as conn:
+        Base.metadata.drop_all(conn)
+        conn.execute(text("DROP TABLE IF EXISTS delivery_claims, alembic_version"))
+    engine.dispose()
+    yield found
+
+
+def insert(conn: Any, table: str, **values: Any) -> None:
+    names = ", ".join(values)
+    marks = ", ".join(f":{k}" for k in values)
+    conn.execute(text(f"INSERT INTO {table} ({names}) VALUES ({marks})"), values)
+
+
+def test_0009_computes_the_digests_of_existing_workloads(url: str) -> None:
+    engine = create_engine(url)
+    upgrade(engine, "0008")
+    now = "2024-01-01 00:00:00"
+    with engine.begin() as conn:
+        insert(
+            conn,
+            "projects",
+            id="pr_1",
+            slug="shop",
+            description="",
+            stages='["prod"]',
+            created_at=now,
+        )
+        for wid, config in (("wl_same", DEPLOYED), ("wl_edited", EDITED), ("wl_new", DEPLOYED)):
+            insert(
+                conn,
+                "workloads",
+                id=wid,
+                kind="image",
+                ref_id=wid,
+                name=wid.replace("_", "-"),
+                project_id="pr_1",
+                stage="prod",
+                config=json.dumps(config),
+                desired_state="running",
+                status="running",
+                host_powers="[]",
+                created_at=now,
+                updated_at=now,
+            )
+            insert(conn, "env_vars", workload_id=wid, key="MODE", value="one", secret=False)
+            insert(
+                conn,
+                "volumes",
+                workload_id=wid,
+                position=0,
+                name="data",
+                scope="stage",
+                source=f"{wid}/data",
+                target="/data",
+                read_only=False,
+            )
+        ran = {
+            "config": DEPLOYED,
+            "env": {"MODE": "one"},
+            "volumes": [
+                {
+                    "name": "data",
+                    "scope": "stage",
+                    "source": "SRC",
+                    "target": "/data",
+                    "read_only": False,
+                }
+            ],
+        }
+        for wid in ("wl_same", "wl_edited"):
+            mine = {**ran, "volumes": [{**ran["volumes"][0], "source": f"{wid}/data"}]}
+            insert(
+                conn,
+                "deployments",
+                id=f"dp_{wid}",
+                workload_id=wid,
+                status="succeeded",
+                reason="manual",
+                pull=False,
+                artifact='{"deployment": "x"}',
+                inputs=json.dumps(mine),
+                log="",
+                created_at=now,
+                finished_at=now,
+            )
+    upgrade(engine, "head")
+    engine.dispose()
+
+    db = Database(url)
+    with db.session() as s:
+        got = {w.id: w for w in s.query(Workload)}
+        for w in got.values():
+            assert w.saved_digest == inputs.digest(inputs.saved(s, w))
+        assert got["wl_same"].deployed_digest == got["wl_same"].saved_digest
+        assert got["wl_edited"].deployed_digest not in (None, got["wl_edited"].saved_digest)
+        assert got["wl_new"].deployed_digest is None
+        assert {w: workloads.pending_changes(got[w]) for w in got} == {
+            "wl_same": False,
+            "wl_edited": True,
+            "wl_new": False,
+        }
+        assert {v.shared for v in s.query(Volume)} == {False}
+    db.dispose()
