@@ -221,7 +221,11 @@ class Binding(Base):
 
 class Deployment(Base):
     __tablename__ = "deployments"
-    __table_args__ = (Index("ix_deployments_workload_created", "workload_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_deployments_workload_created", "workload_id", "created_at"),
+        # The deploy workers' queue scan (oldest queued deployment per workload).
+        Index("ix_deployments_status_workload_created", "status", "workload_id", "created_at"),
+    )
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     workload_id: Mapped[str] = mapped_column(ForeignKey("workloads.id", ondelete="CASCADE"))
     status: Mapped[str] = mapped_column(String(16), default="queued")

@@ -142,3 +142,19 @@ def test_0009_computes_the_digests_of_existing_workloads(url: str) -> None:
         }
         assert {v.shared for v in s.query(Volume)} == {False}
     db.dispose()
+
+
+def test_the_migrations_build_the_schema_the_tables_declare(url: str) -> None:
+    """Every table, column and index declared in ``store/tables.py`` is made by the
+    migrations and nothing else is (a model change without its migration fails here)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    engine = create_engine(url)
+    try:
+        upgrade(engine, "head")
+        with engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    finally:
+        engine.dispose()
+    assert diff == []
