@@ -5,6 +5,7 @@ probe has a real timer that fails the test when it fires."""
 from __future__ import annotations
 
 import itertools
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.conftest import Api, Server, create_workload, unique
 from tests.integration.helpers import wait_deployment
@@ -112,13 +114,19 @@ def answered(r: httpx.Response, *ok: int) -> httpx.Response:
 
 
 def until(probe: Probe, path: str, done: set[str]) -> None:
-    """Wait for what a route started to end (or its workload to be deleted)."""
+    """Wait for what a route started to end (or its workload to be deleted); an
+    AssertionError when it has not ended by the probe's deadline."""
     deadline = time.monotonic() + PROBE_SECONDS
+    status = None
     while time.monotonic() < deadline:
         got = probe.server.admin.get(path)
-        if got.status_code == GONE or got.json()["status"] in done:
+        if got.status_code == GONE:
+            return
+        status = got.json()["status"]
+        if status in done:
             return
         time.sleep(0.2)
+    raise AssertionError(f"{path} still {status!r} after {PROBE_SECONDS} s")
 
 
 def capture(probe: Probe) -> str:
@@ -232,3 +240,20 @@ def test_no_pair_of_lock_taking_routes_deadlocks(server: Server, project: str) -
         assert not errors, (first, second, errors)
         if "teardown" in (first, second):
             probe = make_probe(server, project, source)
+
+
+def test_a_route_still_running_at_the_deadline_fails_the_probe(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The probe's wait can fail: a deploy that never ends is an error, not a pass."""
+
+    class Stuck:
+        def get(self, path: str) -> httpx.Response:
+            return httpx.Response(200, json={"status": "running"})
+
+    stuck = Server.__new__(Server)
+    stuck.admin = Stuck()  # type: ignore[assignment]
+    monkeypatch.setattr(sys.modules[__name__], "PROBE_SECONDS", 0.5)
+    probe = Probe(stuck, {"id": "wl_x", "name": "x"}, "", "", b"")
+    with pytest.raises(AssertionError, match="still 'running'"):
+        until(probe, "/api/workloads/wl_x/deployments/dp_x", {"succeeded", "failed"})
