@@ -1,1 +1,1 @@
-"""Deploying: pure plans, the per-workload lock, the queue, workers, health checks, reconcile."""
+"""Deploying: the per-workload lock, the queue, workers, the trigger runner, reconcile."""

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from moorage.errors import Conflict, InvalidInput, NotFound
 from moorage.names import new_id
-from moorage.plugins.base import stored_config
+from moorage.plugins.kind_config import stored_config
 from moorage.plugins.registry import Registry
 from moorage.security.roles import Actor
 from moorage.services import audit, powers

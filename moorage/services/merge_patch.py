@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from moorage.plugins.base import MASK
+from moorage.plugins.kind_config import MASK
 
 # A client echoing MASK back for a secret means "unchanged".
 

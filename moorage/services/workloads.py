@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, aliased
 
 from moorage.errors import Conflict, InvalidInput, NotFound
 from moorage.names import is_slug, new_id
-from moorage.plugins.base import public_config, stored_config
+from moorage.plugins.kind_config import public_config, stored_config
 from moorage.plugins.registry import Registry
 from moorage.plugins.spec import FixedPorts
 from moorage.security.roles import Actor

@@ -8,7 +8,7 @@ limits and networks Moorage owns; everything in ``RULES`` needs an admin
 (``services.powers`` enforces that, ``docs/CODEMAPS/policy.md`` explains each row).
 
 The model is always the one Docker will run, in the vocabulary of the Compose
-specification: for ``compose`` the output of ``config`` (``sources.compose_file``:
+specification: for ``compose`` the output of ``config`` (``sources.compose.file``:
 interpolation, ``extends`` and ``include`` resolved), plus the file as written for
 the few attributes Compose resolves away (``env_file``, ``extends.file``,
 ``include``), which are judged first (``before_compose``: Compose must not read a host

@@ -9,10 +9,10 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from moorage.plugins.base import validate_config
+from moorage.plugins.kind_config import validate_config
 from moorage.plugins.spec import WorkloadView
 from moorage.runtime.engine import Engine
-from moorage.sources.image import ImageConfig
+from moorage.sources.image.config import ImageConfig
 
 
 class ImagePollConfig(BaseModel):

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import CroniterBadDateError, CroniterError, croniter
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from moorage.plugins.base import validate_config
+from moorage.plugins.kind_config import validate_config
 
 HORIZON_YEARS = 50
 """How far croniter looks for one match. The sparsest cron that has dates (29 February)

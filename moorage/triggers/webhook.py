@@ -20,7 +20,7 @@ from urllib.parse import unquote_to_bytes
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from moorage.plugins.base import validate_config
+from moorage.plugins.kind_config import validate_config
 from moorage.plugins.spec import HookRequest, HookVerdict
 from moorage.text import escape
 

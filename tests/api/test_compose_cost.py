@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Api, admin_api, assert_error, start_server, stop_server, unique
-from tests.unit.sources.test_compose_file import laughs
+from tests.unit.sources.compose.test_file import laughs
 
 MIB = 1024 * 1024
 

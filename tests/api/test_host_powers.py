@@ -18,7 +18,7 @@ import pytest
 
 from moorage.runtime.compose import ComposeRunner
 from moorage.sources import policy
-from moorage.sources.compose_runtime import project_name
+from moorage.sources.compose.deploy import project_name
 from tests.conftest import Server, assert_error, unique
 
 STAGE = "production"

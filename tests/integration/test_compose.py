@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from moorage.sources.compose_runtime import project_name
+from moorage.sources.compose.deploy import project_name
 from tests.conftest import (
     RUN_ID,
     TEST_LABEL,

@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from moorage.deployer.plan import network_name
 from moorage.runtime.docker import DockerEngine
+from moorage.sources.stage import network_name
 from tests.conftest import (
     RUN_ID,
     TEST_LABEL,

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from moorage.sources.compose_runtime import project_name
+from moorage.sources.compose.deploy import project_name
 from tests.conftest import RUN_ID, Server, assert_error, free_port, unique
 from tests.integration.helpers import deploy, get_text
 

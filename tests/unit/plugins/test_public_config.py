@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from moorage.plugins.base import MASK, public_config, stored_config
-from moorage.sources.image import ImageConfig
+from moorage.plugins.kind_config import MASK, public_config, stored_config
+from moorage.sources.image.config import ImageConfig
 from moorage.triggers.webhook import WebhookConfig
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from moorage.plugins.base import stored_config
+from moorage.plugins.kind_config import stored_config
 from moorage.runtime.docker import _auth_config
 from moorage.runtime.engine import RegistryCredentials, registry_host
 from moorage.services.merge_patch import merge_patch
-from moorage.sources.image import ImageConfig
+from moorage.sources.image.config import ImageConfig
 
 LOGIN = {"username": "admin", "password": "s3cret-s3cret"}
 

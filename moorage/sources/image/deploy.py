@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from moorage.deployer import plan
-from moorage.deployer.health import wait_healthy
 from moorage.errors import DeployFailed, EngineError
 from moorage.plugins.spec import DeployContext, HostPower, WorkloadView
 from moorage.runtime.engine import (
@@ -22,8 +20,10 @@ from moorage.runtime.engine import (
     Image,
 )
 from moorage.settings import Settings
-from moorage.sources import policy
-from moorage.sources.image import ImageConfig
+from moorage.sources import policy, stage
+from moorage.sources.image import plan
+from moorage.sources.image.config import ImageConfig
+from moorage.sources.image.health import wait_healthy
 
 
 def _ensure_image(ctx: DeployContext, config: ImageConfig, ref: str) -> Image:
@@ -126,8 +126,8 @@ def deploy(ctx: DeployContext, config: ImageConfig) -> dict[str, Any]:
     engine, workload = ctx.engine, ctx.workload
     image = _ensure_image(ctx, config, config.image)
     _prepare_volumes(ctx)
-    labels = plan.workload_labels(workload, ctx.labels)
-    network = plan.network_name(workload.project, workload.stage)
+    labels = stage.workload_labels(workload, ctx.labels)
+    network = stage.network_name(workload.project, workload.stage)
     network_labels = {k: v for k, v in labels.items() if k != LABEL_WORKLOAD}
     engine.ensure_network(network, network_labels)
     spec = plan.container_spec(
@@ -209,7 +209,7 @@ def teardown(ctx: DeployContext) -> None:
     for c in _mine(ctx):
         ctx.engine.remove(c.id)
         ctx.log(f"removed {c.name}")
-    ctx.engine.remove_network(plan.network_name(ctx.workload.project, ctx.workload.stage))
+    ctx.engine.remove_network(stage.network_name(ctx.workload.project, ctx.workload.stage))
 
 
 def status(ctx: DeployContext) -> str:
@@ -262,10 +262,10 @@ def _run_recorded(
         return good
     _prepare_volumes(ctx)
     image = plan.image_to_run(config, artifact)
-    labels = plan.workload_labels(ctx.workload, ctx.labels)
+    labels = stage.workload_labels(ctx.workload, ctx.labels)
     network_labels = {k: v for k, v in labels.items() if k != LABEL_WORKLOAD}
     ctx.engine.ensure_network(
-        plan.network_name(ctx.workload.project, ctx.workload.stage), network_labels
+        stage.network_name(ctx.workload.project, ctx.workload.stage), network_labels
     )
     spec = plan.container_spec(
         ctx.workload,

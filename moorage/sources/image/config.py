@@ -1,20 +1,17 @@
-"""The ``image`` source kind: one container run from an image.
+"""The ``image`` kind's config: one container run from an image, as a pydantic model.
 
-The config model and the plugin object live here; what it does to the engine
-lives in ``image_runtime``.
+The model's JSON schema drives API validation, the UI form and the docs. Nothing here
+touches the engine: ``deploy`` does that, from a validated ``ImageConfig``.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from moorage.plugins.base import validate_config
-from moorage.plugins.spec import DeployContext, HostPower, WorkloadView
 from moorage.runtime.engine import RegistryCredentials, registry_host, registry_host_of_server
-from moorage.settings import Settings
 
 # A Docker image reference: [registry[:port]/]path[:tag][@digest], lower-case path.
 IMAGE_REF = re.compile(
@@ -114,60 +111,3 @@ class ImageConfig(Strict):
         auth = self.registry_auth
         creds = auth.credentials() if auth is not None else None
         return creds if creds is not None and creds.serves(ref) else None
-
-
-class ImageSource:
-    kind: ClassVar[str] = "image"
-    config_model: ClassVar[type[BaseModel]] = ImageConfig
-    description: ClassVar[str] = "One container run from an image."
-    supports_volumes: ClassVar[bool] = True
-
-    def sample(self) -> dict[str, Any]:
-        return {
-            "image": "registry.example.com/team/web:1.4",
-            "command": ["httpd", "-f", "-p", "8080"],
-            "ports": [{"container": 8080, "host": 18080}],
-            "health": {"http": "/", "port": 8080},
-            "init": True,
-            "stop_timeout": 10,
-        }
-
-    def validate(self, config: dict[str, Any]) -> BaseModel:
-        return validate_config(self.kind, ImageConfig, config)
-
-    def host_powers(self, workload: WorkloadView, settings: Settings) -> list[HostPower]:
-        return image_runtime.host_powers(
-            workload, ImageConfig.model_validate(workload.config), settings
-        )
-
-    def _config(self, ctx: DeployContext) -> ImageConfig:
-        return ImageConfig.model_validate(ctx.workload.config)
-
-    def deploy(self, ctx: DeployContext) -> dict[str, Any]:
-        return image_runtime.deploy(ctx, self._config(ctx))
-
-    def teardown(self, ctx: DeployContext) -> None:
-        image_runtime.teardown(ctx)
-
-    def status(self, ctx: DeployContext) -> str:
-        return image_runtime.status(ctx)
-
-    def reconcile(self, ctx: DeployContext) -> bool:
-        return image_runtime.reconcile(ctx, self._config(ctx))
-
-    def redeploy(self, ctx: DeployContext) -> dict[str, Any]:
-        return image_runtime.redeploy(ctx, self._config(ctx))
-
-    def logs(self, ctx: DeployContext, tail: int) -> str:
-        return image_runtime.logs(ctx, tail)
-
-    def promoted(self, config: dict[str, Any], artifact: dict[str, Any]) -> dict[str, Any]:
-        return image_runtime.promoted(config, artifact)
-
-    def host_ports(self, config: dict[str, Any]) -> list[tuple[int, str]]:
-        ports = config.get("ports") or []
-        return [(int(p["host"]), str(p.get("protocol", "tcp"))) for p in ports if p.get("host")]
-
-
-# Imported last: image_runtime builds on ImageConfig above.
-from moorage.sources import image_runtime  # noqa: E402

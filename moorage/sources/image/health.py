@@ -13,7 +13,7 @@ import httpx
 
 from moorage.errors import DeployFailed
 from moorage.runtime.engine import Container, Engine
-from moorage.sources.image import HealthCheck, ImageConfig
+from moorage.sources.image.config import HealthCheck, ImageConfig
 
 LOG_TAIL = 20
 

@@ -12,8 +12,8 @@ import pytest
 
 from moorage.errors import InvalidInput
 from moorage.runtime.compose import Captured, ComposeRunner, ResourceLimits
-from moorage.sources import compose_file
-from moorage.sources.compose import ComposeConfig
+from moorage.sources.compose import file as compose_file
+from moorage.sources.compose.config import ComposeConfig
 
 
 def laughs(levels: int = 9, width: int = 9) -> str:

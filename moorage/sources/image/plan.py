@@ -1,4 +1,4 @@
-"""Pure functions that turn a workload into names and container specs. No I/O here."""
+"""Pure functions that turn an image workload into names and container specs. No I/O here."""
 
 from __future__ import annotations
 
@@ -9,36 +9,12 @@ from moorage.plugins.spec import WorkloadView
 from moorage.runtime.engine import (
     LABEL_CANDIDATE,
     LABEL_DEPLOYMENT,
-    LABEL_PROJECT,
-    LABEL_STAGE,
-    LABEL_WORKLOAD,
     BindMount,
     ContainerSpec,
     PortBinding,
 )
-from moorage.sources.image import ImageConfig
-
-
-def network_name(project: str, stage: str) -> str:
-    """One network per project and stage; workloads reach each other there by name.
-
-    Joined with '_', which slugs never contain, so ("a-b", "c") and ("a", "b-c") differ.
-    """
-    return f"moorage_{project}_{stage}"
-
-
-def container_name(workload: WorkloadView, deployment_id: str) -> str:
-    suffix = deployment_id.rpartition("_")[2][-8:] or "0"
-    return f"moorage_{workload.project}_{workload.stage}_{workload.name}_{suffix}"
-
-
-def workload_labels(workload: WorkloadView, extra: dict[str, str]) -> dict[str, str]:
-    return {
-        **extra,
-        LABEL_WORKLOAD: workload.id,
-        LABEL_PROJECT: workload.project,
-        LABEL_STAGE: workload.stage,
-    }
+from moorage.sources.image.config import ImageConfig
+from moorage.sources.stage import container_name, network_name, workload_labels
 
 
 def container_spec(

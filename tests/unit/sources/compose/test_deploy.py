@@ -16,8 +16,8 @@ from moorage.plugins.spec import DeployContext, WorkloadView
 from moorage.runtime.compose import ComposeRunner
 from moorage.runtime.engine import ContainerSpec
 from moorage.settings import Settings
-from moorage.sources import compose_runtime
-from moorage.sources.compose_runtime import (
+from moorage.sources.compose import deploy as compose_deploy
+from moorage.sources.compose.deploy import (
     ONE_SHOT_LABEL,
     PROJECT_LABEL,
     SERVICE_LABEL,
@@ -152,14 +152,14 @@ def test_a_value_that_did_not_arrive_exactly_fails_naming_the_key(tmp_path: Path
     compose_container(engine, "web", dict(wanted))
     compose_container(engine, "worker", {"A": "1", "PEM": "line 1", "Z": "z"})
     ctx = context(tmp_path, engine, wanted)
-    assert compose_runtime.env_missed(ctx) == "env PEM did not reach service worker as stored"
+    assert compose_deploy.env_missed(ctx) == "env PEM did not reach service worker as stored"
 
     engine = FakeEngine()
     compose_container(engine, "web", {"A": "1", "Z": "z"})
-    assert compose_runtime.env_missed(context(tmp_path, engine, wanted)) == (
+    assert compose_deploy.env_missed(context(tmp_path, engine, wanted)) == (
         "env PEM did not reach service web as stored"
     )
 
     engine = FakeEngine()
     compose_container(engine, "web", {**wanted, "IMAGE_DEFAULT": "kept"})
-    assert compose_runtime.env_missed(context(tmp_path, engine, wanted)) is None
+    assert compose_deploy.env_missed(context(tmp_path, engine, wanted)) is None

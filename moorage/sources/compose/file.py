@@ -16,7 +16,7 @@ cap, and one input is resolved once: parallel callers with the same file and env
 wait for the first (single-flight), later ones read the cached answer.
 
 Never hand the server's own environment to Compose: ``compose_variables`` is the
-only environment ``config`` and the compose runtime see besides the runner's base.
+only environment ``config`` and the kind's ``deploy`` see besides the runner's base.
 """
 
 from __future__ import annotations

@@ -1,13 +1,13 @@
-"""The pure plan: a workload in, the container spec out. No engine involved."""
+"""The image kind's pure plan: a workload in, the container spec out. No engine involved."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from moorage.deployer import plan
 from moorage.plugins.spec import VolumeMount, WorkloadView
 from moorage.runtime.engine import BindMount, ContainerSpec, PortBinding
-from moorage.sources.image import ImageConfig
+from moorage.sources.image import plan
+from moorage.sources.image.config import ImageConfig
 
 WORKLOAD = WorkloadView(
     id="wl_1",
@@ -75,10 +75,6 @@ def test_extra_labels_cannot_override_moorage_labels() -> None:
         extra_labels={"moorage.workload": "forged"},
     )
     assert spec.labels["moorage.workload"] == "wl_1"
-
-
-def test_names_of_different_slots_never_collide() -> None:
-    assert plan.network_name("a-b", "c") != plan.network_name("a", "b-c")
 
 
 def test_image_to_run_prefers_the_recorded_image_id() -> None:

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from moorage.names import SLUG_PATTERN
-from moorage.sources.compose_runtime import project_name
+from moorage.sources.compose.deploy import project_name
 
 # What Compose v2 accepts as a project name (v1 accepts a superset).
 COMPOSE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")

@@ -27,11 +27,11 @@ from typing import Any
 
 import yaml
 
-from moorage.deployer import plan
 from moorage.errors import DeployFailed, MoorageError
 from moorage.plugins.spec import DeployContext
 from moorage.runtime.engine import Container
-from moorage.sources import compose_file
+from moorage.sources.compose import file as compose_file
+from moorage.sources.stage import workload_labels
 
 COMPOSE_FILE = compose_file.COMPOSE_FILE
 OVERRIDE_FILE = "moorage.override.yml"
@@ -162,7 +162,7 @@ def _override(ctx: DeployContext, compose_text: str) -> str:
     return override_text(
         [str(name) for name in services] if isinstance(services, dict) else [],
         one_shot_services(model),
-        plan.workload_labels(ctx.workload, ctx.labels),
+        workload_labels(ctx.workload, ctx.labels),
         ctx.workload.env,
         dict(ctx.labels),
     )

@@ -1,4 +1,10 @@
-"""Shared validation for kinds: turn a pydantic error into Moorage's InvalidInput."""
+"""A kind's config, in and out: every source and trigger kind validates, stores and shows
+its config model through these.
+
+``validate_config`` turns a pydantic error into Moorage's ``InvalidInput`` naming every
+bad field; ``stored_config`` is what the store keeps (secrets in clear);
+``public_config`` is what the API shows (every ``SecretStr`` field as ``MASK``).
+"""
 
 from __future__ import annotations
 
