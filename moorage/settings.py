@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from moorage.errors import ConfigError
+from moorage.store.states import SwapMethod
 
 GIB = 1024**3
 DEFAULT_BIND = "127.0.0.1:8700"
@@ -78,7 +79,7 @@ class Settings:
             docker_host=env.get("DOCKER_HOST") or None,
             reconcile_seconds=float(_parse_int(env, "MOORAGE_RECONCILE_SECONDS", 30, minimum=1)),
             deploy_workers=_parse_int(env, "MOORAGE_DEPLOY_WORKERS", 4, minimum=1),
-            restore_swap=_parse_choice(env, "MOORAGE_RESTORE_SWAP", ("auto", "exchange", "rename")),
+            restore_swap=_parse_choice(env, "MOORAGE_RESTORE_SWAP", ("auto", *SwapMethod)),
             container_labels=_parse_labels(env.get("MOORAGE_CONTAINER_LABELS") or ""),
             web_dir=Path(env.get("MOORAGE_WEB_DIR") or DEFAULT_WEB_DIR).absolute(),
             run_dir=Path(env.get("MOORAGE_RUN_DIR") or "/run/moorage").absolute(),

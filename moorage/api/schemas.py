@@ -8,6 +8,19 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from moorage.store.states import (
+    CaptureMode,
+    DeliveryOutcome,
+    DeliverySignature,
+    DeploymentStatus,
+    DesiredState,
+    RestorePhase,
+    RestoreStatus,
+    SnapshotOrigin,
+    SnapshotStatus,
+    SwapMethod,
+    WorkloadStatus,
+)
 from moorage.text import LINE, MULTILINE, OPAQUE, SCHEMA_KEY, TextRule, describe, first_refused
 from moorage.volumes.paths import VOLUME_SCOPES
 
@@ -166,7 +179,7 @@ class LastDeployment(BaseModel):
     model_config = ConfigDict(from_attributes=True)  # built from its table row
 
     id: str
-    status: str
+    status: DeploymentStatus
     created_at: datetime
     finished_at: datetime | None
 
@@ -179,11 +192,12 @@ class WorkloadOut(BaseModel):
     project: str
     stage: str
     config: dict[str, Any]
-    desired_state: str = Field(
-        json_schema_extra={"enum": ["running", "stopped"]},
+    desired_state: DesiredState = Field(
         description="What reconcile keeps it at; set by stop, start, restart and a deploy",
     )
-    status: str = Field(description="As last observed; ``never_deployed`` before a first deploy")
+    status: WorkloadStatus = Field(
+        description="As last observed; ``never_deployed`` before a first deploy"
+    )
     pending_changes: bool = Field(
         default=False,
         description="A saved change of config, env or volumes that no successful deploy has run",
@@ -203,7 +217,7 @@ class DeploymentOut(BaseModel):
 
     id: str
     workload_id: str
-    status: str
+    status: DeploymentStatus
     reason: str
     artifact: dict[str, Any]
     pull: bool = False
@@ -220,9 +234,11 @@ class DeploymentList(BaseModel):
 
 class CaptureIn(Body):
     volumes: list[str] | None = Field(default=None, description="Volume names; all if absent")
+    # A string the service checks, so a bad one is 422 ``invalid_mode`` like every other
+    # refusal of a capture; the document still lists the modes.
     mode: str = Field(
-        default="stop",
-        json_schema_extra={"enum": ["stop", "pause", "none"]},
+        default=CaptureMode.STOP.value,
+        json_schema_extra={"enum": [m.value for m in CaptureMode]},
         description="stop (consistent), pause (crash-consistent) or none (live)",
     )
 
@@ -230,9 +246,9 @@ class CaptureIn(Body):
 class SnapshotOut(BaseModel):
     id: str
     workload_id: str
-    origin: str
-    mode: str
-    status: str
+    origin: SnapshotOrigin
+    mode: CaptureMode | Literal[""] = Field(description='``""`` for an import')
+    status: SnapshotStatus
     volumes: list[str]
     size: int
     sha256: str
@@ -259,12 +275,14 @@ class RestoreOut(BaseModel):
     id: str
     workload_id: str
     snapshot_id: str
-    status: str = Field(description="running, succeeded, failed or rolled_back")
-    phase: str
+    status: RestoreStatus
+    phase: RestorePhase
     volumes: list[str]
     progress_bytes: int
     total_bytes: int
-    swap: str = Field(description="exchange (RENAME_EXCHANGE) or rename")
+    swap: SwapMethod | Literal[""] = Field(
+        description='exchange (RENAME_EXCHANGE) or rename; ``""`` before the pre-flight chose'
+    )
     error: str | None
     pre_restore_snapshot_id: str | None = Field(
         description="The snapshot holding the replaced data, once it is packed and ready"
@@ -287,7 +305,7 @@ class PromoteIn(Body):
 
 
 class ReconcileOut(BaseModel):
-    status: str
+    status: WorkloadStatus
 
 
 class LogsOut(BaseModel):
@@ -391,8 +409,8 @@ class DeliveryOut(BaseModel):
     provider: str
     event: str
     delivery_id: str | None
-    signature: str
-    outcome: str
+    signature: DeliverySignature
+    outcome: DeliveryOutcome
     reason: str
     status_code: int
     deployments: list[str]

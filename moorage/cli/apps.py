@@ -10,6 +10,7 @@ import typer
 
 from moorage.cli.client import Client, CliError
 from moorage.cli.output import console, emit_json, table
+from moorage.store.states import DEPLOYMENT_PENDING, DeploymentStatus
 
 app = typer.Typer(
     help="Workloads (apps): list, show, create, deploy, stop, start, restart, logs, delete."
@@ -154,12 +155,12 @@ def deploy_app(
                 console.print(line, markup=False, highlight=False)
             shown = len(log)
             spinner.update(f"deploying {workload['name']}: {deployment['status']}")
-            if deployment["status"] not in ("queued", "running"):
+            if deployment["status"] not in DEPLOYMENT_PENDING:
                 break
             if time.monotonic() > deadline:
                 raise CliError(f"deployment {deployment['id']} still {deployment['status']}")
             time.sleep(0.5)
-    if deployment["status"] != "succeeded":
+    if deployment["status"] != DeploymentStatus.SUCCEEDED:
         raise CliError(f"deploy {deployment['status']}: {deployment.get('error') or 'see log'}")
     print(f"deployed {workload['name']}")
 

@@ -14,6 +14,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 from moorage.cli.apps import resolve
 from moorage.cli.client import Client, CliError
 from moorage.cli.output import console, emit_json, table
+from moorage.store.states import RestoreStatus, SnapshotStatus
 
 app = typer.Typer(help="Volume snapshots: capture, list, download, import, restore, delete.")
 CHUNK = 1024 * 1024
@@ -53,11 +54,11 @@ def capture(
     path = f"/api/workloads/{target['id']}/snapshots/{snap['id']}"
     with _bar() as bar:
         task = bar.add_task("capturing", total=None)
-        while snap["status"] == "capturing":
+        while snap["status"] == SnapshotStatus.CAPTURING:
             time.sleep(0.5)
             snap = client.get(path)
             bar.update(task, completed=snap["progress_bytes"], total=snap["total_bytes"] or None)
-    if snap["status"] != "ready":
+    if snap["status"] != SnapshotStatus.READY:
         raise CliError(f"capture failed: {snap['error']}")
     for warning in snap["warnings"]:
         console.print(f"warning: {warning}", markup=False)
@@ -180,7 +181,7 @@ def restore(
     status_path = f"/api/workloads/{target['id']}/restores/{response['id']}"
     with _bar() as bar:
         task = bar.add_task("restoring", total=response["total_bytes"] or None)
-        while response["status"] == "running":
+        while response["status"] == RestoreStatus.RUNNING:
             time.sleep(0.5)
             response = client.get(status_path)
             bar.update(
@@ -188,7 +189,7 @@ def restore(
                 completed=response["progress_bytes"],
                 description=f"restoring: {response['phase']}",
             )
-    if response["status"] != "succeeded":
+    if response["status"] != RestoreStatus.SUCCEEDED:
         raise CliError(f"restore {response['status']}: {response['error']}")
     print(f"restored {', '.join(response['volumes'])}")
     deadline = time.monotonic() + PACK_WAIT_SECONDS

@@ -35,8 +35,10 @@ from moorage.security.roles import SYSTEM
 from moorage.services import audit, deploys, inputs, powers, workloads
 from moorage.services import env as env_service
 from moorage.services import volumes as volume_service
+from moorage.services.audit import AuditAction
 from moorage.settings import Settings
 from moorage.store.db import Database
+from moorage.store.states import DeploymentStatus, DesiredState, WorkloadStatus
 from moorage.store.tables import Deployment, Workload, utcnow
 from moorage.volumes.paths import containment_base, host_path
 
@@ -59,7 +61,7 @@ def inputs_of(view: WorkloadView) -> dict[str, Any]:
 class Converged:
     """What ``Deployer.converge`` found and did."""
 
-    status: str
+    status: WorkloadStatus
     changed: bool
 
 
@@ -142,9 +144,11 @@ class Deployer:
 
     def recover_interrupted(self) -> list[str]:
         with self.db.session() as s:
-            rows = list(s.scalars(select(Deployment).where(Deployment.status == "running")))
+            rows = list(
+                s.scalars(select(Deployment).where(Deployment.status == DeploymentStatus.RUNNING))
+            )
             for d in rows:
-                d.status = "interrupted"
+                d.status = DeploymentStatus.INTERRUPTED
                 d.finished_at = utcnow()
                 d.error = "Moorage stopped while this deploy ran; reconcile restores the workload"
                 d.log = d.log + f"{utcnow():%H:%M:%S} interrupted by a restart\n"
@@ -245,7 +249,7 @@ class Deployer:
             # queue order, and a busy workload's backlog never hides another's.
             oldest = (
                 select(Deployment.workload_id, func.min(Deployment.created_at).label("first"))
-                .where(Deployment.status == "queued")
+                .where(Deployment.status == DeploymentStatus.QUEUED)
                 .group_by(Deployment.workload_id)
                 .subquery()
             )
@@ -256,7 +260,7 @@ class Deployer:
                     (oldest.c.workload_id == Deployment.workload_id)
                     & (oldest.c.first == Deployment.created_at),
                 )
-                .where(Deployment.status == "queued")
+                .where(Deployment.status == DeploymentStatus.QUEUED)
                 .order_by(Deployment.created_at)
             ).all()
         seen: set[str] = set()
@@ -278,8 +282,8 @@ class Deployer:
         with self.db.session() as s:
             result = s.execute(
                 update(Deployment)
-                .where(Deployment.id == deployment_id, Deployment.status == "queued")
-                .values(status="running", started_at=utcnow())
+                .where(Deployment.id == deployment_id, Deployment.status == DeploymentStatus.QUEUED)
+                .values(status=DeploymentStatus.RUNNING, started_at=utcnow())
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -303,12 +307,12 @@ class Deployer:
                 workload = s.get(Workload, view.id)
                 row = s.get(Deployment, deployment_id)
                 assert workload is not None and row is not None
-                if workload.desired_state != "running":
+                if workload.desired_state != DesiredState.RUNNING:
                     raise DeployFailed(
                         f"workload {view.name} is stopped; this deploy ({reason}) does not "
                         "start it: start it, or deploy it again by hand"
                     )
-                workload.status = "deploying"
+                workload.status = WorkloadStatus.DEPLOYING
                 row.inputs = inputs_of(view)
                 holds = powers.held(workload)
             line(f"deploying {view.kind} workload {view.name} ({reason})")
@@ -334,19 +338,19 @@ class Deployer:
         with self.db.session() as s:
             workload = workloads.get(s, workload_id)
             done = deploys.last_success(s, workload_id)
-            if done is None or workload.desired_state != "running":
+            if done is None or workload.desired_state != DesiredState.RUNNING:
                 return None
             row = Deployment(
                 id=new_id("dp"),
                 workload_id=workload_id,
                 reason=reason,
-                status="running",
+                status=DeploymentStatus.RUNNING,
                 artifact={},
                 inputs=dict(done.inputs),
                 started_at=utcnow(),
             )
             s.add(row)
-            workload.status = "deploying"
+            workload.status = WorkloadStatus.DEPLOYING
             deployment_id, ran = row.id, done.id
         line = DeploymentLog(self.db, deployment_id)
         line(f"running what deployment {ran} ran, again ({reason})")
@@ -376,7 +380,7 @@ class Deployer:
             artifact = action()
         except MoorageError as exc:
             line(f"deploy failed: {exc.message}")
-            self._finish(deployment_id, workload_id, "failed", error=exc.message)
+            self._finish(deployment_id, workload_id, DeploymentStatus.FAILED, error=exc.message)
             return
         except Exception as exc:
             log.exception("deploy %s crashed", deployment_id)
@@ -384,25 +388,28 @@ class Deployer:
             self._finish(
                 deployment_id,
                 workload_id,
-                "failed",
+                DeploymentStatus.FAILED,
                 error="internal error; the server log has the details",
             )
             return
         line("deploy succeeded")
-        self._finish(deployment_id, workload_id, "succeeded", artifact=artifact, chain=chain)
+        self._finish(
+            deployment_id, workload_id, DeploymentStatus.SUCCEEDED, artifact=artifact, chain=chain
+        )
 
     def _finish(
         self,
         deployment_id: str,
         workload_id: str,
-        status: str,
+        status: DeploymentStatus,
         *,
         error: str | None = None,
         artifact: dict[str, Any] | None = None,
         chain: bool = True,
     ) -> None:
         metrics.DEPLOYMENTS.labels(status).inc()
-        observed = "running" if status == "succeeded" else self.observe(workload_id)
+        succeeded = status == DeploymentStatus.SUCCEEDED
+        observed = WorkloadStatus.RUNNING if succeeded else self.observe(workload_id)
         with self.db.session() as s:
             deployment = s.get(Deployment, deployment_id)
             workload = s.get(Workload, workload_id)
@@ -413,27 +420,27 @@ class Deployer:
             deployment.error = error
             if artifact is not None:
                 deployment.artifact = artifact
-            if status == "succeeded":
+            if succeeded:
                 workload.deployed_digest = inputs.digest(deployment.inputs)
             # A failed deploy that left the old version serving keeps the workload "running";
             # one refused because the workload is stopped leaves it "stopped".
-            kept = {"running", "unknown"} | (
-                {"stopped"} if workload.desired_state == "stopped" else set()
-            )
-            workload.status = observed if observed in kept else "failed"
-            if status == "succeeded" and chain:
+            kept = {WorkloadStatus.RUNNING, WorkloadStatus.UNKNOWN}
+            if workload.desired_state == DesiredState.STOPPED:
+                kept.add(WorkloadStatus.STOPPED)
+            workload.status = observed if observed in kept else WorkloadStatus.FAILED
+            if succeeded and chain:
                 chained = deploys.enqueue_chain(s, SYSTEM, workload_id)
                 if chained:
                     deployment.log += (
                         f"{utcnow():%H:%M:%S} queued chain: "
                         f"{', '.join(d.workload_id for d in chained)}\n"
                     )
-        if status == "succeeded":
+        if succeeded:
             self.wake()
 
     # --- observe, teardown, reconcile ----------------------------------------
 
-    def observe(self, workload_id: str) -> str:
+    def observe(self, workload_id: str) -> WorkloadStatus:
         """The workload's status as the engine shows it; ``unknown`` when it cannot tell.
         A workload stopped on purpose that runs nothing is ``stopped``, whatever its
         containers' exit codes."""
@@ -443,9 +450,9 @@ class Deployer:
                 desired = workloads.get(s, workload_id).desired_state
             status = self.registry.source(view.kind).status(self.context(view))
         except EngineUnavailable:
-            return "unknown"
+            return WorkloadStatus.UNKNOWN
         except MoorageError:
-            return "unknown"
+            return WorkloadStatus.UNKNOWN
         return _as_desired(status, desired)
 
     def teardown(self, workload_id: str) -> None:
@@ -455,7 +462,10 @@ class Deployer:
                 view = self.view(s, workload_id)
                 started = s.scalar(
                     select(Deployment.id)
-                    .where(Deployment.workload_id == workload_id, Deployment.status != "queued")
+                    .where(
+                        Deployment.workload_id == workload_id,
+                        Deployment.status != DeploymentStatus.QUEUED,
+                    )
                     .limit(1)
                 )
             if started is None:
@@ -468,11 +478,11 @@ class Deployer:
             view = self.view(s, workload_id)
         return self.registry.source(view.kind).logs(self.context(view), tail)
 
-    def reconcile(self, workload_id: str, *, wait: float = 0) -> str:
+    def reconcile(self, workload_id: str, *, wait: float = 0) -> WorkloadStatus:
         """Fix drift for one workload; return its status. Skips a busy workload unless
         waiting. What it changed is audited as the system's doing."""
         if not self.locks.acquire(workload_id, timeout=wait):
-            return "deploying"
+            return WorkloadStatus.DEPLOYING
         try:
             done = self.converge(workload_id)
             if done.changed:
@@ -480,7 +490,7 @@ class Deployer:
                     audit.record(
                         s,
                         SYSTEM,
-                        "workload.reconcile",
+                        AuditAction.WORKLOAD_RECONCILE,
                         "workload",
                         workload_id,
                         {"status": done.status},
@@ -508,15 +518,17 @@ class Deployer:
             source = self.registry.source(view.kind)
             ctx = self.context(view)
             try:
-                stopped = self._stop_all(view) if restart or desired != "running" else False
-                started = desired == "running" and source.reconcile(ctx)
+                stopped = (
+                    self._stop_all(view) if restart or desired != DesiredState.RUNNING else False
+                )
+                started = desired == DesiredState.RUNNING and source.reconcile(ctx)
                 status = _as_desired(source.status(ctx), desired)
                 changed = stopped or started
             except EngineUnavailable:
-                changed, status = False, "unknown"
+                changed, status = False, WorkloadStatus.UNKNOWN
             except EngineError as exc:
                 log.warning("reconcile of %s failed: %s", workload_id, exc.message)
-                changed, status = False, "failed"
+                changed, status = False, WorkloadStatus.FAILED
             with self.db.session() as s:
                 workload = s.get(Workload, workload_id)
                 if workload is not None:
@@ -542,7 +554,8 @@ class Deployer:
                     .where(
                         select(Deployment.id)
                         .where(
-                            Deployment.workload_id == Workload.id, Deployment.status == "succeeded"
+                            Deployment.workload_id == Workload.id,
+                            Deployment.status == DeploymentStatus.SUCCEEDED,
                         )
                         .exists()
                     )
@@ -567,7 +580,14 @@ class Deployer:
             self._stop.wait(max(0.5, self.settings.reconcile_seconds - elapsed))
 
 
-def _as_desired(status: str, desired: str) -> str:
+def _as_desired(status: str, desired: DesiredState) -> WorkloadStatus:
     """A stopped workload that runs nothing reads ``stopped``, never ``failed`` (an app
-    stopped on purpose may exit non-zero on its way down)."""
-    return "stopped" if desired == "stopped" and status != "running" else status
+    stopped on purpose may exit non-zero on its way down). A word the kind's ``status``
+    is not allowed to say reads ``unknown``."""
+    if desired == DesiredState.STOPPED and status != WorkloadStatus.RUNNING:
+        return WorkloadStatus.STOPPED
+    try:
+        return WorkloadStatus(status)
+    except ValueError:
+        log.warning("a source kind reported the status %r, which is not one", status)
+        return WorkloadStatus.UNKNOWN

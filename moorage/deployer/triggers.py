@@ -26,6 +26,7 @@ from moorage.plugins.spec import PolledTrigger, TimedTrigger
 from moorage.services import deploys
 from moorage.services import snapshots as snapshot_service
 from moorage.services.firing import fire, trigger_actor
+from moorage.store.states import DEPLOYMENT_PENDING, SnapshotOrigin
 from moorage.store.tables import Binding, Deployment, Trigger, utcnow
 
 log = logging.getLogger("moorage.triggers")
@@ -143,7 +144,7 @@ class TriggerRunner:
                     workload_id,
                     volumes=None,
                     mode=mode,
-                    origin="scheduled",
+                    origin=SnapshotOrigin.SCHEDULED,
                 )
             except MoorageError as exc:
                 log.warning(
@@ -203,7 +204,7 @@ class TriggerRunner:
                 s.scalars(
                     select(Deployment.workload_id).where(
                         Deployment.workload_id.in_(changed),
-                        Deployment.status.in_(("queued", "running")),
+                        Deployment.status.in_(DEPLOYMENT_PENDING),
                     )
                 )
             )

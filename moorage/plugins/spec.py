@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
+from moorage.store.states import DeliverySignature
+
 if TYPE_CHECKING:
     from moorage.runtime.compose import ComposeRunner
     from moorage.runtime.engine import Engine
@@ -220,14 +222,14 @@ class HookVerdict:
     provider: str
     event: str
     delivery_id: str | None
-    signature: str
+    signature: DeliverySignature
     """``valid``, ``invalid``, ``missing`` or ``unsigned`` (no secret configured)."""
     matched: bool
     reason: str
 
     @property
     def authentic(self) -> bool:
-        return self.signature in ("valid", "unsigned")
+        return self.signature in (DeliverySignature.VALID, DeliverySignature.UNSIGNED)
 
 
 @runtime_checkable

@@ -4,6 +4,9 @@ Inside ``one_row`` (which ``services.guard.change`` opens for every route that c
 workload) every ``record`` in that session adds its details to ONE row, written at the
 end of the block and credited to the actor who opened it: a PATCH that also prunes
 snapshots, or a promote that queues a deploy, is one row, never two or three.
+
+Every action a row may name is an ``AuditAction``; the rows already written keep whatever
+they say (an action a later version renames still reads), so the column stays a string.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select
@@ -22,17 +26,60 @@ from moorage.store.tables import AuditEntry
 ONE_ROW = "moorage.audit.one_row"
 
 
+class AuditAction(StrEnum):
+    """What an audit row says was done: ``<target>.<verb>``. The UI names each one
+    (``audit.actions.*`` in both catalogs, held to this list by a test)."""
+
+    SESSION_CREATE = "session.create"
+    SESSION_DELETE = "session.delete"
+    TOKEN_CREATE = "token.create"  # noqa: S105 (an action, not a secret)
+    TOKEN_REVOKE = "token.revoke"  # noqa: S105 (an action, not a secret)
+    USER_CREATE = "user.create"
+    USER_UPDATE = "user.update"
+    USER_DELETE = "user.delete"
+    PROJECT_CREATE = "project.create"
+    PROJECT_UPDATE = "project.update"
+    PROJECT_DELETE = "project.delete"
+    WORKLOAD_CREATE = "workload.create"
+    WORKLOAD_UPDATE = "workload.update"
+    WORKLOAD_DELETE = "workload.delete"
+    WORKLOAD_DEPLOY = "workload.deploy"
+    WORKLOAD_PROMOTE = "workload.promote"
+    WORKLOAD_RECONCILE = "workload.reconcile"
+    WORKLOAD_STOP = "workload.stop"
+    WORKLOAD_START = "workload.start"
+    WORKLOAD_RESTART = "workload.restart"
+    WORKLOAD_RETENTION = "workload.retention"
+    WORKLOAD_ENV_REPLACE = "workload.env.replace"
+    WORKLOAD_VOLUMES_REPLACE = "workload.volumes.replace"
+    WORKLOAD_CHAIN_REPLACE = "workload.chain.replace"
+    WORKLOAD_TRIGGER_BIND = "workload.trigger.bind"
+    WORKLOAD_TRIGGER_UNBIND = "workload.trigger.unbind"
+    ENV_REVEAL = "env.reveal"
+    TRIGGER_CREATE = "trigger.create"
+    TRIGGER_UPDATE = "trigger.update"
+    TRIGGER_DELETE = "trigger.delete"
+    TRIGGER_TOKEN_REGENERATE = "trigger.token.regenerate"  # noqa: S105 (an action, not a secret)
+    SNAPSHOT_CAPTURE = "snapshot.capture"
+    SNAPSHOT_IMPORT = "snapshot.import"
+    SNAPSHOT_DELETE = "snapshot.delete"
+    SNAPSHOT_RESTORE = "snapshot.restore"
+    SNAPSHOT_PRUNE = "snapshot.prune"
+
+
 @dataclass
 class OneRow:
     """The row an action writes: the steps inside it add their details."""
 
     actor: Actor
-    action: str
+    action: AuditAction
     target_type: str
     target_id: str | None
     details: dict[str, Any] = field(default_factory=dict)
 
-    def add(self, action: str, target_type: str, target_id: str, details: dict[str, Any]) -> None:
+    def add(
+        self, action: AuditAction, target_type: str, target_id: str, details: dict[str, Any]
+    ) -> None:
         """A step's record: merged into the row's details; one about another object (a
         trigger a bind creates) is kept under its action, naming that object."""
         if self.target_id is None:  # a create: the target is known once made
@@ -46,7 +93,7 @@ class OneRow:
 def record(
     session: Session,
     actor: Actor,
-    action: str,
+    action: AuditAction,
     target_type: str,
     target_id: str,
     details: dict[str, Any] | None = None,
@@ -59,7 +106,7 @@ def record(
     session.add(
         AuditEntry(
             actor=actor.username,
-            action=action,
+            action=str(action),
             target_type=target_type,
             target_id=target_id,
             details={"via": actor.via, **(details or {})},
@@ -69,7 +116,7 @@ def record(
 
 @contextmanager
 def one_row(
-    session: Session, actor: Actor, action: str, target_type: str, target_id: str | None
+    session: Session, actor: Actor, action: AuditAction, target_type: str, target_id: str | None
 ) -> Iterator[OneRow]:
     """Collect every ``record`` in ``session`` into one row, added when the block ends
     without an error (nothing is added otherwise). ``target_id`` None: the first
@@ -87,7 +134,7 @@ def one_row(
     session.add(
         AuditEntry(
             actor=actor.username,
-            action=action,
+            action=str(action),
             target_type=row.target_type,
             target_id=row.target_id,
             details={"via": actor.via, **row.details},

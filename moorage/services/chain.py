@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from moorage.errors import InvalidInput
 from moorage.security.roles import Actor
 from moorage.services import audit
+from moorage.services.audit import AuditAction
 from moorage.services.workloads import get as get_workload
 from moorage.store.tables import ChainLink, Workload
 
@@ -76,6 +77,11 @@ def replace(session: Session, actor: Actor, workload_id: str, wanted: list[str])
         session.add(ChainLink(workload_id=workload_id, next_id=nxt, position=position))
     session.flush()
     audit.record(
-        session, actor, "workload.chain.replace", "workload", workload_id, {"next": wanted}
+        session,
+        actor,
+        AuditAction.WORKLOAD_CHAIN_REPLACE,
+        "workload",
+        workload_id,
+        {"next": wanted},
     )
     return list(wanted)

@@ -13,9 +13,11 @@ from moorage.plugins.kind_config import stored_config
 from moorage.plugins.registry import Registry
 from moorage.security.roles import Actor
 from moorage.services import audit, powers
+from moorage.services.audit import AuditAction
 from moorage.services.workloads import get as get_workload
 from moorage.services.workloads import set_desired_state, validated
 from moorage.settings import Settings
+from moorage.store.states import DeploymentStatus, DesiredState
 from moorage.store.tables import AuditEntry, ChainLink, Deployment, utcnow
 
 
@@ -30,14 +32,18 @@ def enqueue(
     """Queue a deployment; ``details`` go into its audit row (the host powers granted)."""
     get_workload(session, workload_id)
     deployment = Deployment(
-        id=new_id("dp"), workload_id=workload_id, status="queued", reason=reason, artifact={}
+        id=new_id("dp"),
+        workload_id=workload_id,
+        status=DeploymentStatus.QUEUED,
+        reason=reason,
+        artifact={},
     )
     session.add(deployment)
     session.flush()
     audit.record(
         session,
         actor,
-        "workload.deploy",
+        AuditAction.WORKLOAD_DEPLOY,
         "workload",
         workload_id,
         {"deployment": deployment.id, "reason": reason, **(details or {})},
@@ -57,7 +63,7 @@ def deploy(
     """A manual deploy: the workload as saved must ask for no host power it does not hold,
     unless an admin deploys it (which grants them). A person deploying asks for the
     workload to run: a stopped one is started by it."""
-    workload = set_desired_state(session, workload_id, "running")
+    workload = set_desired_state(session, workload_id, DesiredState.RUNNING)
     view = powers.view_of(session, workload)
     granted = powers.review(
         session, actor, registry, settings, workload, view, what="deploy a workload"
@@ -75,7 +81,9 @@ def last_success(session: Session, workload_id: str) -> Deployment | None:
     """
     query = (
         select(Deployment)
-        .where(Deployment.workload_id == workload_id, Deployment.status == "succeeded")
+        .where(
+            Deployment.workload_id == workload_id, Deployment.status == DeploymentStatus.SUCCEEDED
+        )
         .order_by(Deployment.finished_at.desc())
     )
     newest = session.scalars(query.limit(1)).first()
@@ -96,7 +104,7 @@ def enqueue_many(
         {
             "id": new_id("dp"),
             "workload_id": w,
-            "status": "queued",
+            "status": DeploymentStatus.QUEUED,
             "reason": reason,
             "pull": pull,
             "artifact": {},
@@ -112,7 +120,7 @@ def enqueue_many(
             {
                 "at": now,
                 "actor": actor.username,
-                "action": "workload.deploy",
+                "action": AuditAction.WORKLOAD_DEPLOY,
                 "target_type": "workload",
                 "target_id": r["workload_id"],
                 "details": {"via": actor.via, "deployment": r["id"], "reason": reason},
@@ -175,11 +183,11 @@ def promote(
         session, actor, registry, settings, target, view, what="promote into a workload"
     )
     target.config = stored
-    set_desired_state(session, target.id, "running")
+    set_desired_state(session, target.id, DesiredState.RUNNING)
     audit.record(
         session,
         actor,
-        "workload.promote",
+        AuditAction.WORKLOAD_PROMOTE,
         "workload",
         target.id,
         {"from": source.id, "from_deployment": done.id, **granted},

@@ -12,6 +12,7 @@ from moorage.errors import InvalidInput, NotFound
 from moorage.plugins.registry import Registry
 from moorage.security.roles import Actor
 from moorage.services import audit, powers
+from moorage.services.audit import AuditAction
 from moorage.services.workloads import get as get_workload
 from moorage.settings import Settings
 from moorage.store.tables import EnvVar
@@ -51,7 +52,7 @@ def reveal(session: Session, actor: Actor, workload_id: str, key: str) -> EnvVar
     if row is None:
         raise NotFound(f"workload {workload_id} has no variable {key!r}")
     if row.secret:
-        audit.record(session, actor, "env.reveal", "workload", workload_id, {"key": key})
+        audit.record(session, actor, AuditAction.ENV_REVEAL, "workload", workload_id, {"key": key})
     return row
 
 
@@ -121,7 +122,7 @@ def replace(
     audit.record(
         session,
         actor,
-        "workload.env.replace",
+        AuditAction.WORKLOAD_ENV_REPLACE,
         "workload",
         workload_id,
         {"keys": sorted(clean), **granted},

@@ -2,7 +2,7 @@
 
 ``change`` is the one way in (STYLE principle 6, SPEC section 9)::
 
-    with guard.change(session, locks, actor, "workload.update", workload_id) as change:
+    with guard.change(session, locks, actor, AuditAction.WORKLOAD_UPDATE, workload_id) as change:
         workloads.update(session, actor, ...)      # any number of steps
         change.then(lambda: deployer.converge(workload_id))   # optional: acts on the world
 
@@ -32,6 +32,7 @@ from moorage.deployer.locks import WorkloadLocks
 from moorage.errors import Conflict
 from moorage.security.roles import Actor
 from moorage.services import audit, inputs
+from moorage.services.audit import AuditAction
 from moorage.store.tables import Workload
 
 WAIT_SECONDS = 60.0
@@ -59,7 +60,7 @@ def change(
     session: Session,
     locks: WorkloadLocks,
     actor: Actor,
-    action: str,
+    action: AuditAction,
     workload_id: str | None,
     *,
     wait: float = WAIT_SECONDS,
@@ -76,7 +77,7 @@ def change(
 
 
 def _guarded(
-    session: Session, actor: Actor, action: str, workload_id: str | None
+    session: Session, actor: Actor, action: AuditAction, workload_id: str | None
 ) -> Iterator[Change]:
     session.expire_all()  # what was read before the lock was taken may be stale
     try:

@@ -34,11 +34,13 @@ from moorage.plugins.registry import Registry
 from moorage.plugins.spec import HookRequest, HookTrigger, HookVerdict
 from moorage.services.firing import fire
 from moorage.services.ratelimit import RateLimiter
+from moorage.store.states import DeliveryOutcome, DeliverySignature
 from moorage.store.tables import Delivery, DeliveryClaim, Trigger, utcnow
 
 KEEP_DELIVERIES = 100
 REPLAY_WINDOW = timedelta(hours=24)
-REPLAY_GUARDS = ("queued", "filtered")  # outcomes whose delivery id may not come again
+# Outcomes whose delivery id may not come again.
+REPLAY_GUARDS = (DeliveryOutcome.QUEUED, DeliveryOutcome.FILTERED)
 
 
 @dataclass
@@ -54,7 +56,7 @@ def _log(
     trigger: Trigger,
     request: HookRequest,
     verdict: HookVerdict,
-    outcome: str,
+    outcome: DeliveryOutcome,
     reason: str,
     status: int,
     deployments: list[str],
@@ -92,7 +94,7 @@ def _log(
                 Delivery.trigger_id == trigger.id,
                 Delivery.id <= cutoff,
                 ~(
-                    (Delivery.signature == "valid")
+                    (Delivery.signature == DeliverySignature.VALID)
                     & Delivery.outcome.in_(REPLAY_GUARDS)
                     & (Delivery.at >= utcnow() - REPLAY_WINDOW)
                 ),
@@ -108,7 +110,7 @@ def _log_noise(
     trigger: Trigger,
     request: HookRequest,
     verdict: HookVerdict,
-    outcome: str,
+    outcome: DeliveryOutcome,
     reason: str,
     status: int,
 ) -> None:
@@ -202,7 +204,17 @@ def _replay(
         reason = f"delivery {verdict.delivery_id} was already received"
     else:  # only its claim is left: the delivery log rotated the row out
         reason = "this signed body was already received"
-    _log_noise(session, limiter, per_minute, trigger, request, verdict, "duplicate", reason, 200)
+    _log_noise(
+        session,
+        limiter,
+        per_minute,
+        trigger,
+        request,
+        verdict,
+        DeliveryOutcome.DUPLICATE,
+        reason,
+        200,
+    )
     deployments = list(earlier.deployments) if earlier is not None else []
     return HookAnswer(200, {"duplicate": True, "reason": reason, "deployments": deployments})
 
@@ -220,12 +232,24 @@ def receive(
     verdict = plugin.receive(dict(trigger.config), request)
     if not verdict.authentic:
         _log_noise(
-            session, limiter, per_minute, trigger, request, verdict, "refused", verdict.reason, 401
+            session,
+            limiter,
+            per_minute,
+            trigger,
+            request,
+            verdict,
+            DeliveryOutcome.REFUSED,
+            verdict.reason,
+            401,
         )
         return HookAnswer(401, _error("bad_signature", f"{verdict.reason}; nothing was queued"))
     # A signed body is the proof of a delivery: the same one again is a replay, whatever
     # delivery header (or none) comes with it. An unsigned body proves nothing.
-    body_sha256 = hashlib.sha256(request.body).hexdigest() if verdict.signature == "valid" else None
+    body_sha256 = (
+        hashlib.sha256(request.body).hexdigest()
+        if verdict.signature == DeliverySignature.VALID
+        else None
+    )
     earlier = _earlier(session, trigger, verdict.delivery_id, body_sha256)
     if earlier is not None:
         return _replay(session, limiter, per_minute, trigger, request, verdict, earlier)
@@ -233,7 +257,15 @@ def receive(
     if not allowed:
         reason = f"more than {per_minute} calls a minute"
         _log_noise(
-            session, limiter, per_minute, trigger, request, verdict, "rate_limited", reason, 429
+            session,
+            limiter,
+            per_minute,
+            trigger,
+            request,
+            verdict,
+            DeliveryOutcome.RATE_LIMITED,
+            reason,
+            429,
         )
         return HookAnswer(
             429,
@@ -249,14 +281,30 @@ def receive(
         return _replay(session, limiter, per_minute, trigger, request, verdict, earlier)
     if not verdict.matched:
         delivery = _log(
-            session, trigger, request, verdict, "filtered", verdict.reason, 202, [], body_sha256
+            session,
+            trigger,
+            request,
+            verdict,
+            DeliveryOutcome.FILTERED,
+            verdict.reason,
+            202,
+            [],
+            body_sha256,
         )
         return HookAnswer(
             202, {"delivery": delivery, "queued": 0, "deployments": [], "reason": verdict.reason}
         )
     queued = fire(session, trigger)
     delivery = _log(
-        session, trigger, request, verdict, "queued", verdict.reason, 202, queued, body_sha256
+        session,
+        trigger,
+        request,
+        verdict,
+        DeliveryOutcome.QUEUED,
+        verdict.reason,
+        202,
+        queued,
+        body_sha256,
     )
     return HookAnswer(
         202,

@@ -11,6 +11,7 @@ from moorage.errors import Conflict, InvalidInput, NotFound
 from moorage.names import is_slug, new_id
 from moorage.security.roles import Actor
 from moorage.services import audit
+from moorage.services.audit import AuditAction
 from moorage.services.guard import flush_or_conflict
 from moorage.store.tables import Project, Workload
 
@@ -65,7 +66,7 @@ def create(
     project = Project(id=new_id("pr"), slug=slug, stages=clean, description=description)
     session.add(project)
     flush_or_conflict(session, f"project {slug!r} already exists")
-    audit.record(session, actor, "project.create", "project", slug, {"stages": clean})
+    audit.record(session, actor, AuditAction.PROJECT_CREATE, "project", slug, {"stages": clean})
     return project
 
 
@@ -103,7 +104,7 @@ def update(
     if description is not None:
         project.description = description
         changed["description"] = True
-    audit.record(session, actor, "project.update", "project", slug, changed)
+    audit.record(session, actor, AuditAction.PROJECT_UPDATE, "project", slug, changed)
     return project
 
 
@@ -118,4 +119,4 @@ def delete(session: Session, actor: Actor, slug: str) -> None:
             code="project_not_empty",
         )
     session.delete(project)
-    audit.record(session, actor, "project.delete", "project", slug)
+    audit.record(session, actor, AuditAction.PROJECT_DELETE, "project", slug)

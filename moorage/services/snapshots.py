@@ -14,12 +14,14 @@ from moorage.plugins.registry import Registry
 from moorage.security.roles import Actor
 from moorage.services import audit
 from moorage.services import volumes as volume_service
+from moorage.services.audit import AuditAction
 from moorage.services.workloads import get as get_workload
 from moorage.settings import Settings
-from moorage.snapshots.quiesce import MODES
+from moorage.store.states import CaptureMode, RestoreStatus, SnapshotOrigin, SnapshotStatus
 from moorage.store.tables import Restore, Snapshot, Workload, utcnow
 
-PRUNABLE = ("manual", "scheduled")  # imports and pre-restore snapshots are never pruned
+# Imports and pre-restore snapshots are never pruned.
+PRUNABLE = (SnapshotOrigin.MANUAL, SnapshotOrigin.SCHEDULED)
 
 
 def archive_path_for(settings: Settings, workload_id: str, snapshot_id: str) -> Path:
@@ -56,7 +58,7 @@ def request_capture(
     *,
     volumes: list[str] | None,
     mode: str,
-    origin: str = "manual",
+    origin: SnapshotOrigin = SnapshotOrigin.MANUAL,
 ) -> Snapshot:
     """Check the request and record a ``capturing`` snapshot; the caller starts the work."""
     workload = get_workload(session, workload_id)
@@ -65,8 +67,12 @@ def request_capture(
             f"a {workload.kind} workload has no Moorage volumes to snapshot",
             code="volumes_unsupported",
         )
-    if mode not in MODES:
-        raise InvalidInput(f"mode must be one of {', '.join(MODES)}", code="invalid_mode")
+    try:
+        held = CaptureMode(mode)
+    except ValueError:
+        raise InvalidInput(
+            f"mode must be one of {', '.join(CaptureMode)}", code="invalid_mode"
+        ) from None
     known = [v.name for v in volume_service.read(session, workload_id)]
     if not known:
         raise InvalidInput("the workload has no volumes to snapshot", code="no_volumes")
@@ -82,8 +88,8 @@ def request_capture(
         id=new_id("sn"),
         workload_id=workload_id,
         origin=origin,
-        mode=mode,
-        status="capturing",
+        mode=held,
+        status=SnapshotStatus.CAPTURING,
         volumes=[n for n in known if n in wanted],
     )
     session.add(snapshot)
@@ -91,7 +97,7 @@ def request_capture(
     audit.record(
         session,
         actor,
-        "snapshot.capture",
+        AuditAction.SNAPSHOT_CAPTURE,
         "workload",
         workload_id,
         {"snapshot": snapshot.id, "mode": mode, "volumes": snapshot.volumes},
@@ -105,13 +111,15 @@ def check_deletable(session: Session, workload_id: str, snapshot_id: str) -> Sna
     workload's lock (which a capture holds), so the refusal comes at once; ``delete``
     asks again under it."""
     snapshot = get(session, workload_id, snapshot_id)
-    if snapshot.status == "capturing":
+    if snapshot.status == SnapshotStatus.CAPTURING:
         raise Conflict(
             f"snapshot {snapshot_id} is still being captured; delete it once it is ready or failed",
             code="snapshot_busy",
         )
     reading = session.scalar(
-        select(Restore.id).where(Restore.snapshot_id == snapshot_id, Restore.status == "running")
+        select(Restore.id).where(
+            Restore.snapshot_id == snapshot_id, Restore.status == RestoreStatus.RUNNING
+        )
     )
     if reading is not None:
         raise Conflict(
@@ -128,7 +136,12 @@ def delete(
     archive_path(settings, snapshot).unlink(missing_ok=True)
     session.delete(snapshot)
     audit.record(
-        session, actor, "snapshot.delete", "workload", workload_id, {"snapshot": snapshot_id}
+        session,
+        actor,
+        AuditAction.SNAPSHOT_DELETE,
+        "workload",
+        workload_id,
+        {"snapshot": snapshot_id},
     )
 
 
@@ -140,7 +153,12 @@ def set_keep_last(
         raise InvalidInput("keep_last must be between 1 and 10000", code="invalid_retention")
     workload.keep_last = keep_last
     audit.record(
-        session, actor, "workload.retention", "workload", workload_id, {"keep_last": keep_last}
+        session,
+        actor,
+        AuditAction.WORKLOAD_RETENTION,
+        "workload",
+        workload_id,
+        {"keep_last": keep_last},
     )
     return workload
 
@@ -155,7 +173,7 @@ def prune(session: Session, settings: Settings, workload_id: str) -> list[str]:
             select(Snapshot)
             .where(
                 Snapshot.workload_id == workload_id,
-                Snapshot.status == "ready",
+                Snapshot.status == SnapshotStatus.READY,
                 Snapshot.origin.in_(PRUNABLE),
             )
             .order_by(Snapshot.created_at.desc(), Snapshot.id.desc())
@@ -172,7 +190,7 @@ def prune(session: Session, settings: Settings, workload_id: str) -> list[str]:
         audit.record(
             session,
             SYSTEM,
-            "snapshot.prune",
+            AuditAction.SNAPSHOT_PRUNE,
             "workload",
             workload_id,
             {"removed": removed, "keep_last": workload.keep_last},
@@ -184,7 +202,7 @@ def finish(
     session: Session,
     snapshot: Snapshot,
     *,
-    status: str,
+    status: SnapshotStatus,
     error: str | None = None,
 ) -> None:
     snapshot.status = status

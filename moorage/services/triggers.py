@@ -15,6 +15,7 @@ from moorage.plugins.registry import Registry
 from moorage.plugins.spec import TimedTrigger
 from moorage.security.roles import Actor
 from moorage.services import audit
+from moorage.services.audit import AuditAction
 from moorage.services.guard import flush_or_conflict
 from moorage.services.merge_patch import merge_patch
 from moorage.services.workloads import get as get_workload
@@ -89,7 +90,12 @@ def create(
     session.add(trigger)
     flush_or_conflict(session, f"a {kind} trigger named {name!r} already exists")
     audit.record(
-        session, actor, "trigger.create", "trigger", trigger.id, {"kind": kind, "name": name}
+        session,
+        actor,
+        AuditAction.TRIGGER_CREATE,
+        "trigger",
+        trigger.id,
+        {"kind": kind, "name": name},
     )
     return trigger
 
@@ -126,7 +132,9 @@ def update(
         _schedule(registry, trigger)
         changed.append("config")
     flush_or_conflict(session, f"a {trigger.kind} trigger named {trigger.name!r} already exists")
-    audit.record(session, actor, "trigger.update", "trigger", trigger.id, {"fields": changed})
+    audit.record(
+        session, actor, AuditAction.TRIGGER_UPDATE, "trigger", trigger.id, {"fields": changed}
+    )
     return trigger
 
 
@@ -148,7 +156,7 @@ def regenerate_token(
     if not registry.trigger(trigger.kind).uses_token:
         raise InvalidInput(f"a {trigger.kind} trigger has no URL token", code="no_token")
     trigger.token = new_hook_token()
-    audit.record(session, actor, "trigger.token.regenerate", "trigger", trigger.id)
+    audit.record(session, actor, AuditAction.TRIGGER_TOKEN_REGENERATE, "trigger", trigger.id)
     return trigger
 
 
@@ -160,7 +168,7 @@ def delete(session: Session, actor: Actor, trigger_id: str) -> None:
     audit.record(
         session,
         actor,
-        "trigger.delete",
+        AuditAction.TRIGGER_DELETE,
         "trigger",
         trigger.id,
         {"kind": trigger.kind, "name": trigger.name},
@@ -191,7 +199,12 @@ def bind(session: Session, actor: Actor, workload_id: str, trigger_id: str) -> T
     session.add(Binding(trigger_id=trigger_id, workload_id=workload_id))
     flush_or_conflict(session, f"trigger {trigger.name!r} is already bound to this workload")
     audit.record(
-        session, actor, "workload.trigger.bind", "workload", workload_id, {"trigger": trigger_id}
+        session,
+        actor,
+        AuditAction.WORKLOAD_TRIGGER_BIND,
+        "workload",
+        workload_id,
+        {"trigger": trigger_id},
     )
     return trigger
 
@@ -203,5 +216,10 @@ def unbind(session: Session, actor: Actor, workload_id: str, trigger_id: str) ->
         raise NotFound(f"trigger {trigger_id!r} is not bound to workload {workload_id!r}")
     session.delete(binding)
     audit.record(
-        session, actor, "workload.trigger.unbind", "workload", workload_id, {"trigger": trigger_id}
+        session,
+        actor,
+        AuditAction.WORKLOAD_TRIGGER_UNBIND,
+        "workload",
+        workload_id,
+        {"trigger": trigger_id},
     )

@@ -13,6 +13,7 @@ from moorage.names import new_id
 from moorage.security import secrets as sec
 from moorage.security.roles import ROLES, Actor
 from moorage.services import audit
+from moorage.services.audit import AuditAction
 from moorage.services.guard import flush_or_conflict
 from moorage.store.tables import ApiToken, User, WebSession, utcnow
 
@@ -58,7 +59,7 @@ def create(session: Session, actor: Actor, *, username: str, role: str, password
     )
     session.add(user)
     flush_or_conflict(session, f"user {username!r} already exists")
-    audit.record(session, actor, "user.create", "user", username, {"role": role})
+    audit.record(session, actor, AuditAction.USER_CREATE, "user", username, {"role": role})
     return user
 
 
@@ -112,7 +113,7 @@ def update(
         changed["password_changed"] = True
         # A new password ends every web session of that user.
         session.execute(sql_delete(WebSession).where(WebSession.user_id == user.id))
-    audit.record(session, actor, "user.update", "user", user.username, changed)
+    audit.record(session, actor, AuditAction.USER_UPDATE, "user", user.username, changed)
     return user
 
 
@@ -126,7 +127,7 @@ def delete(session: Session, actor: Actor, user_id: str) -> None:
     session.execute(sql_delete(ApiToken).where(ApiToken.user_id == user.id))
     session.execute(sql_delete(WebSession).where(WebSession.user_id == user.id))
     session.delete(user)
-    audit.record(session, actor, "user.delete", "user", user.username)
+    audit.record(session, actor, AuditAction.USER_DELETE, "user", user.username)
 
 
 def create_token(
@@ -145,7 +146,7 @@ def create_token(
     )
     session.add(row)
     session.flush()
-    audit.record(session, actor, "token.create", "user", user.username, {"name": name})
+    audit.record(session, actor, AuditAction.TOKEN_CREATE, "user", user.username, {"name": name})
     return token, row
 
 
@@ -185,7 +186,7 @@ def login(session: Session, username: str, password: str) -> tuple[str, str, Use
     audit.record(
         session,
         Actor(user_id=user.id, username=user.username, role=user.role, via="session"),
-        "session.create",
+        AuditAction.SESSION_CREATE,
         "user",
         user.username,
     )
@@ -220,7 +221,7 @@ def logout(session: Session, actor: Actor, token: str) -> None:
     row = session.scalar(select(WebSession).where(WebSession.token_hash == sec.digest(token)))
     if row is not None:
         session.delete(row)
-        audit.record(session, actor, "session.delete", "user", actor.username)
+        audit.record(session, actor, AuditAction.SESSION_DELETE, "user", actor.username)
 
 
 def tokens_of(session: Session, user_id: str) -> list[ApiToken]:
@@ -237,4 +238,6 @@ def revoke_token(session: Session, actor: Actor, token_id: str) -> None:
     if row is None or row.user_id != actor.user_id:
         raise NotFound(f"you have no token {token_id!r}")
     session.delete(row)
-    audit.record(session, actor, "token.revoke", "user", actor.username, {"token": token_id})
+    audit.record(
+        session, actor, AuditAction.TOKEN_REVOKE, "user", actor.username, {"token": token_id}
+    )

@@ -25,6 +25,7 @@ from moorage.names import is_slug
 from moorage.plugins.registry import Registry
 from moorage.security.roles import Actor
 from moorage.services import audit
+from moorage.services.audit import AuditAction
 from moorage.services.workloads import get as get_workload
 from moorage.services.workloads import project_slug
 from moorage.settings import Settings
@@ -148,7 +149,7 @@ def replace(
     audit.record(
         session,
         actor,
-        "workload.volumes.replace",
+        AuditAction.WORKLOAD_VOLUMES_REPLACE,
         "workload",
         workload_id,
         {"volumes": [v.as_dict() for v in specs]},

@@ -17,13 +17,14 @@ from moorage.plugins.registry import Registry
 from moorage.plugins.spec import FixedPorts
 from moorage.security.roles import Actor
 from moorage.services import audit, inputs, powers, projects
+from moorage.services.audit import AuditAction
 from moorage.services.guard import flush_or_conflict
 from moorage.services.merge_patch import merge_patch
 from moorage.settings import Settings
+from moorage.store.states import DesiredState
 from moorage.store.tables import Binding, ChainLink, Deployment, Project, Workload
 
 REF_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
-DESIRED_STATES = ("running", "stopped")
 
 
 def get(session: Session, workload_id: str) -> Workload:
@@ -89,13 +90,12 @@ def pending_changes(w: Workload | Row[Any]) -> bool:
     return inputs.pending(w.saved_digest, w.deployed_digest)
 
 
-def set_desired_state(session: Session, workload_id: str, desired: str) -> Workload:
+def set_desired_state(session: Session, workload_id: str, desired: DesiredState) -> Workload:
     """What reconcile keeps the workload at: ``running`` or ``stopped`` (SPEC section 9).
     The caller acts on it (``Deployer.converge``) once it is committed."""
-    assert desired in DESIRED_STATES, desired
     workload = get(session, workload_id)
     if workload.desired_state != desired:
-        workload.desired_state = desired
+        workload.desired_state = DesiredState(desired)
     return workload
 
 
@@ -244,7 +244,7 @@ def create(
     audit.record(
         session,
         actor,
-        "workload.create",
+        AuditAction.WORKLOAD_CREATE,
         "workload",
         workload_id,
         {"name": name, "kind": kind, "project": project, "stage": stage, **granted},
@@ -302,7 +302,12 @@ def update(
         )
     flush_or_conflict(session, "the new name or ref_id clashes with an existing workload")
     audit.record(
-        session, actor, "workload.update", "workload", workload.id, {"fields": changed, **granted}
+        session,
+        actor,
+        AuditAction.WORKLOAD_UPDATE,
+        "workload",
+        workload.id,
+        {"fields": changed, **granted},
     )
     return workload
 
@@ -319,5 +324,10 @@ def delete(session: Session, actor: Actor, workload_id: str) -> None:
     session.execute(sql_delete(Deployment).where(Deployment.workload_id == workload.id))
     session.delete(workload)
     audit.record(
-        session, actor, "workload.delete", "workload", workload.id, {"name": workload.name}
+        session,
+        actor,
+        AuditAction.WORKLOAD_DELETE,
+        "workload",
+        workload.id,
+        {"name": workload.name},
     )

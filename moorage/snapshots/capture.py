@@ -26,6 +26,7 @@ from moorage.runtime.engine import LABEL_WORKLOAD
 from moorage.services import snapshots as snapshot_service
 from moorage.snapshots.archive import VolumeSource, write_archive
 from moorage.snapshots.quiesce import quiesced
+from moorage.store.states import CaptureMode, SnapshotStatus
 from moorage.store.tables import Snapshot
 from moorage.volumes.paths import VOLUME_SCOPES
 
@@ -43,7 +44,9 @@ class Snapshotter:
     def recover(self) -> list[str]:
         """Fail captures a crash cut off and remove their partial files."""
         with self.db.session() as s:
-            cut = list(s.scalars(select(Snapshot).where(Snapshot.status == "capturing")))
+            cut = list(
+                s.scalars(select(Snapshot).where(Snapshot.status == SnapshotStatus.CAPTURING))
+            )
             for snap in cut:
                 path = snapshot_service.archive_path(self.settings, snap)
                 path.with_name(path.name + ".partial").unlink(missing_ok=True)
@@ -51,7 +54,7 @@ class Snapshotter:
                 snapshot_service.finish(
                     s,
                     snap,
-                    status="failed",
+                    status=SnapshotStatus.FAILED,
                     error="Moorage stopped during the capture; nothing was kept",
                 )
             return [snap.id for snap in cut]
@@ -67,7 +70,8 @@ class Snapshotter:
             snap = s.get(Snapshot, snapshot_id)
             if snap is None:
                 return
-            workload_id, mode, names = snap.workload_id, snap.mode, list(snap.volumes)
+            # Only an import has no mode, and nothing captures an import.
+            workload_id, mode, names = snap.workload_id, CaptureMode(snap.mode), list(snap.volumes)
         try:
             with self.deployer.locks.hold(workload_id, timeout=LOCK_WAIT_SECONDS):
                 result = self._capture_locked(snapshot_id, workload_id, mode, names)
@@ -85,7 +89,7 @@ class Snapshotter:
             self._fail(snapshot_id, reason)
             return
         metrics.SNAPSHOT_SECONDS.observe(time.monotonic() - started)
-        metrics.SNAPSHOT_RESULTS.labels("ready").inc()
+        metrics.SNAPSHOT_RESULTS.labels(SnapshotStatus.READY).inc()
         with self.db.session() as s:
             snap = s.get(Snapshot, snapshot_id)
             if snap is None:  # deleted meanwhile: do not leave its file behind
@@ -96,11 +100,11 @@ class Snapshotter:
             snap.size, snap.sha256 = result["size"], result["sha256"]
             snap.manifest, snap.warnings = result["manifest"], result["warnings"]
             snap.progress_bytes = snap.total_bytes
-            snapshot_service.finish(s, snap, status="ready")
+            snapshot_service.finish(s, snap, status=SnapshotStatus.READY)
             snapshot_service.prune(s, self.settings, workload_id)
 
     def _capture_locked(
-        self, snapshot_id: str, workload_id: str, mode: str, names: list[str]
+        self, snapshot_id: str, workload_id: str, mode: CaptureMode, names: list[str]
     ) -> dict[str, Any]:
         with self.db.session() as s:
             view = self.deployer.view(s, workload_id)
@@ -126,7 +130,9 @@ class Snapshotter:
         with self.db.session() as s:
             s.execute(update(Snapshot).where(Snapshot.id == snapshot_id).values(total_bytes=total))
         engine = self.deployer.engine
-        containers = engine.containers({LABEL_WORKLOAD: workload_id}) if mode != "none" else []
+        containers = (
+            engine.containers({LABEL_WORKLOAD: workload_id}) if mode != CaptureMode.NONE else []
+        )
         stop_timeout = int(view.config.get("stop_timeout", 10))
         dest = snapshot_service.archive_path_for(self.settings, workload_id, snapshot_id)
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -187,14 +193,14 @@ class Snapshotter:
         )
 
     def _fail(self, snapshot_id: str, reason: str) -> None:
-        metrics.SNAPSHOT_RESULTS.labels("failed").inc()
+        metrics.SNAPSHOT_RESULTS.labels(SnapshotStatus.FAILED).inc()
         with self.db.session() as s:
             snap = s.get(Snapshot, snapshot_id)
             if snap is not None:
                 path = snapshot_service.archive_path(self.settings, snap)
                 path.with_name(path.name + ".partial").unlink(missing_ok=True)
                 path.unlink(missing_ok=True)
-                snapshot_service.finish(s, snap, status="failed", error=reason)
+                snapshot_service.finish(s, snap, status=SnapshotStatus.FAILED, error=reason)
 
 
 def _tree_bytes(root: Path) -> int:

@@ -13,15 +13,14 @@ from contextlib import contextmanager
 
 from moorage.errors import MoorageError
 from moorage.runtime.engine import Container, Engine
-
-MODES = ("stop", "pause", "none")
+from moorage.store.states import CaptureMode
 
 
 @contextmanager
 def quiesced(
     engine: Engine,
     containers: list[Container],
-    mode: str,
+    mode: CaptureMode,
     *,
     stop_timeout: int,
     log: Callable[[str], None],
@@ -29,9 +28,9 @@ def quiesced(
     held: list[Container] = []
     try:
         for c in containers:
-            if not c.running or mode == "none":
+            if not c.running or mode == CaptureMode.NONE:
                 continue
-            if mode == "stop":
+            if mode == CaptureMode.STOP:
                 engine.stop(c.id, stop_timeout)
                 log(f"stopped {c.name} for the capture")
             else:
@@ -43,7 +42,7 @@ def quiesced(
         failures: list[MoorageError] = []
         for c in held:
             try:  # resume every container, even when one of them refuses
-                if mode == "stop":
+                if mode == CaptureMode.STOP:
                     engine.start(c.id)
                     log(f"started {c.name} again")
                 else:

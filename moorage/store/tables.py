@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -19,6 +20,22 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
+
+from moorage.store.states import (
+    CaptureMode,
+    DeliveryOutcome,
+    DeliverySignature,
+    DeploymentStatus,
+    DesiredState,
+    RestorePhase,
+    RestoreStatus,
+    SnapshotOrigin,
+    SnapshotStatus,
+    SwapMethod,
+    WorkloadStatus,
+)
+
+E = TypeVar("E", bound=StrEnum)
 
 
 def utcnow() -> datetime:
@@ -38,6 +55,30 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         return None if value is None else value.replace(tzinfo=UTC)
+
+
+class State(TypeDecorator[E]):
+    """A ``StrEnum`` of ``states.py`` in a plain ``VARCHAR``: the column and its values are
+    what a bare string made, so the schema never changes with the enum. Writing a value the
+    enum does not name fails before SQL; ``blank``: ``""`` is kept too (not yet known)."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[E], length: int, *, blank: bool = False) -> None:
+        super().__init__(length)
+        self.enum = enum
+        self.blank = blank
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        if value is None or (self.blank and value == ""):
+            return value
+        return str(self.enum(value).value)
+
+    def process_result_value(self, value: str | None, dialect: Any) -> Any:
+        if value is None or (self.blank and value == ""):
+            return value
+        return self.enum(value)
 
 
 class Base(DeclarativeBase):
@@ -96,10 +137,14 @@ class Workload(Base):
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="RESTRICT"))
     stage: Mapped[str] = mapped_column(String(63))
     config: Mapped[dict[str, Any]] = mapped_column()
-    desired_state: Mapped[str] = mapped_column(String(16), default="running")
+    desired_state: Mapped[DesiredState] = mapped_column(
+        State(DesiredState, 16), default=DesiredState.RUNNING
+    )
     keep_last: Mapped[int | None] = mapped_column(Integer, default=None)
     """Retention: keep this many captured snapshots (pre-restore ones are never pruned)."""
-    status: Mapped[str] = mapped_column(String(16), default="never_deployed")
+    status: Mapped[WorkloadStatus] = mapped_column(
+        State(WorkloadStatus, 16), default=WorkloadStatus.NEVER_DEPLOYED
+    )
     host_powers: Mapped[list[Any]] = mapped_column(default=list)
     """The host powers (``sources/policy.py``) its config and env ask for, as last allowed:
     by an admin, or unchanged or fewer. A deploy that asks for more needs an admin."""
@@ -183,8 +228,8 @@ class Delivery(Base):
     provider: Mapped[str] = mapped_column(String(16))
     event: Mapped[str] = mapped_column(String(64), default="")
     delivery_id: Mapped[str | None] = mapped_column(String(128), default=None)
-    signature: Mapped[str] = mapped_column(String(16))
-    outcome: Mapped[str] = mapped_column(String(16))
+    signature: Mapped[DeliverySignature] = mapped_column(State(DeliverySignature, 16))
+    outcome: Mapped[DeliveryOutcome] = mapped_column(State(DeliveryOutcome, 16))
     reason: Mapped[str] = mapped_column(Text, default="")
     status_code: Mapped[int] = mapped_column(Integer)
     deployments: Mapped[list[Any]] = mapped_column(default=list)
@@ -228,7 +273,9 @@ class Deployment(Base):
     )
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     workload_id: Mapped[str] = mapped_column(ForeignKey("workloads.id", ondelete="CASCADE"))
-    status: Mapped[str] = mapped_column(String(16), default="queued")
+    status: Mapped[DeploymentStatus] = mapped_column(
+        State(DeploymentStatus, 16), default=DeploymentStatus.QUEUED
+    )
     reason: Mapped[str] = mapped_column(String(128))
     pull: Mapped[bool] = mapped_column(Boolean, default=False)
     """Pull the image even when a local copy exists (the registry's tag moved)."""
@@ -250,9 +297,12 @@ class Snapshot(Base):
     __table_args__ = (Index("ix_snapshots_workload_created", "workload_id", "created_at"),)
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     workload_id: Mapped[str] = mapped_column(ForeignKey("workloads.id", ondelete="CASCADE"))
-    origin: Mapped[str] = mapped_column(String(16))  # manual, scheduled, import, pre-restore
-    mode: Mapped[str] = mapped_column(String(8))  # stop, pause, none ("" for imports)
-    status: Mapped[str] = mapped_column(String(16), default="capturing")
+    origin: Mapped[SnapshotOrigin] = mapped_column(State(SnapshotOrigin, 16))
+    mode: Mapped[CaptureMode | Literal[""]] = mapped_column(State(CaptureMode, 8, blank=True))
+    """``""`` for an import: nothing was captured."""
+    status: Mapped[SnapshotStatus] = mapped_column(
+        State(SnapshotStatus, 16), default=SnapshotStatus.CAPTURING
+    )
     volumes: Mapped[list[Any]] = mapped_column(default=list)
     manifest: Mapped[dict[str, Any]] = mapped_column(default=dict)
     warnings: Mapped[list[Any]] = mapped_column(default=list)
@@ -273,14 +323,21 @@ class Restore(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     workload_id: Mapped[str] = mapped_column(ForeignKey("workloads.id", ondelete="CASCADE"))
     snapshot_id: Mapped[str] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(16), default="running")
-    phase: Mapped[str] = mapped_column(String(16), default="queued")
+    status: Mapped[RestoreStatus] = mapped_column(
+        State(RestoreStatus, 16), default=RestoreStatus.RUNNING
+    )
+    phase: Mapped[RestorePhase] = mapped_column(
+        State(RestorePhase, 16), default=RestorePhase.QUEUED
+    )
     volumes: Mapped[list[Any]] = mapped_column(default=list)
     staging: Mapped[list[Any]] = mapped_column(default=list)
     """Every directory this restore created beside a target, for cleanup after a crash."""
     progress_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     total_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
-    swap: Mapped[str] = mapped_column(String(16), default="")
+    swap: Mapped[SwapMethod | Literal[""]] = mapped_column(
+        State(SwapMethod, 16, blank=True), default=""
+    )
+    """``""`` until the pre-flight has chosen."""
     error: Mapped[str | None] = mapped_column(Text, default=None)
     pre_restore_snapshot_id: Mapped[str | None] = mapped_column(String(32), default=None)
     """Set once the replaced data is packed and that snapshot is ready."""

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from moorage.plugins.kind_config import validate_config
 from moorage.plugins.spec import HookRequest, HookVerdict
+from moorage.store.states import DeliverySignature
 from moorage.text import escape
 
 Provider = Literal["github", "gitea", "gitlab", "generic"]
@@ -112,23 +113,25 @@ def check_signature(
     secret: str | None,
     headers: dict[str, str],
     body: bytes,
-) -> str:
+) -> DeliverySignature:
     """``unsigned`` without a secret; else ``valid``, ``invalid`` or ``missing``.
 
     GitHub signs the body as sent, a form too; Gitea signs the JSON document, which a
     form carries in its ``payload`` field."""
     if not secret:
-        return "unsigned"
+        return DeliverySignature.UNSIGNED
     sent = headers.get(SIGNATURE_HEADER[provider])
     if not sent:
-        return "missing"
+        return DeliverySignature.MISSING
     if provider == "gitlab":
         expected = secret  # GitLab sends the shared token itself
     elif provider == "gitea":
         expected = hmac_sha256(secret, document(headers, body))
     else:
         expected = "sha256=" + hmac_sha256(secret, body)
-    return "valid" if hmac.compare_digest(sent.encode(), expected.encode()) else "invalid"
+    if hmac.compare_digest(sent.encode(), expected.encode()):
+        return DeliverySignature.VALID
+    return DeliverySignature.INVALID
 
 
 def refs(payload: Any) -> tuple[str | None, str | None, str]:
@@ -221,7 +224,7 @@ class WebhookTrigger:
         # (whose columns hold 64 and 128) and into log lines.
         event = escape(headers.get(EVENT_HEADER[model.provider], ""))[:64]
         delivery = escape(headers.get(DELIVERY_HEADER[model.provider], ""))[:128] or None
-        if signature in ("invalid", "missing"):
+        if signature in (DeliverySignature.INVALID, DeliverySignature.MISSING):
             header = SIGNATURE_HEADER[model.provider]
             return HookVerdict(
                 model.provider,

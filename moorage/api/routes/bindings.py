@@ -9,6 +9,7 @@ from moorage.api.routes.triggers import trigger_out
 from moorage.api.schemas import BindIn, TriggerList, TriggerOut
 from moorage.errors import InvalidInput
 from moorage.services import guard, triggers
+from moorage.services.audit import AuditAction
 
 router = APIRouter(prefix="/api/workloads/{workload_id}/triggers", tags=["bindings"])
 
@@ -39,7 +40,9 @@ def bind(
             '{"trigger": {"kind", "name", "config"}} to create one',
             code="invalid_binding",
         )
-    with guard.change(session, state.deployer.locks, actor, "workload.trigger.bind", workload_id):
+    with guard.change(
+        session, state.deployer.locks, actor, AuditAction.WORKLOAD_TRIGGER_BIND, workload_id
+    ):
         if body.trigger is not None:
             triggers.bindings_of(session, workload_id)  # 404 before creating anything
             created = triggers.create(
@@ -63,5 +66,5 @@ def unbind(
     workload_id: str, trigger_id: str, actor: Operator, session: DbSession, state: State
 ) -> None:
     locks = state.deployer.locks
-    with guard.change(session, locks, actor, "workload.trigger.unbind", workload_id):
+    with guard.change(session, locks, actor, AuditAction.WORKLOAD_TRIGGER_UNBIND, workload_id):
         triggers.unbind(session, actor, workload_id, trigger_id)

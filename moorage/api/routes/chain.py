@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from moorage.api.deps import DbSession, Operator, State
 from moorage.api.schemas import ChainIn, ChainOut
 from moorage.services import chain, guard
+from moorage.services.audit import AuditAction
 
 router = APIRouter(prefix="/api/workloads/{workload_id}/chain", tags=["chain"])
 
@@ -21,6 +22,6 @@ def replace_chain(
     workload_id: str, body: ChainIn, actor: Operator, session: DbSession, state: State
 ) -> ChainOut:
     locks = state.deployer.locks
-    with guard.change(session, locks, actor, "workload.chain.replace", workload_id):
+    with guard.change(session, locks, actor, AuditAction.WORKLOAD_CHAIN_REPLACE, workload_id):
         wanted = chain.replace(session, actor, workload_id, body.next)
     return ChainOut(next=wanted)

@@ -12,7 +12,9 @@ from moorage.api.schemas import DeploymentOut, LogsOut, PromoteIn, ReconcileOut,
 from moorage.errors import Conflict
 from moorage.security.roles import Actor
 from moorage.services import deploys, guard, workloads
+from moorage.services.audit import AuditAction
 from moorage.services.deploys import last_success
+from moorage.store.states import DesiredState
 
 router = APIRouter(prefix="/api/workloads/{workload_id}", tags=["deploys"])
 
@@ -27,7 +29,9 @@ def deploy(
     pull: Annotated[bool, Query(description="Pull the image even if present")] = False,
 ) -> DeploymentOut:
     """Queue a deploy of the saved config; a stopped workload is asked to run again."""
-    with guard.change(session, state.deployer.locks, actor, "workload.deploy", workload_id):
+    with guard.change(
+        session, state.deployer.locks, actor, AuditAction.WORKLOAD_DEPLOY, workload_id
+    ):
         deployment = deploys.deploy(
             session, actor, state.registry, state.settings, workload_id, pull=pull
         )
@@ -44,7 +48,9 @@ def promote_from(
     state: State,
     tasks: BackgroundTasks,
 ) -> DeploymentOut:
-    with guard.change(session, state.deployer.locks, actor, "workload.promote", workload_id):
+    with guard.change(
+        session, state.deployer.locks, actor, AuditAction.WORKLOAD_PROMOTE, workload_id
+    ):
         deployment = deploys.promote(
             session, actor, state.registry, state.settings, workload_id, body.source
         )
@@ -56,27 +62,38 @@ def promote_from(
 def stop(workload_id: str, actor: Operator, session: DbSession, state: State) -> WorkloadOut:
     """Stop the workload and keep it stopped: reconcile never starts it again, and a
     triggered deploy of it fails until it is started (or deployed by hand)."""
-    return _lifecycle(workload_id, actor, session, state, "stopped", "workload.stop")
+    return _lifecycle(
+        workload_id, actor, session, state, DesiredState.STOPPED, AuditAction.WORKLOAD_STOP
+    )
 
 
 @router.post("/start")
 def start(workload_id: str, actor: Operator, session: DbSession, state: State) -> WorkloadOut:
     """Run the last successful deployment again and keep it running."""
-    return _lifecycle(workload_id, actor, session, state, "running", "workload.start")
+    return _lifecycle(
+        workload_id, actor, session, state, DesiredState.RUNNING, AuditAction.WORKLOAD_START
+    )
 
 
 @router.post("/restart")
 def restart(workload_id: str, actor: Operator, session: DbSession, state: State) -> WorkloadOut:
     """Stop what runs and start the last successful deployment again (409
     ``not_deployed`` when there is none)."""
-    return _lifecycle(workload_id, actor, session, state, "running", "workload.restart")
+    return _lifecycle(
+        workload_id, actor, session, state, DesiredState.RUNNING, AuditAction.WORKLOAD_RESTART
+    )
 
 
 def _lifecycle(
-    workload_id: str, actor: Actor, session: DbSession, state: State, desired: str, action: str
+    workload_id: str,
+    actor: Actor,
+    session: DbSession,
+    state: State,
+    desired: DesiredState,
+    action: AuditAction,
 ) -> WorkloadOut:
     deployer = state.deployer
-    restart = action == "workload.restart"
+    restart = action == AuditAction.WORKLOAD_RESTART
     with guard.change(session, deployer.locks, actor, action, workload_id) as change:
         workload = workloads.set_desired_state(session, workload_id, desired)
         if restart and last_success(session, workload_id) is None:
@@ -94,7 +111,7 @@ def _lifecycle(
 def reconcile(workload_id: str, actor: Operator, session: DbSession, state: State) -> ReconcileOut:
     """Bring the workload to its desired state now, as the periodic reconcile would."""
     locks = state.deployer.locks
-    with guard.change(session, locks, actor, "workload.reconcile", workload_id) as change:
+    with guard.change(session, locks, actor, AuditAction.WORKLOAD_RECONCILE, workload_id) as change:
         workloads.get(session, workload_id)
         done = state.deployer.converge(workload_id)
         change.note(status=done.status, changed=done.changed)

@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from moorage.api.deps import DbSession, Operator, State
 from moorage.api.schemas import EnvValue, RevealedEnv
 from moorage.services import env, guard
+from moorage.services.audit import AuditAction
 
 router = APIRouter(prefix="/api/workloads/{workload_id}/env", tags=["env"])
 
@@ -35,6 +36,6 @@ def replace_env(
 ) -> dict[str, EnvValue]:
     wanted = {k: v.model_dump() for k, v in body.items()}
     locks = state.deployer.locks
-    with guard.change(session, locks, actor, "workload.env.replace", workload_id):
+    with guard.change(session, locks, actor, AuditAction.WORKLOAD_ENV_REPLACE, workload_id):
         saved = env.replace(session, actor, state.registry, state.settings, workload_id, wanted)
     return _shown(saved)

@@ -11,6 +11,7 @@ from moorage.api.deps import Admin, DbSession, State, Viewer
 from moorage.api.schemas import RestoreIn, RestoreList, RestoreOut
 from moorage.errors import PreconditionRequired
 from moorage.services import guard, workloads
+from moorage.services.audit import AuditAction
 from moorage.store.tables import Restore
 
 router = APIRouter(prefix="/api/workloads/{workload_id}", tags=["restores"])
@@ -47,7 +48,9 @@ def restore(
     volumes = body.volumes if body is not None else None
     row: Restore | None = None
     try:
-        with guard.change(session, state.deployer.locks, actor, "snapshot.restore", workload_id):
+        with guard.change(
+            session, state.deployer.locks, actor, AuditAction.SNAPSHOT_RESTORE, workload_id
+        ):
             row = engine.request(session, actor, workload_id, snapshot_id, volumes)
     except BaseException:
         if row is not None:  # accepted, but never committed: let another request in

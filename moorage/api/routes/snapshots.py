@@ -15,7 +15,9 @@ from moorage.api.schemas import CaptureIn, SnapshotList, SnapshotOut
 from moorage.errors import ArchiveInvalid, InvalidInput, NotFound, PayloadTooLarge
 from moorage.names import new_id
 from moorage.services import audit, guard, snapshots, workloads
+from moorage.services.audit import AuditAction
 from moorage.snapshots.archive import Limits, read_archive
+from moorage.store.states import SnapshotOrigin, SnapshotStatus
 from moorage.store.tables import Snapshot, utcnow
 
 router = APIRouter(prefix="/api/workloads/{workload_id}/snapshots", tags=["snapshots"])
@@ -53,7 +55,9 @@ def snapshot_out(s: Snapshot) -> SnapshotOut:
 def capture(
     workload_id: str, body: CaptureIn, actor: Operator, session: DbSession, state: State
 ) -> SnapshotOut:
-    with guard.change(session, state.deployer.locks, actor, "snapshot.capture", workload_id):
+    with guard.change(
+        session, state.deployer.locks, actor, AuditAction.SNAPSHOT_CAPTURE, workload_id
+    ):
         snap = snapshots.request_capture(
             session, actor, state.registry, workload_id, volumes=body.volumes, mode=body.mode
         )
@@ -80,7 +84,7 @@ def download(
     """The archive, streamed, with its size and SHA-256 in the headers."""
     snap = snapshots.get(session, workload_id, snapshot_id)
     path = snapshots.archive_path(state.settings, snap)
-    if snap.status != "ready" or not path.exists():
+    if snap.status != SnapshotStatus.READY or not path.exists():
         raise NotFound(
             f"snapshot {snapshot_id} has no archive to download ({snap.status})", code="not_ready"
         )
@@ -130,14 +134,16 @@ async def import_archive(
         raise
 
     def record() -> Snapshot:
-        with guard.change(session, state.deployer.locks, actor, "snapshot.import", workload_id):
+        with guard.change(
+            session, state.deployer.locks, actor, AuditAction.SNAPSHOT_IMPORT, workload_id
+        ):
             workloads.get(session, workload_id)  # not deleted while the archive came in
             snap = Snapshot(
                 id=snapshot_id,
                 workload_id=workload_id,
-                origin="import",
+                origin=SnapshotOrigin.IMPORT,
                 mode="",
-                status="ready",
+                status=SnapshotStatus.READY,
                 volumes=[v["name"] for v in manifest["volumes"]],
                 manifest=manifest,
                 size=size,
@@ -150,7 +156,7 @@ async def import_archive(
             audit.record(
                 session,
                 actor,
-                "snapshot.import",
+                AuditAction.SNAPSHOT_IMPORT,
                 "workload",
                 workload_id,
                 {"snapshot": snapshot_id, "size": size},
@@ -185,5 +191,7 @@ def delete_snapshot(
     workload_id: str, snapshot_id: str, actor: Admin, session: DbSession, state: State
 ) -> None:
     snapshots.check_deletable(session, workload_id, snapshot_id)  # at once, not after a capture
-    with guard.change(session, state.deployer.locks, actor, "snapshot.delete", workload_id):
+    with guard.change(
+        session, state.deployer.locks, actor, AuditAction.SNAPSHOT_DELETE, workload_id
+    ):
         snapshots.delete(session, actor, state.settings, workload_id, snapshot_id)

@@ -9,6 +9,7 @@ from moorage.api.deps import DbSession, Operator, State
 from moorage.api.schemas import VolumeIn, VolumeList, VolumeOut
 from moorage.errors import InvalidInput
 from moorage.services import guard, volumes, workloads
+from moorage.services.audit import AuditAction
 from moorage.services.volumes import VolumeSpec
 from moorage.settings import Settings
 
@@ -43,6 +44,6 @@ def replace_volumes(
 ) -> VolumeList:
     wanted = [VolumeSpec(**v.model_dump(exclude={"host_path", "problem"})) for v in body]
     locks = state.deployer.locks
-    with guard.change(session, locks, actor, "workload.volumes.replace", workload_id):
+    with guard.change(session, locks, actor, AuditAction.WORKLOAD_VOLUMES_REPLACE, workload_id):
         specs = volumes.replace(session, actor, state.settings, state.registry, workload_id, wanted)
     return _out(session, state.settings, workload_id, specs)

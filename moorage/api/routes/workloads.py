@@ -22,6 +22,7 @@ from moorage.api.schemas import (
 from moorage.errors import Conflict, NotFound
 from moorage.plugins.registry import Registry
 from moorage.services import guard, snapshots, workloads
+from moorage.services.audit import AuditAction
 from moorage.store.tables import Deployment, Workload
 
 router = APIRouter(prefix="/api/workloads", tags=["workloads"])
@@ -100,7 +101,7 @@ async def list_workloads(
 def create_workload(
     body: WorkloadIn, actor: Operator, session: DbSession, state: State
 ) -> WorkloadOut:
-    with guard.change(session, state.deployer.locks, actor, "workload.create", None):
+    with guard.change(session, state.deployer.locks, actor, AuditAction.WORKLOAD_CREATE, None):
         workload = workloads.create(
             session,
             actor,
@@ -127,7 +128,9 @@ def get_workload(workload_id: str, actor: Viewer, session: DbSession, state: Sta
 def update_workload(
     workload_id: str, body: WorkloadPatch, actor: Operator, session: DbSession, state: State
 ) -> WorkloadOut:
-    with guard.change(session, state.deployer.locks, actor, "workload.update", workload_id):
+    with guard.change(
+        session, state.deployer.locks, actor, AuditAction.WORKLOAD_UPDATE, workload_id
+    ):
         workload = workloads.update(
             session,
             actor,
@@ -156,7 +159,9 @@ def delete_workload(
 ) -> None:
     """Tear the workload down (containers, compose project), then forget it. Volume data
     stays on disk; a workload with snapshots is only deleted with ``purge_snapshots``."""
-    with guard.change(session, state.deployer.locks, actor, "workload.delete", workload_id):
+    with guard.change(
+        session, state.deployer.locks, actor, AuditAction.WORKLOAD_DELETE, workload_id
+    ):
         kept = snapshots.list_for(session, workload_id)
         if kept and not purge_snapshots:
             raise Conflict(

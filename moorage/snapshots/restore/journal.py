@@ -20,13 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from moorage.snapshots.restore.swap import fsync_dir
+from moorage.store.states import SwapMethod
 
 PREPARED = "prepared"
 """Written before the first container stops: recovery rolls back."""
 COMMITTED = "committed"
 """Written after the last swap: recovery rolls forward. The one bit recovery decides on."""
 STATES = (PREPARED, COMMITTED)
-SWAPS = ("exchange", "rename")
+SWAPS = tuple(SwapMethod)
 
 _RECORD_KEYS = {"restore", "workload", "snapshot", "state", "swap", "containers", "volumes"}
 _OPTIONAL_KEYS = {"pre_restore"}
@@ -82,7 +83,7 @@ class Record:
     snapshot: str
     state: str
     """``prepared`` or ``committed``."""
-    swap: str
+    swap: SwapMethod
     """``exchange`` (RENAME_EXCHANGE) or ``rename`` (two renames)."""
     containers: list[str]
     """The engine ids of the containers that ran when the restore began (informative)."""
@@ -96,7 +97,7 @@ class Record:
 
     @property
     def use_exchange(self) -> bool:
-        return self.swap == "exchange"
+        return self.swap == SwapMethod.EXCHANGE
 
     def to_json(self) -> dict[str, Any]:
         """The record as the journal file holds it."""
@@ -152,7 +153,7 @@ class Record:
             workload=data["workload"],
             snapshot=data["snapshot"],
             state=data["state"],
-            swap=data["swap"],
+            swap=SwapMethod(data["swap"]),
             containers=list(containers),
             volumes=[_volume(v) for v in data["volumes"]],
             pre_restore=pre_restore,

@@ -25,6 +25,7 @@ from moorage.snapshots.archive import VolumeSource, WriteResult, write_archive
 from moorage.snapshots.restore import journal
 from moorage.snapshots.restore.journal import Record, VolumeStep
 from moorage.snapshots.restore.swap import fsync_dir, inode
+from moorage.store.states import CaptureMode, SnapshotOrigin, SnapshotStatus
 from moorage.store.tables import Restore, Snapshot
 
 log = logging.getLogger("moorage.restore")
@@ -82,7 +83,7 @@ def pack(deployer: Deployer, record: Record) -> None:
                 snap.progress_bytes = snap.total_bytes = sum(
                     int(v.get("bytes", 0)) for v in written.manifest["volumes"]
                 )
-                snapshot_service.finish(s, snap, status="ready")
+                snapshot_service.finish(s, snap, status=SnapshotStatus.READY)
             row = s.get(Restore, record.restore)
             if row is not None:
                 row.pre_restore_snapshot_id = snapshot_id
@@ -105,9 +106,9 @@ def _write(
             Snapshot(
                 id=snapshot_id,
                 workload_id=record.workload,
-                origin="pre-restore",
-                mode="stop",
-                status="capturing",
+                origin=SnapshotOrigin.PRE_RESTORE,
+                mode=CaptureMode.STOP,
+                status=SnapshotStatus.CAPTURING,
                 volumes=[v.name for v, _ in olds],
             )
         )
@@ -125,7 +126,10 @@ def _write(
             snap = s.get(Snapshot, snapshot_id)
             if snap is not None:
                 snapshot_service.finish(
-                    s, snap, status="failed", error=f"packing failed: {type(exc).__name__}"
+                    s,
+                    snap,
+                    status=SnapshotStatus.FAILED,
+                    error=f"packing failed: {type(exc).__name__}",
                 )
         raise
 
@@ -133,7 +137,7 @@ def _write(
 def _ready(deployer: Deployer, snapshot_id: str) -> bool:
     with deployer.db.session() as s:
         snap = s.get(Snapshot, snapshot_id)
-        return snap is not None and snap.status == "ready"
+        return snap is not None and snap.status == SnapshotStatus.READY
 
 
 def _kept(deployer: Deployer, restore_id: str) -> bool:

@@ -25,6 +25,7 @@ from moorage.errors import Conflict, InvalidInput
 from moorage.services.volumes import mounted_by_others
 from moorage.settings import Settings
 from moorage.snapshots.restore.swap import supports_exchange
+from moorage.store.states import SwapMethod
 from moorage.store.tables import Snapshot
 from moorage.volumes.paths import VOLUME_SCOPES, host_path
 
@@ -232,16 +233,16 @@ def check_space(
             )
 
 
-def swap_mode(settings: Settings, plans: list[VolumePlan]) -> str:
+def swap_mode(settings: Settings, plans: list[VolumePlan]) -> SwapMethod:
     """``exchange`` when RENAME_EXCHANGE works beside every target (probed), else
     ``rename``; ``MOORAGE_RESTORE_SWAP`` may force either (409 ``no_exchange``)."""
     forced = settings.restore_swap
-    if forced == "rename":
-        return "rename"
+    if forced == SwapMethod.RENAME:
+        return SwapMethod.RENAME
     ok = all(supports_exchange(p.live.parent) for p in plans)
-    if forced == "exchange" and not ok:
+    if forced == SwapMethod.EXCHANGE and not ok:
         raise Conflict(
             "RENAME_EXCHANGE is not supported here; set MOORAGE_RESTORE_SWAP=auto",
             code="no_exchange",
         )
-    return "exchange" if ok else "rename"
+    return SwapMethod.EXCHANGE if ok else SwapMethod.RENAME

@@ -26,6 +26,7 @@ from moorage.snapshots.restore import journal, pack
 from moorage.snapshots.restore.journal import Record, Unreadable
 from moorage.snapshots.restore.pack import remove_if
 from moorage.snapshots.restore.swap import converge
+from moorage.store.states import DeploymentStatus, RestorePhase, RestoreStatus
 from moorage.store.tables import Deployment, Restore, utcnow
 
 log = logging.getLogger("moorage.restore")
@@ -51,7 +52,7 @@ def roll_back(deployer: Deployer, record: Record, reason: str) -> None:
     with deployer.db.session() as s:
         row = s.get(Restore, record.restore)
         if row is not None:
-            row.status, row.error, row.phase = "rolled_back", reason, "done"
+            row.status, row.error, row.phase = RestoreStatus.ROLLED_BACK, reason, RestorePhase.DONE
             row.finished_at = row.finished_at or utcnow()
 
 
@@ -63,8 +64,12 @@ def roll_forward(deployer: Deployer, record: Record) -> None:
         deployer.fault(f"restore.recover.after_volume.{n}")
     with deployer.db.session() as s:
         row = s.get(Restore, record.restore)
-        if row is not None and row.status == "running":
-            row.status, row.finished_at, row.phase = "succeeded", utcnow(), "done"
+        if row is not None and row.status == RestoreStatus.RUNNING:
+            row.status, row.finished_at, row.phase = (
+                RestoreStatus.SUCCEEDED,
+                utcnow(),
+                RestorePhase.DONE,
+            )
 
 
 def bring_up(deployer: Deployer, record: Record) -> str | None:
@@ -80,7 +85,11 @@ def bring_up(deployer: Deployer, record: Record) -> str | None:
     with deployer.db.session() as s:
         deployment = s.get(Deployment, deployment_id)
         row = s.get(Restore, record.restore)
-        if deployment is not None and deployment.status == "failed" and row is not None:
+        if (
+            deployment is not None
+            and deployment.status == DeploymentStatus.FAILED
+            and row is not None
+        ):
             said = f"{row.error}; " if row.error else ""
             row.error = (
                 f"{said}the workload did not come up healthy after it "
@@ -175,11 +184,15 @@ def recover(deployer: Deployer) -> list[Record]:
                 "next start and left every directory where it is",
             )
     with deployer.db.session() as s:
-        for row in s.scalars(select(Restore).where(Restore.status == "running")):
+        for row in s.scalars(select(Restore).where(Restore.status == RestoreStatus.RUNNING)):
             if row.id in journaled:
                 continue
             discard_staging(deployer, row)
-            row.status, row.finished_at, row.phase = "failed", utcnow(), "done"
+            row.status, row.finished_at, row.phase = (
+                RestoreStatus.FAILED,
+                utcnow(),
+                RestorePhase.DONE,
+            )
             row.error = "Moorage stopped during the restore, before any volume was touched"
     return settled
 

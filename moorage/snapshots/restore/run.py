@@ -35,12 +35,14 @@ from moorage.runtime.engine import LABEL_WORKLOAD
 from moorage.security.roles import Actor
 from moorage.services import audit
 from moorage.services import snapshots as snapshot_service
+from moorage.services.audit import AuditAction
 from moorage.snapshots.archive import Limits, read_archive
 from moorage.snapshots.restore import journal, pack, preflight, recovery
 from moorage.snapshots.restore.journal import Record, VolumeStep
 from moorage.snapshots.restore.preflight import VolumePlan
 from moorage.snapshots.restore.swap import converge, fsync_dir, inode
 from moorage.store.db import Database
+from moorage.store.states import RestorePhase, RestoreStatus, SnapshotStatus
 from moorage.store.tables import Restore, Snapshot, utcnow
 
 log = logging.getLogger("moorage.restore")
@@ -73,7 +75,7 @@ class RestoreEngine:
         nothing touched: 404, 409 ``not_ready``/``restore_running``, and every pre-flight
         refusal (``preflight.plan``). Writes the row and one ``snapshot.restore`` audit row."""
         snap = snapshot_service.get(s, workload_id, snapshot_id)
-        if snap.status != "ready":
+        if snap.status != SnapshotStatus.READY:
             raise Conflict(f"snapshot {snapshot_id} is {snap.status}, not ready", code="not_ready")
         with self._guard:
             self.check_free(s, workload_id)
@@ -83,8 +85,8 @@ class RestoreEngine:
                 id=restore_id,
                 workload_id=workload_id,
                 snapshot_id=snapshot_id,
-                status="running",
-                phase="queued",
+                status=RestoreStatus.RUNNING,
+                phase=RestorePhase.QUEUED,
                 volumes=[p.name for p in plans],
                 total_bytes=sum(
                     int(v.get("bytes", 0)) for v in (snap.manifest or {}).get("volumes", [])
@@ -95,7 +97,7 @@ class RestoreEngine:
             audit.record(
                 s,
                 actor,
-                "snapshot.restore",
+                AuditAction.SNAPSHOT_RESTORE,
                 "workload",
                 workload_id,
                 {"restore": restore_id, "snapshot": snapshot_id, "volumes": row.volumes},
@@ -109,7 +111,7 @@ class RestoreEngine:
         holds), so a second request is refused at once; ``request`` asks again under it."""
         running = s.scalar(
             select(Restore.id).where(
-                Restore.workload_id == workload_id, Restore.status == "running"
+                Restore.workload_id == workload_id, Restore.status == RestoreStatus.RUNNING
             )
         )
         if workload_id in self._active or running is not None:
@@ -152,9 +154,14 @@ class RestoreEngine:
                 except Exception:
                     log.exception("restore %s crashed", restore_id)
                     packing = recovery.after_error(self.deployer, restore_id)
-                    _finish(self.db, restore_id, "failed", "internal error; see the server log")
+                    _finish(
+                        self.db,
+                        restore_id,
+                        RestoreStatus.FAILED,
+                        "internal error; see the server log",
+                    )
         except Conflict as exc:  # the lock stayed taken for an hour
-            _finish(self.db, restore_id, "failed", exc.message)
+            _finish(self.db, restore_id, RestoreStatus.FAILED, exc.message)
         finally:
             with self._guard:
                 self._active.discard(workload_id)
@@ -168,9 +175,13 @@ class RestoreEngine:
             row = s.get(Restore, restore_id)
             assert row is not None
             snap = s.get(Snapshot, row.snapshot_id)
-            if snap is None or snap.status != "ready":
-                row.status, row.error, row.finished_at = "failed", "the snapshot is gone", utcnow()
-                row.phase = "done"
+            if snap is None or snap.status != SnapshotStatus.READY:
+                row.status, row.error, row.finished_at = (
+                    RestoreStatus.FAILED,
+                    "the snapshot is gone",
+                    utcnow(),
+                )
+                row.phase = RestorePhase.DONE
                 return None
             try:
                 plans = preflight.plan(
@@ -178,8 +189,8 @@ class RestoreEngine:
                 )
                 mode = preflight.swap_mode(self.settings, plans)
             except MoorageError as exc:
-                row.status, row.error, row.finished_at = "failed", exc.message, utcnow()
-                row.phase = "done"
+                row.status, row.error, row.finished_at = RestoreStatus.FAILED, exc.message, utcnow()
+                row.phase = RestorePhase.DONE
                 return None
             view = self.deployer.view(s, row.workload_id)
             archive = snapshot_service.archive_path(self.settings, snap)
@@ -189,7 +200,7 @@ class RestoreEngine:
             row.staging = [str(p.staged) for p in plans] + [str(p.aside) for p in plans]
         fault("restore.after_preflight")
         # Verify and extract while the workload keeps running.
-        self._phase(restore_id, "verify")
+        self._phase(restore_id, RestorePhase.VERIFY)
         try:
             _verify(archive, expected_sha, expected_size)
             self._extract(restore_id, archive, plans, manifest)
@@ -197,7 +208,7 @@ class RestoreEngine:
             running = [c for c in engine.containers({LABEL_WORKLOAD: view.id}) if c.running]
         except MoorageError as exc:
             self._discard_staging(plans, restore_id)
-            _finish(self.db, restore_id, "failed", exc.message)
+            _finish(self.db, restore_id, RestoreStatus.FAILED, exc.message)
             return None
         except BaseException:
             self._discard_staging(plans, restore_id)
@@ -220,12 +231,12 @@ class RestoreEngine:
         shutil.rmtree(recovery.scratch_dir(self.deployer, restore_id), ignore_errors=True)
         fault("restore.after_journal")
         try:
-            self._phase(restore_id, "quiesce")
+            self._phase(restore_id, RestorePhase.QUIESCE)
             stop_timeout = int(view.config.get("stop_timeout", 10))
             for c in running:
                 engine.stop(c.id, stop_timeout)
             fault("restore.after_quiesce")
-            self._phase(restore_id, "swap")
+            self._phase(restore_id, RestorePhase.SWAP)
             for n, v in enumerate(record.volumes):
                 converge(
                     v.live, v.new_inode, v.old_inode, v.spares, use_exchange=record.use_exchange
@@ -239,13 +250,13 @@ class RestoreEngine:
             return None
         record.state = journal.COMMITTED
         journal.write(self.settings.journals_dir, record)
-        self._phase(restore_id, "redeploy")
+        self._phase(restore_id, RestorePhase.REDEPLOY)
         recovery.bring_up(self.deployer, record)
         fault("restore.after_redeploy")
-        _finish(self.db, restore_id, "succeeded")
+        _finish(self.db, restore_id, RestoreStatus.SUCCEEDED)
         return record
 
-    def _phase(self, restore_id: str, phase: str, **values: Any) -> None:
+    def _phase(self, restore_id: str, phase: RestorePhase, **values: Any) -> None:
         with self.db.session() as s:
             s.execute(update(Restore).where(Restore.id == restore_id).values(phase=phase, **values))
 
@@ -253,7 +264,7 @@ class RestoreEngine:
         self, restore_id: str, archive: Path, plans: list[VolumePlan], manifest: dict[str, Any]
     ) -> None:
         """Extract into staging beside each target; volumes not restored go to scratch."""
-        self._phase(restore_id, "extract")
+        self._phase(restore_id, RestorePhase.EXTRACT)
         staging: dict[int, Path] = {}
         for p in plans:
             p.staged.mkdir()
@@ -270,7 +281,7 @@ class RestoreEngine:
             nonlocal last
             if time.monotonic() - last >= PROGRESS_EVERY:
                 last = time.monotonic()
-                self._phase(restore_id, "extract", progress_bytes=done)
+                self._phase(restore_id, RestorePhase.EXTRACT, progress_bytes=done)
 
         with open(archive, "rb") as src:
             read_archive(
@@ -281,7 +292,7 @@ class RestoreEngine:
             )
         self._phase(
             restore_id,
-            "extract",
+            RestorePhase.EXTRACT,
             progress_bytes=sum(int(v.get("bytes", 0)) for v in manifest.get("volumes", [])),
         )
 
@@ -346,11 +357,11 @@ def _verify(archive: Path, sha256: str, size: int) -> None:
         )
 
 
-def _finish(db: Database, restore_id: str, status: str, error: str | None = None) -> None:
+def _finish(db: Database, restore_id: str, status: RestoreStatus, error: str | None = None) -> None:
     """End a still-running row (keeping an error already noted when none is given); a row
     another path already ended is left as it is."""
     with db.session() as s:
         row = s.get(Restore, restore_id)
-        if row is not None and row.status == "running":
-            row.status, row.finished_at, row.phase = status, utcnow(), "done"
+        if row is not None and row.status == RestoreStatus.RUNNING:
+            row.status, row.finished_at, row.phase = status, utcnow(), RestorePhase.DONE
             row.error = error or row.error

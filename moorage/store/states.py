@@ -1,0 +1,115 @@
+"""Every status, phase, origin and mode a row or an API body carries, as one ``StrEnum`` each.
+
+The tables store them as plain strings (``tables.State``: the same ``VARCHAR`` columns and
+values as before, so no migration), the API's schemas declare them (the OpenAPI document
+carries each as a named enum the UI's generated types read), and code compares and assigns
+the members, never bare strings. A member equals its string, so JSON and SQL see no change.
+
+Pure: no SQLAlchemy, no I/O; the CLI and the plugin contract may import it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class DesiredState(StrEnum):
+    """What reconcile keeps a workload at; set by stop, start, restart and a deploy."""
+
+    RUNNING = "running"
+    STOPPED = "stopped"
+
+
+class WorkloadStatus(StrEnum):
+    """A workload as last observed (``SourceKind.status``, or the deployer's own word)."""
+
+    NEVER_DEPLOYED = "never_deployed"
+    DEPLOYING = "deploying"
+    RUNNING = "running"
+    STOPPED = "stopped"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+    """The engine could not tell (unreachable, or the kind could not look)."""
+
+
+class DeploymentStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    """It was running when the server stopped; start-up recovery ends it so."""
+
+
+DEPLOYMENT_PENDING = frozenset({DeploymentStatus.QUEUED, DeploymentStatus.RUNNING})
+"""Not finished yet: a deployment in one of these may still change what runs."""
+
+
+class SnapshotStatus(StrEnum):
+    CAPTURING = "capturing"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class SnapshotOrigin(StrEnum):
+    MANUAL = "manual"
+    SCHEDULED = "scheduled"
+    IMPORT = "import"
+    PRE_RESTORE = "pre-restore"
+    """The data a restore replaced, packed after it."""
+
+
+class CaptureMode(StrEnum):
+    """How a capture holds the workload still: stop (consistent), pause (crash-consistent)
+    or none (live). An imported snapshot has no mode: its row says ``""``."""
+
+    STOP = "stop"
+    PAUSE = "pause"
+    NONE = "none"
+
+
+class RestoreStatus(StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    ROLLED_BACK = "rolled_back"
+
+
+class RestorePhase(StrEnum):
+    """The steps of a restore, in order (``snapshots/restore/run.py``); ``done`` ends it."""
+
+    QUEUED = "queued"
+    VERIFY = "verify"
+    EXTRACT = "extract"
+    QUIESCE = "quiesce"
+    SWAP = "swap"
+    REDEPLOY = "redeploy"
+    DONE = "done"
+
+
+class SwapMethod(StrEnum):
+    """How a restore swaps a volume: ``exchange`` (one ``RENAME_EXCHANGE``) or ``rename``
+    (two renames). A restore's row says ``""`` until its pre-flight has chosen."""
+
+    EXCHANGE = "exchange"
+    RENAME = "rename"
+
+
+class DeliveryOutcome(StrEnum):
+    """What became of one call of a webhook."""
+
+    QUEUED = "queued"
+    FILTERED = "filtered"
+    REFUSED = "refused"
+    RATE_LIMITED = "rate_limited"
+    DUPLICATE = "duplicate"
+
+
+class DeliverySignature(StrEnum):
+    """A webhook delivery's signature as its hook kind judged it."""
+
+    VALID = "valid"
+    INVALID = "invalid"
+    MISSING = "missing"
+    UNSIGNED = "unsigned"
+    """The trigger has no secret: nothing to check."""
