@@ -66,7 +66,7 @@ class WorkloadView:
 @dataclass(frozen=True)
 class HostPower:
     """One thing a workload asks of Docker that reaches the host: a row of the policy table
-    (``sources/policy.py``), where it is asked (a service, or ``volumes.<name>``...) and
+    (``sources/policy/``), where it is asked (a service, or ``volumes.<name>``...) and
     exactly what. Only an admin may grant one."""
 
     power: str

@@ -1,4 +1,4 @@
-"""Host powers: who may grant what a workload asks of Docker (``sources/policy.py``).
+"""Host powers: who may grant what a workload asks of Docker (``sources/policy/``).
 
 Every change that alters what Docker would run (create, a config PATCH, a promote, an
 env change: ``${NAME}`` in a Compose file resolves to the env) asks the kind which host

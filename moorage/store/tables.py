@@ -146,7 +146,7 @@ class Workload(Base):
         State(WorkloadStatus, 16), default=WorkloadStatus.NEVER_DEPLOYED
     )
     host_powers: Mapped[list[Any]] = mapped_column(default=list)
-    """The host powers (``sources/policy.py``) its config and env ask for, as last allowed:
+    """The host powers (``sources/policy/``) its config and env ask for, as last allowed:
     by an admin, or unchanged or fewer. A deploy that asks for more needs an admin."""
     saved_digest: Mapped[str | None] = mapped_column(String(64), default=None)
     """SHA-256 of the inputs as saved (config, env, volumes: ``services.deploys.inputs_digest``),

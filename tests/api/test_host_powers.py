@@ -1,5 +1,5 @@
 """The host-power policy through the API: a corpus of hostile Compose files and image
-configs, one per row of ``sources/policy.py``, each also hidden behind interpolation
+configs, one per row of ``sources/policy/table.py``, each also hidden behind interpolation
 where the syntax allows (``${X:-harmless}`` in the file, the hostile value in the env).
 
 An operator gets 403 ``needs_admin`` naming the service and the power, and nothing is
@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from moorage.runtime.compose import ComposeRunner
-from moorage.sources import policy
 from moorage.sources.compose.deploy import project_name
+from moorage.sources.policy.table import RULES
 from tests.conftest import Server, assert_error, unique
 
 STAGE = "production"
@@ -185,7 +185,7 @@ def case_id(case: Case) -> str:
 
 
 def test_the_corpus_covers_every_row() -> None:
-    assert {case.power for case in CASES} | {"unreviewed"} == {r.name for r in policy.RULES}
+    assert {case.power for case in CASES} | {"unreviewed"} == {r.name for r in RULES}
 
 
 def docker_ids(*filters: str) -> list[str]:

@@ -20,10 +20,12 @@ from pydantic import BaseModel
 from moorage.plugins.kind_config import validate_config
 from moorage.plugins.spec import DeployContext, HostPower, WorkloadView
 from moorage.settings import Settings
-from moorage.sources import policy, stage
+from moorage.sources import stage
 from moorage.sources.compose import deploy as compose_deploy
 from moorage.sources.compose import file as compose_file
 from moorage.sources.compose.config import ComposeConfig
+from moorage.sources.policy.model import Model, Scope
+from moorage.sources.policy.table import before_compose, review
 
 # Where relative paths of a file not yet resolved are taken to lie (a name, never a place).
 UNRESOLVED_DIR = "/moorage-workload-directory"
@@ -54,19 +56,19 @@ class ComposeSource:
         any, Compose does not run (their reads are the powers; an admin's file is then
         resolved at deploy). Otherwise ``config`` resolves the model the table judges."""
         text = ComposeConfig.model_validate(workload.config).compose
-        scope = policy.Scope(
+        scope = Scope(
             directory=UNRESOLVED_DIR,
             publish_addr=settings.publish_addr,
             mounts=tuple(str(v.host_path) for v in workload.volumes),
             networks=frozenset({stage.network_name(workload.project, workload.stage)}),
         )
-        reads = policy.before_compose(compose_file.load_mapping(text), scope)
+        reads = before_compose(compose_file.load_mapping(text), scope)
         if reads:
             return reads
         resolved = compose_file.RESOLVER.resolve(text, workload.env)
-        model = policy.Model(resolved.model, resolved.written)
+        model = Model(resolved.model, resolved.written)
         where = dataclasses.replace(scope, directory=resolved.directory, project=resolved.project)
-        return policy.review(model, where)
+        return review(model, where)
 
     def deploy(self, ctx: DeployContext) -> dict[str, Any]:
         return compose_deploy.deploy(ctx, ComposeConfig.model_validate(ctx.workload.config).compose)

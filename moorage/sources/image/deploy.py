@@ -20,10 +20,13 @@ from moorage.runtime.engine import (
     Image,
 )
 from moorage.settings import Settings
-from moorage.sources import policy, stage
+from moorage.sources import stage
 from moorage.sources.image import plan
 from moorage.sources.image.config import ImageConfig
 from moorage.sources.image.health import wait_healthy
+from moorage.sources.policy.image_service import service_of
+from moorage.sources.policy.model import Model, Scope
+from moorage.sources.policy.table import review
 
 
 def _ensure_image(ctx: DeployContext, config: ImageConfig, ref: str) -> Image:
@@ -49,13 +52,13 @@ def host_powers(workload: WorkloadView, config: ImageConfig, settings: Settings)
         publish_addr=settings.publish_addr,
         extra_labels=dict(settings.container_labels),
     )
-    scope = policy.Scope(
+    scope = Scope(
         directory="",
         publish_addr=settings.publish_addr,
         mounts=tuple(str(v.host_path) for v in workload.volumes),
         networks=frozenset({spec.network}),
     )
-    return policy.review(policy.Model(policy.service_of(spec)), scope)
+    return review(Model(service_of(spec)), scope)
 
 
 def _prepare_volumes(ctx: DeployContext) -> None:

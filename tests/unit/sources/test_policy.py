@@ -1,6 +1,6 @@
 """The host-power table, row by row, on models as Compose v1 and v2 print them (no Docker).
 
-``CASES`` holds one entry per row of ``policy.RULES`` (a test fails when a row has none),
+``CASES`` holds one entry per row of ``RULES`` (a test fails when a row has none),
 each with the model forms that must trip it; ``ALLOWED`` is what an operator may run.
 """
 
@@ -14,8 +14,9 @@ import pytest
 
 from moorage.plugins.spec import HostPower
 from moorage.runtime.engine import BindMount, ContainerSpec, PortBinding
-from moorage.sources import policy
-from moorage.sources.policy import Model, Scope
+from moorage.sources.policy.image_service import SPEC_FIELDS, service_of
+from moorage.sources.policy.model import Model, Scope
+from moorage.sources.policy.table import RULES, before_compose, review
 from tests.conftest import REPO
 
 DIR = "/srv/moorage/compose/wl_0123456789abcdef"
@@ -197,21 +198,21 @@ CASES: dict[str, list[tuple[Model, str, str]]] = {
 
 
 def test_every_row_has_cases() -> None:
-    assert set(CASES) == {rule.name for rule in policy.RULES}
-    assert len({rule.name for rule in policy.RULES}) == len(policy.RULES)
-    for rule in policy.RULES:
+    assert set(CASES) == {rule.name for rule in RULES}
+    assert len({rule.name for rule in RULES}) == len(RULES)
+    for rule in RULES:
         assert rule.checks and rule.why, rule.name
 
 
 def test_the_code_map_lists_every_row() -> None:
     page = (REPO / "docs" / "CODEMAPS" / "policy.md").read_text()
-    assert set(re.findall(r"^\| `([a-z_]+)` \|", page, re.M)) == {r.name for r in policy.RULES}
+    assert set(re.findall(r"^\| `([a-z_]+)` \|", page, re.M)) == {r.name for r in RULES}
 
 
-@pytest.mark.parametrize("rule", [r.name for r in policy.RULES])
+@pytest.mark.parametrize("rule", [r.name for r in RULES])
 def test_each_row_trips_on_its_power(rule: str) -> None:
     for model, where, fragment in CASES[rule]:
-        found = policy.review(model, SCOPE)
+        found = review(model, SCOPE)
         mine = [p for p in found if p.power == rule]
         assert mine, (rule, model)
         assert any(p.where == where and fragment in p.detail for p in mine), (rule, found)
@@ -262,12 +263,12 @@ ALLOWED = Model(
 
 
 def test_what_an_operator_may_use_asks_for_nothing() -> None:
-    assert policy.review(ALLOWED, SCOPE) == []
+    assert review(ALLOWED, SCOPE) == []
 
 
 def test_a_port_on_every_address_is_fine_when_that_is_the_publish_address() -> None:
     scope = dataclasses.replace(SCOPE, publish_addr="0.0.0.0")
-    assert policy.review(svc(ports=["8080", "0.0.0.0:80:80"]), scope) == []
+    assert review(svc(ports=["8080", "0.0.0.0:80:80"]), scope) == []
 
 
 def test_the_names_compose_v2_gives_the_projects_own_objects_are_its_own() -> None:
@@ -277,26 +278,26 @@ def test_the_names_compose_v2_gives_the_projects_own_objects_are_its_own() -> No
         networks={"default": {"name": "moorage-check-0123_default"}},
         volumes={"data": {"name": "moorage-check-0123_data"}},
     )
-    assert policy.review(v2, scope) == []
+    assert review(v2, scope) == []
     # Another key's name, or a name of its own, is not.
     other = top(networks={"default": {"name": "moorage-check-0123_other"}})
-    assert [p.power for p in policy.review(other, scope)] == ["external_network"]
+    assert [p.power for p in review(other, scope)] == ["external_network"]
 
 
 def test_binds_inside_the_workloads_moorage_volumes_are_its_own() -> None:
     scope = dataclasses.replace(SCOPE, mounts=("/srv/moorage/volumes/shop/production/db",))
     inside = svc(volumes=["/srv/moorage/volumes/shop/production/db/pg:/var/lib/pg:rw"])
-    assert policy.review(inside, scope) == []
+    assert review(inside, scope) == []
     sibling = svc(volumes=["/srv/moorage/volumes/shop/production/db2:/x:rw"])
-    assert [p.power for p in policy.review(sibling, scope)] == ["bind_mount"]
+    assert [p.power for p in review(sibling, scope)] == ["bind_mount"]
     escape = svc(volumes=["/srv/moorage/volumes/shop/production/db/../../..:/x:rw"])
-    assert [p.power for p in policy.review(escape, scope)] == ["bind_mount"]
+    assert [p.power for p in review(escape, scope)] == ["bind_mount"]
 
 
 def test_findings_do_not_depend_on_where_the_model_was_resolved() -> None:
-    one = policy.review(svc(volumes=[f"{DIR}/data:/d:rw"]), SCOPE)
+    one = review(svc(volumes=[f"{DIR}/data:/d:rw"]), SCOPE)
     other_dir = "/tmp/moorage-compose-abc"
-    other = policy.review(
+    other = review(
         svc(volumes=[f"{other_dir}/data:/d:rw"]), dataclasses.replace(SCOPE, directory=other_dir)
     )
     assert (
@@ -333,11 +334,11 @@ IMAGE_SCOPE = Scope(
 
 
 def test_every_container_spec_field_is_written_as_compose() -> None:
-    assert {f.name for f in dataclasses.fields(ContainerSpec)} == policy.SPEC_FIELDS
+    assert {f.name for f in dataclasses.fields(ContainerSpec)} == SPEC_FIELDS
 
 
 def test_the_spec_moorage_builds_asks_for_nothing() -> None:
-    assert policy.review(Model(policy.service_of(spec())), IMAGE_SCOPE) == []
+    assert review(Model(service_of(spec())), IMAGE_SCOPE) == []
 
 
 @pytest.mark.parametrize(
@@ -350,7 +351,7 @@ def test_the_spec_moorage_builds_asks_for_nothing() -> None:
     ids=["mount outside its volumes", "port on every address", "a network not its own"],
 )
 def test_a_spec_reaching_the_host_is_caught(changes: dict[str, Any], power: str) -> None:
-    found = policy.review(Model(policy.service_of(spec(**changes))), IMAGE_SCOPE)
+    found = review(Model(service_of(spec(**changes))), IMAGE_SCOPE)
     assert [p.power for p in found] == [power]
 
 
@@ -366,15 +367,15 @@ def test_host_files_compose_would_read_are_judged_on_the_file_as_written() -> No
             }
         },
     }
-    found = policy.before_compose(written, SCOPE)
+    found = before_compose(written, SCOPE)
     assert [(p.power, p.where) for p in found] == [
         ("env_file", "web"),
         ("extends_file", "web"),
         ("include", "include"),
     ]
-    assert policy.before_compose({"services": {"web": {"env_file": "./moorage.env"}}}, SCOPE) == []
+    assert before_compose({"services": {"web": {"env_file": "./moorage.env"}}}, SCOPE) == []
 
 
 @pytest.mark.parametrize("value", [None, "", "none", "service:db"])
 def test_a_network_mode_of_its_own_asks_for_nothing(value: Any) -> None:
-    assert policy.review(svc(network_mode=value), SCOPE) == []
+    assert review(svc(network_mode=value), SCOPE) == []
