@@ -135,14 +135,14 @@ describe('a restore', () => {
   });
 
   it('is polled a while after success until the pre-restore snapshot is known', () => {
-    const done = { ...base, status: 'succeeded', phase: 'done' };
+    const done: RestoreState = { ...base, status: 'succeeded', phase: 'done' };
     expect(nextPoll(done, 0)).toBe(2000);
     expect(nextPoll(done, MAX_PACKING_POLLS)).toBeNull();
     expect(nextPoll({ ...done, pre_restore_snapshot_id: 'sn_1' }, 0)).toBeNull();
   });
 
   it('stops being polled once the replaced data is kept on disk instead', () => {
-    const done = { ...base, status: 'succeeded', phase: 'done' };
+    const done: RestoreState = { ...base, status: 'succeeded', phase: 'done' };
     const kept = { ...done, kept_paths: ['/var/v/.moorage-restore-rs_1-data.new'] };
     expect(isPacked(done)).toBe(false);
     expect(isPacked(kept)).toBe(true);

@@ -1,11 +1,15 @@
 // The decisions behind the restore flow, kept free of Svelte so they can be unit-tested:
 // when the typed confirmation counts, how a phase is named, how far along a restore is,
 // and how often to ask the server about it.
-import type { Restore } from '$lib/api/client';
+import type { Restore, Schemas } from '$lib/api/client';
+import { members } from '$lib/api/members';
 
-/** The phases a restore moves through, in order (moorage/snapshots/restore.py). */
-export const PHASES = ['queued', 'verify', 'extract', 'quiesce', 'swap', 'redeploy', 'done'] as const;
-export type Phase = (typeof PHASES)[number];
+export type Phase = Schemas['RestorePhase'];
+/** The phases a restore moves through, in order (moorage/snapshots/restore/run.py). */
+export const PHASES = members<Phase>()(['queued', 'verify', 'extract', 'quiesce', 'swap', 'redeploy', 'done']);
+
+/** How a restore ended: every status but `running`. */
+export const RESULTS = members<Exclude<Schemas['RestoreStatus'], 'running'>>()(['succeeded', 'failed', 'rolled_back']);
 
 /** The phases a person watches; `done` is the result, not a step. */
 export const STEPS = PHASES.filter((p) => p !== 'done');
@@ -59,7 +63,7 @@ export function isFinished(status: string): boolean {
  */
 export function progressPercent(r: RestoreState): number | null {
   if (isFinished(r.status)) return 100;
-  const after = PHASES.indexOf('extract') < PHASES.indexOf(r.phase as Phase);
+  const after = PHASES.indexOf('extract') < PHASES.indexOf(r.phase);
   if (after) return 100;
   if (r.total_bytes > 0) {
     return Math.max(0, Math.min(100, Math.round((100 * r.progress_bytes) / r.total_bytes)));

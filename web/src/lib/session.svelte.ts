@@ -1,8 +1,10 @@
 // Who is logged in, and what their role lets the UI offer.
-import { api, setCsrf, unwrap, type User } from '$lib/api/client';
+import { api, setCsrf, unwrap, type Schemas, type User } from '$lib/api/client';
+import { members } from '$lib/api/members';
 
-export const ROLES = ['viewer', 'operator', 'admin'] as const;
-export type Role = (typeof ROLES)[number];
+export type Role = Schemas['UserIn']['role'];
+/** The roles, lowest first: each may do what those before it may. */
+export const ROLES = members<Role>()(['viewer', 'operator', 'admin']);
 
 export const session = $state<{ user: User | null; checked: boolean }>({ user: null, checked: false });
 

@@ -816,6 +816,13 @@ export interface components {
              */
             volumes?: string[] | null;
         };
+        /**
+         * CaptureMode
+         * @description How a capture holds the workload still: stop (consistent), pause (crash-consistent)
+         *     or none (live). An imported snapshot has no mode: its row says ``""``.
+         * @enum {string}
+         */
+        CaptureMode: "stop" | "pause" | "none";
         /** ChainIn */
         ChainIn: {
             /** Next */
@@ -846,19 +853,29 @@ export interface components {
             event: string;
             /** Id */
             id: number;
-            /** Outcome */
-            outcome: string;
+            outcome: components["schemas"]["DeliveryOutcome"];
             /** Provider */
             provider: string;
             /** Reason */
             reason: string;
-            /** Signature */
-            signature: string;
+            signature: components["schemas"]["DeliverySignature"];
             /** Source */
             source: string;
             /** Status Code */
             status_code: number;
         };
+        /**
+         * DeliveryOutcome
+         * @description What became of one call of a webhook.
+         * @enum {string}
+         */
+        DeliveryOutcome: "queued" | "filtered" | "refused" | "rate_limited" | "duplicate";
+        /**
+         * DeliverySignature
+         * @description A webhook delivery's signature as its hook kind judged it.
+         * @enum {string}
+         */
+        DeliverySignature: "valid" | "invalid" | "missing" | "unsigned";
         /** DeploymentList */
         DeploymentList: {
             /** Items */
@@ -892,11 +909,21 @@ export interface components {
             reason: string;
             /** Started At */
             started_at: string | null;
-            /** Status */
-            status: string;
+            status: components["schemas"]["DeploymentStatus"];
             /** Workload Id */
             workload_id: string;
         };
+        /**
+         * DeploymentStatus
+         * @enum {string}
+         */
+        DeploymentStatus: "queued" | "running" | "succeeded" | "failed" | "interrupted";
+        /**
+         * DesiredState
+         * @description What reconcile keeps a workload at; set by stop, start, restart and a deploy.
+         * @enum {string}
+         */
+        DesiredState: "running" | "stopped";
         /** EnvValue */
         EnvValue: {
             /**
@@ -961,8 +988,7 @@ export interface components {
             finished_at: string | null;
             /** Id */
             id: string;
-            /** Status */
-            status: string;
+            status: components["schemas"]["DeploymentStatus"];
         };
         /** LoginIn */
         LoginIn: {
@@ -1026,8 +1052,7 @@ export interface components {
         };
         /** ReconcileOut */
         ReconcileOut: {
-            /** Status */
-            status: string;
+            status: components["schemas"]["WorkloadStatus"];
         };
         /** RestoreIn */
         RestoreIn: {
@@ -1065,8 +1090,7 @@ export interface components {
              * @description Why kept_paths were kept
              */
             kept_reason: string | null;
-            /** Phase */
-            phase: string;
+            phase: components["schemas"]["RestorePhase"];
             /**
              * Pre Restore Snapshot Id
              * @description The snapshot holding the replaced data, once it is packed and ready
@@ -1076,16 +1100,12 @@ export interface components {
             progress_bytes: number;
             /** Snapshot Id */
             snapshot_id: string;
-            /**
-             * Status
-             * @description running, succeeded, failed or rolled_back
-             */
-            status: string;
+            status: components["schemas"]["RestoreStatus"];
             /**
              * Swap
-             * @description exchange (RENAME_EXCHANGE) or rename
+             * @description exchange (RENAME_EXCHANGE) or rename; ``""`` before the pre-flight chose
              */
-            swap: string;
+            swap: components["schemas"]["SwapMethod"] | "";
             /** Total Bytes */
             total_bytes: number;
             /** Volumes */
@@ -1093,6 +1113,17 @@ export interface components {
             /** Workload Id */
             workload_id: string;
         };
+        /**
+         * RestorePhase
+         * @description The steps of a restore, in order (``snapshots/restore/run.py``); ``done`` ends it.
+         * @enum {string}
+         */
+        RestorePhase: "queued" | "verify" | "extract" | "quiesce" | "swap" | "redeploy" | "done";
+        /**
+         * RestoreStatus
+         * @enum {string}
+         */
+        RestoreStatus: "running" | "succeeded" | "failed" | "rolled_back";
         /** RevealedEnv */
         RevealedEnv: {
             /** Key */
@@ -1113,6 +1144,11 @@ export interface components {
             /** Items */
             items: components["schemas"]["SnapshotOut"][];
         };
+        /**
+         * SnapshotOrigin
+         * @enum {string}
+         */
+        SnapshotOrigin: "manual" | "scheduled" | "import" | "pre-restore";
         /** SnapshotOut */
         SnapshotOut: {
             /**
@@ -1130,18 +1166,19 @@ export interface components {
             manifest: {
                 [key: string]: unknown;
             };
-            /** Mode */
-            mode: string;
-            /** Origin */
-            origin: string;
+            /**
+             * Mode
+             * @description ``""`` for an import
+             */
+            mode: components["schemas"]["CaptureMode"] | "";
+            origin: components["schemas"]["SnapshotOrigin"];
             /** Progress Bytes */
             progress_bytes: number;
             /** Sha256 */
             sha256: string;
             /** Size */
             size: number;
-            /** Status */
-            status: string;
+            status: components["schemas"]["SnapshotStatus"];
             /** Total Bytes */
             total_bytes: number;
             /** Volumes */
@@ -1151,6 +1188,18 @@ export interface components {
             /** Workload Id */
             workload_id: string;
         };
+        /**
+         * SnapshotStatus
+         * @enum {string}
+         */
+        SnapshotStatus: "capturing" | "ready" | "failed";
+        /**
+         * SwapMethod
+         * @description How a restore swaps a volume: ``exchange`` (one ``RENAME_EXCHANGE``) or ``rename``
+         *     (two renames). A restore's row says ``""`` until its pre-flight has chosen.
+         * @enum {string}
+         */
+        SwapMethod: "exchange" | "rename";
         /** TokenCreated */
         TokenCreated: {
             /**
@@ -1425,12 +1474,8 @@ export interface components {
              * Format: date-time
              */
             created_at: string;
-            /**
-             * Desired State
-             * @description What reconcile keeps it at; set by stop, start, restart and a deploy
-             * @enum {string}
-             */
-            desired_state: "running" | "stopped";
+            /** @description What reconcile keeps it at; set by stop, start, restart and a deploy */
+            desired_state: components["schemas"]["DesiredState"];
             /** Id */
             id: string;
             /** Keep Last */
@@ -1452,11 +1497,8 @@ export interface components {
             ref_id: string;
             /** Stage */
             stage: string;
-            /**
-             * Status
-             * @description As last observed; ``never_deployed`` before a first deploy
-             */
-            status: string;
+            /** @description As last observed; ``never_deployed`` before a first deploy */
+            status: components["schemas"]["WorkloadStatus"];
             /**
              * Updated At
              * Format: date-time
@@ -1482,6 +1524,12 @@ export interface components {
             /** Ref Id */
             ref_id?: string | null;
         };
+        /**
+         * WorkloadStatus
+         * @description A workload as last observed (``SourceKind.status``, or the deployer's own word).
+         * @enum {string}
+         */
+        WorkloadStatus: "never_deployed" | "deploying" | "running" | "stopped" | "failed" | "unknown";
     };
     responses: never;
     parameters: never;

@@ -1,4 +1,6 @@
 // Small pure formatting helpers of the app page; the components translate what these return.
+import type { Schemas } from '$lib/api/client';
+import { members } from '$lib/api/members';
 
 export type Duration =
   | { unit: 'ms'; n: number }
@@ -36,7 +38,13 @@ export function parseReason(reason: string): Reason {
   return { key: 'other', ref: reason };
 }
 
-export const FINISHED = new Set(['succeeded', 'failed', 'interrupted']);
+type DeploymentStatus = Schemas['DeploymentStatus'];
+type Finished = Extract<DeploymentStatus, 'succeeded' | 'failed' | 'interrupted'>;
+/** A deployment in one of these may still change what runs (a new status must be put here
+ * or in FINISHED before the UI compiles). */
+export const PENDING: ReadonlySet<string> = new Set(members<Exclude<DeploymentStatus, Finished>>()(['queued', 'running']));
+/** The deployment has ended. */
+export const FINISHED: ReadonlySet<string> = new Set(members<Finished>()(['succeeded', 'failed', 'interrupted']));
 
 /** The config as readable blocks: multi-line strings (a Compose file) shown apart from the JSON. */
 export function readableConfig(config: Record<string, unknown>): {

@@ -1,9 +1,10 @@
 // Volume rows as edited in the UI, and the PUT body they become.
 import type { Schemas } from '$lib/api/client';
+import { members } from '$lib/api/members';
 
-/** The scopes moorage/volumes/paths.py supports (VOLUME_SCOPES). */
-export const SCOPES = ['stage', 'project', 'absolute'] as const;
-export type Scope = (typeof SCOPES)[number];
+export type Scope = Schemas['VolumeIn']['scope'];
+/** The scopes moorage/volumes/paths.py supports (VOLUME_SCOPES), in the order offered. */
+export const SCOPES = members<Scope>()(['stage', 'project', 'absolute']);
 export type VolumeRow = {
   name: string;
   scope: Scope;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { anyCapturing, captureBody, capturePercent, manifestVolumes, MODES, ORIGINS, originKey, settled, shortSha } from './logic';
 import { importUrl, parseBody } from './upload';
+import type { Snapshot } from '$lib/api/client';
 import en from '$lib/i18n/en.json';
 import ru from '$lib/i18n/ru.json';
 import { lookup, type Messages } from '$lib/i18n/translate';
@@ -26,7 +27,7 @@ describe('capture', () => {
   });
 
   it('polls while anything captures and announces what this tab started', () => {
-    const items = [
+    const items: Pick<Snapshot, 'id' | 'status'>[] = [
       { id: 'a', status: 'ready' },
       { id: 'b', status: 'capturing' },
       { id: 'c', status: 'failed' }

@@ -1,11 +1,13 @@
 // Pure helpers of the snapshots tab: what to send, what to show, when to poll.
-import type { Snapshot } from '$lib/api/client';
+import type { Schemas, Snapshot } from '$lib/api/client';
+import { members } from '$lib/api/members';
 
-export const MODES = ['stop', 'pause', 'none'] as const;
-export type Mode = (typeof MODES)[number];
+export type Mode = Schemas['CaptureMode'];
+/** The capture modes, in the order the form offers them. */
+export const MODES = members<Mode>()(['stop', 'pause', 'none']);
 
-/** Origins the catalog names; anything else is shown as the server spelled it. */
-export const ORIGINS = ['manual', 'scheduled', 'import', 'pre-restore'] as const;
+/** Origins the catalog names; anything else (a newer server) is shown as spelled. */
+export const ORIGINS = members<Schemas['SnapshotOrigin']>()(['manual', 'scheduled', 'import', 'pre-restore']);
 
 export const POLL_CAPTURING_MS = 2000;
 
