@@ -22,6 +22,11 @@ import FastAPI or know about HTTP.
      ├── DeployFailed          a deploy did not become healthy (recorded, not raised to HTTP)
      ├── PluginError           a broken or duplicate plugin (start-up error)
      └── ConfigError           a bad MOORAGE_* setting (start-up error)
+
+Every ``code`` an answer can carry is declared once, in ``CODES``: its status and what it
+means. A raise names its code (``Conflict(..., code="workload_busy")``); a test walks the
+source and fails on a code ``CODES`` lacks or a status its class would not answer, and the
+UI's catalogs must name each one. ``error_body`` is the one shape of an error answer.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from __future__ import annotations
 import errno
 import math
 import os
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -134,3 +140,116 @@ class PluginError(MoorageError):
 
 class ConfigError(MoorageError):
     code = "config_error"
+
+
+@dataclass(frozen=True)
+class ErrorCode:
+    status: int
+    """The HTTP status it is answered with (``api/errors.py`` maps the raised class to it)."""
+    meaning: str
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    """An error answer's JSON, wherever it is made (the exception handlers, the middleware
+    that answers before routing, the webhook endpoint): ``{"error": {code, message,
+    details}}``. ``ErrorOut`` in ``api/schemas.py`` describes it in the OpenAPI document."""
+    return {"error": {"code": code, "message": message, "details": details}}
+
+
+CODES: dict[str, ErrorCode] = {
+    # 400, 404, 405, 406, 413, 415: refused by the HTTP layer before a route runs
+    "bad_request": ErrorCode(400, "the body could not be parsed (a broken multipart form)"),
+    "not_found": ErrorCode(404, "no such endpoint, or no such object"),
+    "method_not_allowed": ErrorCode(405, "the path exists, but not with this method"),
+    "not_acceptable": ErrorCode(406, "no answer in a content type the client accepts"),
+    "unsupported_media_type": ErrorCode(415, "a body of a content type the route does not read"),
+    "http_error": ErrorCode(400, "another refusal of the HTTP layer (with the status it chose)"),
+    "payload_too_large": ErrorCode(413, "a request body over its cap (1 MiB, or an archive's)"),
+    "ui_not_built": ErrorCode(404, "the web UI is not built; the API works"),
+    # 401
+    "unauthenticated": ErrorCode(401, "no credentials: log in or send a bearer token"),
+    "invalid_token": ErrorCode(401, "an API token (or Authorization header) that is not valid"),
+    "bad_credentials": ErrorCode(401, "wrong username or password"),
+    "session_expired": ErrorCode(401, "the session cookie's session has ended"),
+    "bad_signature": ErrorCode(401, "a webhook call whose signature is missing or wrong"),
+    # 403
+    "forbidden": ErrorCode(403, "the role is too low for this, or only an admin may"),
+    "csrf_failed": ErrorCode(403, "a cookie-session request without its X-CSRF-Token"),
+    "needs_admin": ErrorCode(403, "only an admin may grant the host powers this asks of Docker"),
+    # 404
+    "unknown_hook": ErrorCode(404, "no webhook trigger has this URL token"),
+    # 409
+    "conflict": ErrorCode(409, "the request clashes with the current state"),
+    "duplicate": ErrorCode(409, "the name (or ref_id) is taken"),
+    "already_bound": ErrorCode(409, "the trigger is already bound to this workload"),
+    "stage_in_use": ErrorCode(409, "a stage to remove still has workloads"),
+    "project_not_empty": ErrorCode(409, "the project still has workloads"),
+    "has_snapshots": ErrorCode(409, "the workload has snapshots: delete them or purge them too"),
+    "last_admin": ErrorCode(409, "the last admin cannot be demoted or deleted"),
+    "own_account": ErrorCode(409, "no one deletes their own account"),
+    "workload_busy": ErrorCode(409, "another change of the workload held its lock too long"),
+    "nothing_to_promote": ErrorCode(409, "the source workload never deployed successfully"),
+    "not_deployed": ErrorCode(409, "no successful deployment to restart"),
+    "volume_in_use": ErrorCode(409, "another workload mounts the directory (not both shared)"),
+    "volume_nested": ErrorCode(409, "two volumes' directories are nested"),
+    "port_in_use": ErrorCode(409, "another workload publishes this fixed host port"),
+    "snapshot_busy": ErrorCode(409, "the snapshot is still being captured"),
+    "not_ready": ErrorCode(409, "the snapshot has no complete archive (still capturing, failed)"),
+    "restore_running": ErrorCode(409, "a restore of the workload (or from the snapshot) runs"),
+    "archive_missing": ErrorCode(409, "the snapshot's archive file is gone"),
+    "checksum_mismatch": ErrorCode(409, "the archive no longer matches its size and SHA-256"),
+    "volume_mismatch": ErrorCode(409, "a volume of the snapshot is not the workload's now"),
+    "missing_target": ErrorCode(409, "a volume's live directory does not exist"),
+    "not_a_dir": ErrorCode(409, "a volume's live path is not a plain directory"),
+    "mount_point": ErrorCode(409, "a volume's live directory is a mount point: no swap"),
+    "shared_volume": ErrorCode(409, "another workload mounts a volume a restore would replace"),
+    "no_space": ErrorCode(409, "too little space or inodes beside a volume for the restore"),
+    "no_exchange": ErrorCode(409, "MOORAGE_RESTORE_SWAP=exchange, but RENAME_EXCHANGE fails"),
+    # 422
+    "invalid_input": ErrorCode(422, "bad input"),
+    "invalid_request": ErrorCode(422, "the body or a parameter fails its schema (details: fields)"),
+    "invalid_text": ErrorCode(422, "a string holds a character its field does not take"),
+    "invalid_config": ErrorCode(422, "a kind's config fails its schema (or Compose refuses it)"),
+    "invalid_slug": ErrorCode(422, "a name that is not 1-63 lower-case letters, digits or '-'"),
+    "invalid_stages": ErrorCode(422, "a project's stages: none, too many or twice"),
+    "invalid_username": ErrorCode(422, "a username that breaks the naming rule"),
+    "invalid_role": ErrorCode(422, "a role that is not viewer, operator or admin"),
+    "weak_password": ErrorCode(422, "a password shorter than the minimum"),
+    "invalid_token_name": ErrorCode(422, "an API token's name is empty or too long"),
+    "invalid_ref_id": ErrorCode(422, "a ref_id that breaks its rule"),
+    "invalid_env": ErrorCode(422, "an environment variable's name, value or count"),
+    "invalid_volume": ErrorCode(422, "a volume's name, scope, source or target breaks a rule"),
+    "invalid_chain": ErrorCode(422, "a chain lists a workload twice, or too many"),
+    "chain_cycle": ErrorCode(422, "the chain would loop"),
+    "invalid_promote": ErrorCode(422, "a promote between workloads that cannot share artifacts"),
+    "invalid_binding": ErrorCode(422, "a bind names neither an existing trigger nor a new one"),
+    "invalid_retention": ErrorCode(422, "keep_last out of range"),
+    "invalid_mode": ErrorCode(422, "a capture mode other than stop, pause or none"),
+    "invalid_archive": ErrorCode(422, "an archive that breaks a reading rule (details say which)"),
+    "unknown_kind": ErrorCode(422, "no installed plugin has this kind"),
+    "unknown_project": ErrorCode(422, "the workload's project does not exist"),
+    "unknown_stage": ErrorCode(422, "the stage is not one of the project's"),
+    "unknown_workload": ErrorCode(422, "a workload the request names does not exist"),
+    "unknown_trigger": ErrorCode(422, "the trigger to bind does not exist"),
+    "unknown_volume": ErrorCode(422, "a volume name the workload (or snapshot) does not have"),
+    "no_volumes": ErrorCode(422, "the workload has no volumes to snapshot"),
+    "volumes_unsupported": ErrorCode(422, "the kind mounts no Moorage volumes"),
+    "no_token": ErrorCode(422, "the trigger's kind has no URL token to regenerate"),
+    # 428
+    "precondition_required": ErrorCode(428, "a required confirmation is missing"),
+    "confirmation_required": ErrorCode(428, "a restore needs X-Confirm-Restore: <workload name>"),
+    # 429
+    "too_many_requests": ErrorCode(429, "too many attempts; Retry-After says when to try again"),
+    "login_backoff": ErrorCode(429, "too many failed logins for the account or address"),
+    "rate_limited": ErrorCode(429, "a webhook trigger called more often than its limit"),
+    # 500, 502, 503, 507
+    "internal": ErrorCode(500, "a bug: the server log has the traceback"),
+    "error": ErrorCode(500, "a MoorageError raised without a subclass (a bug if it is answered)"),
+    "deploy_failed": ErrorCode(500, "a deploy did not come up healthy (recorded on the row)"),
+    "plugin_error": ErrorCode(500, "a broken or duplicate plugin (a start-up error)"),
+    "config_error": ErrorCode(500, "a bad MOORAGE_* setting (a start-up error)"),
+    "engine_error": ErrorCode(502, "the container engine refused or failed"),
+    "engine_unavailable": ErrorCode(503, "the container engine cannot be reached"),
+    "busy": ErrorCode(503, "at a bound kept on purpose (password checks); retry shortly"),
+    "disk_full": ErrorCode(507, "no space or quota left where Moorage writes"),
+}

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from moorage.errors import CODES
 from moorage.runtime.pins import Pins
 
 REPO = Path(__file__).resolve().parent.parent
@@ -277,7 +278,9 @@ def workload(server: Server, project: str) -> dict[str, Any]:
 
 
 def assert_error(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
-    """An error answer: the status, Moorage's error shape, optionally its code."""
+    """An error answer: the status, Moorage's error shape, optionally its code; and the
+    code is declared in ``errors.CODES`` with that status (the registry says what the API
+    answers, so every error test of the suite checks it)."""
     assert response.status_code == status, response.text
     body = response.json()
     assert set(body) == {"error"}, body
@@ -286,4 +289,9 @@ def assert_error(response: httpx.Response, status: int, code: str | None = None)
     assert "Traceback" not in response.text
     if code is not None:
         assert body["error"]["code"] == code, body
+    declared = CODES.get(body["error"]["code"])
+    assert declared is not None, f"{body['error']['code']!r} is not declared in errors.CODES"
+    assert declared.status == status or body["error"]["code"] == "http_error", (
+        f"errors.CODES declares {body['error']['code']!r} as {declared.status}, not {status}"
+    )
     return dict(body["error"])

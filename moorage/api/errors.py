@@ -1,8 +1,8 @@
 """The only place that maps Moorage errors to HTTP status codes and JSON bodies.
 
-Every error leaves as ``{"error": {"code", "message", "details"}}``; an
-unexpected exception is logged on the server and answered with a plain 500,
-never a stack trace.
+Every error leaves as ``errors.error_body``: ``{"error": {"code", "message", "details"}}``,
+with a code of ``errors.CODES``; an unexpected exception is logged on the server and
+answered with a plain 500, never a stack trace.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from moorage import errors
+from moorage.errors import CODES, error_body
 
 log = logging.getLogger("moorage.api")
 
@@ -37,18 +38,18 @@ STATUS: dict[type[errors.MoorageError], int] = {
     errors.ConfigError: 500,
 }
 
+# The codes of the refusals Starlette raises itself, by their status.
 _HTTP_CODES = {
-    400: "bad_request",
-    404: "not_found",
-    405: "method_not_allowed",
-    406: "not_acceptable",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
+    CODES[code].status: code
+    for code in (
+        "bad_request",
+        "not_found",
+        "method_not_allowed",
+        "not_acceptable",
+        "payload_too_large",
+        "unsupported_media_type",
+    )
 }
-
-
-def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "details": details}}
 
 
 def status_for(exc: errors.MoorageError) -> int:

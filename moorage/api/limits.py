@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
 
+from moorage.errors import error_body
 from moorage.text import LINE, describe, refused
 
 Scope = MutableMapping[str, Any]
@@ -117,7 +118,7 @@ def _url_problem(scope: Scope) -> tuple[str, str] | None:
 
 
 async def send_error(send: Send, status: int, code: str, message: str, details: Any = None) -> None:
-    body = json.dumps({"error": {"code": code, "message": message, "details": details}}).encode()
+    body = json.dumps(error_body(code, message, details)).encode()
     await send(
         {
             "type": "http.response.start",

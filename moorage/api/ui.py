@@ -13,7 +13,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, JSONResponse, Response
 
-from moorage.api.errors import error_body
+from moorage.errors import error_body
 
 _API_ROOTS = frozenset({"api", "hooks", "metrics"})
 _HEADERS = {

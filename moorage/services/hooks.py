@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from moorage import metrics
-from moorage.errors import NotFound
+from moorage.errors import NotFound, error_body
 from moorage.plugins.registry import Registry
 from moorage.plugins.spec import HookRequest, HookTrigger, HookVerdict
 from moorage.services.firing import fire
@@ -242,7 +242,7 @@ def receive(
             verdict.reason,
             401,
         )
-        return HookAnswer(401, _error("bad_signature", f"{verdict.reason}; nothing was queued"))
+        return HookAnswer(401, error_body("bad_signature", f"{verdict.reason}; nothing was queued"))
     # A signed body is the proof of a delivery: the same one again is a replay, whatever
     # delivery header (or none) comes with it. An unsigned body proves nothing.
     body_sha256 = (
@@ -269,7 +269,7 @@ def receive(
         )
         return HookAnswer(
             429,
-            _error("rate_limited", f"{reason}; retry later"),
+            error_body("rate_limited", f"{reason}; retry later"),
             {"Retry-After": str(max(1, round(wait)))},
         )
     keys = [f"id:{verdict.delivery_id}"] if verdict.delivery_id else []
@@ -316,10 +316,6 @@ def receive(
         },
         queued=bool(queued),
     )
-
-
-def _error(code: str, message: str) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "details": None}}
 
 
 def deliveries(session: Session, trigger_id: str) -> list[Delivery]:
