@@ -114,6 +114,7 @@ def _routes_only(lifespan: Lifespan | None = None) -> FastAPI:
     )
     errors.install(app)
     for router in ROUTERS:
+        errors.declare(router)  # the error answers of its routes, into the document
         app.include_router(router)
     return app
 

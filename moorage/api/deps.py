@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
@@ -96,6 +96,10 @@ async def current_actor(request: Request, state: State) -> Actor:
     raise Unauthenticated("log in or send 'Authorization: Bearer <token>'", code="unauthenticated")
 
 
+ROLE_CHECKS: dict[Callable[..., Any], Role] = {}
+"""Each ``require`` check and the role it asks for (``api/errors.declare`` reads it)."""
+
+
 def require(role: Role) -> Callable[[Actor], Awaitable[Actor]]:
     async def check(actor: Annotated[Actor, Depends(current_actor)]) -> Actor:  # no I/O
         if not actor.can(role):
@@ -103,6 +107,7 @@ def require(role: Role) -> Callable[[Actor], Awaitable[Actor]]:
         return actor
 
     check.__name__ = f"require_{role}"
+    ROLE_CHECKS[check] = role
     return check
 
 

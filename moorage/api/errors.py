@@ -2,20 +2,26 @@
 
 Every error leaves as ``errors.error_body``: ``{"error": {"code", "message", "details"}}``,
 with a code of ``errors.CODES``; an unexpected exception is logged on the server and
-answered with a plain 500, never a stack trace.
+answered with a plain 500, never a stack trace. ``declare`` and ``responses`` put them in
+the OpenAPI document, as ``ErrorOut``.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from moorage import errors
+from moorage.api.deps import ROLE_CHECKS, SAFE_METHODS, current_actor
+from moorage.api.schemas import ErrorOut
 from moorage.errors import CODES, error_body
 
 log = logging.getLogger("moorage.api")
@@ -112,6 +118,64 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(
         error_body("internal", "internal error; the server log has the details"), status_code=500
     )
+
+
+# What each error status means in the document; ``error.code`` says which refusal it was.
+_MEANING = {
+    400: "Malformed request (`bad_request`)",
+    401: "No valid credentials (`unauthenticated`, `invalid_token`, `session_expired`, ...)",
+    403: "The role is too low, or a cookie session sent no X-CSRF-Token (`forbidden`, ...)",
+    404: "The object the path names does not exist (`not_found`, ...)",
+    409: "Clashes with the current state (`duplicate`, `workload_busy`, ...)",
+    413: "The request body is over its cap (`payload_too_large`)",
+    422: "The input breaks a rule (`invalid_request`, `invalid_text`, ...)",
+    428: "A confirmation is missing (`confirmation_required`)",
+    429: "Too many requests; Retry-After says when to try again",
+    502: "The container engine refused or failed (`engine_error`)",
+    503: "Busy, or the container engine is unreachable; Retry-After when busy",
+}
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` of a route: the error answers it gives beyond those ``declare`` finds
+    from its shape, each in the error shape (``ErrorOut``)."""
+    return {status: {"model": ErrorOut, "description": _MEANING[status]} for status in statuses}
+
+
+def _calls(dependant: Dependant) -> Iterator[Any]:
+    for sub in dependant.dependencies:
+        yield sub.call
+        yield from _calls(sub)
+
+
+def shape_statuses(route: APIRoute) -> set[int]:
+    """The error statuses a route can answer by its shape: 401 behind credentials; 403 for
+    an operator's or admin's route, and for a change (a cookie session needs its CSRF
+    header); 404 for an object its path names; 422 when it takes parameters or a body; 413
+    for a body."""
+    calls = list(_calls(route.dependant))
+    statuses = set()
+    if current_actor in calls:
+        statuses.add(401)
+        roles = {ROLE_CHECKS[c] for c in calls if c in ROLE_CHECKS}
+        if roles - {"viewer"} or not set(route.methods or ()) <= SAFE_METHODS:
+            statuses.add(403)
+    d = route.dependant
+    if d.path_params:
+        statuses.add(404)
+    if d.path_params or d.query_params or d.header_params or d.body_params:
+        statuses.add(422)
+    if d.body_params:
+        statuses.add(413)
+    return statuses
+
+
+def declare(router: APIRouter) -> None:
+    """Put the error answers of every route of ``router`` in the OpenAPI document: those of
+    its shape (``shape_statuses``) and those the route declares (``responses``)."""
+    for route in router.routes:
+        if isinstance(route, APIRoute):
+            route.responses = {**responses(*sorted(shape_statuses(route))), **route.responses}
 
 
 def install(app: FastAPI) -> None:

@@ -55,12 +55,18 @@ class Body(BaseModel):
 
 
 class ErrorDetail(BaseModel):
-    code: str
-    message: str
-    details: Any = None
+    code: str = Field(description="Which refusal: a code of ``errors.CODES``")
+    message: str = Field(description="What went wrong and what to do, for a person")
+    details: Any = Field(
+        default=None,
+        description="More, by code: the fields of invalid_request, the other workload of a "
+        "clash, retry_after, ...",
+    )
 
 
 class ErrorOut(BaseModel):
+    """Every error answer (``errors.error_body``); each route declares its statuses."""
+
     error: ErrorDetail
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from moorage.api.deps import DbSession, Operator, State, Viewer
+from moorage.api.errors import responses
 from moorage.api.routes.triggers import trigger_out
 from moorage.api.schemas import BindIn, TriggerList, TriggerOut
 from moorage.errors import InvalidInput
@@ -25,7 +26,7 @@ def list_bindings(
     return TriggerList(items=items)
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=responses(409))
 def bind(
     workload_id: str,
     body: BindIn,
@@ -61,7 +62,7 @@ def bind(
     return trigger_out(session, state.registry, request, actor, trigger)
 
 
-@router.delete("/{trigger_id}", status_code=204)
+@router.delete("/{trigger_id}", status_code=204, responses=responses(409))
 def unbind(
     workload_id: str, trigger_id: str, actor: Operator, session: DbSession, state: State
 ) -> None:

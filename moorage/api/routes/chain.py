@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from moorage.api.deps import DbSession, Operator, State
+from moorage.api.errors import responses
 from moorage.api.schemas import ChainIn, ChainOut
 from moorage.services import chain, guard
 from moorage.services.audit import AuditAction
@@ -17,7 +18,7 @@ def read_chain(workload_id: str, actor: Operator, session: DbSession) -> ChainOu
     return ChainOut(next=chain.read(session, workload_id))
 
 
-@router.put("")
+@router.put("", responses=responses(409))
 def replace_chain(
     workload_id: str, body: ChainIn, actor: Operator, session: DbSession, state: State
 ) -> ChainOut:

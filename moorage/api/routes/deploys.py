@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, Query
 
 from moorage.api.deps import DbSession, Operator, State
+from moorage.api.errors import responses
 from moorage.api.routes.workloads import deployment_out, get_workload
 from moorage.api.schemas import DeploymentOut, LogsOut, PromoteIn, ReconcileOut, WorkloadOut
 from moorage.errors import Conflict
@@ -19,7 +20,7 @@ from moorage.store.states import DesiredState
 router = APIRouter(prefix="/api/workloads/{workload_id}", tags=["deploys"])
 
 
-@router.post("/deploy", status_code=202)
+@router.post("/deploy", status_code=202, responses=responses(409))
 def deploy(
     workload_id: str,
     actor: Operator,
@@ -39,7 +40,7 @@ def deploy(
     return deployment_out(deployment)
 
 
-@router.post("/promote-from", status_code=202)
+@router.post("/promote-from", status_code=202, responses=responses(409))
 def promote_from(
     workload_id: str,
     body: PromoteIn,
@@ -58,7 +59,7 @@ def promote_from(
     return deployment_out(deployment)
 
 
-@router.post("/stop")
+@router.post("/stop", responses=responses(409))
 def stop(workload_id: str, actor: Operator, session: DbSession, state: State) -> WorkloadOut:
     """Stop the workload and keep it stopped: reconcile never starts it again, and a
     triggered deploy of it fails until it is started (or deployed by hand)."""
@@ -67,7 +68,7 @@ def stop(workload_id: str, actor: Operator, session: DbSession, state: State) ->
     )
 
 
-@router.post("/start")
+@router.post("/start", responses=responses(409))
 def start(workload_id: str, actor: Operator, session: DbSession, state: State) -> WorkloadOut:
     """Run the last successful deployment again and keep it running."""
     return _lifecycle(
@@ -75,7 +76,7 @@ def start(workload_id: str, actor: Operator, session: DbSession, state: State) -
     )
 
 
-@router.post("/restart")
+@router.post("/restart", responses=responses(409))
 def restart(workload_id: str, actor: Operator, session: DbSession, state: State) -> WorkloadOut:
     """Stop what runs and start the last successful deployment again (409
     ``not_deployed`` when there is none)."""
@@ -107,7 +108,7 @@ def _lifecycle(
     return get_workload(workload_id, actor, session, state)
 
 
-@router.post("/reconcile")
+@router.post("/reconcile", responses=responses(409))
 def reconcile(workload_id: str, actor: Operator, session: DbSession, state: State) -> ReconcileOut:
     """Bring the workload to its desired state now, as the periodic reconcile would."""
     locks = state.deployer.locks
@@ -118,7 +119,7 @@ def reconcile(workload_id: str, actor: Operator, session: DbSession, state: Stat
     return ReconcileOut(status=done.status)
 
 
-@router.get("/logs")
+@router.get("/logs", responses=responses(502, 503))
 def logs(
     workload_id: str,
     actor: Operator,

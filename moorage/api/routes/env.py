@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from moorage.api.deps import DbSession, Operator, State
+from moorage.api.errors import responses
 from moorage.api.schemas import EnvValue, RevealedEnv
 from moorage.services import env, guard
 from moorage.services.audit import AuditAction
@@ -30,7 +31,7 @@ def reveal_env(workload_id: str, key: str, actor: Operator, session: DbSession) 
     return RevealedEnv(key=row.key, value=row.value, secret=row.secret)
 
 
-@router.put("")
+@router.put("", responses=responses(409))
 def replace_env(
     workload_id: str, body: dict[str, EnvValue], actor: Operator, session: DbSession, state: State
 ) -> dict[str, EnvValue]:

@@ -7,13 +7,14 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from moorage.api.deps import State
+from moorage.api.errors import responses
 from moorage.plugins.spec import HookRequest
 from moorage.services import hooks
 
 router = APIRouter(prefix="/hooks", tags=["hooks"])
 
 
-@router.post("/{token}", status_code=202)
+@router.post("/{token}", status_code=202, responses=responses(401, 413, 429))
 async def receive_hook(
     token: str, request: Request, state: State, tasks: BackgroundTasks
 ) -> JSONResponse:

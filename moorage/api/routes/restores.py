@@ -8,6 +8,7 @@ from fastapi import APIRouter, Header
 from sqlalchemy import select
 
 from moorage.api.deps import Admin, DbSession, State, Viewer
+from moorage.api.errors import responses
 from moorage.api.schemas import RestoreIn, RestoreList, RestoreOut
 from moorage.errors import PreconditionRequired
 from moorage.services import guard, workloads
@@ -22,7 +23,7 @@ def restore_out(r: Restore) -> RestoreOut:
     return RestoreOut.model_validate(r)
 
 
-@router.post("/snapshots/{snapshot_id}/restore", status_code=202)
+@router.post("/snapshots/{snapshot_id}/restore", status_code=202, responses=responses(409, 428))
 def restore(
     workload_id: str,
     snapshot_id: str,

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from moorage.api.deps import SESSION_COOKIE, DbSession, State, Viewer
+from moorage.api.errors import responses
 from moorage.api.schemas import LoginIn, SessionOut, UserOut
 from moorage.services import users
 from moorage.services.users import SESSION_LIFETIME
@@ -18,7 +19,7 @@ def user_out(user: User) -> UserOut:
     return UserOut(id=user.id, username=user.username, role=user.role, created_at=user.created_at)
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=responses(401, 429, 503))
 async def login(
     body: LoginIn, request: Request, response: Response, session: DbSession, state: State
 ) -> SessionOut:

@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 
 from moorage.api.deps import Admin, DbSession, Operator, State, Viewer
+from moorage.api.errors import responses
 from moorage.api.schemas import CaptureIn, SnapshotList, SnapshotOut
 from moorage.errors import ArchiveInvalid, InvalidInput, NotFound, PayloadTooLarge
 from moorage.names import new_id
@@ -51,7 +52,7 @@ def snapshot_out(s: Snapshot) -> SnapshotOut:
     )
 
 
-@router.post("", status_code=202)
+@router.post("", status_code=202, responses=responses(409))
 def capture(
     workload_id: str, body: CaptureIn, actor: Operator, session: DbSession, state: State
 ) -> SnapshotOut:
@@ -96,7 +97,7 @@ def download(
     )
 
 
-@router.post("/import", status_code=201)
+@router.post("/import", status_code=201, responses=responses(400, 409, 413))
 async def import_archive(
     workload_id: str, request: Request, actor: Admin, session: DbSession, state: State
 ) -> SnapshotOut:
@@ -186,7 +187,7 @@ async def _body(request: Request) -> Any:
             yield chunk
 
 
-@router.delete("/{snapshot_id}", status_code=204)
+@router.delete("/{snapshot_id}", status_code=204, responses=responses(409))
 def delete_snapshot(
     workload_id: str, snapshot_id: str, actor: Admin, session: DbSession, state: State
 ) -> None:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from sqlalchemy.orm import Session
 
 from moorage.api.deps import DbSession, Operator, State, Viewer
+from moorage.api.errors import responses
 from moorage.api.schemas import (
     DeliveryList,
     DeliveryOut,
@@ -60,7 +61,7 @@ def list_triggers(
     return TriggerList(items=items)
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=responses(409))
 def create_trigger(
     body: TriggerIn, request: Request, actor: Operator, session: DbSession, state: State
 ) -> TriggerOut:
@@ -78,7 +79,7 @@ def get_trigger(
     return trigger_out(session, state.registry, request, actor, trigger)
 
 
-@router.patch("/{trigger_id}")
+@router.patch("/{trigger_id}", responses=responses(409))
 def update_trigger(
     trigger_id: str,
     body: TriggerPatch,

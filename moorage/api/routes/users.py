@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from moorage.api.deps import Admin, DbSession, Viewer
+from moorage.api.errors import responses
 from moorage.api.routes.session import user_out
 from moorage.api.schemas import (
     TokenCreated,
@@ -27,7 +28,7 @@ def list_users(actor: Admin, session: DbSession) -> UserList:
     return UserList(items=[user_out(u) for u in users.list_all(session)])
 
 
-@router.post("/users", status_code=201)
+@router.post("/users", status_code=201, responses=responses(409, 503))
 def create_user(body: UserIn, actor: Admin, session: DbSession) -> UserOut:
     user = users.create(
         session, actor, username=body.username, role=body.role, password=body.password
@@ -35,13 +36,13 @@ def create_user(body: UserIn, actor: Admin, session: DbSession) -> UserOut:
     return user_out(user)
 
 
-@router.patch("/users/{user_id}")
+@router.patch("/users/{user_id}", responses=responses(409, 503))
 def update_user(user_id: str, body: UserPatch, actor: Admin, session: DbSession) -> UserOut:
     user = users.update(session, actor, user_id, role=body.role, password=body.password)
     return user_out(user)
 
 
-@router.delete("/users/{user_id}", status_code=204)
+@router.delete("/users/{user_id}", status_code=204, responses=responses(409))
 def delete_user(user_id: str, actor: Admin, session: DbSession) -> None:
     users.delete(session, actor, user_id)
 

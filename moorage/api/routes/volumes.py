@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from sqlalchemy.orm import Session
 
 from moorage.api.deps import DbSession, Operator, State
+from moorage.api.errors import responses
 from moorage.api.schemas import VolumeIn, VolumeList, VolumeOut
 from moorage.errors import InvalidInput
 from moorage.services import guard, volumes, workloads
@@ -38,7 +39,7 @@ def read_volumes(workload_id: str, actor: Operator, session: DbSession, state: S
     return _out(session, state.settings, workload_id, volumes.read(session, workload_id))
 
 
-@router.put("")
+@router.put("", responses=responses(409))
 def replace_volumes(
     workload_id: str, body: list[VolumeIn], actor: Operator, session: DbSession, state: State
 ) -> VolumeList:

@@ -10,6 +10,7 @@ from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from moorage.api.deps import Admin, DbSession, Operator, State, Viewer
+from moorage.api.errors import responses
 from moorage.api.schemas import (
     DeploymentList,
     DeploymentOut,
@@ -97,7 +98,7 @@ async def list_workloads(
     return Response(body, media_type="application/json")
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=responses(409))
 def create_workload(
     body: WorkloadIn, actor: Operator, session: DbSession, state: State
 ) -> WorkloadOut:
@@ -124,7 +125,7 @@ def get_workload(workload_id: str, actor: Viewer, session: DbSession, state: Sta
     return workload_out(state.registry, workload, project, _last_of(session, workload.id))
 
 
-@router.patch("/{workload_id}")
+@router.patch("/{workload_id}", responses=responses(409))
 def update_workload(
     workload_id: str, body: WorkloadPatch, actor: Operator, session: DbSession, state: State
 ) -> WorkloadOut:
@@ -147,7 +148,7 @@ def update_workload(
     return workload_out(state.registry, workload, workloads.project_slug(session, workload))
 
 
-@router.delete("/{workload_id}", status_code=204)
+@router.delete("/{workload_id}", status_code=204, responses=responses(409, 502, 503))
 def delete_workload(
     workload_id: str,
     actor: Admin,
