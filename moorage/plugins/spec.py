@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
-from moorage.store.states import DeliverySignature
+from moorage.store.states import DeliverySignature, WorkloadStatus
 
 if TYPE_CHECKING:
     from moorage.runtime.compose import ComposeRunner
@@ -140,7 +140,7 @@ class SourceKind(Protocol):
         """Remove everything the workload runs; volume data stays on disk."""
         ...
 
-    def status(self, ctx: DeployContext) -> str:
+    def status(self, ctx: DeployContext) -> WorkloadStatus:
         """Observe the engine: ``running``, ``stopped`` or ``failed``."""
         ...
 

@@ -26,6 +26,7 @@ from moorage.sources.compose import file as compose_file
 from moorage.sources.compose.config import ComposeConfig
 from moorage.sources.policy.model import Model, Scope
 from moorage.sources.policy.table import before_compose, review
+from moorage.store.states import WorkloadStatus
 
 # Where relative paths of a file not yet resolved are taken to lie (a name, never a place).
 UNRESOLVED_DIR = "/moorage-workload-directory"
@@ -76,7 +77,7 @@ class ComposeSource:
     def teardown(self, ctx: DeployContext) -> None:
         compose_deploy.teardown(ctx)
 
-    def status(self, ctx: DeployContext) -> str:
+    def status(self, ctx: DeployContext) -> WorkloadStatus:
         return compose_deploy.status(ctx)
 
     def reconcile(self, ctx: DeployContext) -> bool:

@@ -32,6 +32,7 @@ from moorage.plugins.spec import DeployContext
 from moorage.runtime.engine import Container
 from moorage.sources.compose import file as compose_file
 from moorage.sources.stage import workload_labels
+from moorage.store.states import WorkloadStatus
 
 COMPOSE_FILE = compose_file.COMPOSE_FILE
 OVERRIDE_FILE = "moorage.override.yml"
@@ -316,13 +317,13 @@ def teardown(ctx: DeployContext) -> None:
         directory.rmdir()
 
 
-def status(ctx: DeployContext) -> str:
+def status(ctx: DeployContext) -> WorkloadStatus:
     containers = _containers(ctx)
     if containers and all(c.running or _done(c) for c in containers):
-        return "running"
+        return WorkloadStatus.RUNNING
     if any(c.state in ("restarting", "dead") or (c.exit_code or 0) != 0 for c in containers):
-        return "failed"
-    return "stopped"
+        return WorkloadStatus.FAILED
+    return WorkloadStatus.STOPPED
 
 
 def _recorded(ctx: DeployContext) -> dict[str, Any] | None:

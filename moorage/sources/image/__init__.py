@@ -16,6 +16,7 @@ from moorage.plugins.spec import DeployContext, HostPower, WorkloadView
 from moorage.settings import Settings
 from moorage.sources.image import deploy as image_deploy
 from moorage.sources.image.config import ImageConfig
+from moorage.store.states import WorkloadStatus
 
 
 class ImageSource:
@@ -51,7 +52,7 @@ class ImageSource:
     def teardown(self, ctx: DeployContext) -> None:
         image_deploy.teardown(ctx)
 
-    def status(self, ctx: DeployContext) -> str:
+    def status(self, ctx: DeployContext) -> WorkloadStatus:
         return image_deploy.status(ctx)
 
     def reconcile(self, ctx: DeployContext) -> bool:

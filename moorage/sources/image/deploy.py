@@ -27,6 +27,7 @@ from moorage.sources.image.health import wait_healthy
 from moorage.sources.policy.image_service import service_of
 from moorage.sources.policy.model import Model, Scope
 from moorage.sources.policy.table import review
+from moorage.store.states import WorkloadStatus
 
 
 def _ensure_image(ctx: DeployContext, config: ImageConfig, ref: str) -> Image:
@@ -215,13 +216,13 @@ def teardown(ctx: DeployContext) -> None:
     ctx.engine.remove_network(stage.network_name(ctx.workload.project, ctx.workload.stage))
 
 
-def status(ctx: DeployContext) -> str:
+def status(ctx: DeployContext) -> WorkloadStatus:
     containers = _mine(ctx)
     if any(c.running for c in containers):
-        return "running"
+        return WorkloadStatus.RUNNING
     if any(c.state in ("restarting", "dead") or (c.exit_code or 0) != 0 for c in containers):
-        return "failed"
-    return "stopped"
+        return WorkloadStatus.FAILED
+    return WorkloadStatus.STOPPED
 
 
 def _recorded(ctx: DeployContext) -> dict[str, Any] | None:
