@@ -26,8 +26,20 @@ def test_plain_slugs_stay_readable() -> None:
         assert part in name
 
 
-def test_the_same_workload_always_gets_the_same_name() -> None:
-    assert project_name("shop", "staging", "api-1") == project_name("shop", "staging", "api-1")
+@pytest.mark.parametrize(
+    ("slot", "expected"),
+    [
+        (("shop", "staging", "api-1"), "moorage_shop_staging_api-1"),
+        (("a-b", "c", "d"), "moorage_a-b_c_d"),
+        (("shop", "production", "web-"), "moorage_shop_production_web-"),
+    ],
+)
+def test_the_name_is_the_one_running_stacks_were_started_under(
+    slot: tuple[str, str, str], expected: str
+) -> None:
+    # Pinned, not recomputed: Compose finds a running stack only by this name, so a
+    # change here would orphan every stack deployed before it.
+    assert project_name(*slot) == expected
 
 
 @pytest.mark.parametrize(
