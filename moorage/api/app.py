@@ -34,7 +34,7 @@ from moorage.api.routes import (
 from moorage.api.routes.snapshots import IMPORT_SUFFIX
 from moorage.api.ui import mount_ui
 from moorage.deployer.service import Deployer
-from moorage.deployer.triggers import TriggerRunner
+from moorage.deployer.trigger_runner import TriggerRunner
 from moorage.plugins.registry import Registry
 from moorage.settings import Settings
 from moorage.snapshots.capture import Snapshotter

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from moorage.api.cache import CredentialCache, RenderCache
 from moorage.deployer.service import Deployer
-from moorage.deployer.triggers import TriggerRunner
+from moorage.deployer.trigger_runner import TriggerRunner
 from moorage.errors import Forbidden, Unauthenticated
 from moorage.plugins.registry import Registry
 from moorage.security import secrets as sec

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from moorage.bootstrap import load_registry
 from moorage.deployer.service import Deployer
-from moorage.deployer.triggers import TriggerRunner
+from moorage.deployer.trigger_runner import TriggerRunner
 from moorage.errors import InvalidInput
 from moorage.plugins.registry import Registry
 from moorage.runtime.compose import ComposeRunner

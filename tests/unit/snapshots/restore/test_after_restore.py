@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from moorage.deployer.triggers import TriggerRunner
+from moorage.deployer.trigger_runner import TriggerRunner
 from moorage.security.roles import SYSTEM
 from moorage.services import triggers
 from tests.unit.snapshots.restore.conftest import Site
