@@ -73,8 +73,14 @@ def open_checked(source: Path, base: Path) -> int:
     Raises ``EngineError`` when the path leaves its base, is not a directory, or a
     component is (or became) a link.
     """
-    real = Path(os.path.realpath(source))
-    real_base = Path(os.path.realpath(base))
+    try:
+        real = Path(os.path.realpath(source))
+        real_base = Path(os.path.realpath(base))
+    except OSError as exc:  # a component swapped between the lstat and readlink of realpath
+        raise EngineError(
+            f"volume path {source} changed while it was checked ({exc.strerror}); "
+            "nothing was mounted"
+        ) from None
     if real == real_base or not real.is_relative_to(real_base):
         raise EngineError(f"volume path {source} resolves to {real}, outside {real_base}")
     fd = os.open("/", _WALK)
