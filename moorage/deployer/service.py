@@ -23,7 +23,6 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from moorage import metrics
-from moorage.deployer.locks import WorkloadLocks
 from moorage.errors import DeployFailed, EngineError, EngineUnavailable, MoorageError
 from moorage.faults import FaultPoints
 from moorage.names import new_id
@@ -36,6 +35,7 @@ from moorage.services import audit, deploys, inputs, powers, workloads
 from moorage.services import env as env_service
 from moorage.services import volumes as volume_service
 from moorage.services.audit import AuditAction
+from moorage.services.locks import WorkloadLocks
 from moorage.settings import Settings
 from moorage.store.db import Database
 from moorage.store.states import DeploymentStatus, DesiredState, WorkloadStatus

@@ -6,7 +6,7 @@
         workloads.update(session, actor, ...)      # any number of steps
         change.then(lambda: deployer.converge(workload_id))   # optional: acts on the world
 
-It takes the workload's lock (``deployer/locks.py``: the one deploys, restores,
+It takes the workload's lock (``services/locks.py``: the one deploys, restores,
 reconcile and teardown take), waiting at most ``WAIT_SECONDS`` (then 409
 ``workload_busy``). Every ``audit.record`` of the steps lands in ONE audit row
 credited to ``actor``. When the block ends without an error it keeps the workload's
@@ -28,11 +28,11 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from moorage.deployer.locks import WorkloadLocks
 from moorage.errors import Conflict
 from moorage.security.roles import Actor
 from moorage.services import audit, inputs
 from moorage.services.audit import AuditAction
+from moorage.services.locks import WorkloadLocks
 from moorage.store.tables import Workload
 
 WAIT_SECONDS = 60.0

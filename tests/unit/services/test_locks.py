@@ -9,8 +9,8 @@ import threading
 
 import pytest
 
-from moorage.deployer.locks import WorkloadLocks
 from moorage.errors import Conflict
+from moorage.services.locks import WorkloadLocks
 
 PROBE_SECONDS = 5
 

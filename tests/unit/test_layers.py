@@ -1,0 +1,89 @@
+"""The layers of ``moorage/`` (docs/CODEMAPS/INDEX.md, ../shared/STYLE.md), checked on
+every import statement, at module level or inside a function: a layer that reaches one
+above it fails here, with the file and line.
+
+Not yet a rule (issue 14, left for the next session): routes still import tables, and
+the deployer and snapshots still write some rows themselves.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import moorage
+
+ROOT = Path(moorage.__file__).parent
+
+# layer -> packages it must never import
+FORBIDDEN: dict[str, tuple[str, ...]] = {
+    "services": ("moorage.deployer", "moorage.snapshots", "moorage.api", "moorage.cli"),
+    "runtime": ("moorage.services", "moorage.deployer", "moorage.snapshots", "moorage.api"),
+    "store": ("moorage.services", "moorage.deployer", "moorage.snapshots", "moorage.api"),
+    "sources": ("moorage.services", "moorage.deployer", "moorage.snapshots", "moorage.api"),
+    "triggers": ("moorage.services", "moorage.deployer", "moorage.snapshots", "moorage.api"),
+    "volumes": ("moorage.services", "moorage.deployer", "moorage.snapshots", "moorage.api"),
+    "security": ("moorage.deployer", "moorage.snapshots", "moorage.api"),
+    "plugins": ("moorage.services", "moorage.deployer", "moorage.snapshots", "moorage.api"),
+    "deployer": ("moorage.api", "moorage.cli"),
+    "snapshots": ("moorage.api", "moorage.cli"),
+}
+# Only the engine seam talks to Docker (STYLE principle 5).
+DOCKER_SEAM = "runtime/docker.py"
+
+
+def imports(path: Path) -> list[tuple[int, str]]:
+    """Every module ``path`` imports, with its line: absolute names only (the tree uses
+    no relative imports)."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, f"{path}:{node.lineno}: a relative import"
+            found.append((node.lineno, node.module or ""))
+    return found
+
+
+def modules() -> list[Path]:
+    return sorted(ROOT.rglob("*.py"))
+
+
+@pytest.mark.parametrize("layer", sorted(FORBIDDEN))
+def test_no_layer_reaches_above_itself(layer: str) -> None:
+    wrong = [
+        f"{path.relative_to(ROOT.parent)}:{line} imports {name}"
+        for path in (ROOT / layer).rglob("*.py")
+        for line, name in imports(path)
+        if any(name == f or name.startswith(f + ".") for f in FORBIDDEN[layer])
+    ]
+    assert wrong == []
+
+
+def test_only_the_engine_seam_imports_docker() -> None:
+    wrong = [
+        f"{path.relative_to(ROOT)}:{line}"
+        for path in modules()
+        for line, name in imports(path)
+        if (name == "docker" or name.startswith("docker.")) and path != ROOT / DOCKER_SEAM
+    ]
+    assert wrong == []
+
+
+def test_only_the_cli_wires_the_api() -> None:
+    wrong = [
+        f"{path.relative_to(ROOT)}:{line} imports {name}"
+        for path in modules()
+        if path.relative_to(ROOT).parts[0] not in ("api", "cli")
+        for line, name in imports(path)
+        if name == "moorage.api" or name.startswith("moorage.api.")
+    ]
+    assert wrong == []
+
+
+def test_the_check_sees_imports_inside_functions(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text("def f():\n    from moorage.deployer.service import Deployer\n")
+    assert imports(module) == [(2, "moorage.deployer.service")]
