@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from moorage import __version__
 from moorage.api import errors
 from moorage.api.deps import AppState
+from moorage.api.docs import install_docs
 from moorage.api.limits import BodyLimit, PlainUrl
 from moorage.api.routes import (
     audit,
@@ -108,11 +109,12 @@ def _routes_only(lifespan: Lifespan | None = None) -> FastAPI:
         title="Moorage",
         version=__version__,
         openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
+        docs_url=None,  # served by install_docs, from packaged assets
         redoc_url=None,
         lifespan=lifespan,
     )
     errors.install(app)
+    install_docs(app)
     for router in ROUTERS:
         errors.declare(router)  # the error answers of its routes, into the document
         app.include_router(router)
