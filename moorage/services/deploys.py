@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from moorage.errors import Conflict, InvalidInput, NotFound
@@ -17,6 +17,7 @@ from moorage.services.audit import AuditAction
 from moorage.services.workloads import get as get_workload
 from moorage.services.workloads import set_desired_state, validated
 from moorage.settings import Settings
+from moorage.store.bulk import insert_rows
 from moorage.store.states import DeploymentStatus, DesiredState
 from moorage.store.tables import AuditEntry, ChainLink, Deployment, utcnow
 
@@ -95,11 +96,13 @@ def last_success(session: Session, workload_id: str) -> Deployment | None:
 def enqueue_many(
     session: Session, actor: Actor, workload_ids: list[str], reason: str, *, pull: bool = False
 ) -> list[str]:
-    """Queue one deployment per workload in two bulk INSERTs (a fan-out to hundreds must
-    answer fast); the callers know the workloads exist. Returns the deployment ids."""
+    """Queue one deployment per workload in two bulk INSERTs (``store.bulk``: a fan-out to
+    hundreds must answer fast); the callers know the workloads exist. Returns the
+    deployment ids."""
     if not workload_ids:
         return []
     now = utcnow()
+    nothing: dict[str, Any] = {}  # one object for every row: processed once
     rows = [
         {
             "id": new_id("dp"),
@@ -107,15 +110,16 @@ def enqueue_many(
             "status": DeploymentStatus.QUEUED,
             "reason": reason,
             "pull": pull,
-            "artifact": {},
+            "artifact": nothing,
             "log": "",
             "created_at": now,
         }
         for w in workload_ids
     ]
-    session.execute(insert(Deployment), rows)
-    session.execute(
-        insert(AuditEntry),
+    insert_rows(session, Deployment, rows)
+    insert_rows(
+        session,
+        AuditEntry,
         [
             {
                 "at": now,

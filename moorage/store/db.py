@@ -62,6 +62,15 @@ def migrate(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
+def note_write(session: Session, table: str | None) -> None:
+    """Count a write to ``table`` in ``session`` for ``Database.generations`` (bumped at
+    its commit). ORM writes are counted by the session's events; a write sent to the
+    driver directly (``store.bulk``) says so here."""
+    group = WATCHED.get(table or "")
+    if group is not None:
+        session.info.setdefault(TOUCHED, set()).add(group)
+
+
 class Database:
     """One engine and its session factory; ``session()`` commits or rolls back."""
 
@@ -84,21 +93,15 @@ class Database:
         """The generation of workload and project rows (what workload lists show)."""
         return self.generations["listing"]
 
-    @staticmethod
-    def _touch(session: Session, table: str | None) -> None:
-        group = WATCHED.get(table or "")
-        if group is not None:
-            session.info.setdefault(TOUCHED, set()).add(group)
-
     def _note_flush(self, session: Session, _context: Any, _instances: Any = None) -> None:
         changed = [o for o in session.dirty if session.is_modified(o)]
         for obj in (*session.new, *changed, *session.deleted):
-            self._touch(session, type(obj).__tablename__)
+            note_write(session, type(obj).__tablename__)
 
     def _note_execute(self, state: ORMExecuteState) -> None:
         if state.is_update or state.is_delete or state.is_insert:
             table = getattr(state.statement, "table", None)
-            self._touch(state.session, getattr(table, "name", None))
+            note_write(state.session, getattr(table, "name", None))
 
     def _note_commit(self, session: Session) -> None:
         touched = session.info.pop(TOUCHED, set())
