@@ -3,30 +3,29 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from moorage.cli import env, volumes
 from moorage.cli.client import Client, CliError
+from moorage.cli.config_input import dotted_patch, read_config, replace_patch
 from moorage.cli.output import console, emit_json, table
+from moorage.cli.refs import resolve
+from moorage.cli.show import show_workload
 from moorage.store.states import DEPLOYMENT_PENDING, DeploymentStatus
 
 app = typer.Typer(
-    help="Workloads (apps): list, show, create, deploy, stop, start, restart, logs, delete."
+    help="Workloads (apps): list, show, create, update, deploy, stop, start, restart, logs, "
+    "delete; env and volumes."
 )
+app.add_typer(env.app, name="env")
+app.add_typer(volumes.app, name="volumes")
 
-
-def resolve(client: Client, ref: str) -> dict[str, Any]:
-    """Find a workload by id, or by 'project/stage/name'."""
-    if ref.count("/") == 2:
-        project, stage, name = ref.split("/")
-        items = client.get("/api/workloads", project=project, stage=stage)["items"]
-        for item in items:
-            if item["name"] == name:
-                return dict(item)
-        raise CliError(f"no workload {ref!r}")
-    return dict(client.get(f"/api/workloads/{ref}"))
+REF_HELP = "Workload id, name or project/stage/name"
+Ref = Annotated[str, typer.Argument(help=REF_HELP)]
 
 
 def _config(config: str | None, config_file: Path | None, image: str | None) -> dict[str, Any]:
@@ -34,11 +33,10 @@ def _config(config: str | None, config_file: Path | None, image: str | None) -> 
         raise CliError("give exactly one of --config JSON, --config-file PATH or --image REF")
     if image is not None:
         return {"image": image}
+    if config_file is not None:
+        return read_config(config_file)
     try:
-        text = config if config is not None else config_file.read_text()  # type: ignore[union-attr]
-        value = json.loads(text)
-    except OSError as exc:
-        raise CliError(f"cannot read {config_file}: {exc.strerror}") from None
+        value = json.loads(config)  # type: ignore[arg-type]
     except json.JSONDecodeError as exc:
         raise CliError(f"config is not valid JSON: {exc.msg} at line {exc.lineno}") from None
     if not isinstance(value, dict):
@@ -66,19 +64,10 @@ def list_apps(
 
 
 @app.command("show")
-def show_app(ref: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Show one workload (by id or project/stage/name)."""
+def show_app(ref: Ref, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Show one workload: config, last deployment, env (secrets masked) and volumes."""
     client = Client()
-    workload = resolve(client, ref)
-    if as_json:
-        emit_json(workload)
-        return
-    for key in ("id", "name", "kind", "project", "stage", "ref_id", "status", "desired_state"):
-        console.print(f"[bold]{key}[/bold]: {workload[key]}")
-    if workload.get("pending_changes"):
-        console.print("[bold]pending_changes[/bold]: saved changes not deployed yet")
-    console.print("[bold]config[/bold]:")
-    console.print_json(data=workload["config"])
+    show_workload(client, resolve(client, ref), as_json=as_json)
 
 
 @app.command("create")
@@ -109,15 +98,57 @@ def create_app(
     print(f"created {workload['kind']} workload {workload['name']} with id {workload['id']}")
 
 
+@app.command("update")
+def update_app(
+    ref: Ref,
+    assignments: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="KEY=VALUE into the config; dotted keys (health.http=/)"),
+    ] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", help="The whole new config, JSON or YAML")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Rename the workload")] = None,
+    keep_last: Annotated[
+        int | None, typer.Option(help="Snapshot retention: keep this many captured")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Change a workload's config (a value JSON-parses: 8080, true, null removes a key); it
+    takes effect at the next deploy."""
+    if assignments and file is not None:
+        raise CliError("give --set KEY=VALUE or --file PATH, not both")
+    client = Client()
+    workload = resolve(client, ref)
+    body: dict[str, Any] = {}
+    if file is not None:
+        body["config"] = replace_patch(workload["config"], read_config(file))
+    elif assignments:
+        body["config"] = dotted_patch(assignments)
+    if name is not None:
+        body["name"] = name
+    if keep_last is not None:
+        body["keep_last"] = keep_last
+    if not body:
+        raise CliError("nothing to change: give --set KEY=VALUE, --file, --name or --keep-last")
+    updated = client.patch(f"/api/workloads/{workload['id']}", body)
+    if as_json:
+        emit_json(updated)
+        return
+    print(f"updated {updated['kind']} workload {updated['name']}")
+    if updated.get("pending_changes"):
+        print(f"saved; deploy to apply: moorage apps deploy {ref}")
+
+
 @app.command("delete")
 def delete_app(
-    ref: str,
+    ref: Ref,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask")] = False,
     purge_snapshots: Annotated[
         bool, typer.Option("--purge-snapshots", help="Also delete its snapshot archives")
     ] = False,
 ) -> None:
-    """Delete a workload (by id or project/stage/name). Its volume data stays on disk."""
+    """Delete a workload. Its volume data stays on disk."""
     client = Client()
     workload = resolve(client, ref)
     if not yes:
@@ -127,23 +158,10 @@ def delete_app(
     print(f"deleted workload {workload['name']}")
 
 
-@app.command("deploy")
-def deploy_app(
-    ref: str,
-    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Follow until it ends")] = True,
-    timeout: Annotated[float, typer.Option(help="Seconds to follow before giving up")] = 600,
-    pull: Annotated[bool, typer.Option("--pull", help="Pull the image even if present")] = False,
-) -> None:
-    """Queue a deploy and follow its log; exits 1 when the deploy fails."""
-    import time
-
-    client = Client()
-    workload = resolve(client, ref)
-    path_ = f"/api/workloads/{workload['id']}/deploy" + ("?pull=true" if pull else "")
-    deployment = client.post(path_)
-    print(f"queued deployment {deployment['id']} of {workload['name']}")
-    if not wait:
-        return
+def follow(
+    client: Client, workload: dict[str, Any], deployment: dict[str, Any], timeout: float
+) -> dict[str, Any]:
+    """Print a deployment's log as it grows, polling every 0.5 s, until it ends; answer it."""
     path = f"/api/workloads/{workload['id']}/deployments/{deployment['id']}"
     shown = 0
     deadline = time.monotonic() + timeout
@@ -156,10 +174,28 @@ def deploy_app(
             shown = len(log)
             spinner.update(f"deploying {workload['name']}: {deployment['status']}")
             if deployment["status"] not in DEPLOYMENT_PENDING:
-                break
+                return deployment
             if time.monotonic() > deadline:
                 raise CliError(f"deployment {deployment['id']} still {deployment['status']}")
             time.sleep(0.5)
+
+
+@app.command("deploy")
+def deploy_app(
+    ref: Ref,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Follow until it ends")] = True,
+    timeout: Annotated[float, typer.Option(help="Seconds to follow before giving up")] = 600,
+    pull: Annotated[bool, typer.Option("--pull", help="Pull the image even if present")] = False,
+) -> None:
+    """Queue a deploy and follow its log; exits 1 when the deploy fails."""
+    client = Client()
+    workload = resolve(client, ref)
+    path_ = f"/api/workloads/{workload['id']}/deploy" + ("?pull=true" if pull else "")
+    deployment = client.post(path_)
+    print(f"queued deployment {deployment['id']} of {workload['name']}")
+    if not wait:
+        return
+    deployment = follow(client, workload, deployment, timeout)
     if deployment["status"] != DeploymentStatus.SUCCEEDED:
         raise CliError(f"deploy {deployment['status']}: {deployment.get('error') or 'see log'}")
     print(f"deployed {workload['name']}")
@@ -173,27 +209,42 @@ def _lifecycle(ref: str, action: str, done: str) -> None:
 
 
 @app.command("stop")
-def stop_app(ref: str) -> None:
+def stop_app(ref: Ref) -> None:
     """Stop a workload and keep it stopped: reconcile and triggered deploys leave it so."""
     _lifecycle(ref, "stop", "stopped")
 
 
 @app.command("start")
-def start_app(ref: str) -> None:
+def start_app(ref: Ref) -> None:
     """Start a stopped workload: its last successful deployment runs again."""
     _lifecycle(ref, "start", "started")
 
 
 @app.command("restart")
-def restart_app(ref: str) -> None:
+def restart_app(ref: Ref) -> None:
     """Stop a workload's containers and start its last successful deployment again."""
     _lifecycle(ref, "restart", "restarted")
 
 
 @app.command("logs")
-def app_logs(ref: str, tail: Annotated[int, typer.Option(help="How many lines")] = 200) -> None:
-    """Print the workload's container output."""
+def app_logs(
+    ref: Ref,
+    tail: Annotated[int, typer.Option(help="How many lines")] = 200,
+    follow_: Annotated[
+        bool,
+        typer.Option("--follow", "-f", help="Follow the newest deployment's log until it ends"),
+    ] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to follow before giving up")] = 600,
+) -> None:
+    """Print the workload's container output, or with --follow its deployment's log."""
     client = Client()
     workload = resolve(client, ref)
+    if follow_:
+        items = client.get(f"/api/workloads/{workload['id']}/deployments", limit=1)["items"]
+        if not items:
+            raise CliError(f"{workload['name']} has no deployment yet: moorage apps deploy {ref}")
+        done = follow(client, workload, items[0], timeout)
+        print(f"deployment {done['id']} {done['status']}")
+        return
     out = client.get(f"/api/workloads/{workload['id']}/logs", tail=tail)
     print(out["logs"], end="" if out["logs"].endswith("\n") else "\n")

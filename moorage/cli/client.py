@@ -15,7 +15,28 @@ DEFAULT_URL = "http://127.0.0.1:8700"
 
 
 class CliError(MoorageError):
+    """A failure the CLI reports as one line; ``status`` is the HTTP status when the server
+    answered it (``code`` is then the server's error code)."""
+
     code = "cli_error"
+    status: int | None = None
+
+
+class ServerError(CliError):
+    """An error answer of the server: ``"<message> (<status> <code>)"``."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        try:
+            error = response.json()["error"]
+            message, code = str(error["message"]), str(error["code"])
+        except (ValueError, KeyError, TypeError):
+            message, code = f"HTTP {response.status_code} from {response.request.url.path}", ""
+        super().__init__(
+            f"{message} ({response.status_code} {code})" if code else message,
+            code=code or "http_error",
+        )
+        self.status = response.status_code
+        self.server_message = message
 
 
 class Client:
@@ -38,7 +59,7 @@ class Client:
         except httpx.HTTPError as exc:
             raise CliError(f"cannot reach Moorage at {self.url}: {exc}") from None
         if response.status_code >= 400:
-            raise CliError(_reason(response))
+            raise ServerError(response)
         if response.status_code == 204 or not response.content:
             return None
         return response.json()
@@ -50,7 +71,7 @@ class Client:
         except httpx.HTTPError as exc:
             raise CliError(f"cannot reach Moorage at {self.url}: {exc}") from None
         if response.status_code >= 400:
-            raise CliError(_reason(response))
+            raise ServerError(response)
         return response.json()
 
     def request_raw(
@@ -69,7 +90,7 @@ class Client:
         except httpx.HTTPError as exc:
             raise CliError(f"cannot reach Moorage at {self.url}: {exc}") from None
         if response.status_code >= 400:
-            raise CliError(_reason(response))
+            raise ServerError(response)
         return response.json()
 
     @contextmanager
@@ -79,7 +100,7 @@ class Client:
             with self._http.stream(method, path, timeout=None) as response:
                 if response.status_code >= 400:
                     response.read()
-                    raise CliError(_reason(response))
+                    raise ServerError(response)
                 yield response
         except httpx.HTTPError as exc:
             raise CliError(f"cannot reach Moorage at {self.url}: {exc}") from None
@@ -99,11 +120,3 @@ class Client:
 
     def delete(self, path: str) -> Any:
         return self.request("DELETE", path)
-
-
-def _reason(response: httpx.Response) -> str:
-    try:
-        error = response.json()["error"]
-        return f"{error['message']} ({response.status_code} {error['code']})"
-    except (ValueError, KeyError, TypeError):
-        return f"HTTP {response.status_code} from {response.request.url.path}"

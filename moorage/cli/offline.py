@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -58,6 +59,7 @@ def token_create(
     """Create an API token; it is printed once, as the last line."""
     from moorage.services import users
 
+    _refuse_missing_database()
     db = _store()
     try:
         with db.session() as session:
@@ -67,3 +69,21 @@ def token_create(
         print(token)
     finally:
         db.dispose()
+
+
+def _refuse_missing_database() -> None:
+    """A token only makes sense in the server's database: never create an empty one."""
+    from sqlalchemy.engine import make_url
+
+    from moorage.cli.client import CliError
+    from moorage.settings import Settings
+
+    settings = Settings.from_env()
+    url = make_url(settings.database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return
+    if not Path(url.database).is_file():
+        raise CliError(
+            f"no Moorage database at {url.database}: set MOORAGE_DATA_DIR to the directory "
+            "'moorage serve' uses (it creates the database on its first start)"
+        )

@@ -1,26 +1,74 @@
-"""Printing for the CLI: rich tables for people, --json for scripts."""
+"""Printing for the CLI: rich tables for people, --json for scripts.
+
+Tables never cut an id (a restore needs the whole snapshot id, even at 80 columns): id
+columns keep their full width and other columns fold instead.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 console = Console()
 
+_ISO_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]00:00)?$")
+_UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB")
+
 
 def emit_json(data: Any) -> None:
+    """Print ``data`` as indented JSON with sorted keys, for scripts."""
     print(json.dumps(data, indent=2, sort_keys=True))
 
 
+def human_size(size: int | None) -> str:
+    """Bytes for people: ``512 B``, ``1.2 MiB``; empty for an unknown size."""
+    if size is None:
+        return ""
+    if size < 1024:
+        return f"{size} B"
+    value = float(size)
+    for unit in _UNITS:
+        value /= 1024
+        if value < 1024 or unit == _UNITS[-1]:
+            return f"{value:.1f} {unit}"
+    raise AssertionError("unreachable")
+
+
+def cell(value: Any) -> str:
+    """One table cell: nothing for null, a UTC timestamp without its fraction, else str()."""
+    if value is None:
+        return ""
+    text = str(value)
+    match = _ISO_TIME.match(text)
+    if match and match.group(4):  # only times the server sent in UTC are shortened
+        return f"{match.group(1)} {match.group(2)}"
+    return text
+
+
+def is_id_column(column: str) -> bool:
+    """Columns whose values are ids: shown whole, never wrapped or cut."""
+    return column == "id" or column.endswith("_id")
+
+
 def table(rows: Sequence[dict[str, Any]], columns: Sequence[str], *, empty: str) -> None:
+    """Print ``rows`` as a table of ``columns``, or the ``empty`` hint when there are none."""
     if not rows:
         console.print(empty)
         return
-    out = Table(*columns)
-    for row in rows:
-        out.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
+    cells = [[cell(row.get(c)) for c in columns] for row in rows]
+    out = Table()
+    for i, column in enumerate(columns):
+        if is_id_column(column):
+            widest = max(len(line[i]) for line in cells)
+            out.add_column(column, no_wrap=True, min_width=max(widest, len(column)))
+        else:
+            out.add_column(column, overflow="fold")
+    for line in cells:
+        out.add_row(*(Text(text) for text in line))  # Text: a value is never markup
     console.print(out)

@@ -11,13 +11,15 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-from moorage.cli.apps import resolve
-from moorage.cli.client import Client, CliError
-from moorage.cli.output import console, emit_json, table
+from moorage.cli.client import Client, CliError, ServerError
+from moorage.cli.output import console, emit_json, human_size, table
+from moorage.cli.refs import LATEST, resolve, resolve_snapshot
 from moorage.store.states import RestoreStatus, SnapshotStatus
 
 app = typer.Typer(help="Volume snapshots: capture, list, download, import, restore, delete.")
 CHUNK = 1024 * 1024
+WorkloadRef = Annotated[str, typer.Argument(help="Workload id, name or project/stage/name")]
+SnapshotRef = Annotated[str, typer.Argument(help=f"Snapshot id, or {LATEST!r}: the newest ready")]
 PACK_WAIT_SECONDS = 60.0
 """How long ``restore --wait`` waits for the replaced data to be packed before it says so."""
 
@@ -35,7 +37,7 @@ def _bar() -> Progress:
 
 @app.command("capture")
 def capture(
-    workload: str,
+    workload: WorkloadRef,
     volume: Annotated[
         list[str] | None, typer.Option("--volume", help="Repeat; all if absent")
     ] = None,
@@ -62,11 +64,14 @@ def capture(
         raise CliError(f"capture failed: {snap['error']}")
     for warning in snap["warnings"]:
         console.print(f"warning: {warning}", markup=False)
-    print(f"snapshot {snap['id']} ready: {snap['size']} bytes, sha256 {snap['sha256']}")
+    size = f"{human_size(snap['size'])} ({snap['size']} bytes)"
+    print(f"snapshot {snap['id']} ready: {size}, sha256 {snap['sha256']}")
 
 
 @app.command("list")
-def list_snapshots(workload: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def list_snapshots(
+    workload: WorkloadRef, as_json: Annotated[bool, typer.Option("--json")] = False
+) -> None:
     """List a workload's snapshots, newest first."""
     client = Client()
     target = resolve(client, workload)
@@ -74,7 +79,7 @@ def list_snapshots(workload: str, as_json: Annotated[bool, typer.Option("--json"
     if as_json:
         emit_json(items)
         return
-    rows = [{**s, "volumes": ", ".join(s["volumes"])} for s in items]
+    rows = [{**s, "volumes": ", ".join(s["volumes"]), "size": human_size(s["size"])} for s in items]
     table(
         rows,
         ["id", "created_at", "origin", "mode", "status", "volumes", "size"],
@@ -84,13 +89,14 @@ def list_snapshots(workload: str, as_json: Annotated[bool, typer.Option("--json"
 
 @app.command("download")
 def download(
-    workload: str,
-    snapshot_id: str,
+    workload: WorkloadRef,
+    snapshot_ref: SnapshotRef,
     output: Annotated[Path | None, typer.Option("--output", "-o")] = None,
 ) -> None:
     """Download an archive; its SHA-256 is checked against the server's."""
     client = Client()
     target = resolve(client, workload)
+    snapshot_id = resolve_snapshot(client, target, snapshot_ref)
     dest = output or Path(f"{snapshot_id}.tar.zst")
     url = f"/api/workloads/{target['id']}/snapshots/{snapshot_id}/archive"
     digest = hashlib.sha256()
@@ -114,7 +120,7 @@ def download(
 
 
 @app.command("import")
-def import_archive(workload: str, archive: Path) -> None:
+def import_archive(workload: WorkloadRef, archive: Path) -> None:
     """Upload an archive taken elsewhere; the server verifies it before it is ready."""
     client = Client()
     target = resolve(client, workload)
@@ -142,13 +148,14 @@ def import_archive(workload: str, archive: Path) -> None:
 
 @app.command("delete")
 def delete(
-    workload: str,
-    snapshot_id: str,
+    workload: WorkloadRef,
+    snapshot_ref: SnapshotRef,
     yes: Annotated[bool, typer.Option("--yes", "-y")] = False,
 ) -> None:
     """Delete a snapshot and its archive."""
     client = Client()
     target = resolve(client, workload)
+    snapshot_id = resolve_snapshot(client, target, snapshot_ref)
     if not yes:
         typer.confirm(f"Delete snapshot {snapshot_id} of {target['name']}?", abort=True)
     client.delete(f"/api/workloads/{target['id']}/snapshots/{snapshot_id}")
@@ -157,8 +164,8 @@ def delete(
 
 @app.command("restore")
 def restore(
-    workload: str,
-    snapshot_id: str,
+    workload: WorkloadRef,
+    snapshot_ref: SnapshotRef,
     confirm: Annotated[
         str, typer.Option("--confirm", help="The workload's name: a restore replaces its live data")
     ],
@@ -171,10 +178,19 @@ def restore(
     kept as a pre-restore snapshot."""
     client = Client()
     target = resolve(client, workload)
+    if confirm != target["name"]:
+        raise CliError(_confirm_hint(target, confirm))
+    snapshot_id = resolve_snapshot(client, target, snapshot_ref)
     path = f"/api/workloads/{target['id']}/snapshots/{snapshot_id}/restore"
-    response = client.raw_post(
-        path, {"volumes": volume} if volume else None, headers={"X-Confirm-Restore": confirm}
-    )
+    try:
+        response = client.raw_post(
+            path, {"volumes": volume} if volume else None, headers={"X-Confirm-Restore": confirm}
+        )
+    except ServerError as exc:  # renamed meanwhile: say it in CLI terms, not as a header
+        if exc.code != "confirmation_required":
+            raise
+        hint = _confirm_hint(client.get(f"/api/workloads/{target['id']}"), confirm)
+        raise CliError(hint) from None
     print(f"restoring snapshot {snapshot_id} onto {target['name']} ({response['id']})")
     if not wait:
         return
@@ -197,6 +213,13 @@ def restore(
         time.sleep(0.5)
         response = client.get(status_path)
     print(_replaced_data(response))
+
+
+def _confirm_hint(target: dict[str, Any], confirm: str) -> str:
+    return (
+        f"--confirm {confirm!r} is not the workload's name: a restore replaces the live data "
+        f"of {target['name']}; pass --confirm {target['name']}"
+    )
 
 
 def _packed(restore: dict[str, Any]) -> bool:

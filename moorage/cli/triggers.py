@@ -7,11 +7,13 @@ from typing import Annotated, Any
 
 import typer
 
-from moorage.cli.apps import resolve
 from moorage.cli.client import Client, CliError
 from moorage.cli.output import emit_json, table
+from moorage.cli.refs import resolve, resolve_trigger
 
 app = typer.Typer(help="Triggers: list, create, bind, unbind, delete, deliveries, token.")
+TriggerRef = Annotated[str, typer.Argument(help="Trigger id, name or kind/name")]
+WorkloadRef = Annotated[str, typer.Argument(help="Workload id, name or project/stage/name")]
 
 
 @app.command("list")
@@ -54,37 +56,43 @@ def create_trigger(
 
 
 @app.command("bind")
-def bind_trigger(trigger_id: str, workload: str) -> None:
-    """Bind a trigger to a workload (by id or project/stage/name)."""
+def bind_trigger(trigger_ref: TriggerRef, workload: WorkloadRef) -> None:
+    """Bind a trigger to a workload."""
     client = Client()
     target = resolve(client, workload)
+    trigger_id = resolve_trigger(client, trigger_ref)["id"]
     trigger = client.post(f"/api/workloads/{target['id']}/triggers", {"trigger_id": trigger_id})
     print(f"bound {trigger['kind']} trigger {trigger['name']} to {target['name']}")
 
 
 @app.command("unbind")
-def unbind_trigger(trigger_id: str, workload: str) -> None:
+def unbind_trigger(trigger_ref: TriggerRef, workload: WorkloadRef) -> None:
     """Remove a trigger's binding to a workload."""
     client = Client()
     target = resolve(client, workload)
-    client.delete(f"/api/workloads/{target['id']}/triggers/{trigger_id}")
-    print(f"unbound trigger {trigger_id} from {target['name']}")
+    trigger = resolve_trigger(client, trigger_ref)
+    client.delete(f"/api/workloads/{target['id']}/triggers/{trigger['id']}")
+    print(f"unbound trigger {trigger['name']} from {target['name']}")
 
 
 @app.command("delete")
-def delete_trigger(trigger_id: str) -> None:
+def delete_trigger(trigger_ref: TriggerRef) -> None:
     """Delete a trigger and all its bindings."""
-    Client().delete(f"/api/triggers/{trigger_id}")
-    print(f"deleted trigger {trigger_id}")
+    client = Client()
+    trigger = resolve_trigger(client, trigger_ref)
+    client.delete(f"/api/triggers/{trigger['id']}")
+    print(f"deleted trigger {trigger['name']} ({trigger['id']})")
 
 
 @app.command("deliveries")
 def deliveries(
-    trigger_id: str,
+    trigger_ref: TriggerRef,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """The last 100 calls of a webhook: what arrived, its signature, what it queued."""
-    items = Client().get(f"/api/triggers/{trigger_id}/deliveries")["items"]
+    client = Client()
+    trigger_id = resolve_trigger(client, trigger_ref)["id"]
+    items = client.get(f"/api/triggers/{trigger_id}/deliveries")["items"]
     if as_json:
         emit_json(items)
         return
@@ -97,7 +105,9 @@ def deliveries(
 
 
 @app.command("token")
-def regenerate_token(trigger_id: str) -> None:
+def regenerate_token(trigger_ref: TriggerRef) -> None:
     """Give a webhook a new URL; the old one stops working at once."""
-    trigger = Client().post(f"/api/triggers/{trigger_id}/token")
+    client = Client()
+    trigger_id = resolve_trigger(client, trigger_ref)["id"]
+    trigger = client.post(f"/api/triggers/{trigger_id}/token")
     print(f"new url: {trigger['url']}")

@@ -1,0 +1,70 @@
+"""Names for ids: find a workload, trigger or snapshot the way a person names it.
+
+Resolved in the CLI through the list endpoints, so the API keeps one way to address a
+thing (its id). Every command that takes an id takes a name too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from moorage.cli.client import Client, CliError
+
+GROUPS = {"workload": "apps", "trigger": "triggers"}
+LATEST = "latest"
+"""A snapshot reference: the workload's newest ready snapshot."""
+
+
+def resolve(client: Client, ref: str) -> dict[str, Any]:
+    """Find a workload by id (``wl_...``), by ``project/stage/name``, or by its name alone
+    when only one workload has it."""
+    if ref.startswith("wl_"):
+        return dict(client.get(f"/api/workloads/{ref}"))
+    if ref.count("/") == 2:
+        project, stage, name = ref.split("/")
+        items = client.get("/api/workloads", project=project, stage=stage)["items"]
+        found = [item for item in items if item["name"] == name]
+    else:
+        found = [item for item in client.get("/api/workloads")["items"] if item["name"] == ref]
+    return _one(
+        found, ref, "workload", "P/S/NAME", lambda w: f"{w['project']}/{w['stage']}/{w['name']}"
+    )
+
+
+def resolve_trigger(client: Client, ref: str) -> dict[str, Any]:
+    """Find a trigger by id (``tr_...``), by ``kind/name``, or by its name alone when only
+    one trigger has it."""
+    if ref.startswith("tr_"):
+        return dict(client.get(f"/api/triggers/{ref}"))
+    kind, _, name = ref.rpartition("/")
+    items = client.get("/api/triggers", kind=kind or None)["items"]
+    found = [item for item in items if item["name"] == name]
+    return _one(found, ref, "trigger", "KIND/NAME", lambda t: f"{t['kind']}/{t['name']}")
+
+
+def _one(
+    found: list[dict[str, Any]],
+    ref: str,
+    what: str,
+    form: str,
+    qualified: Callable[[dict[str, Any]], str],
+) -> dict[str, Any]:
+    """The one match of ``ref``, or an error that says how to name it."""
+    if not found:
+        raise CliError(f"no {what} {ref!r}; see moorage {GROUPS[what]} list")
+    if len(found) > 1:
+        names = ", ".join(sorted(qualified(item) for item in found))
+        raise CliError(f"{len(found)} {what}s are named {ref!r} ({names}); name one as {form}")
+    return dict(found[0])
+
+
+def resolve_snapshot(client: Client, workload: dict[str, Any], ref: str) -> str:
+    """A snapshot id of ``workload``: the id itself, or ``latest`` for its newest ready one."""
+    if ref != LATEST:
+        return ref
+    items = client.get(f"/api/workloads/{workload['id']}/snapshots")["items"]
+    ready = [s for s in items if s["status"] == "ready"]  # the list is newest first
+    if not ready:
+        raise CliError(f"{workload['name']} has no ready snapshot")
+    return str(ready[0]["id"])
