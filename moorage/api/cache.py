@@ -1,15 +1,6 @@
-"""What a read can answer without the store: renderings and credentials, each valid
-for one store generation (``Database.generations``).
-
-``RenderCache``: rendered answers, rebuilt once per generation.
-
-``Database.generation`` is bumped by every commit that changes a watched table. A
-rendering made at generation g holds every commit counted up to g, so a reader that
-saw generation w may be served any rendering made at w or later: it never sees less
-than what was committed before it asked. A stale key is rebuilt by one caller at a
-time (single flight); the others wait for that rebuild, and take it when it is new
-enough for them, instead of each running the same query. Readers never wait for a
-writer: only for a rebuild, which reads.
+"""What a read can answer without the request's session: credentials, valid for one
+store generation (``Database.generations``). The rendered workload list is
+``services/listing.py``'s, over ``store/renderings.py``.
 
 ``CredentialCache``: who a bearer token or a session cookie is, kept while no user,
 token or session row changed (a revoked token, a new role, a logout or a password
@@ -20,11 +11,9 @@ by their digest. A cached read thus needs no worker thread and no database at al
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from fastapi.concurrency import run_in_threadpool
 
@@ -32,56 +21,6 @@ from moorage.security import secrets as sec
 from moorage.security.roles import Actor
 from moorage.services import users
 from moorage.store.db import Database
-from moorage.store.tables import utcnow
-
-MAX_KEYS = 256
-
-
-@dataclass(frozen=True)
-class _Rendering:
-    generation: int
-    body: bytes
-
-
-class RenderCache:
-    def __init__(self, db: Database, *, max_keys: int = MAX_KEYS) -> None:
-        self.db = db
-        self.max_keys = max_keys
-        self._renderings: dict[Hashable, _Rendering] = {}
-        self._flights: dict[Hashable, threading.Lock] = {}
-        self._lock = threading.Lock()
-        self.rebuilds = 0
-        """How many times ``build`` ran: for tests and benchmarks."""
-
-    def fresh(self, key: Hashable) -> bytes | None:
-        """The rendering of ``key`` if it is current, without waiting; else None."""
-        rendering = self._renderings.get(key)
-        if rendering is not None and rendering.generation >= self.db.generation:
-            return rendering.body
-        return None
-
-    def get(self, key: Hashable, build: Callable[[], bytes]) -> bytes:
-        """A rendering of ``key`` at least as new as the generation now; built here, or
-        by the caller already building it. Blocks: call it from a worker thread."""
-        wanted = self.db.generation
-        rendering = self._renderings.get(key)
-        if rendering is not None and rendering.generation >= wanted:
-            return rendering.body
-        with self._lock:
-            flight = self._flights.setdefault(key, threading.Lock())
-        with flight:
-            rendering = self._renderings.get(key)
-            if rendering is not None and rendering.generation >= wanted:
-                return rendering.body  # built while this caller waited
-            generation = self.db.generation  # before the query: a later commit bumps it
-            body = build()
-            self.rebuilds += 1
-            with self._lock:
-                if len(self._renderings) >= self.max_keys and key not in self._renderings:
-                    self._renderings.clear()
-                    self._flights = {k: v for k, v in self._flights.items() if v.locked()}
-                self._renderings[key] = _Rendering(generation, body)
-            return body
 
 
 @dataclass(frozen=True)
@@ -153,4 +92,4 @@ class CredentialCache:
 
 
 def _seconds_until(at: datetime) -> float:
-    return (at - utcnow()).total_seconds()
+    return (at - datetime.now(UTC)).total_seconds()

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from moorage.api.cache import CredentialCache, RenderCache
+from moorage.api.cache import CredentialCache
 from moorage.deployer.service import Deployer
 from moorage.deployer.trigger_runner import TriggerRunner
 from moorage.errors import Forbidden, Unauthenticated
@@ -22,6 +22,7 @@ from moorage.plugins.registry import Registry
 from moorage.security import secrets as sec
 from moorage.security.logins import LoginGuard, PasswordGate
 from moorage.security.roles import Actor, Role
+from moorage.services.listing import WorkloadListing
 from moorage.services.ratelimit import RateLimiter
 from moorage.settings import Settings
 from moorage.snapshots.capture import Snapshotter
@@ -45,12 +46,12 @@ class AppState:
     limiter: RateLimiter = field(default_factory=RateLimiter)
     logins: LoginGuard = field(default_factory=LoginGuard)
     password_gate: PasswordGate = field(default_factory=PasswordGate)
-    list_cache: RenderCache = field(init=False)
+    list_cache: WorkloadListing = field(init=False)
     """``GET /api/workloads`` as sent, per filter, rebuilt once per store generation."""
     credentials: CredentialCache = field(init=False)
 
     def __post_init__(self) -> None:
-        self.list_cache = RenderCache(self.db)
+        self.list_cache = WorkloadListing(self.db)
         self.credentials = CredentialCache(self.db)
 
 

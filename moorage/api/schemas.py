@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from moorage.store.states import (
@@ -79,6 +79,8 @@ class LoginIn(Body):
 
 
 class UserOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # built from its table row
+
     id: str
     username: str
     role: str
@@ -112,6 +114,8 @@ class TokenIn(Body):
 
 
 class TokenOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # built from its table row
+
     id: str
     name: str
     prefix: str
@@ -142,6 +146,8 @@ class ProjectPatch(Body):
 
 
 class ProjectOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # built from its table row
+
     id: str
     slug: str
     description: str
@@ -250,6 +256,8 @@ class CaptureIn(Body):
 
 
 class SnapshotOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # built from its table row
+
     id: str
     workload_id: str
     origin: SnapshotOrigin
@@ -265,6 +273,18 @@ class SnapshotOut(BaseModel):
     manifest: dict[str, Any]
     created_at: datetime
     finished_at: datetime | None
+
+    @field_validator("manifest", mode="before")
+    @classmethod
+    def _shown_manifest(cls, manifest: dict[str, Any] | None) -> dict[str, Any]:
+        """What a client sees of the stored manifest: these four keys, nothing else."""
+        manifest = manifest or {}
+        return {
+            "format": manifest.get("format"),
+            "workload": manifest.get("workload"),
+            "created_at": manifest.get("created_at"),
+            "volumes": manifest.get("volumes", []),
+        }
 
 
 class SnapshotList(BaseModel):

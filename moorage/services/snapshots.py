@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -16,6 +17,7 @@ from moorage.services import audit
 from moorage.services import volumes as volume_service
 from moorage.services.audit import AuditAction
 from moorage.services.workloads import get as get_workload
+from moorage.services.workloads import history
 from moorage.settings import Settings
 from moorage.store.states import CaptureMode, RestoreStatus, SnapshotOrigin, SnapshotStatus
 from moorage.store.tables import Restore, Snapshot, Workload, utcnow
@@ -40,14 +42,13 @@ def get(session: Session, workload_id: str, snapshot_id: str) -> Snapshot:
 
 
 def list_for(session: Session, workload_id: str) -> list[Snapshot]:
-    get_workload(session, workload_id)
-    return list(
-        session.scalars(
-            select(Snapshot)
-            .where(Snapshot.workload_id == workload_id)
-            .order_by(Snapshot.created_at.desc())
-        )
-    )
+    """The workload's snapshots, newest first; ``NotFound`` for no such workload."""
+    return history(session, Snapshot, workload_id)
+
+
+def restores_of(session: Session, workload_id: str) -> list[Restore]:
+    """The workload's restores, newest first; ``NotFound`` for no such workload."""
+    return history(session, Restore, workload_id)
 
 
 def request_capture(
@@ -101,6 +102,46 @@ def request_capture(
         "workload",
         workload_id,
         {"snapshot": snapshot.id, "mode": mode, "volumes": snapshot.volumes},
+    )
+    return snapshot
+
+
+def record_import(
+    session: Session,
+    actor: Actor,
+    workload_id: str,
+    snapshot_id: str,
+    *,
+    manifest: dict[str, Any],
+    size: int,
+    sha256: str,
+) -> Snapshot:
+    """Record an uploaded archive, already verified and in place at ``archive_path_for``,
+    as a ``ready`` import (never pruned) with its ``snapshot.import`` audit row.
+    ``NotFound`` when the workload is gone (deleted while the archive came in)."""
+    get_workload(session, workload_id)
+    snapshot = Snapshot(
+        id=snapshot_id,
+        workload_id=workload_id,
+        origin=SnapshotOrigin.IMPORT,
+        mode="",
+        status=SnapshotStatus.READY,
+        volumes=[v["name"] for v in manifest["volumes"]],
+        manifest=manifest,
+        size=size,
+        sha256=sha256,
+        progress_bytes=size,
+        total_bytes=size,
+        finished_at=utcnow(),
+    )
+    session.add(snapshot)
+    audit.record(
+        session,
+        actor,
+        AuditAction.SNAPSHOT_IMPORT,
+        "workload",
+        workload_id,
+        {"snapshot": snapshot_id, "size": size},
     )
     return snapshot
 

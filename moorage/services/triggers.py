@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -57,6 +59,41 @@ def bound_workloads(session: Session, trigger_id: str) -> list[str]:
             .where(Binding.trigger_id == trigger_id)
             .order_by(Binding.created_at)
         )
+    )
+
+
+@dataclass(frozen=True)
+class Shown:
+    """A trigger as ``actor`` may see it (``shown``)."""
+
+    id: str
+    kind: str
+    name: str
+    config: dict[str, Any]
+    has_secret: bool
+    token: str | None
+    workloads: list[str]
+    next_run_at: datetime | None
+    last_fired_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+def shown(session: Session, registry: Registry, actor: Actor, trigger: Trigger) -> Shown:
+    """The trigger with its config's secrets masked and the workloads bound to it. The
+    hook token lets anyone fire deploys, so only operators and admins see it."""
+    return Shown(
+        id=trigger.id,
+        kind=trigger.kind,
+        name=trigger.name,
+        config=shown_config(registry, trigger),
+        has_secret=has_secret(trigger),
+        token=trigger.token if actor.can("operator") else None,
+        workloads=bound_workloads(session, trigger.id),
+        next_run_at=trigger.next_run_at,
+        last_fired_at=trigger.last_fired_at,
+        created_at=trigger.created_at,
+        updated_at=trigger.updated_at,
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy import Row, or_, select
@@ -22,7 +22,15 @@ from moorage.services.guard import flush_or_conflict
 from moorage.services.merge_patch import merge_patch
 from moorage.settings import Settings
 from moorage.store.states import DesiredState
-from moorage.store.tables import Binding, ChainLink, Deployment, Project, Workload
+from moorage.store.tables import (
+    Binding,
+    ChainLink,
+    Deployment,
+    Project,
+    Restore,
+    Snapshot,
+    Workload,
+)
 
 REF_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
 
@@ -40,6 +48,7 @@ def list_filtered(
     project: str | None = None,
     stage: str | None = None,
     kind: str | None = None,
+    workload_id: str | None = None,
 ) -> list[Row[Any]]:
     """Plain rows (the workload's columns, ``project`` and the latest deployment's ``last_*``),
     not ORM objects: lists stay fast. The latest deployment is found per workload through
@@ -72,17 +81,46 @@ def list_filtered(
         query = query.where(Workload.stage == stage)
     if kind is not None:
         query = query.where(Workload.kind == kind)
+    if workload_id is not None:
+        query = query.where(Workload.id == workload_id)
     query = query.order_by(Project.slug, Workload.stage, Workload.name)
     return list(session.execute(query))
 
 
-def last_deployment(session: Session, workload_id: str) -> Deployment | None:
-    return session.scalars(
-        select(Deployment)
-        .where(Deployment.workload_id == workload_id)
-        .order_by(Deployment.created_at.desc())
-        .limit(1)
-    ).first()
+def listed(session: Session, workload_id: str) -> Row[Any]:
+    """One workload in the shape of ``list_filtered``; ``NotFound`` for no such workload."""
+    rows = list_filtered(session, workload_id=workload_id)
+    if not rows:
+        raise NotFound(f"no workload {workload_id!r}")
+    return rows[0]
+
+
+OfWorkload = TypeVar("OfWorkload", Deployment, Snapshot, Restore)
+
+
+def history(
+    session: Session, table: type[OfWorkload], workload_id: str, *, limit: int | None = None
+) -> list[OfWorkload]:
+    """The workload's rows of ``table`` (deployments, snapshots, restores), newest first,
+    at most ``limit``; ``NotFound`` for no such workload."""
+    get(session, workload_id)
+    newest_first = table.created_at.desc()
+    query = select(table).where(table.workload_id == workload_id).order_by(newest_first)
+    return list(session.scalars(query.limit(limit)))
+
+
+def deployments(session: Session, workload_id: str, *, limit: int) -> list[Deployment]:
+    """The workload's last ``limit`` deployments, newest first; ``NotFound`` for no such
+    workload."""
+    return history(session, Deployment, workload_id, limit=limit)
+
+
+def deployment(session: Session, workload_id: str, deployment_id: str) -> Deployment:
+    """One deployment of the workload; ``NotFound`` when it is not one of its."""
+    found = session.get(Deployment, deployment_id)
+    if found is None or found.workload_id != workload_id:
+        raise NotFound(f"no deployment {deployment_id!r} of workload {workload_id!r}")
+    return found
 
 
 def pending_changes(w: Workload | Row[Any]) -> bool:

@@ -2,8 +2,11 @@
 every import statement, at module level or inside a function: a layer that reaches one
 above it fails here, with the file and line.
 
-Not yet a rule (issue 14, left for the next session): routes still import tables, and
-the deployer and snapshots still write some rows themselves.
+``api/`` only wires and translates: it never imports ``moorage.store.tables``, so every
+row it shows came from a service and every row it changes is changed by one.
+
+Not yet a rule (issue 14, left for the next session): the deployer and snapshots still
+write some rows themselves.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
 }
 # Only the engine seam talks to Docker (STYLE principle 5).
 DOCKER_SEAM = "runtime/docker.py"
+# api/ reaches rows only through services/ (docs/CODEMAPS/INDEX.md, the three rules).
+TABLES = "moorage.store.tables"
 
 
 def imports(path: Path) -> list[tuple[int, str]]:
@@ -44,6 +49,18 @@ def imports(path: Path) -> list[tuple[int, str]]:
         elif isinstance(node, ast.ImportFrom):
             assert node.level == 0, f"{path}:{node.lineno}: a relative import"
             found.append((node.lineno, node.module or ""))
+    return found
+
+
+def imported_names(path: Path) -> list[tuple[int, str]]:
+    """Every dotted name ``path`` imports, with its line: ``from a.b import c`` is
+    ``a.b.c``, so a module imported from its package is seen too."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            found += [(node.lineno, f"{node.module}.{alias.name}") for alias in node.names]
     return found
 
 
@@ -87,3 +104,27 @@ def test_the_check_sees_imports_inside_functions(tmp_path: Path) -> None:
     module = tmp_path / "m.py"
     module.write_text("def f():\n    from moorage.deployer.service import Deployer\n")
     assert imports(module) == [(2, "moorage.deployer.service")]
+
+
+def test_the_api_never_imports_tables() -> None:
+    wrong = [
+        f"{path.relative_to(ROOT.parent)}:{line} imports {name}"
+        for path in (ROOT / "api").rglob("*.py")
+        for line, name in imported_names(path)
+        if name == TABLES or name.startswith(TABLES + ".")
+    ]
+    assert wrong == []
+
+
+def test_the_tables_check_sees_every_spelling(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text(
+        "import moorage.store.tables\n"
+        "from moorage.store import tables\n"
+        "def f():\n    from moorage.store.tables import Workload\n"
+    )
+    assert [
+        line
+        for line, name in imported_names(module)
+        if name == TABLES or name.startswith(TABLES + ".")
+    ] == [1, 2, 4]

@@ -20,7 +20,7 @@ def list_bindings(
     workload_id: str, request: Request, actor: Viewer, session: DbSession, state: State
 ) -> TriggerList:
     items = [
-        trigger_out(session, state.registry, request, actor, t)
+        trigger_out(request, triggers.shown(session, state.registry, actor, t))
         for t in triggers.bindings_of(session, workload_id)
     ]
     return TriggerList(items=items)
@@ -59,7 +59,7 @@ def bind(
             assert body.trigger_id is not None
             trigger_id = body.trigger_id
         trigger = triggers.bind(session, actor, workload_id, trigger_id)
-    return trigger_out(session, state.registry, request, actor, trigger)
+    return trigger_out(request, triggers.shown(session, state.registry, actor, trigger))
 
 
 @router.delete("/{trigger_id}", status_code=204, responses=responses(409))

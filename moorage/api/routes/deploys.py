@@ -8,7 +8,7 @@ from fastapi import APIRouter, BackgroundTasks, Query
 
 from moorage.api.deps import DbSession, Operator, State
 from moorage.api.errors import responses
-from moorage.api.routes.workloads import deployment_out, get_workload
+from moorage.api.routes.workloads import get_workload
 from moorage.api.schemas import DeploymentOut, LogsOut, PromoteIn, ReconcileOut, WorkloadOut
 from moorage.errors import Conflict
 from moorage.security.roles import Actor
@@ -37,7 +37,7 @@ def deploy(
             session, actor, state.registry, state.settings, workload_id, pull=pull
         )
     tasks.add_task(state.deployer.wake)  # after the commit, so the workers see the row
-    return deployment_out(deployment)
+    return DeploymentOut.model_validate(deployment)
 
 
 @router.post("/promote-from", status_code=202, responses=responses(409))
@@ -56,7 +56,7 @@ def promote_from(
             session, actor, state.registry, state.settings, workload_id, body.source
         )
     tasks.add_task(state.deployer.wake)
-    return deployment_out(deployment)
+    return DeploymentOut.model_validate(deployment)
 
 
 @router.post("/stop", responses=responses(409))

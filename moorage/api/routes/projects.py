@@ -8,24 +8,13 @@ from moorage.api.deps import Admin, DbSession, Viewer
 from moorage.api.errors import responses
 from moorage.api.schemas import ProjectIn, ProjectList, ProjectOut, ProjectPatch
 from moorage.services import projects
-from moorage.store.tables import Project
 
 router = APIRouter(prefix="/api/projects", tags=["projects"])
 
 
-def project_out(p: Project) -> ProjectOut:
-    return ProjectOut(
-        id=p.id,
-        slug=p.slug,
-        description=p.description,
-        stages=list(p.stages),
-        created_at=p.created_at,
-    )
-
-
 @router.get("")
 def list_projects(actor: Viewer, session: DbSession) -> ProjectList:
-    return ProjectList(items=[project_out(p) for p in projects.list_all(session)])
+    return ProjectList(items=[ProjectOut.model_validate(p) for p in projects.list_all(session)])
 
 
 @router.post("", status_code=201, responses=responses(409))
@@ -33,12 +22,12 @@ def create_project(body: ProjectIn, actor: Admin, session: DbSession) -> Project
     project = projects.create(
         session, actor, slug=body.slug, stages=body.stages, description=body.description
     )
-    return project_out(project)
+    return ProjectOut.model_validate(project)
 
 
 @router.get("/{slug}")
 def get_project(slug: str, actor: Viewer, session: DbSession) -> ProjectOut:
-    return project_out(projects.get(session, slug))
+    return ProjectOut.model_validate(projects.get(session, slug))
 
 
 @router.patch("/{slug}", responses=responses(409))
@@ -46,7 +35,7 @@ def update_project(slug: str, body: ProjectPatch, actor: Admin, session: DbSessi
     project = projects.update(
         session, actor, slug, stages=body.stages, description=body.description
     )
-    return project_out(project)
+    return ProjectOut.model_validate(project)
 
 
 @router.delete("/{slug}", status_code=204, responses=responses(409))

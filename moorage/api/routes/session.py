@@ -10,13 +10,8 @@ from moorage.api.errors import responses
 from moorage.api.schemas import LoginIn, SessionOut, UserOut
 from moorage.services import users
 from moorage.services.users import SESSION_LIFETIME
-from moorage.store.tables import User
 
 router = APIRouter(prefix="/api/session", tags=["session"])
-
-
-def user_out(user: User) -> UserOut:
-    return UserOut(id=user.id, username=user.username, role=user.role, created_at=user.created_at)
 
 
 @router.post("", status_code=201, responses=responses(401, 429, 503))
@@ -42,7 +37,7 @@ async def login(
         secure=request.url.scheme == "https",
         path="/",
     )
-    return SessionOut(user=user_out(user), csrf_token=csrf)
+    return SessionOut(user=UserOut.model_validate(user), csrf_token=csrf)
 
 
 @router.get("")
@@ -52,7 +47,7 @@ def whoami(request: Request, actor: Viewer, session: DbSession) -> SessionOut:
     cookie = request.cookies.get(SESSION_COOKIE)
     if actor.via == "session" and cookie:
         _, csrf = users.session_for_cookie(session, cookie)
-    return SessionOut(user=user_out(user), csrf_token=csrf)
+    return SessionOut(user=UserOut.model_validate(user), csrf_token=csrf)
 
 
 @router.delete("", status_code=204)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from sqlalchemy.orm import Session
 
 from moorage.api.deps import DbSession, Operator, State, Viewer
 from moorage.api.errors import responses
@@ -17,28 +16,23 @@ from moorage.api.schemas import (
     TriggerOut,
     TriggerPatch,
 )
-from moorage.plugins.registry import Registry
-from moorage.security.roles import Actor
 from moorage.services import hooks, triggers
-from moorage.store.tables import Trigger
 
 router = APIRouter(prefix="/api/triggers", tags=["triggers"])
 
 
-def trigger_out(
-    session: Session, registry: Registry, request: Request, actor: Actor, t: Trigger
-) -> TriggerOut:
-    # The hook token lets anyone fire deploys, so viewers do not see it.
-    show = actor.can("operator") and t.token is not None
+def trigger_out(request: Request, t: triggers.Shown) -> TriggerOut:
+    """``t`` as sent, with the webhook's URL when its token is shown."""
+    url = None if t.token is None else str(request.base_url).rstrip("/") + f"/hooks/{t.token}"
     return TriggerOut(
         id=t.id,
         kind=t.kind,
         name=t.name,
-        config=triggers.shown_config(registry, t),
-        has_secret=triggers.has_secret(t),
-        token=t.token if show else None,
-        url=str(request.base_url).rstrip("/") + f"/hooks/{t.token}" if show else None,
-        workloads=triggers.bound_workloads(session, t.id),
+        config=t.config,
+        has_secret=t.has_secret,
+        token=t.token,
+        url=url,
+        workloads=t.workloads,
         next_run_at=t.next_run_at,
         last_fired_at=t.last_fired_at,
         created_at=t.created_at,
@@ -55,7 +49,7 @@ def list_triggers(
     kind: Annotated[str | None, Query(max_length=63)] = None,
 ) -> TriggerList:
     items = [
-        trigger_out(session, state.registry, request, actor, t)
+        trigger_out(request, triggers.shown(session, state.registry, actor, t))
         for t in triggers.list_filtered(session, kind=kind)
     ]
     return TriggerList(items=items)
@@ -68,7 +62,7 @@ def create_trigger(
     trigger = triggers.create(
         session, actor, state.registry, kind=body.kind, name=body.name, config=body.config
     )
-    return trigger_out(session, state.registry, request, actor, trigger)
+    return trigger_out(request, triggers.shown(session, state.registry, actor, trigger))
 
 
 @router.get("/{trigger_id}")
@@ -76,7 +70,7 @@ def get_trigger(
     trigger_id: str, request: Request, actor: Viewer, session: DbSession, state: State
 ) -> TriggerOut:
     trigger = triggers.get(session, trigger_id)
-    return trigger_out(session, state.registry, request, actor, trigger)
+    return trigger_out(request, triggers.shown(session, state.registry, actor, trigger))
 
 
 @router.patch("/{trigger_id}", responses=responses(409))
@@ -91,7 +85,7 @@ def update_trigger(
     trigger = triggers.update(
         session, actor, state.registry, trigger_id, name=body.name, config=body.config
     )
-    return trigger_out(session, state.registry, request, actor, trigger)
+    return trigger_out(request, triggers.shown(session, state.registry, actor, trigger))
 
 
 @router.delete("/{trigger_id}", status_code=204)
@@ -105,7 +99,7 @@ def regenerate_token(
 ) -> TriggerOut:
     """A new URL for a webhook trigger; the old one stops working at once."""
     trigger = triggers.regenerate_token(session, actor, state.registry, trigger_id)
-    return trigger_out(session, state.registry, request, actor, trigger)
+    return trigger_out(request, triggers.shown(session, state.registry, actor, trigger))
 
 
 @router.get("/{trigger_id}/deliveries")

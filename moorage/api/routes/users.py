@@ -6,7 +6,6 @@ from fastapi import APIRouter
 
 from moorage.api.deps import Admin, DbSession, Viewer
 from moorage.api.errors import responses
-from moorage.api.routes.session import user_out
 from moorage.api.schemas import (
     TokenCreated,
     TokenIn,
@@ -18,14 +17,13 @@ from moorage.api.schemas import (
     UserPatch,
 )
 from moorage.services import users
-from moorage.store.tables import ApiToken
 
 router = APIRouter(prefix="/api", tags=["users"])
 
 
 @router.get("/users")
 def list_users(actor: Admin, session: DbSession) -> UserList:
-    return UserList(items=[user_out(u) for u in users.list_all(session)])
+    return UserList(items=[UserOut.model_validate(u) for u in users.list_all(session)])
 
 
 @router.post("/users", status_code=201, responses=responses(409, 503))
@@ -33,13 +31,13 @@ def create_user(body: UserIn, actor: Admin, session: DbSession) -> UserOut:
     user = users.create(
         session, actor, username=body.username, role=body.role, password=body.password
     )
-    return user_out(user)
+    return UserOut.model_validate(user)
 
 
 @router.patch("/users/{user_id}", responses=responses(409, 503))
 def update_user(user_id: str, body: UserPatch, actor: Admin, session: DbSession) -> UserOut:
     user = users.update(session, actor, user_id, role=body.role, password=body.password)
-    return user_out(user)
+    return UserOut.model_validate(user)
 
 
 @router.delete("/users/{user_id}", status_code=204, responses=responses(409))
@@ -47,26 +45,18 @@ def delete_user(user_id: str, actor: Admin, session: DbSession) -> None:
     users.delete(session, actor, user_id)
 
 
-def _token_out(row: ApiToken) -> TokenOut:
-    return TokenOut(
-        id=row.id,
-        name=row.name,
-        prefix=row.prefix,
-        created_at=row.created_at,
-        last_used_at=row.last_used_at,
-    )
-
-
 @router.get("/tokens")
 def list_tokens(actor: Viewer, session: DbSession) -> TokenList:
-    return TokenList(items=[_token_out(r) for r in users.tokens_of(session, actor.user_id)])
+    return TokenList(
+        items=[TokenOut.model_validate(r) for r in users.tokens_of(session, actor.user_id)]
+    )
 
 
 @router.post("/tokens", status_code=201)
 def create_token(body: TokenIn, actor: Viewer, session: DbSession) -> TokenCreated:
     user = users.get_by_name(session, actor.username)
     token, row = users.create_token(session, actor, user, body.name)
-    return TokenCreated(token=token, **_token_out(row).model_dump())
+    return TokenCreated(token=token, **TokenOut.model_validate(row).model_dump())
 
 
 @router.delete("/tokens/{token_id}", status_code=204)

@@ -6,8 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import Row, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Row
 
 from moorage.api.deps import Admin, DbSession, Operator, State, Viewer
 from moorage.api.errors import responses
@@ -20,35 +19,34 @@ from moorage.api.schemas import (
     WorkloadOut,
     WorkloadPatch,
 )
-from moorage.errors import Conflict, NotFound
 from moorage.plugins.registry import Registry
-from moorage.services import guard, snapshots, workloads
+from moorage.services import guard, removal, snapshots, workloads
 from moorage.services.audit import AuditAction
-from moorage.store.tables import Deployment, Workload
+from moorage.services.listing import Filter
 
 router = APIRouter(prefix="/api/workloads", tags=["workloads"])
 
 Slug = Annotated[str | None, Query(max_length=63)]
 
 
-def workload_out(
-    registry: Registry, w: Workload | Row[Any], project: str, last: LastDeployment | None = None
-) -> WorkloadOut:
+def workload_out(registry: Registry, r: Row[Any], *, last: bool = True) -> WorkloadOut:
+    """A listed workload (``workloads.list_filtered``/``listed``) as clients see it: config
+    secrets masked; ``last=False`` leaves its latest deployment out."""
     return WorkloadOut(
-        id=w.id,
-        ref_id=w.ref_id,
-        name=w.name,
-        kind=w.kind,
-        project=project,
-        stage=w.stage,
-        config=workloads.shown_config(registry, w.kind, w.config),
-        desired_state=w.desired_state,
-        status=w.status,
-        pending_changes=workloads.pending_changes(w),
-        keep_last=w.keep_last,
-        created_at=w.created_at,
-        updated_at=w.updated_at,
-        last_deployment=last,
+        id=r.id,
+        ref_id=r.ref_id,
+        name=r.name,
+        kind=r.kind,
+        project=r.project,
+        stage=r.stage,
+        config=workloads.shown_config(registry, r.kind, r.config),
+        desired_state=r.desired_state,
+        status=r.status,
+        pending_changes=workloads.pending_changes(r),
+        keep_last=r.keep_last,
+        created_at=r.created_at,
+        updated_at=r.updated_at,
+        last_deployment=_last_of_row(r) if last else None,
     )
 
 
@@ -63,15 +61,6 @@ def _last_of_row(r: Row[Any]) -> LastDeployment | None:
     )
 
 
-def _last_of(session: Session, workload_id: str) -> LastDeployment | None:
-    d = workloads.last_deployment(session, workload_id)
-    return None if d is None else LastDeployment.model_validate(d)
-
-
-def deployment_out(d: Deployment) -> DeploymentOut:
-    return DeploymentOut.model_validate(d)
-
-
 @router.get("", response_model=WorkloadList)
 async def list_workloads(
     actor: Viewer,
@@ -82,19 +71,15 @@ async def list_workloads(
 ) -> Response:
     """The hottest read of the UI: rendered once per change of the store (see
     ``api/cache.py``); a current rendering is sent without a worker thread."""
-    key = (project, stage, kind)
+    wanted = Filter(project=project, stage=stage, kind=kind)
 
-    def render() -> bytes:  # in a worker thread, in a session of its own
-        with state.db.session() as session:
-            rows = workloads.list_filtered(session, project=project, stage=stage, kind=kind)
-        listing = WorkloadList(
-            items=[workload_out(state.registry, r, r.project, _last_of_row(r)) for r in rows]
-        )
+    def render(rows: list[Row[Any]]) -> bytes:
+        listing = WorkloadList(items=[workload_out(state.registry, r) for r in rows])
         return listing.model_dump_json().encode()
 
-    body = state.list_cache.fresh(key)
+    body = state.list_cache.fresh(wanted)
     if body is None:
-        body = await run_in_threadpool(state.list_cache.get, key, render)
+        body = await run_in_threadpool(state.list_cache.get, wanted, render)
     return Response(body, media_type="application/json")
 
 
@@ -115,14 +100,12 @@ def create_workload(
             config=body.config,
             ref_id=body.ref_id,
         )
-    return workload_out(state.registry, workload, body.project)
+    return workload_out(state.registry, workloads.listed(session, workload.id), last=False)
 
 
 @router.get("/{workload_id}")
 def get_workload(workload_id: str, actor: Viewer, session: DbSession, state: State) -> WorkloadOut:
-    workload = workloads.get(session, workload_id)
-    project = workloads.project_slug(session, workload)
-    return workload_out(state.registry, workload, project, _last_of(session, workload.id))
+    return workload_out(state.registry, workloads.listed(session, workload_id))
 
 
 @router.patch("/{workload_id}", responses=responses(409))
@@ -132,7 +115,7 @@ def update_workload(
     with guard.change(
         session, state.deployer.locks, actor, AuditAction.WORKLOAD_UPDATE, workload_id
     ):
-        workload = workloads.update(
+        workloads.update(
             session,
             actor,
             state.registry,
@@ -143,9 +126,9 @@ def update_workload(
             ref_id=body.ref_id,
         )
         if "keep_last" in body.model_fields_set:
-            workload = snapshots.set_keep_last(session, actor, workload_id, body.keep_last)
+            snapshots.set_keep_last(session, actor, workload_id, body.keep_last)
             snapshots.prune(session, state.settings, workload_id)
-    return workload_out(state.registry, workload, workloads.project_slug(session, workload))
+    return workload_out(state.registry, workloads.listed(session, workload_id), last=False)
 
 
 @router.delete("/{workload_id}", status_code=204, responses=responses(409, 502, 503))
@@ -160,22 +143,15 @@ def delete_workload(
 ) -> None:
     """Tear the workload down (containers, compose project), then forget it. Volume data
     stays on disk; a workload with snapshots is only deleted with ``purge_snapshots``."""
-    with guard.change(
-        session, state.deployer.locks, actor, AuditAction.WORKLOAD_DELETE, workload_id
-    ):
-        kept = snapshots.list_for(session, workload_id)
-        if kept and not purge_snapshots:
-            raise Conflict(
-                f"the workload has {len(kept)} snapshot(s); delete them first or pass "
-                "purge_snapshots=true",
-                code="has_snapshots",
-            )
-        archives = [snapshots.archive_path(state.settings, snap) for snap in kept]
-        state.deployer.teardown(workload_id)  # before the rows change: it reads them
-        workloads.delete(session, actor, workload_id)
-    # Only once the rows are gone: a failed teardown must not leave rows without files.
-    for path in archives:
-        path.unlink(missing_ok=True)
+    removal.delete_workload(
+        session,
+        state.deployer.locks,
+        actor,
+        state.settings,
+        workload_id,
+        purge_snapshots=purge_snapshots,
+        teardown=state.deployer.teardown,
+    )
 
 
 @router.get("/{workload_id}/deployments")
@@ -185,21 +161,12 @@ def list_deployments(
     session: DbSession,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> DeploymentList:
-    workloads.get(session, workload_id)
-    rows = session.scalars(
-        select(Deployment)
-        .where(Deployment.workload_id == workload_id)
-        .order_by(Deployment.created_at.desc())
-        .limit(limit)
-    )
-    return DeploymentList(items=[deployment_out(d) for d in rows])
+    rows = workloads.deployments(session, workload_id, limit=limit)
+    return DeploymentList(items=[DeploymentOut.model_validate(d) for d in rows])
 
 
 @router.get("/{workload_id}/deployments/{deployment_id}")
 def get_deployment(
     workload_id: str, deployment_id: str, actor: Viewer, session: DbSession
 ) -> DeploymentOut:
-    deployment = session.get(Deployment, deployment_id)
-    if deployment is None or deployment.workload_id != workload_id:
-        raise NotFound(f"no deployment {deployment_id!r} of workload {workload_id!r}")
-    return deployment_out(deployment)
+    return DeploymentOut.model_validate(workloads.deployment(session, workload_id, deployment_id))

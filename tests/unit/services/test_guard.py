@@ -14,6 +14,7 @@ from moorage.security.roles import SYSTEM, Actor
 from moorage.services import audit, deploys, guard, inputs, snapshots, triggers, workloads
 from moorage.services import env as env_service
 from moorage.store.tables import AuditEntry
+from tests.fakes.locks import held_elsewhere
 from tests.fakes.world import World
 
 OLGA = Actor(user_id="us_olga", username="olga", role="operator", via="token")
@@ -89,25 +90,11 @@ def test_a_refused_change_writes_nothing(world: World) -> None:
 def test_a_change_waits_for_the_lock_and_is_refused_when_it_stays_taken(world: World) -> None:
     wid = world.workload()
     before = count(world)
-    taken, release = threading.Event(), threading.Event()
-
-    def holder() -> None:
-        with world.deployer.locks.hold(wid, timeout=1):
-            taken.set()
-            release.wait(10)
-
-    thread = threading.Thread(target=holder)
-    thread.start()
-    try:
-        assert taken.wait(5)
-        with world.db.session() as s:
-            with pytest.raises(Conflict) as refused:
-                with guard.change(s, world.deployer.locks, OLGA, "workload.update", wid, wait=0.2):
-                    raise AssertionError("a change ran while another held the lock")
-        assert refused.value.code == "workload_busy"
-    finally:
-        release.set()
-        thread.join(10)
+    with held_elsewhere(world.deployer.locks, wid), world.db.session() as s:
+        with pytest.raises(Conflict) as refused:
+            with guard.change(s, world.deployer.locks, OLGA, "workload.update", wid, wait=0.2):
+                raise AssertionError("a change ran while another held the lock")
+    assert refused.value.code == "workload_busy"
     assert count(world) == before
 
 

@@ -1,0 +1,59 @@
+"""The workload list as sent, per filter, rebuilt once per change of the store.
+
+``GET /api/workloads`` is the hottest read of the UI. ``WorkloadListing`` keeps its
+answer per filter in a ``RenderCache`` (``store/renderings.py``): a current one is
+served without a worker thread or a session; a stale one is rebuilt by one caller at a
+time, which reads the rows (``workloads.list_filtered``) in a session of its own and
+hands them to the caller's ``render`` (the API's translation to JSON). A reader is
+never served a rendering older than what was committed before it asked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Row
+
+from moorage.services import workloads
+from moorage.store.db import Database
+from moorage.store.renderings import RenderCache
+
+Render = Callable[[list[Row[Any]]], bytes]
+"""Turn listed rows (``workloads.list_filtered``) into the bytes to send."""
+
+
+@dataclass(frozen=True)
+class Filter:
+    """The list's query parameters; None matches every value."""
+
+    project: str | None = None
+    stage: str | None = None
+    kind: str | None = None
+
+
+class WorkloadListing:
+    """The rendered workload list per ``Filter``, valid for one store generation."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.cache = RenderCache(db)
+
+    def fresh(self, wanted: Filter) -> bytes | None:
+        """The current rendering of ``wanted``, without waiting; None when it is stale."""
+        return self.cache.fresh(wanted)
+
+    def get(self, wanted: Filter, render: Render) -> bytes:
+        """A rendering of ``wanted`` at least as new as the store's generation now: built
+        here (rows read in a session of its own, then ``render``) or by the caller already
+        building it. Blocks: call it from a worker thread."""
+
+        def build() -> bytes:
+            with self.db.session() as session:
+                rows = workloads.list_filtered(
+                    session, project=wanted.project, stage=wanted.stage, kind=wanted.kind
+                )
+            return render(rows)
+
+        return self.cache.get(wanted, build)
