@@ -1,13 +1,27 @@
-"""Source and trigger kinds with the JSON schema of their config and a sample."""
+"""Source and trigger kinds with the JSON schema of their config, a sample and what each
+can do (``capabilities``: clients branch on these, never on a kind's name)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
 from moorage.api.deps import State, Viewer
-from moorage.api.schemas import KindList, KindOut
+from moorage.api.schemas import KindCapability, KindList, KindOut
+from moorage.plugins.spec import FixedPorts, SourceKind
 
 router = APIRouter(prefix="/api/kinds", tags=["kinds"])
+
+
+def source_capabilities(source: SourceKind) -> list[KindCapability]:
+    """What a source kind declares it can do (optional attributes default to no)."""
+    found: list[KindCapability] = []
+    if source.supports_volumes:
+        found.append("volumes")
+    if isinstance(source, FixedPorts):
+        found.append("fixed_ports")
+    if getattr(source, "pulls_images", False):
+        found.append("pull")
+    return found
 
 
 @router.get("")
@@ -21,6 +35,7 @@ def list_kinds(actor: Viewer, state: State) -> KindList:
                 description=source.description,
                 schema_=source.config_model.model_json_schema(),
                 sample=source.sample(),
+                capabilities=source_capabilities(source),
             )
         )
     for name, trigger in sorted(state.registry.triggers.items()):

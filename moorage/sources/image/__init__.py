@@ -24,6 +24,8 @@ class ImageSource:
     config_model: ClassVar[type[BaseModel]] = ImageConfig
     description: ClassVar[str] = "One container run from an image."
     supports_volumes: ClassVar[bool] = True
+    pulls_images: ClassVar[bool] = True
+    """A deploy may pull the image again (``deploy?pull=true``): the ``pull`` capability."""
 
     def sample(self) -> dict[str, Any]:
         return {

@@ -44,7 +44,13 @@ class HealthCheck(Strict):
     """
 
     http: str | None = Field(default=None, pattern=r"^/[\x21-\x7e]*$", max_length=1024)
-    port: int | None = Field(default=None, ge=1, le=65535, description="Container port for http")
+    port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Container port for http; the first published tcp port if empty",
+        json_schema_extra={"x-follows": "ports.0.container"},  # the UI shows it in the field
+    )
     cmd: list[str] | None = Field(default=None, min_length=1)
     timeout_seconds: float = Field(default=60, gt=0, le=3600)
     interval_seconds: float = Field(default=1, gt=0, le=60)

@@ -198,6 +198,7 @@ def deploy(ctx: DeployContext, config: ImageConfig) -> dict[str, Any]:
         "digest": digest,
         "container": spec.name,
         "deployment": ctx.deployment_id,
+        "urls": published_urls(engine.get(new.id), ctx.settings.publish_addr),
     }
 
 
@@ -330,6 +331,18 @@ def redeploy(ctx: DeployContext, config: ImageConfig) -> dict[str, Any]:
         log=ctx.log,
     )
     return {**artifact, "container": container.name}
+
+
+def published_urls(container: Container | None, publish_addr: str) -> list[str]:
+    """Where the deployed container answers: one http URL per published tcp port."""
+    if container is None:
+        return []
+    host = f"[{publish_addr}]" if ":" in publish_addr else publish_addr
+    return [
+        f"http://{host}:{port}/"
+        for (_, proto), port in sorted(container.ports.items())
+        if proto == "tcp"
+    ]
 
 
 def logs(ctx: DeployContext, tail: int) -> str:

@@ -980,6 +980,11 @@ export interface components {
         /** KindOut */
         KindOut: {
             /**
+             * Capabilities
+             * @description What the kind can do, for clients to branch on instead of kind names
+             */
+            capabilities?: ("volumes" | "fixed_ports" | "pull")[];
+            /**
              * Category
              * @enum {string}
              */

@@ -5,11 +5,14 @@ import {
   collect,
   deref,
   fieldsOf,
+  itemSchema,
   fromForm,
   knownPaths,
   nearestPath,
   newItem,
   parseRaw,
+  placeholderOf,
+  sampleAt,
   serverErrors,
   toForm,
   unwrap,
@@ -234,5 +237,44 @@ describe('server errors', () => {
     expect(serverErrors([{ field: 'config.image', message: 'm' }], known, 'config')[0].path).toBe('image');
     expect(serverErrors(null, known)).toEqual([]);
     expect(serverErrors(['x', 1], known)).toEqual([]);
+  });
+});
+
+describe('an empty form with the sample as placeholders', () => {
+  const fieldAt = (schema: JsonSchema, path: string) => {
+    let s = schema;
+    let found = fieldsOf(s, image.schema)[0];
+    for (const part of path.split('.')) {
+      if (/^\d+$/.test(part)) {
+        s = itemSchema(found, image.schema);
+        continue;
+      }
+      found = fieldsOf(s, image.schema).find((f) => f.key === part)!;
+      s = found.schema;
+    }
+    return found;
+  };
+
+  it('starts empty: no image, no command, no ports, no health check', () => {
+    const form = toForm(image.schema, {});
+    const { value, errors } = fromForm(image.schema, form);
+    expect(value).toEqual({ init: true, stop_timeout: 10 });
+    expect(errors).toEqual([{ path: 'image', code: 'required' }]);
+    expect((form.f.health as ObjectNode).on).toBe(false);
+  });
+
+  it('reads the sample at a path, every list item from the first', () => {
+    expect(sampleAt(image.sample, 'ports.3.container')).toBe(8080);
+    expect(sampleAt(image.sample, 'nothing.here')).toBeUndefined();
+  });
+
+  it('shows the sample, and the container port in the health check port', () => {
+    const form = toForm(image.schema, {});
+    expect(placeholderOf(fieldAt(image.schema, 'image'), 'image', image.sample, form)).toBe(image.sample.image);
+    expect(placeholderOf(fieldAt(image.schema, 'command'), 'command', image.sample, form)).toBe('httpd\n-f\n-p\n8080');
+    const port = fieldAt(image.schema, 'health.port');
+    expect(placeholderOf(port, 'health.port', image.sample, form)).toBe('8080');
+    const withPort = toForm(image.schema, { image: 'x', ports: [{ container: 3000 }] });
+    expect(placeholderOf(port, 'health.port', image.sample, withPort)).toBe('3000');
   });
 });

@@ -455,3 +455,45 @@ export function byPath(errors: FieldError[]): Record<string, FieldError[]> {
   for (const e of errors) (out[e.path] ??= []).push(e);
   return out;
 }
+
+/** The example value at a form path in a kind's sample (list items all read the first one). */
+export function sampleAt(sample: unknown, path: string): unknown {
+  let node: unknown = sample;
+  for (const part of path.split('.')) {
+    if (Array.isArray(node)) node = /^\d+$/.test(part) ? node[0] : undefined;
+    else node = isObject(node) ? node[part] : undefined;
+    if (node === undefined) return undefined;
+  }
+  return node;
+}
+
+/** The text a form node at `path` holds now ('' when there is none or it is not text). */
+export function textAt(node: ObjectNode, path: string): string {
+  let current: FormNode | undefined = node;
+  for (const part of path.split('.')) {
+    if (!current) return '';
+    if (current.t === 'object') current = current.f[part];
+    else if (current.t === 'list') current = /^\d+$/.test(part) ? current.items[Number(part)] : undefined;
+    else return '';
+  }
+  return current?.t === 'text' ? current.v : '';
+}
+
+/**
+ * What an empty field shows greyed out: the value it follows (`x-follows`, a path the kind
+ * declares, e.g. the health check's port follows the first container port), else the kind's
+ * sample there. Never a value: an empty field is sent as unset.
+ */
+export function placeholderOf(field: Field, path: string, sample: unknown, form: ObjectNode | null): string {
+  const follows = (field.schema as { 'x-follows'?: unknown })['x-follows'];
+  if (typeof follows === 'string' && form) {
+    const now = textAt(form, follows);
+    if (now) return now;
+  }
+  const v = sampleAt(sample, path);
+  if (v === undefined || v === null || typeof v === 'boolean') return '';
+  if (field.widget === 'secret') return '';
+  if (field.widget === 'lines' && Array.isArray(v)) return v.map(String).join('\n');
+  if (typeof v === 'object') return JSON.stringify(v);
+  return String(v);
+}
