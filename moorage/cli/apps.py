@@ -236,7 +236,8 @@ def app_logs(
     ] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to follow before giving up")] = 600,
 ) -> None:
-    """Print the workload's container output, or with --follow its deployment's log."""
+    """Print the workload's container output, or with --follow the newest deployment's log
+    until it ends (exit 1 unless it succeeded)."""
     client = Client()
     workload = resolve(client, ref)
     if follow_:
@@ -244,6 +245,8 @@ def app_logs(
         if not items:
             raise CliError(f"{workload['name']} has no deployment yet: moorage apps deploy {ref}")
         done = follow(client, workload, items[0], timeout)
+        if done["status"] != DeploymentStatus.SUCCEEDED:
+            raise CliError(f"deployment {done['id']} {done['status']}: {done.get('error')}")
         print(f"deployment {done['id']} {done['status']}")
         return
     out = client.get(f"/api/workloads/{workload['id']}/logs", tail=tail)
