@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from moorage.cli import env, volumes
-from moorage.cli.client import Client, CliError
+from moorage.cli.client import Client, CliError, ServerError
 from moorage.cli.config_input import dotted_patch, read_config, replace_patch
 from moorage.cli.output import console, emit_json, table
 from moorage.cli.refs import resolve
@@ -154,7 +154,15 @@ def delete_app(
     if not yes:
         typer.confirm(f"Delete workload {workload['name']} ({workload['id']})?", abort=True)
     suffix = "?purge_snapshots=true" if purge_snapshots else ""
-    client.delete(f"/api/workloads/{workload['id']}{suffix}")
+    try:
+        client.delete(f"/api/workloads/{workload['id']}{suffix}")
+    except ServerError as exc:  # the server names its query parameter; say the flag
+        if exc.code != "has_snapshots":
+            raise
+        raise CliError(
+            f"{workload['name']} has snapshots: delete them first (moorage snapshots delete) "
+            f"or pass --purge-snapshots to delete them with it ({exc.status} {exc.code})"
+        ) from None
     print(f"deleted workload {workload['name']}")
 
 

@@ -171,6 +171,13 @@ def test_logs_follow_ends_when_the_deployment_ends(server: Server, cli_project: 
     # show names the last deployment.
     shown = ok(server.cli("apps", "show", name, token=token))
     assert f"last deployment: {dep_id} succeeded" in shown
+    # Following a deployment that fails ends with it too, and exits 1.
+    ok(server.cli("apps", "update", name, "--set", "health.http=/missing",
+                  "--set", "health.timeout_seconds=2", token=token))  # fmt: skip
+    bad_id = ok(server.cli("apps", "deploy", name, "--no-wait", token=token)).split()[2]
+    fails(server.cli("apps", "logs", name, "--follow", token=token), f"deployment {bad_id} failed")
+    bad = server.operator.get(f"/api/workloads/{wid}/deployments/{bad_id}").json()
+    assert bad["status"] == "failed"
 
 
 def test_tables_keep_whole_ids_and_sizes_are_human(
@@ -202,6 +209,12 @@ def test_tables_keep_whole_ids_and_sizes_are_human(
     out = ok(server.cli("snapshots", "restore", name, "latest", "--confirm", name, token=admin))
     assert f"restoring snapshot {snap['id']}" in out
     assert (folder / "blob").read_bytes() == blob
+
+    # Deleting it needs the CLI flag, which the error names; nothing is deleted without it.
+    fails(server.cli("apps", "delete", name, "--yes", token=admin), "pass --purge-snapshots")
+    assert server.admin.get(f"/api/workloads/{wid}").status_code == 200
+    ok(server.cli("apps", "delete", name, "--yes", "--purge-snapshots", token=admin))
+    assert server.admin.get(f"/api/workloads/{wid}").status_code == 404
 
 
 def test_triggers_by_name(server: Server, cli_project: str) -> None:
