@@ -3,7 +3,7 @@ import { tabOf, tabHref } from './tabs';
 import { duration, parseReason, readableConfig, problemLines, prettyJson, askedPowers, clashingApps } from './format';
 import { diffPatch } from './mergePatch';
 import { rowsFromEnv, envBody, envProblems, blankRow } from './env';
-import { rowsFromVolumes, volumeBody, blankVolume } from './volumes';
+import { rowsFromVolumes, volumeBody, volumeProblems, blankVolume } from './volumes';
 
 describe('tabs', () => {
   it('falls back to overview', () => {
@@ -147,10 +147,23 @@ describe('volumes', () => {
     const rows = rowsFromVolumes(items, false);
     expect(rows.map((r) => r.locked)).toEqual([false, true]);
     expect(rowsFromVolumes(items, true)[1].locked).toBe(false);
-    expect(volumeBody([...rows, blankVolume()])).toEqual([
+    expect(volumeBody(rows)).toEqual([
       { name: 'data', scope: 'stage', source: 'd', target: '/data', read_only: false, shared: true },
       { name: 'abs', scope: 'absolute', source: '/srv/a', target: '/a', read_only: true, shared: false }
     ]);
+  });
+
+  it('names the missing fields of a blank or partly filled row', () => {
+    const rows = rowsFromVolumes(
+      [{ name: 'data', scope: 'stage', source: 'd', target: '/data', read_only: false, shared: false, host_path: '/x' }],
+      true
+    );
+    expect(volumeProblems(rows)).toEqual({});
+    const partial = { ...blankVolume(), name: 'logs', target: ' ' };
+    expect(volumeProblems([...rows, blankVolume(), partial])).toEqual({
+      1: ['name', 'source', 'target'],
+      2: ['source', 'target']
+    });
   });
 });
 

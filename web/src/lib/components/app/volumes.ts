@@ -37,15 +37,26 @@ export function blankVolume(): VolumeRow {
   return { name: '', scope: 'stage', source: '', target: '', read_only: false, shared: false, host_path: null, problem: null, locked: false };
 }
 
+export type VolumeField = 'name' | 'source' | 'target';
+/** A row's missing fields, by row index: a blank row is an error, never silently dropped. */
+export type VolumeProblems = Record<number, VolumeField[]>;
+
+export function volumeProblems(rows: VolumeRow[]): VolumeProblems {
+  const out: VolumeProblems = {};
+  rows.forEach((r, i) => {
+    const missing = (['name', 'source', 'target'] as const).filter((f) => !r[f].trim());
+    if (missing.length) out[i] = missing;
+  });
+  return out;
+}
+
 export function volumeBody(rows: VolumeRow[]): Schemas['VolumeIn'][] {
-  return rows
-    .filter((r) => r.name.trim() || r.source.trim() || r.target.trim())
-    .map((r) => ({
-      name: r.name.trim(),
-      scope: r.scope,
-      source: r.source.trim(),
-      target: r.target.trim(),
-      read_only: r.read_only,
-      shared: r.shared
-    }));
+  return rows.map((r) => ({
+    name: r.name.trim(),
+    scope: r.scope,
+    source: r.source.trim(),
+    target: r.target.trim(),
+    read_only: r.read_only,
+    shared: r.shared
+  }));
 }
