@@ -152,7 +152,7 @@ class ErrorCode:
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     """An error answer's JSON, wherever it is made (the exception handlers, the middleware
     that answers before routing, the webhook endpoint): ``{"error": {code, message,
-    details}}``. ``ErrorOut`` in ``api/schemas.py`` describes it in the OpenAPI document."""
+    details}}``. ``ErrorOut`` in ``api/schemas/base.py`` describes it in the OpenAPI document."""
     return {"error": {"code": code, "message": message, "details": details}}
 
 

@@ -1,0 +1,145 @@
+"""Request and response bodies of the API, one module per resource; they make the OpenAPI
+document the UI is built from. Import them from here: ``from moorage.api.schemas import X``.
+
+    base.py       Body (every request), ErrorOut (every error answer), the text-rule markers
+    users.py      sessions, users, API tokens
+    projects.py   projects
+    workloads.py  workloads, deployments, promote, reconcile, logs, env, chain, volumes
+    snapshots.py  snapshots and restores
+    triggers.py   triggers, webhook deliveries, bindings
+    kinds.py      source and trigger kinds
+    audit.py      the audit log
+    health.py     liveness
+"""
+
+from moorage.api.schemas.audit import (
+    AuditList,
+    AuditOut,
+)
+from moorage.api.schemas.base import (
+    MULTILINE_TEXT,
+    OPAQUE_TEXT,
+    Body,
+    ErrorDetail,
+    ErrorOut,
+)
+from moorage.api.schemas.health import (
+    Health,
+)
+from moorage.api.schemas.kinds import (
+    KindCapability,
+    KindList,
+    KindOut,
+)
+from moorage.api.schemas.projects import (
+    ProjectIn,
+    ProjectList,
+    ProjectOut,
+    ProjectPatch,
+)
+from moorage.api.schemas.snapshots import (
+    CaptureIn,
+    RestoreIn,
+    RestoreList,
+    RestoreOut,
+    SnapshotList,
+    SnapshotOut,
+)
+from moorage.api.schemas.triggers import (
+    BindIn,
+    DeliveryList,
+    DeliveryOut,
+    TriggerIn,
+    TriggerList,
+    TriggerOut,
+    TriggerPatch,
+)
+from moorage.api.schemas.users import (
+    LoginIn,
+    SessionOut,
+    TokenCreated,
+    TokenIn,
+    TokenList,
+    TokenOut,
+    UserIn,
+    UserList,
+    UserOut,
+    UserPatch,
+)
+from moorage.api.schemas.workloads import (
+    ChainIn,
+    ChainOut,
+    DeploymentList,
+    DeploymentOut,
+    EnvValue,
+    LastDeployment,
+    LogsOut,
+    PromoteIn,
+    ReconcileOut,
+    RevealedEnv,
+    VolumeIn,
+    VolumeList,
+    VolumeOut,
+    WorkloadIn,
+    WorkloadList,
+    WorkloadOut,
+    WorkloadPatch,
+)
+
+__all__ = [
+    "MULTILINE_TEXT",
+    "OPAQUE_TEXT",
+    "AuditList",
+    "AuditOut",
+    "BindIn",
+    "Body",
+    "CaptureIn",
+    "ChainIn",
+    "ChainOut",
+    "DeliveryList",
+    "DeliveryOut",
+    "DeploymentList",
+    "DeploymentOut",
+    "EnvValue",
+    "ErrorDetail",
+    "ErrorOut",
+    "Health",
+    "KindCapability",
+    "KindList",
+    "KindOut",
+    "LastDeployment",
+    "LoginIn",
+    "LogsOut",
+    "ProjectIn",
+    "ProjectList",
+    "ProjectOut",
+    "ProjectPatch",
+    "PromoteIn",
+    "ReconcileOut",
+    "RestoreIn",
+    "RestoreList",
+    "RestoreOut",
+    "RevealedEnv",
+    "SessionOut",
+    "SnapshotList",
+    "SnapshotOut",
+    "TokenCreated",
+    "TokenIn",
+    "TokenList",
+    "TokenOut",
+    "TriggerIn",
+    "TriggerList",
+    "TriggerOut",
+    "TriggerPatch",
+    "UserIn",
+    "UserList",
+    "UserOut",
+    "UserPatch",
+    "VolumeIn",
+    "VolumeList",
+    "VolumeOut",
+    "WorkloadIn",
+    "WorkloadList",
+    "WorkloadOut",
+    "WorkloadPatch",
+]

@@ -1,0 +1,56 @@
+"""The shared parts of every body: ``Body`` (a request: unknown fields refused, every
+string checked by its text rule) and ``ErrorOut`` (every error answer)."""
+
+from __future__ import annotations
+
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from moorage.text import LINE, MULTILINE, OPAQUE, SCHEMA_KEY, TextRule, describe, first_refused
+
+MULTILINE_TEXT: dict[str, Any] = {SCHEMA_KEY: MULTILINE.value}
+"""``json_schema_extra`` of a field whose text may span lines (see ``moorage/text.py``)."""
+OPAQUE_TEXT: dict[str, Any] = {SCHEMA_KEY: OPAQUE.value}
+"""``json_schema_extra`` of a field that is data handed on byte for byte."""
+
+
+class Body(BaseModel):
+    """A request body: unknown fields are an error, so typos never pass silently; every
+    string in it (keys too, at any depth) passes its field's text rule (``moorage/text.py``)
+    before anything stores it: 422 ``invalid_text``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="after")
+    def _plain_text(self) -> Self:
+        for name, field in type(self).model_fields.items():
+            extra = field.json_schema_extra
+            rule = TextRule(str(extra.get(SCHEMA_KEY, LINE))) if isinstance(extra, dict) else LINE
+            # A nested Body has checked itself: the walk does not enter models.
+            found = first_refused(getattr(self, name), rule, name)
+            if found is not None:
+                where, char = found
+                raise PydanticCustomError(
+                    "invalid_text",
+                    "holds {char}, which this field does not take",
+                    {"where": where, "char": describe(char)},
+                )
+        return self
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Which refusal: a code of ``errors.CODES``")
+    message: str = Field(description="What went wrong and what to do, for a person")
+    details: Any = Field(
+        default=None,
+        description="More, by code: the fields of invalid_request, the other workload of a "
+        "clash, retry_after, ...",
+    )
+
+
+class ErrorOut(BaseModel):
+    """Every error answer (``errors.error_body``); each route declares its statuses."""
+
+    error: ErrorDetail
