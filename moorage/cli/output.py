@@ -32,12 +32,12 @@ def human_size(size: int | None) -> str:
         return ""
     if size < 1024:
         return f"{size} B"
-    value = float(size)
+    value, unit = float(size), _UNITS[0]
     for unit in _UNITS:
         value /= 1024
-        if value < 1024 or unit == _UNITS[-1]:
-            return f"{value:.1f} {unit}"
-    raise AssertionError("unreachable")
+        if value < 1024:
+            break
+    return f"{value:.1f} {unit}"
 
 
 def cell(value: Any) -> str:
