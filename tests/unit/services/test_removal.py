@@ -117,6 +117,7 @@ def test_a_workload_with_snapshots_is_kept_unless_they_are_purged(world: World) 
     delete(world, wid, teardown, purge_snapshots=True)
     assert teardown.calls == [wid]
     assert not exists(world, wid)
+    assert archives(world, wid) == []  # the snapshot rows went with the workload
     assert not archive.exists()
 
 
