@@ -34,13 +34,7 @@ from moorage.api.routes import (
 )
 from moorage.api.routes.snapshots import IMPORT_SUFFIX
 from moorage.api.ui import mount_ui
-from moorage.deployer.service import Deployer
-from moorage.deployer.trigger_runner import TriggerRunner
-from moorage.plugins.registry import Registry
-from moorage.settings import Settings
-from moorage.snapshots.capture import Snapshotter
-from moorage.snapshots.restore import RestoreEngine
-from moorage.store.db import Database
+from moorage.server import Server
 
 ROUTERS = (
     health.router,
@@ -65,42 +59,34 @@ ROUTERS = (
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
-def create_app(settings: Settings, db: Database, registry: Registry, deployer: Deployer) -> FastAPI:
-    snapshotter = Snapshotter(deployer)
-    restorer = RestoreEngine(deployer)
-    runner = TriggerRunner(deployer, on_snapshot=snapshotter.start)
+def create_app(server: Server) -> FastAPI:
+    """The API over a built ``Server`` (``moorage/server.py``): its lifespan runs the
+    server's start-up recovery and background threads, and stops them at shutdown."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        deployer.prune_pins()  # pins of containers that went away while we were down
-        snapshotter.recover()  # fails cut-off captures (and pre-restore packs) first
-        restorer.recover()  # decide cut-off restores' volumes before anything is served
-        # then reconcile revives whatever a capture or restore left stopped
-        deployer.start()
-        restorer.resume()  # redeploy what the recovered restores stopped, health-checked
-        runner.start()
+        server.start()  # start-up recovery, in order, then the background threads
         try:
             yield
         finally:
-            runner.stop()
-            deployer.stop()
+            server.stop()
 
     app = _routes_only(lifespan)
     app.state.moorage = AppState(
-        settings=settings,
-        db=db,
-        registry=registry,
-        deployer=deployer,
-        runner=runner,
-        snapshotter=snapshotter,
-        restorer=restorer,
+        settings=server.settings,
+        db=server.db,
+        registry=server.registry,
+        deployer=server.deployer,
+        runner=server.runner,
+        snapshotter=server.snapshotter,
+        restorer=server.restorer,
     )
     app.add_middleware(
-        BodyLimit, max_bytes=settings.max_body_bytes, streamed_suffixes=(IMPORT_SUFFIX,)
+        BodyLimit, max_bytes=server.settings.max_body_bytes, streamed_suffixes=(IMPORT_SUFFIX,)
     )
     app.add_middleware(PlainUrl)  # added last: it runs first
-    if settings.web_dir is not None:
-        mount_ui(app, settings.web_dir)
+    if server.settings.web_dir is not None:
+        mount_ui(app, server.settings.web_dir)
     return app
 
 

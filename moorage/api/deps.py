@@ -15,7 +15,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from moorage.api.cache import CredentialCache
-from moorage.deployer.service import Deployer
+from moorage.deployer.facade import Deployer
 from moorage.deployer.trigger_runner import TriggerRunner
 from moorage.errors import Forbidden, Unauthenticated
 from moorage.plugins.registry import Registry

@@ -21,7 +21,7 @@ CLI_ACTOR = Actor(user_id="", username="cli", role="admin", via="cli")
 
 def _store() -> Database:
     # Imported here so that HTTP commands of the CLI start fast.
-    from moorage.bootstrap import open_store
+    from moorage.server import open_store
     from moorage.settings import Settings
 
     return open_store(Settings.from_env())

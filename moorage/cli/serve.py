@@ -1,4 +1,5 @@
-"""``moorage serve``: migrate, create the first admin, then serve the API."""
+"""``moorage serve``: build the server (``moorage/server.py``: migrate, first admin, every
+part), then serve the API."""
 
 from __future__ import annotations
 
@@ -11,18 +12,12 @@ def serve() -> None:
     import uvicorn
 
     from moorage.api.app import create_app
-    from moorage.bootstrap import ensure_first_admin, load_registry, open_store
-    from moorage.deployer.service import Deployer
-    from moorage.runtime.compose import ComposeRunner
-    from moorage.runtime.docker import DockerEngine
-    from moorage.runtime.pins import Pins
+    from moorage.server import serve_parts
     from moorage.settings import Settings
     from moorage.text import escape_log_records
 
     settings = Settings.from_env()
-    registry = load_registry()
-    db = open_store(settings)
-    first = ensure_first_admin(settings, db)
+    server, first = serve_parts(settings)
     if first is not None and first.generated:
         print(
             f"Created admin user '{first.username}' with password {first.password} "
@@ -33,14 +28,7 @@ def serve() -> None:
         print(f"Created admin user '{first.username}' with MOORAGE_ADMIN_PASSWORD", flush=True)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     escape_log_records()  # nothing a client sends can start a forged log line
-    deployer = Deployer(
-        settings,
-        db,
-        registry,
-        DockerEngine(settings.docker_host, pins=Pins(settings.run_dir, str(settings.data_dir))),
-        ComposeRunner(settings.docker_host),
-    )
-    app = create_app(settings, db, registry, deployer)
+    app = create_app(server)
     host = f"[{settings.bind_host}]" if ":" in settings.bind_host else settings.bind_host
     print(f"Moorage serving on http://{host}:{settings.bind_port}", flush=True)
     uvicorn.run(

@@ -20,12 +20,15 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from moorage.deployer.service import Deployer
+from moorage.deployer.views import WorkloadViews
 from moorage.errors import EngineError, MoorageError
+from moorage.plugins.registry import Registry
 from moorage.plugins.spec import PolledTrigger, TimedTrigger
+from moorage.runtime.engine import Engine
 from moorage.services import deploys
 from moorage.services import snapshots as snapshot_service
 from moorage.services.firing import fire, trigger_actor
+from moorage.store.db import Database
 from moorage.store.states import DEPLOYMENT_PENDING, SnapshotOrigin
 from moorage.store.tables import Binding, Deployment, Trigger, utcnow
 
@@ -33,16 +36,27 @@ log = logging.getLogger("moorage.triggers")
 
 
 class TriggerRunner:
+    """The ``trigger-runner`` thread: ``tick`` (timed triggers) and ``poll_due`` (polled
+    ones) every half second. ``wake`` has the deploy workers look at the queue; a timed
+    snapshot trigger's captures go to ``on_snapshot`` after their rows commit."""
+
     def __init__(
         self,
-        deployer: Deployer,
+        db: Database,
+        registry: Registry,
+        engine: Engine,
+        views: WorkloadViews,
+        *,
+        wake: Callable[[], None] = lambda: None,
         clock: Callable[[], datetime] = utcnow,
         on_snapshot: Callable[[str], None] | None = None,
     ) -> None:
-        self.deployer = deployer
+        self.db = db
+        self.registry = registry
+        self.engine = engine
+        self.views = views
+        self.wake = wake
         self.on_snapshot = on_snapshot
-        self.db = deployer.db
-        self.registry = deployer.registry
         self.clock = clock
         self._polled_at: dict[str, float] = {}
         self._stop = threading.Event()
@@ -63,7 +77,7 @@ class TriggerRunner:
                 fired = self.tick()
                 self.poll_due()
                 if fired:
-                    self.deployer.wake()
+                    self.wake()
             except Exception:
                 log.exception("trigger runner error")
             self._stop.wait(0.5)
@@ -181,13 +195,13 @@ class TriggerRunner:
             bound = list(
                 s.scalars(select(Binding.workload_id).where(Binding.trigger_id == trigger_id))
             )
-            views = [self.deployer.view(s, w) for w in bound]
+            views = [self.views.view(s, w) for w in bound]
             config = dict(trigger.config)
         changed: list[str] = []
         seen = {v.id: (v.artifact or {}).get("deployment") for v in views}
         for view in views:
             try:
-                reason = plugin.poll(self.deployer.engine, config, view)
+                reason = plugin.poll(self.engine, config, view)
             except EngineError as exc:
                 log.warning("poll of %s for %s: %s", trigger_id, view.name, exc.message)
                 continue
@@ -220,5 +234,5 @@ class TriggerRunner:
                 return 0
             queued = fire(s, trigger, only=[w for w in changed if w not in busy], pull=True)
         if queued:
-            self.deployer.wake()
+            self.wake()
         return len(queued)

@@ -1,6 +1,6 @@
 """What a deploy runs, as a digest: the saved workload against its last successful deploy.
 
-``Deployment.inputs`` keeps what a deploy ran (``deployer.service.inputs_of``); ``saved``
+``Deployment.inputs`` keeps what a deploy ran (``deployer.views.inputs_of``); ``saved``
 reads the same shape from the workload's rows. Their digests sit on the workload row
 (``saved_digest``, kept by ``services.guard``; ``deployed_digest``, by the deployer when a
 deploy succeeds), so ``pending_changes`` costs no query, even in a list. Only what reaches

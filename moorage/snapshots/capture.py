@@ -14,18 +14,22 @@ import os
 import stat
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
 
 from moorage import metrics
-from moorage.deployer.service import Deployer
+from moorage.deployer.views import WorkloadViews
 from moorage.errors import DiskFull, MoorageError
-from moorage.runtime.engine import LABEL_WORKLOAD
+from moorage.runtime.engine import LABEL_WORKLOAD, Engine
 from moorage.services import snapshots as snapshot_service
+from moorage.services.locks import WorkloadLocks
+from moorage.settings import Settings
 from moorage.snapshots.archive import VolumeSource, write_archive
 from moorage.snapshots.quiesce import quiesced
+from moorage.store.db import Database
 from moorage.store.states import CaptureMode, SnapshotStatus
 from moorage.store.tables import Snapshot
 from moorage.volumes.paths import VOLUME_SCOPES
@@ -36,10 +40,23 @@ PROGRESS_EVERY = 0.5
 
 
 class Snapshotter:
-    def __init__(self, deployer: Deployer) -> None:
-        self.deployer = deployer
-        self.db = deployer.db
-        self.settings = deployer.settings
+    """Runs captures, each on a thread of its own, under the workload's lock."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        engine: Engine,
+        views: WorkloadViews,
+        locks: WorkloadLocks,
+        fault: Callable[[str], None],
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.engine = engine
+        self.views = views
+        self.locks = locks
+        self.fault = fault
 
     def recover(self) -> list[str]:
         """Fail captures a crash cut off and remove their partial files."""
@@ -73,7 +90,7 @@ class Snapshotter:
             # Only an import has no mode, and nothing captures an import.
             workload_id, mode, names = snap.workload_id, CaptureMode(snap.mode), list(snap.volumes)
         try:
-            with self.deployer.locks.hold(workload_id, timeout=LOCK_WAIT_SECONDS):
+            with self.locks.hold(workload_id, timeout=LOCK_WAIT_SECONDS):
                 result = self._capture_locked(snapshot_id, workload_id, mode, names)
         except MoorageError as exc:
             self._fail(snapshot_id, exc.message)
@@ -107,7 +124,7 @@ class Snapshotter:
         self, snapshot_id: str, workload_id: str, mode: CaptureMode, names: list[str]
     ) -> dict[str, Any]:
         with self.db.session() as s:
-            view = self.deployer.view(s, workload_id)
+            view = self.views.view(s, workload_id)
         chosen = [v for v in view.volumes if v.name in names]
         sources = []
         for index, volume in enumerate(chosen):
@@ -129,7 +146,7 @@ class Snapshotter:
         total = sum(_tree_bytes(v.path) for v in sources)
         with self.db.session() as s:
             s.execute(update(Snapshot).where(Snapshot.id == snapshot_id).values(total_bytes=total))
-        engine = self.deployer.engine
+        engine = self.engine
         containers = (
             engine.containers({LABEL_WORKLOAD: workload_id}) if mode != CaptureMode.NONE else []
         )
@@ -169,7 +186,7 @@ class Snapshotter:
             nonlocal last, faulted
             if not faulted and done > 0:
                 faulted = True
-                self.deployer.fault("snapshot.mid_capture")
+                self.fault("snapshot.mid_capture")
             now = time.monotonic()
             if now - last < PROGRESS_EVERY:
                 return

@@ -1,30 +1,36 @@
-"""A Moorage without a server or Docker: the real store (SQLite in a temp directory),
-the real registry, services and ``Deployer``, over the in-memory ``FakeEngine``.
+"""A Moorage without a server process or Docker: the real store (SQLite in a temp
+directory), the real registry and services, and every part ``moorage.server.build``
+wires, over the in-memory ``FakeEngine``.
 
 Rows are made through the services, as the API would make them, and deploys run
-through ``Deployer.run``: what a test reads back is what the real code wrote.
+through ``DeployQueue.run``: what a test reads back is what the real code wrote.
+``World.fault`` is the fault points every part calls; a test swaps it for one that
+raises where the server would kill itself.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
-from moorage.deployer.service import Deployer
+from moorage.deployer.facade import Deployer
 from moorage.plugins.registry import Registry
 from moorage.runtime.compose import ComposeRunner
 from moorage.security.roles import SYSTEM
+from moorage.server import Server, build
 from moorage.services import deploys, projects, workloads
 from moorage.services import env as env_service
 from moorage.services import snapshots as snapshot_service
 from moorage.services import volumes as volume_service
 from moorage.services.volumes import VolumeSpec
 from moorage.settings import Settings
-from moorage.snapshots.capture import Snapshotter
-from moorage.snapshots.restore import RestoreEngine
+from moorage.snapshots.restore import RestoreEngine, RestoreTools
 from moorage.store.db import Database
 from moorage.store.tables import Deployment, Restore, Snapshot
 from tests.fakes.engine import FakeEngine
@@ -35,6 +41,12 @@ IMAGE_V1 = "moorage-test/httpd:1"
 IMAGE_V2 = "moorage-test/httpd:2"
 # No health probe and no grace: a started container is healthy at once.
 HEALTHY_AT_ONCE = {"grace_seconds": 0}
+WAIT = 5.0
+"""Seconds a test waits on another thread: a real timer, so a stuck thread fails it."""
+
+
+def no_fault(name: str) -> None:
+    return None
 
 
 @dataclass
@@ -42,7 +54,52 @@ class World:
     settings: Settings
     db: Database
     engine: FakeEngine
-    deployer: Deployer
+    server: Server = field(init=False)
+    fault: Callable[[str], None] = no_fault
+
+    def __post_init__(self) -> None:
+        self.server = build(
+            self.settings,
+            self.db,
+            Registry.load(),
+            self.engine,
+            compose=ComposeRunner(),
+            fault=lambda name: self.fault(name),
+        )
+
+    @property
+    def deployer(self) -> Deployer:
+        return self.server.deployer
+
+    @property
+    def tools(self) -> RestoreTools:
+        """What the server hands a restore (its run, recovery and packing)."""
+        return self.server.restorer.tools
+
+    @contextmanager
+    def held_elsewhere(self, workload_id: str) -> Iterator[None]:
+        """The workload's lock, held by another thread meanwhile (the lock is re-entrant
+        per thread: the test's own thread holding it would not make the workload busy)."""
+        taken, done = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            with self.server.locks.hold(workload_id, timeout=WAIT):
+                taken.set()
+                done.wait(WAIT)
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        assert taken.wait(WAIT), "the holder never took the lock"
+        try:
+            yield
+        finally:
+            done.set()
+            holder.join(WAIT)
+            assert not holder.is_alive()
+
+    def restorer(self) -> RestoreEngine:
+        """A fresh restore engine (no single-flight state) over the same parts."""
+        return RestoreEngine(self.tools)
 
     def workload(
         self, name: str = "app", *, config: dict[str, Any] | None = None, volumes: int = 1
@@ -89,9 +146,9 @@ class World:
         """Queue a deploy and run it at once, as a worker would; the finished row."""
         with self.db.session() as s:
             deployment_id = deploys.enqueue(s, SYSTEM, workload_id, "manual").id
-        assert self.deployer._claim(deployment_id)
-        with self.deployer.locks.hold(workload_id, timeout=5):
-            self.deployer.run(deployment_id)
+        assert self.server.queue.claim(deployment_id)
+        with self.server.locks.hold(workload_id, timeout=5):
+            self.server.queue.run(deployment_id)
         return self.deployment(deployment_id)
 
     def deployment(self, deployment_id: str) -> Deployment:
@@ -106,7 +163,7 @@ class World:
             snapshot_id = snapshot_service.request_capture(
                 s, SYSTEM, self.deployer.registry, workload_id, volumes=None, mode="stop"
             ).id
-        Snapshotter(self.deployer).capture(snapshot_id)
+        self.server.snapshotter.capture(snapshot_id)
         with self.db.session() as s:
             snap = s.get(Snapshot, snapshot_id)
             assert snap is not None and snap.status == "ready", snap and snap.error
@@ -141,7 +198,7 @@ class World:
 
     def live(self, workload_id: str, volume: str = "v0") -> Path:
         with self.db.session() as s:
-            view = self.deployer.view(s, workload_id)
+            view = self.server.views.view(s, workload_id)
         return next(v.host_path for v in view.volumes if v.name == volume)
 
 
@@ -154,7 +211,7 @@ def make_world(tmp_path: Path, **settings: Any) -> World:
     engine = FakeEngine()
     engine.add_image(IMAGE_V1)
     engine.add_image(IMAGE_V2)
-    deployer = Deployer(config, db, Registry.load(), engine, ComposeRunner())
+    world = World(config, db, engine)
     with db.session() as s:
         projects.create(s, SYSTEM, slug=PROJECT)
-    return World(config, db, engine, deployer)
+    return world

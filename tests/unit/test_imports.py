@@ -84,7 +84,8 @@ def third_party() -> list[tuple[str, list[str]]]:
 def test_the_walk_reaches_into_every_package() -> None:
     assert {
         "moorage.api.app",
-        "moorage.deployer.service",
+        "moorage.deployer.queue",
+        "moorage.server",
         "moorage.plugins.spec",
         "moorage.snapshots.restore.run",
         "moorage.sources.compose.deploy",

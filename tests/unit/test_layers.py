@@ -102,8 +102,8 @@ def test_only_the_cli_wires_the_api() -> None:
 
 def test_the_check_sees_imports_inside_functions(tmp_path: Path) -> None:
     module = tmp_path / "m.py"
-    module.write_text("def f():\n    from moorage.deployer.service import Deployer\n")
-    assert imports(module) == [(2, "moorage.deployer.service")]
+    module.write_text("def f():\n    from moorage.deployer.queue import DeployQueue\n")
+    assert imports(module) == [(2, "moorage.deployer.queue")]
 
 
 def test_the_api_never_imports_tables() -> None:

@@ -9,6 +9,7 @@ exactly as in the snapshot, whatever happens; and the data it replaced is kept.
     journal.py    the typed intent record recovery trusts, on disk before the step it describes
     swap.py       RENAME_EXCHANGE or two renames; converge on a wanted inode
     recovery.py   roll back / forward by the inode at each live path; the start-up sweep
+    tools.py      RestoreTools: the collaborators the server hands a restore
     pack.py       the replaced data -> a durable pre-restore snapshot -> removed, or kept and named
 
 Nothing here deletes a directory it has not identified by inode, takes a target path
@@ -16,5 +17,6 @@ from a manifest, or starts anything but the last successful deployment's artifac
 """
 
 from moorage.snapshots.restore.run import RestoreEngine
+from moorage.snapshots.restore.tools import RestoreTools
 
-__all__ = ["RestoreEngine"]
+__all__ = ["RestoreEngine", "RestoreTools"]

@@ -18,13 +18,13 @@ import logging
 import shutil
 from pathlib import Path
 
-from moorage.deployer.service import Deployer
 from moorage.names import new_id
 from moorage.services import snapshots as snapshot_service
 from moorage.snapshots.archive import VolumeSource, WriteResult, write_archive
 from moorage.snapshots.restore import journal
 from moorage.snapshots.restore.journal import Record, VolumeStep
 from moorage.snapshots.restore.swap import fsync_dir, inode
+from moorage.snapshots.restore.tools import RestoreTools
 from moorage.store.states import CaptureMode, SnapshotOrigin, SnapshotStatus
 from moorage.store.tables import Restore, Snapshot
 
@@ -51,7 +51,7 @@ def remove_if(path: Path, expected_inode: int) -> None:
         fsync_dir(path.parent)
 
 
-def pack(deployer: Deployer, record: Record) -> None:
+def pack(tools: RestoreTools, record: Record) -> None:
     """Pack the replaced trees of a committed restore into a pre-restore snapshot, then
     remove them if that archive holds every entry, else keep them and say so on the row.
 
@@ -60,11 +60,11 @@ def pack(deployer: Deployer, record: Record) -> None:
     trees were kept). Raises whatever writing the archive raises; the trees and the
     journal then stay for the next start (``pack_logged`` records why on the row).
     """
-    settings = deployer.settings
+    settings = tools.settings
     olds = holders(record)
-    if record.pre_restore is not None and _ready(deployer, record.pre_restore):
+    if record.pre_restore is not None and _ready(tools, record.pre_restore):
         # Packed before a crash; the row, written with the snapshot, says what was kept.
-        if not _kept(deployer, record.restore):
+        if not _kept(tools, record.restore):
             for v, holder in olds:
                 remove_if(holder, v.old_inode)
         journal.remove(settings.journals_dir, record.restore)
@@ -73,9 +73,9 @@ def pack(deployer: Deployer, record: Record) -> None:
         snapshot_id = new_id("sn")
         record.pre_restore = snapshot_id
         journal.write(settings.journals_dir, record)
-        written = _write(deployer, record, snapshot_id, olds)
+        written = _write(tools, record, snapshot_id, olds)
         kept = [] if written.complete else [str(holder) for _, holder in olds]
-        with deployer.db.session() as s:
+        with tools.db.session() as s:
             snap = s.get(Snapshot, snapshot_id)
             if snap is not None:
                 snap.size, snap.sha256 = written.size, written.sha256
@@ -96,12 +96,12 @@ def pack(deployer: Deployer, record: Record) -> None:
 
 
 def _write(
-    deployer: Deployer, record: Record, snapshot_id: str, olds: list[tuple[VolumeStep, Path]]
+    tools: RestoreTools, record: Record, snapshot_id: str, olds: list[tuple[VolumeStep, Path]]
 ) -> WriteResult:
     """Write the archive of a new pre-restore snapshot; a failure fails its row."""
-    settings = deployer.settings
-    with deployer.db.session() as s:
-        view = deployer.view(s, record.workload)
+    settings = tools.settings
+    with tools.db.session() as s:
+        view = tools.views.view(s, record.workload)
         s.add(
             Snapshot(
                 id=snapshot_id,
@@ -122,7 +122,7 @@ def _write(
         return write_archive(dest, {"id": view.id, "name": view.name, "kind": view.kind}, sources)
     except BaseException as exc:
         dest.unlink(missing_ok=True)
-        with deployer.db.session() as s:
+        with tools.db.session() as s:
             snap = s.get(Snapshot, snapshot_id)
             if snap is not None:
                 snapshot_service.finish(
@@ -134,14 +134,14 @@ def _write(
         raise
 
 
-def _ready(deployer: Deployer, snapshot_id: str) -> bool:
-    with deployer.db.session() as s:
+def _ready(tools: RestoreTools, snapshot_id: str) -> bool:
+    with tools.db.session() as s:
         snap = s.get(Snapshot, snapshot_id)
         return snap is not None and snap.status == SnapshotStatus.READY
 
 
-def _kept(deployer: Deployer, restore_id: str) -> bool:
-    with deployer.db.session() as s:
+def _kept(tools: RestoreTools, restore_id: str) -> bool:
+    with tools.db.session() as s:
         row = s.get(Restore, restore_id)
         return row is None or bool(row.kept_paths)
 
@@ -157,15 +157,15 @@ def _why(snapshot_id: str, skipped: list[str], kept: list[str]) -> str:
     )
 
 
-def pack_logged(deployer: Deployer, record: Record) -> None:
+def pack_logged(tools: RestoreTools, record: Record) -> None:
     """``pack``, for a background thread: a failure is logged and recorded on the row
     with the paths still on disk; the journal stays, so the next start packs again."""
     try:
-        pack(deployer, record)
+        pack(tools, record)
     except Exception as exc:
         log.exception("packing the replaced data of restore %s failed", record.restore)
         kept = [str(holder) for _, holder in holders(record)]
-        with deployer.db.session() as s:
+        with tools.db.session() as s:
             row = s.get(Restore, record.restore)
             if row is not None:
                 row.kept_paths = kept

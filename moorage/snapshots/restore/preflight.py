@@ -20,11 +20,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from moorage.deployer.service import Deployer
 from moorage.errors import Conflict, InvalidInput
 from moorage.services.volumes import mounted_by_others
 from moorage.settings import Settings
 from moorage.snapshots.restore.swap import supports_exchange
+from moorage.snapshots.restore.tools import RestoreTools
 from moorage.store.states import SwapMethod
 from moorage.store.tables import Snapshot
 from moorage.volumes.paths import VOLUME_SCOPES, host_path
@@ -59,7 +59,7 @@ class Need:
 
 
 def plan(
-    deployer: Deployer,
+    tools: RestoreTools,
     s: Session,
     workload_id: str,
     snap: Snapshot,
@@ -72,8 +72,8 @@ def plan(
     ``invalid_volume``; 409 ``volume_mismatch``, ``mount_point``, ``not_a_dir``,
     ``missing_target``, ``shared_volume``, ``no_space``, ``no_exchange``.
     """
-    view = deployer.view(s, workload_id)
-    if not deployer.registry.source(view.kind).supports_volumes:
+    view = tools.views.view(s, workload_id)
+    if not tools.registry.source(view.kind).supports_volumes:
         raise InvalidInput(
             f"a {view.kind} workload has no Moorage volumes to restore",
             code="volumes_unsupported",
@@ -103,8 +103,8 @@ def plan(
             )
         # Re-derive the target from current config; never from the manifest's source.
         live = host_path(
-            data_dir=deployer.settings.data_dir,
-            volume_roots=deployer.settings.volume_roots,
+            data_dir=tools.settings.data_dir,
+            volume_roots=tools.settings.volume_roots,
             project=view.project,
             stage=view.stage,
             scope=mount.scope,
@@ -123,9 +123,9 @@ def plan(
                 live.parent / f"{tag}.old",
             )
         )
-    check_not_shared(deployer.settings, s, workload_id, plans)
-    check_space(plans, manifest.get("volumes", []), deployer.settings.data_dir)
-    swap_mode(deployer.settings, plans)
+    check_not_shared(tools.settings, s, workload_id, plans)
+    check_space(plans, manifest.get("volumes", []), tools.settings.data_dir)
+    swap_mode(tools.settings, plans)
     return plans
 
 

@@ -21,11 +21,11 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from moorage.deployer.service import Deployer
 from moorage.snapshots.restore import journal, pack
 from moorage.snapshots.restore.journal import Record, Unreadable
 from moorage.snapshots.restore.pack import remove_if
 from moorage.snapshots.restore.swap import converge
+from moorage.snapshots.restore.tools import RestoreTools
 from moorage.store.states import DeploymentStatus, RestorePhase, RestoreStatus
 from moorage.store.tables import Deployment, Restore, utcnow
 
@@ -34,35 +34,35 @@ LOCK_WAIT_SECONDS = 3600.0
 ROLLED_BACK_AT_START = "Moorage stopped before the restore committed; every volume is as it was"
 
 
-def scratch_dir(deployer: Deployer, restore_id: str) -> Path:
+def scratch_dir(tools: RestoreTools, restore_id: str) -> Path:
     """Where the volumes of the archive that are not restored are unpacked, then dropped."""
-    return deployer.settings.data_dir / "restore-scratch" / restore_id
+    return tools.settings.data_dir / "restore-scratch" / restore_id
 
 
-def roll_back(deployer: Deployer, record: Record, reason: str) -> None:
+def roll_back(tools: RestoreTools, record: Record, reason: str) -> None:
     """Put every replaced tree back at its live path, remove the restored trees (by inode)
     and the scratch, and mark the row ``rolled_back`` with ``reason``. Starts nothing and
     keeps the journal (``bring_up``, then ``close``)."""
     for n, v in enumerate(record.volumes):
         converge(v.live, v.old_inode, v.new_inode, v.spares, use_exchange=record.use_exchange)
-        deployer.fault(f"restore.recover.after_volume.{n}")
+        tools.fault(f"restore.recover.after_volume.{n}")
         for spare in v.spares:
             remove_if(spare, v.new_inode)
-    shutil.rmtree(scratch_dir(deployer, record.restore), ignore_errors=True)
-    with deployer.db.session() as s:
+    shutil.rmtree(scratch_dir(tools, record.restore), ignore_errors=True)
+    with tools.db.session() as s:
         row = s.get(Restore, record.restore)
         if row is not None:
             row.status, row.error, row.phase = RestoreStatus.ROLLED_BACK, reason, RestorePhase.DONE
             row.finished_at = row.finished_at or utcnow()
 
 
-def roll_forward(deployer: Deployer, record: Record) -> None:
+def roll_forward(tools: RestoreTools, record: Record) -> None:
     """Put every restored tree at its live path (the replaced ones stay beside it for
     ``pack``) and mark a still-running row ``succeeded``. Starts nothing."""
     for n, v in enumerate(record.volumes):
         converge(v.live, v.new_inode, v.old_inode, v.spares, use_exchange=record.use_exchange)
-        deployer.fault(f"restore.recover.after_volume.{n}")
-    with deployer.db.session() as s:
+        tools.fault(f"restore.recover.after_volume.{n}")
+    with tools.db.session() as s:
         row = s.get(Restore, record.restore)
         if row is not None and row.status == RestoreStatus.RUNNING:
             row.status, row.finished_at, row.phase = (
@@ -72,17 +72,17 @@ def roll_forward(deployer: Deployer, record: Record) -> None:
             )
 
 
-def bring_up(deployer: Deployer, record: Record) -> str | None:
+def bring_up(tools: RestoreTools, record: Record) -> str | None:
     """Under the workload's lock (re-entrant: the run already holds it), run the last
     successful deployment's artifact again, health-checked, on whatever data the
     volumes now hold (``Deployer.redeploy``). A never-deployed or stopped workload
     stays stopped. Returns the deployment row's id, or None when nothing was started;
     when the workload did not come up healthy, the restore row's error says so."""
-    with deployer.locks.hold(record.workload, timeout=LOCK_WAIT_SECONDS):
-        deployment_id = deployer.redeploy(record.workload, f"restore:{record.restore}")
+    with tools.locks.hold(record.workload, timeout=LOCK_WAIT_SECONDS):
+        deployment_id = tools.redeploy(record.workload, f"restore:{record.restore}")
     if deployment_id is None:
         return None
-    with deployer.db.session() as s:
+    with tools.db.session() as s:
         deployment = s.get(Deployment, deployment_id)
         row = s.get(Restore, record.restore)
         if (
@@ -98,59 +98,59 @@ def bring_up(deployer: Deployer, record: Record) -> str | None:
     return deployment_id
 
 
-def close(deployer: Deployer, record: Record) -> None:
+def close(tools: RestoreTools, record: Record) -> None:
     """End a settled restore: a committed one packs its replaced data (which removes the
     journal last); a rolled-back one just removes its journal."""
     if record.committed:
-        pack.pack_logged(deployer, record)
+        pack.pack_logged(tools, record)
     else:
-        journal.remove(deployer.settings.journals_dir, record.restore)
+        journal.remove(tools.settings.journals_dir, record.restore)
 
 
-def undo(deployer: Deployer, record: Record, reason: str) -> None:
+def undo(tools: RestoreTools, record: Record, reason: str) -> None:
     """Roll back, bring up, close: the whole of a restore that failed before its commit."""
-    roll_back(deployer, record, reason)
-    bring_up(deployer, record)
-    close(deployer, record)
+    roll_back(tools, record, reason)
+    bring_up(tools, record)
+    close(tools, record)
 
 
-def discard_staging(deployer: Deployer, row: Restore) -> None:
+def discard_staging(tools: RestoreTools, row: Restore) -> None:
     """Remove what a restore cut off before its journal created: only the paths on its
     row named after it, and its scratch. No volume was touched."""
     for path in row.staging:
         if Path(path).name.startswith(f".moorage-restore-{row.id}-"):
             shutil.rmtree(path, ignore_errors=True)
-    shutil.rmtree(scratch_dir(deployer, row.id), ignore_errors=True)
+    shutil.rmtree(scratch_dir(tools, row.id), ignore_errors=True)
 
 
-def after_error(deployer: Deployer, restore_id: str) -> Record | None:
+def after_error(tools: RestoreTools, restore_id: str) -> Record | None:
     """After an unexpected error in the run (the caller holds the lock), do now what the
     next start would: settle by the journal, or drop the staging when there is none.
     Returns a committed record whose replaced data is still to be packed. Never raises:
     what it cannot settle is left for the start-up sweep."""
     try:
-        found = journal.read_one(deployer.settings.journals_dir, restore_id)
+        found = journal.read_one(tools.settings.journals_dir, restore_id)
         if isinstance(found, Unreadable):
-            _note(deployer, restore_id, _unreadable(found))
+            _note(tools, restore_id, _unreadable(found))
             return None
         if found is None:
-            with deployer.db.session() as s:
+            with tools.db.session() as s:
                 row = s.get(Restore, restore_id)
                 if row is not None:
-                    discard_staging(deployer, row)
+                    discard_staging(tools, row)
             return None
         if not found.committed:
-            undo(deployer, found, "rolled back after an internal error")
+            undo(tools, found, "rolled back after an internal error")
             return None
-        roll_forward(deployer, found)
-        bring_up(deployer, found)
+        roll_forward(tools, found)
+        bring_up(tools, found)
         return found
     except Exception:
         log.exception("restore %s: settling failed; the next start recovers it", restore_id)
         return None
 
 
-def recover(deployer: Deployer) -> list[Record]:
+def recover(tools: RestoreTools) -> list[Record]:
     """At start-up, before serving: decide the volumes of every unfinished restore.
 
     Each journal rolls forward (committed) or back, and its row says so; the records
@@ -163,31 +163,31 @@ def recover(deployer: Deployer) -> list[Record]:
     """
     settled: list[Record] = []
     journaled: set[str] = set()
-    for item in journal.read_all(deployer.settings.journals_dir):
+    for item in journal.read_all(tools.settings.journals_dir):
         journaled.add(item.restore)
         if isinstance(item, Unreadable):
             log.error("restore %s: %s", item.restore, _unreadable(item))
-            _note(deployer, item.restore, _unreadable(item))
+            _note(tools, item.restore, _unreadable(item))
             continue
         try:
             if item.committed:
-                roll_forward(deployer, item)
+                roll_forward(tools, item)
             else:
-                roll_back(deployer, item, ROLLED_BACK_AT_START)
+                roll_back(tools, item, ROLLED_BACK_AT_START)
             settled.append(item)
         except Exception as exc:
             log.exception("recovery of restore %s failed; retried at the next start", item.restore)
             _note(
-                deployer,
+                tools,
                 item.restore,
                 f"recovery failed ({type(exc).__name__}: {exc}); Moorage tries again at its "
                 "next start and left every directory where it is",
             )
-    with deployer.db.session() as s:
+    with tools.db.session() as s:
         for row in s.scalars(select(Restore).where(Restore.status == RestoreStatus.RUNNING)):
             if row.id in journaled:
                 continue
-            discard_staging(deployer, row)
+            discard_staging(tools, row)
             row.status, row.finished_at, row.phase = (
                 RestoreStatus.FAILED,
                 utcnow(),
@@ -197,13 +197,13 @@ def recover(deployer: Deployer) -> list[Record]:
     return settled
 
 
-def follow_up(deployer: Deployer, records: list[Record]) -> None:
+def follow_up(tools: RestoreTools, records: list[Record]) -> None:
     """After ``recover``, once the deployer runs: bring each workload up, then close its
     restore. A failure is logged; the journal stays for the next start."""
     for record in records:
         try:
-            bring_up(deployer, record)
-            close(deployer, record)
+            bring_up(tools, record)
+            close(tools, record)
         except Exception:
             log.exception("restore %s: bringing the workload back failed", record.restore)
 
@@ -215,8 +215,8 @@ def _unreadable(item: Unreadable) -> str:
     )
 
 
-def _note(deployer: Deployer, restore_id: str, message: str) -> None:
-    with deployer.db.session() as s:
+def _note(tools: RestoreTools, restore_id: str, message: str) -> None:
+    with tools.db.session() as s:
         row = s.get(Restore, restore_id)
         if row is not None:
             row.error = message

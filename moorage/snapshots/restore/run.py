@@ -28,7 +28,6 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from moorage.deployer.service import Deployer
 from moorage.errors import Conflict, MoorageError, NotFound
 from moorage.names import new_id
 from moorage.runtime.engine import LABEL_WORKLOAD
@@ -41,6 +40,7 @@ from moorage.snapshots.restore import journal, pack, preflight, recovery
 from moorage.snapshots.restore.journal import Record, VolumeStep
 from moorage.snapshots.restore.preflight import VolumePlan
 from moorage.snapshots.restore.swap import converge, fsync_dir, inode
+from moorage.snapshots.restore.tools import RestoreTools
 from moorage.store.db import Database
 from moorage.store.states import RestorePhase, RestoreStatus, SnapshotStatus
 from moorage.store.tables import Restore, Snapshot, utcnow
@@ -53,10 +53,10 @@ HASH_CHUNK = 1024 * 1024
 class RestoreEngine:
     """The one owner of the restore sequence; the API and the lifespan call it."""
 
-    def __init__(self, deployer: Deployer) -> None:
-        self.deployer = deployer
-        self.db = deployer.db
-        self.settings = deployer.settings
+    def __init__(self, tools: RestoreTools) -> None:
+        self.tools = tools
+        self.db = tools.db
+        self.settings = tools.settings
         self._guard = threading.Lock()
         self._active: set[str] = set()
         self._recovered: list[Record] = []
@@ -80,7 +80,7 @@ class RestoreEngine:
         with self._guard:
             self.check_free(s, workload_id)
             restore_id = new_id("rs")
-            plans = preflight.plan(self.deployer, s, workload_id, snap, volumes, restore_id)
+            plans = preflight.plan(self.tools, s, workload_id, snap, volumes, restore_id)
             row = Restore(
                 id=restore_id,
                 workload_id=workload_id,
@@ -148,12 +148,12 @@ class RestoreEngine:
             workload_id = row.workload_id
         packing = None
         try:
-            with self.deployer.locks.hold(workload_id, timeout=recovery.LOCK_WAIT_SECONDS):
+            with self.tools.locks.hold(workload_id, timeout=recovery.LOCK_WAIT_SECONDS):
                 try:
                     packing = self._run_locked(restore_id)
                 except Exception:
                     log.exception("restore %s crashed", restore_id)
-                    packing = recovery.after_error(self.deployer, restore_id)
+                    packing = recovery.after_error(self.tools, restore_id)
                     _finish(
                         self.db,
                         restore_id,
@@ -167,10 +167,10 @@ class RestoreEngine:
                 self._active.discard(workload_id)
         if packing is not None:
             # The restore is done; packing the replaced data does not hold anything up.
-            pack.pack_logged(self.deployer, packing)
+            pack.pack_logged(self.tools, packing)
 
     def _run_locked(self, restore_id: str) -> Record | None:
-        fault = self.deployer.fault
+        fault = self.tools.fault
         with self.db.session() as s:
             row = s.get(Restore, restore_id)
             assert row is not None
@@ -185,14 +185,14 @@ class RestoreEngine:
                 return None
             try:
                 plans = preflight.plan(
-                    self.deployer, s, row.workload_id, snap, list(row.volumes), restore_id
+                    self.tools, s, row.workload_id, snap, list(row.volumes), restore_id
                 )
                 mode = preflight.swap_mode(self.settings, plans)
             except MoorageError as exc:
                 row.status, row.error, row.finished_at = RestoreStatus.FAILED, exc.message, utcnow()
                 row.phase = RestorePhase.DONE
                 return None
-            view = self.deployer.view(s, row.workload_id)
+            view = self.tools.views.view(s, row.workload_id)
             archive = snapshot_service.archive_path(self.settings, snap)
             expected_sha, expected_size = snap.sha256, snap.size
             manifest = dict(snap.manifest)
@@ -204,7 +204,7 @@ class RestoreEngine:
         try:
             _verify(archive, expected_sha, expected_size)
             self._extract(restore_id, archive, plans, manifest)
-            engine = self.deployer.engine
+            engine = self.tools.engine
             running = [c for c in engine.containers({LABEL_WORKLOAD: view.id}) if c.running]
         except MoorageError as exc:
             self._discard_staging(plans, restore_id)
@@ -228,7 +228,7 @@ class RestoreEngine:
             volumes=[_step(p) for p in plans],
         )
         journal.write(self.settings.journals_dir, record)
-        shutil.rmtree(recovery.scratch_dir(self.deployer, restore_id), ignore_errors=True)
+        shutil.rmtree(recovery.scratch_dir(self.tools, restore_id), ignore_errors=True)
         fault("restore.after_journal")
         try:
             self._phase(restore_id, RestorePhase.QUIESCE)
@@ -246,12 +246,12 @@ class RestoreEngine:
         except Exception as exc:
             reason = exc.message if isinstance(exc, MoorageError) else str(exc)
             log.warning("restore %s: rolling back: %s", restore_id, reason)
-            recovery.undo(self.deployer, record, f"rolled back: {reason}")
+            recovery.undo(self.tools, record, f"rolled back: {reason}")
             return None
         record.state = journal.COMMITTED
         journal.write(self.settings.journals_dir, record)
         self._phase(restore_id, RestorePhase.REDEPLOY)
-        recovery.bring_up(self.deployer, record)
+        recovery.bring_up(self.tools, record)
         fault("restore.after_redeploy")
         _finish(self.db, restore_id, RestoreStatus.SUCCEEDED)
         return record
@@ -269,7 +269,7 @@ class RestoreEngine:
         for p in plans:
             p.staged.mkdir()
             staging[p.index] = p.staged
-        scratch = recovery.scratch_dir(self.deployer, restore_id)
+        scratch = recovery.scratch_dir(self.tools, restore_id)
         for v in manifest.get("volumes", []):
             if int(v["index"]) not in staging:
                 folder = scratch / str(v["index"])
@@ -300,14 +300,14 @@ class RestoreEngine:
         for p in plans:
             if p.staged.exists():
                 shutil.rmtree(p.staged, ignore_errors=True)
-        shutil.rmtree(recovery.scratch_dir(self.deployer, restore_id), ignore_errors=True)
+        shutil.rmtree(recovery.scratch_dir(self.tools, restore_id), ignore_errors=True)
 
     # --- start-up -----------------------------------------------------------------
 
     def recover(self) -> list[str]:
         """At start-up, before serving: decide every unfinished restore's volumes and rows
         (``recovery.recover``). Returns the restore ids it settled."""
-        self._recovered = recovery.recover(self.deployer)
+        self._recovered = recovery.recover(self.tools)
         return [r.restore for r in self._recovered]
 
     def resume(self) -> None:
@@ -317,7 +317,7 @@ class RestoreEngine:
         if records:
             threading.Thread(
                 target=recovery.follow_up,
-                args=(self.deployer, records),
+                args=(self.tools, records),
                 name="restore-recovery",
                 daemon=True,
             ).start()

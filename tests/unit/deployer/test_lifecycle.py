@@ -84,9 +84,9 @@ def test_a_triggered_deploy_of_a_stopped_workload_fails_and_starts_nothing(world
     world.deployer.converge(wid)
     with world.db.session() as s:
         queued = deploys.enqueue(s, SYSTEM, wid, "trigger:tr_x").id
-    assert world.deployer._claim(queued)
+    assert world.server.queue.claim(queued)
     with world.deployer.locks.hold(wid, timeout=5):
-        world.deployer.run(queued)
+        world.server.queue.run(queued)
 
     row = world.deployment(queued)
     assert row.status == "failed"

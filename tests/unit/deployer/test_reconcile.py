@@ -1,13 +1,20 @@
 """Reconcile over the in-memory engine: it brings back exactly what the last successful
 deployment ran (its image, config, env and volumes), never a change saved since, and it
-never makes a container for a workload that never deployed."""
+never makes a container for a workload that never deployed; the status it records
+(``as_desired``), a busy workload skipped, an audit row only for a change."""
 
 from __future__ import annotations
 
+import pytest
+
+from moorage.deployer.reconcile import as_desired
+from moorage.errors import EngineUnavailable
 from moorage.runtime.engine import LABEL_DEPLOYMENT
 from moorage.security.roles import SYSTEM
+from moorage.services import audit
 from moorage.services import volumes as volume_service
 from moorage.services.volumes import VolumeSpec
+from moorage.store.states import DesiredState
 from moorage.store.tables import Deployment, utcnow
 from tests.fakes.world import HEALTHY_AT_ONCE, IMAGE_V1, IMAGE_V2, World
 
@@ -80,7 +87,78 @@ def test_a_never_deployed_workload_gets_no_container(world: World) -> None:
     workload_id = world.workload()
     legacy_restore_row(world, workload_id)  # what an old restore left: once a `..._None`
     assert world.deployer.reconcile(workload_id) == "never_deployed"
-    world.deployer.reconcile_all()
+    world.server.reconciler.reconcile_all()
     assert world.engine.boxes == {} and world.engine.calls == []
     with world.db.session() as s:
-        assert world.deployer.deployed_view(s, workload_id).artifact is None
+        assert world.server.views.deployed_view(s, workload_id).artifact is None
+
+
+# (what the kind reported, the desired state, the status recorded)
+DECISIONS = [
+    ("running", "running", "running"),
+    ("stopped", "running", "stopped"),
+    ("failed", "running", "failed"),
+    ("unknown", "running", "unknown"),
+    ("running", "stopped", "running"),  # runs although stopped: says so, converge stops it
+    ("failed", "stopped", "stopped"),  # an app stopped on purpose may exit non-zero
+    ("stopped", "stopped", "stopped"),
+    ("exploded", "running", "unknown"),  # not a status a kind may report
+]
+
+
+@pytest.mark.parametrize(("reported", "desired", "recorded"), DECISIONS)
+def test_the_status_recorded_for_what_the_kind_reported(
+    reported: str, desired: str, recorded: str
+) -> None:
+    assert as_desired(reported, DesiredState(desired)) == recorded
+
+
+def reconcile_rows(world: World, workload_id: str) -> list[dict[str, object]]:
+    with world.db.session() as s:
+        rows = audit.entries(s, limit=100, target_type="workload", target_id=workload_id)
+        return [r.details for r in rows if r.action == "workload.reconcile"]
+
+
+def test_a_change_writes_one_audit_row_and_no_change_none(world: World) -> None:
+    workload_id = world.workload(config=DEPLOYED)
+    world.deploy(workload_id)
+    [container] = world.engine.containers({})
+    assert world.deployer.reconcile(workload_id) == "running"
+    assert reconcile_rows(world, workload_id) == []  # nothing drifted
+
+    world.engine.crash(container.id)
+    assert world.deployer.reconcile(workload_id) == "running"
+    assert world.deployer.reconcile(workload_id) == "running"
+    [row] = reconcile_rows(world, workload_id)
+    assert row["status"] == "running"
+
+
+def test_a_busy_workload_is_skipped_untouched(world: World) -> None:
+    workload_id = world.workload(config=DEPLOYED)
+    world.deploy(workload_id)
+    [container] = world.engine.containers({})
+    world.engine.crash(container.id)
+    world.engine.calls.clear()
+
+    with world.held_elsewhere(workload_id):
+        assert world.deployer.reconcile(workload_id) == "deploying"
+        world.server.reconciler.reconcile_all()
+    assert world.engine.calls == []
+    assert reconcile_rows(world, workload_id) == []
+
+
+def test_an_unreachable_engine_records_unknown_and_changes_nothing(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    workload_id = world.workload(config=DEPLOYED)
+    world.deploy(workload_id)
+    world.engine.calls.clear()
+
+    def unreachable(labels: dict[str, str]) -> list[object]:
+        raise EngineUnavailable("the Docker engine is not reachable")
+
+    monkeypatch.setattr(world.engine, "containers", unreachable)
+    assert world.deployer.reconcile(workload_id) == "unknown"
+    assert world.server.reconciler.observe(workload_id) == "unknown"
+    assert world.engine.calls == []
+    assert reconcile_rows(world, workload_id) == []

@@ -17,14 +17,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from moorage.bootstrap import load_registry
-from moorage.deployer.service import Deployer
 from moorage.deployer.trigger_runner import TriggerRunner
+from moorage.deployer.views import WorkloadViews
 from moorage.errors import InvalidInput
 from moorage.plugins.registry import Registry
 from moorage.runtime.compose import ComposeRunner
 from moorage.runtime.docker import DockerEngine
 from moorage.security.roles import SYSTEM
+from moorage.server import load_registry
 from moorage.services import projects, triggers, workloads
 from moorage.settings import Settings
 from moorage.store.db import Database
@@ -66,10 +66,9 @@ class Store:
 
     def runner(self, clock: Clock, db: Database | None = None) -> TriggerRunner:
         settings = Settings(data_dir=self.tmp_path, database_url=self.url)
-        deployer = Deployer(
-            settings, db or self.open(), self.registry, DockerEngine(), ComposeRunner()
-        )
-        return TriggerRunner(deployer, clock=clock)
+        engine = DockerEngine()
+        views = WorkloadViews(settings, engine, ComposeRunner(), lambda _name: None)
+        return TriggerRunner(db or self.open(), self.registry, engine, views, clock=clock)
 
 
 @pytest.fixture(scope="module")

@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from moorage.bootstrap import load_registry
 from moorage.plugins.registry import Registry
 from moorage.plugins.spec import HookRequest
 from moorage.security.roles import SYSTEM
+from moorage.server import load_registry
 from moorage.services import hooks, projects, triggers, workloads
 from moorage.services.hooks import HookAnswer
 from moorage.services.ratelimit import RateLimiter

@@ -70,7 +70,7 @@ class Site:
 
     def restore(self, restorer: RestoreEngine | None = None) -> str:
         """Accept a restore of the snapshot and run it in this thread; its id."""
-        restorer = restorer or RestoreEngine(self.world.deployer)
+        restorer = restorer or self.world.restorer()
         restore_id = self.world.request_restore(restorer, self.id, self.snapshot)
         restorer.run(restore_id)
         return restore_id

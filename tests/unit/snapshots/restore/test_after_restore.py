@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-from moorage.deployer.trigger_runner import TriggerRunner
 from moorage.security.roles import SYSTEM
 from moorage.services import triggers
 from tests.unit.snapshots.restore.conftest import Site
@@ -27,6 +26,6 @@ def test_image_polling_still_queues_a_pull_after_a_restore(
         )
         triggers.bind(s, SYSTEM, site.id, poll.id)
         poll_id = poll.id
-    assert TriggerRunner(world.deployer).poll(poll_id) == 1
+    assert world.server.runner.poll(poll_id) == 1
     queued = world.deployments(site.id)[0]
     assert (queued.status, queued.reason, queued.pull) == ("queued", f"trigger:{poll_id}", True)

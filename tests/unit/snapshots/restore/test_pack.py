@@ -62,7 +62,7 @@ def test_packing_again_after_a_crash_keeps_the_kept_trees(site: Site, with_socke
     # As if the process died after the row was written but before the journal went.
     record = Record.from_json(_journal_of(site, restore_id))
     journal.write(site.world.settings.journals_dir, record)
-    pack.pack(site.world.deployer, record)
+    pack.pack(site.world.tools, record)
     assert kept_trees(site) == kept
     assert site.world.restore_row(restore_id).kept_paths != []
     assert site.journals() == []
@@ -121,7 +121,7 @@ def test_a_failed_pack_keeps_the_trees_says_why_and_the_next_try_removes_them(
     # The journal stayed: the next start packs again, and this time it works.
     [record] = journal.read_all(site.world.settings.journals_dir)
     assert isinstance(record, Record)
-    pack.pack(site.world.deployer, record)
+    pack.pack(site.world.tools, record)
     row = site.world.restore_row(restore_id)
     assert row.kept_paths == [] and row.kept_reason is None
     assert row.pre_restore_snapshot_id is not None
@@ -141,5 +141,5 @@ def test_a_crash_before_the_trees_are_removed_removes_them_at_the_next_pack(
     [record] = journal.read_all(site.world.settings.journals_dir)
     assert isinstance(record, Record) and record.pre_restore is not None
     assert len(kept_trees(site)) == 2
-    pack.pack(site.world.deployer, record)
+    pack.pack(site.world.tools, record)
     assert kept_trees(site) == {} and site.journals() == []

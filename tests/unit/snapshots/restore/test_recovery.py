@@ -5,6 +5,7 @@ too, run it again); it removes the journal last; and it leaves alone what it can
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -28,21 +29,21 @@ FAULTS = [
 
 def crash(site: Site, point: str) -> str:
     """Run a restore of the site's snapshot until it dies at ``point``; its id."""
-    site.world.deployer.fault = CrashAt(point)
-    restorer = RestoreEngine(site.world.deployer)
+    site.world.fault = CrashAt(point)
+    restorer = site.world.restorer()
     restore_id = site.world.request_restore(restorer, site.id, site.snapshot)
     with pytest.raises(Crash):
         restorer.run(restore_id)
-    site.world.deployer.fault = CrashAt()
+    site.world.fault = CrashAt()
     return restore_id
 
 
 def restart(site: Site) -> RestoreEngine:
     """What the lifespan does at start-up: recover before serving, then resume (here, in
     this thread)."""
-    restorer = RestoreEngine(site.world.deployer)
-    settled = recovery.recover(site.world.deployer)
-    recovery.follow_up(site.world.deployer, settled)
+    restorer = site.world.restorer()
+    settled = recovery.recover(site.world.tools)
+    recovery.follow_up(site.world.tools, settled)
     return restorer
 
 
@@ -68,11 +69,11 @@ def test_cut_off_anywhere_recovers_all_old_or_all_new(
 ) -> None:
     restore_id = crash(site, point)
     assert site.journals() == [f"{restore_id}.json"]
-    settled = recovery.recover(site.world.deployer)
+    settled = recovery.recover(site.world.tools)
     # Before anything is served: the volumes and the row are decided.
     assert site.trees() == (site.old if settles_on == "old" else site.new)
     assert site.world.restore_row(restore_id).status == status
-    recovery.follow_up(site.world.deployer, settled)
+    recovery.follow_up(site.world.tools, settled)
     assert site.journals() == [] and site.leftovers() == []
     assert_up_with_the_deployed_artifact(site, restore_id)
     row = site.world.restore_row(restore_id)
@@ -103,10 +104,10 @@ def test_both_swap_modes_recover(swap_world: World, point: str) -> None:
 @pytest.mark.parametrize("point", ["restore.after_swaps", "restore.after_redeploy"])
 def test_recovery_cut_off_itself_recovers_on_the_next_start(site: Site, point: str) -> None:
     restore_id = crash(site, point)
-    site.world.deployer.fault = CrashAt("restore.recover.after_volume.1")
+    site.world.fault = CrashAt("restore.recover.after_volume.1")
     with pytest.raises(Crash):
-        recovery.recover(site.world.deployer)
-    site.world.deployer.fault = CrashAt()
+        recovery.recover(site.world.tools)
+    site.world.fault = CrashAt()
     assert site.journals() == [f"{restore_id}.json"]  # nothing finished: nothing removed
     restart(site)
     restart(site)  # and once more: nothing left to do, nothing changes
@@ -133,20 +134,15 @@ def test_the_journal_is_removed_last(site: Site, monkeypatch: pytest.MonkeyPatch
     assert site.trees() == site.new
 
 
-def test_a_failed_bring_up_keeps_the_journal_for_the_next_start(
-    site: Site, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_failed_bring_up_keeps_the_journal_for_the_next_start(site: Site) -> None:
     restore_id = crash(site, "restore.after_swaps")
-    deployer = site.world.deployer
-    settled = recovery.recover(deployer)
-    with monkeypatch.context() as patch:
+    settled = recovery.recover(site.world.tools)
 
-        def die(workload_id: str, reason: str) -> str | None:
-            raise Crash("killed while redeploying")
+    def die(workload_id: str, reason: str) -> str | None:
+        raise Crash("killed while redeploying")
 
-        patch.setattr(deployer, "redeploy", die)
-        with pytest.raises(Crash):
-            recovery.follow_up(deployer, settled)
+    with pytest.raises(Crash):
+        recovery.follow_up(dataclasses.replace(site.world.tools, redeploy=die), settled)
     assert site.journals() == [f"{restore_id}.json"]
     restart(site)
     assert site.journals() == []
@@ -206,7 +202,7 @@ def test_an_unreadable_journal_is_left_alone_and_blocks_only_its_workload(
     from moorage.errors import Conflict
 
     with pytest.raises(Conflict) as refused:
-        world.request_restore(RestoreEngine(world.deployer), site.id, site.snapshot)
+        world.request_restore(world.restorer(), site.id, site.snapshot)
     assert refused.value.code == "restore_running"
 
 

@@ -10,7 +10,6 @@ import pytest
 
 from moorage.runtime.engine import LABEL_DEPLOYMENT
 from moorage.services import workloads
-from moorage.snapshots.restore import RestoreEngine
 from moorage.store.tables import Workload
 from tests.fakes.world import IMAGE_V2, World
 from tests.unit.snapshots.restore.conftest import Site, fill, read_tree
@@ -75,7 +74,7 @@ def test_the_redeploy_is_health_checked(site: Site, monkeypatch: pytest.MonkeyPa
     assert newest.error and newest.error in (row.error or "")
     # What reconcile and promote read is still the deployment that ran.
     with world.db.session() as s:
-        assert world.deployer.view(s, site.id).artifact == site.deployed.artifact
+        assert world.server.views.view(s, site.id).artifact == site.deployed.artifact
 
 
 def test_a_never_deployed_workload_gets_its_data_and_no_container(world: World) -> None:
@@ -84,7 +83,7 @@ def test_a_never_deployed_workload_gets_its_data_and_no_container(world: World) 
     old = read_tree(world.live(workload_id))
     snapshot = world.snapshot(workload_id)
     fill(world.live(workload_id), "new")
-    restorer = RestoreEngine(world.deployer)
+    restorer = world.restorer()
     restore_id = world.request_restore(restorer, workload_id, snapshot)
     restorer.run(restore_id)
     assert world.restore_row(restore_id).status == "succeeded"

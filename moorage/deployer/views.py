@@ -1,0 +1,131 @@
+"""Reading a workload for the background work: its ``WorkloadView`` and ``DeployContext``.
+
+``view`` is the workload as saved now (what a deploy runs); ``deployed_view`` is the
+workload as its last successful deployment ran it (what reconcile and a restore's
+redeploy run), so an edit no deploy has passed never runs by itself. Volume host
+paths are derived again from the current settings (``volumes/paths.py``). Reads
+only; it never writes a row or touches the engine.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from moorage.plugins.spec import DeployContext, VolumeMount, WorkloadView
+from moorage.runtime.compose import ComposeRunner
+from moorage.runtime.engine import Engine
+from moorage.services import deploys, inputs, workloads
+from moorage.services import env as env_service
+from moorage.services import volumes as volume_service
+from moorage.settings import Settings
+from moorage.volumes.paths import containment_base, host_path
+
+log = logging.getLogger("moorage.deployer")
+
+
+def inputs_of(view: WorkloadView) -> dict[str, Any]:
+    """What a deploy of ``view`` runs, as ``Deployment.inputs`` keeps it."""
+    return {
+        "config": dict(view.config),
+        "env": dict(view.env),
+        "volumes": [{key: getattr(v, key) for key in inputs.MOUNT_KEYS} for v in view.volumes],
+    }
+
+
+class WorkloadViews:
+    """Builds workload views and the deploy context a source kind gets."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        compose: ComposeRunner,
+        fault: Callable[[str], None],
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.compose = compose
+        self.fault = fault
+
+    def view(self, s: Session, workload_id: str) -> WorkloadView:
+        """The workload as saved now (config, env, volumes), with its last artifact.
+        Raises NotFound for an unknown workload.
+
+        What a deploy runs. Reconcile and a restore's redeploy use ``deployed_view``.
+        """
+        return self._read(s, workload_id, deployed=False)
+
+    def deployed_view(self, s: Session, workload_id: str) -> WorkloadView:
+        """The workload as its last successful deployment ran it: that deployment's config,
+        env and volumes (the saved ones where the row predates recording them), and its
+        artifact (None: it never deployed). An edit no deploy has passed never runs."""
+        return self._read(s, workload_id, deployed=True)
+
+    def _read(self, s: Session, workload_id: str, *, deployed: bool) -> WorkloadView:
+        w = workloads.get(s, workload_id)
+        done = deploys.last_success(s, workload_id)
+        project = workloads.project_slug(s, w)
+        recorded = dict(done.inputs) if deployed and done is not None else {}
+        if recorded:
+            config, env = dict(recorded["config"]), dict(recorded["env"])
+            volumes = [dict(v) for v in recorded["volumes"]]
+        else:
+            config = dict(w.config)
+            env = {row.key: row.value for row in env_service.rows(s, w.id)}
+            volumes = [v.as_dict() for v in volume_service.read(s, w.id)]
+        mounts = tuple(self._mount(project, w.stage, v) for v in volumes)
+        return WorkloadView(
+            id=w.id,
+            name=w.name,
+            kind=w.kind,
+            project=project,
+            stage=w.stage,
+            config=config,
+            env=env,
+            volumes=mounts,
+            artifact=dict(done.artifact) if done is not None else None,
+        )
+
+    def _mount(self, project: str, stage: str, v: dict[str, Any]) -> VolumeMount:
+        where = {
+            "data_dir": self.settings.data_dir,
+            "volume_roots": self.settings.volume_roots,
+            "project": project,
+            "stage": stage,
+            "scope": v["scope"],
+        }
+        path = host_path(**where, source=v["source"])
+        return VolumeMount(
+            name=v["name"],
+            scope=v["scope"],
+            host_path=path,
+            target=v["target"],
+            read_only=v["read_only"],
+            source=v["source"],
+            base=containment_base(**where, path=path),
+        )
+
+    def context(
+        self,
+        view: WorkloadView,
+        *,
+        deployment_id: str = "",
+        log_line: Callable[[str], None] | None = None,
+    ) -> DeployContext:
+        """The tools a source kind gets to act on ``view``: engine, compose runner,
+        settings, the log (the server log when none is given), the fault points and the
+        labels from ``MOORAGE_CONTAINER_LABELS``."""
+        return DeployContext(
+            engine=self.engine,
+            compose=self.compose,
+            settings=self.settings,
+            workload=view,
+            deployment_id=deployment_id,
+            log=log_line or (lambda line: log.info("%s: %s", view.id, line)),
+            fault=self.fault,
+            labels=dict(self.settings.container_labels),
+        )

@@ -1,0 +1,69 @@
+"""The deploy queue's claim rule over the in-memory engine and a real SQLite store: a row
+runs once, a workload's deploys run in queue order, and a busy workload's backlog never
+hides another workload's deploy."""
+
+from __future__ import annotations
+
+from moorage.security.roles import SYSTEM
+from moorage.services import deploys
+from tests.fakes.world import WAIT, World
+
+
+def enqueue(world: World, workload_id: str) -> str:
+    with world.db.session() as s:
+        return deploys.enqueue(s, SYSTEM, workload_id, "manual").id
+
+
+def statuses(world: World, *deployment_ids: str) -> list[str]:
+    return [world.deployment(d).status for d in deployment_ids]
+
+
+def test_a_row_is_claimed_once(world: World) -> None:
+    workload_id = world.workload()
+    deployment_id = enqueue(world, workload_id)
+
+    assert world.server.queue.claim(deployment_id) is True
+    assert world.server.queue.claim(deployment_id) is False
+    assert statuses(world, deployment_id) == ["running"]
+    # A running row is no queue head: no worker picks it up again.
+    assert world.server.queue.work_once() is False
+
+
+def test_a_workloads_deploys_run_in_queue_order(world: World) -> None:
+    workload_id = world.workload()
+    first, second = enqueue(world, workload_id), enqueue(world, workload_id)
+
+    assert world.server.queue.work_once() is True
+    assert statuses(world, first, second) == ["succeeded", "queued"]
+    assert world.server.queue.work_once() is True
+    assert statuses(world, first, second) == ["succeeded", "succeeded"]
+    assert world.server.queue.work_once() is False
+
+
+def test_a_busy_workloads_backlog_does_not_hide_another_workload(world: World) -> None:
+    busy, free = world.workload("busy"), world.workload("free")
+    backlog = [enqueue(world, busy) for _ in range(3)]
+    other = enqueue(world, free)  # queued after the whole backlog
+
+    with world.held_elsewhere(busy):
+        assert world.server.queue.work_once() is True
+        assert world.server.queue.work_once() is False  # only the busy workload is left
+    assert statuses(world, other, *backlog) == ["succeeded", "queued", "queued", "queued"]
+
+
+def test_redeploy_of_a_never_deployed_workload_writes_nothing(world: World) -> None:
+    workload_id = world.workload()
+    with world.server.locks.hold(workload_id, timeout=WAIT):
+        assert world.server.queue.redeploy(workload_id, "restore:rs_x") is None
+    assert world.deployments(workload_id) == []
+    assert world.engine.calls == []
+
+
+def test_start_up_marks_running_rows_interrupted_and_leaves_queued_ones(world: World) -> None:
+    workload_id = world.workload()
+    cut, waiting = enqueue(world, workload_id), enqueue(world, workload_id)
+    assert world.server.queue.claim(cut)
+
+    assert world.server.queue.recover_interrupted() == [workload_id]
+    assert statuses(world, cut, waiting) == ["interrupted", "queued"]
+    assert world.deployment(cut).log.endswith("interrupted by a restart\n")
