@@ -74,6 +74,20 @@ def deploy(
     return deployment
 
 
+def keep_at(
+    session: Session, workload_id: str, desired: DesiredState, *, restart: bool = False
+) -> None:
+    """Stop, start or restart: set what reconcile keeps the workload at (the caller
+    converges once it is committed). A restart needs something to run again: 409
+    ``not_deployed`` when no deployment of the workload ever succeeded."""
+    workload = set_desired_state(session, workload_id, desired)
+    if restart and last_success(session, workload_id) is None:
+        raise Conflict(
+            f"workload {workload.name!r} has no successful deployment to restart; deploy it",
+            code="not_deployed",
+        )
+
+
 def last_success(session: Session, workload_id: str) -> Deployment | None:
     """The newest succeeded deployment that recorded what it runs (its artifact).
 

@@ -34,6 +34,22 @@ def archive_path(settings: Settings, snapshot: Snapshot) -> Path:
     return archive_path_for(settings, snapshot.workload_id, snapshot.id)
 
 
+def ready_archive(
+    session: Session, settings: Settings, workload_id: str, snapshot_id: str
+) -> tuple[Path, str]:
+    """The archive of a ``ready`` snapshot and its SHA-256, to download. ``NotFound`` for
+    no such snapshot; ``NotFound`` ``not_ready`` while it is captured, when it failed, or
+    when its file is gone."""
+    snapshot = get(session, workload_id, snapshot_id)
+    path = archive_path(settings, snapshot)
+    if snapshot.status != SnapshotStatus.READY or not path.exists():
+        raise NotFound(
+            f"snapshot {snapshot_id} has no archive to download ({snapshot.status})",
+            code="not_ready",
+        )
+    return path, snapshot.sha256
+
+
 def get(session: Session, workload_id: str, snapshot_id: str) -> Snapshot:
     snapshot = session.get(Snapshot, snapshot_id)
     if snapshot is None or snapshot.workload_id != workload_id:

@@ -10,11 +10,9 @@ from moorage.api.deps import DbSession, Operator, State
 from moorage.api.errors import responses
 from moorage.api.routes.workloads import get_workload
 from moorage.api.schemas import DeploymentOut, LogsOut, PromoteIn, ReconcileOut, WorkloadOut
-from moorage.errors import Conflict
 from moorage.security.roles import Actor
 from moorage.services import deploys, guard, workloads
 from moorage.services.audit import AuditAction
-from moorage.services.deploys import last_success
 from moorage.store.states import DesiredState
 
 router = APIRouter(prefix="/api/workloads/{workload_id}", tags=["deploys"])
@@ -96,16 +94,10 @@ def _lifecycle(
     deployer = state.deployer
     restart = action == AuditAction.WORKLOAD_RESTART
     with guard.change(session, deployer.locks, actor, action, workload_id) as change:
-        workload = workloads.set_desired_state(session, workload_id, desired)
-        if restart and last_success(session, workload_id) is None:
-            raise Conflict(
-                f"workload {workload.name!r} has no successful deployment to restart; deploy it",
-                code="not_deployed",
-            )
+        deploys.keep_at(session, workload_id, desired, restart=restart)
         change.note(desired_state=desired)
         change.then(lambda: deployer.converge(workload_id, restart=restart))
-    session.refresh(workload)  # converge recorded the status it found
-    return get_workload(workload_id, actor, session, state)
+    return get_workload(workload_id, actor, session, state)  # with the status converge found
 
 
 @router.post("/reconcile", responses=responses(409))

@@ -11,11 +11,10 @@ from fastapi.responses import FileResponse
 from moorage.api.deps import Admin, DbSession, Operator, State, Viewer
 from moorage.api.errors import responses
 from moorage.api.schemas import CaptureIn, SnapshotList, SnapshotOut
-from moorage.errors import ArchiveInvalid, NotFound
+from moorage.errors import ArchiveInvalid
 from moorage.services import guard, snapshots, workloads
 from moorage.services.audit import AuditAction
 from moorage.snapshots.incoming import IncomingArchive
-from moorage.store.states import SnapshotStatus
 
 router = APIRouter(prefix="/api/workloads/{workload_id}/snapshots", tags=["snapshots"])
 IMPORT_SUFFIX = "/snapshots/import"
@@ -55,17 +54,12 @@ def download(
     workload_id: str, snapshot_id: str, actor: Operator, session: DbSession, state: State
 ) -> FileResponse:
     """The archive, streamed, with its size and SHA-256 in the headers."""
-    snap = snapshots.get(session, workload_id, snapshot_id)
-    path = snapshots.archive_path(state.settings, snap)
-    if snap.status != SnapshotStatus.READY or not path.exists():
-        raise NotFound(
-            f"snapshot {snapshot_id} has no archive to download ({snap.status})", code="not_ready"
-        )
+    path, sha256 = snapshots.ready_archive(session, state.settings, workload_id, snapshot_id)
     return FileResponse(
         path,
         media_type="application/zstd",
         filename=f"{snapshot_id}.tar.zst",
-        headers={"X-Moorage-SHA256": snap.sha256, "ETag": f'"{snap.sha256}"'},
+        headers={"X-Moorage-SHA256": sha256, "ETag": f'"{sha256}"'},
     )
 
 
