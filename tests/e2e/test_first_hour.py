@@ -81,6 +81,9 @@ def test_a_newcomer_deploys_from_the_empty_form(ui: Ui, server: Server, project:
 
     deploy_and_open(ui, "hello from v1")
     ui.shot("first-hour-running")
+    row = ui.go("/apps").locator(f"[data-testid=app-row][data-name={name}]")
+    expect(row.locator("[data-testid=app-image]")).to_have_text("moorage-test/httpd:1")
+    expect(row.locator("[data-testid=app-ports]")).to_have_text("8080")
 
 
 def test_the_config_is_edited_in_the_form_and_redeployed(
@@ -106,3 +109,24 @@ def test_the_config_is_edited_in_the_form_and_redeployed(
     assert got["image"] == "moorage-test/httpd:2" and got["stop_timeout"] == 5, got
 
     deploy_and_open(ui, "hello from v2")
+
+
+def test_a_long_health_wait_shows_progress(ui: Ui, server: Server, project: str) -> None:
+    config = {
+        "image": "moorage-test/httpd:1",
+        "ports": [{"container": 8080}],
+        "health": {"http": "/missing", "timeout_seconds": 8},
+    }
+    w = create_workload(server, project, config=config)
+    ui.login("olga", "olga-password")
+    page = ui.go(f"/apps/{w['id']}")
+    page.click("[data-testid=deploy]")
+    progress = page.locator("[data-testid=deploy-progress]")
+    expect(progress).to_contain_text("health: waiting for HTTP /missing to answer (up to 8 s)")
+    expect(progress).to_contain_text("health: still waiting, 5 s of 8 s", timeout=15_000)
+    assert re.search(r"Running for ([1-9]\d*) s:", progress.inner_text()), progress.inner_text()
+    ui.shot("first-hour-health-progress")
+    log = page.locator("[data-testid=deploy-log]")
+    expect(log).to_have_attribute("data-status", "failed", timeout=30_000)
+    expect(progress).to_have_count(0)
+    expect(page.locator("[data-testid=deploy-error]")).to_contain_text("not healthy after 8 s")

@@ -16,6 +16,8 @@ from moorage.runtime.engine import Container, Engine
 from moorage.sources.image.config import HealthCheck, ImageConfig
 
 LOG_TAIL = 20
+PROGRESS_EVERY = 5.0
+"""Seconds between "still waiting" lines: a long wait shows progress in the live log."""
 
 
 def _dead(engine: Engine, container: Container) -> DeployFailed:
@@ -44,15 +46,17 @@ def wait_healthy(
     health = config.health or HealthCheck()
     deadline = time.monotonic() + health.timeout_seconds
     started = time.monotonic()
+    limit = f"(up to {health.timeout_seconds:g} s)"
     if health.cmd:
-        log(f"health: waiting for `{' '.join(health.cmd)}` to succeed")
+        log(f"health: waiting for `{' '.join(health.cmd)}` to succeed {limit}")
     elif health.http:
-        log(f"health: waiting for HTTP {health.http} to answer")
+        log(f"health: waiting for HTTP {health.http} to answer {limit}")
     elif image_has_healthcheck:
-        log("health: waiting for the image's HEALTHCHECK to report healthy")
+        log(f"health: waiting for the image's HEALTHCHECK to report healthy {limit}")
     else:
         log(f"health: the container must keep running for {health.grace_seconds:g} s")
     last = ""
+    reported = started
     while True:
         container = engine.get(container_id)
         if container is None:
@@ -73,9 +77,16 @@ def wait_healthy(
         if ok:
             log("health: healthy")
             return
-        if time.monotonic() >= deadline:
+        now = time.monotonic()
+        if now >= deadline:
             raise DeployFailed(
                 f"not healthy after {health.timeout_seconds:g} s" + (f": {last}" if last else "")
+            )
+        if now - reported >= PROGRESS_EVERY:
+            reported = now
+            log(
+                f"health: still waiting, {now - started:.0f} s of {health.timeout_seconds:g} s"
+                + (f" ({last})" if last else "")
             )
         time.sleep(health.interval_seconds)
 

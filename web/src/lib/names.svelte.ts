@@ -1,5 +1,6 @@
-// Names for the ids that deployment reasons carry (trigger:<id>, chain:<id>, promote:<id>),
-// fetched once and again when an unknown id shows up (at most every 10 s).
+// Names for the ids that deployment reasons (trigger:<id>, chain:<id>, promote:<id>) and audit
+// rows carry, fetched once and again when an unknown id shows up (at most every 10 s). Users
+// are listed for admins only: for others that list is simply left out.
 import { api, unwrap } from '$lib/api/client';
 
 const names = $state<Record<string, string>>({});
@@ -7,14 +8,16 @@ let fetchedAt = 0;
 
 async function refresh(): Promise<void> {
   fetchedAt = Date.now();
-  const [triggers, workloads] = await Promise.all([
-    unwrap(api.GET('/api/triggers')),
-    unwrap(api.GET('/api/workloads'))
+  const lists = await Promise.allSettled([
+    unwrap(api.GET('/api/triggers')).then((r) => r.items.map((x) => [x.id, x.name])),
+    unwrap(api.GET('/api/workloads')).then((r) => r.items.map((x) => [x.id, x.name])),
+    unwrap(api.GET('/api/projects')).then((r) => r.items.map((x) => [x.id, x.slug])),
+    unwrap(api.GET('/api/users')).then((r) => r.items.map((x) => [x.id, x.username]))
   ]);
-  for (const item of [...triggers.items, ...workloads.items]) names[item.id] = item.name;
+  for (const list of lists) if (list.status === 'fulfilled') for (const [id, name] of list.value) names[id] = name;
 }
 
-/** The name behind a trigger or workload id, or the id itself until it is known. */
+/** The name behind a trigger, workload, project or user id, or the id itself until it is known. */
 export function nameOf(id: string): string {
   if (!(id in names) && Date.now() - fetchedAt > 10_000) refresh().catch(() => {});
   return names[id] ?? id;

@@ -56,3 +56,52 @@ export function envBody(rows: EnvRow[]): Record<string, EnvValue> {
   }
   return body;
 }
+
+export type Dotenv = { pairs: [string, string][]; bad: number[] };
+
+/**
+ * A pasted `.env` file: `KEY=value` lines, `export KEY=value`, `#` comments and blank lines;
+ * values in single quotes are literal, in double quotes `\n`, `\"` and `\\` are escapes, and
+ * an unquoted value ends at ` #`. `bad` lists the 1-based lines that are none of these.
+ */
+export function parseDotenv(text: string): Dotenv {
+  const pairs: [string, string][] = [];
+  const bad: number[] = [];
+  text.split(/\r?\n/).forEach((line, i) => {
+    const trimmed = line.trim();
+    if (!trimmed || trimmed.startsWith('#')) return;
+    const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(trimmed);
+    if (!m) {
+      bad.push(i + 1);
+      return;
+    }
+    const raw = m[2];
+    let value: string;
+    const quote = raw[0];
+    if ((quote === '"' || quote === "'") && raw.length > 1) {
+      const end = raw.lastIndexOf(quote);
+      if (end <= 0 || !/^(\s+#.*)?\s*$/.test(raw.slice(end + 1))) {
+        bad.push(i + 1);
+        return;
+      }
+      value = raw.slice(1, end);
+      if (quote === '"') value = value.replace(/\\([n"\\])/g, (_, c: string) => (c === 'n' ? '\n' : c));
+    } else {
+      value = raw.replace(/\s+#.*$/, '').trim();
+    }
+    pairs.push([m[1], value]);
+  });
+  return { pairs, bad };
+}
+
+/** Rows with the pasted pairs applied: a key already there takes the new value, a new key is
+ * added (a secret when `secret`); the rest are left as they were. */
+export function mergeDotenv(rows: EnvRow[], pairs: [string, string][], secret: boolean): EnvRow[] {
+  const out = rows.filter((r) => !blank(r)).map((r) => ({ ...r }));
+  for (const [key, value] of pairs) {
+    const row = out.find((r) => r.key.trim() === key);
+    if (row) Object.assign(row, { value, kept: false, secret: row.secret || secret });
+    else out.push({ key, value, secret, kept: false });
+  }
+  return out;
+}

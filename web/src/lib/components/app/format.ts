@@ -118,3 +118,18 @@ export function prettyJson(value: unknown, indent = ''): string {
   const lines = entries.map((e) => inner + e.key + prettyJson(e.v, inner));
   return `${open}\n${lines.join(',\n')}\n${indent}${close}`;
 }
+
+/** The image and the ports a config names, for the apps list: read by the keys the kind's
+ * config uses (`image`, `ports: [{container, host, protocol}]`), empty when it has none. */
+export function configSummary(config: Record<string, unknown>): { image: string; ports: string[] } {
+  const image = typeof config.image === 'string' ? config.image : '';
+  const list = Array.isArray(config.ports) ? config.ports : [];
+  const ports = list.flatMap((p) => {
+    if (typeof p !== 'object' || p === null) return [];
+    const { container, host, protocol } = p as Record<string, unknown>;
+    if (typeof container !== 'number') return [];
+    const proto = protocol === 'udp' ? '/udp' : '';
+    return [typeof host === 'number' ? `${host}→${container}${proto}` : `${container}${proto}`];
+  });
+  return { image, ports };
+}

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { tabOf, tabHref } from './tabs';
-import { duration, parseReason, readableConfig, problemLines, prettyJson, askedPowers, clashingApps } from './format';
+import { duration, parseReason, readableConfig, problemLines, prettyJson, askedPowers, clashingApps, configSummary } from './format';
 import { diffPatch } from './mergePatch';
-import { rowsFromEnv, envBody, envProblems, blankRow } from './env';
+import { rowsFromEnv, envBody, envProblems, blankRow, parseDotenv, mergeDotenv } from './env';
 import { rowsFromVolumes, volumeBody, volumeProblems, blankVolume } from './volumes';
 
 describe('tabs', () => {
@@ -179,5 +179,58 @@ describe('clashingApps', () => {
     expect(clashingApps(details)).toEqual(['web', 'wl_b']);
     expect(clashingApps(null)).toEqual([]);
     expect(clashingApps({ workload: 'wl_a' })).toEqual([]);
+  });
+});
+
+describe('configSummary', () => {
+  it('reads the image and the ports of a config', () => {
+    const config = { image: 'web:1', ports: [{ container: 8080 }, { container: 53, host: 5353, protocol: 'udp' }] };
+    expect(configSummary(config)).toEqual({ image: 'web:1', ports: ['8080', '5353→53/udp'] });
+  });
+  it('is empty for a config without them', () => {
+    expect(configSummary({ compose: 'services: {}' })).toEqual({ image: '', ports: [] });
+    expect(configSummary({ ports: ['x', null, { host: 1 }] })).toEqual({ image: '', ports: [] });
+  });
+});
+
+describe('a pasted .env', () => {
+  it('reads pairs, quotes, exports and comments, and names the bad lines', () => {
+    const text = [
+      '# database',
+      'DB_HOST=db.internal',
+      'export PORT = 5432',
+      "GREETING='hello # not a comment'",
+      'MULTI="a\\nb \\"q\\""  # trailing',
+      'EMPTY=',
+      'PLAIN=x y # comment',
+      'not a line',
+      '1BAD=x',
+      ''
+    ].join('\n');
+    expect(parseDotenv(text)).toEqual({
+      pairs: [
+        ['DB_HOST', 'db.internal'],
+        ['PORT', '5432'],
+        ['GREETING', 'hello # not a comment'],
+        ['MULTI', 'a\nb "q"'],
+        ['EMPTY', ''],
+        ['PLAIN', 'x y']
+      ],
+      bad: [8, 9]
+    });
+  });
+
+  it('updates keys already there and adds the rest', () => {
+    const rows = [
+      { key: 'A', value: '1', secret: false, kept: false },
+      { key: 'S', value: '', secret: true, kept: true },
+      blankRow()
+    ];
+    expect(mergeDotenv(rows, [['S', 'new'], ['B', '2']], false)).toEqual([
+      { key: 'A', value: '1', secret: false, kept: false },
+      { key: 'S', value: 'new', secret: true, kept: false },
+      { key: 'B', value: '2', secret: false, kept: false }
+    ]);
+    expect(mergeDotenv([], [['T', 'x']], true)).toEqual([{ key: 'T', value: 'x', secret: true, kept: false }]);
   });
 });

@@ -24,3 +24,8 @@ export function fieldLabel(field: Field): string {
 export function fieldHelp(field: Field): string {
   return field.model ? tOr(`schemas.${field.model}.${field.key}.help`, field.help) : field.help;
 }
+
+/** An enum member's name in the UI's language: `schemas.<Model>.<field>.options.<value>`, else the value. */
+export function optionLabel(field: Field, option: string): string {
+  return field.model ? tOr(`schemas.${field.model}.${field.key}.options.${option}`, option) : option;
+}
