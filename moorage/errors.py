@@ -130,6 +130,13 @@ class EngineUnavailable(EngineError):
     code = "engine_unavailable"
 
 
+class TargetError(MoorageError):
+    """A storage target (SPEC section 11) refused, failed or could not be reached; the
+    message names the target's host or path and what to check."""
+
+    code = "target_error"
+
+
 class DeployFailed(MoorageError):
     code = "deploy_failed"
 
@@ -207,6 +214,8 @@ CODES: dict[str, ErrorCode] = {
     "no_exchange": ErrorCode(409, "MOORAGE_RESTORE_SWAP=exchange, but RENAME_EXCHANGE fails"),
     # 422
     "invalid_input": ErrorCode(422, "bad input"),
+    "invalid_key": ErrorCode(422, "an object key a storage target may not hold"),
+    "wrong_passphrase": ErrorCode(422, "a storage target's key does not open with it"),
     "invalid_request": ErrorCode(422, "the body or a parameter fails its schema (details: fields)"),
     "invalid_text": ErrorCode(422, "a string holds a character its field does not take"),
     "invalid_config": ErrorCode(422, "a kind's config fails its schema (or Compose refuses it)"),
@@ -250,6 +259,11 @@ CODES: dict[str, ErrorCode] = {
     "config_error": ErrorCode(500, "a bad MOORAGE_* setting (a start-up error)"),
     "engine_error": ErrorCode(502, "the container engine refused or failed"),
     "engine_unavailable": ErrorCode(503, "the container engine cannot be reached"),
+    "target_error": ErrorCode(502, "a storage target refused or failed"),
+    "target_unreachable": ErrorCode(502, "a storage target's host or path cannot be reached"),
+    "target_auth_failed": ErrorCode(502, "a storage target refused the stored credentials"),
+    "target_object_missing": ErrorCode(502, "the storage target holds no object of that key"),
+    "copy_corrupt": ErrorCode(502, "an off-site copy that does not decrypt (key or bytes)"),
     "busy": ErrorCode(503, "at a bound kept on purpose (password checks); retry shortly"),
     "disk_full": ErrorCode(507, "no space or quota left where Moorage writes"),
 }

@@ -15,6 +15,13 @@ if [ -z "${MOORAGE_TEST_DATABASE_URL:-}" ] && [ "${MOORAGE_TEST_SKIP_POSTGRES:-}
   fi
 fi
 
+# The off-site targets' servers (SPEC section 11): an sshd of our own and an S3-compatible
+# server, both on loopback ports.
+if dir=$(scripts/sftp.sh); then export MOORAGE_TEST_SFTP_DIR="$dir"; else
+  echo "error: could not start the test SFTP server" >&2; exit 1; fi
+if url=$(scripts/s3.sh); then export MOORAGE_TEST_S3_URL="$url"; else
+  echo "error: could not start the test S3 server" >&2; exit 1; fi
+
 # A base temp dir of our own: pytest prunes its shared one, and another run on the same
 # machine must not delete the data directory under this run's live server.
 basetemp=$(mktemp -d "${TMPDIR:-/tmp}/moorage-pytest-XXXXXX")

@@ -1,4 +1,5 @@
-"""Load source and trigger kinds from entry points; a duplicate kind is a start-up error."""
+"""Load source, trigger and storage kinds from entry points; a duplicate kind is a
+start-up error."""
 
 from __future__ import annotations
 
@@ -8,30 +9,44 @@ from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from moorage.errors import InvalidInput, PluginError
-from moorage.plugins.spec import SOURCE_GROUP, TRIGGER_GROUP, SourceKind, TriggerKind
+from moorage.plugins.spec import (
+    SOURCE_GROUP,
+    STORAGE_GROUP,
+    TRIGGER_GROUP,
+    SourceKind,
+    StorageKind,
+    TriggerKind,
+)
 
 
 @dataclass
 class Registry:
     sources: dict[str, SourceKind] = field(default_factory=dict)
     triggers: dict[str, TriggerKind] = field(default_factory=dict)
+    storage: dict[str, StorageKind] = field(default_factory=dict)
 
     @classmethod
     def load(cls) -> Registry:
         """Build the registry from every installed package's entry points."""
         return cls.from_entry_points(
-            entry_points(group=SOURCE_GROUP), entry_points(group=TRIGGER_GROUP)
+            entry_points(group=SOURCE_GROUP),
+            entry_points(group=TRIGGER_GROUP),
+            entry_points(group=STORAGE_GROUP),
         )
 
     @classmethod
     def from_entry_points(
-        cls, sources: Iterable[EntryPoint], triggers: Iterable[EntryPoint]
+        cls,
+        sources: Iterable[EntryPoint],
+        triggers: Iterable[EntryPoint],
+        storage: Iterable[EntryPoint] = (),
     ) -> Registry:
         registry = cls()
         origins: dict[tuple[str, str], str] = {}
         for group, eps, table, protocol in (
             ("source", sources, registry.sources, SourceKind),
             ("trigger", triggers, registry.triggers, TriggerKind),
+            ("storage", storage, registry.storage, StorageKind),
         ):
             for ep in eps:
                 plugin = _instantiate(ep)

@@ -1,8 +1,9 @@
 """Every extension point of Moorage, in one file.
 
 A source kind knows how to deploy one kind of workload; a trigger kind knows
-one way of starting deploys. Built-in kinds implement these Protocols and are
-registered through the same entry points a third-party package would use:
+one way of starting deploys; a storage kind knows one place to keep off-site
+copies. Built-in kinds implement these Protocols and are registered through
+the same entry points a third-party package would use:
 
     [project.entry-points."moorage.sources"]
     mykind = "mypackage.module:MySource"
@@ -17,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
 SOURCE_GROUP = "moorage.sources"
 TRIGGER_GROUP = "moorage.triggers"
+STORAGE_GROUP = "moorage.storage"
 
 
 @dataclass(frozen=True)
@@ -264,4 +266,74 @@ class PolledTrigger(Protocol):
 
     def poll(self, engine: Engine, config: dict[str, Any], workload: WorkloadView) -> str | None:
         """A reason to deploy ``workload`` now (say, a new digest), or None."""
+        ...
+
+
+# --- storage targets (SPEC section 11) ------------------------------------------
+# Where off-site copies go. A storage kind opens a connection to one target from its
+# config; the core encrypts before ``put`` and decrypts after ``get`` (the target only
+# ever holds ciphertext), so a kind moves bytes and nothing else.
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """One object on a target: its key (``/``-separated, relative to the target's
+    path or prefix), size in bytes and last-modified instant (UTC)."""
+
+    key: str
+    size: int
+    modified: datetime
+
+
+@runtime_checkable
+class TargetStore(Protocol):
+    """An open connection to one storage target. Keys are checked by the core
+    (``storage.keys.check_key``) before they reach a kind."""
+
+    def put(self, key: str, source: BinaryIO) -> int:
+        """Write ``source`` (read to its end, in chunks) as ``key``; return the bytes
+        written. The object appears whole or not at all: a failure or a crash part-way
+        leaves any earlier object of that key as it was, and no partial one under it.
+        Raises ``TargetError``."""
+        ...
+
+    def get(self, key: str, sink: BinaryIO) -> int:
+        """Write the object ``key`` into ``sink`` in chunks; return the bytes written.
+        Raises ``TargetError`` (code ``target_object_missing`` when there is none)."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove ``key``; a key that is not there is not an error."""
+        ...
+
+    def list(self, prefix: str = "") -> list[StoredObject]:
+        """Every object whose key starts with ``prefix``, sorted by key."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection; calling it twice is harmless."""
+        ...
+
+
+@runtime_checkable
+class StorageKind(Protocol):
+    """A plugin that stores off-site copies (``sftp``, ``s3``, ``local``), registered
+    under the ``moorage.storage`` entry point group."""
+
+    kind: ClassVar[str]
+    """The kind's name as used in the API: lower-case slug, unique among storage kinds."""
+
+    config_model: ClassVar[type[BaseModel]]
+    """Pydantic model of the target config; its JSON schema drives API, UI and docs.
+    Credentials are ``SecretStr`` fields: masked on read (``kind_config.public_config``)."""
+
+    description: ClassVar[str]
+
+    def validate(self, config: dict[str, Any]) -> BaseModel:
+        """Check a config and return the parsed model; raise InvalidInput otherwise."""
+        ...
+
+    def open(self, config: dict[str, Any]) -> TargetStore:
+        """Connect to the target a validated config names. Raises ``TargetError``
+        (``target_unreachable``, ``target_auth_failed``, ``target_error``)."""
         ...
