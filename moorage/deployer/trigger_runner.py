@@ -15,22 +15,16 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
-
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from datetime import UTC, datetime
 
 from moorage.deployer.views import WorkloadViews
-from moorage.errors import EngineError, MoorageError
+from moorage.errors import MoorageError
 from moorage.plugins.registry import Registry
 from moorage.plugins.spec import PolledTrigger, TimedTrigger
 from moorage.runtime.engine import Engine
-from moorage.services import deploys
-from moorage.services import snapshots as snapshot_service
-from moorage.services.firing import fire, trigger_actor
+from moorage.services import trigger_state
+from moorage.services.firing import fire
 from moorage.store.db import Database
-from moorage.store.states import DEPLOYMENT_PENDING, SnapshotOrigin
-from moorage.store.tables import Binding, Deployment, Trigger, utcnow
 
 log = logging.getLogger("moorage.triggers")
 
@@ -48,7 +42,7 @@ class TriggerRunner:
         views: WorkloadViews,
         *,
         wake: Callable[[], None] = lambda: None,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_snapshot: Callable[[str], None] | None = None,
     ) -> None:
         self.db = db
@@ -90,15 +84,7 @@ class TriggerRunner:
         now = self.clock()
         queued = 0
         with self.db.session() as s:
-            due = list(
-                s.scalars(
-                    select(Trigger).where(
-                        Trigger.kind.in_(self._timed_kinds()),
-                        Trigger.next_run_at.is_not(None),
-                        Trigger.next_run_at <= now,
-                    )
-                )
-            )
+            due = trigger_state.due(s, self._timed_kinds(), now)
         for trigger in due:
             plugin = self.registry.triggers[trigger.kind]
             assert isinstance(plugin, TimedTrigger)
@@ -112,24 +98,14 @@ class TriggerRunner:
                         trigger.name,
                         exc,
                     )
-                    s.execute(
-                        update(Trigger)
-                        .where(Trigger.id == trigger.id, Trigger.next_run_at == trigger.next_run_at)
-                        .values(next_run_at=None)
-                    )
+                    trigger_state.idle(s, trigger.id, trigger.next_run_at)
                     continue
-                claimed = s.execute(
-                    update(Trigger)
-                    .where(Trigger.id == trigger.id, Trigger.next_run_at == trigger.next_run_at)
-                    .values(next_run_at=following, last_fired_at=now)
-                ).rowcount  # type: ignore[attr-defined]
-                if not claimed:
+                fresh = trigger_state.claim_slot(s, trigger.id, trigger.next_run_at, following, now)
+                if fresh is None:
                     continue  # another runner (or a config change) got there first
-                fresh = s.get(Trigger, trigger.id)
-                assert fresh is not None
                 action, mode = plugin.action(dict(fresh.config))
                 if action == "snapshot":
-                    captures = self._snapshots(s, fresh, mode)
+                    captures = trigger_state.capture_bound(s, self.registry, fresh, mode)
                 else:
                     queued += len(fire(s, fresh, at=now))  # the slot's instant, as claimed
                 log.info("schedule %s fired; next at %s", trigger.name, following.isoformat())
@@ -138,41 +114,11 @@ class TriggerRunner:
                     self.on_snapshot(snapshot_id)  # after the commit: the row is there
         return queued
 
-    def _snapshots(self, s: Session, trigger: Trigger, mode: str) -> list[str]:
-        """Record a ``scheduled`` capture of each bound workload that has volumes."""
-        bound = list(
-            s.scalars(
-                select(Binding.workload_id)
-                .where(Binding.trigger_id == trigger.id)
-                .order_by(Binding.workload_id)
-            )
-        )
-        actor = trigger_actor(trigger)
-        started = []
-        for workload_id in dict.fromkeys(bound):
-            try:
-                snap = snapshot_service.request_capture(
-                    s,
-                    actor,
-                    self.registry,
-                    workload_id,
-                    volumes=None,
-                    mode=mode,
-                    origin=SnapshotOrigin.SCHEDULED,
-                )
-            except MoorageError as exc:
-                log.warning(
-                    "schedule %s: no snapshot of %s: %s", trigger.name, workload_id, exc.message
-                )
-                continue
-            started.append(snap.id)
-        return started
-
     def poll_due(self) -> int:
         """Ask each polled trigger whose interval has passed; return deployments queued."""
         kinds = [k for k, p in self.registry.triggers.items() if isinstance(p, PolledTrigger)]
         with self.db.session() as s:
-            triggers = list(s.scalars(select(Trigger).where(Trigger.kind.in_(kinds))))
+            triggers = trigger_state.of_kinds(s, kinds)
         queued = 0
         for trigger in triggers:
             plugin = self.registry.triggers[trigger.kind]
@@ -187,25 +133,19 @@ class TriggerRunner:
     def poll(self, trigger_id: str) -> int:
         """Poll one trigger now for every bound workload; queue a pulling deploy on change."""
         with self.db.session() as s:
-            trigger = s.get(Trigger, trigger_id)
+            trigger = trigger_state.find(s, trigger_id)
             if trigger is None:
                 return 0
             plugin = self.registry.triggers[trigger.kind]
             assert isinstance(plugin, PolledTrigger)
-            bound = list(
-                s.scalars(select(Binding.workload_id).where(Binding.trigger_id == trigger_id))
-            )
-            views = [self.views.view(s, w) for w in bound]
+            views = [self.views.view(s, w) for w in trigger_state.bound(s, trigger_id)]
             config = dict(trigger.config)
         changed: list[str] = []
         seen = {v.id: (v.artifact or {}).get("deployment") for v in views}
         for view in views:
             try:
                 reason = plugin.poll(self.engine, config, view)
-            except EngineError as exc:
-                log.warning("poll of %s for %s: %s", trigger_id, view.name, exc.message)
-                continue
-            except MoorageError as exc:
+            except MoorageError as exc:  # EngineError included
                 log.warning("poll of %s for %s: %s", trigger_id, view.name, exc.message)
                 continue
             if reason is not None:
@@ -213,26 +153,9 @@ class TriggerRunner:
                 changed.append(view.id)
         if not changed:
             return 0
+        # A deploy that finished while we asked the registry may already run the new digest.
         with self.db.session() as s:
-            busy = set(
-                s.scalars(
-                    select(Deployment.workload_id).where(
-                        Deployment.workload_id.in_(changed),
-                        Deployment.status.in_(DEPLOYMENT_PENDING),
-                    )
-                )
-            )
-            # A deploy that finished while we asked the registry may already run the new digest.
-            # Compare what runs (the artifact's deployment), not the row: a restore writes a
-            # row of its own that runs the same artifact.
-            for workload_id in changed:
-                done = deploys.last_success(s, workload_id)
-                if (done.artifact.get("deployment") if done else None) != seen[workload_id]:
-                    busy.add(workload_id)
-            trigger = s.get(Trigger, trigger_id)
-            if trigger is None:
-                return 0
-            queued = fire(s, trigger, only=[w for w in changed if w not in busy], pull=True)
+            queued = trigger_state.fire_changed(s, trigger_id, changed, seen)
         if queued:
             self.wake()
         return len(queued)

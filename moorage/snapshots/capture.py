@@ -16,14 +16,12 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy import select, update
 
 from moorage import metrics
 from moorage.deployer.views import WorkloadViews
 from moorage.errors import DiskFull, MoorageError
 from moorage.runtime.engine import LABEL_WORKLOAD, Engine
+from moorage.services import captures
 from moorage.services import snapshots as snapshot_service
 from moorage.services.locks import WorkloadLocks
 from moorage.settings import Settings
@@ -31,12 +29,12 @@ from moorage.snapshots.archive import VolumeSource, write_archive
 from moorage.snapshots.quiesce import quiesced
 from moorage.store.db import Database
 from moorage.store.states import CaptureMode, SnapshotStatus
-from moorage.store.tables import Snapshot
 from moorage.volumes.paths import VOLUME_SCOPES
 
 log = logging.getLogger("moorage.snapshots")
 LOCK_WAIT_SECONDS = 600.0
 PROGRESS_EVERY = 0.5
+CUT_OFF = "Moorage stopped during the capture; nothing was kept"
 
 
 class Snapshotter:
@@ -59,22 +57,16 @@ class Snapshotter:
         self.fault = fault
 
     def recover(self) -> list[str]:
-        """Fail captures a crash cut off and remove their partial files."""
+        """Fail captures a crash cut off and remove their partial files (each file before
+        its row says ``failed``, in the transaction that says it)."""
         with self.db.session() as s:
-            cut = list(
-                s.scalars(select(Snapshot).where(Snapshot.status == SnapshotStatus.CAPTURING))
-            )
-            for snap in cut:
-                path = snapshot_service.archive_path(self.settings, snap)
-                path.with_name(path.name + ".partial").unlink(missing_ok=True)
-                path.unlink(missing_ok=True)
-                snapshot_service.finish(
-                    s,
-                    snap,
-                    status=SnapshotStatus.FAILED,
-                    error="Moorage stopped during the capture; nothing was kept",
+            cut = captures.capturing(s, self.settings)
+            for snapshot_id, path in cut:
+                _remove_archive(path)
+                captures.fail(
+                    s, snapshot_id, "Moorage stopped during the capture; nothing was kept"
                 )
-            return [snap.id for snap in cut]
+            return [snapshot_id for snapshot_id, _ in cut]
 
     def start(self, snapshot_id: str) -> None:
         threading.Thread(
@@ -84,11 +76,10 @@ class Snapshotter:
     def capture(self, snapshot_id: str) -> None:
         started = time.monotonic()
         with self.db.session() as s:
-            snap = s.get(Snapshot, snapshot_id)
-            if snap is None:
-                return
-            # Only an import has no mode, and nothing captures an import.
-            workload_id, mode, names = snap.workload_id, CaptureMode(snap.mode), list(snap.volumes)
+            order = captures.order(s, snapshot_id)
+        if order is None:
+            return
+        workload_id, mode, names = order.workload_id, order.mode, order.volumes
         try:
             with self.locks.hold(workload_id, timeout=LOCK_WAIT_SECONDS):
                 result = self._capture_locked(snapshot_id, workload_id, mode, names)
@@ -108,21 +99,17 @@ class Snapshotter:
         metrics.SNAPSHOT_SECONDS.observe(time.monotonic() - started)
         metrics.SNAPSHOT_RESULTS.labels(SnapshotStatus.READY).inc()
         with self.db.session() as s:
-            snap = s.get(Snapshot, snapshot_id)
-            if snap is None:  # deleted meanwhile: do not leave its file behind
+            if not captures.ready(s, snapshot_id, result):
+                # Deleted meanwhile: do not leave its file behind.
                 snapshot_service.archive_path_for(self.settings, workload_id, snapshot_id).unlink(
                     missing_ok=True
                 )
                 return
-            snap.size, snap.sha256 = result["size"], result["sha256"]
-            snap.manifest, snap.warnings = result["manifest"], result["warnings"]
-            snap.progress_bytes = snap.total_bytes
-            snapshot_service.finish(s, snap, status=SnapshotStatus.READY)
             snapshot_service.prune(s, self.settings, workload_id)
 
     def _capture_locked(
         self, snapshot_id: str, workload_id: str, mode: CaptureMode, names: list[str]
-    ) -> dict[str, Any]:
+    ) -> captures.Written:
         with self.db.session() as s:
             view = self.views.view(s, workload_id)
         chosen = [v for v in view.volumes if v.name in names]
@@ -145,7 +132,7 @@ class Snapshotter:
             )
         total = sum(_tree_bytes(v.path) for v in sources)
         with self.db.session() as s:
-            s.execute(update(Snapshot).where(Snapshot.id == snapshot_id).values(total_bytes=total))
+            captures.set_total(s, snapshot_id, total)
         engine = self.engine
         containers = (
             engine.containers({LABEL_WORKLOAD: workload_id}) if mode != CaptureMode.NONE else []
@@ -171,14 +158,9 @@ class Snapshotter:
                 threads=2,
             )
         metrics.SNAPSHOT_BYTES.inc(sum(v["bytes"] for v in written.manifest["volumes"]))
-        return {
-            "size": written.size,
-            "sha256": written.sha256,
-            "manifest": written.manifest,
-            "warnings": written.warnings,
-        }
+        return captures.Written(written.size, written.sha256, written.manifest, written.warnings)
 
-    def _progress(self, snapshot_id: str) -> Any:
+    def _progress(self, snapshot_id: str) -> Callable[[int], None]:
         last = 0.0
         faulted = False
 
@@ -192,9 +174,7 @@ class Snapshotter:
                 return
             last = now
             with self.db.session() as s:
-                s.execute(
-                    update(Snapshot).where(Snapshot.id == snapshot_id).values(progress_bytes=done)
-                )
+                captures.set_progress(s, snapshot_id, done)
 
         return report
 
@@ -212,12 +192,16 @@ class Snapshotter:
     def _fail(self, snapshot_id: str, reason: str) -> None:
         metrics.SNAPSHOT_RESULTS.labels(SnapshotStatus.FAILED).inc()
         with self.db.session() as s:
-            snap = s.get(Snapshot, snapshot_id)
-            if snap is not None:
-                path = snapshot_service.archive_path(self.settings, snap)
-                path.with_name(path.name + ".partial").unlink(missing_ok=True)
-                path.unlink(missing_ok=True)
-                snapshot_service.finish(s, snap, status=SnapshotStatus.FAILED, error=reason)
+            path = captures.archive_of(s, self.settings, snapshot_id)
+            if path is not None:
+                _remove_archive(path)
+                captures.fail(s, snapshot_id, reason)
+
+
+def _remove_archive(path: Path) -> None:
+    """Remove an archive and its ``.partial``, if either is there."""
+    path.with_name(path.name + ".partial").unlink(missing_ok=True)
+    path.unlink(missing_ok=True)
 
 
 def _tree_bytes(root: Path) -> int:

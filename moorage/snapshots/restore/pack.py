@@ -19,14 +19,13 @@ import shutil
 from pathlib import Path
 
 from moorage.names import new_id
+from moorage.services import captures, restore_runs
 from moorage.services import snapshots as snapshot_service
 from moorage.snapshots.archive import VolumeSource, WriteResult, write_archive
 from moorage.snapshots.restore import journal
 from moorage.snapshots.restore.journal import Record, VolumeStep
 from moorage.snapshots.restore.swap import fsync_dir, inode
 from moorage.snapshots.restore.tools import RestoreTools
-from moorage.store.states import CaptureMode, SnapshotOrigin, SnapshotStatus
-from moorage.store.tables import Restore, Snapshot
 
 log = logging.getLogger("moorage.restore")
 SHOWN_SKIPS = 5
@@ -62,9 +61,12 @@ def pack(tools: RestoreTools, record: Record) -> None:
     """
     settings = tools.settings
     olds = holders(record)
-    if record.pre_restore is not None and _ready(tools, record.pre_restore):
+    with tools.db.session() as s:
+        packed_before = record.pre_restore is not None and captures.is_ready(s, record.pre_restore)
+        kept_before = restore_runs.kept_any(s, record.restore)
+    if packed_before:
         # Packed before a crash; the row, written with the snapshot, says what was kept.
-        if not _kept(tools, record.restore):
+        if not kept_before:
             for v, holder in olds:
                 remove_if(holder, v.old_inode)
         journal.remove(settings.journals_dir, record.restore)
@@ -76,19 +78,14 @@ def pack(tools: RestoreTools, record: Record) -> None:
         written = _write(tools, record, snapshot_id, olds)
         kept = [] if written.complete else [str(holder) for _, holder in olds]
         with tools.db.session() as s:
-            snap = s.get(Snapshot, snapshot_id)
-            if snap is not None:
-                snap.size, snap.sha256 = written.size, written.sha256
-                snap.manifest, snap.warnings = written.manifest, written.warnings
-                snap.progress_bytes = snap.total_bytes = sum(
-                    int(v.get("bytes", 0)) for v in written.manifest["volumes"]
-                )
-                snapshot_service.finish(s, snap, status=SnapshotStatus.READY)
-            row = s.get(Restore, record.restore)
-            if row is not None:
-                row.pre_restore_snapshot_id = snapshot_id
-                row.kept_paths = kept
-                row.kept_reason = _why(snapshot_id, written.skipped, kept) if kept else None
+            captures.ready(
+                s,
+                snapshot_id,
+                captures.Written(written.size, written.sha256, written.manifest, written.warnings),
+                total_bytes=sum(int(v.get("bytes", 0)) for v in written.manifest["volumes"]),
+            )
+            reason = _why(snapshot_id, written.skipped, kept) if kept else None
+            restore_runs.packed(s, record.restore, snapshot_id, kept, reason)
         if not kept:
             for v, holder in olds:
                 remove_if(holder, v.old_inode)
@@ -102,16 +99,7 @@ def _write(
     settings = tools.settings
     with tools.db.session() as s:
         view = tools.views.view(s, record.workload)
-        s.add(
-            Snapshot(
-                id=snapshot_id,
-                workload_id=record.workload,
-                origin=SnapshotOrigin.PRE_RESTORE,
-                mode=CaptureMode.STOP,
-                status=SnapshotStatus.CAPTURING,
-                volumes=[v.name for v, _ in olds],
-            )
-        )
+        captures.begin_pre_restore(s, snapshot_id, record.workload, [v.name for v, _ in olds])
     sources = [
         VolumeSource(index=i, name=v.name, scope=v.scope, source=v.source, path=holder)
         for i, (v, holder) in enumerate(olds)
@@ -123,27 +111,8 @@ def _write(
     except BaseException as exc:
         dest.unlink(missing_ok=True)
         with tools.db.session() as s:
-            snap = s.get(Snapshot, snapshot_id)
-            if snap is not None:
-                snapshot_service.finish(
-                    s,
-                    snap,
-                    status=SnapshotStatus.FAILED,
-                    error=f"packing failed: {type(exc).__name__}",
-                )
+            captures.fail(s, snapshot_id, f"packing failed: {type(exc).__name__}")
         raise
-
-
-def _ready(tools: RestoreTools, snapshot_id: str) -> bool:
-    with tools.db.session() as s:
-        snap = s.get(Snapshot, snapshot_id)
-        return snap is not None and snap.status == SnapshotStatus.READY
-
-
-def _kept(tools: RestoreTools, restore_id: str) -> bool:
-    with tools.db.session() as s:
-        row = s.get(Restore, restore_id)
-        return row is None or bool(row.kept_paths)
 
 
 def _why(snapshot_id: str, skipped: list[str], kept: list[str]) -> str:
@@ -165,12 +134,10 @@ def pack_logged(tools: RestoreTools, record: Record) -> None:
     except Exception as exc:
         log.exception("packing the replaced data of restore %s failed", record.restore)
         kept = [str(holder) for _, holder in holders(record)]
+        reason = (
+            f"packing the replaced data failed ({type(exc).__name__}: {exc}); it stays "
+            f"on disk at {', '.join(kept) or '(nowhere: see the server log)'} and "
+            "Moorage packs it again at its next start"
+        )
         with tools.db.session() as s:
-            row = s.get(Restore, record.restore)
-            if row is not None:
-                row.kept_paths = kept
-                row.kept_reason = (
-                    f"packing the replaced data failed ({type(exc).__name__}: {exc}); it stays "
-                    f"on disk at {', '.join(kept) or '(nowhere: see the server log)'} and "
-                    "Moorage packs it again at its next start"
-                )
+            restore_runs.packed(s, record.restore, None, kept, reason)

@@ -26,7 +26,6 @@ from moorage.settings import Settings
 from moorage.snapshots.restore.swap import supports_exchange
 from moorage.snapshots.restore.tools import RestoreTools
 from moorage.store.states import SwapMethod
-from moorage.store.tables import Snapshot
 from moorage.volumes.paths import VOLUME_SCOPES, host_path
 
 BLOCK = 4096
@@ -62,7 +61,7 @@ def plan(
     tools: RestoreTools,
     s: Session,
     workload_id: str,
-    snap: Snapshot,
+    manifest: dict[str, Any] | None,
     volumes: list[str] | None,
     restore_id: str,
 ) -> list[VolumePlan]:
@@ -78,7 +77,7 @@ def plan(
             f"a {view.kind} workload has no Moorage volumes to restore",
             code="volumes_unsupported",
         )
-    manifest = snap.manifest or {}
+    manifest = manifest or {}
     in_archive = {v["name"]: v for v in manifest.get("volumes", [])}
     wanted = list(in_archive) if volumes is None else volumes
     if not wanted or len(set(wanted)) != len(wanted) or not set(wanted) <= set(in_archive):

@@ -19,15 +19,12 @@ import logging
 import shutil
 from pathlib import Path
 
-from sqlalchemy import select
-
+from moorage.services import restore_runs
 from moorage.snapshots.restore import journal, pack
 from moorage.snapshots.restore.journal import Record, Unreadable
 from moorage.snapshots.restore.pack import remove_if
 from moorage.snapshots.restore.swap import converge
 from moorage.snapshots.restore.tools import RestoreTools
-from moorage.store.states import DeploymentStatus, RestorePhase, RestoreStatus
-from moorage.store.tables import Deployment, Restore, utcnow
 
 log = logging.getLogger("moorage.restore")
 LOCK_WAIT_SECONDS = 3600.0
@@ -50,10 +47,7 @@ def roll_back(tools: RestoreTools, record: Record, reason: str) -> None:
             remove_if(spare, v.new_inode)
     shutil.rmtree(scratch_dir(tools, record.restore), ignore_errors=True)
     with tools.db.session() as s:
-        row = s.get(Restore, record.restore)
-        if row is not None:
-            row.status, row.error, row.phase = RestoreStatus.ROLLED_BACK, reason, RestorePhase.DONE
-            row.finished_at = row.finished_at or utcnow()
+        restore_runs.rolled_back(s, record.restore, reason)
 
 
 def roll_forward(tools: RestoreTools, record: Record) -> None:
@@ -63,13 +57,7 @@ def roll_forward(tools: RestoreTools, record: Record) -> None:
         converge(v.live, v.new_inode, v.old_inode, v.spares, use_exchange=record.use_exchange)
         tools.fault(f"restore.recover.after_volume.{n}")
     with tools.db.session() as s:
-        row = s.get(Restore, record.restore)
-        if row is not None and row.status == RestoreStatus.RUNNING:
-            row.status, row.finished_at, row.phase = (
-                RestoreStatus.SUCCEEDED,
-                utcnow(),
-                RestorePhase.DONE,
-            )
+        restore_runs.rolled_forward(s, record.restore)
 
 
 def bring_up(tools: RestoreTools, record: Record) -> str | None:
@@ -83,18 +71,7 @@ def bring_up(tools: RestoreTools, record: Record) -> str | None:
     if deployment_id is None:
         return None
     with tools.db.session() as s:
-        deployment = s.get(Deployment, deployment_id)
-        row = s.get(Restore, record.restore)
-        if (
-            deployment is not None
-            and deployment.status == DeploymentStatus.FAILED
-            and row is not None
-        ):
-            said = f"{row.error}; " if row.error else ""
-            row.error = (
-                f"{said}the workload did not come up healthy after it "
-                f"(deployment {deployment_id}): {deployment.error}"
-            )
+        restore_runs.note_unhealthy(s, record.restore, deployment_id)
     return deployment_id
 
 
@@ -114,13 +91,13 @@ def undo(tools: RestoreTools, record: Record, reason: str) -> None:
     close(tools, record)
 
 
-def discard_staging(tools: RestoreTools, row: Restore) -> None:
+def discard_staging(tools: RestoreTools, restore_id: str, staging: list[str]) -> None:
     """Remove what a restore cut off before its journal created: only the paths on its
-    row named after it, and its scratch. No volume was touched."""
-    for path in row.staging:
-        if Path(path).name.startswith(f".moorage-restore-{row.id}-"):
+    row (``staging``) named after it, and its scratch. No volume was touched."""
+    for path in staging:
+        if Path(path).name.startswith(f".moorage-restore-{restore_id}-"):
             shutil.rmtree(path, ignore_errors=True)
-    shutil.rmtree(scratch_dir(tools, row.id), ignore_errors=True)
+    shutil.rmtree(scratch_dir(tools, restore_id), ignore_errors=True)
 
 
 def after_error(tools: RestoreTools, restore_id: str) -> Record | None:
@@ -135,9 +112,9 @@ def after_error(tools: RestoreTools, restore_id: str) -> Record | None:
             return None
         if found is None:
             with tools.db.session() as s:
-                row = s.get(Restore, restore_id)
-                if row is not None:
-                    discard_staging(tools, row)
+                staging = restore_runs.staging_of(s, restore_id)
+            if staging is not None:
+                discard_staging(tools, restore_id, staging)
             return None
         if not found.committed:
             undo(tools, found, "rolled back after an internal error")
@@ -184,16 +161,9 @@ def recover(tools: RestoreTools) -> list[Record]:
                 "next start and left every directory where it is",
             )
     with tools.db.session() as s:
-        for row in s.scalars(select(Restore).where(Restore.status == RestoreStatus.RUNNING)):
-            if row.id in journaled:
-                continue
-            discard_staging(tools, row)
-            row.status, row.finished_at, row.phase = (
-                RestoreStatus.FAILED,
-                utcnow(),
-                RestorePhase.DONE,
-            )
-            row.error = "Moorage stopped during the restore, before any volume was touched"
+        for restore_id, staging in restore_runs.unjournaled(s, journaled):
+            discard_staging(tools, restore_id, staging)
+            restore_runs.cut_off(s, restore_id)
     return settled
 
 
@@ -217,6 +187,4 @@ def _unreadable(item: Unreadable) -> str:
 
 def _note(tools: RestoreTools, restore_id: str, message: str) -> None:
     with tools.db.session() as s:
-        row = s.get(Restore, restore_id)
-        if row is not None:
-            row.error = message
+        restore_runs.note(s, restore_id, message)

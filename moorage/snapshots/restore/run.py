@@ -25,29 +25,26 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from moorage.errors import Conflict, MoorageError, NotFound
+from moorage.errors import Conflict, MoorageError
 from moorage.names import new_id
 from moorage.runtime.engine import LABEL_WORKLOAD
 from moorage.security.roles import Actor
-from moorage.services import audit
+from moorage.services import restore_runs
 from moorage.services import snapshots as snapshot_service
-from moorage.services.audit import AuditAction
 from moorage.snapshots.archive import Limits, read_archive
 from moorage.snapshots.restore import journal, pack, preflight, recovery
 from moorage.snapshots.restore.journal import Record, VolumeStep
 from moorage.snapshots.restore.preflight import VolumePlan
 from moorage.snapshots.restore.swap import converge, fsync_dir, inode
 from moorage.snapshots.restore.tools import RestoreTools
-from moorage.store.db import Database
 from moorage.store.states import RestorePhase, RestoreStatus, SnapshotStatus
-from moorage.store.tables import Restore, Snapshot, utcnow
 
 log = logging.getLogger("moorage.restore")
 PROGRESS_EVERY = 0.5
 HASH_CHUNK = 1024 * 1024
+INTERNAL_ERROR = "internal error; see the server log"
 
 
 class RestoreEngine:
@@ -70,7 +67,7 @@ class RestoreEngine:
         workload_id: str,
         snapshot_id: str,
         volumes: list[str] | None,
-    ) -> Restore:
+    ) -> restore_runs.Restore:
         """Accept a restore (the caller commits, then calls ``start``) or refuse it with
         nothing touched: 404, 409 ``not_ready``/``restore_running``, and every pre-flight
         refusal (``preflight.plan``). Writes the row and one ``snapshot.restore`` audit row."""
@@ -80,27 +77,15 @@ class RestoreEngine:
         with self._guard:
             self.check_free(s, workload_id)
             restore_id = new_id("rs")
-            plans = preflight.plan(self.tools, s, workload_id, snap, volumes, restore_id)
-            row = Restore(
-                id=restore_id,
-                workload_id=workload_id,
-                snapshot_id=snapshot_id,
-                status=RestoreStatus.RUNNING,
-                phase=RestorePhase.QUEUED,
-                volumes=[p.name for p in plans],
-                total_bytes=sum(
-                    int(v.get("bytes", 0)) for v in (snap.manifest or {}).get("volumes", [])
-                ),
-            )
-            s.add(row)
-            s.flush()
-            audit.record(
+            plans = preflight.plan(self.tools, s, workload_id, snap.manifest, volumes, restore_id)
+            row = restore_runs.create(
                 s,
                 actor,
-                AuditAction.SNAPSHOT_RESTORE,
-                "workload",
+                restore_id,
                 workload_id,
-                {"restore": restore_id, "snapshot": snapshot_id, "volumes": row.volumes},
+                snapshot_id,
+                [p.name for p in plans],
+                sum(int(v.get("bytes", 0)) for v in (snap.manifest or {}).get("volumes", [])),
             )
             self._active.add(workload_id)
         return row
@@ -109,23 +94,15 @@ class RestoreEngine:
         """409 ``restore_running`` while a restore of the workload is accepted or running.
         The route asks before it waits for the workload's lock (which the running restore
         holds), so a second request is refused at once; ``request`` asks again under it."""
-        running = s.scalar(
-            select(Restore.id).where(
-                Restore.workload_id == workload_id, Restore.status == RestoreStatus.RUNNING
-            )
-        )
-        if workload_id in self._active or running is not None:
+        if workload_id in self._active or restore_runs.running(s, workload_id) is not None:
             raise Conflict(
                 "another restore of this workload is running; wait for it",
                 code="restore_running",
             )
 
-    def get(self, s: Session, workload_id: str, restore_id: str) -> Restore:
-        """The restore row of that workload; 404 otherwise."""
-        row: Restore | None = s.get(Restore, restore_id)
-        if row is None or row.workload_id != workload_id:
-            raise NotFound(f"no restore {restore_id!r} of workload {workload_id!r}")
-        return row
+    def get(self, s: Session, workload_id: str, restore_id: str) -> restore_runs.Restore:
+        """The restore row of that workload; 404 otherwise (``restore_runs.get``)."""
+        return restore_runs.get(s, workload_id, restore_id)
 
     def forget(self, workload_id: str) -> None:
         """Release single-flight for a request whose row never committed."""
@@ -143,9 +120,7 @@ class RestoreEngine:
     def run(self, restore_id: str) -> None:
         """Carry out an accepted restore to its end, then pack the replaced data."""
         with self.db.session() as s:
-            row = s.get(Restore, restore_id)
-            assert row is not None
-            workload_id = row.workload_id
+            workload_id = restore_runs.load(s, restore_id).workload_id
         packing = None
         try:
             with self.tools.locks.hold(workload_id, timeout=recovery.LOCK_WAIT_SECONDS):
@@ -154,14 +129,11 @@ class RestoreEngine:
                 except Exception:
                     log.exception("restore %s crashed", restore_id)
                     packing = recovery.after_error(self.tools, restore_id)
-                    _finish(
-                        self.db,
-                        restore_id,
-                        RestoreStatus.FAILED,
-                        "internal error; see the server log",
+                    self._finish(
+                        restore_id, RestoreStatus.FAILED, "internal error; see the server log"
                     )
         except Conflict as exc:  # the lock stayed taken for an hour
-            _finish(self.db, restore_id, RestoreStatus.FAILED, exc.message)
+            self._finish(restore_id, RestoreStatus.FAILED, exc.message)
         finally:
             with self._guard:
                 self._active.discard(workload_id)
@@ -172,32 +144,25 @@ class RestoreEngine:
     def _run_locked(self, restore_id: str) -> Record | None:
         fault = self.tools.fault
         with self.db.session() as s:
-            row = s.get(Restore, restore_id)
-            assert row is not None
-            snap = s.get(Snapshot, row.snapshot_id)
-            if snap is None or snap.status != SnapshotStatus.READY:
-                row.status, row.error, row.finished_at = (
-                    RestoreStatus.FAILED,
-                    "the snapshot is gone",
-                    utcnow(),
-                )
-                row.phase = RestorePhase.DONE
+            row = restore_runs.load(s, restore_id)
+            snap = restore_runs.ready_snapshot(s, restore_id)
+            if snap is None:
+                restore_runs.refuse(s, restore_id, "the snapshot is gone")
                 return None
             try:
                 plans = preflight.plan(
-                    self.tools, s, row.workload_id, snap, list(row.volumes), restore_id
+                    self.tools, s, row.workload_id, snap.manifest, list(row.volumes), restore_id
                 )
                 mode = preflight.swap_mode(self.settings, plans)
             except MoorageError as exc:
-                row.status, row.error, row.finished_at = RestoreStatus.FAILED, exc.message, utcnow()
-                row.phase = RestorePhase.DONE
+                restore_runs.refuse(s, restore_id, exc.message)
                 return None
             view = self.tools.views.view(s, row.workload_id)
             archive = snapshot_service.archive_path(self.settings, snap)
             expected_sha, expected_size = snap.sha256, snap.size
             manifest = dict(snap.manifest)
-            row.swap = mode
-            row.staging = [str(p.staged) for p in plans] + [str(p.aside) for p in plans]
+            staging = [str(p.staged) for p in plans] + [str(p.aside) for p in plans]
+            restore_runs.prepare(s, restore_id, mode, staging)
         fault("restore.after_preflight")
         # Verify and extract while the workload keeps running.
         self._phase(restore_id, RestorePhase.VERIFY)
@@ -208,7 +173,7 @@ class RestoreEngine:
             running = [c for c in engine.containers({LABEL_WORKLOAD: view.id}) if c.running]
         except MoorageError as exc:
             self._discard_staging(plans, restore_id)
-            _finish(self.db, restore_id, RestoreStatus.FAILED, exc.message)
+            self._finish(restore_id, RestoreStatus.FAILED, exc.message)
             return None
         except BaseException:
             self._discard_staging(plans, restore_id)
@@ -253,12 +218,17 @@ class RestoreEngine:
         self._phase(restore_id, RestorePhase.REDEPLOY)
         recovery.bring_up(self.tools, record)
         fault("restore.after_redeploy")
-        _finish(self.db, restore_id, RestoreStatus.SUCCEEDED)
+        self._finish(restore_id, RestoreStatus.SUCCEEDED)
         return record
 
     def _phase(self, restore_id: str, phase: RestorePhase, **values: Any) -> None:
         with self.db.session() as s:
-            s.execute(update(Restore).where(Restore.id == restore_id).values(phase=phase, **values))
+            restore_runs.set_phase(s, restore_id, phase, **values)
+
+    def _finish(self, restore_id: str, status: RestoreStatus, error: str | None = None) -> None:
+        """End a still-running row (``restore_runs.finish``)."""
+        with self.db.session() as s:
+            restore_runs.finish(s, restore_id, status, error)
 
     def _extract(
         self, restore_id: str, archive: Path, plans: list[VolumePlan], manifest: dict[str, Any]
@@ -355,13 +325,3 @@ def _verify(archive: Path, sha256: str, size: int) -> None:
             "changed or damaged, so Moorage will not restore it",
             code="checksum_mismatch",
         )
-
-
-def _finish(db: Database, restore_id: str, status: RestoreStatus, error: str | None = None) -> None:
-    """End a still-running row (keeping an error already noted when none is given); a row
-    another path already ended is left as it is."""
-    with db.session() as s:
-        row = s.get(Restore, restore_id)
-        if row is not None and row.status == RestoreStatus.RUNNING:
-            row.status, row.finished_at, row.phase = status, utcnow(), RestorePhase.DONE
-            row.error = error or row.error

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from moorage.plugins.kind_config import stored_config
-from moorage.runtime.docker import _auth_config
+from moorage.runtime.docker.images import auth_config as _auth_config
 from moorage.runtime.engine import RegistryCredentials, registry_host
 from moorage.services.merge_patch import merge_patch
 from moorage.sources.image.config import ImageConfig
