@@ -1,5 +1,7 @@
-"""Every page in English and Russian at desktop and phone width: screenshots of each, and in
-Russian no English left on any page visited."""
+"""Every page in English and Russian at desktop and phone width: screenshots of each; in
+Russian no English left on any page visited (dialogs, option lists and the 404 page too),
+and at both widths no button clipped (every button's box inside the viewport, its text
+inside its box)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from tests.e2e.conftest import Ui, english_left, latin_in_russian
 
 # Text a person reads, minus what is data rather than UI: logs, code, ids, form values.
 VISIBLE_TEXT = """() => {
-  const skip = 'pre, code, textarea, script, style, .mono, option, [data-i18n-skip]';
+  const skip = 'pre, code, textarea, script, style, .mono, [data-i18n-skip]';
   const out = [];
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   for (let n = walker.nextNode(); n; n = walker.nextNode()) {
@@ -30,6 +32,25 @@ VISIBLE_TEXT = """() => {
     }
   }
   return out.join('\\n');
+}"""
+
+# Buttons (and what looks like one) whose box leaves the viewport or whose text overflows it.
+CLIPPED = """() => {
+  const width = document.documentElement.clientWidth;
+  const out = [];
+  const sel = 'button, a.button, select, input[type=submit], label.button, [role=radio]';
+  for (const el of document.querySelectorAll(sel)) {
+    if (!el.checkVisibility() || el.closest('[data-i18n-skip]')) continue;
+    const r = el.getBoundingClientRect();
+    if (r.width < 2 || r.height < 2) continue;  // a visually hidden input
+    const text = (el.innerText || el.getAttribute('aria-label') || el.tagName).trim().slice(0, 40);
+    if (r.left < -0.5 || r.right > width + 0.5) {
+      out.push(`outside: ${text} (${r.left}..${r.right} of ${width})`);
+    } else if (el.tagName !== 'SELECT' && el.scrollWidth > el.clientWidth + 1) {
+      out.push(`text cut: ${text}`);
+    }
+  }
+  return out;
 }"""
 
 
@@ -81,6 +102,8 @@ def pages(workload_id: str) -> dict[str, str]:
         "triggers": "/triggers",
         "audit": "/audit",
         "settings": "/settings",
+        "not-found": "/no-such-page",
+        "schedule-dialog": "/triggers",
     }
 
 
@@ -88,6 +111,7 @@ def test_every_page_in_english_and_russian(ui: Ui, server: Server, site: dict[st
     ui.login()
     allowed = data_words(server, site)
     leaks: dict[str, list[str]] = {}
+    clipped: dict[str, list[str]] = {}
     for lang in ("en", "ru"):
         ui.page.set_viewport_size({"width": 1280, "height": 900})  # the phone menu hides it
         ui.go("/apps")
@@ -99,13 +123,20 @@ def test_every_page_in_english_and_russian(ui: Ui, server: Server, site: dict[st
                 ui.go(path)
                 if name == "apps-new":
                     ui.page.click("[data-testid=kind-image]")  # show the generated form too
+                if name == "schedule-dialog":
+                    ui.page.click("[data-testid=new-trigger]")
+                    ui.page.select_option("[data-testid=trigger-kind]", "schedule")
                 ui.page.wait_for_timeout(300)
                 ui.shot(f"{lang}-{name}-{width}")
+                cut = ui.page.evaluate(CLIPPED)
+                if cut:
+                    clipped[f"{lang}:{name}@{width}"] = cut
                 if lang == "ru":
                     found = english_left(ui.page.evaluate(VISIBLE_TEXT), allowed)
                     if found:
                         leaks[f"{name}@{width}"] = found
     assert leaks == {}, json.dumps(leaks, indent=1, ensure_ascii=False)
+    assert clipped == {}, json.dumps(clipped, indent=1, ensure_ascii=False)
 
 
 def test_the_language_choice_survives_a_reload(ui: Ui) -> None:

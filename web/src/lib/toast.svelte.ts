@@ -18,10 +18,20 @@ export function dismiss(id: number): void {
   if (i >= 0) toasts.splice(i, 1);
 }
 
-/** The translated message for an API error code; unknown codes fall back by HTTP status. */
+/** An error's parameters: the scalar members of an object `details` (lists are not params). */
+function errorParams(details: unknown): Record<string, string | number> {
+  if (typeof details !== 'object' || details === null || Array.isArray(details)) return {};
+  return Object.fromEntries(
+    Object.entries(details).filter((kv): kv is [string, string | number] => ['string', 'number'].includes(typeof kv[1]))
+  );
+}
+
+/** The message for an API error, translated by its code with its parameters; a code the UI
+ * has no message for shows the server's (English) message, else a line by HTTP status. */
 export function errorText(e: unknown): string {
   if (e instanceof ApiError) {
-    if (has(`errors.${e.code}`)) return t(`errors.${e.code}`);
+    if (has(`errors.${e.code}`)) return t(`errors.${e.code}`, errorParams(e.details));
+    if (e.message) return e.message;
     if (e.status >= 500) return t('errors.server');
     if (e.status === 422 || e.status === 400) return t('errors.invalid_input');
     return t('errors.unknown', { status: e.status });
