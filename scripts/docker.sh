@@ -22,8 +22,10 @@ if ! docker info >/dev/null 2>&1; then
   # start their own registry, so nothing here depends on it.
   # Moorage makes one bridge network per project and stage; Docker's default pools hold
   # only about 30, so give it room for 4096 /24 networks inside 172.16.0.0/12.
-  nohup dockerd --default-address-pool base=172.16.0.0/12,size=24 \
-    >/var/log/moorage-dockerd.log 2>&1 &
+  # In a session of its own: dockerd must outlive the shell, test run or job that
+  # happened to start it (a job's process group is killed when the job ends).
+  setsid nohup dockerd --default-address-pool base=172.16.0.0/12,size=24 \
+    >/var/log/moorage-dockerd.log 2>&1 < /dev/null &
   for _ in $(seq 1 120); do
     docker info >/dev/null 2>&1 && break
     sleep 0.5

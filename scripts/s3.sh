@@ -14,7 +14,8 @@ grep -q " vhost-bucket.s3.moorage.test" /etc/hosts ||
   echo "127.0.0.1 s3.moorage.test vhost-bucket.s3.moorage.test" >>/etc/hosts
 [ -x .venv/bin/moto_server ] || { echo "moto_server is missing: run make install" >&2; exit 1; }
 if ! { [ -f "$DIR/pid" ] && kill -0 "$(cat "$DIR/pid")" 2>/dev/null; }; then
-  nohup .venv/bin/moto_server -H 127.0.0.1 -p "$PORT" >"$DIR/log" 2>&1 &
+  # In a session of its own, so it outlives the run that started it.
+  setsid nohup .venv/bin/moto_server -H 127.0.0.1 -p "$PORT" >"$DIR/log" 2>&1 </dev/null &
   echo $! >"$DIR/pid"
   for _ in $(seq 100); do
     curl -fsS -o /dev/null "$URL/moto-api/" 2>/dev/null && break

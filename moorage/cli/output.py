@@ -32,12 +32,12 @@ def human_size(size: int | None) -> str:
         return ""
     if size < 1024:
         return f"{size} B"
-    value, unit = float(size), _UNITS[0]
-    for unit in _UNITS:
-        value /= 1024
+    value = size / 1024
+    for unit in _UNITS[:-1]:
         if value < 1024:
-            break
-    return f"{value:.1f} {unit}"
+            return f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} {_UNITS[-1]}"
 
 
 def cell(value: Any) -> str:

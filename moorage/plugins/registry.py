@@ -73,6 +73,15 @@ class Registry:
                 code="unknown_kind",
             ) from None
 
+    def storage_kind(self, kind: str) -> StorageKind:
+        try:
+            return self.storage[kind]
+        except KeyError:
+            raise InvalidInput(
+                f"unknown storage kind {kind!r}; known kinds: {', '.join(sorted(self.storage))}",
+                code="unknown_kind",
+            ) from None
+
     def trigger(self, kind: str) -> TriggerKind:
         try:
             return self.triggers[kind]

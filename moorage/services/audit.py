@@ -65,6 +65,10 @@ class AuditAction(StrEnum):
     SNAPSHOT_DELETE = "snapshot.delete"
     SNAPSHOT_RESTORE = "snapshot.restore"
     SNAPSHOT_PRUNE = "snapshot.prune"
+    STORAGE_TARGET_CREATE = "storage_target.create"
+    STORAGE_TARGET_UPDATE = "storage_target.update"
+    STORAGE_TARGET_DELETE = "storage_target.delete"
+    STORAGE_TARGET_TEST = "storage_target.test"
 
 
 @dataclass

@@ -41,6 +41,14 @@ def new_keypair() -> Keypair:
     return Keypair(str(identity), str(identity.to_public()))
 
 
+def recipient_of(identity: str) -> str:
+    """The recipient (public key) of an identity; ``InvalidInput`` when it is not one."""
+    try:
+        return str(x25519.Identity.from_str(identity).to_public())
+    except pyrage.IdentityError as exc:
+        raise InvalidInput(f"not an age identity: {exc}", code="invalid_input") from exc
+
+
 def wrap_identity(identity: str, passphrase: str) -> bytes:
     """The identity encrypted with ``passphrase`` (age scrypt), to store on the target."""
     if not passphrase:

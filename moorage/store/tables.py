@@ -348,6 +348,25 @@ class Restore(Base):
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
+class StorageTarget(Base):
+    """Where off-site copies go (SPEC section 11). ``config`` holds the kind's config
+    without its credentials; ``sealed`` holds them and the target's age identity,
+    encrypted to the instance key (``security.sealing``), never shown."""
+
+    __tablename__ = "storage_targets"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    kind: Mapped[str] = mapped_column(String(63))
+    config: Mapped[dict[str, Any]] = mapped_column()
+    sealed: Mapped[str] = mapped_column(Text)
+    recipient: Mapped[str] = mapped_column(String(128))
+    """The public half of the target's age identity: what copies are encrypted to."""
+    last_test_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_test_error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 class AuditEntry(Base):
     __tablename__ = "audit_log"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -73,6 +73,12 @@ MIN_ROLE: dict[tuple[str, str], str | None] = {
     ("POST", "/api/workloads/{workload_id}/snapshots/{snapshot_id}/restore"): "admin",
     ("GET", "/api/workloads/{workload_id}/restores"): "viewer",
     ("GET", "/api/workloads/{workload_id}/restores/{restore_id}"): "viewer",
+    ("GET", "/api/storage-targets"): "admin",
+    ("POST", "/api/storage-targets"): "admin",
+    ("GET", "/api/storage-targets/{target_id}"): "admin",
+    ("PATCH", "/api/storage-targets/{target_id}"): "admin",
+    ("DELETE", "/api/storage-targets/{target_id}"): "admin",
+    ("POST", "/api/storage-targets/{target_id}/test"): "admin",
     ("GET", "/api/kinds"): "viewer",
     ("GET", "/api/audit"): "admin",
 }
@@ -115,6 +121,7 @@ def targets(server: Server) -> dict[str, str]:
         "token": "no-such-hook-token",
         "snapshot_id": "sn_missing",
         "restore_id": "rs_missing",
+        "target_id": "st_missing",
     }
 
 

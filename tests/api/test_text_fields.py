@@ -69,6 +69,7 @@ def make_targets(name: str, url: str, admin: Api) -> Target:
         "token_id": "tk_missing",
         "user_id": "us_missing",
         "key": "MISSING",
+        "target_id": "st_missing",
     }
     return Target(name, url, admin, ids)
 
@@ -150,7 +151,7 @@ def sample(
         return schema["enum"][0]
     if kind == "string":
         leaves.append(Leaf(where, rule))
-        return "x"
+        return "x" * max(1, schema.get("minLength", 1))  # long enough to pass on its own
     if kind == "integer":
         return max(1, schema.get("minimum", 1))
     if kind == "boolean":
@@ -179,8 +180,8 @@ def with_text(body: Any, leaf: Leaf, bad: str) -> Any:
         holder = holder[step]
     if leaf.is_key:
         holder[f"k{bad}"] = holder.pop(last)
-    else:
-        holder[last] = f"a{bad}b"
+    else:  # as long as the sample, so a minimum length is not what refuses it
+        holder[last] = f"a{bad}" + "b" * max(1, len(str(holder[last])) - 1)
     return body
 
 

@@ -285,6 +285,27 @@ def trigger_call(f: Fixture, method: str, path: str) -> Call:
     return Call(lambda: f.operator.request(method, url, json=body), "olga", {tid})
 
 
+def storage_body() -> dict[str, Any]:
+    return {
+        "name": unique("aud"),
+        "kind": "local",
+        "config": {"path": f"/tmp/moorage-audit-targets/{unique('t')}"},
+        "passphrase": "audit rows passphrase",
+    }
+
+
+def storage_call(f: Fixture, method: str, path: str) -> Call:
+    if (method, path) == ("POST", "/api/storage-targets"):
+        body = storage_body()
+        return Call(lambda: f.admin.post(path, json=body), "admin", set())
+    r = f.admin.post("/api/storage-targets", json=storage_body())
+    assert r.status_code == 201, r.text
+    tid = str(r.json()["id"])
+    url = path.replace("{target_id}", tid)
+    body = {"name": unique("aud")} if method == "PATCH" else None
+    return Call(lambda: f.admin.request(method, url, json=body), "admin", {tid})
+
+
 def recipe(method: str, path: str) -> Callable[[Fixture], Call]:
     """What prepares a call of the route; KeyError for a route without one."""
     if path == "/api/session":
@@ -307,6 +328,8 @@ def recipe(method: str, path: str) -> Callable[[Fixture], Call]:
         return lambda f: workload_call(f, method, path)
     if path.startswith("/api/triggers"):
         return lambda f: trigger_call(f, method, path)
+    if path.startswith("/api/storage-targets"):
+        return lambda f: storage_call(f, method, path)
     raise KeyError((method, path))
 
 

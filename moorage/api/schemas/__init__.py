@@ -7,6 +7,7 @@ document the UI is built from. Import them from here: ``from moorage.api.schemas
     workloads.py  workloads, deployments, promote, reconcile, logs, env, chain, volumes
     snapshots.py  snapshots and restores
     triggers.py   triggers, webhook deliveries, bindings
+    storage.py    storage targets for off-site copies
     kinds.py      source and trigger kinds
     audit.py      the audit log
     health.py     liveness

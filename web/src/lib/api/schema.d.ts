@@ -116,6 +116,68 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/storage-targets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Targets */
+        get: operations["list_targets_api_storage_targets_get"];
+        put?: never;
+        /**
+         * Create Target
+         * @description Connect to the target, leave (or adopt) its key there, and keep it. 502 when the
+         *     target cannot be reached or written, naming what to fix.
+         */
+        post: operations["create_target_api_storage_targets_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/storage-targets/{target_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Target */
+        get: operations["get_target_api_storage_targets__target_id__get"];
+        put?: never;
+        post?: never;
+        /** Delete Target */
+        delete: operations["delete_target_api_storage_targets__target_id__delete"];
+        options?: never;
+        head?: never;
+        /** Update Target */
+        patch: operations["update_target_api_storage_targets__target_id__patch"];
+        trace?: never;
+    };
+    "/api/storage-targets/{target_id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Test Target
+         * @description Write an encrypted probe, read it back, compare and delete it. A failing target
+         *     is ``ok: false`` with the error's code and message (and kept on the target).
+         */
+        post: operations["test_target_api_storage_targets__target_id__test_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/tokens": {
         parameters: {
             query?: never;
@@ -1027,6 +1089,20 @@ export interface components {
             /** Logs */
             logs: string;
         };
+        /** ProbeError */
+        ProbeError: {
+            /** Code */
+            code: string;
+            /** Message */
+            message: string;
+        };
+        /** ProbeStep */
+        ProbeStep: {
+            /** Ms */
+            ms: number;
+            /** Step */
+            step: string;
+        };
         /** ProjectIn */
         ProjectIn: {
             /**
@@ -1218,6 +1294,85 @@ export interface components {
          * @enum {string}
          */
         SnapshotStatus: "capturing" | "ready" | "failed";
+        /** StorageTargetIn */
+        StorageTargetIn: {
+            /** Config */
+            config: {
+                [key: string]: unknown;
+            };
+            /**
+             * Kind
+             * @description sftp, s3 or local (GET /api/kinds)
+             */
+            kind: string;
+            /** Name */
+            name: string;
+            /**
+             * Passphrase
+             * @description Seals the target's key on the target; never stored or sent to it. For a target an earlier instance used: the passphrase it was made with.
+             */
+            passphrase: string;
+        };
+        /** StorageTargetList */
+        StorageTargetList: {
+            /** Items */
+            items: components["schemas"]["StorageTargetOut"][];
+        };
+        /** StorageTargetOut */
+        StorageTargetOut: {
+            /**
+             * Config
+             * @description Credentials masked
+             */
+            config: {
+                [key: string]: unknown;
+            };
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Id */
+            id: string;
+            /** Kind */
+            kind: string;
+            /** Last Test At */
+            last_test_at: string | null;
+            /** Last Test Error */
+            last_test_error: string | null;
+            /** Name */
+            name: string;
+            /**
+             * Recipient
+             * @description The age recipient copies are encrypted to
+             */
+            recipient: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /** StorageTargetPatch */
+        StorageTargetPatch: {
+            /**
+             * Config
+             * @description JSON Merge Patch (RFC 7386) applied to the current config; a masked credential sent back unchanged keeps its stored value
+             */
+            config?: {
+                [key: string]: unknown;
+            } | null;
+            /** Name */
+            name?: string | null;
+        };
+        /** StorageTargetProbe */
+        StorageTargetProbe: {
+            error: components["schemas"]["ProbeError"] | null;
+            /** Ok */
+            ok: boolean;
+            /** Steps */
+            steps: components["schemas"]["ProbeStep"][];
+        };
         /**
          * SwapMethod
          * @description How a restore swaps a volume: ``exchange`` (one ``RENAME_EXCHANGE``) or ``rename``
@@ -2070,6 +2225,374 @@ export interface operations {
             };
             /** @description The role is too low, or a cookie session sent no X-CSRF-Token (`forbidden`, ...) */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    list_targets_api_storage_targets_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StorageTargetList"];
+                };
+            };
+            /** @description No valid credentials (`unauthenticated`, `invalid_token`, `session_expired`, ...) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The role is too low, or a cookie session sent no X-CSRF-Token (`forbidden`, ...) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    create_target_api_storage_targets_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StorageTargetIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StorageTargetOut"];
+                };
+            };
+            /** @description No valid credentials (`unauthenticated`, `invalid_token`, `session_expired`, ...) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The role is too low, or a cookie session sent no X-CSRF-Token (`forbidden`, ...) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Clashes with the current state (`duplicate`, `workload_busy`, ...) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request body is over its cap (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The input breaks a rule (`invalid_request`, `invalid_text`, ...) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The container engine refused or failed (`engine_error`) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    get_target_api_storage_targets__target_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                target_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StorageTargetOut"];
+                };
+            };
+            /** @description No valid credentials (`unauthenticated`, `invalid_token`, `session_expired`, ...) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The role is too low, or a cookie session sent no X-CSRF-Token (`forbidden`, ...) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The object the path names does not exist (`not_found`, ...) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The input breaks a rule (`invalid_request`, `invalid_text`, ...) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    delete_target_api_storage_targets__target_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                target_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No valid credentials (`unauthenticated`, `invalid_token`, `session_expired`, ...) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The role is too low, or a cookie session sent no X-CSRF-Token (`forbidden`, ...) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The object the path names does not exist (`not_found`, ...) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The input breaks a rule (`invalid_request`, `invalid_text`, ...) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    update_target_api_storage_targets__target_id__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                target_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StorageTargetPatch"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StorageTargetOut"];
+                };
+            };
+            /** @description No valid credentials (`unauthenticated`, `invalid_token`, `session_expired`, ...) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The role is too low, or a cookie session sent no X-CSRF-Token (`forbidden`, ...) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The object the path names does not exist (`not_found`, ...) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Clashes with the current state (`duplicate`, `workload_busy`, ...) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request body is over its cap (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The input breaks a rule (`invalid_request`, `invalid_text`, ...) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    test_target_api_storage_targets__target_id__test_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                target_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StorageTargetProbe"];
+                };
+            };
+            /** @description No valid credentials (`unauthenticated`, `invalid_token`, `session_expired`, ...) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The role is too low, or a cookie session sent no X-CSRF-Token (`forbidden`, ...) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The object the path names does not exist (`not_found`, ...) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The input breaks a rule (`invalid_request`, `invalid_text`, ...) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,0 +1,64 @@
+"""Storage targets for off-site copies (SPEC section 11)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from moorage.api.schemas.base import MULTILINE_TEXT, Body
+
+
+class StorageTargetIn(Body):
+    name: str = Field(max_length=63)
+    kind: str = Field(max_length=63, description="sftp, s3 or local (GET /api/kinds)")
+    config: dict[str, Any] = Field(json_schema_extra=MULTILINE_TEXT)
+    passphrase: str = Field(
+        min_length=12,
+        max_length=1024,
+        description="Seals the target's key on the target; never stored or sent to it. "
+        "For a target an earlier instance used: the passphrase it was made with.",
+    )
+
+
+class StorageTargetPatch(Body):
+    name: str | None = Field(default=None, max_length=63)
+    config: dict[str, Any] | None = Field(
+        default=None,
+        description="JSON Merge Patch (RFC 7386) applied to the current config; a masked "
+        "credential sent back unchanged keeps its stored value",
+        json_schema_extra=MULTILINE_TEXT,
+    )
+
+
+class StorageTargetOut(BaseModel):
+    id: str
+    name: str
+    kind: str
+    config: dict[str, Any] = Field(description="Credentials masked")
+    recipient: str = Field(description="The age recipient copies are encrypted to")
+    last_test_at: datetime | None
+    last_test_error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class StorageTargetList(BaseModel):
+    items: list[StorageTargetOut]
+
+
+class ProbeStep(BaseModel):
+    step: str
+    ms: int
+
+
+class ProbeError(BaseModel):
+    code: str
+    message: str
+
+
+class StorageTargetProbe(BaseModel):
+    ok: bool
+    steps: list[ProbeStep]
+    error: ProbeError | None
