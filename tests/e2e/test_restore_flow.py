@@ -48,13 +48,13 @@ def create_image_app(page: Page, project: str, name: str, port: int) -> str:
     page.fill("[data-testid=app-name]", name)
     page.select_option("[data-testid=app-project]", project)
     page.select_option("[data-testid=app-stage]", "production")
-    # The form starts from the kind's sample: edit its fields as a user would.
+    # The form starts empty (the kind's sample only as placeholders), the health check off.
     page.fill("[data-testid=config-image]", "moorage-test/httpd:1")
     page.fill("[data-testid=config-command]", "httpd\n-f\n-p\n8080\n-h\n/www")
+    page.click("[data-testid=config-ports-add]")
     page.fill("[data-testid='config-ports.0.container']", "8080")
     page.fill("[data-testid='config-ports.0.host']", str(port))
-    # The sample's HTTP health check wants a page the empty volume does not have yet.
-    page.uncheck("[data-testid=config-health-set]")
+    expect(page.locator("[data-testid=config-health-set]")).not_to_be_checked()
     page.click("[data-testid=create-app]")
     page.wait_for_url(re.compile(r".*/apps/wl_[0-9a-f]+"))
     return page.url.rsplit("/", 1)[1].split("?")[0]
