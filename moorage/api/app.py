@@ -19,9 +19,9 @@ from moorage.api.routes import (
     chain,
     deploys,
     env,
-    health,
     hooks,
     kinds,
+    liveness,
     metrics,
     projects,
     restores,
@@ -38,7 +38,7 @@ from moorage.api.ui import mount_ui
 from moorage.server import Server
 
 ROUTERS = (
-    health.router,
+    liveness.router,
     session.router,
     users.router,
     projects.router,

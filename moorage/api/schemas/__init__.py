@@ -10,7 +10,7 @@ document the UI is built from. Import them from here: ``from moorage.api.schemas
     storage.py    storage targets for off-site copies
     kinds.py      source and trigger kinds
     audit.py      the audit log
-    health.py     liveness
+    liveness.py   liveness (GET /api/healthz)
 """
 
 from moorage.api.schemas.audit import (
@@ -24,13 +24,13 @@ from moorage.api.schemas.base import (
     ErrorDetail,
     ErrorOut,
 )
-from moorage.api.schemas.health import (
-    Health,
-)
 from moorage.api.schemas.kinds import (
     KindCapability,
     KindList,
     KindOut,
+)
+from moorage.api.schemas.liveness import (
+    Health,
 )
 from moorage.api.schemas.projects import (
     ProjectIn,
