@@ -228,6 +228,10 @@ class HookVerdict:
     """``valid``, ``invalid``, ``missing`` or ``unsigned`` (no secret configured)."""
     matched: bool
     reason: str
+    commit: str | None = None
+    """The pushed commit's object name (hex), when the payload names one."""
+    commit_title: str | None = None
+    """The first line of its message (escaped, at most 200 characters)."""
 
     @property
     def authentic(self) -> bool:

@@ -74,6 +74,8 @@ def _log(
         status_code=status,
         deployments=deployments,
         body_sha256=body_sha256,
+        commit=verdict.commit,
+        commit_title=verdict.commit_title,
     )
     session.add(row)
     session.flush()

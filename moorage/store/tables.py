@@ -234,6 +234,9 @@ class Delivery(Base):
     status_code: Mapped[int] = mapped_column(Integer)
     deployments: Mapped[list[Any]] = mapped_column(default=list)
     body_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
+    commit: Mapped[str | None] = mapped_column(String(64), default=None)
+    """The pushed commit, when the payload named one (``webhook.pushed_commit``)."""
+    commit_title: Mapped[str | None] = mapped_column(String(200), default=None)
     """SHA-256 of a validly signed body: a replay guard whatever delivery id comes with it."""
 
 

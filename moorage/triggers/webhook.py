@@ -184,6 +184,42 @@ def deletion(event: str, payload: Any) -> str | None:
     return None
 
 
+OBJECT_NAME = re.compile(r"[0-9a-f]{7,64}")
+
+
+def pushed_commit(payload: Any) -> tuple[str | None, str | None]:
+    """(object name, first line of the message) of the commit a push delivered.
+
+    GitHub and Gitea send ``head_commit: {id, message}`` and ``after``; GitLab sends
+    ``checkout_sha``, ``after`` and ``commits: [{id, message}]``. A deleting push (zeros)
+    or a payload without one gives ``(None, None)``. Both are checked and bounded: they
+    come from the sender."""
+    body: dict[str, Any] = payload if isinstance(payload, dict) else {}
+    given = body.get("head_commit")
+    head: dict[str, Any] = given if isinstance(given, dict) else {}
+    candidates = (head.get("id"), body.get("checkout_sha"), body.get("after"))
+    sha = next(
+        (c.lower() for c in candidates if isinstance(c, str) and OBJECT_NAME.fullmatch(c.lower())),
+        None,
+    )
+    if sha is None or NO_COMMIT.fullmatch(sha):
+        return None, None
+    message = head.get("message") if head.get("id", sha) == sha else None
+    if message is None and isinstance(body.get("commits"), list):
+        message = next(
+            (
+                c.get("message")
+                for c in body["commits"]
+                if isinstance(c, dict) and c.get("id") == sha
+            ),
+            None,
+        )
+    title = None
+    if isinstance(message, str) and message.strip():
+        title = escape(message.strip().splitlines()[0])[:200]
+    return sha, title
+
+
 def _shown(name: str) -> str:
     """A name from a payload as a reason quotes it: one line, bounded."""
     return escape(name)[:255]
@@ -244,4 +280,5 @@ class WebhookTrigger:
             reason = f"{deleted} was deleted: nothing to deploy"
             return HookVerdict(model.provider, event, delivery, signature, False, reason)
         matched, reason = match(model.filters, payload)
-        return HookVerdict(model.provider, event, delivery, signature, matched, reason)
+        sha, title = pushed_commit(payload)
+        return HookVerdict(model.provider, event, delivery, signature, matched, reason, sha, title)

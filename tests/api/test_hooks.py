@@ -572,6 +572,8 @@ def test_delivery_log_says_what_arrived_and_what_it_queued(
     assert {d["provider"] for d in log} == {"github"}
     assert {d["event"] for d in log} == {"push"}
     assert "dev" in log[2]["reason"]
+    # The pushed commit (``after``) is on every delivery whose body was read.
+    assert [d["commit"] for d in log] == ["1" * 40, "1" * 40, "1" * 40, None]
     assert log[2]["id"] == answers[1]["delivery"]
     assert log[1]["id"] == answers[2]["delivery"]
     assert SECRET not in json.dumps(log)

@@ -120,6 +120,8 @@ def list_deliveries(trigger_id: str, actor: Viewer, session: DbSession) -> Deliv
                 reason=d.reason,
                 status_code=d.status_code,
                 deployments=list(d.deployments),
+                commit=d.commit,
+                commit_title=d.commit_title,
             )
             for d in hooks.deliveries(session, trigger_id)
         ]

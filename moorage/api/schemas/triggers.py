@@ -57,6 +57,8 @@ class DeliveryOut(BaseModel):
     reason: str
     status_code: int
     deployments: list[str]
+    commit: str | None = Field(default=None, description="The pushed commit's object name")
+    commit_title: str | None = Field(default=None, description="Its message's first line")
 
 
 class DeliveryList(BaseModel):

@@ -25,6 +25,7 @@ from moorage.triggers.webhook import (
     deletion,
     form_field,
     match,
+    pushed_commit,
     read_payload,
     refs,
 )
@@ -724,3 +725,54 @@ def test_a_json_body_is_not_read_as_a_form() -> None:
         body,
     )
     assert not verdict.matched
+
+
+# --- the pushed commit on a delivery (issue 15) ------------------------------------------
+
+SHA = "9fceb02d0ae598e95dc970b74767f19372d61af8"
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        # GitHub / Gitea: head_commit with its message
+        (
+            {"after": SHA, "head_commit": {"id": SHA, "message": "Fix login\n\nlong body"}},
+            (SHA, "Fix login"),
+        ),
+        # GitLab: checkout_sha and the commit among commits[]
+        (
+            {
+                "after": SHA,
+                "checkout_sha": SHA,
+                "commits": [{"id": "a" * 40, "message": "older"}, {"id": SHA, "message": "Bump"}],
+            },
+            (SHA, "Bump"),
+        ),
+        # A generic sender with only `after`
+        ({"after": SHA.upper()}, (SHA, None)),
+        # A deleting push: zeros (SHA-1 and SHA-256 widths)
+        ({"after": "0" * 40}, (None, None)),
+        ({"after": "0" * 64, "head_commit": None}, (None, None)),
+        # Not an object name: refused, not shown
+        ({"after": "main; rm -rf /"}, (None, None)),
+        ({"after": "abc"}, (None, None)),
+        ({"head_commit": {"id": 42, "message": "x"}}, (None, None)),
+        ("not an object", (None, None)),
+        # A hostile message: one line, escaped, bounded
+        (
+            {"head_commit": {"id": SHA, "message": "\x1b[31mred\x1b[0m " + "y" * 500}},
+            (SHA, "hostile"),
+        ),
+    ],
+)
+def test_the_pushed_commit_is_read_from_each_providers_shape(
+    payload: Any, expected: tuple[str | None, str | None]
+) -> None:
+    sha, title = pushed_commit(payload)
+    assert sha == expected[0]
+    if expected[1] == "hostile":
+        assert title is not None and "\x1b" not in title and len(title) <= 200
+        assert title.endswith("y")
+    else:
+        assert title == expected[1]

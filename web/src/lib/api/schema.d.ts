@@ -907,6 +907,16 @@ export interface components {
              * Format: date-time
              */
             at: string;
+            /**
+             * Commit
+             * @description The pushed commit's object name
+             */
+            commit?: string | null;
+            /**
+             * Commit Title
+             * @description Its message's first line
+             */
+            commit_title?: string | null;
             /** Delivery Id */
             delivery_id: string | null;
             /** Deployments */
