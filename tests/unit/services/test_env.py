@@ -14,19 +14,12 @@ from moorage.plugins.registry import Registry
 from moorage.services import env
 from moorage.store.db import Database
 from moorage.store.tables import AuditEntry, EnvVar
-from tests.unit.services.test_workloads import (
-    ADA,
-    SETTINGS,
-    audit_rows,
-    db,
-    make,
-    migrated,
-    pg_url,
-    registry,
-    shop,
-)
+from tests.unit.services import test_workloads as fixtures
+from tests.unit.services.test_workloads import ADA, SETTINGS, audit_rows, make
 
-__all__ = ["db", "migrated", "pg_url", "registry", "shop"]  # fixtures of test_workloads
+# The store fixtures of test_workloads: SQLite, and PostgreSQL when asked.
+db, migrated, pg_url = fixtures.db, fixtures.migrated, fixtures.pg_url
+registry, shop = fixtures.registry, fixtures.shop
 
 SECRET = "s3cr3t-value-never-shown"
 

@@ -18,18 +18,12 @@ from moorage.security.roles import Actor
 from moorage.services import triggers
 from moorage.store.db import Database
 from moorage.store.tables import AuditEntry, Binding, Trigger, utcnow
-from tests.unit.services.test_workloads import (
-    ADA,
-    audit_rows,
-    db,
-    make,
-    migrated,
-    pg_url,
-    registry,
-    shop,
-)
+from tests.unit.services import test_workloads as fixtures
+from tests.unit.services.test_workloads import ADA, audit_rows, make
 
-__all__ = ["db", "migrated", "pg_url", "registry", "shop"]  # fixtures of test_workloads
+# The store fixtures of test_workloads: SQLite, and PostgreSQL when asked.
+db, migrated, pg_url = fixtures.db, fixtures.migrated, fixtures.pg_url
+registry, shop = fixtures.registry, fixtures.shop
 
 SECRET = "a-webhook-secret"
 VIEWER = Actor(user_id="us_vic", username="vic", role="viewer", via="session")
