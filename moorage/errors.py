@@ -216,6 +216,8 @@ CODES: dict[str, ErrorCode] = {
     "invalid_input": ErrorCode(422, "bad input"),
     "invalid_key": ErrorCode(422, "an object key a storage target may not hold"),
     "wrong_passphrase": ErrorCode(422, "a storage target's key does not open with it"),
+    "target_moved": ErrorCode(422, "a storage target's place (host, bucket, path) never changes"),
+    "credentials_required": ErrorCode(422, "a change of where credentials go must resend them"),
     "invalid_request": ErrorCode(422, "the body or a parameter fails its schema (details: fields)"),
     "invalid_text": ErrorCode(422, "a string holds a character its field does not take"),
     "invalid_config": ErrorCode(422, "a kind's config fails its schema (or Compose refuses it)"),

@@ -137,7 +137,7 @@ def update_app(
         return
     print(f"updated {updated['kind']} workload {updated['name']}")
     if updated.get("pending_changes"):
-        print(f"saved; deploy to apply: moorage apps deploy {ref}")
+        print(f"saved; deploy to apply: moorage apps deploy {updated['id']}")
 
 
 @app.command("delete")

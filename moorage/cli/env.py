@@ -38,10 +38,19 @@ def parse_assignments(pairs: list[str]) -> dict[str, str]:
 
 
 def read_env_file(path: Path) -> dict[str, str]:
-    """A ``.env`` file, read by python-dotenv (quotes, ``export``, comments, multi-line)."""
+    """A ``.env`` file, read by python-dotenv (quotes, ``export``, comments, multi-line).
+    ``${VAR}`` is kept as written: never filled in from the caller's own environment
+    (which holds MOORAGE_TOKEN, among others)."""
+    if path.is_dir():
+        raise CliError(f"cannot read {path}: it is a directory; give a .env file")
     if not path.is_file():
         raise CliError(f"cannot read {path}: no such file")
-    values = dotenv_values(path)
+    try:
+        values = dotenv_values(path, interpolate=False, encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise CliError(f"{path} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror or exc}") from None
     missing = [key for key, value in values.items() if value is None]
     if missing:
         raise CliError(f"{path}: {', '.join(missing)} has no value (write KEY=VALUE)")
@@ -88,8 +97,13 @@ def set_env(
     workload: Annotated[str, typer.Argument(help="Workload id, name or project/stage/name")],
     pairs: Annotated[list[str] | None, typer.Argument(help="KEY=VALUE, repeatable")] = None,
     secret: Annotated[
-        bool, typer.Option("--secret", help="Store these values as secrets (masked on read)")
-    ] = False,
+        bool | None,
+        typer.Option(
+            "--secret/--no-secret",
+            help="Store these values as secrets (masked on read); by default a variable that "
+            "is a secret stays one",
+        ),
+    ] = None,
     from_file: Annotated[
         Path | None, typer.Option("--from-file", help="Read KEY=VALUE lines from a .env file")
     ] = None,
@@ -103,11 +117,22 @@ def set_env(
     target = resolve(client, workload)
     current = client.get(_path(target))
     body = kept(current)
-    body.update({key: {"value": value, "secret": secret} for key, value in wanted.items()})
+
+    def stays_secret(key: str) -> bool:
+        if secret is not None:
+            return secret
+        return bool(current.get(key, {}).get("secret", False))
+
+    body.update(
+        {key: {"value": value, "secret": stays_secret(key)} for key, value in wanted.items()}
+    )
     client.put(_path(target), body)
-    kind = "secret(s)" if secret else "variable(s)"
-    print(f"set {len(wanted)} {kind} of {target['name']}: {', '.join(sorted(wanted))}")
-    print(f"deploy to apply: moorage apps deploy {workload}")
+    secrets = sum(1 for key in wanted if stays_secret(key))
+    print(
+        f"set {len(wanted)} variable(s) of {target['name']} ({secrets} secret): "
+        f"{', '.join(sorted(wanted))}"
+    )
+    print(f"deploy to apply: moorage apps deploy {target['id']}")
 
 
 @app.command("unset")

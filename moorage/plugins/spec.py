@@ -333,6 +333,11 @@ class StorageKind(Protocol):
 
     description: ClassVar[str]
 
+    place_fields: ClassVar[frozenset[str]]
+    """Config keys that say where the copies are (a host, a bucket, a path): they never
+    change on a target, since its key and its copies live there (a new place is a new
+    target)."""
+
     def validate(self, config: dict[str, Any]) -> BaseModel:
         """Check a config and return the parsed model; raise InvalidInput otherwise."""
         ...

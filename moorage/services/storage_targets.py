@@ -139,8 +139,26 @@ def _check_name(session: Session, name: str, but: str | None = None) -> None:
         raise Conflict(f"a storage target named {name!r} already exists", code="duplicate")
 
 
+MAX_KEY_OBJECT = 64 * 1024
+"""A wrapped identity is a few hundred bytes; anything much larger is not one (and
+reading it whole would let whoever can write to the target fill the server's memory)."""
+
+
+class _Bounded(io.BytesIO):
+    """A sink that refuses more than ``MAX_KEY_OBJECT`` bytes."""
+
+    def write(self, data: Any) -> int:
+        if self.tell() + len(data) > MAX_KEY_OBJECT:
+            raise TargetError(
+                f"{KEY_OBJECT} on the target is larger than {MAX_KEY_OBJECT} bytes: it is not "
+                "a Moorage key; remove it, or use another place",
+                code="target_error",
+            )
+        return super().write(data)
+
+
 def _read_key(store: TargetStore) -> bytes | None:
-    sink = io.BytesIO()
+    sink = _Bounded()
     try:
         store.get(KEY_OBJECT, sink)
     except TargetError as exc:
@@ -229,10 +247,28 @@ def update(
         current = full_config(settings, target)
         secret = secret_fields(plugin.config_model)
         patch = {k: v for k, v in config_patch.items() if not (k in secret and v == MASK)}
-        public, secrets = _split(plugin, merge_patch(current, patch))
-        identity = identity_of(settings, target)
-        changed += sorted(k for k in {*public, *current} if public.get(k) != current.get(k))
+        merged = merge_patch(current, patch)
+        moved = sorted(k for k in plugin.place_fields if merged.get(k) != current.get(k))
+        if moved:
+            raise InvalidInput(
+                f"a storage target's place cannot change ({', '.join(moved)}): its key and "
+                "its copies are there; add a new target for the new place",
+                code="target_moved",
+            )
+        public, secrets = _split(plugin, merged)
+        old_public = {k: v for k, v in current.items() if k not in secret}
+        changed += sorted(k for k in {*public, *old_public} if public.get(k) != old_public.get(k))
+        kept = sorted(k for k in secrets if k not in patch and secrets[k] == current.get(k))
+        if changed and kept and any(k != "name" for k in changed):
+            # Stored credentials go only where they went before: a change of whom they
+            # are sent to (a user name, a pinned host key, a region...) must bring them.
+            raise InvalidInput(
+                f"changing {', '.join(k for k in changed if k != 'name')} needs the "
+                f"credentials again: send {', '.join(kept)} in the same patch",
+                code="credentials_required",
+            )
         changed += sorted(k for k in secret if secrets.get(k) != current.get(k))
+        identity = identity_of(settings, target)
         target.config = public
         target.sealed = sealing.seal(settings.data_dir, {"secrets": secrets, "identity": identity})
     audit.record(
@@ -243,6 +279,7 @@ def update(
         target.id,
         {"changed": sorted(set(changed))},
     )
+    session.flush()  # applies updated_at, so the answer shows the new one
     return target
 
 
@@ -319,6 +356,8 @@ def probe(
         result.ok = True
     except MoorageError as exc:
         result.error = {"code": exc.code, "message": exc.message}
+    except Exception as exc:  # a kind's library raising something it did not map
+        result.error = {"code": "target_error", "message": f"the target failed: {exc}"}
     finally:
         if store is not None:
             store.close()

@@ -35,6 +35,8 @@ class LocalConfig(BaseModel):
     def _absolute(cls, value: str) -> str:
         if not value.startswith("/") or "\x00" in value:
             raise ValueError("must be an absolute path")
+        if os.path.normpath(value) != value:
+            raise ValueError(f"write it as {os.path.normpath(value)!r} (no '..', '.', '//')")
         return value
 
 
@@ -45,7 +47,16 @@ class LocalStore:
         self.root = root
 
     def _path(self, key: str) -> Path:
-        return self.root / check_key(key)
+        path = self.root / check_key(key)
+        # A directory below the root that is a link (planted by whoever can write there)
+        # must not lead the write elsewhere.
+        if not os.path.realpath(path.parent).startswith(os.path.realpath(self.root)):
+            raise TargetError(
+                f"{path.parent} leads outside the target {self.root} (a symbolic link); "
+                "remove the link",
+                code="target_error",
+            )
+        return path
 
     def put(self, key: str, source: BinaryIO) -> int:
         final = self._path(key)
@@ -113,12 +124,21 @@ class LocalStorage:
     kind: ClassVar[str] = "local"
     config_model: ClassVar[type[BaseModel]] = LocalConfig
     description: ClassVar[str] = "A directory on this host, such as a mounted backup disk."
+    place_fields: ClassVar[frozenset[str]] = frozenset({"path"})
 
     def validate(self, config: dict[str, Any]) -> BaseModel:
         return validate_config(self.kind, LocalConfig, config)
 
     def open(self, config: dict[str, Any]) -> LocalStore:
         root = Path(LocalConfig.model_validate(config).path)
+        if os.path.realpath(root) != str(root) and root.exists():
+            raise TargetError(
+                f"{root} is or passes through a symbolic link: give the real path "
+                f"({os.path.realpath(root)})",
+                code="target_unreachable",
+            )
+        if root.exists() and not root.is_dir():
+            raise TargetError(f"{root} is not a directory", code="target_unreachable")
         try:
             root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -36,9 +36,9 @@ AUTH_CODES = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "40
 class S3Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
     endpoint: str = Field(description="The endpoint URL, e.g. https://s3.eu-central-1.example")
-    bucket: str = Field(min_length=3, max_length=63)
+    bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
     prefix: str = Field("", max_length=256, description="Keys start with this, e.g. 'moorage/'.")
-    region: str = Field("us-east-1", min_length=1, max_length=64)
+    region: str = Field("us-east-1", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
     access_key_id: str = Field(min_length=1, max_length=256)
     secret_access_key: SecretStr
     addressing: Literal["auto", "path", "virtual"] = "auto"
@@ -152,25 +152,29 @@ class S3Storage:
     kind: ClassVar[str] = "s3"
     config_model: ClassVar[type[BaseModel]] = S3Config
     description: ClassVar[str] = "A bucket on Amazon S3 or any S3-compatible service."
+    place_fields: ClassVar[frozenset[str]] = frozenset({"endpoint", "bucket", "prefix"})
 
     def validate(self, config: dict[str, Any]) -> BaseModel:
         return validate_config(self.kind, S3Config, config)
 
     def open(self, config: dict[str, Any]) -> S3Store:
         cfg = S3Config.model_validate(config)
-        client = boto3.session.Session().client(
-            "s3",
-            endpoint_url=cfg.endpoint,
-            region_name=cfg.region,
-            aws_access_key_id=cfg.access_key_id,
-            aws_secret_access_key=cfg.secret_access_key.get_secret_value(),
-            config=Config(
-                s3={"addressing_style": cfg.addressing},
-                connect_timeout=20,
-                read_timeout=60,
-                retries={"max_attempts": 3, "mode": "standard"},
-            ),
-        )
+        try:
+            client = boto3.session.Session().client(
+                "s3",
+                endpoint_url=cfg.endpoint,
+                region_name=cfg.region,
+                aws_access_key_id=cfg.access_key_id,
+                aws_secret_access_key=cfg.secret_access_key.get_secret_value(),
+                config=Config(
+                    s3={"addressing_style": cfg.addressing},
+                    connect_timeout=20,
+                    read_timeout=60,
+                    retries={"max_attempts": 3, "mode": "standard"},
+                ),
+            )
+        except (BotoCoreError, ValueError) as exc:
+            raise TargetError(f"cannot use {cfg.endpoint}: {exc}", code="target_error") from exc
         store = S3Store(client, cfg)
         try:
             client.head_bucket(Bucket=cfg.bucket)

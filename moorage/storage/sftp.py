@@ -208,6 +208,7 @@ class SftpStorage:
     kind: ClassVar[str] = "sftp"
     config_model: ClassVar[type[BaseModel]] = SftpConfig
     description: ClassVar[str] = "A directory on an SSH server, reached over SFTP."
+    place_fields: ClassVar[frozenset[str]] = frozenset({"host", "port", "path"})
 
     def validate(self, config: dict[str, Any]) -> BaseModel:
         return validate_config(self.kind, SftpConfig, config)

@@ -121,6 +121,39 @@ def test_env_set_unset_list_and_dotenv(server: Server, cli_project: str, tmp_pat
     assert "(operators only)" in viewer and "GREETING" not in viewer
 
 
+def test_env_files_are_taken_as_written_and_secrets_stay_secret(
+    server: Server, cli_project: str, tmp_path: Path
+) -> None:
+    """Found by the attacker pass: ``${MOORAGE_TOKEN}`` in a .env was filled in from the
+    caller's shell; setting a secret again without --secret made it plain; a non-UTF-8
+    file was a traceback."""
+    token = server.operator.token
+    name = unique("envz")
+    wid = new_app(server, cli_project, name)
+    dotenv = tmp_path / "interp.env"
+    dotenv.write_text("TOK=${MOORAGE_TOKEN}\nPASS=ab${UNDEFINED_X}cd\n")
+    ok(server.cli("apps", "env", "set", name, "--from-file", str(dotenv), token=token))
+    env = server.operator.get(f"/api/workloads/{wid}/env").json()
+    assert env["TOK"]["value"] == "${MOORAGE_TOKEN}"
+    assert env["PASS"]["value"] == "ab${UNDEFINED_X}cd"
+    assert str(token) not in str(env)
+    ok(server.cli("apps", "env", "set", name, "PW=first", "--secret", token=token))
+    ok(server.cli("apps", "env", "set", name, "PW=rotated", token=token))
+    assert server.operator.get(f"/api/workloads/{wid}/env").json()["PW"] == {
+        "value": None,
+        "secret": True,
+    }
+    ok(server.cli("apps", "env", "set", name, "PW=public-now", "--no-secret", token=token))
+    assert server.operator.get(f"/api/workloads/{wid}/env").json()["PW"]["secret"] is False
+    binary = tmp_path / "bin.env"
+    binary.write_bytes(b"\xff\xfe=bad\n")
+    fails(server.cli("apps", "env", "set", name, "--from-file", str(binary), token=token), "UTF-8")
+    fails(
+        server.cli("apps", "env", "set", name, "--from-file", str(tmp_path), token=token),
+        "directory",
+    )
+
+
 def test_volumes_set_and_list(server: Server, cli_project: str, tmp_path: Path) -> None:
     token = server.operator.token
     name = unique("vol")

@@ -156,3 +156,93 @@ def test_bad_requests_are_clear_and_change_nothing(server: Server, tmp_path: Pat
 def test_operators_and_viewers_cannot_see_targets(server: Server) -> None:
     for api in (server.operator, server.viewer):
         assert_error(api.get("/api/storage-targets"), 403, "forbidden")
+
+
+# --- found by the attacker pass (issue 17) ----------------------------------------------
+
+
+def test_a_targets_place_never_changes(server: Server, sftp_server: SftpServer) -> None:
+    config = {**sftp_config(sftp_server), "password": sftp_server.password}
+    del config["private_key"]
+    made = make(server, "sftp", config)
+    url = f"/api/storage-targets/{made['id']}"
+    before = server.admin.get(url).json()
+    for moved in ({"port": 52999}, {"host": "127.0.0.2"}, {"path": "/tmp/elsewhere"}):
+        r = server.admin.patch(url, json={"config": {**moved, "password": sftp_server.password}})
+        body = assert_error(r, 422, "target_moved")
+        assert next(iter(moved)) in body["message"]
+    assert server.admin.get(url).json() == before
+
+
+def test_credentials_go_nowhere_new_without_being_sent_again(
+    server: Server, sftp_server: SftpServer
+) -> None:
+    config = {**sftp_config(sftp_server), "password": sftp_server.password}
+    del config["private_key"]
+    made = make(server, "sftp", config)
+    url = f"/api/storage-targets/{made['id']}"
+    other_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+    for change in ({"host_key": other_key}, {"username": "someone-else"}):
+        r = server.admin.patch(url, json={"config": {**change, "password": "**********"}})
+        assert_error(r, 422, "credentials_required")
+        assert_error(server.admin.patch(url, json={"config": change}), 422, "credentials_required")
+    r = server.admin.patch(
+        url, json={"config": {"host_key": sftp_server.host_key, "password": sftp_server.password}}
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["updated_at"] > made["updated_at"]
+    rows = server.admin.get("/api/audit", params={"limit": 5}).json()["items"]
+    update = next(row for row in rows if row["target_id"] == made["id"])
+    assert update["details"]["changed"] == []  # the same key and the same password again
+    r = server.admin.patch(url, json={"name": unique("st")})
+    rows = server.admin.get("/api/audit", params={"limit": 5}).json()["items"]
+    assert next(row for row in rows if row["target_id"] == made["id"])["details"]["changed"] == [
+        "name"
+    ]
+
+
+def test_a_huge_key_object_on_the_target_is_refused_without_being_read_whole(
+    server: Server, tmp_path: Path
+) -> None:
+    planted = tmp_path / "t" / "moorage" / "target-key.age"
+    planted.parent.mkdir(parents=True)
+    with open(planted, "wb") as f:
+        f.truncate(300 << 20)  # sparse: costs no disk
+    body = {"name": unique("st"), "kind": "local", "config": {"path": str(tmp_path / "t")}}
+    r = server.admin.post("/api/storage-targets", json={**body, "passphrase": PASSPHRASE})
+    assert "not a Moorage key" in assert_error(r, 502, "target_error")["message"]
+
+
+def test_local_paths_are_real_and_stay_inside(server: Server, tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "link").symlink_to(real)
+    for path, status, code in (
+        (str(tmp_path / "link"), 502, "target_unreachable"),
+        (f"{tmp_path}/x/../real", 422, "invalid_config"),
+        (f"{tmp_path}//real", 422, "invalid_config"),
+    ):
+        body = {"name": unique("st"), "kind": "local", "config": {"path": path}}
+        r = server.admin.post("/api/storage-targets", json={**body, "passphrase": PASSPHRASE})
+        assert_error(r, status, code)
+    # A link planted below a target's root does not lead its writes elsewhere.
+    inside = tmp_path / "inside"
+    (inside).mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (inside / "moorage").symlink_to(elsewhere)
+    body = {"name": unique("st"), "kind": "local", "config": {"path": str(inside)}}
+    r = server.admin.post("/api/storage-targets", json={**body, "passphrase": PASSPHRASE})
+    assert_error(r, 502, "target_error")
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_s3_names_are_checked_before_anything_connects(server: Server, s3_endpoint: str) -> None:
+    for bad in ({"region": "../x"}, {"bucket": "../np-other"}, {"bucket": "UPPER"}):
+        body = {
+            "name": unique("st"),
+            "kind": "s3",
+            "config": {**s3_config(s3_endpoint), **bad},
+            "passphrase": PASSPHRASE,
+        }
+        assert_error(server.admin.post("/api/storage-targets", json=body), 422, "invalid_config")
