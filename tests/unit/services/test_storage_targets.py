@@ -175,6 +175,8 @@ def test_a_target_holding_a_key_is_adopted_with_its_passphrase(
         ({"passphrase": "x" * (targets.MIN_PASSPHRASE - 1)}, InvalidInput, "invalid_input"),
         ({"kind": "tape"}, InvalidInput, "unknown_kind"),
         ({"config": {"path": "relative/dir"}}, InvalidInput, "invalid_config"),
+        ({"config": {"path": "/srv/../etc"}}, InvalidInput, "invalid_config"),
+        ({"config": {"path": "/srv//copies"}}, InvalidInput, "invalid_config"),
         ({"config": {"path": "/x", "extra": 1}}, InvalidInput, "invalid_config"),
         ({"config": {}}, InvalidInput, "invalid_config"),
     ],
@@ -206,6 +208,15 @@ def test_an_unusable_place_is_a_target_error(
 ) -> None:
     (tmp_path / "file").write_text("not a directory")
     refused(db, registry, settings, tmp_path / "file" / "sub", TargetError, "target_unreachable")
+
+
+def test_a_linked_place_is_refused(
+    db: Database, registry: Registry, settings: Settings, tmp_path: Path
+) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    refused(db, registry, settings, tmp_path / "link", TargetError, "target_unreachable")
+    assert list((tmp_path / "real").iterdir()) == []
 
 
 def test_list_all_is_ordered_by_name(
@@ -405,3 +416,52 @@ def test_a_failed_probe_is_a_result_kept_on_the_target(
     assert made.last_test_error == result.error["message"]
     assert targets.KEY_OBJECT in made.last_test_error
     assert audit_rows(db)[-1][3] == {"via": "token", "ok": False, "error": "target_error"}
+
+
+def test_the_audit_row_names_only_what_changed(
+    db: Database, registry: Registry, settings: Settings
+) -> None:
+    target_id = s3_target(db, settings)
+    update(
+        db,
+        registry,
+        settings,
+        target_id,
+        name=None,
+        patch={"region": "eu-central-1", "secret_access_key": S3_SECRET},
+    )
+    assert audit_rows(db)[-1][3] == {"via": "token", "changed": ["region"]}
+    assert row(db, target_id).config["region"] == "eu-central-1"
+
+
+@pytest.mark.parametrize(
+    ("patch", "code"),
+    [
+        ({"bucket": "other"}, "target_moved"),
+        ({"prefix": "elsewhere/", "secret_access_key": S3_SECRET}, "target_moved"),
+        ({"region": "eu-central-1"}, "credentials_required"),
+        ({"access_key_id": "AK2", "secret_access_key": MASK}, "credentials_required"),
+    ],
+)
+def test_a_place_never_changes_and_credentials_follow_only_themselves(
+    db: Database, registry: Registry, settings: Settings, patch: dict[str, Any], code: str
+) -> None:
+    target_id = s3_target(db, settings)
+    before = row(db, target_id)
+    with pytest.raises(InvalidInput) as caught:
+        update(db, registry, settings, target_id, name=None, patch=patch)
+    assert caught.value.code == code
+    after = row(db, target_id)
+    assert (after.config, after.sealed) == (before.config, before.sealed)
+    assert audit_rows(db) == []
+
+
+def test_a_local_targets_path_never_changes(
+    db: Database, registry: Registry, settings: Settings, tmp_path: Path
+) -> None:
+    target_id = local_target(db, settings, tmp_path / "one")
+    with pytest.raises(InvalidInput) as caught:
+        update(db, registry, settings, target_id, name=None, patch={"path": str(tmp_path)})
+    assert caught.value.code == "target_moved"
+    assert row(db, target_id).config == {"path": str(tmp_path / "one")}
+    assert audit_rows(db) == []
