@@ -50,7 +50,8 @@ class LocalStore:
         path = self.root / check_key(key)
         # A directory below the root that is a link (planted by whoever can write there)
         # must not lead the write elsewhere.
-        if not os.path.realpath(path.parent).startswith(os.path.realpath(self.root)):
+        real_root = os.path.realpath(self.root)
+        if os.path.commonpath([os.path.realpath(path.parent), real_root]) != real_root:
             raise TargetError(
                 f"{path.parent} leads outside the target {self.root} (a symbolic link); "
                 "remove the link",

@@ -225,3 +225,17 @@ def test_the_built_in_kinds_load_from_entry_points_like_a_plugin() -> None:
     assert {"local", "sftp", "s3"} <= set(registry.storage)
     for name, kind in registry.storage.items():
         assert isinstance(kind, StorageKind), name
+
+
+def test_a_link_below_a_local_root_cannot_lead_to_a_sibling_with_a_longer_name(
+    tmp_path: Path,
+) -> None:
+    root, sibling = tmp_path / "t", tmp_path / "t-evil"
+    root.mkdir()
+    sibling.mkdir()
+    (root / "snapshots").symlink_to(sibling)  # "/.../t-evil" starts with "/.../t"
+    store = LocalStorage().open({"path": str(root)})
+    with pytest.raises(TargetError) as caught:
+        store.put("snapshots/wl_1/x.age", io.BytesIO(b"x"))
+    assert "symbolic link" in caught.value.message
+    assert list(sibling.iterdir()) == []
