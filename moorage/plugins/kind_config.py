@@ -57,6 +57,11 @@ def public_config(model: type[BaseModel], stored: dict[str, Any]) -> dict[str, A
     return _mask(tree, stored) if tree else stored
 
 
+def secret_fields(model: type[BaseModel]) -> set[str]:
+    """The top-level config keys ``model`` declares as ``SecretStr`` (alone or optional)."""
+    return {name for name, where in _secret_tree(model).items() if where is True}
+
+
 def stored_config(model: BaseModel) -> dict[str, Any]:
     """The config as the store keeps it: secret fields in clear (never sent out)."""
     revealed: dict[str, Any] = _reveal(model.model_dump(mode="python", exclude_none=True))

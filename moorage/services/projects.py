@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from moorage.errors import Conflict, InvalidInput, NotFound
-from moorage.names import is_slug, new_id
+from moorage.names import check_slug, new_id
 from moorage.security.roles import Actor
 from moorage.services import audit
 from moorage.services.audit import AuditAction
@@ -19,22 +19,13 @@ DEFAULT_STAGES = ("development", "staging", "production")
 MAX_STAGES = 32
 
 
-def _check_slug(what: str, value: str) -> None:
-    if not is_slug(value):
-        raise InvalidInput(
-            f"{what} {value!r} must be 1-63 lower-case letters, digits or '-', "
-            "starting with a letter or digit",
-            code="invalid_slug",
-        )
-
-
 def _check_stages(stages: Sequence[str]) -> list[str]:
     if not stages:
         raise InvalidInput("a project needs at least one stage", code="invalid_stages")
     if len(stages) > MAX_STAGES:
         raise InvalidInput(f"a project has at most {MAX_STAGES} stages", code="invalid_stages")
     for stage in stages:
-        _check_slug("stage", stage)
+        check_slug("stage", stage)
     if len(set(stages)) != len(stages):
         raise InvalidInput("stage names must be unique", code="invalid_stages")
     return list(stages)
@@ -59,7 +50,7 @@ def create(
     stages: Sequence[str] | None = None,
     description: str = "",
 ) -> Project:
-    _check_slug("project slug", slug)
+    check_slug("project slug", slug)
     clean = _check_stages(DEFAULT_STAGES if stages is None else stages)
     if session.scalar(select(Project.id).where(Project.slug == slug)) is not None:
         raise Conflict(f"project {slug!r} already exists", code="duplicate")

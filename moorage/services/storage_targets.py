@@ -19,13 +19,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, SecretStr
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from moorage.errors import Conflict, InvalidInput, MoorageError, NotFound, TargetError
-from moorage.names import is_slug, new_id
-from moorage.plugins.kind_config import MASK, public_config, stored_config
+from moorage.names import check_slug, new_id
+from moorage.plugins.kind_config import MASK, public_config, secret_fields, stored_config
 from moorage.plugins.registry import Registry
 from moorage.plugins.spec import StorageKind, TargetStore
 from moorage.security import sealing
@@ -50,17 +49,6 @@ KEY_OBJECT = "moorage/target-key.age"
 PROBE_PREFIX = "moorage/probe-"
 PROBE_BYTES = 256 * 1024
 MIN_PASSPHRASE = 12
-
-
-def secret_fields(model: type[BaseModel]) -> set[str]:
-    """The config keys a kind's model declares as ``SecretStr`` (alone or optional)."""
-    found = set()
-    for name, info in model.model_fields.items():
-        annotation = info.annotation
-        members = getattr(annotation, "__args__", (annotation,))
-        if SecretStr in members:
-            found.add(name)
-    return found
 
 
 def get(session: Session, target_id: str) -> StorageTarget:
@@ -129,11 +117,7 @@ def _split(kind: StorageKind, config: dict[str, Any]) -> tuple[dict[str, Any], d
 
 
 def _check_name(session: Session, name: str, but: str | None = None) -> None:
-    if not is_slug(name):
-        raise InvalidInput(
-            f"storage target name {name!r} must be 1-63 lower-case letters, digits or '-'",
-            code="invalid_slug",
-        )
+    check_slug("storage target name", name)
     other = session.scalar(select(StorageTarget.id).where(StorageTarget.name == name))
     if other is not None and other != but:
         raise Conflict(f"a storage target named {name!r} already exists", code="duplicate")
@@ -244,7 +228,8 @@ def update(
         changed.append("name")
     if config_patch is not None:
         plugin = registry.storage_kind(target.kind)
-        current = full_config(settings, target)
+        opened = sealing.unseal(settings.data_dir, target.sealed)
+        current = {**target.config, **opened["secrets"]}
         secret = secret_fields(plugin.config_model)
         patch = {k: v for k, v in config_patch.items() if not (k in secret and v == MASK)}
         merged = merge_patch(current, patch)

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from moorage.errors import Conflict, InvalidInput, NotFound
-from moorage.names import is_slug, new_id
+from moorage.names import check_slug, new_id
 from moorage.plugins.kind_config import public_config, stored_config
 from moorage.plugins.registry import Registry
 from moorage.plugins.spec import TimedTrigger
@@ -97,19 +97,11 @@ def shown(session: Session, registry: Registry, actor: Actor, trigger: Trigger) 
     )
 
 
-def _check_name(name: str) -> None:
-    if not is_slug(name):
-        raise InvalidInput(
-            f"trigger name {name!r} must be 1-63 lower-case letters, digits or '-'",
-            code="invalid_slug",
-        )
-
-
 def create(
     session: Session, actor: Actor, registry: Registry, *, kind: str, name: str, config: Any
 ) -> Trigger:
     plugin = registry.trigger(kind)
-    _check_name(name)
+    check_slug("trigger name", name)
     model = plugin.validate({} if config is None else config)
     if (
         session.scalar(select(Trigger.id).where(Trigger.kind == kind, Trigger.name == name))
@@ -149,7 +141,7 @@ def update(
     trigger = get(session, trigger_id)
     changed: list[str] = []
     if name is not None and name != trigger.name:
-        _check_name(name)
+        check_slug("trigger name", name)
         if (
             session.scalar(
                 select(Trigger.id).where(Trigger.kind == trigger.kind, Trigger.name == name)

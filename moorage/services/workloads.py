@@ -11,7 +11,7 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy.orm import Session, aliased
 
 from moorage.errors import Conflict, InvalidInput, NotFound
-from moorage.names import is_slug, new_id
+from moorage.names import check_slug, new_id
 from moorage.plugins.kind_config import public_config, stored_config
 from moorage.plugins.registry import Registry
 from moorage.plugins.spec import FixedPorts
@@ -192,14 +192,6 @@ def validated(registry: Registry, kind: str, config: Any) -> BaseModel:
     return registry.source(kind).validate(config)
 
 
-def _check_name(name: str) -> None:
-    if not is_slug(name):
-        raise InvalidInput(
-            f"workload name {name!r} must be 1-63 lower-case letters, digits or '-'",
-            code="invalid_slug",
-        )
-
-
 def _check_unique(
     session: Session,
     *,
@@ -241,7 +233,7 @@ def create(
     config: Any,
     ref_id: str | None = None,
 ) -> Workload:
-    _check_name(name)
+    check_slug("workload name", name)
     model = validated(registry, kind, config)
     try:
         owner = projects.get(session, project)
@@ -316,7 +308,7 @@ def update(
         workload.config = stored
         changed.append("config")
     if name is not None and name != workload.name:
-        _check_name(name)
+        check_slug("workload name", name)
         workload.name = name
         changed.append("name")
     if ref_id is not None and ref_id != workload.ref_id:
