@@ -1,0 +1,27 @@
+"""Clones, restore drills and recovery points (issue 16, SPEC section 10).
+
+Reserved so that work on the three issues can land in any order; filled in by the
+change that adds these tables.
+
+Revision ID: 0014
+Revises: 0013
+
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+# revision identifiers, used by Alembic.
+revision: str = "0014"
+down_revision: str | Sequence[str] | None = "0013"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    """Upgrade schema."""
+
+
+def downgrade() -> None:
+    """Downgrade schema."""
