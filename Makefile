@@ -12,6 +12,7 @@ install: $(STAMP)
 run: $(STAMP)
 	scripts/docker.sh || echo "warning: no Docker engine; Moorage serves, but cannot deploy" >&2
 	scripts/web.sh
+	scripts/caddy.sh >/dev/null || echo "warning: no Caddy; Moorage serves without domains (MOORAGE_PROXY=none)" >&2
 	$(VENV)/bin/moorage serve
 
 # The UI: locked node packages and a fresh build in web/build.

@@ -22,6 +22,18 @@ if dir=$(scripts/sftp.sh); then export MOORAGE_TEST_SFTP_DIR="$dir"; else
 if url=$(scripts/s3.sh); then export MOORAGE_TEST_S3_URL="$url"; else
   echo "error: could not start the test S3 server" >&2; exit 1; fi
 
+# The proxy's parts (SPEC section 12): Debian's Caddy (Moorage starts it), BIND with a
+# TSIG-signed test zone, and pebble as the ACME CA, all on loopback.
+scripts/caddy.sh >/dev/null || { echo "error: could not install Caddy" >&2; exit 1; }
+if dns=$(scripts/bind.sh); then
+  read -r MOORAGE_TEST_DNS_SERVER MOORAGE_TEST_TSIG_NAME MOORAGE_TEST_TSIG_SECRET <<<"$dns"
+  export MOORAGE_TEST_DNS_SERVER MOORAGE_TEST_TSIG_NAME MOORAGE_TEST_TSIG_SECRET
+else echo "error: could not start the test BIND" >&2; exit 1; fi
+if acme=$(scripts/pebble.sh); then
+  read -r MOORAGE_TEST_ACME_DIRECTORY MOORAGE_TEST_ACME_CA_ROOT <<<"$acme"
+  export MOORAGE_TEST_ACME_DIRECTORY MOORAGE_TEST_ACME_CA_ROOT
+else echo "error: could not start pebble" >&2; exit 1; fi
+
 # A base temp dir of our own: pytest prunes its shared one, and another run on the same
 # machine must not delete the data directory under this run's live server.
 basetemp=$(mktemp -d "${TMPDIR:-/tmp}/moorage-pytest-XXXXXX")
