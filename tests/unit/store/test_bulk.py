@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from moorage.security.roles import SYSTEM
 from moorage.services import projects
+from moorage.store import bulk
 from moorage.store.bulk import insert_rows
 from moorage.store.db import Database
 from moorage.store.states import DeploymentStatus
@@ -91,6 +92,25 @@ def test_rows_read_back_as_the_orm_wrote_them(db: Database) -> None:
     assert all(r[1].tzinfo is not None for r in bulk)
     assert bulk[1][COLUMNS.index("artifact") + 2]["nested"] == {"ü": [1, 2.5, None]}
     assert [r[COLUMNS.index("inputs") + 2] for r in bulk] == [{}] * 7  # default filled
+
+
+def test_a_batch_over_the_parameter_bound_is_split_and_written_whole(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More rows than one statement may carry (a bound of 20 values: 2 rows of 10
+    columns a statement, and an odd last one) are all written, in order, as the ORM
+    writes them; a bad row in the last statement leaves none of the batch."""
+    monkeypatch.setattr(bulk, "MAX_PARAMETERS", 20)
+    ids = workload_ids(db, 7)
+    with db.session() as s:
+        s.execute(insert(Deployment), deployment_rows(ids, "dp_orm_"))
+        insert_rows(s, Deployment, deployment_rows(ids, "dp_blk_"))
+    assert [r[2:] for r in read(db, "dp_blk_")] == [r[2:] for r in read(db, "dp_orm_")]
+    rows = deployment_rows(ids, "dp_bad_")
+    rows[6]["workload_id"] = "wl_missing"
+    with pytest.raises(IntegrityError), db.session() as s:
+        insert_rows(s, Deployment, rows)
+    assert read(db, "dp_bad_") == []
 
 
 def test_an_autoincrement_key_is_filled_by_the_database(db: Database) -> None:
