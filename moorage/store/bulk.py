@@ -53,7 +53,7 @@ def _statement(
     """The SQL of an INSERT of ``count`` rows of ``names`` into ``table`` and the order of
     its positional parameters (``None`` for a driver that takes them by name); parameter
     ``<column>_<row>`` holds row ``row``'s value of ``column``."""
-    values = [{n: bindparam(f"{n}_{i}") for n in names} for i in range(count)]
+    values: list[dict[str, Any]] = [{n: bindparam(f"{n}_{i}") for n in names} for i in range(count)]
     compiled = insert(table).values(values).compile(dialect=dialect)
     order = compiled.positiontup
     return compiled.string, None if order is None else tuple(order)
