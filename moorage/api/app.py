@@ -17,6 +17,7 @@ from moorage.api.routes import (
     audit,
     bindings,
     chain,
+    clones,
     deploys,
     env,
     hooks,
@@ -52,6 +53,7 @@ ROUTERS = (
     hooks.router,
     snapshots.router,
     restores.router,
+    clones.router,
     storage_targets.router,
     metrics.router,
     kinds.router,
@@ -82,6 +84,7 @@ def create_app(server: Server) -> FastAPI:
         runner=server.runner,
         snapshotter=server.snapshotter,
         restorer=server.restorer,
+        cloner=server.cloner,
     )
     app.add_middleware(
         BodyLimit, max_bytes=server.settings.max_body_bytes, streamed_suffixes=(IMPORT_SUFFIX,)

@@ -113,3 +113,29 @@ class DeliverySignature(StrEnum):
     MISSING = "missing"
     UNSIGNED = "unsigned"
     """The trigger has no secret: nothing to check."""
+
+
+class DrillStatus(StrEnum):
+    """A restore drill (SPEC section 10): the sandbox ran the check, or could not."""
+
+    RUNNING = "running"
+    PASSED = "passed"
+    FAILED = "failed"
+
+
+class DrillPhase(StrEnum):
+    """The steps of a drill, in order (``snapshots/drills/run.py``); ``done`` ends it."""
+
+    QUEUED = "queued"
+    EXTRACT = "extract"
+    START = "start"
+    CHECK = "check"
+    CLEANUP = "cleanup"
+    DONE = "done"
+
+
+class DrillOrigin(StrEnum):
+    """Who asked for a drill: a person (API, CLI) or a schedule's ``drill`` action."""
+
+    MANUAL = "manual"
+    SCHEDULED = "scheduled"

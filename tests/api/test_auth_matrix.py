@@ -71,6 +71,7 @@ MIN_ROLE: dict[tuple[str, str], str | None] = {
     ("POST", "/api/workloads/{workload_id}/snapshots/import"): "admin",
     ("DELETE", "/api/workloads/{workload_id}/snapshots/{snapshot_id}"): "admin",
     ("POST", "/api/workloads/{workload_id}/snapshots/{snapshot_id}/restore"): "admin",
+    ("POST", "/api/workloads/{workload_id}/snapshots/{snapshot_id}/clone"): "operator",
     ("GET", "/api/workloads/{workload_id}/restores"): "viewer",
     ("GET", "/api/workloads/{workload_id}/restores/{restore_id}"): "viewer",
     ("GET", "/api/storage-targets"): "admin",

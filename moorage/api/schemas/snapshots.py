@@ -47,6 +47,9 @@ class SnapshotOut(BaseModel):
     manifest: dict[str, Any]
     created_at: datetime
     finished_at: datetime | None
+    verified_at: datetime | None = Field(
+        default=None, description="When a restore drill of this snapshot last passed"
+    )
 
     @field_validator("manifest", mode="before")
     @classmethod

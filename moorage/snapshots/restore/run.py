@@ -167,7 +167,7 @@ class RestoreEngine:
         # Verify and extract while the workload keeps running.
         self._phase(restore_id, RestorePhase.VERIFY)
         try:
-            _verify(archive, expected_sha, expected_size)
+            verify_archive(archive, expected_sha, expected_size)
             self._extract(restore_id, archive, plans, manifest)
             engine = self.tools.engine
             running = [c for c in engine.containers({LABEL_WORKLOAD: view.id}) if c.running]
@@ -309,7 +309,7 @@ def _step(p: VolumePlan) -> VolumeStep:
     )
 
 
-def _verify(archive: Path, sha256: str, size: int) -> None:
+def verify_archive(archive: Path, sha256: str, size: int) -> None:
     """Refuse (409) an archive that is missing or does not match its size and SHA-256."""
     try:
         actual = archive.stat().st_size

@@ -72,3 +72,7 @@ class ImageSource:
     def host_ports(self, config: dict[str, Any]) -> list[tuple[int, str]]:
         ports = config.get("ports") or []
         return [(int(p["host"]), str(p.get("protocol", "tcp"))) for p in ports if p.get("host")]
+
+    def without_host_ports(self, config: dict[str, Any]) -> dict[str, Any]:
+        ports = [{k: v for k, v in p.items() if k != "host"} for p in config.get("ports") or []]
+        return {**config, "ports": ports} if "ports" in config else dict(config)
