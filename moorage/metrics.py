@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 SNAPSHOT_BYTES = Counter(
     "moorage_snapshot_capture_bytes", "Volume bytes read into snapshot archives"
@@ -15,3 +15,8 @@ SNAPSHOT_SECONDS = Histogram(
 SNAPSHOT_RESULTS = Counter("moorage_snapshot_captures", "Snapshot captures by result", ["result"])
 DEPLOYMENTS = Counter("moorage_deployments", "Finished deployments by status", ["status"])
 HOOK_DELIVERIES = Counter("moorage_hook_deliveries", "Webhook calls by outcome", ["outcome"])
+CERT_EXPIRY_DAYS = Gauge(
+    "moorage_certificate_expiry_days",
+    "Days until the certificate the proxy serves for the domain expires (SPEC section 12)",
+    ["host"],
+)

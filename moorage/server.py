@@ -23,6 +23,7 @@ from moorage.deployer.views import WorkloadViews
 from moorage.errors import MoorageError
 from moorage.faults import FaultPoints
 from moorage.plugins.registry import Registry
+from moorage.proxy.router import Router
 from moorage.runtime.compose import ComposeRunner
 from moorage.runtime.engine import Engine
 from moorage.security import secrets as sec
@@ -31,7 +32,6 @@ from moorage.services import users
 from moorage.services.locks import WorkloadLocks
 from moorage.settings import Settings
 from moorage.snapshots.capture import Snapshotter
-from moorage.snapshots.clone import Cloner
 from moorage.snapshots.restore import RestoreEngine, RestoreTools
 from moorage.store.db import Database
 
@@ -93,7 +93,9 @@ class Server:
     runner: TriggerRunner
     snapshotter: Snapshotter
     restorer: RestoreEngine
-    cloner: Cloner
+
+    proxy: Router | None = None
+    """Caddy, when MOORAGE_PROXY=caddy (SPEC section 12)."""
 
     def start(self) -> None:
         """Start-up recovery, in order, then the background threads. Runs before the
@@ -101,26 +103,29 @@ class Server:
 
         1. drop the volume pins of containers that went away while Moorage was down;
         2. fail captures (and pre-restore packs) a crash cut off;
-        3. decide cut-off restores' volumes (roll forward or back by the journal), and
-           finish or drop cut-off clones' data (``Cloner.recover``);
+        3. decide cut-off restores' volumes (roll forward or back by the journal);
         4. mark deploys a crash cut off ``interrupted``;
         5. start the deploy workers, then the reconciler (it revives whatever a capture
            or restore left stopped);
         6. redeploy what the recovered restores stopped, health-checked;
-        7. start the trigger runner.
+        7. start the trigger runner;
+        8. start the proxy (Caddy) with the routes the database holds.
         """
         self.prune_pins()
         self.snapshotter.recover()
         self.restorer.recover()
-        self.cloner.recover()
         self.queue.recover_interrupted()
         self.queue.start()
         self.reconciler.start()
         self.restorer.resume()
         self.runner.start()
+        if self.proxy is not None:
+            self.proxy.start()
 
     def stop(self) -> None:
         """Stop the trigger runner, then the workers and the reconciler."""
+        if self.proxy is not None:
+            self.proxy.stop()
         self.runner.stop()
         self.queue.stop()
         self.reconciler.stop()
@@ -160,6 +165,9 @@ def build(
     fault = fault or FaultPoints(settings)
     locks = WorkloadLocks()
     views = WorkloadViews(settings, engine, compose, fault)
+    proxy = Router(settings, db, engine) if settings.proxy == "caddy" else None
+    if proxy is not None:
+        views.route_to = proxy.switch  # a deploy's switch (SPEC section 12)
     reconciler = Reconciler(settings, db, registry, engine, views, locks)
     queue = DeployQueue(settings, db, registry, views, locks, reconciler.observe)
     deployer = Deployer(db, registry, engine, locks, views, queue, reconciler)
@@ -181,7 +189,7 @@ def build(
         ),
         snapshotter=snapshotter,
         restorer=RestoreEngine(tools),
-        cloner=Cloner(settings, db, registry, locks),
+        proxy=proxy,
     )
 
 

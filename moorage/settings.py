@@ -5,10 +5,13 @@ Other modules take a ``Settings`` value; none of them reads ``os.environ``.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from moorage.errors import ConfigError
 from moorage.store.states import SwapMethod
@@ -41,6 +44,20 @@ class Settings:
     """The built UI served at /; None serves the API alone."""
     run_dir: Path = Path("/run/moorage")
     """A tmpfs (Moorage mounts one there) for volume pins; see ``runtime/pins.py``."""
+    proxy: str = "none"
+    """``caddy``: Moorage runs and configures Caddy (SPEC section 12); ``none``: no proxy.
+    The default is ``caddy`` when a ``caddy`` binary is on the PATH."""
+    proxy_http_addr: str = ":80"
+    proxy_https_addr: str = ":443"
+    proxy_admin_addr: str = "127.0.0.1:2019"
+    """Caddy's admin API: always a loopback address (it takes any config)."""
+    acme_directory: str | None = None
+    """The ACME CA's directory URL; None: Caddy's default (Let's Encrypt)."""
+    acme_email: str | None = None
+    acme_ca_root: Path | None = None
+    """An extra trusted root (PEM) for the ACME directory, e.g. a test CA such as pebble."""
+    public_ip: str | None = None
+    """The address DNS providers point a domain's A (or AAAA) record at."""
     # Not a MOORAGE_* variable: the cap on an ordinary JSON request body.
     max_body_bytes: int = field(default=1024 * 1024)
 
@@ -83,7 +100,44 @@ class Settings:
             container_labels=_parse_labels(env.get("MOORAGE_CONTAINER_LABELS") or ""),
             web_dir=Path(env.get("MOORAGE_WEB_DIR") or DEFAULT_WEB_DIR).absolute(),
             run_dir=Path(env.get("MOORAGE_RUN_DIR") or "/run/moorage").absolute(),
+            **_proxy_settings(env),
         )
+
+
+def _proxy_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """The MOORAGE_PROXY* and MOORAGE_ACME_* variables (SPEC section 12)."""
+    default = "caddy" if shutil.which("caddy") else "none"
+    proxy = env.get("MOORAGE_PROXY") or default
+    if proxy not in ("caddy", "none"):
+        raise ConfigError(f"MOORAGE_PROXY must be caddy or none, got {proxy!r}")
+    admin = env.get("MOORAGE_PROXY_ADMIN_ADDR") or "127.0.0.1:2019"
+    if _parse_bind(admin)[0] not in ("127.0.0.1", "::1", "localhost"):
+        raise ConfigError(f"MOORAGE_PROXY_ADMIN_ADDR must be a loopback address, got {admin!r}")
+    public_ip = env.get("MOORAGE_PUBLIC_IP") or None
+    if public_ip is not None:
+        try:
+            ipaddress.ip_address(public_ip)
+        except ValueError:
+            raise ConfigError(f"MOORAGE_PUBLIC_IP is not an IP address: {public_ip!r}") from None
+    root = env.get("MOORAGE_ACME_CA_ROOT") or None
+    return {
+        "proxy": proxy,
+        "proxy_http_addr": _parse_listen(env, "MOORAGE_PROXY_HTTP_ADDR", ":80"),
+        "proxy_https_addr": _parse_listen(env, "MOORAGE_PROXY_HTTPS_ADDR", ":443"),
+        "proxy_admin_addr": admin,
+        "acme_directory": env.get("MOORAGE_ACME_DIRECTORY") or None,
+        "acme_email": env.get("MOORAGE_ACME_EMAIL") or None,
+        "acme_ca_root": Path(root).absolute() if root else None,
+        "public_ip": public_ip,
+    }
+
+
+def _parse_listen(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name) or default
+    _host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"{name} must look like :443 or 127.0.0.1:8443, got {value!r}")
+    return value
 
 
 def _parse_bind(value: str) -> tuple[str, int]:

@@ -104,6 +104,7 @@ def start_server(
         MOORAGE_ADMIN_PASSWORD=ADMIN_PASSWORD,
         MOORAGE_CONTAINER_LABELS=f"{TEST_LABEL}={RUN_ID}",
         MOORAGE_RECONCILE_SECONDS="2",
+        MOORAGE_PROXY="none",  # the proxy tests start theirs (tests/proxy/)
     )
     env.update(extra_env or {})  # may override the defaults above
     log_path = data_dir.parent / f"server-{port}.log"

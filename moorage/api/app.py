@@ -17,8 +17,8 @@ from moorage.api.routes import (
     audit,
     bindings,
     chain,
-    clones,
     deploys,
+    domains,
     env,
     hooks,
     kinds,
@@ -47,13 +47,13 @@ ROUTERS = (
     deploys.router,
     env.router,
     volumes.router,
+    domains.router,
     chain.router,
     bindings.router,
     triggers.router,
     hooks.router,
     snapshots.router,
     restores.router,
-    clones.router,
     storage_targets.router,
     metrics.router,
     kinds.router,
@@ -84,7 +84,7 @@ def create_app(server: Server) -> FastAPI:
         runner=server.runner,
         snapshotter=server.snapshotter,
         restorer=server.restorer,
-        cloner=server.cloner,
+        proxy=server.proxy,
     )
     app.add_middleware(
         BodyLimit, max_bytes=server.settings.max_body_bytes, streamed_suffixes=(IMPORT_SUFFIX,)

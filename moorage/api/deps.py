@@ -19,6 +19,7 @@ from moorage.deployer.facade import Deployer
 from moorage.deployer.trigger_runner import TriggerRunner
 from moorage.errors import Forbidden, Unauthenticated
 from moorage.plugins.registry import Registry
+from moorage.proxy.router import Router
 from moorage.security import secrets as sec
 from moorage.security.logins import LoginGuard, PasswordGate
 from moorage.security.roles import Actor, Role
@@ -26,7 +27,6 @@ from moorage.services.listing import WorkloadListing
 from moorage.services.ratelimit import RateLimiter
 from moorage.settings import Settings
 from moorage.snapshots.capture import Snapshotter
-from moorage.snapshots.clone import Cloner
 from moorage.snapshots.restore import RestoreEngine
 from moorage.store.db import Database
 
@@ -44,10 +44,11 @@ class AppState:
     runner: TriggerRunner
     snapshotter: Snapshotter
     restorer: RestoreEngine
-    cloner: Cloner
     limiter: RateLimiter = field(default_factory=RateLimiter)
     logins: LoginGuard = field(default_factory=LoginGuard)
     password_gate: PasswordGate = field(default_factory=PasswordGate)
+    proxy: Router | None = None
+    """Caddy's router, when MOORAGE_PROXY=caddy."""
     list_cache: WorkloadListing = field(init=False)
     """``GET /api/workloads`` as sent, per filter, rebuilt once per store generation."""
     credentials: CredentialCache = field(init=False)

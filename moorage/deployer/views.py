@@ -50,6 +50,8 @@ class WorkloadViews:
         self.engine = engine
         self.compose = compose
         self.fault = fault
+        self.route_to: Callable[[str, str], None] = lambda _workload, _container: None
+        """The proxy's switch (``proxy.router.Router.switch``), when there is one."""
 
     def view(self, s: Session, workload_id: str) -> WorkloadView:
         """The workload as saved now (config, env, volumes), with its last artifact.
@@ -128,4 +130,5 @@ class WorkloadViews:
             log=log_line or (lambda line: log.info("%s: %s", view.id, line)),
             fault=self.fault,
             labels=dict(self.settings.container_labels),
+            switch=lambda container_id: self.route_to(view.id, container_id),
         )

@@ -97,6 +97,9 @@ class DeployContext:
     """Pull the image even when a local copy exists (its tag moved in the registry)."""
     labels: dict[str, str] = field(default_factory=dict)
     """Labels every container and network of this workload must carry."""
+    switch: Callable[[str], None] = lambda _container_id: None
+    """Send the workload's domains to this container (it passed its health check)
+    before the previous one stops; returns once the proxy routes there (SPEC 12)."""
 
 
 @runtime_checkable
@@ -175,11 +178,6 @@ class FixedPorts(Protocol):
 
     def host_ports(self, config: dict[str, Any]) -> list[tuple[int, str]]:
         """The ``(host port, protocol)`` pairs a saved ``config`` publishes on fixed ports."""
-        ...
-
-    def without_host_ports(self, config: dict[str, Any]) -> dict[str, Any]:
-        """``config`` publishing the same container ports on ports the engine picks (a
-        clone of the workload must not take the source's fixed ports)."""
         ...
 
 

@@ -27,9 +27,6 @@ from moorage.store.states import (
     DeliverySignature,
     DeploymentStatus,
     DesiredState,
-    DrillOrigin,
-    DrillPhase,
-    DrillStatus,
     RestorePhase,
     RestoreStatus,
     SnapshotOrigin,
@@ -319,28 +316,6 @@ class Snapshot(Base):
     error: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
-    verified_at: Mapped[datetime | None] = mapped_column(default=None)
-    """When a restore drill of this archive last passed (SPEC section 10)."""
-
-
-class Drill(Base):
-    """One restore drill: a snapshot restored into a sandbox, started and checked."""
-
-    __tablename__ = "drills"
-    __table_args__ = (Index("ix_drills_workload_created", "workload_id", "created_at"),)
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    workload_id: Mapped[str] = mapped_column(ForeignKey("workloads.id", ondelete="CASCADE"))
-    snapshot_id: Mapped[str] = mapped_column(String(32), index=True)
-    status: Mapped[DrillStatus] = mapped_column(State(DrillStatus, 16), default=DrillStatus.RUNNING)
-    phase: Mapped[DrillPhase] = mapped_column(State(DrillPhase, 16), default=DrillPhase.QUEUED)
-    check: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    """What was asked: ``{"http", "port"}``, ``{"exec", "service"}``, or ``{}`` (the
-    workload's own health check)."""
-    origin: Mapped[DrillOrigin] = mapped_column(State(DrillOrigin, 16), default=DrillOrigin.MANUAL)
-    log: Mapped[str] = mapped_column(Text, default="")
-    error: Mapped[str | None] = mapped_column(Text, default=None)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    finished_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Restore(Base):
@@ -404,3 +379,58 @@ class AuditEntry(Base):
     target_type: Mapped[str] = mapped_column(String(32))
     target_id: Mapped[str] = mapped_column(String(128))
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class DnsProvider(Base):
+    """A DNS provider a domain may name (SPEC section 12): its kind (``moorage.dns``
+    entry point), its config without credentials, and the credentials sealed to the
+    instance key (``security.sealing``), never shown."""
+
+    __tablename__ = "dns_providers"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    kind: Mapped[str] = mapped_column(String(63))
+    config: Mapped[dict[str, Any]] = mapped_column()
+    sealed: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Domain(Base):
+    """A host name routed by the proxy to one port of a workload (SPEC section 12). A
+    host is unique across the instance; ``dns_state``/``dns_error`` and ``acme_error``
+    are what the proxy last saw (``services/domain_state.py``)."""
+
+    __tablename__ = "domains"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    workload_id: Mapped[str] = mapped_column(
+        ForeignKey("workloads.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    host: Mapped[str] = mapped_column(String(253), unique=True)
+    port: Mapped[int] = mapped_column(Integer)
+    service: Mapped[str | None] = mapped_column(String(63), default=None)
+    tls: Mapped[str] = mapped_column(String(16))
+    redirect_http: Mapped[bool] = mapped_column(Boolean, default=True)
+    dns_provider_id: Mapped[str | None] = mapped_column(
+        ForeignKey("dns_providers.id", ondelete="RESTRICT"), default=None, index=True
+    )
+    dns_state: Mapped[str] = mapped_column(String(16), default="")
+    dns_error: Mapped[str | None] = mapped_column(Text, default=None)
+    acme_error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DnsRecord(Base):
+    """An address record Moorage wrote through a DNS provider and still owns: what the
+    proxy's DNS sync compares with the domains, to add what is missing and delete what
+    no domain wants any more (also after the domain row is gone)."""
+
+    __tablename__ = "dns_records"
+    host: Mapped[str] = mapped_column(String(253), primary_key=True)
+    rtype: Mapped[str] = mapped_column(String(8), primary_key=True)
+    provider_id: Mapped[str] = mapped_column(
+        ForeignKey("dns_providers.id", ondelete="RESTRICT"), index=True
+    )
+    address: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

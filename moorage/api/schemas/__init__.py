@@ -6,10 +6,10 @@ document the UI is built from. Import them from here: ``from moorage.api.schemas
     projects.py   projects
     workloads.py  workloads, deployments, promote, reconcile, logs, env, chain, volumes
     snapshots.py  snapshots and restores
-    drills.py     a snapshot restored elsewhere: clones and restore drills
     triggers.py   triggers, webhook deliveries, bindings
     storage.py    storage targets for off-site copies
     kinds.py      source and trigger kinds
+    domains.py    a workload's domains and the proxy's state
     audit.py      the audit log
     liveness.py   liveness (GET /api/healthz)
 """
@@ -25,8 +25,12 @@ from moorage.api.schemas.base import (
     ErrorDetail,
     ErrorOut,
 )
-from moorage.api.schemas.drills import (
-    CloneIn,
+from moorage.api.schemas.domains import (
+    DomainIn,
+    DomainList,
+    DomainOut,
+    DomainStatus,
+    ProxyOut,
 )
 from moorage.api.schemas.kinds import (
     KindCapability,
@@ -101,11 +105,14 @@ __all__ = [
     "CaptureIn",
     "ChainIn",
     "ChainOut",
-    "CloneIn",
     "DeliveryList",
     "DeliveryOut",
     "DeploymentList",
     "DeploymentOut",
+    "DomainIn",
+    "DomainList",
+    "DomainOut",
+    "DomainStatus",
     "EnvValue",
     "ErrorDetail",
     "ErrorOut",
@@ -121,6 +128,7 @@ __all__ = [
     "ProjectOut",
     "ProjectPatch",
     "PromoteIn",
+    "ProxyOut",
     "ReconcileOut",
     "RestoreIn",
     "RestoreList",

@@ -186,6 +186,7 @@ def deploy(ctx: DeployContext, config: ImageConfig) -> dict[str, Any]:
             engine.start(c.id)
             ctx.log(f"started the previous container {c.name} again")
         raise DeployFailed(reason) from None
+    ctx.switch(new.id)  # the proxy routes to the new one before the old one stops
     for c in old:
         if c.running and c not in stopped:
             engine.stop(c.id, config.stop_timeout)
