@@ -32,6 +32,7 @@ from moorage.services import users
 from moorage.services.locks import WorkloadLocks
 from moorage.settings import Settings
 from moorage.snapshots.capture import Snapshotter
+from moorage.snapshots.clone import Cloner
 from moorage.snapshots.restore import RestoreEngine, RestoreTools
 from moorage.store.db import Database
 
@@ -93,6 +94,7 @@ class Server:
     runner: TriggerRunner
     snapshotter: Snapshotter
     restorer: RestoreEngine
+    cloner: Cloner
 
     proxy: Router | None = None
     """Caddy, when MOORAGE_PROXY=caddy (SPEC section 12)."""
@@ -103,7 +105,8 @@ class Server:
 
         1. drop the volume pins of containers that went away while Moorage was down;
         2. fail captures (and pre-restore packs) a crash cut off;
-        3. decide cut-off restores' volumes (roll forward or back by the journal);
+        3. decide cut-off restores' volumes (roll forward or back by the journal), and
+           finish or drop cut-off clones' data (``Cloner.recover``);
         4. mark deploys a crash cut off ``interrupted``;
         5. start the deploy workers, then the reconciler (it revives whatever a capture
            or restore left stopped);
@@ -114,6 +117,7 @@ class Server:
         self.prune_pins()
         self.snapshotter.recover()
         self.restorer.recover()
+        self.cloner.recover()
         self.queue.recover_interrupted()
         self.queue.start()
         self.reconciler.start()
@@ -190,6 +194,7 @@ def build(
         snapshotter=snapshotter,
         restorer=RestoreEngine(tools),
         proxy=proxy,
+        cloner=Cloner(settings, db, registry, locks),
     )
 
 

@@ -17,6 +17,7 @@ from moorage.api.routes import (
     audit,
     bindings,
     chain,
+    clones,
     deploys,
     domains,
     env,
@@ -54,6 +55,7 @@ ROUTERS = (
     hooks.router,
     snapshots.router,
     restores.router,
+    clones.router,
     storage_targets.router,
     metrics.router,
     kinds.router,
@@ -85,6 +87,7 @@ def create_app(server: Server) -> FastAPI:
         snapshotter=server.snapshotter,
         restorer=server.restorer,
         proxy=server.proxy,
+        cloner=server.cloner,
     )
     app.add_middleware(
         BodyLimit, max_bytes=server.settings.max_body_bytes, streamed_suffixes=(IMPORT_SUFFIX,)

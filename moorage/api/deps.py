@@ -27,6 +27,7 @@ from moorage.services.listing import WorkloadListing
 from moorage.services.ratelimit import RateLimiter
 from moorage.settings import Settings
 from moorage.snapshots.capture import Snapshotter
+from moorage.snapshots.clone import Cloner
 from moorage.snapshots.restore import RestoreEngine
 from moorage.store.db import Database
 
@@ -44,6 +45,7 @@ class AppState:
     runner: TriggerRunner
     snapshotter: Snapshotter
     restorer: RestoreEngine
+    cloner: Cloner
     limiter: RateLimiter = field(default_factory=RateLimiter)
     logins: LoginGuard = field(default_factory=LoginGuard)
     password_gate: PasswordGate = field(default_factory=PasswordGate)

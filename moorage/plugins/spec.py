@@ -180,6 +180,11 @@ class FixedPorts(Protocol):
         """The ``(host port, protocol)`` pairs a saved ``config`` publishes on fixed ports."""
         ...
 
+    def without_host_ports(self, config: dict[str, Any]) -> dict[str, Any]:
+        """``config`` publishing the same container ports on ports the engine picks (a
+        clone of the workload must not take the source's fixed ports)."""
+        ...
+
 
 @runtime_checkable
 class TriggerKind(Protocol):

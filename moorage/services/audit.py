@@ -66,6 +66,8 @@ class AuditAction(StrEnum):
     SNAPSHOT_DELETE = "snapshot.delete"
     SNAPSHOT_RESTORE = "snapshot.restore"
     SNAPSHOT_PRUNE = "snapshot.prune"
+    SNAPSHOT_CLONE = "snapshot.clone"
+    SNAPSHOT_DRILL = "snapshot.drill"
     STORAGE_TARGET_CREATE = "storage_target.create"
     STORAGE_TARGET_UPDATE = "storage_target.update"
     STORAGE_TARGET_DELETE = "storage_target.delete"

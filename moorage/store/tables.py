@@ -27,6 +27,9 @@ from moorage.store.states import (
     DeliverySignature,
     DeploymentStatus,
     DesiredState,
+    DrillOrigin,
+    DrillPhase,
+    DrillStatus,
     RestorePhase,
     RestoreStatus,
     SnapshotOrigin,
@@ -313,6 +316,28 @@ class Snapshot(Base):
     sha256: Mapped[str] = mapped_column(String(64), default="")
     progress_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     total_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    verified_at: Mapped[datetime | None] = mapped_column(default=None)
+    """When a restore drill of this archive last passed (SPEC section 10)."""
+
+
+class Drill(Base):
+    """One restore drill: a snapshot restored into a sandbox, started and checked."""
+
+    __tablename__ = "drills"
+    __table_args__ = (Index("ix_drills_workload_created", "workload_id", "created_at"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    workload_id: Mapped[str] = mapped_column(ForeignKey("workloads.id", ondelete="CASCADE"))
+    snapshot_id: Mapped[str] = mapped_column(String(32), index=True)
+    status: Mapped[DrillStatus] = mapped_column(State(DrillStatus, 16), default=DrillStatus.RUNNING)
+    phase: Mapped[DrillPhase] = mapped_column(State(DrillPhase, 16), default=DrillPhase.QUEUED)
+    check: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """What was asked: ``{"http", "port"}``, ``{"exec", "service"}``, or ``{}`` (the
+    workload's own health check)."""
+    origin: Mapped[DrillOrigin] = mapped_column(State(DrillOrigin, 16), default=DrillOrigin.MANUAL)
+    log: Mapped[str] = mapped_column(Text, default="")
     error: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -6,6 +6,7 @@ document the UI is built from. Import them from here: ``from moorage.api.schemas
     projects.py   projects
     workloads.py  workloads, deployments, promote, reconcile, logs, env, chain, volumes
     snapshots.py  snapshots and restores
+    drills.py     a snapshot restored elsewhere: clones and restore drills
     triggers.py   triggers, webhook deliveries, bindings
     storage.py    storage targets for off-site copies
     kinds.py      source and trigger kinds
@@ -24,6 +25,9 @@ from moorage.api.schemas.base import (
     Body,
     ErrorDetail,
     ErrorOut,
+)
+from moorage.api.schemas.drills import (
+    CloneIn,
 )
 from moorage.api.schemas.domains import (
     DomainIn,
@@ -105,6 +109,7 @@ __all__ = [
     "CaptureIn",
     "ChainIn",
     "ChainOut",
+    "CloneIn",
     "DeliveryList",
     "DeliveryOut",
     "DeploymentList",
