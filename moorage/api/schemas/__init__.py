@@ -26,15 +26,15 @@ from moorage.api.schemas.base import (
     ErrorDetail,
     ErrorOut,
 )
-from moorage.api.schemas.drills import (
-    CloneIn,
-)
 from moorage.api.schemas.domains import (
     DomainIn,
     DomainList,
     DomainOut,
     DomainStatus,
     ProxyOut,
+)
+from moorage.api.schemas.drills import (
+    CloneIn,
 )
 from moorage.api.schemas.kinds import (
     KindCapability,
