@@ -20,3 +20,5 @@ if [ "$(docker image inspect -f '{{index .Config.Labels "moorage.fingerprint"}}'
   build moorage-test/httpd:2 tests/images/httpd --build-arg VERSION=v2
   build moorage-test/healthy:1 tests/images/healthy --label "moorage.fingerprint=$fingerprint"
 fi
+# The Debian-based PostgreSQL of the stack tests: debootstrap + docker import, its own cache.
+scripts/test-image-postgres.sh
