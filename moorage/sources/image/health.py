@@ -46,13 +46,13 @@ def wait_healthy(
     health = config.health or HealthCheck()
     deadline = time.monotonic() + health.timeout_seconds
     started = time.monotonic()
-    limit = f"(up to {health.timeout_seconds:g} s)"
+    limit = health.timeout_seconds
     if health.cmd:
-        log(f"health: waiting for `{' '.join(health.cmd)}` to succeed {limit}")
+        log(f"health: waiting for `{' '.join(health.cmd)}` to succeed (up to {limit:g} s)")
     elif health.http:
-        log(f"health: waiting for HTTP {health.http} to answer {limit}")
+        log(f"health: waiting for HTTP {health.http} to answer (up to {limit:g} s)")
     elif image_has_healthcheck:
-        log(f"health: waiting for the image's HEALTHCHECK to report healthy {limit}")
+        log(f"health: waiting for the image's HEALTHCHECK to report healthy (up to {limit:g} s)")
     else:
         log(f"health: the container must keep running for {health.grace_seconds:g} s")
     last = ""

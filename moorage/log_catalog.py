@@ -1,0 +1,79 @@
+"""The lines Moorage writes into deployment and snapshot logs, as English templates.
+
+A deployment's log (and a snapshot's) is stored as the English text Moorage wrote,
+``HH:MM:SS <line>`` per line, so the API, the CLI and a ``curl`` read the same words.
+The UI shows it in the reader's language: ``web/src/lib/loglines.ts`` matches each line
+against these templates (kept as ``loglines.<code>`` in ``web/src/lib/i18n/en.json``,
+translated under the same key in every other language) and, on a match, renders the
+reader's template with the values it read out of the line. A line no template matches
+(Docker's own pull progress, a third-party kind's lines) is shown as written.
+
+``{name}`` in a template is a value taken from the line as it is (a container name, a
+reason, an engine's error). Templates are matched longest literal text first, so
+``removed the previous container {name}`` wins over ``removed {name}``.
+
+Every line the built-in kinds, the deploy queue and the capture's quiesce step write
+has its template here: ``tests/unit/test_log_catalog.py`` reads their source and fails
+on a line with none, and checks the UI's languages hold every template. Adding a line:
+write it, add its template here under a new code, then the same code to ``en.json``
+(the template itself) and ``ru.json`` (its translation, with the same placeholders).
+"""
+
+from __future__ import annotations
+
+TEMPLATES: dict[str, str] = {
+    # deployer/queue.py, services/deployment_runs.py
+    "deploying": "deploying {kind} workload {name} ({reason})",
+    "again": "running what deployment {deployment} ran, again ({reason})",
+    "failed": "deploy failed: {reason}",
+    "internal_error": "internal error: {kind}",
+    "succeeded": "deploy succeeded",
+    "chain": "queued chain: {workloads}",
+    "interrupted": "interrupted by a restart",
+    "truncated": "... log truncated",
+    # sources/image/deploy.py
+    "image_present": "image {image} is present ({id})",
+    "pulling": "pulling {image}",
+    "pulling_as": "pulling {image} as {username}",
+    "candidate_started": "started the candidate {name} on a port of its own",
+    "candidate_failed": "the candidate failed: {reason}",
+    "candidate_removed": "removed the candidate {name}; the previous container kept serving",
+    "candidate_passed": "the candidate passed; removed {name}",
+    "ports_held": "the new container needs host ports the old one holds: checking it first",
+    "stopped": "stopped {name}",
+    "created": "created {name}",
+    "started": "started {name}",
+    "removed": "removed {name}",
+    "previous_started": "started the previous container {name} again",
+    "previous_removed": "removed the previous container {name}",
+    "stray_image": "{prefix}removed {name}: it does not run the deployed image",
+    "unpaused_prefixed": "{prefix}unpaused {name}",
+    "started_again_prefixed": "{prefix}started {name} again",
+    "recreated": "{prefix}recreated {name} from {image}",
+    "stray_removed": "reconcile: removed stray container {name}",
+    "not_deployed_removed": "removed {name}, which the last good deployment does not run",
+    # sources/image/health.py
+    "health_cmd": "health: waiting for `{command}` to succeed (up to {seconds} s)",
+    "health_http": "health: waiting for HTTP {path} to answer (up to {seconds} s)",
+    "health_image": "health: waiting for the image's HEALTHCHECK to report healthy "
+    "(up to {seconds} s)",
+    "health_grace": "health: the container must keep running for {seconds} s",
+    "healthy": "health: healthy",
+    "health_waiting": "health: still waiting, {elapsed} s of {seconds} s",
+    "health_waiting_last": "health: still waiting, {elapsed} s of {seconds} s ({last})",
+    # sources/compose/deploy.py
+    "compose_written": "wrote {file} (sha256 {digest})",
+    "compose_unchanged": "{file} unchanged (sha256 {digest}); not rewritten",
+    "compose_rollback": "rolling back to the previous compose file",
+    "compose_rollback_failed": "rollback did not settle either: {reason}",
+    "volume_removed": "removed the volume {name}",
+    "compose_reconcile": "reconcile: bringing the compose project back up",
+    # snapshots/quiesce.py
+    "quiesce_stopped": "stopped {name} for the capture",
+    "quiesce_paused": "paused {name} for the capture",
+    "resumed_started": "started {name} again",
+    "resumed_unpaused": "unpaused {name}",
+    "resume_failed": "could not resume {name}: {reason}; reconcile will retry",
+}
+"""Code -> English template; a code never changes meaning once released (the UI's
+languages key their translations by it)."""

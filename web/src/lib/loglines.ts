@@ -1,0 +1,64 @@
+// Deployment and snapshot logs in the reader's language.
+//
+// The server writes each line in English (`HH:MM:SS <text>`) from the templates of
+// moorage/log_catalog.py, which en.json keeps under `loglines`. A line that matches a
+// template is shown with the same code's template of the reader's language, filled with
+// the values read out of the line; anything else (Docker's pull progress, a plugin's own
+// lines) is shown as written.
+import { interpolate, type Messages } from './i18n/translate';
+
+type Matcher = { code: string; pattern: RegExp; names: string[] };
+
+const PLACEHOLDER = /\{(\w+)\}/g;
+const STAMP = /^(\d\d:\d\d:\d\d )(.*)$/s;
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** Matchers of the English templates, the longest literal text first, so
+ * "removed the previous container {name}" is tried before "removed {name}". */
+export function matchers(english: Record<string, string>): Matcher[] {
+  const out = Object.entries(english).map(([code, template]) => {
+    const names = [...template.matchAll(PLACEHOLDER)].map((m) => m[1]);
+    const literal = template.split(PLACEHOLDER).filter((_, i) => i % 2 === 0);
+    const source = literal.map(escape).join('(.*?)');
+    return { code, pattern: new RegExp(`^${source}$`, 's'), names, size: literal.join('').length };
+  });
+  out.sort((a, b) => b.size - a.size);
+  return out.map(({ code, pattern, names }) => ({ code, pattern, names }));
+}
+
+/** One line (without its time stamp) in the language of `templates`. */
+export function localizeLine(text: string, found: Matcher[], templates: Record<string, string>): string {
+  for (const m of found) {
+    const hit = m.pattern.exec(text);
+    if (!hit || !(m.code in templates)) continue;
+    const params = Object.fromEntries(m.names.map((name, i) => [name, hit[i + 1]]));
+    return interpolate(templates[m.code], params);
+  }
+  return text;
+}
+
+const cache = new Map<Messages, Matcher[]>();
+
+/** A whole log (`HH:MM:SS text` lines) in the language of `messages`, read against the
+ * English templates in `english`. English in, English out. */
+export function localizeLog(log: string, english: Messages, messages: Messages): string {
+  if (messages === english) return log;
+  const en = (english.loglines ?? {}) as Record<string, string>;
+  const theirs = (messages.loglines ?? {}) as Record<string, string>;
+  let found = cache.get(english);
+  if (!found) {
+    found = matchers(en);
+    cache.set(english, found);
+  }
+  const use = found;
+  return log
+    .split('\n')
+    .map((line) => {
+      const stamped = STAMP.exec(line);
+      return stamped ? stamped[1] + localizeLine(stamped[2], use, theirs) : localizeLine(line, use, theirs);
+    })
+    .join('\n');
+}
