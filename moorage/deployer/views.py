@@ -32,7 +32,7 @@ def inputs_of(view: WorkloadView) -> dict[str, Any]:
     return {
         "config": dict(view.config),
         "env": dict(view.env),
-        "volumes": [{key: getattr(v, key) for key in inputs.MOUNT_KEYS} for v in view.volumes],
+        "volumes": [inputs.mount(v) for v in view.volumes],
     }
 
 
@@ -109,6 +109,7 @@ class WorkloadViews:
             read_only=v["read_only"],
             source=v["source"],
             base=containment_base(**where, path=path),
+            service=v.get("service"),
         )
 
     def context(

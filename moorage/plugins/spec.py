@@ -47,6 +47,8 @@ class VolumeMount:
     """As configured (relative to the scope's base, or absolute); for manifests."""
     base: Path | None = None
     """The directory ``host_path`` must stay below when it is mounted (pinned)."""
+    service: str | None = None
+    """The service of a stack kind (compose) the bind goes to; None for a one-container kind."""
 
 
 @dataclass(frozen=True)
@@ -184,6 +186,33 @@ class FixedPorts(Protocol):
         """``config`` publishing the same container ports on ports the engine picks (a
         clone of the workload must not take the source's fixed ports)."""
         ...
+
+
+@runtime_checkable
+class Stack(Protocol):
+    """A source kind whose workload runs several services (``compose``): each Moorage
+    volume names the service it binds into, and volumes the kind's own file declares
+    (Compose named volumes) stay the engine's, outside snapshots (SPEC section 10)."""
+
+    def service_names(self, config: dict[str, Any], env: dict[str, str]) -> list[str]:
+        """The services ``config`` runs with ``env`` (as the tool resolves them, or as
+        written when it cannot); raise InvalidInput for a config that does not parse."""
+        ...
+
+    def uncovered_volumes(
+        self, config: dict[str, Any], env: dict[str, str]
+    ) -> list[UncoveredVolume]:
+        """The volumes ``config`` declares itself (not Moorage's): not in any snapshot."""
+        ...
+
+
+@dataclass(frozen=True)
+class UncoveredVolume:
+    """A volume a stack's own file declares (a Compose named volume): the engine keeps
+    it, and snapshots do not cover it."""
+
+    name: str
+    services: tuple[str, ...]
 
 
 @runtime_checkable

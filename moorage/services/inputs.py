@@ -18,7 +18,20 @@ from sqlalchemy.orm import Session
 
 from moorage.store.tables import EnvVar, Volume, Workload
 
-MOUNT_KEYS = ("name", "scope", "source", "target", "read_only")
+MOUNT_KEYS = ("name", "scope", "source", "target", "read_only", "service")
+"""What of a volume reaches a container. ``service`` (compose, SPEC 10) counts in a digest
+only when set, so the digests of deployments from before it existed stay the same."""
+
+
+def mount(v: Any) -> dict[str, Any]:
+    """A volume (a row, a ``VolumeMount`` or a recorded dict) in ``Deployment.inputs``'
+    shape: ``MOUNT_KEYS``, ``service`` only when set."""
+    values = v if isinstance(v, dict) else {key: getattr(v, key, None) for key in MOUNT_KEYS}
+    return {
+        key: values.get(key)
+        for key in MOUNT_KEYS
+        if key != "service" or values.get(key) is not None
+    }
 
 
 def saved(session: Session, workload: Workload) -> dict[str, Any]:
@@ -32,7 +45,7 @@ def saved(session: Session, workload: Workload) -> dict[str, Any]:
     return {
         "config": dict(workload.config),
         "env": {key: value for key, value in env},
-        "volumes": [{key: getattr(v, key) for key in MOUNT_KEYS} for v in volumes],
+        "volumes": [mount(v) for v in volumes],
     }
 
 
@@ -44,7 +57,7 @@ def digest(inputs: dict[str, Any]) -> str | None:
     canonical = {
         "config": inputs.get("config", {}),
         "env": inputs.get("env", {}),
-        "volumes": [{key: v.get(key) for key in MOUNT_KEYS} for v in inputs.get("volumes", [])],
+        "volumes": [mount(v) for v in inputs.get("volumes", [])],
     }
     text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()

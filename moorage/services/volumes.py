@@ -23,8 +23,10 @@ from sqlalchemy.orm import Session
 from moorage.errors import Conflict, Forbidden, InvalidInput, MoorageError
 from moorage.names import is_slug
 from moorage.plugins.registry import Registry
+from moorage.plugins.spec import Stack, UncoveredVolume
 from moorage.security.roles import Actor
 from moorage.services import audit
+from moorage.services import env as env_service
 from moorage.services.audit import AuditAction
 from moorage.services.workloads import get as get_workload
 from moorage.services.workloads import project_slug
@@ -45,6 +47,8 @@ class VolumeSpec:
     target: str
     read_only: bool = False
     shared: bool = False
+    service: str | None = None
+    """The Compose service the bind goes to: required for a stack kind, else None."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -54,6 +58,7 @@ class VolumeSpec:
             "target": self.target,
             "read_only": self.read_only,
             "shared": self.shared,
+            "service": self.service,
         }
 
 
@@ -88,7 +93,62 @@ def read(session: Session, workload_id: str) -> list[VolumeSpec]:
     rows = session.scalars(
         select(Volume).where(Volume.workload_id == workload_id).order_by(Volume.position)
     )
-    return [VolumeSpec(r.name, r.scope, r.source, r.target, r.read_only, r.shared) for r in rows]
+    return [
+        VolumeSpec(r.name, r.scope, r.source, r.target, r.read_only, r.shared, r.service)
+        for r in rows
+    ]
+
+
+def uncovered(session: Session, registry: Registry, workload_id: str) -> list[UncoveredVolume]:
+    """Volumes the workload's own config declares (Compose named volumes): the engine
+    keeps them and no snapshot covers them (SPEC section 10); empty for other kinds."""
+    workload = get_workload(session, workload_id)
+    source = registry.source(workload.kind)
+    if not isinstance(source, Stack):
+        return []
+    try:
+        return source.uncovered_volumes(dict(workload.config), _env(session, workload_id))
+    except MoorageError:
+        return []
+
+
+def _env(session: Session, workload_id: str) -> dict[str, str]:
+    return {row.key: row.value for row in env_service.rows(session, workload_id)}
+
+
+def _services(session: Session, registry: Registry, workload: Workload) -> list[str] | None:
+    """The services of a stack kind's workload, as its config runs with its env; None for
+    a one-container kind."""
+    source = registry.source(workload.kind)
+    if not isinstance(source, Stack):
+        return None
+    return source.service_names(dict(workload.config), _env(session, workload.id))
+
+
+def _check_service(spec: VolumeSpec, services: list[str] | None) -> None:
+    """A stack's volume names one of its services; another kind's names none (422)."""
+    if services is None:
+        if spec.service is not None:
+            raise InvalidInput(
+                f"volume {spec.name!r}: only a compose workload's volumes name a service",
+                code="invalid_volume",
+                details=[{"field": "service", "volume": spec.name}],
+            )
+        return
+    if spec.service is None:
+        raise InvalidInput(
+            f"volume {spec.name!r}: name the Compose service it binds into "
+            f"(one of: {', '.join(services) or 'none'})",
+            code="unknown_service",
+            details=[{"field": "service", "volume": spec.name}],
+        )
+    if spec.service not in services:
+        raise InvalidInput(
+            f"volume {spec.name!r}: the Compose file has no service {spec.service!r} "
+            f"(it has: {', '.join(services) or 'none'})",
+            code="unknown_service",
+            details=[{"field": "service", "volume": spec.name, "service": spec.service}],
+        )
 
 
 def replace(
@@ -110,8 +170,9 @@ def replace(
     if len(wanted) > MAX_VOLUMES:
         raise InvalidInput(f"at most {MAX_VOLUMES} volumes per workload", code="invalid_volume")
     project = project_slug(session, workload)
+    services = _services(session, registry, workload) if wanted else None
     names: set[str] = set()
-    targets: set[str] = set()
+    targets: set[tuple[str | None, str]] = set()
     clean: list[tuple[VolumeSpec, Path]] = []
     for spec in wanted:
         if not is_slug(spec.name):
@@ -121,13 +182,17 @@ def replace(
             )
         if spec.name in names:
             raise InvalidInput(f"volume name {spec.name!r} is used twice", code="invalid_volume")
+        _check_service(spec, services)
         target = normalize_target(spec.target)
-        if target in targets:
-            raise InvalidInput(f"target {target!r} is mounted twice", code="invalid_volume")
+        if (spec.service, target) in targets:
+            where = f" in service {spec.service!r}" if spec.service else ""
+            raise InvalidInput(f"target {target!r} is mounted twice{where}", code="invalid_volume")
         path = path_of(settings, project, workload.stage, spec.scope, spec.source)
         names.add(spec.name)
-        targets.add(target)
-        saved = VolumeSpec(spec.name, spec.scope, spec.source, target, spec.read_only, spec.shared)
+        targets.add((spec.service, target))
+        saved = VolumeSpec(
+            spec.name, spec.scope, spec.source, target, spec.read_only, spec.shared, spec.service
+        )
         clean.append((saved, path))
     check_nesting(session, settings, workload_id, [(s.name, p) for s, p in clean])
     check_sharing(session, settings, workload_id, clean)

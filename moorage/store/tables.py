@@ -186,6 +186,8 @@ class Volume(Base):
     read_only: Mapped[bool] = mapped_column(Boolean, default=False)
     shared: Mapped[bool] = mapped_column(Boolean, default=False)
     """Another workload may mount the same host directory when it says so too (SPEC 9)."""
+    service: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    """The Compose service the bind goes to (compose workloads only; SPEC 10)."""
 
 
 class ChainLink(Base):

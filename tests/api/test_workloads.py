@@ -432,7 +432,10 @@ def test_compose_with_host_powers_needs_an_admin(server: Server, project: str, t
     assert shown["config"] == safe["config"]
 
 
-def test_compose_workloads_refuse_moorage_volumes(server: Server, project: str) -> None:
+def test_compose_volumes_name_their_service(server: Server, project: str) -> None:
+    """A compose workload's Moorage volume names the service it binds into (SPEC 10);
+    without one it is refused and nothing is saved (tests/integration/test_stacks.py has
+    the rest)."""
     body = {
         "name": unique("c"),
         "kind": "compose",
@@ -441,12 +444,14 @@ def test_compose_workloads_refuse_moorage_volumes(server: Server, project: str) 
         "config": {"compose": "services:\n  web:\n    image: x\n"},
     }
     wid = server.operator.post("/api/workloads", json=body).json()["id"]
-    r = server.operator.put(
-        f"/api/workloads/{wid}/volumes",
-        json=[{"name": "d", "scope": "stage", "source": "d", "target": "/d"}],
-    )
-    assert_error(r, 422, "volumes_unsupported")
-    assert server.operator.get(f"/api/workloads/{wid}/volumes").json() == {"items": []}
+    volume = {"name": "d", "scope": "stage", "source": unique("d"), "target": "/d"}
+    r = server.operator.put(f"/api/workloads/{wid}/volumes", json=[volume])
+    assert_error(r, 422, "unknown_service")
+    empty = {"items": [], "not_covered": []}
+    assert server.operator.get(f"/api/workloads/{wid}/volumes").json() == empty
+    r = server.operator.put(f"/api/workloads/{wid}/volumes", json=[{**volume, "service": "web"}])
+    assert r.status_code == 200, r.text
+    assert r.json()["items"][0]["service"] == "web"
 
 
 # --- fixed host ports (issue 13) ---------------------------------------------------------

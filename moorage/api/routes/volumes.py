@@ -5,21 +5,22 @@ from __future__ import annotations
 from fastapi import APIRouter
 from sqlalchemy.orm import Session
 
-from moorage.api.deps import DbSession, Operator, State
+from moorage.api.deps import AppState, DbSession, Operator, State
 from moorage.api.errors import responses
 from moorage.api.schemas import VolumeIn, VolumeList, VolumeOut
+from moorage.api.schemas.workloads import UncoveredVolumeOut
 from moorage.errors import InvalidInput
 from moorage.services import guard, volumes, workloads
 from moorage.services.audit import AuditAction
 from moorage.services.volumes import VolumeSpec
-from moorage.settings import Settings
 
 router = APIRouter(prefix="/api/workloads/{workload_id}/volumes", tags=["volumes"])
 
 
 def _out(
-    session: Session, settings: Settings, workload_id: str, specs: list[VolumeSpec]
+    session: Session, state: AppState, workload_id: str, specs: list[VolumeSpec]
 ) -> VolumeList:
+    settings = state.settings
     workload = workloads.get(session, workload_id)
     project = workloads.project_slug(session, workload)
     shown = []
@@ -31,12 +32,16 @@ def _out(
             shown.append(VolumeOut(host_path=None, problem=exc.message, **spec.as_dict()))
             continue
         shown.append(VolumeOut(host_path=str(path), **spec.as_dict()))
-    return VolumeList(items=shown)
+    not_covered = [
+        UncoveredVolumeOut(name=v.name, services=list(v.services))
+        for v in volumes.uncovered(session, state.registry, workload_id)
+    ]
+    return VolumeList(items=shown, not_covered=not_covered)
 
 
 @router.get("")
 def read_volumes(workload_id: str, actor: Operator, session: DbSession, state: State) -> VolumeList:
-    return _out(session, state.settings, workload_id, volumes.read(session, workload_id))
+    return _out(session, state, workload_id, volumes.read(session, workload_id))
 
 
 @router.put("", responses=responses(409))
@@ -47,4 +52,4 @@ def replace_volumes(
     locks = state.deployer.locks
     with guard.change(session, locks, actor, AuditAction.WORKLOAD_VOLUMES_REPLACE, workload_id):
         specs = volumes.replace(session, actor, state.settings, state.registry, workload_id, wanted)
-    return _out(session, state.settings, workload_id, specs)
+    return _out(session, state, workload_id, specs)

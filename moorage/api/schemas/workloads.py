@@ -140,6 +140,11 @@ class VolumeIn(Body):
         description="Another workload may mount the same stage or project directory "
         "when its volume says so too",
     )
+    service: str | None = Field(
+        default=None,
+        max_length=63,
+        description="compose: the service the bind goes to (required); other kinds: none",
+    )
     # Read-only fields of VolumeOut, accepted and ignored so a GET can be PUT back as is.
     host_path: str | None = Field(default=None, description="ignored: derived by Moorage")
     problem: str | None = Field(default=None, description="ignored: derived by Moorage")
@@ -152,9 +157,20 @@ class VolumeOut(BaseModel):
     target: str
     read_only: bool
     shared: bool = False
+    service: str | None = None
     host_path: str | None = Field(description="null when the source no longer passes the rules")
     problem: str | None = Field(default=None, description="why host_path is null")
 
 
+class UncoveredVolumeOut(BaseModel):
+    name: str
+    services: list[str]
+
+
 class VolumeList(BaseModel):
     items: list[VolumeOut]
+    not_covered: list[UncoveredVolumeOut] = Field(
+        default_factory=list,
+        description="volumes the workload's own Compose file declares (named volumes): "
+        "Docker keeps them and snapshots do not cover them",
+    )

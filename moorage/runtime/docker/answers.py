@@ -75,7 +75,8 @@ def summary_of(summary: dict[str, Any]) -> Container:
     health_match = _HEALTH.search(status)
     health = None
     if health_match:
-        health = "starting" if health_match.group(1).startswith("health") else health_match.group(1)
+        found = health_match.group(1)
+        health = "starting" if found == "health: starting" else found
     ports: dict[tuple[int, str], int] = {}
     for port in summary.get("Ports") or []:
         if port.get("PublicPort"):

@@ -18,11 +18,12 @@ from typing import Any, ClassVar
 from pydantic import BaseModel
 
 from moorage.plugins.kind_config import validate_config
-from moorage.plugins.spec import DeployContext, HostPower, WorkloadView
+from moorage.plugins.spec import DeployContext, HostPower, UncoveredVolume, WorkloadView
 from moorage.settings import Settings
 from moorage.sources import stage
 from moorage.sources.compose import deploy as compose_deploy
 from moorage.sources.compose import file as compose_file
+from moorage.sources.compose import stack as compose_stack
 from moorage.sources.compose.config import ComposeConfig
 from moorage.sources.policy.model import Model, Scope
 from moorage.sources.policy.table import before_compose, review
@@ -36,7 +37,7 @@ class ComposeSource:
     kind: ClassVar[str] = "compose"
     config_model: ClassVar[type[BaseModel]] = ComposeConfig
     description: ClassVar[str] = "A Compose project described by a Compose file."
-    supports_volumes: ClassVar[bool] = False
+    supports_volumes: ClassVar[bool] = True
 
     def sample(self) -> dict[str, Any]:
         return {
@@ -70,6 +71,16 @@ class ComposeSource:
         model = Model(resolved.model, resolved.written)
         where = dataclasses.replace(scope, directory=resolved.directory, project=resolved.project)
         return review(model, where)
+
+    def service_names(self, config: dict[str, Any], env: dict[str, str]) -> list[str]:
+        text = ComposeConfig.model_validate(config).compose
+        return compose_stack.service_names(compose_stack.model_of(text, env))
+
+    def uncovered_volumes(
+        self, config: dict[str, Any], env: dict[str, str]
+    ) -> list[UncoveredVolume]:
+        text = ComposeConfig.model_validate(config).compose
+        return compose_stack.uncovered(compose_stack.model_of(text, env))
 
     def deploy(self, ctx: DeployContext) -> dict[str, Any]:
         return compose_deploy.deploy(ctx, ComposeConfig.model_validate(ctx.workload.config).compose)

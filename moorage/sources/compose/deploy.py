@@ -27,10 +27,11 @@ from typing import Any
 
 import yaml
 
-from moorage.errors import DeployFailed, MoorageError
+from moorage.errors import DeployFailed
 from moorage.plugins.spec import DeployContext
 from moorage.runtime.engine import Container
 from moorage.sources.compose import file as compose_file
+from moorage.sources.compose import stack
 from moorage.sources.stage import workload_labels
 from moorage.store.states import WorkloadStatus
 
@@ -93,13 +94,9 @@ def _literal(text: str) -> str:
 
 
 def _model(ctx: DeployContext, compose_text: str) -> dict[str, Any]:
-    """The file as Compose resolves it with the workload's env (``extends``, ``include``,
-    interpolation: what will run); as written when Compose cannot resolve it now (``up``
-    then says why)."""
-    try:
-        return compose_file.RESOLVER.resolve(compose_text, ctx.workload.env).model
-    except MoorageError:
-        return compose_file.load_mapping(compose_text)
+    """The file as Compose resolves it with the workload's env (``up`` says why when it
+    cannot be resolved now): ``stack.model_of``."""
+    return stack.model_of(compose_text, ctx.workload.env)
 
 
 def one_shot_services(model: dict[str, Any]) -> set[str]:
@@ -131,8 +128,10 @@ def override_text(
     labels: dict[str, str],
     env: dict[str, str],
     network_labels: dict[str, str],
+    binds: dict[str, list[dict[str, Any]]] | None = None,
 ) -> str:
-    """The override file: Moorage's labels and the workload's env on every service.
+    """The override file: Moorage's labels and the workload's env on every service, and
+    the binds of Moorage's volumes on the services they name (``stack.binds``).
 
     Every string is double-quoted with escapes (a line break, a control character or a
     leading space survives any YAML reader) and unfolded, and every ``$`` is ``$$``.
@@ -146,6 +145,7 @@ def override_text(
                     **({ONE_SHOT_LABEL: "true"} if name in one_shot else {}),
                 },
                 "environment": dict(environment),  # a copy each: no YAML aliases
+                **({"volumes": binds[name]} if binds and binds.get(name) else {}),
             }
             for name in services
         }
@@ -166,7 +166,13 @@ def _override(ctx: DeployContext, compose_text: str) -> str:
         workload_labels(ctx.workload, ctx.labels),
         ctx.workload.env,
         dict(ctx.labels),
+        stack.binds(ctx.workload.volumes, v2=is_v2(ctx)),
     )
+
+
+def is_v2(ctx: DeployContext) -> bool:
+    """True when the runner is ``docker compose`` (v2), not ``docker-compose`` (v1)."""
+    return ctx.compose.command()[-1] == "compose"
 
 
 def _env_text(ctx: DeployContext) -> str:
@@ -274,9 +280,24 @@ def _up(ctx: DeployContext) -> str | None:
     return env_missed(ctx) or _settle(ctx)
 
 
+def _prepare_volumes(ctx: DeployContext) -> None:
+    """Make the stage and project directories of Moorage's volumes (as the image kind
+    does); an absolute one must exist. Only a deploy makes them: afterwards a missing
+    directory fails the bind (``stack.binds``) instead of mounting an empty one."""
+    for volume in ctx.workload.volumes:
+        if volume.scope == "absolute":
+            if not volume.host_path.is_dir():
+                raise DeployFailed(
+                    f"volume {volume.name}: {volume.host_path} does not exist; create it first"
+                )
+            continue
+        volume.host_path.mkdir(parents=True, exist_ok=True)
+
+
 def deploy(ctx: DeployContext, compose_text: str) -> dict[str, Any]:
     previous_file = workdir(ctx) / COMPOSE_FILE
     previous = previous_file.read_text() if previous_file.exists() else None
+    _prepare_volumes(ctx)
     _write_files(ctx, compose_text)
     failure = _up(ctx)
     if failure is None:

@@ -4,6 +4,7 @@ writes the rows in order and one audit row."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -188,7 +189,7 @@ def test_absolute_volumes_need_volume_roots(
     assert "MOORAGE_VOLUME_ROOTS" in error.message
 
 
-def test_a_kind_without_volumes_refuses_any(
+def test_a_stack_volume_names_its_service(
     shop: Database, registry: Registry, settings: Settings
 ) -> None:
     with shop.session() as s:
@@ -201,11 +202,15 @@ def test_a_kind_without_volumes_refuses_any(
                 name="stack",
                 project_id=web.project_id,
                 stage="production",
-                config={},
+                config={"compose": "services:\n  web:\n    image: x\n"},
                 host_powers=[],
             )
         )
-    refused(shop, registry, settings, [DATA], InvalidInput, "volumes_unsupported", name="stack")
+    # A stack's volume names one of its services (SPEC 10); an image's names none.
+    refused(shop, registry, settings, [DATA], InvalidInput, "unknown_service", name="stack")
+    other = dataclasses.replace(DATA, service="db")
+    refused(shop, registry, settings, [other], InvalidInput, "unknown_service", name="stack")
+    refused(shop, registry, settings, [other], InvalidInput, "invalid_volume", name="web")
     assert replace(shop, registry, settings, "stack", []) == []  # an empty list is no volume
 
 

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
+from alembic import op
+
 # revision identifiers, used by Alembic.
 revision: str = "0013"
 down_revision: str | Sequence[str] | None = "0012"
@@ -21,7 +24,11 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     """Upgrade schema."""
+    with op.batch_alter_table("volumes", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("service", sa.String(length=63), nullable=True))
 
 
 def downgrade() -> None:
     """Downgrade schema."""
+    with op.batch_alter_table("volumes", schema=None) as batch_op:
+        batch_op.drop_column("service")
