@@ -92,6 +92,23 @@ export interface paths {
         patch: operations["update_project_api_projects__slug__patch"];
         trace?: never;
     };
+    "/api/proxy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Proxy Status */
+        get: operations["proxy_status_api_proxy_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/session": {
         parameters: {
             query?: never;
@@ -443,6 +460,24 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/workloads/{workload_id}/domains": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Read Domains */
+        get: operations["read_domains_api_workloads__workload_id__domains_get"];
+        /** Replace Domains */
+        put: operations["replace_domains_api_workloads__workload_id__domains_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/workloads/{workload_id}/env": {
         parameters: {
             query?: never;
@@ -665,6 +700,28 @@ export interface paths {
         get: operations["download_api_workloads__workload_id__snapshots__snapshot_id__archive_get"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/workloads/{workload_id}/snapshots/{snapshot_id}/clone": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Clone
+         * @description A new workload (same kind, config, env, volumes re-based to it) holding the
+         *     snapshot's data; the source is only read. A source that needs host powers needs an
+         *     admin (403 ``needs_admin``).
+         */
+        post: operations["clone_api_workloads__workload_id__snapshots__snapshot_id__clone_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -895,6 +952,25 @@ export interface components {
             /** Next */
             next: string[];
         };
+        /** CloneIn */
+        CloneIn: {
+            /**
+             * Deploy
+             * @description Queue a deploy of the clone at once
+             * @default false
+             */
+            deploy: boolean;
+            /**
+             * Name
+             * @description The new workload's name (a slug)
+             */
+            name: string;
+            /**
+             * Stage
+             * @description A stage of the source project; its own if absent
+             */
+            stage?: string | null;
+        };
         /** DeliveryList */
         DeliveryList: {
             /** Items */
@@ -996,6 +1072,91 @@ export interface components {
          * @enum {string}
          */
         DesiredState: "running" | "stopped";
+        /** DomainIn */
+        DomainIn: {
+            /**
+             * Dns Provider
+             * @description a DNS provider's name: Moorage keeps the A/AAAA record at MOORAGE_PUBLIC_IP and gets wildcard certificates by DNS-01 through it
+             */
+            dns_provider?: string | null;
+            /**
+             * Host
+             * @description a DNS name; '*.' and a name for a wildcard (needs dns_provider)
+             */
+            host: string;
+            /**
+             * Port
+             * @description the container port, one the workload publishes
+             */
+            port: number;
+            /**
+             * Redirect Http
+             * @default true
+             */
+            redirect_http: boolean;
+            /**
+             * Service
+             * @description the compose service (compose workloads)
+             */
+            service?: string | null;
+            /** @description ignored: derived by Moorage */
+            status?: components["schemas"]["DomainStatus"] | null;
+            /**
+             * Tls
+             * @default acme
+             * @enum {string}
+             */
+            tls: "acme" | "internal" | "off";
+        };
+        /** DomainList */
+        DomainList: {
+            /** Items */
+            items: components["schemas"]["DomainOut"][];
+            /**
+             * Proxy
+             * @description 'caddy' when Moorage runs the proxy, else 'none'
+             */
+            proxy: string;
+        };
+        /** DomainOut */
+        DomainOut: {
+            /** Dns Provider */
+            dns_provider: string | null;
+            /** Host */
+            host: string;
+            /** Port */
+            port: number;
+            /** Redirect Http */
+            redirect_http: boolean;
+            /** Service */
+            service: string | null;
+            status: components["schemas"]["DomainStatus"];
+            /** Tls */
+            tls: string;
+        };
+        /** DomainStatus */
+        DomainStatus: {
+            /**
+             * Acme Error
+             * @description the last ACME error for the host
+             */
+            acme_error?: string | null;
+            /** Certificate Expires At */
+            certificate_expires_at?: string | null;
+            /**
+             * Certificate Issuer
+             * @description the issuer of the certificate the proxy serves for the host
+             */
+            certificate_issuer?: string | null;
+            /** Dns Error */
+            dns_error?: string | null;
+            /**
+             * Dns State
+             * @description 'present' or 'error' when a DNS provider keeps the record
+             * @default
+             */
+            dns_state: string;
+        };
         /** EnvValue */
         EnvValue: {
             /**
@@ -1161,6 +1322,26 @@ export interface components {
              */
             source: string;
         };
+        /** ProxyOut */
+        ProxyOut: {
+            /** Last Error */
+            last_error: string | null;
+            /** Loaded At */
+            loaded_at: string | null;
+            /** Mode */
+            mode: string;
+            /** Pid */
+            pid: number | null;
+            /** Routes */
+            routes: number;
+            /** Running */
+            running: boolean;
+            /**
+             * Starts
+             * @description how often Moorage started Caddy (more than 1: restarts)
+             */
+            starts: number;
+        };
         /** ReconcileOut */
         ReconcileOut: {
             status: components["schemas"]["WorkloadStatus"];
@@ -1292,6 +1473,11 @@ export interface components {
             status: components["schemas"]["SnapshotStatus"];
             /** Total Bytes */
             total_bytes: number;
+            /**
+             * Verified At
+             * @description When a restore drill of this snapshot last passed
+             */
+            verified_at?: string | null;
             /** Volumes */
             volumes: string[];
             /** Warnings */
@@ -1512,6 +1698,13 @@ export interface components {
             /** Name */
             name?: string | null;
         };
+        /** UncoveredVolumeOut */
+        UncoveredVolumeOut: {
+            /** Name */
+            name: string;
+            /** Services */
+            services: string[];
+        };
         /** UserIn */
         UserIn: {
             /** Password */
@@ -1575,6 +1768,11 @@ export interface components {
              */
             scope: "stage" | "project" | "absolute";
             /**
+             * Service
+             * @description compose: the service the bind goes to (required); other kinds: none
+             */
+            service?: string | null;
+            /**
              * Shared
              * @description Another workload may mount the same stage or project directory when its volume says so too
              * @default false
@@ -1589,6 +1787,11 @@ export interface components {
         VolumeList: {
             /** Items */
             items: components["schemas"]["VolumeOut"][];
+            /**
+             * Not Covered
+             * @description volumes the workload's own Compose file declares (named volumes): Docker keeps them and snapshots do not cover them
+             */
+            not_covered?: components["schemas"]["UncoveredVolumeOut"][];
         };
         /** VolumeOut */
         VolumeOut: {
@@ -1608,6 +1811,8 @@ export interface components {
             read_only: boolean;
             /** Scope */
             scope: string;
+            /** Service */
+            service?: string | null;
             /**
              * Shared
              * @default false
@@ -2101,6 +2306,35 @@ export interface operations {
             };
             /** @description The input breaks a rule (`invalid_request`, `invalid_text`, ...) */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    proxy_status_api_proxy_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProxyOut"];
+                };
+            };
+            /** @description No valid credentials (`unauthenticated`, `invalid_token`, `session_expired`, ...) */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4063,6 +4297,135 @@ export interface operations {
             };
         };
     };
+    read_domains_api_workloads__workload_id__domains_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workload_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DomainList"];
+                };
+            };
+            /** @description No valid credentials (`unauthenticated`, `invalid_token`, `session_expired`, ...) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The object the path names does not exist (`not_found`, ...) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The input breaks a rule (`invalid_request`, `invalid_text`, ...) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    replace_domains_api_workloads__workload_id__domains_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workload_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DomainIn"][];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DomainList"];
+                };
+            };
+            /** @description No valid credentials (`unauthenticated`, `invalid_token`, `session_expired`, ...) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The role is too low, or a cookie session sent no X-CSRF-Token (`forbidden`, ...) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The object the path names does not exist (`not_found`, ...) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Clashes with the current state (`duplicate`, `workload_busy`, ...) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request body is over its cap (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The input breaks a rule (`invalid_request`, `invalid_text`, ...) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
     read_env_api_workloads__workload_id__env_get: {
         parameters: {
             query?: never;
@@ -5026,6 +5389,87 @@ export interface operations {
             };
             /** @description The object the path names does not exist (`not_found`, ...) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The input breaks a rule (`invalid_request`, `invalid_text`, ...) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    clone_api_workloads__workload_id__snapshots__snapshot_id__clone_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workload_id: string;
+                snapshot_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CloneIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkloadOut"];
+                };
+            };
+            /** @description No valid credentials (`unauthenticated`, `invalid_token`, `session_expired`, ...) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The role is too low, or a cookie session sent no X-CSRF-Token (`forbidden`, ...) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The object the path names does not exist (`not_found`, ...) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Clashes with the current state (`duplicate`, `workload_busy`, ...) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request body is over its cap (`payload_too_large`) */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
