@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 SOURCE_GROUP = "moorage.sources"
 TRIGGER_GROUP = "moorage.triggers"
 STORAGE_GROUP = "moorage.storage"
+DNS_GROUP = "moorage.dns"
 
 
 @dataclass(frozen=True)
@@ -382,4 +383,44 @@ class StorageKind(Protocol):
     def open(self, config: dict[str, Any]) -> TargetStore:
         """Connect to the target a validated config names. Raises ``TargetError``
         (``target_unreachable``, ``target_auth_failed``, ``target_error``)."""
+        ...
+
+
+class DnsError(Exception):
+    """A DNS provider refused or could not be reached; the message says which and why."""
+
+
+@runtime_checkable
+class DnsZone(Protocol):
+    """One provider's zone, opened from a validated config (``DnsKind.open``). Names are
+    absolute without the trailing dot (``app.example.com``, ``*.example.com``,
+    ``_acme-challenge.example.com``). Raises ``DnsError``."""
+
+    def upsert(self, name: str, rtype: str, values: list[str], ttl: int) -> None:
+        """Make ``name``'s ``rtype`` records exactly ``values`` (A, AAAA or TXT)."""
+        ...
+
+    def delete(self, name: str, rtype: str) -> None:
+        """Remove ``name``'s ``rtype`` records; none there is not an error."""
+        ...
+
+    def lookup(self, name: str, rtype: str) -> list[str]:
+        """The values the provider holds for ``name``/``rtype`` (empty: none)."""
+        ...
+
+
+@runtime_checkable
+class DnsKind(Protocol):
+    """A plugin that keeps DNS records at one kind of provider (``rfc2136``,
+    ``cloudflare``), registered under the ``moorage.dns`` entry point group (SPEC
+    section 12): the A/AAAA record of a domain that names a provider, and the TXT
+    records of DNS-01 challenges for wildcard certificates."""
+
+    kind: ClassVar[str]
+    config_model: ClassVar[type[BaseModel]]
+    """Pydantic model of the provider config; credentials are ``SecretStr`` fields."""
+    description: ClassVar[str]
+
+    def open(self, config: dict[str, Any]) -> DnsZone:
+        """The zone a validated config (secrets in clear) names."""
         ...

@@ -25,13 +25,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from moorage import metrics
+from moorage.dns import load_kinds
+from moorage.dns.keeper import DnsKeeper
 from moorage.errors import MoorageError
+from moorage.plugins.spec import DnsKind
 from moorage.proxy.caddy import CaddyProcess, ProxyError
 from moorage.proxy.caddy_config import LoadedCert, ProxyRoute, ProxySite, build
 from moorage.proxy.certs import ServedCert, served
@@ -80,7 +82,7 @@ class Router:
         engine: Engine,
         *,
         binary: str = "caddy",
-        extra_sync: Callable[[], list[LoadedCert]] | None = None,
+        dns_kinds: dict[str, DnsKind] | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -97,9 +99,10 @@ class Router:
         self.caddy = CaddyProcess(
             binary, settings.proxy_admin_addr, settings.data_dir / "proxy", self._on_log
         )
-        self.extra_sync = extra_sync
-        """Runs before each sync, off the lock: the DNS records and the certificates
-        Moorage obtains itself (``dns/sync.py``); returns those certificates."""
+        self.dns = DnsKeeper(
+            settings, db, load_kinds() if dns_kinds is None else dns_kinds, self.load_certs
+        )
+        """Keeps the domains' DNS records and gets wildcard certificates by DNS-01."""
         self.status = ProxyStatus(mode="caddy")
         self._pins: dict[str, str] = {}
         self._last: dict[str, str] = {}
@@ -121,8 +124,10 @@ class Router:
         self.sync()
         self._thread = threading.Thread(target=self._loop, name="proxy", daemon=True)
         self._thread.start()
+        self.dns.start()
 
     def stop(self) -> None:
+        self.dns.stop()
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
@@ -132,6 +137,13 @@ class Router:
     def kick(self) -> None:
         """Sync soon (a domain changed, a deploy or restore ended)."""
         self._wake.set()
+        self.dns.kick()
+
+    def load_certs(self, certs: list[LoadedCert]) -> None:
+        """The certificates Moorage obtained itself (wildcards by DNS-01), to load."""
+        if tuple(certs) != self._loaded:
+            self._loaded = tuple(certs)
+            self._wake.set()
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -140,9 +152,6 @@ class Router:
             if self._stop.is_set():
                 return
             try:
-                loaded = self.extra_sync() if self.extra_sync is not None else None
-                if loaded is not None:
-                    self._loaded = tuple(loaded)
                 self._ensure_running()
                 self.sync()
                 if time.monotonic() >= self._next_certs:

@@ -54,6 +54,8 @@ class AuditAction(StrEnum):
     WORKLOAD_VOLUMES_REPLACE = "workload.volumes.replace"
     WORKLOAD_CHAIN_REPLACE = "workload.chain.replace"
     WORKLOAD_DOMAINS_REPLACE = "workload.domains.replace"
+    DNS_PROVIDER_PUT = "dns_provider.put"
+    DNS_PROVIDER_DELETE = "dns_provider.delete"
     WORKLOAD_TRIGGER_BIND = "workload.trigger.bind"
     WORKLOAD_TRIGGER_UNBIND = "workload.trigger.unbind"
     ENV_REVEAL = "env.reveal"

@@ -27,6 +27,9 @@ from moorage.api.schemas.base import (
     ErrorOut,
 )
 from moorage.api.schemas.domains import (
+    DnsProviderIn,
+    DnsProviderList,
+    DnsProviderOut,
     DomainIn,
     DomainList,
     DomainOut,
@@ -114,6 +117,9 @@ __all__ = [
     "DeliveryOut",
     "DeploymentList",
     "DeploymentOut",
+    "DnsProviderIn",
+    "DnsProviderList",
+    "DnsProviderOut",
     "DomainIn",
     "DomainList",
     "DomainOut",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -66,3 +66,20 @@ class ProxyOut(BaseModel):
     last_error: str | None
     loaded_at: datetime | None
     routes: int
+
+
+class DnsProviderIn(Body):
+    kind: str = Field(max_length=63, description="a moorage.dns kind: rfc2136, cloudflare...")
+    config: dict[str, Any] = Field(
+        description="the kind's config; a secret given as the mask keeps the stored one"
+    )
+
+
+class DnsProviderOut(BaseModel):
+    name: str
+    kind: str
+    config: dict[str, Any] = Field(description="secrets masked")
+
+
+class DnsProviderList(BaseModel):
+    items: list[DnsProviderOut]

@@ -10,6 +10,7 @@ be reached, ``EngineUnavailable``.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,6 +30,19 @@ from moorage.runtime.pins import Pins
 T = TypeVar("T")
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 LABEL_PIN = "moorage.pin"  # moorage.pin.<n> = {"source", "base"}: what pin n must show
+
+
+def free_port(host_ip: str) -> int:
+    """A free tcp port on ``host_ip`` for a binding that names none, published as if it
+    were fixed: Docker picks a new port at every start of a container that asks for "any
+    port", and the proxy's upstream (SPEC section 12) and the published URL must survive
+    a restart (a capture or a restore stops and starts the container). Another process
+    may take the port before the container starts; that start then fails as a taken
+    fixed port does."""
+    family = socket.AF_INET6 if ":" in host_ip else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host_ip, 0))
+        return int(s.getsockname()[1])
 
 
 class DockerEngine:
@@ -104,8 +118,9 @@ class DockerEngine:
     def create(self, spec: ContainerSpec) -> Container:
         ports: dict[str, tuple[str, int] | tuple[str]] = {}
         for p in spec.ports:
+            host = p.host if p.host is not None or p.protocol != "tcp" else free_port(p.host_ip)
             ports[f"{p.container}/{p.protocol}"] = (
-                (p.host_ip, p.host) if p.host is not None else (p.host_ip,)
+                (p.host_ip, host) if host is not None else (p.host_ip,)
             )
         labels = dict(spec.labels)
         mounts = []

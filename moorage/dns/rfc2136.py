@@ -1,0 +1,104 @@
+"""The ``rfc2136`` DNS kind: dynamic updates (RFC 2136) signed with TSIG (RFC 8945) to a
+primary server such as BIND, through dnspython (no hand-written DNS wire code)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import dns.exception
+import dns.name
+import dns.query
+import dns.rcode
+import dns.resolver
+import dns.tsigkeyring
+import dns.update
+from pydantic import BaseModel, Field, SecretStr
+
+from moorage.plugins.spec import DnsError, DnsZone
+
+TIMEOUT = 10.0
+
+
+class Rfc2136Config(BaseModel):
+    model_config = {"extra": "forbid"}
+    server: str = Field(
+        max_length=255, description="the primary server as address:port (53 when no port)"
+    )
+    zone: str = Field(max_length=253, description="the zone the records live in")
+    key_name: str = Field(max_length=253, description="the TSIG key's name")
+    key_secret: SecretStr = Field(description="the TSIG key's secret, base64")
+    key_algorithm: str = Field(default="hmac-sha256", pattern=r"^hmac-sha(1|224|256|384|512)$")
+
+
+class Rfc2136Zone:
+    """A zone updated over TCP with TSIG-signed UPDATE messages."""
+
+    def __init__(self, config: Rfc2136Config) -> None:
+        host, _, port = config.server.rpartition(":")
+        if not host or not port.isdigit():
+            host, port = config.server, "53"
+        self.host = host.strip("[]")
+        self.port = int(port)
+        self.origin = dns.name.from_text(config.zone)
+        self.keyring = dns.tsigkeyring.from_text(
+            {config.key_name: (config.key_algorithm, config.key_secret.get_secret_value())}
+        )
+        self.key_name = dns.name.from_text(config.key_name)
+        self.algorithm = dns.name.from_text(config.key_algorithm)
+
+    def _relative(self, name: str) -> dns.name.Name:
+        absolute = dns.name.from_text(name)
+        if not absolute.is_subdomain(self.origin):
+            raise DnsError(f"{name} is not in the zone {self.origin.to_text()}")
+        return absolute.relativize(self.origin)
+
+    def _send(self, update: dns.update.UpdateMessage) -> None:
+        try:
+            answer = dns.query.tcp(update, self.host, port=self.port, timeout=TIMEOUT)
+        except (dns.exception.DNSException, OSError) as exc:
+            raise DnsError(
+                f"the DNS server {self.host}:{self.port} did not answer: {exc}"
+            ) from None
+        if answer.rcode() != dns.rcode.NOERROR:
+            raise DnsError(
+                f"the DNS server refused the update: {dns.rcode.to_text(answer.rcode())}"
+            )
+
+    def _update(self) -> dns.update.UpdateMessage:
+        return dns.update.UpdateMessage(
+            self.origin, keyring=self.keyring, keyname=self.key_name, keyalgorithm=self.algorithm
+        )
+
+    def upsert(self, name: str, rtype: str, values: list[str], ttl: int) -> None:
+        update = self._update()
+        relative = self._relative(name)
+        update.delete(relative, rtype)
+        for value in values:
+            update.add(relative, ttl, rtype, f'"{value}"' if rtype == "TXT" else value)
+        self._send(update)
+
+    def delete(self, name: str, rtype: str) -> None:
+        update = self._update()
+        update.delete(self._relative(name), rtype)
+        self._send(update)
+
+    def lookup(self, name: str, rtype: str) -> list[str]:
+        resolver = dns.resolver.Resolver(configure=False)
+        resolver.nameservers = [self.host]
+        resolver.port = self.port
+        try:
+            answer = resolver.resolve(name, rtype, lifetime=TIMEOUT, raise_on_no_answer=False)
+        except dns.resolver.NXDOMAIN:
+            return []
+        except dns.exception.DNSException as exc:
+            raise DnsError(f"could not look {name} up: {exc}") from None
+        return [r.to_text().strip('"') for r in answer.rrset or []]
+
+
+class Rfc2136Dns:
+    kind: ClassVar[str] = "rfc2136"
+    config_model: ClassVar[type[BaseModel]] = Rfc2136Config
+    description: ClassVar[str] = "A primary DNS server taking dynamic updates signed with TSIG"
+
+    def open(self, config: dict[str, Any]) -> DnsZone:
+        return Rfc2136Zone(Rfc2136Config.model_validate(config))

@@ -1,0 +1,115 @@
+"""DNS providers against the real BIND of scripts/bind.sh (SPEC section 12): a domain
+that names an ``rfc2136`` provider gets its A record (read back with dnspython) and loses
+it with the domain; a wildcard domain gets a certificate from pebble by DNS-01."""
+
+from __future__ import annotations
+
+import os
+import ssl
+
+import dns.rdatatype
+import dns.resolver
+import httpx
+
+from tests.conftest import Server, assert_error
+from tests.integration.helpers import deploy
+from tests.proxy.conftest import pebble_roots, through_proxy, wait_for, web_workload
+
+
+def bind_addresses(name: str, parts: dict[str, str]) -> list[str]:
+    host, port = parts["MOORAGE_TEST_DNS_SERVER"].rsplit(":", 1)
+    resolver = dns.resolver.Resolver(configure=False)
+    resolver.nameservers = [host]
+    resolver.port = int(port)
+    try:
+        answer = resolver.resolve(name, "A", lifetime=5, raise_on_no_answer=False)
+    except dns.resolver.NXDOMAIN:
+        return []
+    return sorted(r.to_text() for r in answer.rrset or [] if r.rdtype == dns.rdatatype.A)
+
+
+def put_bind_provider(server: Server, parts: dict[str, str], name: str = "bind") -> None:
+    config = {
+        "server": parts["MOORAGE_TEST_DNS_SERVER"],
+        "zone": "moorage.test",
+        "key_name": parts["MOORAGE_TEST_TSIG_NAME"],
+        "key_secret": parts["MOORAGE_TEST_TSIG_SECRET"],
+    }
+    r = server.admin.put(f"/api/dns-providers/{name}", json={"kind": "rfc2136", "config": config})
+    assert r.status_code == 200, r.text
+    assert r.json()["config"]["key_secret"] == "**********"
+    assert parts["MOORAGE_TEST_TSIG_SECRET"] not in r.text
+
+
+def test_rfc2136_keeps_the_a_record_and_deletes_it_with_the_domain(
+    proxy_server: Server, proxy_project: str, parts: dict[str, str]
+) -> None:
+    put_bind_provider(proxy_server, parts)
+    assert_error(
+        proxy_server.operator.put("/api/dns-providers/x", json={"kind": "rfc2136", "config": {}}),
+        403,
+    )
+    host = f"rec{os.getpid()}.moorage.test"
+    assert bind_addresses(host, parts) == []
+    w = web_workload(proxy_server, proxy_project)
+    items = [{"host": host, "port": 8080, "tls": "off", "dns_provider": "bind"}]
+    r = proxy_server.operator.put(f"/api/workloads/{w['id']}/domains", json=items)
+    assert r.status_code == 200, r.text
+    wait_for(lambda: bind_addresses(host, parts) == ["127.0.0.1"], 30, "the A record in BIND")
+    status = wait_for(
+        lambda: (
+            (d := proxy_server.viewer.get(f"/api/workloads/{w['id']}/domains").json()["items"][0])[
+                "status"
+            ]["dns_state"]
+            == "present"
+            and d
+        ),
+        30,
+        "dns_state present",
+    )
+    assert status["dns_provider"] == "bind"
+    # In use: the provider stays.
+    assert_error(proxy_server.admin.delete("/api/dns-providers/bind"), 409, "dns_provider_in_use")
+    r = proxy_server.operator.put(f"/api/workloads/{w['id']}/domains", json=[])
+    assert r.status_code == 200, r.text
+    wait_for(lambda: bind_addresses(host, parts) == [], 30, "the A record to go")
+    wait_for(
+        lambda: proxy_server.admin.delete("/api/dns-providers/bind").status_code == 204,
+        30,
+        "the provider to be free (its record deleted)",
+    )
+
+
+def test_a_wildcard_domain_gets_a_dns01_certificate_from_pebble(
+    proxy_server: Server, proxy_project: str, parts: dict[str, str]
+) -> None:
+    put_bind_provider(proxy_server, parts, "bind-wild")
+    w = web_workload(proxy_server, proxy_project)
+    assert deploy(proxy_server.operator, w["id"])["status"] == "succeeded"
+    items = [{"host": "*.wild.moorage.test", "port": 8080, "dns_provider": "bind-wild"}]
+    r = proxy_server.operator.put(f"/api/workloads/{w['id']}/domains", json=items)
+    assert r.status_code == 200, r.text
+    trusted = ssl.create_default_context(cadata=pebble_roots(parts))
+    with httpx.Client(verify=trusted, timeout=30) as client:
+
+        def answered() -> httpx.Response | None:
+            try:
+                return through_proxy(client, "any.wild.moorage.test")
+            except httpx.HTTPError:
+                return None
+
+        r = wait_for(answered, 150, "HTTPS under a wildcard certificate pebble issued")
+        assert r.text == "hello from v1\n"
+        # the same certificate serves every name under the wildcard
+        assert through_proxy(client, "other.wild.moorage.test").text == "hello from v1\n"
+    shown = wait_for(
+        lambda: proxy_server.viewer.get(f"/api/workloads/{w['id']}/domains").json()["items"][0][
+            "status"
+        ]["certificate_issuer"],
+        60,
+        "the certificate in the status",
+    )
+    assert "Pebble" in shown
+    assert (
+        proxy_server.operator.put(f"/api/workloads/{w['id']}/domains", json=[]).status_code == 200
+    )

@@ -1,0 +1,139 @@
+"""Zero-downtime routing (SPEC section 12): a client looping on the domain through Caddy
+while the workload deploys a new version, fails to deploy a broken one and restores a
+snapshot sees no failed request, and never the broken version's body."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import httpx
+
+from tests.conftest import Server, unique
+from tests.integration.helpers import deploy, wait_until
+from tests.proxy.conftest import through_proxy, wait_for, web_workload
+
+HOST = "zero.example.internal"
+MAX_REQUESTS = 20000
+MAX_SECONDS = 400.0
+GOOD = {"hello from v1\n", "hello from v2\n"}
+
+
+class Looper:
+    """GETs the domain over and over (bounded in count and time), keeping every answer
+    that is not a 200 with a good body."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.bodies: dict[str, int] = {}
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + MAX_SECONDS
+        # A connection per request: Caddy closes idle keep-alive connections when it
+        # loads a config (each switch), and a request sent on one at that instant is lost
+        # to the race every HTTP client must retry (RFC 9112 section 9.3.1); that is the
+        # client's part, not the routing's, so this loop does not measure it.
+        limits = httpx.Limits(max_keepalive_connections=0)
+        with httpx.Client(timeout=45, limits=limits) as client:
+            while not self._stop.is_set() and self.count < MAX_REQUESTS:
+                if time.monotonic() > deadline:
+                    self.failures.append("the loop ran out of time")
+                    return
+                try:
+                    r = through_proxy(client, HOST, https=False)
+                except httpx.HTTPError as exc:
+                    self.failures.append(f"{type(exc).__name__}: {exc}")
+                    continue
+                finally:
+                    self.count += 1
+                self.bodies[r.text] = self.bodies.get(r.text, 0) + 1
+                if r.status_code != 200 or r.text not in GOOD:
+                    self.failures.append(f"{r.status_code} {r.text[:80]!r}")
+
+    def __enter__(self) -> Looper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(60)
+
+    def seen(self, body: str) -> bool:
+        return self.bodies.get(body, 0) > 0
+
+
+def _restore(server: Server, w: dict[str, Any], sid: str) -> dict[str, Any]:
+    r = server.admin.post(  # a restore replaces data: admin only
+        f"/api/workloads/{w['id']}/snapshots/{sid}/restore",
+        headers={"X-Confirm-Restore": w["name"]},
+    )
+    assert r.status_code == 202, r.text
+    url = f"/api/workloads/{w['id']}/restores/{r.json()['id']}"
+    wait_until(lambda: server.operator.get(url).json()["status"] != "running", 120, "the restore")
+    return dict(server.operator.get(url).json())
+
+
+def test_no_failed_request_through_deploy_failed_deploy_and_restore(
+    proxy_server: Server, proxy_project: str
+) -> None:
+    api = proxy_server.operator
+    w = web_workload(proxy_server, proxy_project, health={"http": "/", "grace_seconds": 0})
+    volumes = [{"name": "data", "scope": "stage", "source": unique("zd"), "target": "/data"}]
+    assert api.put(f"/api/workloads/{w['id']}/volumes", json=volumes).status_code == 200
+    assert deploy(api, w["id"])["status"] == "succeeded"
+    r = api.put(
+        f"/api/workloads/{w['id']}/domains", json=[{"host": HOST, "port": 8080, "tls": "off"}]
+    )
+    assert r.status_code == 200, r.text
+    with httpx.Client(timeout=10) as client:
+
+        def routed() -> bool:
+            try:
+                return through_proxy(client, HOST, https=False).text == "hello from v1\n"
+            except httpx.HTTPError:
+                return False  # the route is being loaded
+
+        wait_for(routed, 30, "the route")
+    r = api.post(f"/api/workloads/{w['id']}/snapshots", json={"mode": "stop"})
+    assert r.status_code == 202, r.text
+    sid = r.json()["id"]
+    wait_until(
+        lambda: api.get(f"/api/workloads/{w['id']}/snapshots/{sid}").json()["status"] == "ready",
+        60,
+        "the snapshot",
+    )
+    with Looper() as loop:
+        wait_for(lambda: loop.count > 20, 30, "the loop to run")
+        # 1. a new version: started beside the old one, switched to once healthy
+        patch = {"config": {"image": "moorage-test/httpd:2"}}
+        assert api.patch(f"/api/workloads/{w['id']}", json=patch).status_code == 200
+        assert deploy(api, w["id"])["status"] == "succeeded"
+        wait_for(lambda: loop.seen("hello from v2\n"), 30, "v2 through the proxy")
+        # 2. a broken version: it answers, but fails its health check; it never gets a request
+        broken = {
+            "config": {
+                "command": [
+                    "sh",
+                    "-c",
+                    "echo broken > /www/index.html; exec httpd -f -p 8080 -h /www",
+                ],
+                "health": {"http": "/missing", "timeout_seconds": 4, "grace_seconds": 0},
+            }
+        }
+        assert api.patch(f"/api/workloads/{w['id']}", json=broken).status_code == 200
+        failed = deploy(api, w["id"])
+        assert failed["status"] == "failed", failed["log"]
+        # 3. a restore: the container stops while the volume is swapped; Caddy holds requests
+        done = _restore(proxy_server, w, sid)
+        assert done["status"] == "succeeded", done
+        after = loop.count
+        wait_for(lambda: loop.count > after + 20, 60, "answers after the restore")
+    assert loop.failures == [], loop.failures[:10]
+    assert not loop.seen("broken\n")
+    assert set(loop.bodies) <= GOOD
+    assert loop.count > 100
+    assert api.put(f"/api/workloads/{w['id']}/domains", json=[]).status_code == 200
