@@ -249,6 +249,7 @@ CODES: dict[str, ErrorCode] = {
     "unknown_stage": ErrorCode(422, "the stage is not one of the project's"),
     "unknown_workload": ErrorCode(422, "a workload the request names does not exist"),
     "unknown_trigger": ErrorCode(422, "the trigger to bind does not exist"),
+    "unknown_target": ErrorCode(422, "the storage target the request names does not exist"),
     "unknown_volume": ErrorCode(422, "a volume name the workload (or snapshot) does not have"),
     "no_volumes": ErrorCode(422, "the workload has no volumes to snapshot"),
     "volumes_unsupported": ErrorCode(422, "the kind mounts no Moorage volumes"),

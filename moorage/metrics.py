@@ -15,6 +15,14 @@ SNAPSHOT_SECONDS = Histogram(
 SNAPSHOT_RESULTS = Counter("moorage_snapshot_captures", "Snapshot captures by result", ["result"])
 DEPLOYMENTS = Counter("moorage_deployments", "Finished deployments by status", ["status"])
 HOOK_DELIVERIES = Counter("moorage_hook_deliveries", "Webhook calls by outcome", ["outcome"])
+OFFSITE_STALE = Gauge(
+    "moorage_offsite_stale",
+    "1 when a ready snapshot of the workload has no verified off-site copy on the policy's "
+    "target within the policy's window (SPEC section 11)",
+    ["workload", "target"],
+)
+OFFSITE_COPIES = Counter("moorage_offsite_copies", "Off-site copies by result", ["result"])
+OFFSITE_BYTES = Counter("moorage_offsite_bytes", "Ciphertext bytes of verified off-site copies")
 CERT_EXPIRY_DAYS = Gauge(
     "moorage_certificate_expiry_days",
     "Days until the certificate the proxy serves for the domain expires (SPEC section 12)",

@@ -22,6 +22,7 @@ from moorage.deployer.trigger_runner import TriggerRunner
 from moorage.deployer.views import WorkloadViews
 from moorage.errors import MoorageError
 from moorage.faults import FaultPoints
+from moorage.offsite.copier import Copier
 from moorage.plugins.registry import Registry
 from moorage.proxy.router import Router
 from moorage.runtime.compose import ComposeRunner
@@ -94,6 +95,7 @@ class Server:
     runner: TriggerRunner
     snapshotter: Snapshotter
     restorer: RestoreEngine
+    copier: Copier
     cloner: Cloner
 
     proxy: Router | None = None
@@ -113,16 +115,20 @@ class Server:
         6. redeploy what the recovered restores stopped, health-checked;
         7. start the trigger runner;
         8. start the proxy (Caddy) with the routes the database holds.
+        The off-site copier puts copies a crash cut off back to pending with step 3,
+        and starts after the trigger runner.
         """
         self.prune_pins()
         self.snapshotter.recover()
         self.restorer.recover()
+        self.copier.recover()
         self.cloner.recover()
         self.queue.recover_interrupted()
         self.queue.start()
         self.reconciler.start()
         self.restorer.resume()
         self.runner.start()
+        self.copier.start()
         if self.proxy is not None:
             self.proxy.start()
 
@@ -131,6 +137,7 @@ class Server:
         if self.proxy is not None:
             self.proxy.stop()
         self.runner.stop()
+        self.copier.stop()
         self.queue.stop()
         self.reconciler.stop()
 
@@ -176,6 +183,8 @@ def build(
     queue = DeployQueue(settings, db, registry, views, locks, reconciler.observe)
     deployer = Deployer(db, registry, engine, locks, views, queue, reconciler)
     snapshotter = Snapshotter(settings, db, engine, views, locks, fault)
+    copier = Copier(settings, db, registry, fault)
+    snapshotter.on_ready = copier.wake
     tools = RestoreTools(settings, db, registry, engine, views, locks, fault, queue.redeploy)
     return Server(
         settings=settings,
@@ -193,6 +202,7 @@ def build(
         ),
         snapshotter=snapshotter,
         restorer=RestoreEngine(tools),
+        copier=copier,
         proxy=proxy,
         cloner=Cloner(settings, db, registry, locks),
     )

@@ -38,6 +38,8 @@ class Settings:
     restore_swap: str = "auto"
     """auto (RENAME_EXCHANGE where supported), exchange, or rename (the fallback)."""
     reconcile_seconds: float = 30.0
+    offsite_seconds: float = 60.0
+    """How often the copier's catch-up pass runs (SPEC section 11); a capture wakes it too."""
     deploy_workers: int = 4
     container_labels: dict[str, str] = field(default_factory=dict)
     web_dir: Path | None = None
@@ -95,6 +97,7 @@ class Settings:
             faultpoint=env.get("MOORAGE_FAULTPOINT") or None,
             docker_host=env.get("DOCKER_HOST") or None,
             reconcile_seconds=float(_parse_int(env, "MOORAGE_RECONCILE_SECONDS", 30, minimum=1)),
+            offsite_seconds=float(_parse_int(env, "MOORAGE_OFFSITE_SECONDS", 60, minimum=1)),
             deploy_workers=_parse_int(env, "MOORAGE_DEPLOY_WORKERS", 4, minimum=1),
             restore_swap=_parse_choice(env, "MOORAGE_RESTORE_SWAP", ("auto", *SwapMethod)),
             container_labels=_parse_labels(env.get("MOORAGE_CONTAINER_LABELS") or ""),

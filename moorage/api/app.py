@@ -26,6 +26,7 @@ from moorage.api.routes import (
     kinds,
     liveness,
     metrics,
+    offsite,
     projects,
     restores,
     session,
@@ -57,6 +58,7 @@ ROUTERS = (
     hooks.router,
     snapshots.router,
     restores.router,
+    offsite.router,
     clones.router,
     storage_targets.router,
     metrics.router,
@@ -88,6 +90,7 @@ def create_app(server: Server) -> FastAPI:
         runner=server.runner,
         snapshotter=server.snapshotter,
         restorer=server.restorer,
+        copier=server.copier,
         proxy=server.proxy,
         cloner=server.cloner,
     )

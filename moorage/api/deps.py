@@ -18,6 +18,7 @@ from moorage.api.cache import CredentialCache
 from moorage.deployer.facade import Deployer
 from moorage.deployer.trigger_runner import TriggerRunner
 from moorage.errors import Forbidden, Unauthenticated
+from moorage.offsite.copier import Copier
 from moorage.plugins.registry import Registry
 from moorage.proxy.router import Router
 from moorage.security import secrets as sec
@@ -45,6 +46,7 @@ class AppState:
     runner: TriggerRunner
     snapshotter: Snapshotter
     restorer: RestoreEngine
+    copier: Copier
     cloner: Cloner
     limiter: RateLimiter = field(default_factory=RateLimiter)
     logins: LoginGuard = field(default_factory=LoginGuard)

@@ -74,6 +74,9 @@ class AuditAction(StrEnum):
     STORAGE_TARGET_UPDATE = "storage_target.update"
     STORAGE_TARGET_DELETE = "storage_target.delete"
     STORAGE_TARGET_TEST = "storage_target.test"
+    WORKLOAD_OFFSITE = "workload.offsite"
+    SNAPSHOT_COPY = "snapshot.copy"
+    OFFSITE_PRUNE = "offsite.prune"
 
 
 @dataclass

@@ -55,6 +55,8 @@ class Snapshotter:
         self.views = views
         self.locks = locks
         self.fault = fault
+        self.on_ready: Callable[[str], None] = lambda _snapshot_id: None
+        """Called once a snapshot is ready (the off-site copier's wake-up)."""
 
     def recover(self) -> list[str]:
         """Fail captures a crash cut off and remove their partial files (each file before
@@ -106,6 +108,7 @@ class Snapshotter:
                 )
                 return
             snapshot_service.prune(s, self.settings, workload_id)
+        self.on_ready(snapshot_id)
 
     def _capture_locked(
         self, snapshot_id: str, workload_id: str, mode: CaptureMode, names: list[str]

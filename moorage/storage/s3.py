@@ -103,9 +103,12 @@ class S3Store:
         try:
             body = self._client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
             copied = 0
-            for chunk in body.iter_chunks(CHUNK):
-                sink.write(chunk)
-                copied += len(chunk)
+            try:
+                for chunk in body.iter_chunks(CHUNK):
+                    sink.write(chunk)
+                    copied += len(chunk)
+            finally:
+                body.close()  # a sink that stopped early (a reader found it corrupt)
             return copied
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):

@@ -51,6 +51,15 @@ class SnapshotStatus(StrEnum):
     FAILED = "failed"
 
 
+class CopyStatus(StrEnum):
+    """An off-site copy of a snapshot on one storage target (SPEC section 11)."""
+
+    PENDING = "pending"
+    COPYING = "copying"
+    VERIFIED = "verified"
+    FAILED = "failed"
+
+
 class SnapshotOrigin(StrEnum):
     MANUAL = "manual"
     SCHEDULED = "scheduled"

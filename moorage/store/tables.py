@@ -23,6 +23,7 @@ from sqlalchemy.types import TypeDecorator
 
 from moorage.store.states import (
     CaptureMode,
+    CopyStatus,
     DeliveryOutcome,
     DeliverySignature,
     DeploymentStatus,
@@ -395,6 +396,48 @@ class StorageTarget(Base):
     last_test_error: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class OffsitePolicy(Base):
+    """Where a workload's snapshots are copied and what the target keeps (SPEC section 11).
+    ``keep_*`` None: no limit of that kind (all None: the target keeps every copy).
+    ``window_hours``: a ready snapshot whose copy has not verified this long after it
+    was captured makes the workload stale (``moorage_offsite_stale``)."""
+
+    __tablename__ = "offsite_policies"
+    workload_id: Mapped[str] = mapped_column(
+        ForeignKey("workloads.id", ondelete="CASCADE"), primary_key=True
+    )
+    target_id: Mapped[str] = mapped_column(ForeignKey("storage_targets.id", ondelete="CASCADE"))
+    keep_last: Mapped[int | None] = mapped_column(default=None)
+    keep_daily: Mapped[int | None] = mapped_column(default=None)
+    keep_weekly: Mapped[int | None] = mapped_column(default=None)
+    window_hours: Mapped[int] = mapped_column(default=24)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class SnapshotCopy(Base):
+    """One snapshot's copy on one storage target: ``pending -> copying -> verified |
+    failed``. ``key`` is the object on the target; ``size`` its ciphertext bytes."""
+
+    __tablename__ = "snapshot_copies"
+    __table_args__ = (Index("ix_snapshot_copies_status", "status"),)
+    snapshot_id: Mapped[str] = mapped_column(
+        ForeignKey("snapshots.id", ondelete="CASCADE"), primary_key=True
+    )
+    target_id: Mapped[str] = mapped_column(
+        ForeignKey("storage_targets.id", ondelete="CASCADE"), primary_key=True
+    )
+    workload_id: Mapped[str] = mapped_column(String(32), index=True)
+    key: Mapped[str] = mapped_column(String(512))
+    status: Mapped[CopyStatus] = mapped_column(State(CopyStatus, 16), default=CopyStatus.PENDING)
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    attempts: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    verified_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class AuditEntry(Base):

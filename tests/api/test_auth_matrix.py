@@ -80,6 +80,10 @@ MIN_ROLE: dict[tuple[str, str], str | None] = {
     ("PATCH", "/api/storage-targets/{target_id}"): "admin",
     ("DELETE", "/api/storage-targets/{target_id}"): "admin",
     ("POST", "/api/storage-targets/{target_id}/test"): "admin",
+    ("GET", "/api/workloads/{workload_id}/offsite"): "viewer",
+    ("PUT", "/api/workloads/{workload_id}/offsite"): "operator",
+    ("DELETE", "/api/workloads/{workload_id}/offsite"): "operator",
+    ("POST", "/api/workloads/{workload_id}/snapshots/{snapshot_id}/copies"): "operator",
     ("GET", "/api/kinds"): "viewer",
     ("GET", "/api/audit"): "admin",
 }

@@ -72,6 +72,8 @@ def make_bucket(endpoint: str, name: str) -> None:
         client.create_bucket(Bucket=name)
     except client.exceptions.BucketAlreadyOwnedByYou:
         pass
+    finally:
+        client.close()  # its sockets, not the garbage collector's (ResourceWarning)
 
 
 def sftp_config(server: SftpServer, **over: Any) -> dict[str, Any]:

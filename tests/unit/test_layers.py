@@ -33,11 +33,12 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "plugins": ("moorage.services", "moorage.deployer", "moorage.snapshots", "moorage.api"),
     "deployer": ("moorage.api", "moorage.cli"),
     "snapshots": ("moorage.api", "moorage.cli"),
+    "offsite": ("moorage.api", "moorage.cli", "moorage.deployer"),
 }
 # Only the engine seam talks to Docker (STYLE principle 5).
 DOCKER_SEAM = ("runtime", "docker")  # the package moorage/runtime/docker/
 # Background work records what it did through services/ only.
-NO_ROW_WRITES = ("deployer", "snapshots")
+NO_ROW_WRITES = ("deployer", "snapshots", "offsite")
 ROW_TABLES = "moorage.store.tables"
 WRITING_BUILDERS = {"insert", "update", "delete"}
 SESSION_WRITES = {"add", "add_all", "delete", "execute", "merge", "bulk_save_objects"}

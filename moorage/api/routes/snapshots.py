@@ -11,8 +11,9 @@ from fastapi.responses import FileResponse
 from moorage.api.deps import Admin, DbSession, Operator, State, Viewer
 from moorage.api.errors import responses
 from moorage.api.schemas import CaptureIn, SnapshotList, SnapshotOut
+from moorage.api.schemas.offsite import CopyOut
 from moorage.errors import ArchiveInvalid
-from moorage.services import guard, snapshots, workloads
+from moorage.services import guard, offsite, snapshots, workloads
 from moorage.services.audit import AuditAction
 from moorage.snapshots.incoming import IncomingArchive
 
@@ -35,18 +36,27 @@ def capture(
     return SnapshotOut.model_validate(snap)
 
 
+def shown(session: DbSession, rows: list[Any]) -> list[SnapshotOut]:
+    """Snapshots as answered, each with its off-site copies."""
+    copies = offsite.copies_of(session, [r.id for r in rows])
+    return [
+        SnapshotOut.model_validate(r).model_copy(
+            update={"copies": [CopyOut.model_validate(c) for c in copies[r.id]]}
+        )
+        for r in rows
+    ]
+
+
 @router.get("")
 def list_snapshots(workload_id: str, actor: Viewer, session: DbSession) -> SnapshotList:
-    return SnapshotList(
-        items=[SnapshotOut.model_validate(s) for s in snapshots.list_for(session, workload_id)]
-    )
+    return SnapshotList(items=shown(session, snapshots.list_for(session, workload_id)))
 
 
 @router.get("/{snapshot_id}")
 def get_snapshot(
     workload_id: str, snapshot_id: str, actor: Viewer, session: DbSession
 ) -> SnapshotOut:
-    return SnapshotOut.model_validate(snapshots.get(session, workload_id, snapshot_id))
+    return shown(session, [snapshots.get(session, workload_id, snapshot_id)])[0]
 
 
 @router.get("/{snapshot_id}/archive", response_class=FileResponse)

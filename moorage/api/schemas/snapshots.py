@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from moorage.api.schemas.base import Body
+from moorage.api.schemas.offsite import CopyOut
 from moorage.store.states import (
     CaptureMode,
     RestorePhase,
@@ -47,6 +48,9 @@ class SnapshotOut(BaseModel):
     manifest: dict[str, Any]
     created_at: datetime
     finished_at: datetime | None
+    copies: list[CopyOut] = Field(
+        default_factory=list, description="Its off-site copies, one per storage target"
+    )
     verified_at: datetime | None = Field(
         default=None, description="When a restore drill of this snapshot last passed"
     )
