@@ -103,7 +103,11 @@ def update_app(
     ref: Ref,
     assignments: Annotated[
         list[str] | None,
-        typer.Option("--set", help="KEY=VALUE into the config; dotted keys (health.http=/)"),
+        typer.Option(
+            "--set",
+            help="KEY=VALUE into the config; dotted keys (health.http=/), list items "
+            "(command[1]=-v; the next index appends, =null removes)",
+        ),
     ] = None,
     file: Annotated[
         Path | None, typer.Option("--file", help="The whole new config, JSON or YAML")
@@ -114,8 +118,9 @@ def update_app(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Change a workload's config (a value JSON-parses: 8080, true, null removes a key); it
-    takes effect at the next deploy."""
+    """Change a workload's config; it takes effect at the next deploy. A value is read as
+    the type the kind takes at that key (image=12345 is text, stop_timeout=30 a number;
+    JSON for lists and objects; null removes a key)."""
     if assignments and file is not None:
         raise CliError("give --set KEY=VALUE or --file PATH, not both")
     client = Client()
@@ -124,7 +129,16 @@ def update_app(
     if file is not None:
         body["config"] = replace_patch(workload["config"], read_config(file))
     elif assignments:
-        body["config"] = dotted_patch(assignments)
+        kinds = client.get("/api/kinds")["items"]
+        schema = next(
+            (
+                k["schema"]
+                for k in kinds
+                if k["category"] == "source" and k["kind"] == workload["kind"]
+            ),
+            None,
+        )
+        body["config"] = dotted_patch(assignments, current=workload["config"], schema=schema)
     if name is not None:
         body["name"] = name
     if keep_last is not None:

@@ -71,6 +71,28 @@ def test_update_by_name_with_set_and_file(server: Server, cli_project: str, tmp_
     assert server.operator.get(f"/api/workloads/{wid}").json()["config"] == before["config"]
 
 
+def test_set_reads_values_as_the_kind_types_them_and_reaches_into_lists(
+    server: Server, cli_project: str
+) -> None:
+    """`--set` through the real server: a text key keeps digits as text, a number key
+    takes a number, an index edits one item of a list (the rest of the list kept)."""
+    token = server.operator.token
+    name = unique("lst")
+    wid = new_app(server, cli_project, name, command=["httpd", "-f", "-p", "8080"])
+    ok(server.cli("apps", "update", name, "--set", "image=12345", "--set", "stop_timeout=7",
+                  "--set", "command[3]=9000", "--set", "command[4]=-v", token=token))  # fmt: skip
+    got = server.operator.get(f"/api/workloads/{wid}").json()["config"]
+    assert got["image"] == "12345" and got["stop_timeout"] == 7
+    assert got["command"] == ["httpd", "-f", "-p", "9000", "-v"]
+    ok(server.cli("apps", "update", name, "--set", "command[4]=null", token=token))
+    got = server.operator.get(f"/api/workloads/{wid}").json()["config"]
+    assert got["command"] == ["httpd", "-f", "-p", "9000"]
+    before = got
+    fails(server.cli("apps", "update", name, "--set", "command[9]=x", token=token), "4 items")
+    fails(server.cli("apps", "update", name, "--set", "image[0]=x", token=token), "not a list")
+    assert server.operator.get(f"/api/workloads/{wid}").json()["config"] == before
+
+
 def test_a_name_in_two_stages_must_be_qualified(server: Server, cli_project: str) -> None:
     token = server.operator.token
     name = unique("twin")

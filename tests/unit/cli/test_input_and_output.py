@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import copy
+import re
+from typing import Any
+
 import pytest
 
 from moorage.cli.client import CliError
 from moorage.cli.config_input import dotted_patch, replace_patch
 from moorage.cli.output import cell, human_size
 from moorage.cli.volumes import parse_spec
+from moorage.sources.image.config import ImageConfig
 
 
 def test_dotted_keys_nest_and_values_parse_as_json_or_stay_text() -> None:
@@ -26,6 +31,89 @@ def test_dotted_keys_nest_and_values_parse_as_json_or_stay_text() -> None:
             dotted_patch([bad])
     with pytest.raises(CliError, match="set to a value above"):
         dotted_patch(["a=1", "a.b=2"])
+
+
+IMAGE_SCHEMA = ImageConfig.model_json_schema()  # what GET /api/kinds serves for `image`
+
+
+@pytest.mark.parametrize(
+    ("assignment", "expected"),
+    [
+        ("image=12345", {"image": "12345"}),  # the key takes text: a number stays text
+        ("image=true", {"image": "true"}),
+        ("image=null", {"image": None}),  # null still removes
+        ("stop_timeout=30", {"stop_timeout": 30}),
+        ("init=false", {"init": False}),
+        ("health.http=/", {"health": {"http": "/"}}),
+        ("health.timeout_seconds=5", {"health": {"timeout_seconds": 5}}),  # number takes int
+        ("health.port=8080", {"health": {"port": 8080}}),
+        ('command=["sh", "-c"]', {"command": ["sh", "-c"]}),
+        ("registry_auth.username=007", {"registry_auth": {"username": "007"}}),
+        ("unknown=1", {"unknown": 1}),  # the schema is silent: any JSON
+    ],
+)
+def test_values_are_read_as_the_type_the_kind_takes_at_that_key(
+    assignment: str, expected: dict[str, Any]
+) -> None:
+    assert dotted_patch([assignment], schema=IMAGE_SCHEMA) == expected
+
+
+CURRENT = {
+    "image": "web:1",
+    "command": ["httpd", "-f", "-p", "8080"],
+    "ports": [{"container": 8080}, {"container": 9090, "host": 19090}],
+}
+
+
+@pytest.mark.parametrize(
+    ("assignments", "expected"),
+    [
+        (["command[3]=9000"], {"command": ["httpd", "-f", "-p", "9000"]}),  # text item
+        (["command.0=busybox"], {"command": ["busybox", "-f", "-p", "8080"]}),
+        (["command[4]=-v"], {"command": ["httpd", "-f", "-p", "8080", "-v"]}),  # appends
+        (["command[1]=null"], {"command": ["httpd", "-p", "8080"]}),  # removes the item
+        (
+            ["ports[1].host=29090", "ports[0].protocol=udp"],
+            {
+                "ports": [
+                    {"container": 8080, "protocol": "udp"},
+                    {"container": 9090, "host": 29090},
+                ]
+            },
+        ),
+        (
+            ["image=web:2", "command[0]=sh"],
+            {"image": "web:2", "command": ["sh", "-f", "-p", "8080"]},
+        ),
+    ],
+)
+def test_an_index_reaches_into_a_list_and_the_patch_carries_the_whole_list(
+    assignments: list[str], expected: dict[str, Any]
+) -> None:
+    before = copy.deepcopy(CURRENT)
+    assert dotted_patch(assignments, current=CURRENT, schema=IMAGE_SCHEMA) == expected
+    assert before == CURRENT  # the caller's config is not changed
+
+
+@pytest.mark.parametrize(
+    ("assignments", "message"),
+    [
+        (["command[9]=x"], "the list has 4 items"),
+        (["image[0]=x"], "'image' is not a list"),
+        (["ports[5].host=1"], "no item 5"),
+        (["command=[]", "command[0]=x"], "set both whole and by item"),
+        (["[0]=x"], "dotted KEY"),
+        (["0=x"], "starts with a name"),
+    ],
+)
+def test_a_bad_index_is_a_clear_error(assignments: list[str], message: str) -> None:
+    with pytest.raises(CliError, match=re.escape(message)):
+        dotted_patch(assignments, current=CURRENT, schema=IMAGE_SCHEMA)
+
+
+def test_an_index_without_the_current_config_is_refused() -> None:
+    with pytest.raises(CliError, match="needs the workload's current config"):
+        dotted_patch(["command[0]=x"])
 
 
 def test_replace_patch_turns_the_current_config_into_exactly_the_wanted_one() -> None:
