@@ -10,6 +10,7 @@ import dns.name
 import dns.query
 import dns.rcode
 import dns.resolver
+import dns.tsig
 import dns.tsigkeyring
 import dns.update
 from pydantic import BaseModel, Field, SecretStr
@@ -55,6 +56,8 @@ class Rfc2136Zone:
     def _send(self, update: dns.update.UpdateMessage) -> None:
         try:
             answer = dns.query.tcp(update, self.host, port=self.port, timeout=TIMEOUT)
+        except dns.tsig.PeerError as exc:
+            raise DnsError(f"the DNS server refused the TSIG key: {exc}") from None
         except (dns.exception.DNSException, OSError) as exc:
             raise DnsError(
                 f"the DNS server {self.host}:{self.port} did not answer: {exc}"

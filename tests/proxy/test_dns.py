@@ -113,3 +113,28 @@ def test_a_wildcard_domain_gets_a_dns01_certificate_from_pebble(
     assert (
         proxy_server.operator.put(f"/api/workloads/{w['id']}/domains", json=[]).status_code == 200
     )
+
+
+def test_rfc2136_refusals_are_dns_errors(parts: dict[str, str]) -> None:
+    import base64
+
+    import pytest
+
+    from moorage.dns.rfc2136 import Rfc2136Dns
+    from moorage.plugins.spec import DnsError
+
+    good = {
+        "server": parts["MOORAGE_TEST_DNS_SERVER"],
+        "zone": "moorage.test",
+        "key_name": parts["MOORAGE_TEST_TSIG_NAME"],
+        "key_secret": parts["MOORAGE_TEST_TSIG_SECRET"],
+    }
+    wrong = {**good, "key_secret": base64.b64encode(b"not the key at all, 32 bytes!!!").decode()}
+    with pytest.raises(DnsError, match="refused the TSIG key"):
+        Rfc2136Dns().open(wrong).upsert(f"bad{os.getpid()}.moorage.test", "A", ["127.0.0.1"], 60)
+    assert bind_addresses(f"bad{os.getpid()}.moorage.test", parts) == []
+    with pytest.raises(DnsError, match="not in the zone"):
+        Rfc2136Dns().open(good).upsert("app.example.com", "A", ["127.0.0.1"], 60)
+    closed = {**good, "server": "127.0.0.1:9"}
+    with pytest.raises(DnsError, match="did not answer"):
+        Rfc2136Dns().open(closed).delete("x.moorage.test", "A")
