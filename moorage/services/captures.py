@@ -73,6 +73,11 @@ def set_progress(s: Session, snapshot_id: str, done: int) -> None:
     s.execute(update(Snapshot).where(Snapshot.id == snapshot_id).values(progress_bytes=done))
 
 
+def set_log(s: Session, snapshot_id: str, text: str) -> None:
+    """The capture's log: what its hooks ran and printed (SPEC 10)."""
+    s.execute(update(Snapshot).where(Snapshot.id == snapshot_id).values(log=text))
+
+
 def fail(s: Session, snapshot_id: str, reason: str) -> None:
     """Mark the snapshot ``failed`` with ``reason`` (``snapshots.finish``); a deleted one
     is skipped. The caller removed its files first."""

@@ -26,9 +26,17 @@ def upgrade() -> None:
     """Upgrade schema."""
     with op.batch_alter_table("volumes", schema=None) as batch_op:
         batch_op.add_column(sa.Column("service", sa.String(length=63), nullable=True))
+    with op.batch_alter_table("workloads", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("snapshot_hooks", sa.JSON(), nullable=True))
+    with op.batch_alter_table("snapshots", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("log", sa.Text(), nullable=False, server_default=""))
 
 
 def downgrade() -> None:
     """Downgrade schema."""
+    with op.batch_alter_table("snapshots", schema=None) as batch_op:
+        batch_op.drop_column("log")
+    with op.batch_alter_table("workloads", schema=None) as batch_op:
+        batch_op.drop_column("snapshot_hooks")
     with op.batch_alter_table("volumes", schema=None) as batch_op:
         batch_op.drop_column("service")
