@@ -185,7 +185,9 @@ def build(
     snapshotter = Snapshotter(settings, db, engine, views, locks, fault)
     copier = Copier(settings, db, registry, fault)
     snapshotter.on_ready = copier.wake
-    tools = RestoreTools(settings, db, registry, engine, views, locks, fault, queue.redeploy)
+    tools = RestoreTools(
+        settings, db, registry, engine, views, locks, fault, queue.redeploy, copier.fetch
+    )
     return Server(
         settings=settings,
         db=db,

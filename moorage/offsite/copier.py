@@ -193,6 +193,23 @@ class Copier:
         with self.db.session() as s:
             offsite.failed(s, job.snapshot_id, job.target_id, reason)
 
+    def fetch(self, snapshot_id: str, dest: Path) -> None:
+        """Bring a snapshot's archive back from its verified copy to ``dest`` (for a restore
+        whose local archive is gone): decrypted into a scratch file, its size and SHA-256
+        checked against the snapshot's recorded ones, then renamed into place
+        (``transfer.fetch``). Raises 409 ``archive_missing`` when no verified copy is
+        known, ``TargetError`` (``copy_corrupt`` for a wrong key, a changed or cut byte)."""
+        with self.db.session() as s:
+            source = offsite.source_of(s, self.settings, snapshot_id)
+        log.info("fetching %s from %s (%s)", snapshot_id, source.target_name, source.key)
+        store = self.registry.storage_kind(source.kind).open(source.config)
+        try:
+            transfer.fetch(
+                store, source.key, source.identity, dest, size=source.size, sha256=source.sha256
+            )
+        finally:
+            store.close()
+
     def _forget(self, store: TargetStore, key: str) -> None:
         """Remove a copy that did not verify (metadata first), so nothing stays there
         that could later pass for it; a target gone meanwhile only logs."""

@@ -415,3 +415,38 @@ def facts(session: Session, settings: Settings, job: Claimed) -> Facts:
         },
         keep=keep_of(policy) if policy is not None and policy.target_id == job.target_id else None,
     )
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a verified copy of a snapshot is, to fetch it back (target opened)."""
+
+    target_name: str
+    kind: str
+    config: dict[str, Any]
+    identity: str
+    key: str
+    size: int
+    sha256: str
+
+
+def source_of(session: Session, settings: Settings, snapshot_id: str) -> Source:
+    """The most recently verified copy of a snapshot whose local archive is gone. 409
+    ``archive_missing`` when there is none (or the snapshot is gone)."""
+    snap = session.get(Snapshot, snapshot_id)
+    row = None if snap is None else verified_copy(session, snapshot_id)
+    if snap is None or row is None:
+        raise Conflict(
+            "the snapshot's archive is missing, and no verified off-site copy of it is known",
+            code="archive_missing",
+        )
+    target = storage_targets.get(session, row.target_id)
+    return Source(
+        target_name=target.name,
+        kind=target.kind,
+        config=storage_targets.full_config(settings, target),
+        identity=storage_targets.identity_of(settings, target),
+        key=row.key,
+        size=snap.size,
+        sha256=snap.sha256,
+    )

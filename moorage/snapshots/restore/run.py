@@ -167,6 +167,10 @@ class RestoreEngine:
         # Verify and extract while the workload keeps running.
         self._phase(restore_id, RestorePhase.VERIFY)
         try:
+            if not archive.exists() and self.tools.fetch is not None:
+                # The local archive is gone: a verified off-site copy comes back first,
+                # checked against the recorded size and SHA-256 (SPEC section 11).
+                self.tools.fetch(snap.id, archive)
             verify_archive(archive, expected_sha, expected_size)
             self._extract(restore_id, archive, plans, manifest)
             engine = self.tools.engine

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from moorage.deployer.views import WorkloadViews
 from moorage.plugins.registry import Registry
@@ -27,3 +28,6 @@ class RestoreTools:
     locks: WorkloadLocks
     fault: Callable[[str], None]
     redeploy: Callable[[str, str], str | None]
+    fetch: Callable[[str, Path], None] | None = None
+    """``Copier.fetch(snapshot_id, archive)``: a missing archive back from a verified
+    off-site copy (SPEC section 11); raises when there is none or it is corrupt."""
