@@ -237,6 +237,7 @@ CODES: dict[str, ErrorCode] = {
     "wildcard_needs_dns": ErrorCode(422, "a wildcard domain names no DNS provider (DNS-01)"),
     "dns_provider_unknown": ErrorCode(422, "a domain names a DNS provider that does not exist"),
     "unknown_service": ErrorCode(422, "the Compose file has no service of that name"),
+    "invalid_hook": ErrorCode(422, "a capture hook's command, service or timeout breaks a rule"),
     "invalid_chain": ErrorCode(422, "a chain lists a workload twice, or too many"),
     "chain_cycle": ErrorCode(422, "the chain would loop"),
     "invalid_promote": ErrorCode(422, "a promote between workloads that cannot share artifacts"),

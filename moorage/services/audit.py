@@ -50,6 +50,7 @@ class AuditAction(StrEnum):
     WORKLOAD_START = "workload.start"
     WORKLOAD_RESTART = "workload.restart"
     WORKLOAD_RETENTION = "workload.retention"
+    WORKLOAD_SNAPSHOT_HOOKS = "workload.snapshot_hooks"
     WORKLOAD_ENV_REPLACE = "workload.env.replace"
     WORKLOAD_VOLUMES_REPLACE = "workload.volumes.replace"
     WORKLOAD_CHAIN_REPLACE = "workload.chain.replace"

@@ -9,6 +9,7 @@ and reconcile brings stopped or paused containers back. Never marks a snapshot
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import stat
@@ -20,12 +21,14 @@ from pathlib import Path
 from moorage import metrics
 from moorage.deployer.views import WorkloadViews
 from moorage.errors import DiskFull, MoorageError
+from moorage.plugins.spec import WorkloadView
 from moorage.runtime.engine import LABEL_WORKLOAD, Engine
-from moorage.services import captures
+from moorage.services import captures, snapshot_hooks
 from moorage.services import snapshots as snapshot_service
 from moorage.services.locks import WorkloadLocks
 from moorage.settings import Settings
 from moorage.snapshots.archive import VolumeSource, write_archive
+from moorage.snapshots.hooks import run as run_hook
 from moorage.snapshots.quiesce import quiesced
 from moorage.store.db import Database
 from moorage.store.states import CaptureMode, SnapshotStatus
@@ -115,6 +118,47 @@ class Snapshotter:
     ) -> captures.Written:
         with self.db.session() as s:
             view = self.views.view(s, workload_id)
+            hooks = snapshot_hooks.read(s, workload_id)
+        lines: list[str] = []
+
+        def note(line: str) -> None:
+            lines.append(line)
+            log.info("%s: %s", snapshot_id, line)
+
+        warnings: list[str] = []
+        try:
+            if hooks.before is not None:
+                before = run_hook(
+                    self.engine, workload_id, "before", hooks.before, hooks.timeout_s, note
+                )
+                if before.failure is not None:
+                    raise MoorageError(before.failure)
+            written = self._write(snapshot_id, view, mode, names, note)
+        finally:
+            if hooks.after is not None:
+                after = run_hook(
+                    self.engine, workload_id, "after", hooks.after, hooks.timeout_s, note
+                )
+                if after.failure is not None:
+                    warnings.append(after.failure)
+            if lines:
+                with self.db.session() as s:
+                    captures.set_log(s, snapshot_id, "\n".join(lines))
+        if warnings:
+            written = dataclasses.replace(written, warnings=[*written.warnings, *warnings])
+        return written
+
+    def _write(
+        self,
+        snapshot_id: str,
+        view: WorkloadView,
+        mode: CaptureMode,
+        names: list[str],
+        note: Callable[[str], None],
+    ) -> captures.Written:
+        """Quiesce every container of the workload (every service of a stack), stream the
+        chosen volumes into the archive, resume them."""
+        workload_id = view.id
         chosen = [v for v in view.volumes if v.name in names]
         sources = []
         for index, volume in enumerate(chosen):
@@ -144,13 +188,7 @@ class Snapshotter:
         dest = snapshot_service.archive_path_for(self.settings, workload_id, snapshot_id)
         dest.parent.mkdir(parents=True, exist_ok=True)
         progress = self._progress(snapshot_id)
-        with quiesced(
-            engine,
-            containers,
-            mode,
-            stop_timeout=stop_timeout,
-            log=lambda line: log.info("%s: %s", snapshot_id, line),
-        ):
+        with quiesced(engine, containers, mode, stop_timeout=stop_timeout, log=note):
             written = write_archive(
                 dest,
                 {"id": view.id, "name": view.name, "kind": view.kind},

@@ -145,6 +145,9 @@ class Workload(Base):
         State(DesiredState, 16), default=DesiredState.RUNNING
     )
     keep_last: Mapped[int | None] = mapped_column(Integer, default=None)
+    snapshot_hooks: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    """Commands run in the running container before and after each capture (SPEC 10):
+    ``{"before"?: {"service"?, "command"}, "after"?: {...}, "timeout_s"}``; None: none."""
     """Retention: keep this many captured snapshots (pre-restore ones are never pruned)."""
     status: Mapped[WorkloadStatus] = mapped_column(
         State(WorkloadStatus, 16), default=WorkloadStatus.NEVER_DEPLOYED
@@ -320,6 +323,8 @@ class Snapshot(Base):
     progress_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     total_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     error: Mapped[str | None] = mapped_column(Text, default=None)
+    log: Mapped[str] = mapped_column(Text, default="", server_default="")
+    """What the capture's hooks printed, and what became of them (SPEC 10)."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
     verified_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -45,6 +45,7 @@ class SnapshotOut(BaseModel):
     total_bytes: int
     error: str | None
     warnings: list[str]
+    log: str = Field(default="", description="what the capture's hooks ran and printed")
     manifest: dict[str, Any]
     created_at: datetime
     finished_at: datetime | None
