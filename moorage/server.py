@@ -34,6 +34,7 @@ from moorage.services.locks import WorkloadLocks
 from moorage.settings import Settings
 from moorage.snapshots.capture import Snapshotter
 from moorage.snapshots.clone import Cloner
+from moorage.snapshots.drills import DrillRunner
 from moorage.snapshots.restore import RestoreEngine, RestoreTools
 from moorage.store.db import Database
 
@@ -97,6 +98,7 @@ class Server:
     restorer: RestoreEngine
     copier: Copier
     cloner: Cloner
+    drills: DrillRunner
 
     proxy: Router | None = None
     """Caddy, when MOORAGE_PROXY=caddy (SPEC section 12)."""
@@ -108,7 +110,8 @@ class Server:
         1. drop the volume pins of containers that went away while Moorage was down;
         2. fail captures (and pre-restore packs) a crash cut off;
         3. decide cut-off restores' volumes (roll forward or back by the journal), and
-           finish or drop cut-off clones' data (``Cloner.recover``);
+           finish or drop cut-off clones' data (``Cloner.recover``); fail cut-off
+           drills and remove their sandboxes (``DrillRunner.recover``);
         4. mark deploys a crash cut off ``interrupted``;
         5. start the deploy workers, then the reconciler (it revives whatever a capture
            or restore left stopped);
@@ -123,6 +126,7 @@ class Server:
         self.restorer.recover()
         self.copier.recover()
         self.cloner.recover()
+        self.drills.recover()
         self.queue.recover_interrupted()
         self.queue.start()
         self.reconciler.start()
@@ -137,6 +141,7 @@ class Server:
         if self.proxy is not None:
             self.proxy.stop()
         self.runner.stop()
+        self.drills.stop()
         self.copier.stop()
         self.queue.stop()
         self.reconciler.stop()
@@ -185,6 +190,7 @@ def build(
     snapshotter = Snapshotter(settings, db, engine, views, locks, fault)
     copier = Copier(settings, db, registry, fault)
     snapshotter.on_ready = copier.wake
+    drill_runner = DrillRunner(settings, db, registry, engine, views, fault)
     tools = RestoreTools(
         settings, db, registry, engine, views, locks, fault, queue.redeploy, copier.fetch
     )
@@ -200,13 +206,20 @@ def build(
         reconciler=reconciler,
         deployer=deployer,
         runner=TriggerRunner(
-            db, registry, engine, views, wake=queue.wake, on_snapshot=snapshotter.start
+            db,
+            registry,
+            engine,
+            views,
+            wake=queue.wake,
+            on_snapshot=snapshotter.start,
+            on_drill=drill_runner.start,
         ),
         snapshotter=snapshotter,
         restorer=RestoreEngine(tools),
         copier=copier,
         proxy=proxy,
         cloner=Cloner(settings, db, registry, locks),
+        drills=drill_runner,
     )
 
 

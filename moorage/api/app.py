@@ -21,6 +21,7 @@ from moorage.api.routes import (
     deploys,
     dns_providers,
     domains,
+    drills,
     env,
     hooks,
     kinds,
@@ -62,6 +63,7 @@ ROUTERS = (
     restores.router,
     offsite.router,
     clones.router,
+    drills.router,
     storage_targets.router,
     metrics.router,
     kinds.router,
@@ -95,6 +97,7 @@ def create_app(server: Server) -> FastAPI:
         copier=server.copier,
         proxy=server.proxy,
         cloner=server.cloner,
+        drills=server.drills,
     )
     app.add_middleware(
         BodyLimit, max_bytes=server.settings.max_body_bytes, streamed_suffixes=(IMPORT_SUFFIX,)

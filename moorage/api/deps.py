@@ -29,6 +29,7 @@ from moorage.services.ratelimit import RateLimiter
 from moorage.settings import Settings
 from moorage.snapshots.capture import Snapshotter
 from moorage.snapshots.clone import Cloner
+from moorage.snapshots.drills import DrillRunner
 from moorage.snapshots.restore import RestoreEngine
 from moorage.store.db import Database
 
@@ -48,6 +49,7 @@ class AppState:
     restorer: RestoreEngine
     copier: Copier
     cloner: Cloner
+    drills: DrillRunner
     limiter: RateLimiter = field(default_factory=RateLimiter)
     logins: LoginGuard = field(default_factory=LoginGuard)
     password_gate: PasswordGate = field(default_factory=PasswordGate)

@@ -1,4 +1,5 @@
-"""``moorage snapshots``: capture, list, download, import, delete (with progress bars)."""
+"""``moorage snapshots``: capture, list, download, import, delete (with progress bars); clone
+into a new workload, drill (prove a snapshot restores)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 from moorage.cli.client import Client, CliError, ServerError
 from moorage.cli.output import console, emit_json, human_size, table
 from moorage.cli.refs import LATEST, resolve, resolve_snapshot
-from moorage.store.states import RestoreStatus, SnapshotStatus
+from moorage.store.states import DrillStatus, RestoreStatus, SnapshotStatus
 
-app = typer.Typer(help="Volume snapshots: capture, list, download, import, restore, delete.")
+app = typer.Typer(
+    help="Volume snapshots: capture, list, download, import, restore, clone, drill, delete."
+)
 CHUNK = 1024 * 1024
 WorkloadRef = Annotated[str, typer.Argument(help="Workload id, name or project/stage/name")]
 SnapshotRef = Annotated[str, typer.Argument(help=f"Snapshot id, or {LATEST!r}: the newest ready")]
@@ -239,3 +242,73 @@ def _replaced_data(restore: dict[str, Any]) -> str:
     lines += [f"kept on disk: {path}" for path in kept]
     lines.append(f"why: {restore.get('kept_reason') or 'unknown'}")
     return "\n".join(line for line in lines if line)
+
+
+@app.command("clone")
+def clone(
+    workload: WorkloadRef,
+    snapshot_ref: SnapshotRef,
+    name: Annotated[str, typer.Argument(help="The new workload's name")],
+    stage: Annotated[
+        str | None, typer.Option("--stage", help="A stage of the project; the source's if absent")
+    ] = None,
+    deploy: Annotated[bool, typer.Option("--deploy/--no-deploy")] = False,
+) -> None:
+    """Restore a snapshot into a NEW workload (same kind, config, env; volumes of its own).
+    The source is only read."""
+    client = Client()
+    target = resolve(client, workload)
+    snapshot_id = resolve_snapshot(client, target, snapshot_ref)
+    body: dict[str, Any] = {"name": name, "deploy": deploy}
+    if stage is not None:
+        body["stage"] = stage
+    made = client.post(f"/api/workloads/{target['id']}/snapshots/{snapshot_id}/clone", body)
+    print(
+        f"cloned snapshot {snapshot_id} of {target['name']} into {made['name']} "
+        f"({made['id']}, stage {made['stage']})" + ("; its deploy is queued" if deploy else "")
+    )
+
+
+@app.command("drill")
+def drill(
+    workload: WorkloadRef,
+    snapshot_ref: SnapshotRef = LATEST,
+    http: Annotated[
+        str | None, typer.Option("--http", help="Path to GET in the sandbox (with --port)")
+    ] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Container port for --http")] = None,
+    exec_: Annotated[
+        list[str] | None,
+        typer.Option("--exec", help="A command to run in the sandbox; repeat for each argument"),
+    ] = None,
+    timeout: Annotated[float | None, typer.Option("--timeout", help="Seconds (60)")] = None,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait")] = True,
+) -> None:
+    """Prove a snapshot restores: restore it into a sandbox, start it, run the check (the
+    workload's own health check by default), remove the sandbox. Exits 1 when it fails."""
+    client = Client()
+    target = resolve(client, workload)
+    snapshot_id = resolve_snapshot(client, target, snapshot_ref)
+    check: dict[str, Any] = {}
+    if http is not None:
+        check.update(http=http, port=port)
+    if exec_:
+        check["exec"] = exec_
+    if timeout is not None:
+        check["timeout_s"] = timeout
+    base = f"/api/workloads/{target['id']}/snapshots/{snapshot_id}/drills"
+    response = client.post(base, {"check": check} if check else None)
+    print(f"drilling snapshot {snapshot_id} of {target['name']} ({response['id']})")
+    if not wait:
+        return
+    phase = ""
+    while response["status"] == DrillStatus.RUNNING:
+        if response["phase"] != phase:
+            phase = response["phase"]
+            print(f"  {phase}")
+        time.sleep(0.5)
+        response = client.get(f"{base}/{response['id']}")
+    print(response["log"])
+    if response["status"] != DrillStatus.PASSED:
+        raise CliError(f"drill failed: {response['error']}")
+    print(f"passed: snapshot {snapshot_id} restores")

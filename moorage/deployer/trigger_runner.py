@@ -32,7 +32,8 @@ log = logging.getLogger("moorage.triggers")
 class TriggerRunner:
     """The ``trigger-runner`` thread: ``tick`` (timed triggers) and ``poll_due`` (polled
     ones) every half second. ``wake`` has the deploy workers look at the queue; a timed
-    snapshot trigger's captures go to ``on_snapshot`` after their rows commit."""
+    snapshot trigger's captures go to ``on_snapshot``, a drill trigger's drills to
+    ``on_drill``, after their rows commit."""
 
     def __init__(
         self,
@@ -44,6 +45,7 @@ class TriggerRunner:
         wake: Callable[[], None] = lambda: None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_snapshot: Callable[[str], None] | None = None,
+        on_drill: Callable[[str], None] | None = None,
     ) -> None:
         self.db = db
         self.registry = registry
@@ -51,6 +53,7 @@ class TriggerRunner:
         self.views = views
         self.wake = wake
         self.on_snapshot = on_snapshot
+        self.on_drill = on_drill
         self.clock = clock
         self._polled_at: dict[str, float] = {}
         self._stop = threading.Event()
@@ -106,12 +109,17 @@ class TriggerRunner:
                 action, mode = plugin.action(dict(fresh.config))
                 if action == "snapshot":
                     captures = trigger_state.capture_bound(s, self.registry, fresh, mode)
+                elif action == "drill":
+                    captures = trigger_state.drill_bound(s, self.registry, fresh)
                 else:
                     queued += len(fire(s, fresh, at=now))  # the slot's instant, as claimed
                 log.info("schedule %s fired; next at %s", trigger.name, following.isoformat())
             if action == "snapshot" and self.on_snapshot is not None:
                 for snapshot_id in captures:
                     self.on_snapshot(snapshot_id)  # after the commit: the row is there
+            if action == "drill" and self.on_drill is not None:
+                for drill_id in captures:
+                    self.on_drill(drill_id)
         return queued
 
     def poll_due(self) -> int:

@@ -216,6 +216,42 @@ class UncoveredVolume:
     services: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class Sandbox:
+    """Where a restore drill runs a workload (SPEC section 10): objects of its own, apart
+    from the live workload. Every container and network made for it carries ``labels``
+    (so the drill removes them, even after a crash), joins only ``network`` and mounts
+    ``volumes`` (the restored copies) in place of the workload's own."""
+
+    id: str
+    network: str
+    labels: dict[str, str]
+    volumes: tuple[VolumeMount, ...]
+
+    def name(self, service: str = "") -> str:
+        """A container name of the sandbox (per service of a stack)."""
+        return f"moorage_drill_{self.id}" + (f"_{service}" if service else "")
+
+
+@runtime_checkable
+class Sandboxed(Protocol):
+    """A source kind that can run its deployed artifact in a drill's sandbox."""
+
+    def start_sandbox(self, ctx: DeployContext, sandbox: Sandbox) -> dict[str, str]:
+        """Run ``ctx.workload.artifact`` in ``sandbox``: its names, its network only, no
+        published port, never restarted, ``sandbox.volumes`` mounted. Answer each
+        service's container id (``""`` for a one-container kind). Raise DeployFailed
+        or EngineError; the caller removes the sandbox whatever happens."""
+        ...
+
+    def sandbox_healthy(
+        self, ctx: DeployContext, sandbox: Sandbox, containers: dict[str, str], timeout: float
+    ) -> str:
+        """Wait until the sandbox passes the workload's own health check, probing only
+        through ``docker exec``; answer what the check said, or raise DeployFailed with it."""
+        ...
+
+
 @runtime_checkable
 class TriggerKind(Protocol):
     """A plugin that starts deploys of its bound workloads (``webhook``, ``schedule``...)."""
@@ -294,7 +330,8 @@ class TimedTrigger(Protocol):
         ...
 
     def action(self, config: dict[str, Any]) -> tuple[str, str]:
-        """What a firing does: ``("deploy", "")`` or ``("snapshot", <capture mode>)``."""
+        """What a firing does: ``("deploy", "")``, ``("snapshot", <capture mode>)`` or
+        ``("drill", "")`` (a restore drill of the latest ready snapshot)."""
         ...
 
 

@@ -18,6 +18,8 @@ LABEL_PROJECT = "moorage.project"
 LABEL_STAGE = "moorage.stage"
 LABEL_CANDIDATE = "moorage.candidate"
 """On a container that is health-checked before it may take the workload's host ports."""
+LABEL_DRILL = "moorage.drill"
+"""On every container and network of a restore drill's sandbox: the drill's id."""
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,10 @@ from sqlalchemy.orm import Session
 
 from moorage.errors import MoorageError
 from moorage.plugins.registry import Registry
-from moorage.services import deploys
+from moorage.services import deploys, drills
 from moorage.services import snapshots as snapshot_service
 from moorage.services.firing import fire, trigger_actor
-from moorage.store.states import DEPLOYMENT_PENDING, SnapshotOrigin
+from moorage.store.states import DEPLOYMENT_PENDING, DrillOrigin, SnapshotOrigin
 from moorage.store.tables import Binding, Deployment, Trigger
 
 log = logging.getLogger("moorage.triggers")
@@ -112,6 +112,31 @@ def capture_bound(s: Session, registry: Registry, trigger: Trigger, mode: str) -
             )
             continue
         started.append(snap.id)
+    return started
+
+
+def drill_bound(s: Session, registry: Registry, trigger: Trigger) -> list[str]:
+    """Record a ``scheduled`` restore drill (``drills.request``, one audit row each, by the
+    trigger) of each bound workload's latest ready snapshot; the drill ids. A workload
+    with nothing to drill (no ready snapshot, never deployed, a kind without sandbox) is
+    logged and passed over."""
+    actor = trigger_actor(trigger)
+    started = []
+    for workload_id in bound(s, trigger.id):
+        try:
+            drill = drills.request(
+                s,
+                actor,
+                registry,
+                workload_id,
+                None,
+                drills.parse_check(None),
+                origin=DrillOrigin.SCHEDULED,
+            )
+        except MoorageError as exc:
+            log.warning("schedule %s: no drill of %s: %s", trigger.name, workload_id, exc.message)
+            continue
+        started.append(drill.id)
     return started
 
 

@@ -28,3 +28,11 @@ def workload_labels(workload: WorkloadView, extra: dict[str, str]) -> dict[str, 
         LABEL_PROJECT: workload.project,
         LABEL_STAGE: workload.stage,
     }
+
+
+def http_probe(port: int, path: str) -> list[str]:
+    """The command that GETs ``path`` on ``port`` inside a container, for a restore drill's
+    sandbox (which publishes no port): ``wget`` as busybox and GNU wget both take it; it
+    exits non-zero on a status of 400 or more, printing why. No ``-T``: Debian's static
+    busybox 1.35 crashes on it; the caller bounds the exec instead."""
+    return ["wget", "-q", "-O", "-", f"http://127.0.0.1:{port}{path}"]

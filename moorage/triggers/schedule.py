@@ -2,7 +2,8 @@
 
 Firing is driven by the trigger runner through ``next_run`` and ``action``; this
 module only knows the calendar. The action is ``deploy`` (queue a deploy of each
-bound workload) or ``snapshot`` (capture each bound workload's volumes).
+bound workload), ``snapshot`` (capture each bound workload's volumes) or ``drill``
+(a restore drill of each bound workload's latest ready snapshot, SPEC section 10).
 
 Across a daylight-saving change a schedule does what Vixie cron does. A fixed-time
 job (neither its minute nor its hour field starts with ``*``) fires once per local
@@ -137,7 +138,11 @@ class ScheduleConfig(BaseModel):
         description="Cron expression: 5 fields, or 6 with seconds last",
     )
     timezone: str = Field(default="UTC", max_length=64, description="IANA time zone")
-    action: Literal["deploy", "snapshot"] = "deploy"
+    action: Literal["deploy", "snapshot", "drill"] = Field(
+        default="deploy",
+        description="deploy; snapshot (capture the volumes); drill (prove the latest "
+        "ready snapshot restores, in a sandbox)",
+    )
     snapshot_mode: Literal["stop", "pause", "none"] | None = Field(
         default=None, description="How a snapshot action holds the containers still (stop)"
     )
@@ -179,6 +184,8 @@ class ScheduleTrigger:
         model = ScheduleConfig.model_validate(config)
         if model.action == "snapshot":
             return "snapshot", model.snapshot_mode or "stop"
+        if model.action == "drill":
+            return "drill", ""
         return "deploy", ""
 
     def next_run(self, config: dict[str, Any], after: datetime) -> datetime:

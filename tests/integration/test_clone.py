@@ -180,3 +180,31 @@ def test_operator_clones_and_a_failed_capture_is_not_cloned(server: Server, sour
     wait_until(lambda: containers(made["id"]) == [], 5, "no container")
     www = server.data_dir / "volumes" / source.workload["project"] / "production"
     assert (www / "by-operator" / "www" / "index.html").read_text() == "old-www\n"
+
+
+def test_cli_clone(server: Server, source: Site) -> None:
+    snap = source.snapshot()
+    ref = f"{source.workload['project']}/production/site"
+    done = server.cli(
+        "snapshots",
+        "clone",
+        ref,
+        snap["id"],
+        "cli-copy",
+        "--stage",
+        "staging",
+        token=server.operator.token,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "into cli-copy" in done.stdout and "stage staging" in done.stdout
+    again = server.cli(
+        "snapshots",
+        "clone",
+        ref,
+        "latest",
+        "cli-copy",
+        "--stage",
+        "staging",
+        token=server.operator.token,
+    )
+    assert again.returncode == 1 and "already exists" in again.stderr

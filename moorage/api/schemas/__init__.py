@@ -38,6 +38,10 @@ from moorage.api.schemas.domains import (
 )
 from moorage.api.schemas.drills import (
     CloneIn,
+    DrillCheckIn,
+    DrillIn,
+    DrillList,
+    DrillOut,
 )
 from moorage.api.schemas.kinds import (
     KindCapability,
@@ -124,6 +128,10 @@ __all__ = [
     "DomainList",
     "DomainOut",
     "DomainStatus",
+    "DrillCheckIn",
+    "DrillIn",
+    "DrillList",
+    "DrillOut",
     "EnvValue",
     "ErrorDetail",
     "ErrorOut",

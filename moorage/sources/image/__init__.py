@@ -12,9 +12,10 @@ from typing import Any, ClassVar
 from pydantic import BaseModel
 
 from moorage.plugins.kind_config import validate_config
-from moorage.plugins.spec import DeployContext, HostPower, WorkloadView
+from moorage.plugins.spec import DeployContext, HostPower, Sandbox, WorkloadView
 from moorage.settings import Settings
 from moorage.sources.image import deploy as image_deploy
+from moorage.sources.image import sandbox as image_sandbox
 from moorage.sources.image.config import ImageConfig
 from moorage.store.states import WorkloadStatus
 
@@ -68,6 +69,14 @@ class ImageSource:
 
     def promoted(self, config: dict[str, Any], artifact: dict[str, Any]) -> dict[str, Any]:
         return image_deploy.promoted(config, artifact)
+
+    def start_sandbox(self, ctx: DeployContext, sandbox: Sandbox) -> dict[str, str]:
+        return image_sandbox.start(ctx, self._config(ctx), sandbox)
+
+    def sandbox_healthy(
+        self, ctx: DeployContext, sandbox: Sandbox, containers: dict[str, str], timeout: float
+    ) -> str:
+        return image_sandbox.healthy(ctx, self._config(ctx), containers[""], timeout)
 
     def host_ports(self, config: dict[str, Any]) -> list[tuple[int, str]]:
         ports = config.get("ports") or []

@@ -1,0 +1,58 @@
+"""Restore drills: prove a snapshot restores, in a sandbox (SPEC section 10)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from moorage.api.deps import DbSession, Operator, State, Viewer
+from moorage.api.errors import responses
+from moorage.api.schemas import DrillIn, DrillList, DrillOut
+from moorage.errors import NotFound
+from moorage.services import drills
+
+router = APIRouter(prefix="/api/workloads/{workload_id}", tags=["drills"])
+
+
+@router.post("/snapshots/{snapshot_id}/drills", status_code=202, responses=responses(409))
+def start_drill(
+    workload_id: str,
+    snapshot_id: str,
+    actor: Operator,
+    session: DbSession,
+    state: State,
+    body: DrillIn | None = None,
+) -> DrillOut:
+    """Restore the snapshot into a sandbox (own names and network, no published port),
+    start it, run the check, remove the sandbox. The live workload is not touched."""
+    raw = body.check.model_dump(exclude_none=True) if body and body.check else {}
+    check = drills.parse_check(raw)
+    drill = drills.request(session, actor, state.registry, workload_id, snapshot_id, check)
+    out = DrillOut.model_validate(drill)
+    session.commit()
+    state.drills.start(drill.id)
+    return out
+
+
+@router.get("/snapshots/{snapshot_id}/drills")
+def list_snapshot_drills(
+    workload_id: str, snapshot_id: str, actor: Viewer, session: DbSession
+) -> DrillList:
+    rows = drills.list_for(session, workload_id, snapshot_id)
+    return DrillList(items=[DrillOut.model_validate(d) for d in rows])
+
+
+@router.get("/snapshots/{snapshot_id}/drills/{drill_id}")
+def get_drill(
+    workload_id: str, snapshot_id: str, drill_id: str, actor: Viewer, session: DbSession
+) -> DrillOut:
+    drill = drills.get(session, workload_id, drill_id)
+    if drill.snapshot_id != snapshot_id:
+        raise NotFound(f"no drill {drill_id!r} of snapshot {snapshot_id!r}")
+    return DrillOut.model_validate(drill)
+
+
+@router.get("/drills")
+def list_drills(workload_id: str, actor: Viewer, session: DbSession) -> DrillList:
+    """The workload's last 100 drills, of every snapshot, newest first."""
+    rows = drills.list_for(session, workload_id)
+    return DrillList(items=[DrillOut.model_validate(d) for d in rows])
