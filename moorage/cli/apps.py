@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from moorage.cli import env, volumes
+from moorage.cli import domains, env, volumes
 from moorage.cli.client import Client, CliError, ServerError
 from moorage.cli.config_input import dotted_patch, read_config, replace_patch
 from moorage.cli.output import console, emit_json, table
@@ -19,10 +19,11 @@ from moorage.store.states import DEPLOYMENT_PENDING, DeploymentStatus
 
 app = typer.Typer(
     help="Workloads (apps): list, show, create, update, deploy, stop, start, restart, logs, "
-    "delete; env and volumes."
+    "delete; env, volumes and domains."
 )
 app.add_typer(env.app, name="env")
 app.add_typer(volumes.app, name="volumes")
+app.add_typer(domains.app, name="domains")
 
 REF_HELP = "Workload id, name or project/stage/name"
 Ref = Annotated[str, typer.Argument(help=REF_HELP)]
