@@ -205,6 +205,7 @@ CODES: dict[str, ErrorCode] = {
     "snapshot_busy": ErrorCode(409, "the snapshot is still being captured"),
     "not_ready": ErrorCode(409, "the snapshot has no complete archive (still capturing, failed)"),
     "restore_running": ErrorCode(409, "a restore of the workload (or from the snapshot) runs"),
+    "workload_unknown": ErrorCode(409, "an off-site copy of a workload this instance does not have"),
     "archive_missing": ErrorCode(409, "the snapshot's archive file is gone"),
     "checksum_mismatch": ErrorCode(409, "the archive no longer matches its size and SHA-256"),
     "volume_mismatch": ErrorCode(409, "a volume of the snapshot is not the workload's now"),

@@ -33,7 +33,7 @@ from moorage.storage.encryption import decrypt_stream, encrypt_stream
 CHUNK = 1 << 20
 
 
-class _Hashing:
+class Hashing:
     """A reader (or writer) that counts and hashes what passes through it."""
 
     def __init__(self, inner: BinaryIO | None) -> None:
@@ -101,7 +101,7 @@ class _Source:
         pipe: BinaryIO,
         thread: threading.Thread,
         side: _Side,
-        plain: _Hashing,
+        plain: Hashing,
         expect: tuple[int, str],
         progress: Callable[[int], None],
     ) -> None:
@@ -152,7 +152,7 @@ def upload(
     reader, writer = os.fdopen(r, "rb"), os.fdopen(w, "wb")
     side = _Side()
     with open(archive, "rb") as src:
-        plain = _Hashing(src)
+        plain = Hashing(src)
         thread = _run(
             side,
             lambda: encrypt_stream(plain, writer, recipient),  # type: ignore[arg-type]
@@ -166,7 +166,7 @@ def upload(
             thread.join()
 
 
-def _pull(store: TargetStore, key: str, identity: str, sink: _Hashing) -> None:
+def pull(store: TargetStore, key: str, identity: str, sink: Hashing) -> None:
     """Get ``key``, decrypt it into ``sink``. The decrypting thread's error wins over
     the one the target then raises for its cut pipe."""
     r, w = os.pipe()
@@ -190,7 +190,7 @@ def _pull(store: TargetStore, key: str, identity: str, sink: _Hashing) -> None:
         raise failure
 
 
-def _check(sink: _Hashing, key: str, size: int, sha256: str) -> None:
+def _check(sink: Hashing, key: str, size: int, sha256: str) -> None:
     if (sink.bytes, sink.digest.hexdigest()) != (size, sha256):
         raise TargetError(
             f"the copy {key} decrypts, but to {sink.bytes} bytes that are not the "
@@ -203,8 +203,8 @@ def verify(store: TargetStore, key: str, identity: str, *, size: int, sha256: st
     """Read ``key`` back, decrypt it and compare its plaintext's size and SHA-256 with the
     snapshot's. ``TargetError``: ``copy_corrupt`` (wrong key, changed/cut bytes, another
     archive), ``target_object_missing``, or the target's own failure."""
-    sink = _Hashing(None)
-    _pull(store, key, identity, sink)
+    sink = Hashing(None)
+    pull(store, key, identity, sink)
     _check(sink, key, size, sha256)
 
 
@@ -218,8 +218,8 @@ def fetch(
     scratch = dest.with_name(dest.name + ".fetch")
     try:
         with open(scratch, "wb") as out:
-            sink = _Hashing(out)
-            _pull(store, key, identity, sink)
+            sink = Hashing(out)
+            pull(store, key, identity, sink)
             _check(sink, key, size, sha256)
             out.flush()
             os.fsync(out.fileno())

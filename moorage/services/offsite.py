@@ -450,3 +450,7 @@ def source_of(session: Session, settings: Settings, snapshot_id: str) -> Source:
         size=snap.size,
         sha256=snap.sha256,
     )
+
+
+def workload_exists(session: Session, workload_id: str) -> bool:
+    return session.get(Workload, workload_id) is not None

@@ -85,6 +85,8 @@ MIN_ROLE: dict[tuple[str, str], str | None] = {
     ("DELETE", "/api/storage-targets/{target_id}"): "admin",
     ("POST", "/api/storage-targets/{target_id}/test"): "admin",
     ("GET", "/api/workloads/{workload_id}/offsite"): "viewer",
+    ("GET", "/api/storage-targets/{target_id}/catalog"): "admin",
+    ("POST", "/api/storage-targets/{target_id}/catalog/{key}/import"): "admin",
     ("PUT", "/api/workloads/{workload_id}/offsite"): "operator",
     ("DELETE", "/api/workloads/{workload_id}/offsite"): "operator",
     ("POST", "/api/workloads/{workload_id}/snapshots/{snapshot_id}/copies"): "operator",

@@ -7,7 +7,10 @@ from fastapi.responses import Response
 
 from moorage.api.deps import Admin, DbSession, State
 from moorage.api.errors import responses
+from moorage.api.schemas import SnapshotOut
 from moorage.api.schemas.storage import (
+    CatalogEntry,
+    CatalogList,
     ProbeError,
     ProbeStep,
     StorageTargetIn,
@@ -16,7 +19,8 @@ from moorage.api.schemas.storage import (
     StorageTargetPatch,
     StorageTargetProbe,
 )
-from moorage.services import storage_targets
+from moorage.offsite import catalog
+from moorage.services import snapshots, storage_targets
 
 router = APIRouter(prefix="/api/storage-targets", tags=["storage targets"])
 
@@ -104,3 +108,35 @@ def test_target(
         steps=[ProbeStep(**s) for s in result.steps],
         error=None if result.error is None else ProbeError(**result.error),
     )
+
+
+@router.get("/{target_id}/catalog", responses=responses(502))
+def list_catalog(target_id: str, _actor: Admin, session: DbSession, state: State) -> CatalogList:
+    """The copies the target holds, newest first, each with its workload, snapshot, size,
+    capture time and SHA-256 (read from the copy's encrypted metadata object)."""
+    entries = catalog.catalog(session, state.settings, state.registry, target_id)
+    return CatalogList(items=[CatalogEntry(**vars(e)) for e in entries])
+
+
+@router.post(
+    "/{target_id}/catalog/{key:path}/import",
+    status_code=201,
+    responses=responses(409, 413, 502),
+)
+def import_copy(
+    target_id: str, key: str, actor: Admin, session: DbSession, state: State
+) -> SnapshotOut:
+    """Bring one copy back as a ready ``import`` snapshot of its workload (a new id): it is
+    decrypted, checked against its metadata's size and SHA-256, and read in full by the
+    untrusted archive reader before it is kept. 409 ``workload_unknown`` when this
+    instance does not have the copy's workload."""
+    workload_id, snapshot_id = catalog.import_copy(
+        session,
+        state.settings,
+        state.registry,
+        state.deployer.locks,
+        actor,
+        target_id,
+        key,
+    )
+    return SnapshotOut.model_validate(snapshots.get(session, workload_id, snapshot_id))

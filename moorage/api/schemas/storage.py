@@ -62,3 +62,23 @@ class StorageTargetProbe(BaseModel):
     ok: bool
     steps: list[ProbeStep]
     error: ProbeError | None
+
+
+class CatalogEntry(BaseModel):
+    """A copy a target holds (a copy counts only with its metadata object)."""
+
+    key: str = Field(description="The copy's object key; import it with this")
+    workload_id: str
+    workload_name: str | None
+    snapshot_id: str = Field(description="The snapshot's id where it was captured")
+    created_at: datetime = Field(description="When the snapshot was captured")
+    size: int | None = Field(description="The archive's bytes (plaintext)")
+    sha256: str | None
+    ciphertext_size: int
+    copied_at: str | None
+    known_workload: bool = Field(description="This instance has the workload")
+    error: str | None = Field(description="Why the copy's metadata could not be read")
+
+
+class CatalogList(BaseModel):
+    items: list[CatalogEntry]
