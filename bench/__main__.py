@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHES = ("api_list", "deploy", "fanout", "list_under_load", "snapshot", "restore")
+BENCHES = ("api_list", "deploy", "fanout", "list_under_load", "snapshot", "restore", "routing")
 
 
 def main(names: list[str]) -> int:

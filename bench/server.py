@@ -19,18 +19,24 @@ MOORAGE = str(Path(sys.executable).parent / "moorage")
 
 
 @contextmanager
-def running_server(data_dir: Path | None = None) -> Iterator[tuple[httpx.Client, int]]:
+def running_server(
+    data_dir: Path | None = None, env: dict[str, str] | None = None
+) -> Iterator[tuple[httpx.Client, int]]:
     """Yield (admin client, server pid). ``data_dir`` is its MOORAGE_DATA_DIR, for a
-    benchmark that works on the server's files; a throwaway directory by default."""
+    benchmark that works on the server's files; a throwaway directory by default. ``env``
+    adds MOORAGE_* variables (no proxy unless it asks for one)."""
+    extra = env or {}
     with tempfile.TemporaryDirectory(prefix="moorage-bench-") as tmp:
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("MOORAGE_")}
         env.update(
+            MOORAGE_PROXY="none",
             MOORAGE_DATA_DIR=str(data_dir or Path(tmp) / "var"),
             MOORAGE_BIND=f"127.0.0.1:{port}",
             MOORAGE_ADMIN_PASSWORD="bench-password",  # noqa: S106 (a throwaway server)
             MOORAGE_CONTAINER_LABELS=f"moorage.bench={port}",
         )
+        env.update(extra)
         proc = subprocess.Popen(
             [MOORAGE, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
