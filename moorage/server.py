@@ -33,6 +33,7 @@ from moorage.services import users
 from moorage.services.locks import WorkloadLocks
 from moorage.settings import Settings
 from moorage.snapshots.capture import Snapshotter
+from moorage.snapshots.checkpoint import Checkpointer, Rollback
 from moorage.snapshots.clone import Cloner
 from moorage.snapshots.drills import DrillRunner
 from moorage.snapshots.restore import RestoreEngine, RestoreTools
@@ -102,6 +103,8 @@ class Server:
 
     proxy: Router | None = None
     """Caddy, when MOORAGE_PROXY=caddy (SPEC section 12)."""
+    rollbacks: Rollback | None = None
+    """Rollbacks with data (SPEC section 10): a restore, then the deploy."""
 
     def start(self) -> None:
         """Start-up recovery, in order, then the background threads. Runs before the
@@ -188,6 +191,7 @@ def build(
     queue = DeployQueue(settings, db, registry, views, locks, reconciler.observe)
     deployer = Deployer(db, registry, engine, locks, views, queue, reconciler)
     snapshotter = Snapshotter(settings, db, engine, views, locks, fault)
+    queue.checkpoint = Checkpointer(db, registry, snapshotter)  # before-deploy (SPEC 10)
     copier = Copier(settings, db, registry, fault)
     snapshotter.on_ready = copier.wake
     drill_runner = DrillRunner(settings, db, registry, engine, views, fault)
@@ -215,7 +219,8 @@ def build(
             on_drill=drill_runner.start,
         ),
         snapshotter=snapshotter,
-        restorer=RestoreEngine(tools),
+        restorer=(restorer := RestoreEngine(tools)),
+        rollbacks=Rollback(db, deployer, restorer),
         copier=copier,
         proxy=proxy,
         cloner=Cloner(settings, db, registry, locks),

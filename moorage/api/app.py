@@ -30,6 +30,7 @@ from moorage.api.routes import (
     offsite,
     projects,
     restores,
+    rollback,
     session,
     snapshot_hooks,
     snapshots,
@@ -61,6 +62,7 @@ ROUTERS = (
     snapshots.router,
     snapshot_hooks.router,
     restores.router,
+    rollback.router,
     offsite.router,
     clones.router,
     drills.router,
@@ -98,6 +100,7 @@ def create_app(server: Server) -> FastAPI:
         proxy=server.proxy,
         cloner=server.cloner,
         drills=server.drills,
+        rollbacks=server.rollbacks,
     )
     app.add_middleware(
         BodyLimit, max_bytes=server.settings.max_body_bytes, streamed_suffixes=(IMPORT_SUFFIX,)

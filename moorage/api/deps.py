@@ -28,6 +28,7 @@ from moorage.services.listing import WorkloadListing
 from moorage.services.ratelimit import RateLimiter
 from moorage.settings import Settings
 from moorage.snapshots.capture import Snapshotter
+from moorage.snapshots.checkpoint import Rollback
 from moorage.snapshots.clone import Cloner
 from moorage.snapshots.drills import DrillRunner
 from moorage.snapshots.restore import RestoreEngine
@@ -55,6 +56,8 @@ class AppState:
     password_gate: PasswordGate = field(default_factory=PasswordGate)
     proxy: Router | None = None
     """Caddy's router, when MOORAGE_PROXY=caddy."""
+    rollbacks: Rollback | None = None
+    """Rollbacks with data (SPEC section 10)."""
     list_cache: WorkloadListing = field(init=False)
     """``GET /api/workloads`` as sent, per filter, rebuilt once per store generation."""
     credentials: CredentialCache = field(init=False)

@@ -69,6 +69,9 @@ class DeployQueue:
         self.views = views
         self.locks = locks
         self.observe = observe
+        self.checkpoint: Callable[[str, str, Callable[[str], None]], None] | None = None
+        """Called by a deploy before the kind acts (``snapshots.checkpoint.Checkpointer``):
+        ``(workload id, deployment id, log line)``; raises to fail the deploy."""
         self._wake = threading.Condition()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -159,6 +162,8 @@ class DeployQueue:
             source = self.registry.source(view.kind)
             # What it runs now (env edits included) asks for no host power it does not hold.
             powers.check_deploy(source.host_powers(view, self.settings), holds)
+            if self.checkpoint is not None:  # the data as it is, before anything changes
+                self.checkpoint(view.id, deployment_id, line)
             ctx = self.views.context(view, deployment_id=deployment_id, log_line=line)
             ctx.pull = row.pull
             return source.deploy(ctx)

@@ -51,6 +51,8 @@ class AuditAction(StrEnum):
     WORKLOAD_RESTART = "workload.restart"
     WORKLOAD_RETENTION = "workload.retention"
     WORKLOAD_SNAPSHOT_HOOKS = "workload.snapshot_hooks"
+    WORKLOAD_CHECKPOINT = "workload.checkpoint"
+    WORKLOAD_ROLLBACK = "workload.rollback"
     WORKLOAD_ENV_REPLACE = "workload.env.replace"
     WORKLOAD_VOLUMES_REPLACE = "workload.volumes.replace"
     WORKLOAD_CHAIN_REPLACE = "workload.chain.replace"

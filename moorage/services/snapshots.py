@@ -23,7 +23,7 @@ from moorage.store.states import CaptureMode, RestoreStatus, SnapshotOrigin, Sna
 from moorage.store.tables import Restore, Snapshot, Workload, utcnow
 
 # Imports and pre-restore snapshots are never pruned.
-PRUNABLE = (SnapshotOrigin.MANUAL, SnapshotOrigin.SCHEDULED)
+PRUNABLE = (SnapshotOrigin.MANUAL, SnapshotOrigin.SCHEDULED, SnapshotOrigin.CHECKPOINT)
 
 
 def archive_path_for(settings: Settings, workload_id: str, snapshot_id: str) -> Path:

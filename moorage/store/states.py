@@ -66,6 +66,15 @@ class SnapshotOrigin(StrEnum):
     IMPORT = "import"
     PRE_RESTORE = "pre-restore"
     """The data a restore replaced, packed after it."""
+    CHECKPOINT = "checkpoint"
+    """Taken by a deploy right before it changes anything (SPEC section 10)."""
+
+
+class CheckpointMode(StrEnum):
+    """Whether each deploy of a workload first captures a checkpoint (SPEC section 10)."""
+
+    NONE = "none"
+    BEFORE_DEPLOY = "before-deploy"
 
 
 class CaptureMode(StrEnum):

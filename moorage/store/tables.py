@@ -146,6 +146,8 @@ class Workload(Base):
     )
     keep_last: Mapped[int | None] = mapped_column(Integer, default=None)
     snapshot_hooks: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    checkpoint: Mapped[str] = mapped_column(String(16), default="none", server_default="none")
+    """``none`` or ``before-deploy`` (``states.CheckpointMode``, SPEC 10)."""
     """Commands run in the running container before and after each capture (SPEC 10):
     ``{"before"?: {"service"?, "command"}, "after"?: {...}, "timeout_s"}``; None: none."""
     """Retention: keep this many captured snapshots (pre-restore ones are never pruned)."""
@@ -297,6 +299,8 @@ class Deployment(Base):
     clear, so never sent out). Reconcile and a restore run these, never a later edit."""
     log: Mapped[str] = mapped_column(Text, default="")
     error: Mapped[str | None] = mapped_column(Text, default=None)
+    checkpoint_snapshot_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    """The snapshot this deploy captured before it changed anything (SPEC 10)."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -20,7 +20,7 @@ from moorage.api.schemas import (
     WorkloadPatch,
 )
 from moorage.plugins.registry import Registry
-from moorage.services import guard, removal, snapshots, workloads
+from moorage.services import checkpoints, guard, removal, snapshots, workloads
 from moorage.services.audit import AuditAction
 from moorage.services.listing import Filter
 
@@ -44,6 +44,7 @@ def workload_out(registry: Registry, r: Row[Any], *, last: bool = True) -> Workl
         status=r.status,
         pending_changes=workloads.pending_changes(r),
         keep_last=r.keep_last,
+        checkpoint=r.checkpoint,
         created_at=r.created_at,
         updated_at=r.updated_at,
         last_deployment=_last_of_row(r) if last else None,
@@ -128,6 +129,8 @@ def update_workload(
         if "keep_last" in body.model_fields_set:
             snapshots.set_keep_last(session, actor, workload_id, body.keep_last)
             snapshots.prune(session, state.settings, workload_id)
+        if body.checkpoint is not None:
+            checkpoints.set_mode(session, actor, workload_id, body.checkpoint)
     return workload_out(state.registry, workloads.listed(session, workload_id), last=False)
 
 

@@ -36,6 +36,11 @@ class WorkloadPatch(Body):
         le=10000,
         description="Retention: keep this many captured snapshots; null keeps them all",
     )
+    checkpoint: str | None = Field(
+        default=None,
+        max_length=16,
+        description='"before-deploy": every deploy first captures a snapshot; "none"',
+    )
 
 
 class LastDeployment(BaseModel):
@@ -66,6 +71,7 @@ class WorkloadOut(BaseModel):
         description="A saved change of config, env or volumes that no successful deploy has run",
     )
     keep_last: int | None = None
+    checkpoint: str = Field(default="none", description="none or before-deploy (SPEC 10)")
     created_at: datetime
     updated_at: datetime
     last_deployment: LastDeployment | None = None
@@ -86,6 +92,9 @@ class DeploymentOut(BaseModel):
     pull: bool = False
     error: str | None
     log: str
+    checkpoint_snapshot_id: str | None = Field(
+        default=None, description="the snapshot this deploy captured first (checkpoint)"
+    )
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -93,6 +102,22 @@ class DeploymentOut(BaseModel):
 
 class DeploymentList(BaseModel):
     items: list[DeploymentOut]
+
+
+class RollbackIn(Body):
+    data: bool = Field(
+        default=False,
+        description="restore the checkpoint taken by the first deploy after this one too "
+        "(admin; X-Confirm-Restore: <workload name>)",
+    )
+
+
+class RollbackOut(BaseModel):
+    deployment: DeploymentOut | None = Field(
+        description="the deploy queued (null while a rollback with data restores first)"
+    )
+    restore_id: str | None = None
+    checkpoint_snapshot_id: str | None = None
 
 
 class PromoteIn(Body):

@@ -28,6 +28,13 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("service", sa.String(length=63), nullable=True))
     with op.batch_alter_table("workloads", schema=None) as batch_op:
         batch_op.add_column(sa.Column("snapshot_hooks", sa.JSON(), nullable=True))
+        batch_op.add_column(
+            sa.Column("checkpoint", sa.String(length=16), nullable=False, server_default="none")
+        )
+    with op.batch_alter_table("deployments", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("checkpoint_snapshot_id", sa.String(length=32), nullable=True)
+        )
     with op.batch_alter_table("snapshots", schema=None) as batch_op:
         batch_op.add_column(sa.Column("log", sa.Text(), nullable=False, server_default=""))
 
@@ -36,7 +43,10 @@ def downgrade() -> None:
     """Downgrade schema."""
     with op.batch_alter_table("snapshots", schema=None) as batch_op:
         batch_op.drop_column("log")
+    with op.batch_alter_table("deployments", schema=None) as batch_op:
+        batch_op.drop_column("checkpoint_snapshot_id")
     with op.batch_alter_table("workloads", schema=None) as batch_op:
+        batch_op.drop_column("checkpoint")
         batch_op.drop_column("snapshot_hooks")
     with op.batch_alter_table("volumes", schema=None) as batch_op:
         batch_op.drop_column("service")
