@@ -21,6 +21,41 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/dns-providers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Providers */
+        get: operations["list_providers_api_dns_providers_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/dns-providers/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Put Provider */
+        put: operations["put_provider_api_dns_providers__name__put"];
+        post?: never;
+        /** Delete Provider */
+        delete: operations["delete_provider_api_dns_providers__name__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/healthz": {
         parameters: {
             query?: never;
@@ -172,6 +207,50 @@ export interface paths {
         head?: never;
         /** Update Target */
         patch: operations["update_target_api_storage_targets__target_id__patch"];
+        trace?: never;
+    };
+    "/api/storage-targets/{target_id}/catalog": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Catalog
+         * @description The copies the target holds, newest first, each with its workload, snapshot, size,
+         *     capture time and SHA-256 (read from the copy's encrypted metadata object).
+         */
+        get: operations["list_catalog_api_storage_targets__target_id__catalog_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/storage-targets/{target_id}/catalog/{key}/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import Copy
+         * @description Bring one copy back as a ready ``import`` snapshot of its workload (a new id): it is
+         *     decrypted, checked against its metadata's size and SHA-256, and read in full by the
+         *     untrusted archive reader before it is kept. 409 ``workload_unknown`` when this
+         *     instance does not have the copy's workload.
+         */
+        post: operations["import_copy_api_storage_targets__target_id__catalog__key__import_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/storage-targets/{target_id}/test": {
@@ -460,6 +539,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/workloads/{workload_id}/deployments/{deployment_id}/rollback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rollback
+         * @description Run that deployment's config and artifact again (operator). With ``"data": true``
+         *     (admin, header ``X-Confirm-Restore: <workload name>``) first restore the checkpoint
+         *     taken by the first deploy after it, the workload held stopped meanwhile, so code and
+         *     data go back together (409 ``no_checkpoint`` when there is none).
+         */
+        post: operations["rollback_api_workloads__workload_id__deployments__deployment_id__rollback_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/workloads/{workload_id}/domains": {
         parameters: {
             query?: never;
@@ -471,6 +573,26 @@ export interface paths {
         get: operations["read_domains_api_workloads__workload_id__domains_get"];
         /** Replace Domains */
         put: operations["replace_domains_api_workloads__workload_id__domains_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/workloads/{workload_id}/drills": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Drills
+         * @description The workload's last 100 drills, of every snapshot, newest first.
+         */
+        get: operations["list_drills_api_workloads__workload_id__drills_get"];
+        put?: never;
         post?: never;
         delete?: never;
         options?: never;
@@ -532,6 +654,32 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/workloads/{workload_id}/offsite": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Offsite */
+        get: operations["get_offsite_api_workloads__workload_id__offsite_get"];
+        /**
+         * Put Offsite
+         * @description Copy every ready snapshot of the workload to this target, verified, and keep what
+         *     ``keep_*`` says there. Copies start on the copier's next pass (started now).
+         */
+        put: operations["put_offsite_api_workloads__workload_id__offsite_put"];
+        post?: never;
+        /**
+         * Delete Offsite
+         * @description Stop copying; copies already made stay on the target.
+         */
+        delete: operations["delete_offsite_api_workloads__workload_id__offsite_delete"];
         options?: never;
         head?: never;
         patch?: never;
@@ -622,6 +770,30 @@ export interface paths {
         /** Get Restore */
         get: operations["get_restore_api_workloads__workload_id__restores__restore_id__get"];
         put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/workloads/{workload_id}/snapshot-hooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read Hooks
+         * @description The commands run before and after each capture (operators: they may hold secrets).
+         */
+        get: operations["read_hooks_api_workloads__workload_id__snapshot_hooks_get"];
+        /**
+         * Replace Hooks
+         * @description Replace both hooks (a hook left out is removed; ``{}`` removes both).
+         */
+        put: operations["replace_hooks_api_workloads__workload_id__snapshot_hooks_put"];
         post?: never;
         delete?: never;
         options?: never;
@@ -722,6 +894,66 @@ export interface paths {
          *     admin (403 ``needs_admin``).
          */
         post: operations["clone_api_workloads__workload_id__snapshots__snapshot_id__clone_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/workloads/{workload_id}/snapshots/{snapshot_id}/copies": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Copy Now
+         * @description Copy a ready snapshot to a target now (again, when it was copied before): 202
+         *     with the copy ``pending``; ``GET .../snapshots/{sid}`` shows how it goes.
+         */
+        post: operations["copy_now_api_workloads__workload_id__snapshots__snapshot_id__copies_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/workloads/{workload_id}/snapshots/{snapshot_id}/drills": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Snapshot Drills */
+        get: operations["list_snapshot_drills_api_workloads__workload_id__snapshots__snapshot_id__drills_get"];
+        put?: never;
+        /**
+         * Start Drill
+         * @description Restore the snapshot into a sandbox (own names and network, no published port),
+         *     start it, run the check, remove the sandbox. The live workload is not touched.
+         */
+        post: operations["start_drill_api_workloads__workload_id__snapshots__snapshot_id__drills_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/workloads/{workload_id}/snapshots/{snapshot_id}/drills/{drill_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Drill */
+        get: operations["get_drill_api_workloads__workload_id__snapshots__snapshot_id__drills__drill_id__get"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -942,6 +1174,58 @@ export interface components {
          * @enum {string}
          */
         CaptureMode: "stop" | "pause" | "none";
+        /**
+         * CatalogEntry
+         * @description A copy a target holds (a copy counts only with its metadata object).
+         */
+        CatalogEntry: {
+            /** Ciphertext Size */
+            ciphertext_size: number;
+            /** Copied At */
+            copied_at: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             * @description When the snapshot was captured
+             */
+            created_at: string;
+            /**
+             * Error
+             * @description Why the copy's metadata could not be read
+             */
+            error: string | null;
+            /**
+             * Key
+             * @description The copy's object key; import it with this
+             */
+            key: string;
+            /**
+             * Known Workload
+             * @description This instance has the workload
+             */
+            known_workload: boolean;
+            /** Sha256 */
+            sha256: string | null;
+            /**
+             * Size
+             * @description The archive's bytes (plaintext)
+             */
+            size: number | null;
+            /**
+             * Snapshot Id
+             * @description The snapshot's id where it was captured
+             */
+            snapshot_id: string;
+            /** Workload Id */
+            workload_id: string;
+            /** Workload Name */
+            workload_name: string | null;
+        };
+        /** CatalogList */
+        CatalogList: {
+            /** Items */
+            items: components["schemas"]["CatalogEntry"][];
+        };
         /** ChainIn */
         ChainIn: {
             /** Next */
@@ -971,6 +1255,42 @@ export interface components {
              */
             stage?: string | null;
         };
+        /** CopyIn */
+        CopyIn: {
+            /** Target Id */
+            target_id: string;
+        };
+        /**
+         * CopyOut
+         * @description A snapshot's copy on one storage target.
+         */
+        CopyOut: {
+            /** Attempts */
+            attempts: number;
+            /** Error */
+            error: string | null;
+            /**
+             * Requested At
+             * Format: date-time
+             */
+            requested_at: string;
+            /**
+             * Size
+             * @description Bytes on the target (ciphertext)
+             */
+            size: number;
+            status: components["schemas"]["CopyStatus"];
+            /** Target Id */
+            target_id: string;
+            /** Verified At */
+            verified_at: string | null;
+        };
+        /**
+         * CopyStatus
+         * @description An off-site copy of a snapshot on one storage target (SPEC section 11).
+         * @enum {string}
+         */
+        CopyStatus: "pending" | "copying" | "verified" | "failed";
         /** DeliveryList */
         DeliveryList: {
             /** Items */
@@ -1036,6 +1356,11 @@ export interface components {
                 [key: string]: unknown;
             };
             /**
+             * Checkpoint Snapshot Id
+             * @description the snapshot this deploy captured first (checkpoint)
+             */
+            checkpoint_snapshot_id?: string | null;
+            /**
              * Created At
              * Format: date-time
              */
@@ -1072,6 +1397,40 @@ export interface components {
          * @enum {string}
          */
         DesiredState: "running" | "stopped";
+        /** DnsProviderIn */
+        DnsProviderIn: {
+            /**
+             * Config
+             * @description the kind's config; a secret given as the mask keeps the stored one
+             */
+            config: {
+                [key: string]: unknown;
+            };
+            /**
+             * Kind
+             * @description a moorage.dns kind: rfc2136, cloudflare...
+             */
+            kind: string;
+        };
+        /** DnsProviderList */
+        DnsProviderList: {
+            /** Items */
+            items: components["schemas"]["DnsProviderOut"][];
+        };
+        /** DnsProviderOut */
+        DnsProviderOut: {
+            /**
+             * Config
+             * @description secrets masked
+             */
+            config: {
+                [key: string]: unknown;
+            };
+            /** Kind */
+            kind: string;
+            /** Name */
+            name: string;
+        };
         /** DomainIn */
         DomainIn: {
             /**
@@ -1157,6 +1516,92 @@ export interface components {
              */
             dns_state: string;
         };
+        /**
+         * DrillCheckIn
+         * @description ``{"http": "/", "port": 8080}`` (a GET through ``wget`` in the container) or
+         *     ``{"exec": [...], "service"?}``; neither: the workload's own health check.
+         */
+        DrillCheckIn: {
+            /**
+             * Exec
+             * @description A command run in the container
+             */
+            exec?: string[] | null;
+            /**
+             * Http
+             * @description Path to GET
+             */
+            http?: string | null;
+            /**
+             * Port
+             * @description Container port for http
+             */
+            port?: number | null;
+            /**
+             * Service
+             * @description Of a stack
+             */
+            service?: string | null;
+            /**
+             * Timeout S
+             * @description Retry until (default 60)
+             */
+            timeout_s?: number | null;
+        };
+        /** DrillIn */
+        DrillIn: {
+            check?: components["schemas"]["DrillCheckIn"] | null;
+        };
+        /** DrillList */
+        DrillList: {
+            /** Items */
+            items: components["schemas"]["DrillOut"][];
+        };
+        /**
+         * DrillOrigin
+         * @description Who asked for a drill: a person (API, CLI) or a schedule's ``drill`` action.
+         * @enum {string}
+         */
+        DrillOrigin: "manual" | "scheduled";
+        /** DrillOut */
+        DrillOut: {
+            /** Check */
+            check: {
+                [key: string]: unknown;
+            };
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Error */
+            error: string | null;
+            /** Finished At */
+            finished_at: string | null;
+            /** Id */
+            id: string;
+            /** Log */
+            log: string;
+            origin: components["schemas"]["DrillOrigin"];
+            phase: components["schemas"]["DrillPhase"];
+            /** Snapshot Id */
+            snapshot_id: string;
+            status: components["schemas"]["DrillStatus"];
+            /** Workload Id */
+            workload_id: string;
+        };
+        /**
+         * DrillPhase
+         * @description The steps of a drill, in order (``snapshots/drills/run.py``); ``done`` ends it.
+         * @enum {string}
+         */
+        DrillPhase: "queued" | "extract" | "start" | "check" | "cleanup" | "done";
+        /**
+         * DrillStatus
+         * @description A restore drill (SPEC section 10): the sandbox ran the check, or could not.
+         * @enum {string}
+         */
+        DrillStatus: "running" | "passed" | "failed";
         /** EnvValue */
         EnvValue: {
             /**
@@ -1204,6 +1649,26 @@ export interface components {
             status: "ok";
             /** Version */
             version: string;
+        };
+        /** HookIn */
+        HookIn: {
+            /**
+             * Command
+             * @description the program and its arguments, run with docker exec (no shell: say ["sh", "-c", "..."] for one)
+             */
+            command: string[];
+            /**
+             * Service
+             * @description compose: the service whose container runs it (required); other kinds: none
+             */
+            service?: string | null;
+        };
+        /** HookOut */
+        HookOut: {
+            /** Command */
+            command: string[];
+            /** Service */
+            service?: string | null;
         };
         /** KindList */
         KindList: {
@@ -1259,6 +1724,57 @@ export interface components {
         LogsOut: {
             /** Logs */
             logs: string;
+        };
+        /** OffsiteIn */
+        OffsiteIn: {
+            /**
+             * Keep Daily
+             * @description Keep the newest of n days
+             */
+            keep_daily?: number | null;
+            /**
+             * Keep Last
+             * @description Keep the n newest copies
+             */
+            keep_last?: number | null;
+            /**
+             * Keep Weekly
+             * @description Keep the newest of n ISO weeks
+             */
+            keep_weekly?: number | null;
+            /**
+             * Target Id
+             * @description A storage target (admins add them)
+             */
+            target_id: string;
+            /**
+             * Window Hours
+             * @description A ready snapshot not copied and verified this long after its capture is an alert (moorage_offsite_stale, and a red mark in the UI)
+             * @default 24
+             */
+            window_hours: number;
+        };
+        /**
+         * OffsiteOut
+         * @description A workload's policy; ``target_id`` null when none is set.
+         */
+        OffsiteOut: {
+            /** Keep Daily */
+            keep_daily?: number | null;
+            /** Keep Last */
+            keep_last?: number | null;
+            /** Keep Weekly */
+            keep_weekly?: number | null;
+            /**
+             * Stale
+             * @description A ready snapshot has no verified copy on the target within the window
+             * @default false
+             */
+            stale: boolean;
+            /** Target Id */
+            target_id?: string | null;
+            /** Window Hours */
+            window_hours?: number | null;
         };
         /** ProbeError */
         ProbeError: {
@@ -1425,11 +1941,49 @@ export interface components {
             /** Value */
             value: string;
         };
+        /** RollbackIn */
+        RollbackIn: {
+            /**
+             * Data
+             * @description restore the checkpoint taken by the first deploy after this one too (admin; X-Confirm-Restore: <workload name>)
+             * @default false
+             */
+            data: boolean;
+        };
+        /** RollbackOut */
+        RollbackOut: {
+            /** Checkpoint Snapshot Id */
+            checkpoint_snapshot_id?: string | null;
+            /** @description the deploy queued (null while a rollback with data restores first) */
+            deployment: components["schemas"]["DeploymentOut"] | null;
+            /** Restore Id */
+            restore_id?: string | null;
+        };
         /** SessionOut */
         SessionOut: {
             /** Csrf Token */
             csrf_token: string;
             user: components["schemas"]["UserOut"];
+        };
+        /** SnapshotHooksIn */
+        SnapshotHooksIn: {
+            /** @description runs after each capture, whatever happened */
+            after?: components["schemas"]["HookIn"] | null;
+            /** @description runs before each capture; a failure fails the capture */
+            before?: components["schemas"]["HookIn"] | null;
+            /**
+             * Timeout S
+             * @description each hook's limit, seconds
+             * @default 300
+             */
+            timeout_s: number;
+        };
+        /** SnapshotHooksOut */
+        SnapshotHooksOut: {
+            after?: components["schemas"]["HookOut"] | null;
+            before?: components["schemas"]["HookOut"] | null;
+            /** Timeout S */
+            timeout_s: number;
         };
         /** SnapshotList */
         SnapshotList: {
@@ -1440,9 +1994,14 @@ export interface components {
          * SnapshotOrigin
          * @enum {string}
          */
-        SnapshotOrigin: "manual" | "scheduled" | "import" | "pre-restore";
+        SnapshotOrigin: "manual" | "scheduled" | "import" | "pre-restore" | "checkpoint";
         /** SnapshotOut */
         SnapshotOut: {
+            /**
+             * Copies
+             * @description Its off-site copies, one per storage target
+             */
+            copies?: components["schemas"]["CopyOut"][];
             /**
              * Created At
              * Format: date-time
@@ -1454,6 +2013,12 @@ export interface components {
             finished_at: string | null;
             /** Id */
             id: string;
+            /**
+             * Log
+             * @description what the capture's hooks ran and printed
+             * @default
+             */
+            log: string;
             /** Manifest */
             manifest: {
                 [key: string]: unknown;
@@ -1847,6 +2412,12 @@ export interface components {
         };
         /** WorkloadOut */
         WorkloadOut: {
+            /**
+             * Checkpoint
+             * @description none or before-deploy (SPEC 10)
+             * @default none
+             */
+            checkpoint: string;
             /** Config */
             config: {
                 [key: string]: unknown;
@@ -1889,6 +2460,11 @@ export interface components {
         };
         /** WorkloadPatch */
         WorkloadPatch: {
+            /**
+             * Checkpoint
+             * @description "before-deploy": every deploy first captures a snapshot; "none"
+             */
+            checkpoint?: string | null;
             /**
              * Config
              * @description JSON Merge Patch (RFC 7386) applied to the current config
@@ -1956,6 +2532,180 @@ export interface operations {
             };
             /** @description The role is too low, or a cookie session sent no X-CSRF-Token (`forbidden`, ...) */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The input breaks a rule (`invalid_request`, `invalid_text`, ...) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    list_providers_api_dns_providers_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DnsProviderList"];
+                };
+            };
+            /** @description No valid credentials (`unauthenticated`, `invalid_token`, `session_expired`, ...) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The role is too low, or a cookie session sent no X-CSRF-Token (`forbidden`, ...) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    put_provider_api_dns_providers__name__put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DnsProviderIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DnsProviderOut"];
+                };
+            };
+            /** @description No valid credentials (`unauthenticated`, `invalid_token`, `session_expired`, ...) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The role is too low, or a cookie session sent no X-CSRF-Token (`forbidden`, ...) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The object the path names does not exist (`not_found`, ...) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request body is over its cap (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The input breaks a rule (`invalid_request`, `invalid_text`, ...) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    delete_provider_api_dns_providers__name__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No valid credentials (`unauthenticated`, `invalid_token`, `session_expired`, ...) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The role is too low, or a cookie session sent no X-CSRF-Token (`forbidden`, ...) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The object the path names does not exist (`not_found`, ...) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Clashes with the current state (`duplicate`, `workload_busy`, ...) */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2779,6 +3529,159 @@ export interface operations {
             };
             /** @description The input breaks a rule (`invalid_request`, `invalid_text`, ...) */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    list_catalog_api_storage_targets__target_id__catalog_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                target_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CatalogList"];
+                };
+            };
+            /** @description No valid credentials (`unauthenticated`, `invalid_token`, `session_expired`, ...) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The role is too low, or a cookie session sent no X-CSRF-Token (`forbidden`, ...) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The object the path names does not exist (`not_found`, ...) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The input breaks a rule (`invalid_request`, `invalid_text`, ...) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The container engine refused or failed (`engine_error`) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    import_copy_api_storage_targets__target_id__catalog__key__import_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                target_id: string;
+                key: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SnapshotOut"];
+                };
+            };
+            /** @description No valid credentials (`unauthenticated`, `invalid_token`, `session_expired`, ...) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The role is too low, or a cookie session sent no X-CSRF-Token (`forbidden`, ...) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The object the path names does not exist (`not_found`, ...) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Clashes with the current state (`duplicate`, `workload_busy`, ...) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request body is over its cap (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The input breaks a rule (`invalid_request`, `invalid_text`, ...) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The container engine refused or failed (`engine_error`) */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4297,6 +5200,98 @@ export interface operations {
             };
         };
     };
+    rollback_api_workloads__workload_id__deployments__deployment_id__rollback_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                "X-Confirm-Restore"?: string | null;
+            };
+            path: {
+                workload_id: string;
+                deployment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RollbackIn"] | null;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RollbackOut"];
+                };
+            };
+            /** @description No valid credentials (`unauthenticated`, `invalid_token`, `session_expired`, ...) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The role is too low, or a cookie session sent no X-CSRF-Token (`forbidden`, ...) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The object the path names does not exist (`not_found`, ...) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Clashes with the current state (`duplicate`, `workload_busy`, ...) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request body is over its cap (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The input breaks a rule (`invalid_request`, `invalid_text`, ...) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A confirmation is missing (`confirmation_required`) */
+            428: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
     read_domains_api_workloads__workload_id__domains_get: {
         parameters: {
             query?: never;
@@ -4408,6 +5403,55 @@ export interface operations {
             };
             /** @description The request body is over its cap (`payload_too_large`) */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The input breaks a rule (`invalid_request`, `invalid_text`, ...) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    list_drills_api_workloads__workload_id__drills_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workload_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrillList"];
+                };
+            };
+            /** @description No valid credentials (`unauthenticated`, `invalid_token`, `session_expired`, ...) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The object the path names does not exist (`not_found`, ...) */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4698,6 +5742,182 @@ export interface operations {
             };
             /** @description Busy, or the container engine is unreachable; Retry-After when busy */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    get_offsite_api_workloads__workload_id__offsite_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workload_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OffsiteOut"];
+                };
+            };
+            /** @description No valid credentials (`unauthenticated`, `invalid_token`, `session_expired`, ...) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The object the path names does not exist (`not_found`, ...) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The input breaks a rule (`invalid_request`, `invalid_text`, ...) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    put_offsite_api_workloads__workload_id__offsite_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workload_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OffsiteIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OffsiteOut"];
+                };
+            };
+            /** @description No valid credentials (`unauthenticated`, `invalid_token`, `session_expired`, ...) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The role is too low, or a cookie session sent no X-CSRF-Token (`forbidden`, ...) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The object the path names does not exist (`not_found`, ...) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request body is over its cap (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The input breaks a rule (`invalid_request`, `invalid_text`, ...) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    delete_offsite_api_workloads__workload_id__offsite_delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workload_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No valid credentials (`unauthenticated`, `invalid_token`, `session_expired`, ...) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The role is too low, or a cookie session sent no X-CSRF-Token (`forbidden`, ...) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The object the path names does not exist (`not_found`, ...) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The input breaks a rule (`invalid_request`, `invalid_text`, ...) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5002,6 +6222,144 @@ export interface operations {
             };
             /** @description The object the path names does not exist (`not_found`, ...) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The input breaks a rule (`invalid_request`, `invalid_text`, ...) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    read_hooks_api_workloads__workload_id__snapshot_hooks_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workload_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SnapshotHooksOut"];
+                };
+            };
+            /** @description No valid credentials (`unauthenticated`, `invalid_token`, `session_expired`, ...) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The role is too low, or a cookie session sent no X-CSRF-Token (`forbidden`, ...) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The object the path names does not exist (`not_found`, ...) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The input breaks a rule (`invalid_request`, `invalid_text`, ...) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    replace_hooks_api_workloads__workload_id__snapshot_hooks_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workload_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SnapshotHooksIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SnapshotHooksOut"];
+                };
+            };
+            /** @description No valid credentials (`unauthenticated`, `invalid_token`, `session_expired`, ...) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The role is too low, or a cookie session sent no X-CSRF-Token (`forbidden`, ...) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The object the path names does not exist (`not_found`, ...) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Clashes with the current state (`duplicate`, `workload_busy`, ...) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request body is over its cap (`payload_too_large`) */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5470,6 +6828,269 @@ export interface operations {
             };
             /** @description The request body is over its cap (`payload_too_large`) */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The input breaks a rule (`invalid_request`, `invalid_text`, ...) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    copy_now_api_workloads__workload_id__snapshots__snapshot_id__copies_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workload_id: string;
+                snapshot_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CopyIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CopyOut"];
+                };
+            };
+            /** @description No valid credentials (`unauthenticated`, `invalid_token`, `session_expired`, ...) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The role is too low, or a cookie session sent no X-CSRF-Token (`forbidden`, ...) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The object the path names does not exist (`not_found`, ...) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Clashes with the current state (`duplicate`, `workload_busy`, ...) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request body is over its cap (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The input breaks a rule (`invalid_request`, `invalid_text`, ...) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    list_snapshot_drills_api_workloads__workload_id__snapshots__snapshot_id__drills_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workload_id: string;
+                snapshot_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrillList"];
+                };
+            };
+            /** @description No valid credentials (`unauthenticated`, `invalid_token`, `session_expired`, ...) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The object the path names does not exist (`not_found`, ...) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The input breaks a rule (`invalid_request`, `invalid_text`, ...) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    start_drill_api_workloads__workload_id__snapshots__snapshot_id__drills_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workload_id: string;
+                snapshot_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["DrillIn"] | null;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrillOut"];
+                };
+            };
+            /** @description No valid credentials (`unauthenticated`, `invalid_token`, `session_expired`, ...) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The role is too low, or a cookie session sent no X-CSRF-Token (`forbidden`, ...) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The object the path names does not exist (`not_found`, ...) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Clashes with the current state (`duplicate`, `workload_busy`, ...) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request body is over its cap (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The input breaks a rule (`invalid_request`, `invalid_text`, ...) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    get_drill_api_workloads__workload_id__snapshots__snapshot_id__drills__drill_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workload_id: string;
+                snapshot_id: string;
+                drill_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrillOut"];
+                };
+            };
+            /** @description No valid credentials (`unauthenticated`, `invalid_token`, `session_expired`, ...) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The object the path names does not exist (`not_found`, ...) */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
