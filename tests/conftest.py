@@ -23,6 +23,7 @@ MOORAGE = str(Path(sys.executable).parent / "moorage")
 ADMIN_PASSWORD = "admin-password-for-tests"
 TEST_LABEL = "moorage.test"
 RUN_ID = f"{os.getpid()}-{int(time.time())}"
+SERVER_START_SECONDS = 90
 
 
 def free_port() -> int:
@@ -113,7 +114,8 @@ def start_server(
             [MOORAGE, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT, text=True
         )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    # Generous: parallel test workers start servers at once on a 2-core machine.
+    deadline = time.monotonic() + SERVER_START_SECONDS
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited: {log_path.read_text()}")
@@ -124,7 +126,7 @@ def start_server(
             pass
         time.sleep(0.1)
     proc.kill()
-    raise RuntimeError("server did not become healthy in 30 s")
+    raise RuntimeError(f"server did not become healthy in {SERVER_START_SECONDS} s")
 
 
 def admin_api(url: str, env: dict[str, str]) -> Api:

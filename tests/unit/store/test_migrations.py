@@ -1,7 +1,10 @@
-"""Migration 0009 on a store with data, on SQLite and on PostgreSQL when
-MOORAGE_TEST_DATABASE_URL is set: existing volumes are not shared, and each workload's
-digests are those the code computes, so a change saved before the upgrade and never
-deployed shows as pending after it, and nothing else does."""
+"""The migrations, on SQLite and on PostgreSQL when MOORAGE_TEST_DATABASE_URL is set.
+
+Migration 0009 on a store with data: existing volumes are not shared, and each
+workload's digests are those the code computes, so a change saved before the upgrade and
+never deployed shows as pending after it, and nothing else does. The migrations build
+the schema ``store/tables.py`` declares, and a fresh database made from those tables
+(``Database.migrate``'s first start) is the same schema, stamped at head."""
 
 from __future__ import annotations
 
@@ -13,7 +16,8 @@ from typing import Any
 import pytest
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, text
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, inspect, text
 
 from moorage.services import inputs, workloads
 from moorage.store.db import MIGRATIONS_DIR, Database
@@ -24,9 +28,14 @@ DEPLOYED = {"image": "moorage-test/httpd:1"}
 EDITED = {"image": "moorage-test/httpd:2"}
 
 
-def upgrade(engine: Engine, revision: str) -> None:
+def _config() -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return cfg
+
+
+def upgrade(engine: Engine, revision: str) -> None:
+    cfg = _config()
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
@@ -158,3 +167,61 @@ def test_the_migrations_build_the_schema_the_tables_declare(url: str) -> None:
     finally:
         engine.dispose()
     assert diff == []
+
+
+def schema_of(engine: Engine) -> dict[str, Any]:
+    """What a database holds, as reflection reads it back: per table its columns (type,
+    nullability), primary key, indexes, unique constraints and foreign keys."""
+    found = inspect(engine)
+    out: dict[str, Any] = {}
+    for table in sorted(found.get_table_names()):
+        if table == "alembic_version":
+            continue
+        out[table] = {
+            "columns": {
+                c["name"]: (str(c["type"]), c["nullable"]) for c in found.get_columns(table)
+            },
+            "primary_key": found.get_pk_constraint(table)["constrained_columns"],
+            "indexes": sorted(
+                (tuple(i["column_names"]), bool(i["unique"])) for i in found.get_indexes(table)
+            ),
+            "unique": sorted(tuple(u["column_names"]) for u in found.get_unique_constraints(table)),
+            "foreign_keys": sorted(
+                (
+                    tuple(f["constrained_columns"]),
+                    f["referred_table"],
+                    tuple(f["referred_columns"]),
+                    (f.get("options") or {}).get("ondelete"),
+                )
+                for f in found.get_foreign_keys(table)
+            ),
+        }
+    return out
+
+
+def test_a_fresh_database_gets_the_schema_the_migrations_build(url: str) -> None:
+    """``Database.migrate`` makes an empty database from the tables and stamps it at head
+    (not running 16 migrations on every first start): the schema is the one the
+    migrations build, table by table, and a later upgrade finds nothing to do."""
+    engine = create_engine(url)
+    try:
+        upgrade(engine, "head")
+        migrated = schema_of(engine)
+        with engine.begin() as conn:
+            Base.metadata.drop_all(conn)
+            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        assert inspect(engine).get_table_names() == []
+    finally:
+        engine.dispose()
+    db = Database(url)
+    db.migrate()
+    try:
+        assert schema_of(db.engine) == migrated
+        with db.engine.connect() as conn:
+            version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        heads = ScriptDirectory.from_config(_config()).get_heads()
+        assert [version] == heads
+        db.migrate()  # stamped at head: nothing left to run, nothing fails
+        assert schema_of(db.engine) == migrated
+    finally:
+        db.dispose()
