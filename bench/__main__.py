@@ -5,7 +5,16 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHES = ("api_list", "deploy", "fanout", "list_under_load", "snapshot", "restore", "routing")
+BENCHES = (
+    "api_list",
+    "deploy",
+    "fanout",
+    "list_under_load",
+    "snapshot",
+    "restore",
+    "routing",
+    "offsite",
+)
 
 
 def main(names: list[str]) -> int:

@@ -44,9 +44,14 @@ def data_key(workload_id: str, snapshot_id: str, created_at: datetime) -> str:
     return check_key(f"{PREFIX}{workload_id}/{stamp}-{snapshot_id}{DATA}")
 
 
+BUNDLE = ".tar.age"
+"""An instance backup's data object (``offsite/instance.py``): a tar, age-encrypted."""
+
+
 def meta_key(key: str) -> str:
-    """The metadata object beside the data object ``key``."""
-    return key[: -len(DATA)] + META
+    """The metadata object beside the data object ``key`` (a copy's or a bundle's)."""
+    suffix = DATA if key.endswith(DATA) else BUNDLE
+    return key[: -len(suffix)] + META
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,7 @@ class AuditAction(StrEnum):
     WORKLOAD_OFFSITE = "workload.offsite"
     SNAPSHOT_COPY = "snapshot.copy"
     OFFSITE_PRUNE = "offsite.prune"
+    INSTANCE_BACKUP = "instance.backup"
 
 
 @dataclass

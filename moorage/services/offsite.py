@@ -454,3 +454,38 @@ def source_of(session: Session, settings: Settings, snapshot_id: str) -> Source:
 
 def workload_exists(session: Session, workload_id: str) -> bool:
     return session.get(Workload, workload_id) is not None
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A target's kind, whole config, recipient and identity: what a transfer needs."""
+
+    name: str
+    kind: str
+    config: dict[str, Any]
+    recipient: str
+    identity: str
+
+
+def opened(session: Session, settings: Settings, target_id: str) -> Opened:
+    """The target with its credentials and identity unsealed; 404 for no such target."""
+    target = storage_targets.get(session, target_id)
+    return Opened(
+        target.name,
+        target.kind,
+        storage_targets.full_config(settings, target),
+        target.recipient,
+        storage_targets.identity_of(settings, target),
+    )
+
+
+def record_backup(session: Session, actor: Actor, target_id: str, key: str, size: int) -> None:
+    """One ``instance.backup`` audit row for a bundle put on a target."""
+    audit.record(
+        session,
+        actor,
+        AuditAction.INSTANCE_BACKUP,
+        "storage_target",
+        target_id,
+        {"key": key, "size": size},
+    )

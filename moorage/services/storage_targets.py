@@ -141,7 +141,7 @@ class _Bounded(io.BytesIO):
         return super().write(data)
 
 
-def _read_key(store: TargetStore) -> bytes | None:
+def read_key(store: TargetStore) -> bytes | None:
     sink = _Bounded()
     try:
         store.get(KEY_OBJECT, sink)
@@ -177,7 +177,7 @@ def create(
     public, secrets = _split(plugin, config)
     store = plugin.open({**public, **secrets})
     try:
-        existing = _read_key(store)
+        existing = read_key(store)
         if existing is None:
             keys = new_keypair()
             identity = keys.identity
@@ -313,7 +313,7 @@ def probe(
         store = plugin.open(full_config(settings, target))
         step("connect", started)
         started = time.perf_counter()
-        if _read_key(store) is None:
+        if read_key(store) is None:
             raise TargetError(
                 f"the target has lost its key object {KEY_OBJECT}: copies on it cannot be "
                 "read on another machine; remove the target and add it again",

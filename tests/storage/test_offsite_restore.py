@@ -16,7 +16,7 @@ import pytest
 
 from moorage.offsite import layout
 from moorage.storage.sftp import SftpStorage
-from tests.conftest import Server
+from tests.conftest import Api, Server
 from tests.storage.conftest import SftpServer, sftp_config
 from tests.storage.test_offsite_api import (
     capture,
@@ -63,15 +63,15 @@ def copied(server: Server, project: str, sftp_server: SftpServer) -> dict[str, A
     }
 
 
-def restore(server: Server, w: dict[str, Any], sid: str) -> dict[str, Any]:
-    r = server.admin.post(
+def restore(api: Api, w: dict[str, Any], sid: str) -> dict[str, Any]:
+    r = api.post(
         f"/api/workloads/{w['id']}/snapshots/{sid}/restore",
         headers={"X-Confirm-Restore": w["name"]},
     )
     assert r.status_code == 202, r.text
     url = f"/api/workloads/{w['id']}/restores/{r.json()['id']}"
     deadline = time.monotonic() + 120
-    while (row := server.admin.get(url).json())["status"] == "running":
+    while (row := api.get(url).json())["status"] == "running":
         assert time.monotonic() < deadline, row
         time.sleep(0.2)
     return dict(row)
@@ -81,7 +81,7 @@ def test_a_restore_without_its_archive_comes_back_from_the_verified_copy(
     server: Server, project: str, sftp_server: SftpServer
 ) -> None:
     c = copied(server, project, sftp_server)
-    row = restore(server, c["workload"], c["snapshot"]["id"])
+    row = restore(server.admin, c["workload"], c["snapshot"]["id"])
     assert row["status"] == "succeeded", row
     assert (c["live"] / "blob").read_bytes() == c["payload"]
     assert c["archive"].stat().st_size == c["snapshot"]["size"]  # back, local again
@@ -99,7 +99,7 @@ def test_a_changed_copy_fails_the_restore_and_nothing_reaches_the_live_volume(
     else:
         del data[len(data) - 70000 :]
     obj.write_bytes(bytes(data))
-    row = restore(server, c["workload"], c["snapshot"]["id"])
+    row = restore(server.admin, c["workload"], c["snapshot"]["id"])
     assert row["status"] == "failed", row
     assert "does not decrypt" in row["error"], row
     assert (c["live"] / "blob").read_bytes() == b"changed after the snapshot"

@@ -1,0 +1,110 @@
+"""The instance bundle (``offsite/instance.py``) on a real store and a ``local`` target:
+made online while the store is open, it comes back into an empty data directory with the
+passphrase alone, byte for byte the same rows and the same instance key; a wrong
+passphrase, a data directory that holds a store, a target without a bundle and a bundle
+with a stranger's member are refused and write nothing."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import sqlite3
+import tarfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from moorage.errors import Conflict, InvalidInput, TargetError
+from moorage.offsite import instance, layout
+from moorage.plugins.registry import Registry
+from moorage.security.roles import SYSTEM
+from moorage.server import load_registry
+from moorage.services import offsite, projects, storage_targets
+from moorage.settings import Settings
+from moorage.storage.local import LocalStore
+from moorage.store.db import Database
+from tests.unit.services.test_workloads import ADA, migrated  # noqa: F401 - fixture
+
+PASSPHRASE = "a long test passphrase"
+NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def registry() -> Registry:
+    return load_registry()
+
+
+def test_a_bundle_comes_back_into_an_empty_data_dir(
+    tmp_path: Path,
+    migrated: Path,  # noqa: F811
+    registry: Registry,
+) -> None:
+    settings = Settings.from_env({"MOORAGE_DATA_DIR": str(tmp_path / "var")})
+    settings.data_dir.mkdir()
+    shutil.copyfile(migrated, settings.data_dir / "moorage.db")
+    db = Database(settings.database_url)
+    target_dir = tmp_path / "target"
+    with db.session() as s:
+        projects.create(s, SYSTEM, slug="shop", stages=["production"])
+        tid = storage_targets.create(
+            s,
+            ADA,
+            registry,
+            settings,
+            name="off",
+            kind="local",
+            config={"path": str(target_dir)},
+            passphrase=PASSPHRASE,
+        ).id
+    with db.session() as s:  # an open reader while the bundle is made: it is online
+        opened = offsite.opened(s, settings, tid)
+        store = LocalStore(target_dir)
+        made = instance.create(settings, store, opened.recipient, opened.identity, NOW)
+    db.dispose()
+    assert made.key.startswith("instance/20260302T120000Z-") and instance.newest(store) == made.key
+    assert (target_dir / layout.meta_key(made.key)).exists()
+    raw = (target_dir / made.key).read_bytes()
+    assert b"SQLite format" not in raw and b"AGE-SECRET-KEY" not in raw  # ciphertext only
+
+    old = settings.data_dir.rename(tmp_path / "lost")
+    config = {"path": str(target_dir)}
+    with pytest.raises(InvalidInput) as caught:
+        instance.restore(settings, registry, "local", config, "not the passphrase")
+    assert caught.value.code == "wrong_passphrase"
+    assert not (settings.data_dir / "moorage.db").exists()
+    info = instance.restore(settings, registry, "local", config, PASSPHRASE)
+    assert info["created_at"] == NOW.isoformat() and info["database"] == "sqlite"
+    assert (settings.data_dir / "instance.key").read_bytes() == (old / "instance.key").read_bytes()
+    assert (settings.data_dir / "instance.key").stat().st_mode & 0o077 == 0
+    with (
+        sqlite3.connect(settings.data_dir / "moorage.db") as a,
+        sqlite3.connect(old / "moorage.db") as b,
+    ):
+        assert list(a.iterdump()) == list(b.iterdump())
+    # The restored store opens the target's sealed credentials with the restored key.
+    db = Database(settings.database_url)
+    with db.session() as s:
+        assert offsite.opened(s, settings, tid).config == config
+    db.dispose()
+    with pytest.raises(Conflict) as taken:
+        instance.restore(settings, registry, "local", config, PASSPHRASE)
+    assert taken.value.code == "data_dir_not_empty"
+
+
+def test_a_target_without_a_bundle_or_with_a_strange_one_is_refused(
+    tmp_path: Path, registry: Registry
+) -> None:
+    settings = Settings.from_env({"MOORAGE_DATA_DIR": str(tmp_path / "var")})
+    with pytest.raises(TargetError) as caught:
+        instance.restore(settings, registry, "local", {"path": str(tmp_path / "t")}, PASSPHRASE)
+    assert caught.value.code == "target_object_missing"
+    bundle = tmp_path / "b.tar"
+    with tarfile.open(bundle, "w") as tar:
+        member = tarfile.TarInfo("../etc/passwd")
+        member.size = 1
+        tar.addfile(member, io.BytesIO(b"x"))
+    settings.data_dir.mkdir()
+    with pytest.raises(InvalidInput):
+        instance._unpack(bundle, settings.data_dir)
+    assert list(settings.data_dir.iterdir()) == []
