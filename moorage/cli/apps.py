@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from moorage.cli import domains, env, volumes
+from moorage.cli import domains, env, rollback, snapshot_hooks, volumes
 from moorage.cli.client import Client, CliError, ServerError
 from moorage.cli.config_input import dotted_patch, read_config, replace_patch
 from moorage.cli.output import console, emit_json, table
@@ -24,6 +24,8 @@ app = typer.Typer(
 app.add_typer(env.app, name="env")
 app.add_typer(volumes.app, name="volumes")
 app.add_typer(domains.app, name="domains")
+app.add_typer(snapshot_hooks.app, name="hooks")
+app.command("rollback")(rollback.rollback)
 
 REF_HELP = "Workload id, name or project/stage/name"
 Ref = Annotated[str, typer.Argument(help=REF_HELP)]

@@ -17,7 +17,10 @@ from moorage.cli.refs import resolve
 
 app = typer.Typer(help="Volumes of a workload: list, set.")
 
-SPEC_HELP = "NAME:SCOPE:SOURCE:TARGET[:ro][:shared], e.g. data:stage:web/data:/var/lib/web"
+SPEC_HELP = (
+    "NAME:SCOPE:SOURCE:TARGET[:ro][:shared][:service=NAME], e.g. data:stage:web/data:/var/lib/web"
+    " (a compose app names the service the bind goes to)"
+)
 FLAGS = {"ro": "read_only", "shared": "shared"}
 
 
@@ -29,8 +32,11 @@ def parse_spec(spec: str) -> dict[str, Any]:
     name, scope, source, target, *flags = parts
     volume: dict[str, Any] = {"name": name, "scope": scope, "source": source, "target": target}
     for flag in flags:
+        if flag.startswith("service=") and flag != "service=":
+            volume["service"] = flag.removeprefix("service=")
+            continue
         if flag not in FLAGS:
-            raise CliError(f"volume {name}: unknown flag {flag!r} (ro, shared)")
+            raise CliError(f"volume {name}: unknown flag {flag!r} (ro, shared, service=NAME)")
         volume[FLAGS[flag]] = True
     return volume
 
@@ -49,19 +55,31 @@ def list_volumes(
 ) -> None:
     """List a workload's volumes with the host path each maps to."""
     client = Client()
-    items = client.get(f"/api/workloads/{resolve(client, workload)['id']}/volumes")["items"]
+    answer = client.get(f"/api/workloads/{resolve(client, workload)['id']}/volumes")
+    items, uncovered = answer["items"], answer.get("not_covered", [])
     if as_json:
         emit_json(items)
         return
     rows = [
-        {**v, "ro": "yes" if v["read_only"] else "", "host_path": v["host_path"] or v["problem"]}
+        {
+            **v,
+            "ro": "yes" if v["read_only"] else "",
+            "service": v.get("service") or "",
+            "host_path": v["host_path"] or v["problem"],
+        }
         for v in items
     ]
+    columns = ["name", "scope", "source", "target", "ro", "host_path"]
+    if any(row["service"] for row in rows) or uncovered:
+        columns.insert(4, "service")
     table(
         rows,
-        ["name", "scope", "source", "target", "ro", "host_path"],
+        columns,
         empty=f"No volumes yet: moorage apps volumes set {workload} {SPEC_HELP.split(', ')[0]}",
     )
+    for v in uncovered:
+        used = ", ".join(v["services"]) or "no service"
+        print(f"not covered by snapshots: Compose volume {v['name']} ({used}); Docker keeps it")
 
 
 @app.command("set")

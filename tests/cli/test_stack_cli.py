@@ -1,0 +1,130 @@
+"""The CLI of issue 16 against a real server: a compose app's volumes name their service
+(and the file's own named volumes are said to be outside snapshots), capture hooks, and
+``apps rollback`` with and without ``--data``."""
+
+from __future__ import annotations
+
+from tests.cli.test_cli import fails, ok
+from tests.conftest import Server, create_workload, unique
+from tests.integration.helpers import deploy
+
+COMPOSE = (
+    "services:\n"
+    "  web:\n"
+    "    image: moorage-test/httpd:1\n"
+    "    volumes:\n"
+    "      - cache:/cache\n"
+    "volumes:\n"
+    "  cache: {}\n"
+)
+
+
+def test_volumes_and_hooks_of_a_compose_app(server: Server, project: str) -> None:
+    wl = create_workload(server, project, kind="compose", config={"compose": COMPOSE})
+    ref, token = wl["id"], server.operator.token
+    src = unique("d")
+    fails(
+        server.cli("apps", "volumes", "set", ref, f"data:stage:{src}:/data", token=token),
+        "name the Compose service",
+    )
+    fails(
+        server.cli(
+            "apps", "volumes", "set", ref, f"data:stage:{src}:/data:service=db", token=token
+        ),
+        "no service 'db'",
+    )
+    ok(
+        server.cli(
+            "apps", "volumes", "set", ref, f"data:stage:{src}:/data:ro:service=web", token=token
+        )
+    )
+    shown = ok(server.cli("apps", "volumes", "list", ref, token=token))
+    assert "web" in shown and "/data" in shown
+    assert "not covered by snapshots: Compose volume cache (web)" in shown
+
+    out = ok(
+        server.cli(
+            "apps",
+            "hooks",
+            "set",
+            ref,
+            "--before",
+            "sh -c 'echo dumping > /data/x'",
+            "--before-service",
+            "web",
+            "--after",
+            "true",
+            "--after-service",
+            "web",
+            "--timeout",
+            "60",
+            token=token,
+        )
+    )
+    assert "before (service web): sh -c 'echo dumping > /data/x'" in out
+    hooks = server.operator.get(f"/api/workloads/{ref}/snapshot-hooks").json()
+    assert hooks["before"] == {"command": ["sh", "-c", "echo dumping > /data/x"], "service": "web"}
+    assert hooks["timeout_s"] == 60
+    fails(
+        server.cli("apps", "hooks", "set", ref, "--before", "true", token=token), "names no service"
+    )
+    fails(server.cli("apps", "hooks", "set", ref, token=token), "give --before")
+    assert "after (service web): true" in ok(server.cli("apps", "hooks", "show", ref, token=token))
+    ok(server.cli("apps", "hooks", "clear", ref, token=token))
+    assert server.operator.get(f"/api/workloads/{ref}/snapshot-hooks").json()["before"] is None
+
+
+def test_rollback(server: Server, project: str) -> None:
+    name = unique("rb")
+    wl = create_workload(server, project, name=name)
+    wid = wl["id"]
+    first = deploy(server.operator, wid)
+    assert first["status"] == "succeeded"
+    server.operator.patch(
+        f"/api/workloads/{wid}", json={"config": {"image": "moorage-test/httpd:2"}}
+    )
+    assert deploy(server.operator, wid)["status"] == "succeeded"
+    out = ok(server.cli("apps", "rollback", wid, first["id"], token=server.operator.token))
+    assert f"rolling back to {first['id']}: deployment dp_" in out
+    assert (
+        server.operator.get(f"/api/workloads/{wid}").json()["config"]["image"].startswith("sha256:")
+    )
+    fails(
+        server.cli(
+            "apps",
+            "rollback",
+            wid,
+            first["id"],
+            "--data",
+            "--confirm",
+            name,
+            token=server.operator.token,
+        ),
+        "only an admin",
+    )
+    fails(
+        server.cli(
+            "apps",
+            "rollback",
+            wid,
+            first["id"],
+            "--data",
+            "--confirm",
+            name,
+            token=server.admin.token,
+        ),
+        "checkpoint",
+    )
+    fails(
+        server.cli(
+            "apps",
+            "rollback",
+            wid,
+            first["id"],
+            "--data",
+            "--confirm",
+            "other",
+            token=server.admin.token,
+        ),
+        "--confirm must be",
+    )
