@@ -31,11 +31,34 @@ REF_HELP = "Workload id, name or project/stage/name"
 Ref = Annotated[str, typer.Argument(help=REF_HELP)]
 
 
-def _config(config: str | None, config_file: Path | None, image: str | None) -> dict[str, Any]:
+def parse_port(spec: str) -> dict[str, Any]:
+    """``--port``: ``8080`` (the container's port, published on a port Moorage picks),
+    ``18080:8080`` (host:container, as ``docker run -p``) or either with ``/udp``; the
+    image kind's ``ports`` item. Raises ``CliError`` for anything else."""
+    ports, _, protocol = spec.partition("/")
+    host, colon, container = ports.rpartition(":")
+    numbers = [host, container] if colon else [container]
+    if protocol not in ("", "tcp", "udp") or not all(
+        p.isdigit() and 1 <= int(p) <= 65535 for p in numbers
+    ):
+        raise CliError(f"--port takes PORT or HOST:PORT (1-65535), optionally /udp, not {spec!r}")
+    mapping: dict[str, Any] = {"container": int(container)}
+    if host:
+        mapping["host"] = int(host)
+    if protocol:
+        mapping["protocol"] = protocol
+    return mapping
+
+
+def _config(
+    config: str | None, config_file: Path | None, image: str | None, ports: list[str]
+) -> dict[str, Any]:
     if sum(x is not None for x in (config, config_file, image)) != 1:
         raise CliError("give exactly one of --config JSON, --config-file PATH or --image REF")
+    if ports and image is None:
+        raise CliError('--port goes with --image; with --config, put "ports" in the config')
     if image is not None:
-        return {"image": image}
+        return {"image": image, **({"ports": [parse_port(p) for p in ports]} if ports else {})}
     if config_file is not None:
         return read_config(config_file)
     try:
@@ -80,6 +103,13 @@ def create_app(
     stage: Annotated[str, typer.Option(help="Stage slug")],
     kind: Annotated[str, typer.Option(help="Source kind: image, compose, ...")] = "image",
     image: Annotated[str | None, typer.Option(help="Shortcut: image config with this ref")] = None,
+    port: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--port",
+            help="With --image: the port the app listens on (8080), or HOST:PORT; repeatable",
+        ),
+    ] = None,
     config: Annotated[str | None, typer.Option(help="Config as JSON")] = None,
     config_file: Annotated[Path | None, typer.Option(help="Config from a JSON file")] = None,
     ref_id: Annotated[str | None, typer.Option(help="Defaults to the new id")] = None,
@@ -91,7 +121,7 @@ def create_app(
         "kind": kind,
         "project": project,
         "stage": stage,
-        "config": _config(config, config_file, image),
+        "config": _config(config, config_file, image, port or []),
         "ref_id": ref_id,
     }
     workload = Client().post("/api/workloads", body)

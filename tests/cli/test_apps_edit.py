@@ -93,6 +93,26 @@ def test_set_reads_values_as_the_kind_types_them_and_reaches_into_lists(
     assert server.operator.get(f"/api/workloads/{wid}").json()["config"] == before
 
 
+def test_create_with_image_and_port_flags(server: Server, cli_project: str) -> None:
+    """No JSON for the common case: --image and --port, as `docker run -p` reads it."""
+    token = server.operator.token
+    name = unique("prt")
+    out = ok(server.cli("apps", "create", name, "--project", cli_project, "--stage",
+                        "production", "--image", "moorage-test/httpd:1", "--port", "8080",
+                        "--port", "5353/udp", "--json", token=token))  # fmt: skip
+    got = server.operator.get(f"/api/workloads/{json.loads(out)['id']}").json()
+    assert got["config"]["ports"] == [
+        {"container": 8080, "protocol": "tcp"},
+        {"container": 5353, "protocol": "udp"},
+    ]
+    fails(server.cli("apps", "create", unique("prt"), "--project", cli_project, "--stage",
+                     "production", "--image", "x:1", "--port", "http", token=token),
+          "--port takes PORT")  # fmt: skip
+    fails(server.cli("apps", "create", unique("prt"), "--project", cli_project, "--stage",
+                     "production", "--config", '{"image": "x:1"}', "--port", "80",
+                     token=token), "--port goes with --image")  # fmt: skip
+
+
 def test_a_name_in_two_stages_must_be_qualified(server: Server, cli_project: str) -> None:
     token = server.operator.token
     name = unique("twin")

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from moorage.cli.apps import parse_port
 from moorage.cli.client import CliError
 from moorage.cli.config_input import dotted_patch, replace_patch
 from moorage.cli.output import cell, human_size
@@ -150,3 +151,25 @@ def test_sizes_and_times_read_as_people_write_them() -> None:
     assert cell("2026-12-01T02:11:37+00:00") == "2026-12-01 02:11:37"
     assert cell("2026-12-01T02:11:37") == "2026-12-01T02:11:37"  # no zone: left as sent
     assert cell(None) == "" and cell(3) == "3"
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("8080", {"container": 8080}),
+        ("18080:8080", {"container": 8080, "host": 18080}),
+        ("53/udp", {"container": 53, "protocol": "udp"}),
+        ("1053:53/udp", {"container": 53, "host": 1053, "protocol": "udp"}),
+    ],
+)
+def test_port_flags_read_as_docker_run_p(spec: str, expected: dict[str, Any]) -> None:
+    assert parse_port(spec) == expected
+    assert ImageConfig.model_validate({"image": "x", "ports": [expected]})  # the kind takes it
+
+
+@pytest.mark.parametrize(
+    "spec", ["", "http", "0", "65536", "8080/sctp", "a:8080", ":8080", "1:2:3", "-1", "80 80"]
+)
+def test_a_bad_port_flag_is_a_clear_error(spec: str) -> None:
+    with pytest.raises(CliError, match="--port takes PORT or HOST:PORT"):
+        parse_port(spec)
