@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from moorage.cli.client import Client, CliError
+from moorage.cli.client import Client, CliError, ServerError
 
 GROUPS = {"workload": "apps", "trigger": "triggers"}
 LATEST = "latest"
@@ -60,8 +60,19 @@ def _one(
 
 
 def resolve_snapshot(client: Client, workload: dict[str, Any], ref: str) -> str:
-    """A snapshot id of ``workload``: the id itself, or ``latest`` for its newest ready one."""
+    """A snapshot id of ``workload``: the id itself (checked to exist, so a command asks
+    no question about a snapshot that is not there), or ``latest`` for its newest ready
+    one. Raises ``CliError`` naming the workload when there is none."""
     if ref != LATEST:
+        try:
+            client.get(f"/api/workloads/{workload['id']}/snapshots/{ref}")
+        except ServerError as exc:
+            if exc.status != 404:
+                raise
+            raise CliError(
+                f"{workload['name']} has no snapshot {ref!r}: "
+                f"moorage snapshots list {workload['name']}"
+            ) from None
         return ref
     items = client.get(f"/api/workloads/{workload['id']}/snapshots")["items"]
     ready = [s for s in items if s["status"] == "ready"]  # the list is newest first

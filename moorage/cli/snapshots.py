@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+)
+from rich.text import Text
 
 from moorage.cli.client import Client, CliError, ServerError
 from moorage.cli.output import console, emit_json, human_size, table
@@ -27,12 +34,24 @@ PACK_WAIT_SECONDS = 60.0
 """How long ``restore --wait`` waits for the replaced data to be packed before it says so."""
 
 
+class SizeColumn(ProgressColumn):
+    """``1.2 MiB of 40.0 MiB, 3.1 MiB/s``; the total and the speed left out while they are
+    not known (rich's own columns print ``0/? bytes`` and ``?`` then)."""
+
+    def render(self, task: Task) -> Text:
+        text = human_size(int(task.completed))
+        if task.total is not None:
+            text += f" of {human_size(int(task.total))}"
+        if task.speed:
+            text += f", {human_size(int(task.speed))}/s"
+        return Text(text, style="progress.download")
+
+
 def _bar() -> Progress:
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
+        SizeColumn(),
         console=console,
         transient=False,
     )

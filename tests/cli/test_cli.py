@@ -288,7 +288,7 @@ def test_snapshots_capture_list_download_import_delete(server: Server, tmp_path:
     folder.mkdir(parents=True)
     (folder / "f.txt").write_text("x")
     out = ok(server.cli("snapshots", "capture", ref, "--mode", "none", token=admin))
-    assert "ready" in out
+    assert "ready" in out and "?" not in out  # sizes in words, never rich's "0/? bytes"
     (snap,) = json.loads(ok(server.cli("snapshots", "list", ref, "--json", token=admin)))
     archive = tmp_path / "snap.tar.zst"
     out = ok(server.cli("snapshots", "download", ref, snap["id"], "-o", str(archive), token=admin))
@@ -299,5 +299,9 @@ def test_snapshots_capture_list_download_import_delete(server: Server, tmp_path:
     bad = tmp_path / "bad.tar.zst"
     bad.write_bytes(b"garbage")
     fails(server.cli("snapshots", "import", ref, str(bad), token=admin), "422")
+    # No question about a snapshot that is not there: the answer says so first.
+    missing = server.cli("snapshots", "delete", ref, "sn_missing", token=admin, stdin="y\n")
+    assert missing.returncode == 1 and "Delete snapshot" not in missing.stdout
+    assert "has no snapshot 'sn_missing'" in missing.stderr
     ok(server.cli("snapshots", "delete", ref, snap["id"], "--yes", token=admin))
     assert len(json.loads(ok(server.cli("snapshots", "list", ref, "--json", token=admin)))) == 1
