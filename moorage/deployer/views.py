@@ -19,6 +19,7 @@ from moorage.plugins.spec import DeployContext, VolumeMount, WorkloadView
 from moorage.runtime.compose import ComposeRunner
 from moorage.runtime.engine import Engine
 from moorage.services import deploys, inputs, workloads
+from moorage.services import domains as domain_service
 from moorage.services import env as env_service
 from moorage.services import volumes as volume_service
 from moorage.settings import Settings
@@ -33,6 +34,7 @@ def inputs_of(view: WorkloadView) -> dict[str, Any]:
         "config": dict(view.config),
         "env": dict(view.env),
         "volumes": [inputs.mount(v) for v in view.volumes],
+        **({"domains": [dict(d) for d in view.domains]} if view.domains else {}),
     }
 
 
@@ -75,10 +77,15 @@ class WorkloadViews:
         if recorded:
             config, env = dict(recorded["config"]), dict(recorded["env"])
             volumes = [dict(v) for v in recorded["volumes"]]
+            routed = [dict(d) for d in recorded.get("domains", [])]
         else:
             config = dict(w.config)
             env = {row.key: row.value for row in env_service.rows(s, w.id)}
             volumes = [v.as_dict() for v in volume_service.read(s, w.id)]
+            routed = [
+                {key: getattr(d, key) for key in inputs.DOMAIN_KEYS}
+                for d in domain_service.read(s, w.id)
+            ]
         mounts = tuple(self._mount(project, w.stage, v) for v in volumes)
         return WorkloadView(
             id=w.id,
@@ -90,6 +97,7 @@ class WorkloadViews:
             env=env,
             volumes=mounts,
             artifact=dict(done.artifact) if done is not None else None,
+            domains=tuple(routed),
         )
 
     def _mount(self, project: str, stage: str, v: dict[str, Any]) -> VolumeMount:

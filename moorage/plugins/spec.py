@@ -66,6 +66,8 @@ class WorkloadView:
     volumes: tuple[VolumeMount, ...] = ()
     artifact: dict[str, Any] | None = None
     """What the last successful deployment ran, or None if it never deployed."""
+    domains: tuple[dict[str, Any], ...] = ()
+    """Its domains (``services.inputs.DOMAIN_KEYS`` of each): what the proxy routes."""
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,7 @@ class CaddyProcess:
         """Start Caddy with ``bootstrap`` and wait until its admin API answers; raises
         ProxyError when it exits or stays silent for ``START_SECONDS``."""
         self.workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._stop_orphan()
         path = self.workdir / "bootstrap.json"
         path.write_text(json.dumps(bootstrap))
         env = {
@@ -85,6 +86,21 @@ class CaddyProcess:
             time.sleep(0.05)
         self.stop()
         raise ProxyError(f"caddy's admin API did not answer on {self.admin_addr}")
+
+    def _stop_orphan(self) -> None:
+        """A Caddy already answering on our admin address is one a killed Moorage left
+        behind (it runs in a session of its own): ask it to stop (``POST /stop``), so the
+        new one can take the ports and no stale routes keep serving."""
+        if self.alive() or self.config() is None:
+            return
+        log.warning("a caddy left running answers on %s: stopping it", self.admin_addr)
+        try:
+            httpx.post(f"{self.admin}/stop", timeout=10)
+        except httpx.HTTPError:
+            pass
+        deadline = time.monotonic() + START_SECONDS
+        while self.config() is not None and time.monotonic() < deadline:
+            time.sleep(0.1)
 
     def _read_log(self, stream: IO[bytes]) -> None:
         path = self.workdir / "caddy.log"

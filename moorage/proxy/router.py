@@ -53,6 +53,8 @@ log = logging.getLogger("moorage.proxy")
 TICK = 1.0
 RESTART_SECONDS = 1.0
 CERT_SECONDS = 30.0
+CHECK_SECONDS = 10.0
+"""How often Caddy's running config is read back to catch a change made by hand."""
 DRAIN_SECONDS = 1.0
 """After a switch, how long the old container keeps serving requests already sent to it."""
 COMPOSE_SERVICE = "com.docker.compose.service"
@@ -115,6 +117,7 @@ class Router:
         self._thread: threading.Thread | None = None
         self._next_start = 0.0
         self._next_certs = 0.0
+        self._next_check = 0.0
 
     # --- lifecycle ------------------------------------------------------------
 
@@ -195,7 +198,10 @@ class Router:
                 routes = domains.routing(s)
             config = build(self._site(), [self._proxy_route(r) for r in routes])
             self.status.routes = len(routes)
-            if config == self._applied and self.caddy.config() == config:
+            if config == self._applied and (
+                time.monotonic() < self._next_check or self.caddy.config() == config
+            ):
+                self._next_check = max(self._next_check, time.monotonic() + CHECK_SECONDS)
                 return True
             try:
                 self.caddy.load(config)

@@ -4,7 +4,8 @@
 reads the same shape from the workload's rows. Their digests sit on the workload row
 (``saved_digest``, kept by ``services.guard``; ``deployed_digest``, by the deployer when a
 deploy succeeds), so ``pending_changes`` costs no query, even in a list. Only what reaches
-the containers counts: a volume's ``shared`` flag changes no mount.
+the containers (and, SPEC 9, the domains) counts: a volume's ``shared`` flag changes no
+mount.
 """
 
 from __future__ import annotations
@@ -16,11 +17,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from moorage.store.tables import EnvVar, Volume, Workload
+from moorage.store.tables import Domain, EnvVar, Volume, Workload
 
 MOUNT_KEYS = ("name", "scope", "source", "target", "read_only", "service")
 """What of a volume reaches a container. ``service`` (compose, SPEC 10) counts in a digest
 only when set, so the digests of deployments from before it existed stay the same."""
+
+DOMAIN_KEYS = ("host", "port", "service", "tls", "redirect_http")
+"""What of a domain counts (SPEC 9: ``pending_changes`` covers domains). Only a workload
+with domains carries the key, so the digests of those without stay what they were."""
 
 
 def mount(v: Any) -> dict[str, Any]:
@@ -42,11 +47,18 @@ def saved(session: Session, workload: Workload) -> dict[str, Any]:
     volumes = session.scalars(
         select(Volume).where(Volume.workload_id == workload.id).order_by(Volume.position)
     )
-    return {
+    routed = session.scalars(
+        select(Domain).where(Domain.workload_id == workload.id).order_by(Domain.position)
+    )
+    saved: dict[str, Any] = {
         "config": dict(workload.config),
         "env": {key: value for key, value in env},
         "volumes": [mount(v) for v in volumes],
     }
+    listed = [{key: getattr(d, key) for key in DOMAIN_KEYS} for d in routed]
+    if listed:
+        saved["domains"] = listed
+    return saved
 
 
 def digest(inputs: dict[str, Any]) -> str | None:
@@ -59,6 +71,8 @@ def digest(inputs: dict[str, Any]) -> str | None:
         "env": inputs.get("env", {}),
         "volumes": [mount(v) for v in inputs.get("volumes", [])],
     }
+    if inputs.get("domains"):
+        canonical["domains"] = [{key: d.get(key) for key in DOMAIN_KEYS} for d in inputs["domains"]]
     text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()
 

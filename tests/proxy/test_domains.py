@@ -147,3 +147,25 @@ def test_bad_domains_are_refused_with_nothing_changed(
     # a good change is one audit row naming the hosts
     assert put_domains(proxy_server, w["id"], []).status_code == 200
     assert put_domains(proxy_server, other["id"], []).status_code == 200
+
+
+def test_a_domain_change_is_a_pending_change_until_deployed(
+    proxy_server: Server, proxy_project: str
+) -> None:
+    api = proxy_server.operator
+    w = web_workload(proxy_server, proxy_project)
+    assert deploy(api, w["id"])["status"] == "succeeded"
+
+    def pending() -> bool:
+        return bool(api.get(f"/api/workloads/{w['id']}").json()["pending_changes"])
+
+    assert not pending()
+    items = [{"host": f"{w['name']}.example.internal", "port": 8080, "tls": "off"}]
+    assert put_domains(proxy_server, w["id"], items).status_code == 200
+    assert pending()  # SPEC 9: domains differ from what the last deployment ran
+    assert deploy(api, w["id"])["status"] == "succeeded"
+    assert not pending()
+    assert put_domains(proxy_server, w["id"], items).status_code == 200  # the same list
+    assert not pending()
+    assert put_domains(proxy_server, w["id"], []).status_code == 200
+    assert pending()
