@@ -56,12 +56,33 @@ def is_id_column(column: str) -> bool:
     return column == "id" or column.endswith("_id")
 
 
+# A text column narrower than this is no use to read: below it, rows print as records.
+NARROWEST_TEXT = 8
+
+
 def table(rows: Sequence[dict[str, Any]], columns: Sequence[str], *, empty: str) -> None:
-    """Print ``rows`` as a table of ``columns``, or the ``empty`` hint when there are none."""
+    """Print ``rows`` as a table of ``columns``, or the ``empty`` hint when there are none.
+
+    Ids are shown whole. When the terminal is too narrow for whole ids and a readable
+    width of every other column, each row prints as a record instead (``column  value``
+    lines, a blank line between rows, like psql's expanded display), so no column is
+    squeezed out of sight."""
     if not rows:
         console.print(empty)
         return
     cells = [[cell(row.get(c)) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(line[i]) for line in cells)) for i, c in enumerate(columns)]
+    narrowest = (
+        sum(
+            w if is_id_column(c) else min(w, NARROWEST_TEXT)
+            for c, w in zip(columns, widths, strict=True)
+        )
+        + 3 * len(columns)
+        + 1
+    )  # rich's borders and padding: "│ " ... " │"
+    if narrowest > console.width:
+        _records(columns, cells)
+        return
     out = Table()
     for i, column in enumerate(columns):
         if is_id_column(column):
@@ -72,3 +93,13 @@ def table(rows: Sequence[dict[str, Any]], columns: Sequence[str], *, empty: str)
     for line in cells:
         out.add_row(*(Text(text) for text in line))  # Text: a value is never markup
     console.print(out)
+
+
+def _records(columns: Sequence[str], cells: list[list[str]]) -> None:
+    """Rows as records: one ``column  value`` line per column, a blank line between."""
+    label = max(len(c) for c in columns)
+    for n, line in enumerate(cells):
+        if n:
+            console.print()
+        for column, text in zip(columns, line, strict=True):
+            console.print(Text(f"{column.ljust(label)}  {text}"), soft_wrap=True)

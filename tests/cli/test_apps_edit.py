@@ -278,6 +278,12 @@ def test_tables_keep_whole_ids_and_sizes_are_human(
     assert max(len(line) for line in listed.splitlines()) <= 80
     apps = ok(server.cli("apps", "list", "--project", cli_project, token=admin))
     assert wid in apps and max(len(line) for line in apps.splitlines()) <= 80
+    # Too narrow for whole ids and readable names: each row prints as a record, every
+    # column still there.
+    monkeypatch.setitem(server.env, "COLUMNS", "40")
+    apps = ok(server.cli("apps", "list", "--project", cli_project, token=admin))
+    assert f"id       {wid}" in apps and f"name     {name}" in apps, apps
+    assert "status" in apps and "…" not in apps
 
     # A wrong --confirm names the flag and changes nothing; 'latest' names the snapshot.
     result = server.cli("snapshots", "restore", name, "latest", "--confirm", "web", token=admin)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import copy
+import io
 import re
 from typing import Any
 
 import pytest
+from rich.console import Console
 
+from moorage.cli import output
 from moorage.cli.apps import parse_port
 from moorage.cli.client import CliError
 from moorage.cli.config_input import dotted_patch, replace_patch
@@ -173,3 +176,24 @@ def test_port_flags_read_as_docker_run_p(spec: str, expected: dict[str, Any]) ->
 def test_a_bad_port_flag_is_a_clear_error(spec: str) -> None:
     with pytest.raises(CliError, match="--port takes PORT or HOST:PORT"):
         parse_port(spec)
+
+
+@pytest.mark.parametrize("width", [30, 40, 60, 100, 200])
+def test_a_table_never_squeezes_a_column_out_of_sight(
+    width: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At any width every column's whole value can be read: as a table where it fits
+    with whole ids, else as records."""
+    out = io.StringIO()
+    monkeypatch.setattr(output, "console", Console(file=out, width=width))
+    rows = [
+        {"id": "wl_0123456789abcdef", "name": "shop-frontend", "status": "running"},
+        {"id": "wl_fedcba9876543210", "name": "db", "status": "never_deployed"},
+    ]
+    output.table(rows, ["id", "name", "status"], empty="none")
+    text = out.getvalue()
+    assert all(len(line) <= width for line in text.splitlines())
+    for row in rows:
+        for value in row.values():
+            assert value in text.replace("\n", "") or value in text, (width, text)
+    assert "…" not in text
