@@ -13,6 +13,8 @@ export type VolumeRow = {
   read_only: boolean;
   /** Another app may mount the same directory when its volume says so too. */
   shared: boolean;
+  /** compose: the service the bind goes to (SPEC 10). */
+  service: string;
   host_path: string | null;
   problem: string | null;
   /** Only an admin may change or remove an absolute volume that is already saved. */
@@ -27,6 +29,7 @@ export function rowsFromVolumes(items: Schemas['VolumeOut'][], admin: boolean): 
     target: v.target,
     read_only: v.read_only,
     shared: v.shared,
+    service: v.service ?? '',
     host_path: v.host_path ?? null,
     problem: v.problem ?? null,
     locked: v.scope === 'absolute' && !admin
@@ -34,7 +37,7 @@ export function rowsFromVolumes(items: Schemas['VolumeOut'][], admin: boolean): 
 }
 
 export function blankVolume(): VolumeRow {
-  return { name: '', scope: 'stage', source: '', target: '', read_only: false, shared: false, host_path: null, problem: null, locked: false };
+  return { name: '', scope: 'stage', source: '', target: '', read_only: false, shared: false, service: '', host_path: null, problem: null, locked: false };
 }
 
 export type VolumeField = 'name' | 'source' | 'target';
@@ -57,6 +60,7 @@ export function volumeBody(rows: VolumeRow[]): Schemas['VolumeIn'][] {
     source: r.source.trim(),
     target: r.target.trim(),
     read_only: r.read_only,
-    shared: r.shared
+    shared: r.shared,
+    ...(r.service.trim() ? { service: r.service.trim() } : {})
   }));
 }
