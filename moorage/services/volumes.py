@@ -88,6 +88,31 @@ class Mounted:
         }
 
 
+def _absolute(specs: list[VolumeSpec]) -> set[tuple[object, ...]]:
+    """The ``absolute`` volumes of a list, compared whole (target as the list stores it)."""
+    found: set[tuple[object, ...]] = set()
+    for v in specs:
+        if v.scope == "absolute":
+            try:
+                target = normalize_target(v.target)
+            except InvalidInput:
+                target = v.target
+            found.add((v.name, v.source, target, v.read_only, v.shared, v.service))
+    return found
+
+
+def _check_absolute_kept(before: list[VolumeSpec], wanted: list[VolumeSpec]) -> None:
+    """Raise ``Forbidden`` unless ``wanted`` keeps every ``absolute`` volume of ``before``
+    exactly and adds none: an ``absolute`` volume mounts a host path, an admin's power
+    (SPEC section 1, volume scopes)."""
+    if _absolute(before) != _absolute(wanted):
+        raise Forbidden(
+            "only an admin may add, change or remove an 'absolute' volume (a host path); "
+            "an operator's volumes are 'stage' or 'project' ones",
+            code="forbidden",
+        )
+
+
 def read(session: Session, workload_id: str) -> list[VolumeSpec]:
     get_workload(session, workload_id)
     rows = session.scalars(
@@ -169,6 +194,11 @@ def replace(
         )
     if len(wanted) > MAX_VOLUMES:
         raise InvalidInput(f"at most {MAX_VOLUMES} volumes per workload", code="invalid_volume")
+    before = read(session, workload_id)
+    if not actor.can("admin"):
+        # First, before any path check: an operator is told the rule that stops them,
+        # not how a host path would have to look (roots, links) for an admin.
+        _check_absolute_kept(before, wanted)
     project = project_slug(session, workload)
     services = _services(session, registry, workload) if wanted else None
     names: set[str] = set()
@@ -196,14 +226,6 @@ def replace(
         clean.append((saved, path))
     check_nesting(session, settings, workload_id, [(s.name, p) for s, p in clean])
     check_sharing(session, settings, workload_id, clean)
-    before = read(session, workload_id)
-    touched_absolute = {v for v in before if v.scope == "absolute"} ^ {
-        v for v, _ in clean if v.scope == "absolute"
-    }
-    if touched_absolute and not actor.can("admin"):
-        raise Forbidden(
-            "only an admin may add, change or remove an 'absolute' volume", code="forbidden"
-        )
     for row in session.scalars(select(Volume).where(Volume.workload_id == workload_id)):
         session.delete(row)
     session.flush()

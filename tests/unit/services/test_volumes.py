@@ -314,6 +314,25 @@ def test_an_operator_may_not_touch_an_absolute_volume(
     refused(shop, registry, settings, [read_only, DATA], Forbidden, "forbidden", actor=OLGA)
 
 
+@pytest.mark.parametrize(
+    "source",
+    [
+        "/nowhere/below/the/roots",  # an admin would be told about MOORAGE_VOLUME_ROOTS
+        "relative/path",  # ... that an absolute source starts with '/'
+        "/srv/../etc",  # ... that '..' is not allowed
+    ],
+)
+def test_an_operator_is_told_the_role_rule_before_any_path_rule(
+    shop: Database, registry: Registry, settings: Settings, tmp_path: Path, source: str
+) -> None:
+    """Whatever is wrong with the path too, an operator's absolute volume is refused
+    for what stops them (the role), never with advice only an admin could follow."""
+    for each in (Settings(data_dir=tmp_path / "var"), settings):
+        wanted = [VolumeSpec("srv", "absolute", source, "/srv")]
+        error = refused(shop, registry, each, wanted, Forbidden, "forbidden", actor=OLGA)
+        assert "only an admin" in error.message and "MOORAGE_" not in error.message
+
+
 def test_two_absolute_volumes_may_share_a_path(
     shop: Database, registry: Registry, settings: Settings
 ) -> None:
