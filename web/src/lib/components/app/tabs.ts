@@ -1,5 +1,5 @@
 // The app page's tabs live in the URL (?tab=), so each has its own address and survives reload.
-export const TABS = ['overview', 'deployments', 'env', 'volumes', 'triggers', 'snapshots'] as const;
+export const TABS = ['overview', 'deployments', 'env', 'volumes', 'domains', 'triggers', 'snapshots'] as const;
 export type Tab = (typeof TABS)[number];
 
 export function tabOf(value: string | null | undefined): Tab {
