@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 
 import httpx
 
-from tests.conftest import Server
+from tests.conftest import Server, admin_api, free_port, start_server, stop_server
 from tests.integration.helpers import deploy
 from tests.proxy.conftest import through_proxy, wait_for, web_workload
 
@@ -54,3 +55,45 @@ def test_killed_caddy_comes_back_with_the_same_routes_and_the_changes_made_meanw
     assert (
         proxy_server.operator.put(f"/api/workloads/{w['id']}/domains", json=[]).status_code == 200
     )
+
+
+def test_a_caddy_left_by_a_killed_moorage_is_stopped_by_the_next_one(
+    tmp_path: Path, parts: dict[str, str]
+) -> None:
+    admin_port = free_port()
+    env = {
+        "MOORAGE_PROXY": "caddy",
+        "MOORAGE_PROXY_HTTP_ADDR": f"127.0.0.1:{free_port()}",
+        "MOORAGE_PROXY_HTTPS_ADDR": f"127.0.0.1:{free_port()}",
+        "MOORAGE_PROXY_ADMIN_ADDR": f"127.0.0.1:{admin_port}",
+    }
+    data_dir = tmp_path / "var"
+    proc, url, server_env = start_server(data_dir, env)
+    try:
+        token = admin_api(url, server_env)
+        orphan = wait_for(lambda: token.get("/api/proxy").json()["pid"], 30, "Caddy running")
+    finally:
+        proc.kill()  # no shutdown: its Caddy (a session of its own) stays
+        proc.wait()
+    assert pid_alive(orphan)
+    proc, url, server_env = start_server(data_dir, env)
+    try:
+        token = admin_api(url, server_env)
+        status = wait_for(
+            lambda: (s := token.get("/api/proxy").json())["running"] and s, 30, "a new Caddy"
+        )
+        assert status["pid"] != orphan
+        wait_for(lambda: not pid_alive(orphan), 30, "the left-over Caddy to stop")
+    finally:
+        stop_server(proc)
+    wait_for(lambda: not pid_alive(status["pid"]), 30, "Caddy to stop with its server")
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie (exited, not yet reaped by its parent) is not running
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().split(") ")[-1][:1] != "Z"
