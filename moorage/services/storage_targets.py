@@ -152,6 +152,24 @@ def read_key(store: TargetStore) -> bytes | None:
     return sink.getvalue()
 
 
+def _check_apart(settings: Settings, public: dict[str, Any]) -> None:
+    """A ``local`` target's path must not lie inside the data directory or a volume root
+    (or hold one): a copy there dies with the disk it should outlive, and its files would
+    sit among the data they copy. Paths compared after resolving links."""
+    path = public.get("path")
+    if not isinstance(path, str) or "host" in public:  # an SFTP path is on another host
+        return
+    where = os.path.realpath(path)
+    for root in (settings.data_dir, *settings.volume_roots):
+        real = os.path.realpath(root)
+        if os.path.commonpath([where, real]) in (where, real):
+            raise InvalidInput(
+                f"a local target at {path} would share {root} (Moorage's data or a volume "
+                "root): choose a path on another disk",
+                code="invalid_config",
+            )
+
+
 def create(
     session: Session,
     actor: Actor,
@@ -175,6 +193,7 @@ def create(
             code="invalid_input",
         )
     public, secrets = _split(plugin, config)
+    _check_apart(settings, public)
     store = plugin.open({**public, **secrets})
     try:
         existing = read_key(store)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from datetime import UTC
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Literal
+from urllib.parse import urlsplit
 
 import boto3
 from boto3.s3.transfer import TransferConfig
@@ -48,6 +49,10 @@ class S3Config(BaseModel):
     def _url(cls, value: str) -> str:
         if not value.startswith(("https://", "http://")):
             raise ValueError("must be an http:// or https:// URL")
+        if "@" in urlsplit(value).netloc:
+            # A user or password in the URL would be shown and stored as plain text:
+            # credentials go in access_key_id and secret_access_key, which are sealed.
+            raise ValueError("must not hold a user or password (use access_key_id/secret)")
         return value.rstrip("/")
 
     @field_validator("prefix")

@@ -465,3 +465,31 @@ def test_a_local_targets_path_never_changes(
     assert caught.value.code == "target_moved"
     assert row(db, target_id).config == {"path": str(tmp_path / "one")}
     assert audit_rows(db) == []
+
+
+@pytest.mark.parametrize("where", ["var/copies", "var", "", "roots/a/copies"])
+def test_a_local_target_sharing_the_data_dir_or_a_volume_root_is_refused(
+    db: Database, registry: Registry, tmp_path: Path, where: str
+) -> None:
+    """Inside the data dir, the data dir itself, a directory holding it, or inside a
+    volume root: a copy there dies with the disk it should outlive."""
+    (tmp_path / "roots" / "a").mkdir(parents=True)
+    settings = Settings(data_dir=tmp_path / "var", volume_roots=(tmp_path / "roots",))
+    with pytest.raises(InvalidInput) as caught:
+        create(db, registry, settings, tmp_path / where if where else tmp_path)
+    assert caught.value.code == "invalid_config" and "another disk" in caught.value.message
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(StorageTarget)) == 0
+
+
+def test_an_s3_endpoint_holding_a_user_or_password_is_refused(registry: Registry) -> None:
+    kind = registry.storage_kind("s3")
+    config = {
+        "endpoint": "https://user:pw-9f3k@s3.example.org",
+        "bucket": "bucket-b",
+        "access_key_id": "a",
+        "secret_access_key": "s",
+    }
+    with pytest.raises(InvalidInput) as caught:
+        kind.validate(config)
+    assert "endpoint" in caught.value.message and "pw-9f3k" not in caught.value.message
