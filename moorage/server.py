@@ -36,6 +36,7 @@ from moorage.snapshots.capture import Snapshotter
 from moorage.snapshots.checkpoint import Checkpointer, Rollback
 from moorage.snapshots.clone import Cloner
 from moorage.snapshots.drills import DrillRunner
+from moorage.snapshots.recovery_points import RecoveryPoints
 from moorage.snapshots.restore import RestoreEngine, RestoreTools
 from moorage.store.db import Database
 
@@ -100,6 +101,7 @@ class Server:
     copier: Copier
     cloner: Cloner
     drills: DrillRunner
+    recovery_points: RecoveryPoints
 
     proxy: Router | None = None
     """Caddy, when MOORAGE_PROXY=caddy (SPEC section 12)."""
@@ -114,7 +116,8 @@ class Server:
         2. fail captures (and pre-restore packs) a crash cut off;
         3. decide cut-off restores' volumes (roll forward or back by the journal), and
            finish or drop cut-off clones' data (``Cloner.recover``); fail cut-off
-           drills and remove their sandboxes (``DrillRunner.recover``);
+           drills and remove their sandboxes (``DrillRunner.recover``); settle cut-off
+           recovery points from their parts (``RecoveryPoints.recover``);
         4. mark deploys a crash cut off ``interrupted``;
         5. start the deploy workers, then the reconciler (it revives whatever a capture
            or restore left stopped);
@@ -130,6 +133,7 @@ class Server:
         self.copier.recover()
         self.cloner.recover()
         self.drills.recover()
+        self.recovery_points.recover()
         self.queue.recover_interrupted()
         self.queue.start()
         self.reconciler.start()
@@ -225,6 +229,7 @@ def build(
         proxy=proxy,
         cloner=Cloner(settings, db, registry, locks),
         drills=drill_runner,
+        recovery_points=RecoveryPoints(db, engine, views, locks, snapshotter, restorer, fault),
     )
 
 

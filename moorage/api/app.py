@@ -30,6 +30,7 @@ from moorage.api.routes import (
     metrics,
     offsite,
     projects,
+    recovery_points,
     restores,
     rollback,
     session,
@@ -68,6 +69,8 @@ ROUTERS = (
     instance.router,
     clones.router,
     drills.router,
+    drills.standings_router,
+    recovery_points.router,
     storage_targets.router,
     metrics.router,
     kinds.router,
@@ -102,6 +105,7 @@ def create_app(server: Server) -> FastAPI:
         proxy=server.proxy,
         cloner=server.cloner,
         drills=server.drills,
+        recovery_points=server.recovery_points,
         rollbacks=server.rollbacks,
     )
     app.add_middleware(

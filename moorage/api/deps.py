@@ -31,6 +31,7 @@ from moorage.snapshots.capture import Snapshotter
 from moorage.snapshots.checkpoint import Rollback
 from moorage.snapshots.clone import Cloner
 from moorage.snapshots.drills import DrillRunner
+from moorage.snapshots.recovery_points import RecoveryPoints
 from moorage.snapshots.restore import RestoreEngine
 from moorage.store.db import Database
 
@@ -51,6 +52,7 @@ class AppState:
     copier: Copier
     cloner: Cloner
     drills: DrillRunner
+    recovery_points: RecoveryPoints
     limiter: RateLimiter = field(default_factory=RateLimiter)
     logins: LoginGuard = field(default_factory=LoginGuard)
     password_gate: PasswordGate = field(default_factory=PasswordGate)

@@ -73,6 +73,8 @@ class AuditAction(StrEnum):
     SNAPSHOT_PRUNE = "snapshot.prune"
     SNAPSHOT_CLONE = "snapshot.clone"
     SNAPSHOT_DRILL = "snapshot.drill"
+    RECOVERY_POINT_CREATE = "recovery_point.create"
+    RECOVERY_POINT_RESTORE = "recovery_point.restore"
     STORAGE_TARGET_CREATE = "storage_target.create"
     STORAGE_TARGET_UPDATE = "storage_target.update"
     STORAGE_TARGET_DELETE = "storage_target.delete"

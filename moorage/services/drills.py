@@ -199,17 +199,32 @@ def running(s: Session) -> list[str]:
     return list(s.scalars(select(Drill.id).where(Drill.status == DrillStatus.RUNNING)))
 
 
-def latest(s: Session, workload_ids: list[str]) -> dict[str, Drill]:
-    """The newest ended drill of each workload (for "verified N hours ago" and the red
-    mark), keyed by workload id."""
-    out: dict[str, Drill] = {}
-    if not workload_ids:
-        return out
-    rows = s.scalars(
-        select(Drill)
-        .where(Drill.workload_id.in_(workload_ids), Drill.status != DrillStatus.RUNNING)
-        .order_by(Drill.created_at.desc())
+@dataclass(frozen=True)
+class Standing:
+    """What a workload's drills say: the newest ended one, and when one last passed."""
+
+    workload_id: str
+    last_status: DrillStatus
+    last_drill_id: str
+    last_finished_at: datetime | None
+    verified_at: datetime | None
+
+
+def standings(s: Session) -> list[Standing]:
+    """Each drilled workload's standing (for "verified restorable N hours ago" and the red
+    mark where the latest drill failed), in one pass over the ended drills, newest first."""
+    rows = s.execute(
+        select(Drill.workload_id, Drill.id, Drill.status, Drill.finished_at)
+        .where(Drill.status != DrillStatus.RUNNING)
+        .order_by(Drill.created_at.desc(), Drill.id.desc())
     )
-    for drill in rows:
-        out.setdefault(drill.workload_id, drill)
-    return out
+    last: dict[str, tuple[str, DrillStatus, datetime | None]] = {}
+    passed: dict[str, datetime | None] = {}
+    for workload_id, drill_id, status, finished_at in rows:
+        last.setdefault(workload_id, (drill_id, status, finished_at))
+        if status == DrillStatus.PASSED:
+            passed.setdefault(workload_id, finished_at)
+    return [
+        Standing(w, status, drill_id, finished_at, passed.get(w))
+        for w, (drill_id, status, finished_at) in last.items()
+    ]

@@ -66,6 +66,8 @@ class SnapshotOrigin(StrEnum):
     IMPORT = "import"
     PRE_RESTORE = "pre-restore"
     """The data a restore replaced, packed after it."""
+    RECOVERY_POINT = "recovery-point"
+    """One of a project stage's snapshots taken at one instant (SPEC section 10)."""
     CHECKPOINT = "checkpoint"
     """Taken by a deploy right before it changes anything (SPEC section 10)."""
 

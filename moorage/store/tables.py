@@ -355,6 +355,33 @@ class Drill(Base):
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
+class RecoveryPoint(Base):
+    """Every workload of a project stage captured at one instant, restored together."""
+
+    __tablename__ = "recovery_points"
+    __table_args__ = (Index("ix_recovery_points_project_created", "project_id", "created_at"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    stage: Mapped[str] = mapped_column(String(63))
+    mode: Mapped[CaptureMode] = mapped_column(State(CaptureMode, 8))
+    status: Mapped[SnapshotStatus] = mapped_column(
+        State(SnapshotStatus, 16), default=SnapshotStatus.CAPTURING
+    )
+    items: Mapped[list[Any]] = mapped_column(default=list)
+    """``[{"workload_id", "name", "snapshot_id"}]``, one per workload of the stage."""
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    restore_status: Mapped[RestoreStatus | Literal[""]] = mapped_column(
+        State(RestoreStatus, 16, blank=True), default=""
+    )
+    """``""`` until restored; then the restore of the whole point."""
+    restores: Mapped[list[Any]] = mapped_column(default=list)
+    """``[{"workload_id", "restore_id"}]`` of the last restore, in the order they run."""
+    restore_error: Mapped[str | None] = mapped_column(Text, default=None)
+    restored_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
 class Restore(Base):
     """One restore of a snapshot onto a workload's live volumes."""
 

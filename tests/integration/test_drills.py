@@ -107,6 +107,9 @@ def test_a_good_snapshot_passes_and_the_live_workload_is_untouched(
     assert sandbox_left(server.data_dir, done["id"]) == []
     listed = source.api.get(f"/api/workloads/{source.id}/drills").json()["items"]
     assert [d["id"] for d in listed][:1] == [done["id"]]
+    standings = server.viewer.get("/api/drills/standings").json()["items"]
+    mine = [st for st in standings if st["workload_id"] == source.id]
+    assert mine and mine[0]["last_status"] == "passed" and mine[0]["verified_at"]
 
 
 def test_a_failing_check_fails_with_its_output(server: Server, source: Site) -> None:
@@ -131,6 +134,9 @@ def test_a_failing_check_fails_with_its_output(server: Server, source: Site) -> 
     done = wait_drill(source, snap["id"], r.json()["id"])
     assert done["status"] == "failed" and "exit 3" in done["error"]
     assert "broken-db" in done["error"]
+    standings = server.viewer.get("/api/drills/standings").json()["items"]
+    mine = [st for st in standings if st["workload_id"] == source.id]
+    assert mine[0]["last_status"] == "failed" and mine[0]["verified_at"] is None
     assert sandbox_left(server.data_dir, done["id"]) == []
 
 

@@ -6,11 +6,12 @@ from fastapi import APIRouter
 
 from moorage.api.deps import DbSession, Operator, State, Viewer
 from moorage.api.errors import responses
-from moorage.api.schemas import DrillIn, DrillList, DrillOut
+from moorage.api.schemas import DrillIn, DrillList, DrillOut, DrillStanding, DrillStandingList
 from moorage.errors import NotFound
 from moorage.services import drills
 
 router = APIRouter(prefix="/api/workloads/{workload_id}", tags=["drills"])
+standings_router = APIRouter(prefix="/api/drills", tags=["drills"])
 
 
 @router.post("/snapshots/{snapshot_id}/drills", status_code=202, responses=responses(409))
@@ -56,3 +57,9 @@ def list_drills(workload_id: str, actor: Viewer, session: DbSession) -> DrillLis
     """The workload's last 100 drills, of every snapshot, newest first."""
     rows = drills.list_for(session, workload_id)
     return DrillList(items=[DrillOut.model_validate(d) for d in rows])
+
+
+@standings_router.get("/standings")
+def drill_standings(actor: Viewer, session: DbSession) -> DrillStandingList:
+    """Per drilled workload: its newest ended drill and when a drill last passed."""
+    return DrillStandingList(items=[DrillStanding(**vars(st)) for st in drills.standings(session)])

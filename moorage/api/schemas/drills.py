@@ -1,14 +1,22 @@
-"""Restoring a snapshot elsewhere: into a new workload (clone) and into a sandbox (drill)."""
+"""Restoring a snapshot elsewhere: into a new workload (clone) and into a sandbox (drill);
+recovery points (a project stage at one instant)."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from moorage.api.schemas.base import Body
-from moorage.store.states import DrillOrigin, DrillPhase, DrillStatus
+from moorage.store.states import (
+    CaptureMode,
+    DrillOrigin,
+    DrillPhase,
+    DrillStatus,
+    RestoreStatus,
+    SnapshotStatus,
+)
 
 
 class CloneIn(Body):
@@ -52,3 +60,57 @@ class DrillOut(BaseModel):
 
 class DrillList(BaseModel):
     items: list[DrillOut]
+
+
+class DrillStanding(BaseModel):
+    workload_id: str
+    last_status: DrillStatus
+    last_drill_id: str
+    last_finished_at: datetime | None
+    verified_at: datetime | None = Field(description="When a drill of it last passed")
+
+
+class DrillStandingList(BaseModel):
+    items: list[DrillStanding]
+
+
+class RecoveryPointIn(Body):
+    stage: str = Field(max_length=63, description="The project stage to capture")
+    mode: str = Field(
+        default=CaptureMode.STOP.value,
+        json_schema_extra={"enum": [m.value for m in CaptureMode]},
+        description="stop (consistent), pause (crash-consistent) or none (live)",
+    )
+
+
+class RecoveryPointItem(BaseModel):
+    workload_id: str
+    name: str
+    snapshot_id: str
+
+
+class RecoveryPointRestore(BaseModel):
+    workload_id: str
+    name: str
+    restore_id: str
+
+
+class RecoveryPointOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # built from its table row
+
+    id: str
+    stage: str
+    mode: CaptureMode
+    status: SnapshotStatus
+    items: list[RecoveryPointItem]
+    error: str | None
+    created_at: datetime
+    finished_at: datetime | None
+    restore_status: RestoreStatus | Literal[""] = Field(description='``""`` until restored')
+    restores: list[RecoveryPointRestore]
+    restore_error: str | None
+    restored_at: datetime | None
+
+
+class RecoveryPointList(BaseModel):
+    items: list[RecoveryPointOut]

@@ -1,5 +1,6 @@
 """Clones, restore drills and recovery points (issue 16, SPEC section 10): the
-``drills`` table and ``snapshots.verified_at`` (when a drill of it last passed).
+``drills`` table, ``snapshots.verified_at`` (when a drill of it last passed) and the
+``recovery_points`` table (a project stage captured at one instant, restored together).
 
 Revision ID: 0014
 Revises: 0013
@@ -45,10 +46,35 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_drills_snapshot_id"), ["snapshot_id"], unique=False)
     with op.batch_alter_table("snapshots", schema=None) as batch_op:
         batch_op.add_column(sa.Column("verified_at", sa.DateTime(), nullable=True))
+    op.create_table(
+        "recovery_points",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("project_id", sa.String(length=32), nullable=False),
+        sa.Column("stage", sa.String(length=63), nullable=False),
+        sa.Column("mode", sa.String(length=8), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("items", sa.JSON(), nullable=False),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("finished_at", sa.DateTime(), nullable=True),
+        sa.Column("restore_status", sa.String(length=16), nullable=False),
+        sa.Column("restores", sa.JSON(), nullable=False),
+        sa.Column("restore_error", sa.Text(), nullable=True),
+        sa.Column("restored_at", sa.DateTime(), nullable=True),
+        sa.ForeignKeyConstraint(["project_id"], ["projects.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("recovery_points", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_recovery_points_project_created", ["project_id", "created_at"], unique=False
+        )
 
 
 def downgrade() -> None:
     """Downgrade schema."""
+    with op.batch_alter_table("recovery_points", schema=None) as batch_op:
+        batch_op.drop_index("ix_recovery_points_project_created")
+    op.drop_table("recovery_points")
     with op.batch_alter_table("snapshots", schema=None) as batch_op:
         batch_op.drop_column("verified_at")
     with op.batch_alter_table("drills", schema=None) as batch_op:

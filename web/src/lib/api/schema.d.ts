@@ -56,6 +56,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/drills/standings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Drill Standings
+         * @description Per drilled workload: its newest ended drill and when a drill last passed.
+         */
+        get: operations["drill_standings_api_drills_standings_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/healthz": {
         parameters: {
             query?: never;
@@ -147,6 +167,67 @@ export interface paths {
         head?: never;
         /** Update Project */
         patch: operations["update_project_api_projects__slug__patch"];
+        trace?: never;
+    };
+    "/api/projects/{slug}/recovery-points": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Recovery Points */
+        get: operations["list_recovery_points_api_projects__slug__recovery_points_get"];
+        put?: never;
+        /**
+         * Create Recovery Point
+         * @description Capture every workload of the stage at one instant: all quiesced (``mode``), all
+         *     captured, all resumed. Each workload's part is a snapshot of origin ``recovery-point``.
+         */
+        post: operations["create_recovery_point_api_projects__slug__recovery_points_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{slug}/recovery-points/{point_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Recovery Point */
+        get: operations["get_recovery_point_api_projects__slug__recovery_points__point_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{slug}/recovery-points/{point_id}/restore": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Restore Recovery Point
+         * @description Restore every workload of the point (admin). Destructive: ``X-Confirm-Restore``
+         *     must say ``<slug>/<stage>``. Every pre-flight passes before any workload stops;
+         *     then the restores run in turn, each crash-safe by its own journal.
+         */
+        post: operations["restore_recovery_point_api_projects__slug__recovery_points__point_id__restore_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/proxy": {
@@ -1639,6 +1720,26 @@ export interface components {
          * @enum {string}
          */
         DrillPhase: "queued" | "extract" | "start" | "check" | "cleanup" | "done";
+        /** DrillStanding */
+        DrillStanding: {
+            /** Last Drill Id */
+            last_drill_id: string;
+            /** Last Finished At */
+            last_finished_at: string | null;
+            last_status: components["schemas"]["DrillStatus"];
+            /**
+             * Verified At
+             * @description When a drill of it last passed
+             */
+            verified_at: string | null;
+            /** Workload Id */
+            workload_id: string;
+        };
+        /** DrillStandingList */
+        DrillStandingList: {
+            /** Items */
+            items: components["schemas"]["DrillStanding"][];
+        };
         /**
          * DrillStatus
          * @description A restore drill (SPEC section 10): the sandbox ran the check, or could not.
@@ -1905,6 +2006,75 @@ export interface components {
         ReconcileOut: {
             status: components["schemas"]["WorkloadStatus"];
         };
+        /** RecoveryPointIn */
+        RecoveryPointIn: {
+            /**
+             * Mode
+             * @description stop (consistent), pause (crash-consistent) or none (live)
+             * @default stop
+             * @enum {string}
+             */
+            mode: "stop" | "pause" | "none";
+            /**
+             * Stage
+             * @description The project stage to capture
+             */
+            stage: string;
+        };
+        /** RecoveryPointItem */
+        RecoveryPointItem: {
+            /** Name */
+            name: string;
+            /** Snapshot Id */
+            snapshot_id: string;
+            /** Workload Id */
+            workload_id: string;
+        };
+        /** RecoveryPointList */
+        RecoveryPointList: {
+            /** Items */
+            items: components["schemas"]["RecoveryPointOut"][];
+        };
+        /** RecoveryPointOut */
+        RecoveryPointOut: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Error */
+            error: string | null;
+            /** Finished At */
+            finished_at: string | null;
+            /** Id */
+            id: string;
+            /** Items */
+            items: components["schemas"]["RecoveryPointItem"][];
+            mode: components["schemas"]["CaptureMode"];
+            /** Restore Error */
+            restore_error: string | null;
+            /**
+             * Restore Status
+             * @description ``""`` until restored
+             */
+            restore_status: components["schemas"]["RestoreStatus"] | "";
+            /** Restored At */
+            restored_at: string | null;
+            /** Restores */
+            restores: components["schemas"]["RecoveryPointRestore"][];
+            /** Stage */
+            stage: string;
+            status: components["schemas"]["SnapshotStatus"];
+        };
+        /** RecoveryPointRestore */
+        RecoveryPointRestore: {
+            /** Name */
+            name: string;
+            /** Restore Id */
+            restore_id: string;
+            /** Workload Id */
+            workload_id: string;
+        };
         /** RestoreIn */
         RestoreIn: {
             /**
@@ -2037,7 +2207,7 @@ export interface components {
          * SnapshotOrigin
          * @enum {string}
          */
-        SnapshotOrigin: "manual" | "scheduled" | "import" | "pre-restore" | "checkpoint";
+        SnapshotOrigin: "manual" | "scheduled" | "import" | "pre-restore" | "recovery-point" | "checkpoint";
         /** SnapshotOut */
         SnapshotOut: {
             /**
@@ -2767,6 +2937,35 @@ export interface operations {
             };
         };
     };
+    drill_standings_api_drills_standings_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrillStandingList"];
+                };
+            };
+            /** @description No valid credentials (`unauthenticated`, `invalid_token`, `session_expired`, ...) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
     healthz_api_healthz_get: {
         parameters: {
             query?: never;
@@ -3168,6 +3367,266 @@ export interface operations {
             };
             /** @description The input breaks a rule (`invalid_request`, `invalid_text`, ...) */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    list_recovery_points_api_projects__slug__recovery_points_get: {
+        parameters: {
+            query?: {
+                stage?: string | null;
+            };
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecoveryPointList"];
+                };
+            };
+            /** @description No valid credentials (`unauthenticated`, `invalid_token`, `session_expired`, ...) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The object the path names does not exist (`not_found`, ...) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The input breaks a rule (`invalid_request`, `invalid_text`, ...) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    create_recovery_point_api_projects__slug__recovery_points_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RecoveryPointIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecoveryPointOut"];
+                };
+            };
+            /** @description No valid credentials (`unauthenticated`, `invalid_token`, `session_expired`, ...) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The role is too low, or a cookie session sent no X-CSRF-Token (`forbidden`, ...) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The object the path names does not exist (`not_found`, ...) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Clashes with the current state (`duplicate`, `workload_busy`, ...) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request body is over its cap (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The input breaks a rule (`invalid_request`, `invalid_text`, ...) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    get_recovery_point_api_projects__slug__recovery_points__point_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+                point_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecoveryPointOut"];
+                };
+            };
+            /** @description No valid credentials (`unauthenticated`, `invalid_token`, `session_expired`, ...) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The object the path names does not exist (`not_found`, ...) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The input breaks a rule (`invalid_request`, `invalid_text`, ...) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    restore_recovery_point_api_projects__slug__recovery_points__point_id__restore_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                "X-Confirm-Restore"?: string | null;
+            };
+            path: {
+                slug: string;
+                point_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecoveryPointOut"];
+                };
+            };
+            /** @description No valid credentials (`unauthenticated`, `invalid_token`, `session_expired`, ...) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The role is too low, or a cookie session sent no X-CSRF-Token (`forbidden`, ...) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The object the path names does not exist (`not_found`, ...) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Clashes with the current state (`duplicate`, `workload_busy`, ...) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The input breaks a rule (`invalid_request`, `invalid_text`, ...) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A confirmation is missing (`confirmation_required`) */
+            428: {
                 headers: {
                     [name: string]: unknown;
                 };

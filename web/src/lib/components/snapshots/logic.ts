@@ -7,7 +7,7 @@ export type Mode = Schemas['CaptureMode'];
 export const MODES = members<Mode>()(['stop', 'pause', 'none']);
 
 /** Origins the catalog names; anything else (a newer server) is shown as spelled. */
-export const ORIGINS = members<Schemas['SnapshotOrigin']>()(['manual', 'scheduled', 'import', 'pre-restore', 'checkpoint']);
+export const ORIGINS = members<Schemas['SnapshotOrigin']>()(['manual', 'scheduled', 'import', 'pre-restore', 'checkpoint', 'recovery-point']);
 
 export const POLL_CAPTURING_MS = 2000;
 
