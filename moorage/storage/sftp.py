@@ -33,6 +33,10 @@ from moorage.plugins.spec import StoredObject
 from moorage.storage.keys import check_key
 
 CHUNK = 1 << 20
+WINDOW = 8 << 20
+"""Bytes a read keeps in flight at most (``get``)."""
+READ = 32768
+"""One SFTP read request (OpenSSH answers at most this much per request)."""
 SCRATCH = ".moorage-partial-"
 TIMEOUT = 20.0
 
@@ -149,8 +153,18 @@ class SftpStore:
         copied = 0
         try:
             with self._sftp.open(path, "rb") as src:
-                src.prefetch()
-                while chunk := src.read(CHUNK):
+                size = src.stat().st_size or 0
+                # Read ahead one window at a time: paramiko's prefetch() of the whole
+                # file keeps every answer that arrives before the sink takes it, so a
+                # slow sink (decryption on a busy machine) held up to the whole object.
+                for start in range(0, size, WINDOW):
+                    end = min(start + WINDOW, size)
+                    chunks = [(o, min(READ, end - o)) for o in range(start, end, READ)]
+                    for data in src.readv(chunks):
+                        sink.write(data)
+                        copied += len(data)
+                src.seek(copied)
+                while chunk := src.read(CHUNK):  # anything written since the stat
                     sink.write(chunk)
                     copied += len(chunk)
         except FileNotFoundError:
