@@ -70,6 +70,7 @@ def test_stage_and_project_scopes_map_below_the_data_dir(server: Server, project
             "target": "/var/lib/db",
             "read_only": False,
             "shared": False,
+            "service": None,
             "host_path": str(volumes_dir / "staging" / "db" / "main"),
             "problem": None,
         },
@@ -80,11 +81,12 @@ def test_stage_and_project_scopes_map_below_the_data_dir(server: Server, project
             "target": "/srv/uploads",
             "read_only": True,
             "shared": False,
+            "service": None,
             "host_path": str(volumes_dir / "_shared" / "uploads"),
             "problem": None,
         },
     ]
-    assert r.json() == {"items": expected}
+    assert r.json() == {"items": expected, "not_covered": []}
     assert read_volumes(server, workload) == expected
 
 
