@@ -74,12 +74,15 @@ class CaddyProcess:
             start_new_session=True,  # a ^C to the server is not Caddy's to take
         )
         assert self._proc.stderr is not None
-        threading.Thread(
+        reader = threading.Thread(
             target=self._read_log, args=(self._proc.stderr,), name="caddy-log", daemon=True
-        ).start()
+        )
+        reader.start()
         deadline = time.monotonic() + START_SECONDS
         while time.monotonic() < deadline:
             if not self.alive():
+                self._proc.wait()
+                reader.join(5)  # it closes the pipe at its end
                 raise ProxyError(f"caddy exited at start; see {self.workdir / 'caddy.log'}")
             if self.config() is not None:
                 return
@@ -104,7 +107,7 @@ class CaddyProcess:
 
     def _read_log(self, stream: IO[bytes]) -> None:
         path = self.workdir / "caddy.log"
-        with open(path, "ab") as out:
+        with stream, open(path, "ab") as out:
             for raw in stream:
                 if out.tell() < MAX_LOG_BYTES:
                     out.write(raw)

@@ -6,7 +6,8 @@ router reads the domains (``services.domains.routing``), finds the container eac
 goes to, builds Caddy's config (``caddy_config.build``) and loads it when it differs
 from what Caddy runs: after a start, after Caddy died and was started again, after a
 change made while it was down, after someone changed Caddy by hand. A Caddy that
-exits is started again (``RESTART_SECONDS`` apart).
+exits is started again (``RESTART_SECONDS`` apart, doubling up to ``MAX_RESTART_SECONDS``
+while it keeps failing to start).
 
 Where a domain goes: the workload's container that ``switch`` named last (a deploy's
 new container, once it passed its health check), else the container of the last good
@@ -52,6 +53,8 @@ from moorage.store.db import Database
 log = logging.getLogger("moorage.proxy")
 TICK = 1.0
 RESTART_SECONDS = 1.0
+MAX_RESTART_SECONDS = 60.0
+"""A Caddy that keeps failing to start (a port it cannot bind) is tried again less often."""
 CERT_SECONDS = 30.0
 CHECK_SECONDS = 10.0
 """How often Caddy's running config is read back to catch a change made by hand."""
@@ -116,6 +119,7 @@ class Router:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_start = 0.0
+        self._backoff = RESTART_SECONDS
         self._next_certs = 0.0
         self._next_check = 0.0
 
@@ -169,14 +173,16 @@ class Router:
                 return
             if self.status.starts:
                 log.warning("caddy is not running: starting it again")
-            self._next_start = time.monotonic() + RESTART_SECONDS
+            self._next_start = time.monotonic() + self._backoff
             self._applied = None
             try:
                 self.caddy.start(build(self._site(), []))
             except (ProxyError, OSError) as exc:
                 self.status.last_error = str(exc)
-                log.error("could not start caddy: %s", exc)
+                log.error("could not start caddy (next try in %.0f s): %s", self._backoff, exc)
+                self._backoff = min(self._backoff * 2, MAX_RESTART_SECONDS)
                 return
+            self._backoff = RESTART_SECONDS
             self.status.starts += 1
 
     # --- the config -----------------------------------------------------------
