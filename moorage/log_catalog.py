@@ -74,6 +74,8 @@ TEMPLATES: dict[str, str] = {
     "resumed_started": "started {name} again",
     "resumed_unpaused": "unpaused {name}",
     "resume_failed": "could not resume {name}: {reason}; reconcile will retry",
+    # sources/image/sandbox.py (restore drills)
+    "sandbox_created": "created {name} from {image} on {network}, no published port",
 }
 """Code -> English template; a code never changes meaning once released (the UI's
 languages key their translations by it)."""
