@@ -93,15 +93,27 @@ def review(
     """Check ``view`` (the workload as it is about to be); raise 403 ``needs_admin`` for a
     power it does not hold unless ``actor`` is an admin; record what it now holds.
 
+    A workload that holds powers keeps them only for the config an admin approved: an
+    operator changing its config (another image, command or Compose file) gets 403
+    ``needs_admin`` too, even when the new config asks for the same powers, unless the
+    new config asks for none. Env changes are reviewed by what they resolve to (a
+    Compose file's ``${NAME}``).
+
     Returns what the change's audit row adds: the powers held and those just granted.
     """
     asked = registry.source(view.kind).host_powers(view, settings)
-    new = ungranted(asked, held(workload))
+    holds = held(workload)
+    new = ungranted(asked, holds)
     if new and not actor.can("admin"):
         raise needs_admin(new, what)
-    holds = [p.as_dict() for p in asked]
-    if workload.host_powers != holds:  # an unchanged row stays unwritten (the list cache)
-        workload.host_powers = holds
+    if asked and view.config != workload.config and not actor.can("admin"):
+        # A grant is for what the admin saw run with it: another image, command or
+        # Compose file keeping the same mounts is a new use of the power. A config that
+        # asks for nothing any more (powers dropped) is anyone's to save.
+        raise needs_admin(asked, f"{what}: change the config of a workload")
+    stored = [p.as_dict() for p in asked]
+    if workload.host_powers != stored:  # an unchanged row stays unwritten (the list cache)
+        workload.host_powers = stored
     audit: dict[str, Any] = {}
     if asked:
         audit["host_powers"] = [str(p) for p in asked]

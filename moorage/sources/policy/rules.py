@@ -39,6 +39,7 @@ class _Mount:
     source: str
     target: str
     propagation: str = ""
+    read_only: bool = False
 
 
 def _mounts(service: dict[str, Any]) -> Iterator[_Mount]:
@@ -51,6 +52,7 @@ def _mounts(service: dict[str, Any]) -> Iterator[_Mount]:
                 str(entry.get("source") or ""),
                 str(entry.get("target") or ""),
                 str((bind or {}).get("propagation") or ""),
+                truthy(entry.get("read_only")),
             )
         elif isinstance(entry, str):
             # Short syntax: [SOURCE:]TARGET[:MODE]. A source that is a path is a bind mount.
@@ -60,7 +62,8 @@ def _mounts(service: dict[str, Any]) -> Iterator[_Mount]:
                 continue
             source, target = parts[0], parts[1]
             is_path = source.startswith(("/", ".", "~", "$")) or "/" in source
-            yield _Mount("bind" if is_path else "volume", source, target)
+            modes = parts[2].split(",") if len(parts) > 2 else []
+            yield _Mount("bind" if is_path else "volume", source, target, "", "ro" in modes)
 
 
 def bind_mounts(model: Model, scope: Scope) -> Iterator[Finding]:
@@ -69,7 +72,10 @@ def bind_mounts(model: Model, scope: Scope) -> Iterator[Finding]:
             if m.type == "bind":
                 path = host_path(m.source, scope)
                 if not any(inside(path, own) for own in scope.mounts):
-                    yield name, f"bind mount of the host path {m.source!r} at {m.target!r}"
+                    # The mode is part of the power: a grant of a read-only bind is not
+                    # one of the same path read-write.
+                    mode = "read-only" if m.read_only else "read-write"
+                    yield name, f"{mode} bind mount of the host path {m.source!r} at {m.target!r}"
                 elif m.propagation not in ("", "private", "rprivate"):
                     yield name, f"bind mount of {m.source!r} with {m.propagation} propagation"
             elif m.type not in ("volume", "tmpfs", "image"):

@@ -161,6 +161,31 @@ def test_an_operator_may_not_widen_what_an_admin_granted(world: World) -> None:
         )
 
 
+def test_an_operator_may_not_change_what_runs_with_a_granted_power(world: World) -> None:
+    """A grant is for the config the admin approved: an operator's other image or
+    command keeping the same power is refused (the attacker pass kept an admin's host
+    bind and ran their own command with it); the admin may; dropping the power is fine."""
+    granted = FILE.replace("${P:-false}", "true")
+    workload_id = create(world, ADMIN, granted)
+    before = row(world, workload_id)
+    other = granted.replace("moorage-test/httpd:1", "moorage-test/httpd:2")
+    with world.db.session() as s, pytest.raises(Forbidden) as refused:
+        workloads.update(
+            s, OPERATOR, world.deployer.registry, world.settings, workload_id,
+            config={"compose": other},
+        )  # fmt: skip
+    assert refused.value.code == "needs_admin"
+    assert [d["power"] for d in refused.value.details] == ["privileged"]
+    assert "change the config" in refused.value.message
+    assert row(world, workload_id).config == before.config
+    with world.db.session() as s:
+        workloads.update(
+            s, ADMIN, world.deployer.registry, world.settings, workload_id,
+            config={"compose": other},
+        )  # fmt: skip
+    assert row(world, workload_id).config["compose"] == other
+
+
 def test_the_system_actor_is_an_admin(world: World) -> None:
     workload_id = create(world, SYSTEM, FILE.replace("${P:-false}", "true"))
     assert [p["power"] for p in row(world, workload_id).host_powers] == ["privileged"]

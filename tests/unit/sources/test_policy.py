@@ -303,8 +303,35 @@ def test_findings_do_not_depend_on_where_the_model_was_resolved() -> None:
     assert (
         one
         == other
-        == [HostPower("bind_mount", "web", "bind mount of the host path './data' at '/d'")]
+        == [
+            HostPower(
+                "bind_mount", "web", "read-write bind mount of the host path './data' at '/d'"
+            )
+        ]
     )
+
+
+@pytest.mark.parametrize(
+    ("read_only", "read_write"),
+    [
+        ("/srv/data:/d:ro", "/srv/data:/d"),
+        ("/srv/data:/d:ro,z", "/srv/data:/d:rw,z"),
+        (
+            {"type": "bind", "source": "/srv/data", "target": "/d", "read_only": True},
+            {"type": "bind", "source": "/srv/data", "target": "/d", "read_only": False},
+        ),
+    ],
+)
+def test_a_read_only_bind_is_not_the_same_power_as_a_read_write_one(
+    read_only: Any, read_write: Any
+) -> None:
+    """An admin's grant of a read-only host bind does not cover the same path mounted
+    read-write (an operator turned one into the other and wrote to the host)."""
+    (ro,) = review(svc(volumes=[read_only]), SCOPE)
+    (rw,) = review(svc(volumes=[read_write]), SCOPE)
+    assert ro.power == rw.power == "bind_mount"
+    assert ro != rw
+    assert ro.detail.startswith("read-only ") and rw.detail.startswith("read-write ")
 
 
 # --- the image kind: its container spec, written as one Compose service ---------------
