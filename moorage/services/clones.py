@@ -79,6 +79,9 @@ def ready_snapshot(session: Session, workload_id: str, snapshot_id: str) -> Snap
     return snap
 
 
+NO_WORKLOAD = ""  # the clone has no id yet: every workload's volumes are another's
+
+
 def plan(
     session: Session,
     settings: Settings,
@@ -89,7 +92,9 @@ def plan(
     stage: str,
 ) -> list[ClonedVolume]:
     """The clone's volumes with their host paths; refuses (409 ``volume_in_use``) a target
-    that already holds something (data an earlier workload left behind)."""
+    that already holds something (data an earlier workload left behind) or that another
+    workload mounts, and (409 ``volume_nested``) one inside another workload's volume or
+    holding one (``services.volumes.check_nesting``), all before anything is written."""
     project = workloads.project_slug(session, source)
     in_archive = {v["name"]: int(v["index"]) for v in (snap.manifest or {}).get("volumes", [])}
     out = []
@@ -103,6 +108,13 @@ def plan(
                 code="volume_in_use",
             )
         out.append(ClonedVolume(mine, path, in_archive.get(spec.name)))
+    # Before anything is written: a clone's directory inside (or holding) another
+    # workload's volume would be staged where that workload's container can swap a
+    # directory on the path for a link, and the unpacking would follow it out of the
+    # data dir (the attacker pass wrote a snapshot into a host directory so).
+    paths = [(v.spec.name, v.path) for v in out]
+    volume_service.check_nesting(session, settings, NO_WORKLOAD, paths)
+    volume_service.check_sharing(session, settings, NO_WORKLOAD, [(v.spec, v.path) for v in out])
     return out
 
 

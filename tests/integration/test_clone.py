@@ -160,6 +160,27 @@ def test_clone_refusals_change_nothing(server: Server, source: Site) -> None:
     (squatter / "keep.txt").write_text("mine")
     assert_error(clone(source, sid, name="taken"), 409, "volume_in_use")
     assert (squatter / "keep.txt").read_text() == "mine"
+    # A clone whose directory would lie inside another workload's live volume (the
+    # project volume `production` of `roomy` is <project>/_shared/production, and the
+    # clone's project volume would be _shared/production/<clone>/shared) is refused
+    # before anything is unpacked: that container could swap a directory on the path
+    # for a link and send the unpacking out of the data dir.
+    roomy = server.admin.post(
+        "/api/workloads",
+        json={"name": unique("roomy"), "kind": "image", "project": project,
+              "stage": "staging", "config": {"image": "moorage-test/httpd:1"}},
+    ).json()  # fmt: skip
+    r = server.admin.put(
+        f"/api/workloads/{roomy['id']}/volumes",
+        json=[{"name": "all", "scope": "project", "source": "production", "target": "/all"}],
+    )
+    assert r.status_code == 200, r.text
+    audit_before = audit_rows(server)
+    workloads_before = server.admin.get("/api/workloads", params={"project": project}).json()
+    assert_error(clone(source, sid, api=server.operator, name="inside"), 409, "volume_nested")
+    assert not (base / "_shared" / "production").exists() or not any(
+        (base / "_shared" / "production").iterdir()
+    )
 
     after = server.admin.get("/api/workloads", params={"project": project}).json()
     assert after == workloads_before
