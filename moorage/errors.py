@@ -238,6 +238,7 @@ CODES: dict[str, ErrorCode] = {
     "port_not_exposed": ErrorCode(422, "a domain names a port the workload does not publish"),
     "wildcard_needs_dns": ErrorCode(422, "a wildcard domain names no DNS provider (DNS-01)"),
     "dns_provider_unknown": ErrorCode(422, "a domain names a DNS provider that does not exist"),
+    "dns_needs_admin": ErrorCode(403, "only an admin may add or remove a domain with a provider"),
     "unknown_service": ErrorCode(422, "the Compose file has no service of that name"),
     "invalid_hook": ErrorCode(422, "a capture hook's command, service or timeout breaks a rule"),
     "invalid_checkpoint": ErrorCode(422, "checkpoint is neither none nor before-deploy"),

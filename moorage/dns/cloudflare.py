@@ -50,20 +50,16 @@ class CloudflareZone:
         result = self._call("GET", self.base, params={"type": rtype, "name": name})
         return [r for r in result or [] if r.get("name") == name and r.get("type") == rtype]
 
-    def upsert(self, name: str, rtype: str, values: list[str], ttl: int) -> None:
-        existing = self._records(name, rtype)
-        keep = {r["content"] for r in existing} & set(values)
-        for record in existing:
-            if record["content"] not in keep:
-                self._call("DELETE", f"{self.base}/{record['id']}")
-        for value in values:
-            if value not in keep:
-                body = {"type": rtype, "name": name, "content": value, "ttl": ttl}
-                self._call("POST", self.base, json=body)
+    def add(self, name: str, rtype: str, value: str, ttl: int) -> None:
+        if any(r["content"] == value for r in self._records(name, rtype)):
+            return
+        body = {"type": rtype, "name": name, "content": value, "ttl": ttl}
+        self._call("POST", self.base, json=body)
 
-    def delete(self, name: str, rtype: str) -> None:
+    def remove(self, name: str, rtype: str, value: str) -> None:
         for record in self._records(name, rtype):
-            self._call("DELETE", f"{self.base}/{record['id']}")
+            if record["content"] == value:
+                self._call("DELETE", f"{self.base}/{record['id']}")
 
     def lookup(self, name: str, rtype: str) -> list[str]:
         return [str(r["content"]) for r in self._records(name, rtype)]

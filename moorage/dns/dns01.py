@@ -71,7 +71,7 @@ def obtain(
             serialization.NoEncryption(),
         )
         order = acme.new_order(crypto_util.make_csr(key_pem, [host]))
-        written: list[str] = []
+        written: list[tuple[str, str]] = []
         try:
             for authz in order.authorizations:
                 challenge = next(
@@ -82,14 +82,15 @@ def obtain(
                     raise AcmeFailed(f"the CA offers no DNS-01 challenge for {host}")
                 dns01 = cast(challenges.DNS01, challenge.chall)
                 name = dns01.validation_domain_name(authz.body.identifier.value)
-                zone.upsert(name, "TXT", [dns01.validation(key)], TXT_TTL)
-                written.append(name)
+                value = dns01.validation(key)
+                zone.add(name, "TXT", value, TXT_TTL)
+                written.append((name, value))
                 acme.answer_challenge(challenge, dns01.response(key))
             done = acme.poll_and_finalize(order)  # polls for up to 90 s
         finally:
-            for name in written:
+            for name, value in written:
                 try:
-                    zone.delete(name, "TXT")
+                    zone.remove(name, "TXT", value)
                 except DnsError as exc:
                     log.warning("could not remove the challenge record %s: %s", name, exc)
     except errors.Error as exc:

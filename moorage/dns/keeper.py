@@ -2,9 +2,12 @@
 
 Every ``KEEP_SECONDS`` (and soon after ``kick``) it compares the domains that name a
 provider (``services.dns_providers.wanted``) with the records Moorage wrote and still
-owns (``owned``): a missing or stale one is written (A, or AAAA for an IPv6
-MOORAGE_PUBLIC_IP), one no domain wants any more is deleted, also after its domain row
-is gone. Each domain's ``dns_state`` says ``present`` or ``error`` (with ``dns_error``).
+owns (``owned``): a missing or stale one is added (A, or AAAA for an IPv6
+MOORAGE_PUBLIC_IP), one no domain wants any more is removed, also after its domain row
+is gone. Moorage never replaces or deletes a record it did not write: before adding it
+reads the name's records, and another address there makes the domain's ``dns_state``
+``conflict`` (the record is left alone, ``dns_error`` says which); removal takes only
+the one value Moorage wrote. Otherwise ``dns_state`` is ``present`` or ``error``.
 A wildcard domain with ``tls: acme`` gets its certificate by DNS-01 through its provider
 (``dns01.obtain``), kept under ``<data>/proxy/certificates/`` and renewed when less than
 ``RENEW_DAYS`` are left; the router loads those into Caddy. Nothing here is a
@@ -96,35 +99,77 @@ class DnsKeeper:
         ip = self.settings.public_ip
         rtype = "AAAA" if ip is not None and ":" in ip else "A"
         keep_keys = {(w.host, rtype) for w in wanted} if ip is not None else set()
+        blocked: set[str] = set()
         for w in wanted:
-            state, error = "present", None
+            mine = owned.get((w.host, rtype))
+            state: str
+            error: str | None
             if ip is None:
                 state, error = "error", "MOORAGE_PUBLIC_IP is not set: no address to point at"
-            elif owned.get((w.host, rtype)) != (w.provider_id, ip):
-                try:
-                    self._zone(w.provider_id, zones).upsert(w.host, rtype, [ip], TTL)
-                except (DnsError, MoorageError) as exc:
-                    state, error = "error", str(exc)
-                else:
-                    with self.db.session() as s:
-                        dns_providers.keep(s, w.host, rtype, w.provider_id, ip)
+            elif mine is not None and mine[0] != w.provider_id:
+                continue  # moved to another provider: the old record goes first (below)
+            else:
+                state, error = self._keep_one(w, rtype, ip, mine[1] if mine else None, zones)
+            if state != "present":
+                blocked.add(w.host)
             with self.db.session() as s:
                 domains.set_state(s, w.domain_id, dns_state=state, dns_error=error)
-        for (host, kind), (provider_id, _address) in owned.items():
+        for (host, kind), (provider_id, address) in owned.items():
             if (host, kind) in keep_keys and any(
                 w.host == host and w.provider_id == provider_id for w in wanted
             ):
                 continue
             try:
-                self._zone(provider_id, zones).delete(host, kind)
+                self._zone(provider_id, zones).remove(host, kind, address)
             except (DnsError, MoorageError) as exc:
                 log.warning("could not delete the %s record of %s: %s", kind, host, exc)
                 continue
             with self.db.session() as s:
                 dns_providers.forget(s, host, kind)
         self._certificates(
-            [w for w in wanted if w.host.startswith("*.") and w.tls == "acme"], zones
+            [
+                w
+                for w in wanted
+                if w.host.startswith("*.") and w.tls == "acme" and w.host not in blocked
+            ],
+            zones,
         )
+
+    def _keep_one(
+        self,
+        w: dns_providers.Wanted,
+        rtype: str,
+        ip: str,
+        mine: str | None,
+        zones: dict[str, DnsZone],
+    ) -> tuple[str, str | None]:
+        """Point ``w.host`` at ``ip`` without touching a record Moorage did not make.
+        ``mine`` is the address of the record Moorage wrote there (``dns_records``).
+        Returns (``dns_state``, ``dns_error``): ``present``; ``conflict`` where the zone
+        holds another address Moorage did not write (left alone); ``error``."""
+        if mine == ip:
+            return "present", None
+        try:
+            zone = self._zone(w.provider_id, zones)
+            existing = zone.lookup(w.host, rtype)
+            foreign = sorted(v for v in existing if v not in (mine, ip))
+            if foreign:
+                return "conflict", (
+                    f"the zone already has {rtype} {w.host} -> {', '.join(foreign)}, which "
+                    "Moorage did not create: it is left alone and this host is not pointed "
+                    "here (remove that record at the provider, or use another host)"
+                )
+            if ip in existing and mine is None:
+                # Someone else's record already points here: used as it is, never deleted.
+                return "present", None
+            zone.add(w.host, rtype, ip, TTL)
+            with self.db.session() as s:
+                dns_providers.keep(s, w.host, rtype, w.provider_id, ip)
+            if mine is not None:
+                zone.remove(w.host, rtype, mine)
+        except (DnsError, MoorageError) as exc:
+            return "error", str(exc)
+        return "present", None
 
     # --- wildcard certificates ------------------------------------------------
 

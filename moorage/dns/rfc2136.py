@@ -72,17 +72,19 @@ class Rfc2136Zone:
             self.origin, keyring=self.keyring, keyname=self.key_name, keyalgorithm=self.algorithm
         )
 
-    def upsert(self, name: str, rtype: str, values: list[str], ttl: int) -> None:
+    def _rdata(self, rtype: str, value: str) -> str:
+        return f'"{value}"' if rtype == "TXT" else value
+
+    def add(self, name: str, rtype: str, value: str, ttl: int) -> None:
+        """RFC 2136 §2.5.1 "add to an RRset": the name's other records stay."""
         update = self._update()
-        relative = self._relative(name)
-        update.delete(relative, rtype)
-        for value in values:
-            update.add(relative, ttl, rtype, f'"{value}"' if rtype == "TXT" else value)
+        update.add(self._relative(name), ttl, rtype, self._rdata(rtype, value))
         self._send(update)
 
-    def delete(self, name: str, rtype: str) -> None:
+    def remove(self, name: str, rtype: str, value: str) -> None:
+        """RFC 2136 §2.5.4 "delete an RR from an RRset": only the one of ``value``."""
         update = self._update()
-        update.delete(self._relative(name), rtype)
+        update.delete(self._relative(name), rtype, self._rdata(rtype, value))
         self._send(update)
 
     def lookup(self, name: str, rtype: str) -> list[str]:

@@ -435,12 +435,15 @@ class DnsZone(Protocol):
     absolute without the trailing dot (``app.example.com``, ``*.example.com``,
     ``_acme-challenge.example.com``). Raises ``DnsError``."""
 
-    def upsert(self, name: str, rtype: str, values: list[str], ttl: int) -> None:
-        """Make ``name``'s ``rtype`` records exactly ``values`` (A, AAAA or TXT)."""
+    def add(self, name: str, rtype: str, value: str, ttl: int) -> None:
+        """Add one ``rtype`` record (A, AAAA or TXT) of ``value`` at ``name``; already
+        there is fine. Other records of the name stay untouched: a zone holds records
+        Moorage did not make, and it never replaces or deletes those."""
         ...
 
-    def delete(self, name: str, rtype: str) -> None:
-        """Remove ``name``'s ``rtype`` records; none there is not an error."""
+    def remove(self, name: str, rtype: str, value: str) -> None:
+        """Remove the one ``rtype`` record of ``value`` at ``name`` (one Moorage added);
+        none there is not an error; other values of the name stay."""
         ...
 
     def lookup(self, name: str, rtype: str) -> list[str]:

@@ -1,26 +1,35 @@
 """A workload's domains: host names the proxy routes to one of its ports (SPEC section 12).
 
 ``replace`` checks the whole list before it writes anything: every host a valid DNS
-name (RFC 1123 labels, a leading ``*.`` for a wildcard), used once in the list and by
-no other workload (409 ``domain_taken`` naming the owner), a port the workload
-publishes, a known DNS provider, and a wildcard only with one (its certificate needs
-DNS-01). ``routing`` is what the proxy derives its config from; ``set_state`` keeps
-what the proxy last saw of a domain (DNS record, ACME error) on its row.
+name (RFC 1123 labels, a leading ``*.`` for a wildcard) outside the special-use names
+no public CA or resolver serves (``SPECIAL_USE``), used once in the list and by no
+other workload (409 ``domain_taken`` naming the owner), a port the workload publishes,
+a compose workload's service that its resolved Compose model has (422
+``unknown_service``), a known DNS provider, and a wildcard only with one (its
+certificate needs DNS-01). A DNS provider writes into a zone other things live in, so
+adding, changing or removing a domain that names one is an admin's (403
+``dns_needs_admin``); an operator may resend those unchanged. ``routing`` is what the
+proxy derives its config from; ``set_state`` keeps what the proxy last saw of a domain
+(DNS record, ACME error) on its row.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from moorage.errors import Conflict, InvalidInput
+from moorage.errors import Conflict, Forbidden, InvalidInput
 from moorage.names import new_id
+from moorage.plugins.registry import Registry
+from moorage.plugins.spec import Stack
 from moorage.security.roles import Actor
 from moorage.services import audit, deploys
+from moorage.services import env as env_service
 from moorage.services.audit import AuditAction
 from moorage.services.workloads import get as get_workload
 from moorage.store.tables import DnsProvider, Domain, Workload
@@ -29,6 +38,11 @@ MAX_DOMAINS = 64
 TLS_MODES = ("acme", "internal", "off")
 TlsMode = Literal["acme", "internal", "off"]
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+SPECIAL_USE = ("localhost", "invalid", "local", "onion", "in-addr.arpa", "ip6.arpa")
+"""Suffixes refused as hosts: RFC 6761 §6.3-6.4 (``localhost``, ``invalid``), RFC 6762
+(``local``: multicast DNS), RFC 7686 (``onion``), RFC 3172 (reverse-mapping ``arpa``
+zones). ``test`` and ``example`` (RFC 6761 §6.2, §6.5) stay allowed: private test setups
+(and this project's tests) use them with their own DNS and CA."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +97,14 @@ def check_host(host: str) -> str:
             code="invalid_domain",
             details={"field": "host", "host": host},
         )
+    for suffix in SPECIAL_USE:
+        if bare == suffix or bare.endswith("." + suffix):
+            raise InvalidInput(
+                f"{host!r} is under .{suffix}, a special-use name (RFC 6761) that no public "
+                "resolver or certificate authority serves: it cannot be routed here",
+                code="invalid_domain",
+                details={"field": "host", "host": host},
+            )
     return name
 
 
@@ -111,16 +133,23 @@ def provider_names(session: Session) -> dict[str, str]:
 
 
 def replace(
-    session: Session, actor: Actor, workload_id: str, wanted: list[DomainSpec]
+    session: Session,
+    actor: Actor,
+    workload_id: str,
+    wanted: list[DomainSpec],
+    registry: Registry | None = None,
 ) -> list[Domain]:
     """Replace the workload's domains with ``wanted``; checks every item before it writes
-    (see the module docstring). Raises InvalidInput (422 ``invalid_domain``,
-    ``port_not_exposed``, ``wildcard_needs_dns``, ``dns_provider_unknown``), Conflict
-    (409 ``domain_taken``) or NotFound; on any of them nothing is changed."""
+    (see the module docstring). ``registry`` resolves a stack kind's services (None: not
+    checked). Raises InvalidInput (422 ``invalid_domain``, ``port_not_exposed``,
+    ``unknown_service``, ``wildcard_needs_dns``, ``dns_provider_unknown``), Forbidden
+    (403 ``dns_needs_admin``), Conflict (409 ``domain_taken``) or NotFound; on any of
+    them nothing is changed."""
     workload = get_workload(session, workload_id)
     if len(wanted) > MAX_DOMAINS:
         raise InvalidInput(f"at most {MAX_DOMAINS} domains per workload", code="invalid_domain")
     ports = exposed_ports(workload)
+    services = _services(session, registry, workload) if registry is not None else None
     providers = {p.name: p.id for p in session.scalars(select(DnsProvider))}
     clean: list[tuple[DomainSpec, str | None]] = []
     seen: set[str] = set()
@@ -142,6 +171,16 @@ def replace(
             )
         if workload.kind == "image" and spec.service is not None:
             raise InvalidInput("an image workload has no services", code="invalid_domain")
+        if services is not None and spec.service not in services:
+            raise InvalidInput(
+                f"domain {host!r}: the Compose file has no service {spec.service!r} "
+                f"(it has: {', '.join(services) or 'none'})"
+                if spec.service is not None
+                else f"domain {host!r}: name the Compose service it routes to "
+                f"(one of: {', '.join(services) or 'none'})",
+                code="unknown_service",
+                details={"field": "service", "host": host, "service": spec.service},
+            )
         provider_id = None
         if spec.dns_provider is not None:
             provider_id = providers.get(spec.dns_provider)
@@ -167,6 +206,7 @@ def replace(
         )
     _check_owners(session, workload_id, [s.host for s, _ in clean])
     before = {d.host: d for d in read(session, workload_id)}
+    _check_dns_role(actor, before.values(), clean)
     for row in before.values():
         session.delete(row)
     session.flush()
@@ -197,6 +237,34 @@ def replace(
         {"hosts": [s.host for s, _ in clean]},
     )
     return rows
+
+
+def _services(session: Session, registry: Registry, workload: Workload) -> list[str] | None:
+    """A stack kind's services as its config resolves with its env; None for another kind."""
+    source = registry.source(workload.kind)
+    if not isinstance(source, Stack):
+        return None
+    env = {row.key: row.value for row in env_service.rows(session, workload.id)}
+    return source.service_names(dict(workload.config), env)
+
+
+def _check_dns_role(
+    actor: Actor, before: Iterable[Domain], after: list[tuple[DomainSpec, str | None]]
+) -> None:
+    """Only an admin adds, changes or removes a domain that names a DNS provider (and so
+    any wildcard): the provider writes records into a zone that holds others (403)."""
+    if actor.can("admin"):
+        return
+    had = {(d.host, d.dns_provider_id) for d in before if d.dns_provider_id is not None}
+    gets = {(spec.host, pid) for spec, pid in after if pid is not None}
+    if had != gets:
+        changed = sorted(h for h, _ in had ^ gets)
+        raise Forbidden(
+            f"only an admin may add, change or remove a domain that names a DNS provider "
+            f"({', '.join(changed)}): its records go into a zone that holds others",
+            code="dns_needs_admin",
+            details={"hosts": changed},
+        )
 
 
 def _check_owners(session: Session, workload_id: str, hosts: list[str]) -> None:

@@ -131,10 +131,10 @@ def test_rfc2136_refusals_are_dns_errors(parts: dict[str, str]) -> None:
     }
     wrong = {**good, "key_secret": base64.b64encode(b"not the key at all, 32 bytes!!!").decode()}
     with pytest.raises(DnsError, match="refused the TSIG key"):
-        Rfc2136Dns().open(wrong).upsert(f"bad{os.getpid()}.moorage.test", "A", ["127.0.0.1"], 60)
+        Rfc2136Dns().open(wrong).add(f"bad{os.getpid()}.moorage.test", "A", "127.0.0.1", 60)
     assert bind_addresses(f"bad{os.getpid()}.moorage.test", parts) == []
     with pytest.raises(DnsError, match="not in the zone"):
-        Rfc2136Dns().open(good).upsert("app.example.com", "A", ["127.0.0.1"], 60)
+        Rfc2136Dns().open(good).add("app.example.com", "A", "127.0.0.1", 60)
     closed = {**good, "server": "127.0.0.1:9"}
     with pytest.raises(DnsError, match="did not answer"):
-        Rfc2136Dns().open(closed).delete("x.moorage.test", "A")
+        Rfc2136Dns().open(closed).remove("x.moorage.test", "A", "127.0.0.1")

@@ -61,7 +61,7 @@ def replace_domains(
     with guard.change(
         session, locks, actor, AuditAction.WORKLOAD_DOMAINS_REPLACE, workload_id
     ) as change:
-        domains.replace(session, actor, workload_id, wanted)
+        domains.replace(session, actor, workload_id, wanted, state.registry)
         if state.proxy is not None:
             change.then(state.proxy.kick)
     return _out(session, state, domains.read(session, workload_id))

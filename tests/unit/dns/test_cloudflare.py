@@ -1,6 +1,7 @@
 """The ``cloudflare`` DNS kind against a local HTTP server that speaks the shapes of
 Cloudflare's v4 API for the calls the kind makes (no Cloudflare server is reachable
-here): list records by type and name, create, delete; ``{"success", "errors",
+here): list records by type and name, create, delete (only the one value added; a record
+of the zone's own stays); ``{"success", "errors",
 "result"}`` answers; the API token as a bearer token."""
 
 from __future__ import annotations
@@ -111,27 +112,35 @@ def test_cloudflare_is_a_dns_kind() -> None:
     assert isinstance(CloudflareDns(), DnsKind)
 
 
-def test_upsert_replaces_the_records_and_delete_removes_them(fake: FakeCloudflare) -> None:
+def test_add_and_remove_touch_only_the_one_value(fake: FakeCloudflare) -> None:
     zone = CloudflareDns().open(config(fake))
-    zone.upsert("app.example.com", "A", ["192.0.2.1"], 60)
-    assert zone.lookup("app.example.com", "A") == ["192.0.2.1"]
-    zone.upsert("app.example.com", "A", ["192.0.2.2"], 60)  # moved: the old one goes
-    assert zone.lookup("app.example.com", "A") == ["192.0.2.2"]
-    assert len(fake.records) == 1
-    zone.upsert("app.example.com", "A", ["192.0.2.2"], 60)  # unchanged: no write
+    fake.records["theirs"] = {
+        "id": "theirs",
+        "type": "A",
+        "name": "app.example.com",
+        "content": "203.0.113.10",
+        "ttl": 300,
+    }
+    zone.add("app.example.com", "A", "192.0.2.1", 60)
+    assert sorted(zone.lookup("app.example.com", "A")) == ["192.0.2.1", "203.0.113.10"]
+    zone.add("app.example.com", "A", "192.0.2.1", 60)  # already there: no write
     assert fake.calls[-1][0] == "GET"
-    zone.upsert("_acme-challenge.example.com", "TXT", ["token"], 60)
-    zone.delete("app.example.com", "A")
-    assert zone.lookup("app.example.com", "A") == []
-    assert [r["name"] for r in fake.records.values()] == ["_acme-challenge.example.com"]
-    zone.delete("gone.example.com", "A")  # nothing there: not an error
+    assert len(fake.records) == 2
+    zone.add("_acme-challenge.example.com", "TXT", "token", 60)
+    zone.remove("app.example.com", "A", "192.0.2.1")
+    assert zone.lookup("app.example.com", "A") == ["203.0.113.10"]  # theirs stays
+    assert sorted(r["name"] for r in fake.records.values()) == [
+        "_acme-challenge.example.com",
+        "app.example.com",
+    ]
+    zone.remove("gone.example.com", "A", "192.0.2.1")  # nothing there: not an error
 
 
 def test_a_refusal_is_a_dns_error_naming_the_reason(fake: FakeCloudflare) -> None:
     with pytest.raises(DnsError, match="Authentication error"):
         CloudflareDns().open(config(fake, token="wrong")).lookup("app.example.com", "A")
     with pytest.raises(DnsError, match="record type is invalid"):
-        CloudflareDns().open(config(fake)).upsert("app.example.com", "MX", ["x"], 60)
+        CloudflareDns().open(config(fake)).add("app.example.com", "MX", "x", 60)
 
 
 def test_an_unreachable_api_is_a_dns_error() -> None:
