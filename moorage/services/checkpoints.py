@@ -2,8 +2,9 @@
 
 A workload with ``checkpoint: before-deploy`` has every deploy capture a snapshot
 (origin ``checkpoint``, mode ``stop``) before it changes anything; the deployment keeps
-its id as ``checkpoint_snapshot_id``. Checkpoints follow the workload's retention
-(``snapshots.PRUNABLE``).
+its id as ``checkpoint_snapshot_id``. Checkpoints follow the workload's ``keep_last``,
+counted apart from its captures (``snapshots.RETENTION_GROUPS``): a deploy never pushes
+out a snapshot a person or a schedule took.
 
 ``POST .../deployments/{did}/rollback`` runs deployment ``did``'s artifact again: its
 config (``SourceKind.promoted`` with its artifact, so an image runs by the same image

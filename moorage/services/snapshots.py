@@ -24,6 +24,13 @@ from moorage.store.tables import Restore, Snapshot, Workload, utcnow
 
 # Imports and pre-restore snapshots are never pruned.
 PRUNABLE = (SnapshotOrigin.MANUAL, SnapshotOrigin.SCHEDULED, SnapshotOrigin.CHECKPOINT)
+# ``keep_last`` counts each group apart: a deploy's checkpoints never push out a capture
+# a person or a schedule took (the attacker pass lost a manual snapshot, and then its
+# off-site copy, to two deploys).
+RETENTION_GROUPS = (
+    (SnapshotOrigin.MANUAL, SnapshotOrigin.SCHEDULED),
+    (SnapshotOrigin.CHECKPOINT,),
+)
 
 
 def archive_path_for(settings: Settings, workload_id: str, snapshot_id: str) -> Path:
@@ -221,26 +228,29 @@ def set_keep_last(
 
 
 def prune(session: Session, settings: Settings, workload_id: str) -> list[str]:
-    """Apply ``keep_last`` to captured snapshots; return the ids removed."""
+    """Apply ``keep_last`` to captured snapshots, to captures (manual and scheduled) and
+    to deploy checkpoints each on their own (``RETENTION_GROUPS``); return the ids
+    removed."""
     workload = session.get(Workload, workload_id)
     if workload is None or workload.keep_last is None:
         return []
-    ready = list(
-        session.scalars(
-            select(Snapshot)
-            .where(
-                Snapshot.workload_id == workload_id,
-                Snapshot.status == SnapshotStatus.READY,
-                Snapshot.origin.in_(PRUNABLE),
-            )
-            .order_by(Snapshot.created_at.desc(), Snapshot.id.desc())
-        )
-    )
     removed = []
-    for old in ready[workload.keep_last :]:
-        archive_path(settings, old).unlink(missing_ok=True)
-        session.delete(old)
-        removed.append(old.id)
+    for group in RETENTION_GROUPS:
+        ready = list(
+            session.scalars(
+                select(Snapshot)
+                .where(
+                    Snapshot.workload_id == workload_id,
+                    Snapshot.status == SnapshotStatus.READY,
+                    Snapshot.origin.in_(group),
+                )
+                .order_by(Snapshot.created_at.desc(), Snapshot.id.desc())
+            )
+        )
+        for old in ready[workload.keep_last :]:
+            archive_path(settings, old).unlink(missing_ok=True)
+            session.delete(old)
+            removed.append(old.id)
     if removed:
         from moorage.security.roles import SYSTEM
 
