@@ -122,6 +122,7 @@ def test_bad_domains_are_refused_with_nothing_changed(
         ([{"host": "-bad.moorage.test", "port": 8080}], 422, "invalid_domain"),
         ([{"host": "single", "port": 8080}], 422, "invalid_domain"),
         ([{"host": "a" * 64 + ".moorage.test", "port": 8080}], 422, "invalid_domain"),
+        ([{"host": "foo.localhost", "port": 8080}], 422, "invalid_domain"),
         ([{"host": "x.moorage.test", "port": 9999}], 422, "port_not_exposed"),
         ([good, {**good}], 422, "invalid_domain"),
         ([{"host": "owned.moorage.test", "port": 8080}], 409, "domain_taken"),
