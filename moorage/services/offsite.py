@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from moorage.errors import Conflict, InvalidInput, NotFound
+from moorage.errors import Conflict, Forbidden, InvalidInput, NotFound
 from moorage.offsite.layout import data_key
 from moorage.offsite.retention import Keep
 from moorage.security.roles import SYSTEM, Actor
@@ -57,6 +57,34 @@ def _check_keep(name: str, value: int | None) -> None:
         raise InvalidInput(f"{name} must be between 1 and {MAX_KEEP}", code="invalid_retention")
 
 
+def _tightens(
+    session: Session,
+    policy: OffsitePolicy | None,
+    workload_id: str,
+    target_id: str,
+    wanted: tuple[int | None, int | None, int | None],
+) -> bool:
+    """Whether ``wanted`` keeps fewer copies on ``target_id`` than the policy in force
+    there (none: every copy kept) while that target holds verified copies of the
+    workload: retention would then delete them."""
+    current: tuple[int | None, ...] = (None, None, None)
+    if policy is not None and policy.target_id == target_id:
+        current = (policy.keep_last, policy.keep_daily, policy.keep_weekly)
+    if not any(
+        new is not None and (old is None or new < old)
+        for old, new in zip(current, wanted, strict=True)
+    ):
+        return False
+    held = session.scalar(
+        select(SnapshotCopy.snapshot_id).where(
+            SnapshotCopy.workload_id == workload_id,
+            SnapshotCopy.target_id == target_id,
+            SnapshotCopy.status == CopyStatus.VERIFIED,
+        )
+    )
+    return held is not None
+
+
 def set_policy(
     session: Session,
     actor: Actor,
@@ -69,7 +97,9 @@ def set_policy(
     window_hours: int,
 ) -> OffsitePolicy:
     """Set (or replace) the workload's policy. 422 ``unknown_target`` for no such target,
-    ``invalid_retention`` for a limit out of 1..10000 or a window out of 1..744 hours.
+    ``invalid_retention`` for a limit out of 1..10000 or a window out of 1..744 hours;
+    403 ``forbidden`` for an operator whose limits would delete copies the target holds
+    (``_tightens``).
     Every ready snapshot is then copied by the copier's next pass."""
     get_workload(session, workload_id)
     for name, value in (
@@ -88,6 +118,13 @@ def set_policy(
             code="unknown_target",
         )
     policy = session.get(OffsitePolicy, workload_id)
+    wanted = (keep_last, keep_daily, keep_weekly)
+    if not actor.can("admin") and _tightens(session, policy, workload_id, target_id, wanted):
+        raise Forbidden(
+            "only an admin may tighten off-site retention while copies of this workload are "
+            "held on the target: it deletes copies (deleting snapshots is an admin's too)",
+            code="forbidden",
+        )
     if policy is None:
         policy = OffsitePolicy(workload_id=workload_id, target_id=target_id)
         session.add(policy)

@@ -118,6 +118,25 @@ def test_a_policy_copies_every_ready_snapshot_verified_and_copy_now_adds_a_targe
         assert copy["verified_at"] and copy["error"] is None and copy["size"] > snap["size"]
     listed = server.viewer.get(f"/api/workloads/{wid}/snapshots").json()["items"]
     assert all(copy_state(s, sftp_target) == "verified" for s in listed)
+    # Tightening retention deletes copies the target holds: an admin's call, as deleting
+    # snapshots is (the attacker pass pruned an admin's copies with keep_last 1).
+    for tighter in ({"keep_last": 1}, {"keep_last": 5, "keep_daily": 1}):
+        assert_error(
+            server.operator.put(
+                f"/api/workloads/{wid}/offsite", json={"target_id": sftp_target, **tighter}
+            ),
+            403,
+            "forbidden",
+        )
+    assert server.viewer.get(f"/api/workloads/{wid}/offsite").json()["keep_last"] == 5
+    r = server.operator.put(  # looser stays an operator's
+        f"/api/workloads/{wid}/offsite", json={"target_id": sftp_target, "keep_last": 9}
+    )
+    assert r.status_code == 200, r.text
+    r = server.admin.put(
+        f"/api/workloads/{wid}/offsite", json={"target_id": sftp_target, "keep_last": 5}
+    )
+    assert r.status_code == 200, r.text
 
     # Copy now, to another target: 202, then verified, shown beside the first copy.
     r = server.viewer.post(
@@ -145,7 +164,7 @@ def test_a_policy_copies_every_ready_snapshot_verified_and_copy_now_adds_a_targe
         "/api/audit", params={"limit": 1000, "target_type": "workload", "target_id": wid}
     ).json()["items"]
     actions = [a["action"] for a in audit]
-    assert actions.count("workload.offsite") == 1 and actions.count("snapshot.copy") == 1
+    assert actions.count("workload.offsite") == 3 and actions.count("snapshot.copy") == 1
 
     r = server.operator.delete(f"/api/workloads/{wid}/offsite")
     assert r.status_code == 204
