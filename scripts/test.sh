@@ -37,8 +37,23 @@ else echo "error: could not start pebble" >&2; exit 1; fi
 # A base temp dir of our own: pytest prunes its shared one, and another run on the same
 # machine must not delete the data directory under this run's live server.
 basetemp=$(mktemp -d "${TMPDIR:-/tmp}/moorage-pytest-XXXXXX")
-.venv/bin/python -m pytest --basetemp="$basetemp" --durations=15 "$@"
-rc=$?
+
+# Parallel workers (pytest-xdist): the suite mostly waits on containers, servers and
+# browsers, so more workers than cores. Each worker has its own session server, its
+# own Docker label (tests/conftest.py RUN_ID) and its own PostgreSQL database; tests
+# marked xdist_group share a worker. MOORAGE_TEST_WORKERS=1 runs in one process.
+workers=${MOORAGE_TEST_WORKERS:-3}
+parallel=()
+if [ "$workers" -gt 1 ]; then parallel=(-n "$workers" --dist loadgroup); fi
+
+# Interrupted (Ctrl-C, a CI timeout), pytest still tears down: it stops the servers it
+# started and removes their containers, instead of leaving them running.
+.venv/bin/python -m pytest --basetemp="$basetemp" --durations=15 "${parallel[@]}" "$@" &
+pid=$!
+trap 'kill -INT "$pid" 2>/dev/null' INT TERM
+rc=0
+wait "$pid" || rc=$?
+while kill -0 "$pid" 2>/dev/null; do wait "$pid" || rc=$?; done
 rm -rf "$basetemp"
 if [ "$rc" -eq 5 ]; then
   echo "no tests were selected"

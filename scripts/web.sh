@@ -2,6 +2,9 @@
 # Install the UI's locked node dependencies and build web/ into web/build when it is
 # missing or older than its sources. `make run` and `make test` both call this.
 set -euo pipefail
+# One build at a time: parallel test workers (pytest-xdist) each call this at start.
+exec 9<"$0"
+flock 9
 cd "$(dirname "$0")/../web"
 
 if ! command -v npm >/dev/null 2>&1; then
