@@ -202,6 +202,13 @@ class Stack(Protocol):
         written when it cannot); raise InvalidInput for a config that does not parse."""
         ...
 
+    def service_ports(
+        self, config: dict[str, Any], env: dict[str, str]
+    ) -> dict[str, set[int] | None]:
+        """Each service's published tcp container ports, what a domain may route to
+        (None: the config does not say in a form Moorage reads; not checked)."""
+        ...
+
     def uncovered_volumes(
         self, config: dict[str, Any], env: dict[str, str]
     ) -> list[UncoveredVolume]:

@@ -181,6 +181,14 @@ def replace(
                 code="unknown_service",
                 details={"field": "service", "host": host, "service": spec.service},
             )
+        published = services.get(spec.service) if services and spec.service else None
+        if published is not None and spec.port not in published:
+            raise InvalidInput(
+                f"port {spec.port} is not a tcp port service {spec.service!r} publishes "
+                f"({', '.join(map(str, sorted(published))) or 'none'})",
+                code="port_not_exposed",
+                details={"host": host, "port": spec.port, "service": spec.service},
+            )
         provider_id = None
         if spec.dns_provider is not None:
             provider_id = providers.get(spec.dns_provider)
@@ -239,13 +247,16 @@ def replace(
     return rows
 
 
-def _services(session: Session, registry: Registry, workload: Workload) -> list[str] | None:
-    """A stack kind's services as its config resolves with its env; None for another kind."""
+def _services(
+    session: Session, registry: Registry, workload: Workload
+) -> dict[str, set[int] | None] | None:
+    """A stack kind's services, each with its published tcp ports (None: not known), as
+    its config resolves with its env; None for another kind."""
     source = registry.source(workload.kind)
     if not isinstance(source, Stack):
         return None
     env = {row.key: row.value for row in env_service.rows(session, workload.id)}
-    return source.service_names(dict(workload.config), env)
+    return source.service_ports(dict(workload.config), env)
 
 
 def _check_dns_role(

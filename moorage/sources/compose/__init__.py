@@ -76,6 +76,12 @@ class ComposeSource:
         text = ComposeConfig.model_validate(config).compose
         return compose_stack.service_names(compose_stack.model_of(text, env))
 
+    def service_ports(
+        self, config: dict[str, Any], env: dict[str, str]
+    ) -> dict[str, set[int] | None]:
+        text = ComposeConfig.model_validate(config).compose
+        return compose_stack.published_ports(compose_stack.model_of(text, env))
+
     def uncovered_volumes(
         self, config: dict[str, Any], env: dict[str, str]
     ) -> list[UncoveredVolume]:

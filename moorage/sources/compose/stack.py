@@ -40,6 +40,27 @@ def service_names(model: Mapping[str, Any]) -> list[str]:
     return [str(name) for name in services] if isinstance(services, dict) else []
 
 
+def published_ports(model: Mapping[str, Any]) -> dict[str, set[int] | None]:
+    """Each service's published tcp container ports (``ports[].target`` of the long
+    syntax, Compose spec "ports"), what a domain can route to. None where the model does
+    not say in that form: an entry left in the short syntax (Compose 1.29 keeps
+    ``ip:host:container`` strings; an unresolved file keeps all of them), which
+    Moorage does not parse itself."""
+    services = model.get("services")
+    out: dict[str, set[int] | None] = {}
+    for name, service in services.items() if isinstance(services, dict) else []:
+        entries = service.get("ports") if isinstance(service, dict) else None
+        found: set[int] | None = set()
+        for entry in entries if isinstance(entries, list) else []:
+            if not isinstance(entry, dict) or "target" not in entry:
+                found = None
+                break
+            if str(entry.get("protocol") or "tcp") == "tcp" and found is not None:
+                found.add(int(entry["target"]))
+        out[str(name)] = found
+    return out
+
+
 def uncovered(model: Mapping[str, Any]) -> list[UncoveredVolume]:
     """Named volumes of the model (top-level ``volumes:`` and the services' mounts of
     ``type: volume``, anonymous ones left out), each with the services that mount it,
