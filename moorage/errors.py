@@ -206,7 +206,9 @@ CODES: dict[str, ErrorCode] = {
     "not_ready": ErrorCode(409, "the snapshot has no complete archive (still capturing, failed)"),
     "restore_running": ErrorCode(409, "a restore of the workload (or from the snapshot) runs"),
     "data_dir_not_empty": ErrorCode(409, "an instance restore into a data dir that has a store"),
-    "workload_unknown": ErrorCode(409, "an off-site copy of a workload this instance does not have"),
+    "workload_unknown": ErrorCode(
+        409, "an off-site copy of a workload this instance does not have"
+    ),
     "archive_missing": ErrorCode(409, "the snapshot's archive file is gone"),
     "checksum_mismatch": ErrorCode(409, "the archive no longer matches its size and SHA-256"),
     "volume_mismatch": ErrorCode(409, "a volume of the snapshot is not the workload's now"),
@@ -256,7 +258,9 @@ CODES: dict[str, ErrorCode] = {
     "unknown_stage": ErrorCode(422, "the stage is not one of the project's"),
     "unknown_workload": ErrorCode(422, "a workload the request names does not exist"),
     "unknown_trigger": ErrorCode(422, "the trigger to bind does not exist"),
-    "backup_unsupported": ErrorCode(422, "an instance backup or restore of a store it does not cover"),
+    "backup_unsupported": ErrorCode(
+        422, "an instance backup or restore of a store it does not cover"
+    ),
     "unknown_target": ErrorCode(422, "the storage target the request names does not exist"),
     "unknown_volume": ErrorCode(422, "a volume name the workload (or snapshot) does not have"),
     "no_volumes": ErrorCode(422, "the workload has no volumes to snapshot"),

@@ -98,6 +98,15 @@ MIN_ROLE: dict[tuple[str, str], str | None] = {
     ("POST", "/api/instance/backups"): "admin",
     ("GET", "/api/kinds"): "viewer",
     ("GET", "/api/audit"): "admin",
+    ("GET", "/api/workloads/{workload_id}/snapshot-hooks"): "operator",  # may hold secrets
+    ("PUT", "/api/workloads/{workload_id}/snapshot-hooks"): "operator",
+    ("POST", "/api/workloads/{workload_id}/deployments/{deployment_id}/rollback"): "operator",
+    ("GET", "/api/workloads/{workload_id}/domains"): "viewer",
+    ("PUT", "/api/workloads/{workload_id}/domains"): "operator",
+    ("GET", "/api/proxy"): "viewer",
+    ("GET", "/api/dns-providers"): "admin",
+    ("PUT", "/api/dns-providers/{name}"): "admin",
+    ("DELETE", "/api/dns-providers/{name}"): "admin",
 }
 RANK = {"viewer": 0, "operator": 1, "admin": 2}
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}

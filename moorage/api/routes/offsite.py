@@ -32,7 +32,7 @@ def get_offsite(workload_id: str, _actor: Viewer, session: DbSession, state: Sta
     return _shown(session, state, workload_id)
 
 
-@router.put("/offsite")
+@router.put("/offsite", responses=responses(409))
 def put_offsite(
     workload_id: str, body: OffsiteIn, actor: Operator, session: DbSession, state: State
 ) -> OffsiteOut:
@@ -55,7 +55,7 @@ def put_offsite(
     return _shown(session, state, workload_id)
 
 
-@router.delete("/offsite", status_code=204)
+@router.delete("/offsite", status_code=204, responses=responses(409))
 def delete_offsite(workload_id: str, actor: Operator, session: DbSession, state: State) -> Response:
     """Stop copying; copies already made stay on the target."""
     with guard.change(

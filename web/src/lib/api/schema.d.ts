@@ -6422,6 +6422,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description Clashes with the current state (`duplicate`, `workload_busy`, ...) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request body is over its cap (`payload_too_large`) */
             413: {
                 headers: {
@@ -6480,6 +6489,15 @@ export interface operations {
             };
             /** @description The object the path names does not exist (`not_found`, ...) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Clashes with the current state (`duplicate`, `workload_busy`, ...) */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
