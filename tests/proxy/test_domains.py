@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import Server, assert_error
+from tests.conftest import Server, assert_error, create_workload
 from tests.integration.helpers import deploy
 from tests.proxy.conftest import (
     HTTPS_PORT,
@@ -148,6 +148,26 @@ def test_bad_domains_are_refused_with_nothing_changed(
     # a good change is one audit row naming the hosts
     assert put_domains(proxy_server, w["id"], []).status_code == 200
     assert put_domains(proxy_server, other["id"], []).status_code == 200
+
+
+def test_a_compose_domain_names_a_service_and_port_its_model_has(
+    proxy_server: Server, proxy_project: str
+) -> None:
+    compose = "services:\n  web:\n    image: moorage-test/httpd:1\n    ports: ['127.0.0.1::8080']\n"
+    w = create_workload(proxy_server, proxy_project, kind="compose", config={"compose": compose})
+    host = "stack.moorage.test"
+    for item, code in (
+        ({"service": "nosuch", "port": 8080}, "unknown_service"),
+        ({"port": 8080}, "unknown_service"),
+        ({"service": "web", "port": 1}, "port_not_exposed"),
+    ):
+        r = put_domains(proxy_server, w["id"], [{"host": host, "tls": "off", **item}])
+        error = assert_error(r, 422, code)
+        assert ("nosuch" if item.get("service") == "nosuch" else "web") in error["message"]
+    assert proxy_server.viewer.get(f"/api/workloads/{w['id']}/domains").json()["items"] == []
+    good = [{"host": host, "tls": "off", "service": "web", "port": 8080}]
+    assert put_domains(proxy_server, w["id"], good).status_code == 200
+    assert put_domains(proxy_server, w["id"], []).status_code == 200
 
 
 def test_a_domain_change_is_a_pending_change_until_deployed(

@@ -41,24 +41,42 @@ def service_names(model: Mapping[str, Any]) -> list[str]:
 
 
 def published_ports(model: Mapping[str, Any]) -> dict[str, set[int] | None]:
-    """Each service's published tcp container ports (``ports[].target`` of the long
-    syntax, Compose spec "ports"), what a domain can route to. None where the model does
-    not say in that form: an entry left in the short syntax (Compose 1.29 keeps
-    ``ip:host:container`` strings; an unresolved file keeps all of them), which
-    Moorage does not parse itself."""
+    """Each service's published tcp container ports, what a domain can route to (the
+    Compose spec's ``ports``: the long syntax's ``target``, or the short syntax
+    ``[[IP:]HOST:]CONTAINER[/PROTOCOL]`` with CONTAINER a port or a range, which
+    Compose 1.29 keeps for entries with an address). None for a service with an entry
+    that reads as neither (not checked)."""
     services = model.get("services")
     out: dict[str, set[int] | None] = {}
     for name, service in services.items() if isinstance(services, dict) else []:
         entries = service.get("ports") if isinstance(service, dict) else None
         found: set[int] | None = set()
         for entry in entries if isinstance(entries, list) else []:
-            if not isinstance(entry, dict) or "target" not in entry:
+            ports = _container_ports(entry)
+            if ports is None:
                 found = None
                 break
-            if str(entry.get("protocol") or "tcp") == "tcp" and found is not None:
-                found.add(int(entry["target"]))
+            if found is not None:
+                found |= ports
         out[str(name)] = found
     return out
+
+
+def _container_ports(entry: Any) -> set[int] | None:
+    """The tcp container ports of one ``ports`` entry (empty: udp/sctp); None: unreadable."""
+    if isinstance(entry, dict):
+        target, protocol = entry.get("target"), str(entry.get("protocol") or "tcp")
+        if not str(target).isdigit():
+            return None
+        return {int(str(target))} if protocol == "tcp" else set()
+    if isinstance(entry, int) and not isinstance(entry, bool):
+        return {entry}
+    text, _, protocol = str(entry).strip().partition("/")
+    container = text.rsplit(":", 1)[-1]
+    first, _, last = container.partition("-")
+    if not first.isdigit() or not (last or first).isdigit() or int(last or first) > 65535:
+        return None
+    return set(range(int(first), int(last or first) + 1)) if protocol in ("", "tcp") else set()
 
 
 def uncovered(model: Mapping[str, Any]) -> list[UncoveredVolume]:

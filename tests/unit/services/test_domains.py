@@ -48,7 +48,7 @@ COMPOSE = """\
 services:
   web:
     image: x
-    ports: ["8080:80", "127.0.0.1:9001:9000/udp", "8443:443/udp"]
+    ports: ["127.0.0.1:8080:80", "127.0.0.1:9001:9000/udp", "[::1]::7000-7002"]
   api:
     image: y
     ports: ["8081:81"]
@@ -86,7 +86,7 @@ def test_a_compose_domain_names_a_service_of_its_stack_and_a_port_it_publishes(
         assert "api" in caught.value.message
         if service:
             assert service in caught.value.message
-    for service, port in (("api", 1), ("api", 80), ("db", 5432)):
+    for service, port in (("api", 1), ("api", 80), ("db", 5432), ("web", 9000), ("web", 1)):
         with pytest.raises(InvalidInput) as caught, shop.session() as s:
             domains.replace(s, ADA, w, [DomainSpec("app.example.com", port, service)], registry)
         assert caught.value.code == "port_not_exposed", (service, port)
@@ -98,9 +98,9 @@ def test_a_compose_domain_names_a_service_of_its_stack_and_a_port_it_publishes(
             w,
             [
                 DomainSpec("app.example.com", 81, "api"),
-                # Compose 1.29 keeps "ip:host:container" entries as strings: not read,
-                # so not checked (the proxy shows no upstream when it is wrong).
+                # Compose 1.29 keeps "ip:host:container" entries as strings.
                 DomainSpec("web.example.com", 80, "web"),
+                DomainSpec("range.example.com", 7001, "web"),
             ],
             registry,
         )
@@ -108,4 +108,5 @@ def test_a_compose_domain_names_a_service_of_its_stack_and_a_port_it_publishes(
         assert [(d.host, d.service, d.port) for d in s.scalars(select(Domain))] == [
             ("app.example.com", "api", 81),
             ("web.example.com", "web", 80),
+            ("range.example.com", "web", 7001),
         ]
