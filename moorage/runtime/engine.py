@@ -12,6 +12,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from moorage.errors import EngineError
+
+EXEC_KEEP = 64 * 1024  # bytes of an exec's output kept: its end
+
+
+class ExecTimedOut(EngineError):
+    """An exec outlasted its timeout; ``output`` is what it printed by then (bounded)."""
+
+    def __init__(self, message: str, output: str) -> None:
+        super().__init__(message)
+        self.output = output
+
+
 LABEL_WORKLOAD = "moorage.workload"
 LABEL_DEPLOYMENT = "moorage.deployment"
 LABEL_PROJECT = "moorage.project"
@@ -175,8 +188,19 @@ class Engine(Protocol):
         """All containers, running or not, carrying every one of ``labels``."""
         ...
 
-    def exec(self, container_id: str, command: list[str]) -> tuple[int, str]:
-        """Run a command in a running container; return its exit code and output."""
+    def exec(
+        self,
+        container_id: str,
+        command: list[str],
+        *,
+        timeout_s: float | None = None,
+        keep: int = EXEC_KEEP,
+    ) -> tuple[int, str]:
+        """Run a command in a running container; return its exit code and output: stdout
+        and stderr together, at most their last ``keep`` bytes (an earlier part is
+        dropped while the command runs). Raises ExecTimedOut, holding the output so far,
+        when the command has not ended after ``timeout_s`` seconds (it is left running:
+        Docker has no call to end an exec), EngineError when it cannot run."""
         ...
 
     def logs(self, container_id: str, tail: int) -> str: ...

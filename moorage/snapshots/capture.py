@@ -26,6 +26,7 @@ from moorage.runtime.engine import LABEL_WORKLOAD, Engine
 from moorage.services import captures, snapshot_hooks
 from moorage.services import snapshots as snapshot_service
 from moorage.services.locks import WorkloadLocks
+from moorage.services.workloads import get as get_workload
 from moorage.settings import Settings
 from moorage.snapshots.archive import VolumeSource, write_archive
 from moorage.snapshots.hooks import run as run_hook
@@ -118,12 +119,21 @@ class Snapshotter:
     ) -> captures.Written:
         with self.db.session() as s:
             view = self.views.view(s, workload_id)
-            hooks = snapshot_hooks.read(s, workload_id)
+            workload = get_workload(s, workload_id)
+            hooks = snapshot_hooks.of(workload.snapshot_hooks)
+            refused = snapshot_hooks.refusal(workload, hooks)
         lines: list[str] = []
 
         def note(line: str) -> None:
             lines.append(line)
             log.info("%s: %s", snapshot_id, line)
+
+        if refused is not None:
+            # Neither hook runs: the grant since they were saved was not theirs.
+            note(refused)
+            with self.db.session() as s:
+                captures.set_log(s, snapshot_id, "\n".join(lines))
+            raise MoorageError(refused)
 
         warnings: list[str] = []
         try:

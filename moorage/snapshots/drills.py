@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import shutil
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -33,7 +32,7 @@ from moorage.deployer.views import WorkloadViews
 from moorage.errors import DeployFailed, MoorageError
 from moorage.plugins.registry import Registry
 from moorage.plugins.spec import DeployContext, Sandbox, Sandboxed
-from moorage.runtime.engine import LABEL_DRILL, Engine
+from moorage.runtime.engine import LABEL_DRILL, Engine, ExecTimedOut
 from moorage.services import drills
 from moorage.services import snapshots as snapshot_service
 from moorage.settings import Settings
@@ -208,24 +207,14 @@ class DrillRunner:
 
     def _exec(self, container: str, command: list[str], deadline: float) -> tuple[int, str]:
         """``docker exec`` bounded by ``deadline``: a command that does not end in time
-        is a failed check (its process dies with the sandbox)."""
-        result: list[tuple[int, str]] = []
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            try:
-                result.append(self.engine.exec(container, command))
-            except BaseException as exc:
-                failure.append(exc)
-
-        worker = threading.Thread(target=run, name="drill-exec", daemon=True)
-        worker.start()
-        worker.join(max(1.0, deadline - time.monotonic()))
-        if failure:
-            raise failure[0]
-        if not result:
-            return -1, "the command did not end in time"
-        return result[0]
+        is a failed check (its process dies with the sandbox). The engine keeps only the
+        output's last ``EXEC_KEEP`` bytes and stops reading at the deadline."""
+        try:
+            return self.engine.exec(
+                container, command, timeout_s=max(1.0, deadline - time.monotonic())
+            )
+        except ExecTimedOut as exc:
+            return -1, f"the command did not end in time; {exc.output.strip()[-4000:]}"
 
     def remove_sandbox(self, drill_id: str, say: Callable[[str], None] | None = None) -> None:
         """Remove the drill's containers, network and unpacked data; idempotent."""

@@ -4,25 +4,27 @@ running container: for a compose workload, the container of the service the hook
 ``before`` runs while the workload still runs, before it is quiesced; when it cannot
 run, exits non-zero or outlasts ``timeout_s``, the capture fails with its output.
 ``after`` runs once the workload is resumed, whatever happened before it; its failure
-is a warning of the snapshot. Every line a hook prints goes into the snapshot's log
-(at most ``MAX_OUTPUT`` characters per hook, the tail kept).
+is a warning of the snapshot. The log names the hook (phase, service, exit code), not
+its command line (see ``run``). Every line a hook prints goes into the snapshot's log
+(at most its last ``MAX_OUTPUT`` bytes: the engine reads the output as it comes and
+drops what is older, so a hook printing without end costs no memory).
 
-Docker has no call to end an exec: a hook that times out is left to end by itself in
-the container (it is reported, and the capture goes on or fails as above).
+Docker has no call to end an exec: at its timeout the hook's output stops being read and
+the hook is left to end by itself in the container (it is reported, and the capture goes
+on or fails as above); no thread of the server waits for it.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from moorage.errors import MoorageError
-from moorage.runtime.engine import LABEL_WORKLOAD, Container, Engine
+from moorage.runtime.engine import EXEC_KEEP, LABEL_WORKLOAD, Container, Engine, ExecTimedOut
 from moorage.services.snapshot_hooks import Hook
 from moorage.sources.compose.deploy import SERVICE_LABEL
 
-MAX_OUTPUT = 64 * 1024
+MAX_OUTPUT = EXEC_KEEP  # bytes of a hook's output kept (its end), read as it comes
 ERROR_TAIL = 2000
 
 
@@ -51,37 +53,30 @@ def run(
     timeout_s: int,
     log: Callable[[str], None],
 ) -> Outcome:
-    """Run ``hook`` and wait at most ``timeout_s``; log its command, output and end."""
+    """Run ``hook`` and wait at most ``timeout_s``; log which hook runs, its output and its
+    end. Never its command line: the log is a viewer's to read, and a hook's command may
+    hold a secret (``PGPASSWORD=...``); the hooks themselves are operators' to read."""
     where = f" in service {hook.service}" if hook.service else ""
-    log(f"{phase} hook{where}: {' '.join(hook.command)}")
+    log(f"{phase} hook{where}: started")
     container = container_for(engine, workload_id, hook.service)
     if container is None:
         failure = f"{phase} hook: no running container{where} to run it in"
         log(failure)
         return Outcome(failure, "")
-    answer: dict[str, tuple[int, str] | str] = {}
-
-    def call() -> None:
-        try:
-            answer["done"] = engine.exec(container.id, list(hook.command))
-        except MoorageError as exc:
-            answer["error"] = exc.message
-
-    worker = threading.Thread(target=call, name=f"hook-{phase}-{workload_id}", daemon=True)
-    worker.start()
-    worker.join(timeout_s)
-    if worker.is_alive():
+    try:
+        code, output = engine.exec(
+            container.id, list(hook.command), timeout_s=timeout_s, keep=MAX_OUTPUT
+        )
+    except ExecTimedOut as exc:
+        for line in exc.output.splitlines():
+            log(f"  {line}")
         failure = f"{phase} hook timed out after {timeout_s} s"
         log(failure)
-        return Outcome(failure, "")
-    if "error" in answer:
-        failure = f"{phase} hook could not run: {answer['error']}"
+        return Outcome(failure, exc.output)
+    except MoorageError as exc:
+        failure = f"{phase} hook could not run: {exc.message}"
         log(failure)
         return Outcome(failure, "")
-    done = answer["done"]
-    assert isinstance(done, tuple)
-    code, output = done
-    output = output[-MAX_OUTPUT:]
     for line in output.splitlines():
         log(f"  {line}")
     if code != 0:

@@ -13,7 +13,14 @@ import itertools
 from dataclasses import dataclass, field, replace
 
 from moorage.errors import EngineError
-from moorage.runtime.engine import Container, ContainerSpec, Image, Progress, RegistryCredentials
+from moorage.runtime.engine import (
+    EXEC_KEEP,
+    Container,
+    ContainerSpec,
+    Image,
+    Progress,
+    RegistryCredentials,
+)
 
 
 @dataclass
@@ -133,7 +140,14 @@ class FakeEngine:
             if all(box.container.labels.get(k) == v for k, v in labels.items())
         ]
 
-    def exec(self, container_id: str, command: list[str]) -> tuple[int, str]:
+    def exec(
+        self,
+        container_id: str,
+        command: list[str],
+        *,
+        timeout_s: float | None = None,
+        keep: int = EXEC_KEEP,
+    ) -> tuple[int, str]:
         return (0, "") if self._box(container_id).container.running else (1, "not running")
 
     def logs(self, container_id: str, tail: int) -> str:

@@ -1,7 +1,10 @@
 """Capture hooks through a real server and the real engine (issue 16, SPEC section 10): a
 ``before`` hook dumps the stack's PostgreSQL into its volume, and the dump restores into a
 fresh PostgreSQL with the same rows; a failing ``before`` fails the capture while ``after``
-still runs; every refusal leaves the hooks as they were."""
+still runs; every refusal leaves the hooks as they were. And the holes an attacker pass
+found: hooks on a workload with host powers are an admin's (an operator's hook ran as root
+next to an admin-granted Docker socket), a hook's output is read bounded, and the
+snapshot's log (a viewer's) never holds a hook's command line (it may hold a secret)."""
 
 from __future__ import annotations
 
@@ -15,7 +18,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import RUN_ID, TEST_LABEL, Server, assert_error, create_workload, unique
-from tests.integration.stacks import PG_IMAGE, PSQL, Stack, make_stack
+from tests.integration.helpers import deploy
+from tests.integration.stacks import PG_IMAGE, PSQL, Stack, make_stack, stack_text
 
 DATA = "/var/lib/postgresql/data"
 ROWS = "SELECT md5(string_agg(id || ':' || coalesce(note, ''), ',' ORDER BY id)) FROM ticks"
@@ -50,7 +54,7 @@ def test_a_pg_dump_before_hook_restores_into_a_fresh_postgresql(quiet_stack: Sta
     _hooks(stack, {"before": {"service": "db", "command": dump}, "timeout_s": 120})
 
     snap = stack.capture("none")  # the dump is the consistent copy; the stack keeps running
-    assert "before hook in service db: sh -c pg_dump" in snap["log"]
+    assert "before hook in service db: started" in snap["log"]
     assert "before hook exited 0" in snap["log"]
     with tempfile.TemporaryDirectory() as tmp:
         trees = _extract(stack, snap, Path(tmp))
@@ -168,3 +172,59 @@ def test_bad_hooks_are_refused_and_change_nothing(server: Server, quiet_stack: S
     assert server.operator.put(iurl, json={"before": {"command": ["true"]}}).status_code == 200
     cleared = server.operator.put(iurl, json={}).json()
     assert cleared == {"before": None, "after": None, "timeout_s": 300}
+
+
+SOCKET = "/var/run/docker.sock"
+
+
+def test_hooks_on_a_workload_with_host_powers_are_an_admins(
+    server: Server, quiet_stack: Stack
+) -> None:
+    stack = quiet_stack
+    url = f"/api/workloads/{stack.id}/snapshot-hooks"
+    # An operator's hooks on a workload without host powers stay allowed. The command
+    # holds a secret; the after hook prints far more than is kept (50 MB).
+    flood = "head -c 50000000 /dev/zero | tr '\\0' x; echo; echo tail-marker"
+    theirs = {
+        "before": {"service": "db", "command": ["env", "PGPASSWORD=hunter2-Secret", "true"]},
+        "after": {"service": "web", "command": ["sh", "-c", flood]},
+    }
+    _hooks(stack, theirs)
+    snap = stack.capture("none")
+    seen = server.viewer.get(f"/api/workloads/{stack.id}/snapshots/{snap['id']}")
+    assert seen.status_code == 200, seen.text
+    log = seen.json()["log"]
+    assert "before hook in service db: started" in log and "before hook exited 0" in log
+    assert "hunter2" not in log and "PGPASSWORD" not in log and "head -c" not in log
+    # The 50 MB were read as they came; only their last 64 KiB are kept, and said so.
+    assert "after hook exited 0" in log and "  tail-marker" in log
+    assert "earlier bytes of output left out" in log
+    assert 64 * 1024 <= len(log) < 80 * 1024, len(log)
+
+    # An admin grants the Docker socket to the web service (and redeploys it).
+    text = stack_text(stack.port, writer=False)
+    text = text.replace("  db:\n", f"    volumes:\n      - {SOCKET}:{SOCKET}\n  db:\n", 1)
+    r = server.admin.patch(f"/api/workloads/{stack.id}", json={"config": {"compose": text}})
+    assert r.status_code == 200, r.text
+    assert deploy(server.admin, stack.id, timeout=240)["status"] == "succeeded"
+
+    # The operator's hooks were not part of that grant: they no longer run, and every
+    # capture says why until an admin saves them again.
+    refused = stack.capture("none", expect="failed")
+    assert "granted host powers" in refused["error"], refused
+    assert "hook in service" not in (refused["log"] or "")  # neither hook ran
+
+    # Setting, changing or clearing them is now an admin's.
+    mine = {"after": {"service": "web", "command": ["test", "-S", SOCKET]}}
+    for body in (mine, theirs, {}):
+        denied = assert_error(server.operator.put(url, json=body), 403, "needs_admin")
+        assert "capture hooks" in denied["message"]
+    assert server.operator.get(url).json()["after"]["command"] == ["sh", "-c", flood]
+
+    # An admin's hooks run: the web container holds the socket the grant was for.
+    assert server.admin.put(url, json=mine).status_code == 200
+    ran = stack.capture("none")
+    assert "after hook in service web: started" in ran["log"]
+    assert "after hook exited 0" in ran["log"], ran["log"]
+    audit = server.admin.get("/api/audit", params={"target_id": stack.id}).json()["items"]
+    assert sum(a["action"] == "workload.snapshot_hooks" for a in audit) == 2

@@ -32,9 +32,12 @@ def read_hooks(workload_id: str, actor: Operator, session: DbSession) -> Snapsho
 def replace_hooks(
     workload_id: str, body: SnapshotHooksIn, actor: Operator, session: DbSession, state: State
 ) -> SnapshotHooksOut:
-    """Replace both hooks (a hook left out is removed; ``{}`` removes both)."""
+    """Replace both hooks (a hook left out is removed; ``{}`` removes both). On a workload
+    holding or asking for host powers, admins only (403 ``needs_admin``)."""
     hooks = Hooks(_hook(body.before), _hook(body.after), body.timeout_s)
     locks = state.deployer.locks
     with guard.change(session, locks, actor, AuditAction.WORKLOAD_SNAPSHOT_HOOKS, workload_id):
-        saved = snapshot_hooks.replace(session, actor, state.registry, workload_id, hooks)
+        saved = snapshot_hooks.replace(
+            session, actor, state.registry, state.settings, workload_id, hooks
+        )
     return _out(saved)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,9 +23,17 @@ import docker.errors
 from docker.types import Mount
 
 from moorage.errors import EngineError
-from moorage.runtime.docker import images, networks
+from moorage.runtime.docker import exec_output, images, networks
 from moorage.runtime.docker.answers import container_of, mapped, summary_of
-from moorage.runtime.engine import Container, ContainerSpec, Image, Progress, RegistryCredentials
+from moorage.runtime.engine import (
+    EXEC_KEEP,
+    Container,
+    ContainerSpec,
+    ExecTimedOut,
+    Image,
+    Progress,
+    RegistryCredentials,
+)
 from moorage.runtime.pins import Pins
 
 T = TypeVar("T")
@@ -262,12 +271,30 @@ class DockerEngine:
 
         return self._call("listing containers", listing)
 
-    def exec(self, container_id: str, command: list[str]) -> tuple[int, str]:
+    def exec(
+        self,
+        container_id: str,
+        command: list[str],
+        *,
+        timeout_s: float | None = None,
+        keep: int = EXEC_KEEP,
+    ) -> tuple[int, str]:
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+
         def run(c: docker.DockerClient) -> tuple[int, str]:
             exec_id = c.api.exec_create(container_id, command)["Id"]
-            output = c.api.exec_start(exec_id)
+            # The raw attach socket, read as it comes: at most ``keep`` bytes are held.
+            sock = c.api.exec_start(exec_id, socket=True)
+            try:
+                output = exec_output.read(sock, keep, deadline)
+            except OSError as exc:
+                raise EngineError(f"reading the command's output: {exc}") from None
+            finally:
+                sock.close()
+            if output.timed_out:
+                raise ExecTimedOut(f"the command did not end within {timeout_s:g} s", output.text())
             code = c.api.exec_inspect(exec_id).get("ExitCode")
-            return (code if code is not None else -1), output.decode(errors="replace")
+            return (code if code is not None else -1), output.text()
 
         return self._call(f"running a command in {container_id[:12]}", run)
 
