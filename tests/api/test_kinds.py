@@ -10,7 +10,7 @@ def test_kinds_declare_their_capabilities(server: Server) -> None:
     assert r.status_code == 200, r.text
     caps = {k["kind"]: k["capabilities"] for k in r.json()["items"]}
     assert caps["image"] == ["volumes", "fixed_ports", "pull"]
-    assert caps["compose"] == []  # Moorage volumes for compose arrive with stacks
+    assert caps["compose"] == ["volumes"]  # Moorage volumes bound to a service (SPEC 10)
     assert caps["webhook"] == caps["schedule"] == []
     image = next(k for k in r.json()["items"] if k["kind"] == "image")
     port = image["schema"]["$defs"]["HealthCheck"]["properties"]["port"]

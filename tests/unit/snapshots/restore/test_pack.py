@@ -23,7 +23,14 @@ def with_socket(site: Site) -> Iterator[Path]:
     """A unix socket in the live tree of v0 that the restore replaces."""
     path = site.world.live(site.id, "v0") / "app.sock"
     server = socket.socket(socket.AF_UNIX)
-    server.bind(str(path))
+    # Bound by a relative name from its directory: a socket path holds at most 108 bytes,
+    # and a parallel worker's temp dir is longer than that.
+    here = os.getcwd()
+    os.chdir(path.parent)
+    try:
+        server.bind(path.name)
+    finally:
+        os.chdir(here)
     yield path
     server.close()
 

@@ -894,7 +894,8 @@ export interface paths {
         get: operations["read_hooks_api_workloads__workload_id__snapshot_hooks_get"];
         /**
          * Replace Hooks
-         * @description Replace both hooks (a hook left out is removed; ``{}`` removes both).
+         * @description Replace both hooks (a hook left out is removed; ``{}`` removes both). On a workload
+         *     holding or asking for host powers, admins only (403 ``needs_admin``).
          */
         put: operations["replace_hooks_api_workloads__workload_id__snapshot_hooks_put"];
         post?: never;
