@@ -55,6 +55,14 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE["other"], max_overflow=16)
 
 
+def alembic_config() -> Config:
+    """Alembic's config for Moorage's migrations (no ``alembic.ini``: the script location
+    is set here); the caller hands it a connection in ``attributes["connection"]``."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return cfg
+
+
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest Alembic revision.
 
@@ -64,8 +72,7 @@ def migrate(engine: Engine) -> None:
     steps have no rows to change). ``tests/unit/store/test_migrations.py`` holds both
     ways to the same schema. Any other database runs the migrations it lacks.
     """
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg = alembic_config()
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         if inspect(conn).get_table_names():

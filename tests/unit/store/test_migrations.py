@@ -15,12 +15,11 @@ from typing import Any
 
 import pytest
 from alembic import command
-from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, inspect, text
 
 from moorage.services import inputs, workloads
-from moorage.store.db import MIGRATIONS_DIR, Database
+from moorage.store.db import Database, alembic_config
 from moorage.store.tables import Base, Volume, Workload
 from tests.unit.store.test_store import BACKENDS, pg_url  # noqa: F401 (a fixture)
 
@@ -28,14 +27,8 @@ DEPLOYED = {"image": "moorage-test/httpd:1"}
 EDITED = {"image": "moorage-test/httpd:2"}
 
 
-def _config() -> Config:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    return cfg
-
-
 def upgrade(engine: Engine, revision: str) -> None:
-    cfg = _config()
+    cfg = alembic_config()
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
@@ -219,7 +212,7 @@ def test_a_fresh_database_gets_the_schema_the_migrations_build(url: str) -> None
         assert schema_of(db.engine) == migrated
         with db.engine.connect() as conn:
             version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-        heads = ScriptDirectory.from_config(_config()).get_heads()
+        heads = ScriptDirectory.from_config(alembic_config()).get_heads()
         assert [version] == heads
         db.migrate()  # stamped at head: nothing left to run, nothing fails
         assert schema_of(db.engine) == migrated
