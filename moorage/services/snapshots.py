@@ -22,9 +22,8 @@ from moorage.settings import Settings
 from moorage.store.states import CaptureMode, RestoreStatus, SnapshotOrigin, SnapshotStatus
 from moorage.store.tables import Restore, Snapshot, Workload, utcnow
 
-# Imports and pre-restore snapshots are never pruned.
-PRUNABLE = (SnapshotOrigin.MANUAL, SnapshotOrigin.SCHEDULED, SnapshotOrigin.CHECKPOINT)
-# ``keep_last`` counts each group apart: a deploy's checkpoints never push out a capture
+# The origins ``keep_last`` prunes (imports, pre-restore and recovery-point snapshots
+# never are), and it counts each group apart: a deploy's checkpoints never push out a capture
 # a person or a schedule took (the attacker pass lost a manual snapshot, and then its
 # off-site copy, to two deploys).
 RETENTION_GROUPS = (
