@@ -29,6 +29,9 @@ if [ "$(psql_ -c "select 1 from pg_roles where rolname='moorage'")" != "1" ]; th
   psql_ -c "create role moorage login createdb" >/dev/null
 fi
 psql_ -c "alter role moorage createdb" >/dev/null  # each test run makes its own database
+# DROP DATABASE ... WITH (FORCE) ends every session on it, an autovacuum worker's too, and
+# PostgreSQL lets only pg_signal_backend end a session that belongs to no role.
+psql_ -c "grant pg_signal_backend to moorage" >/dev/null
 if [ "$(psql_ -c "select 1 from pg_database where datname='moorage'")" != "1" ]; then
   psql_ -c "create database moorage owner moorage" >/dev/null
 fi

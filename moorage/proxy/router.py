@@ -118,6 +118,7 @@ class Router:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._certs_thread: threading.Thread | None = None
         self._next_start = 0.0
         self._backoff = RESTART_SECONDS
         self._next_certs = 0.0
@@ -161,11 +162,25 @@ class Router:
             try:
                 self._ensure_running()
                 self.sync()
-                if time.monotonic() >= self._next_certs:
+                if time.monotonic() >= self._next_certs and not self._reading():
                     self._next_certs = time.monotonic() + CERT_SECONDS
-                    self.read_certs()
+                    # Apart: a handshake per TLS host (up to 3 s each while a certificate
+                    # is being issued) must never hold up a route change.
+                    self._certs_thread = threading.Thread(
+                        target=self._read_certs_logged, name="proxy-certs", daemon=True
+                    )
+                    self._certs_thread.start()
             except Exception:  # the loop outlives any one failure; the next tick retries
                 log.exception("proxy sync failed")
+
+    def _reading(self) -> bool:
+        return self._certs_thread is not None and self._certs_thread.is_alive()
+
+    def _read_certs_logged(self) -> None:
+        try:
+            self.read_certs()
+        except Exception:  # the next round retries
+            log.exception("proxy: reading the served certificates failed")
 
     def _ensure_running(self) -> None:
         with self._lock:

@@ -76,6 +76,7 @@ def create(
                 volumes=None,
                 mode=mode,
                 origin=SnapshotOrigin.RECOVERY_POINT,
+                audited=False,
             )
         except InvalidInput as exc:
             raise InvalidInput(f"workload {w.name!r}: {exc.message}", code=exc.code) from None
@@ -89,7 +90,12 @@ def create(
         AuditAction.RECOVERY_POINT_CREATE,
         "project",
         slug,
-        {"recovery_point": point.id, "stage": stage, "mode": mode, "workloads": len(items)},
+        {
+            "recovery_point": point.id,
+            "stage": stage,
+            "mode": mode,
+            "snapshots": {i["name"]: i["snapshot_id"] for i in items},
+        },
     )
     return point
 

@@ -82,8 +82,11 @@ def request_capture(
     volumes: list[str] | None,
     mode: str,
     origin: SnapshotOrigin = SnapshotOrigin.MANUAL,
+    audited: bool = True,
 ) -> Snapshot:
-    """Check the request and record a ``capturing`` snapshot; the caller starts the work."""
+    """Check the request and record a ``capturing`` snapshot; the caller starts the work.
+    With ``audited`` False no ``snapshot.capture`` row is written: the caller's own row
+    covers the capture (a recovery point's one row names every snapshot, SPEC section 9)."""
     workload = get_workload(session, workload_id)
     if not registry.source(workload.kind).supports_volumes:
         raise InvalidInput(
@@ -117,6 +120,8 @@ def request_capture(
     )
     session.add(snapshot)
     session.flush()
+    if not audited:
+        return snapshot
     audit.record(
         session,
         actor,

@@ -148,6 +148,9 @@ def targets(server: Server) -> dict[str, str]:
         "snapshot_id": "sn_missing",
         "restore_id": "rs_missing",
         "target_id": "st_missing",
+        "point_id": "rp_missing",
+        "drill_id": "dr_missing",
+        "name": "no-such-provider",
     }
 
 

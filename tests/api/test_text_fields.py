@@ -27,6 +27,8 @@ PG_URL = os.environ.get("MOORAGE_TEST_DATABASE_URL")
 SCHEMA_KEY = "x-moorage-text"
 NUL, SURROGATE, NEWLINE, ESC = "\x00", "\ud800", "\n", "\x1b"
 # What each rule refuses, besides a NUL and a lone surrogate (refused everywhere).
+# Bodies whose fields are all flags or numbers: nothing to send a control character in.
+NO_TEXT = {("POST", "/api/workloads/{workload_id}/deployments/{deployment_id}/rollback")}
 ALSO_REFUSED = {"line": [NEWLINE, ESC], "multiline": [ESC], "opaque": []}
 # Keys of a bare JSON map that a service checks itself, with the code it answers.
 CHECKED_BY_SERVICE = {("PUT", "/api/workloads/{workload_id}/env"): "invalid_env"}
@@ -70,6 +72,9 @@ def make_targets(name: str, url: str, admin: Api) -> Target:
         "user_id": "us_missing",
         "key": "MISSING",
         "target_id": "st_missing",
+        "point_id": "rp_missing",
+        "drill_id": "dr_missing",
+        "name": "no-such-provider",
     }
     return Target(name, url, admin, ids)
 
@@ -149,10 +154,12 @@ def sample(
     if "enum" in schema:
         leaves.append(Leaf(where, rule, enum=True))
         return schema["enum"][0]
+    if kind == "string" and schema.get("format") == "date-time":
+        return "2026-01-01T00:00:00Z"  # parsed, not text: a bad one is invalid_request
     if kind == "string":
         leaves.append(Leaf(where, rule))
         return "x" * max(1, schema.get("minLength", 1))  # long enough to pass on its own
-    if kind == "integer":
+    if kind in ("integer", "number"):
         return max(1, schema.get("minimum", 1))
     if kind == "boolean":
         return False
@@ -236,6 +243,9 @@ def test_every_text_field_of_every_body_refuses_control_characters(target: Targe
                 continue
             leaves: list[Leaf] = []
             body = sample(doc, content["application/json"]["schema"], "line", (), leaves)
+            if (method, path) in NO_TEXT:
+                assert not leaves, f"{method} {path} has text fields now: take it off NO_TEXT"
+                continue
             assert leaves, (method, path)
             url = fill(path, target.ids)
             for leaf in leaves:

@@ -306,6 +306,161 @@ def storage_call(f: Fixture, method: str, path: str) -> Call:
     return Call(lambda: f.admin.request(method, url, json=body), "admin", {tid})
 
 
+def dns_call(f: Fixture, method: str, path: str) -> Call:
+    name = unique("dns")
+    body = {
+        "kind": "rfc2136",
+        "config": {
+            "server": "127.0.0.1:53",
+            "zone": "audit.example",
+            "key_name": "audit",
+            "key_secret": "YXVkaXQgcm93cw==",
+        },
+    }
+    url = path.replace("{name}", name)
+    if method == "PUT":
+        return Call(lambda: f.admin.put(url, json=body), "admin", {name})
+    _ok(f.admin.put(url, json=body))
+    return Call(lambda: f.admin.delete(url), "admin", {name})
+
+
+def local_target(f: Fixture) -> str:
+    r = f.admin.post("/api/storage-targets", json=storage_body())
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+def copy_state(f: Fixture, workload_id: str, snapshot_id: str, target: str) -> str:
+    got = f.admin.get(f"/api/workloads/{workload_id}/snapshots/{snapshot_id}").json()
+    return next((str(c["status"]) for c in got["copies"] if c["target_id"] == target), "")
+
+
+def offsite_call(f: Fixture, method: str, path: str) -> Call:
+    """A workload of its own, so the site's snapshots are not copied meanwhile."""
+    w = f.workload()
+    url, body = f.url(path).replace(f.site["id"], w["id"]), {"target_id": local_target(f)}
+    if method == "PUT":
+        return Call(lambda: f.operator.put(url, json=body), "olga", {w["id"]})
+    _ok(f.operator.put(url, json=body))
+    return Call(lambda: f.operator.delete(url), "olga", {w["id"]})
+
+
+def copy_call(f: Fixture, path: str) -> Call:
+    site, target = f.site["id"], local_target(f)
+
+    def verified(_r: httpx.Response) -> None:
+        done = lambda: copy_state(f, site, f.snapshot, target) in ("verified", "failed")  # noqa: E731
+        wait_until(done, 120, "the copy")
+        assert copy_state(f, site, f.snapshot, target) == "verified"
+
+    send = lambda: f.operator.post(f.url(path), json={"target_id": target})  # noqa: E731
+    return Call(send, "olga", {site}, settle=verified)
+
+
+def catalog_import_call(f: Fixture, path: str) -> Call:
+    site, target = f.site["id"], local_target(f)
+    _ok(
+        f.operator.post(
+            f.url(f"/api/workloads/{site}/snapshots/{f.snapshot}/copies"),
+            json={"target_id": target},
+        )
+    )
+    wait_until(lambda: copy_state(f, site, f.snapshot, target) == "verified", 120, "the copy")
+    [entry] = f.admin.get(f"/api/storage-targets/{target}/catalog").json()["items"]
+    url = path.replace("{target_id}", target).replace("{key}", entry["key"])
+    return Call(lambda: f.admin.post(url), "admin", {site})
+
+
+def instance_backup_call(f: Fixture) -> Call:
+    body = {"target_id": local_target(f)}
+    return Call(lambda: f.admin.post("/api/instance/backups", json=body), "admin", set())
+
+
+def hooks_call(f: Fixture, path: str) -> Call:
+    w = f.workload()
+    url = f.url(path).replace(f.site["id"], w["id"])
+    body = {"before": {"command": ["true"]}}
+    return Call(lambda: f.operator.put(url, json=body), "olga", {w["id"]})
+
+
+def domains_call(f: Fixture, path: str) -> Call:
+    w = f.workload(ports=[{"container": 8080}])
+    url = f.url(path).replace(f.site["id"], w["id"])
+    body = [{"host": f"{unique('aud')}.example.com", "port": 8080, "tls": "off"}]
+    return Call(lambda: f.operator.put(url, json=body), "olga", {w["id"]})
+
+
+def clone_call(f: Fixture, path: str) -> Call:
+    body = {"name": unique("clone"), "deploy": False}
+    return Call(lambda: f.operator.post(f.url(path), json=body), "olga", {f.site["id"]})
+
+
+def drill_call(f: Fixture, path: str) -> Call:
+    site = f.site["id"]
+
+    def ended(r: httpx.Response) -> None:
+        url = f"{f.url(path)}/{r.json()['id']}"
+        wait_until(lambda: f.operator.get(url).json()["status"] != "running", 120, "the drill")
+
+    return Call(lambda: f.operator.post(f.url(path)), "olga", {site}, settle=ended)
+
+
+def rollback_call(f: Fixture, path: str) -> Call:
+    site = f.site["id"]
+    items = f.operator.get(f"/api/workloads/{site}/deployments").json()["items"]
+    first = min((d for d in items if d["status"] == "succeeded"), key=lambda d: d["created_at"])
+    url = f.url(path, deployment_id=first["id"])
+
+    def deployed(r: httpx.Response) -> None:
+        wait_deployment(f.operator, site, r.json()["deployment"]["id"])
+
+    return Call(lambda: f.operator.post(url, json={}), "olga", {site}, settle=deployed)
+
+
+def point_call(f: Fixture, method: str, path: str) -> Call:
+    """A project of its own with one deployed workload holding a volume."""
+    slug = unique("aud")
+    _ok(f.admin.post("/api/projects", json={"slug": slug}))
+    w = create_workload(f.server, slug, config={"image": IMAGE})
+    with_volume(f, w)
+    assert deploy(f.operator, w["id"])["status"] == "succeeded"
+    base = f"/api/projects/{slug}/recovery-points"
+
+    def status(pid: str, field_: str = "status") -> str:
+        return str(f.admin.get(f"{base}/{pid}").json()[field_])
+
+    def captured(pid: str) -> None:
+        wait_until(lambda: status(pid) != "capturing", 120, "the recovery point")
+        assert status(pid) == "ready"
+
+    body = {"stage": "production", "mode": "none"}
+    if path.endswith("/recovery-points"):
+        send = lambda: f.operator.post(base, json=body)  # noqa: E731
+        return Call(send, "olga", {slug, w["id"]}, settle=lambda r: captured(r.json()["id"]))
+    r = f.operator.post(base, json=body)
+    assert r.status_code == 202, r.text
+    pid = str(r.json()["id"])
+    captured(pid)
+    headers = {"X-Confirm-Restore": f"{slug}/production"}
+
+    def restored(_r: httpx.Response) -> None:
+        wait_until(lambda: status(pid, "restore_status") != "running", 180, "the restore")
+
+    send = lambda: f.admin.post(f"{base}/{pid}/restore", headers=headers)  # noqa: E731
+    return Call(send, "admin", {slug, w["id"]}, settle=restored)
+
+
+SUB_ROUTES: dict[str, Callable[[Fixture, str, str], Call]] = {
+    "/offsite": offsite_call,
+    "/snapshot-hooks": lambda f, _m, p: hooks_call(f, p),
+    "/domains": lambda f, _m, p: domains_call(f, p),
+    "/snapshots/{snapshot_id}/clone": lambda f, _m, p: clone_call(f, p),
+    "/snapshots/{snapshot_id}/copies": lambda f, _m, p: copy_call(f, p),
+    "/snapshots/{snapshot_id}/drills": lambda f, _m, p: drill_call(f, p),
+    "/deployments/{deployment_id}/rollback": lambda f, _m, p: rollback_call(f, p),
+}
+
+
 def recipe(method: str, path: str) -> Callable[[Fixture], Call]:
     """What prepares a call of the route; KeyError for a route without one."""
     if path == "/api/session":
@@ -318,14 +473,25 @@ def recipe(method: str, path: str) -> Callable[[Fixture], Call]:
         )
     if (method, path) == ("DELETE", "/api/tokens/{token_id}"):
         return token_revoke_call
+    if "/recovery-points" in path:
+        return lambda f: point_call(f, method, path)
     if path.startswith("/api/projects"):
         return lambda f: project_call(f, method)
     if path == "/api/workloads":
         return create_call
     if path == "/api/workloads/{workload_id}":
         return patch_call if method == "PATCH" else delete_call
-    if path.removeprefix("/api/workloads/{workload_id}") in WORKLOAD_ROUTES:
+    tail = path.removeprefix("/api/workloads/{workload_id}")
+    if tail in WORKLOAD_ROUTES:
         return lambda f: workload_call(f, method, path)
+    if path.startswith("/api/workloads/") and tail in SUB_ROUTES:
+        return lambda f: SUB_ROUTES[tail](f, method, path)
+    if path.startswith("/api/dns-providers/"):
+        return lambda f: dns_call(f, method, path)
+    if path == "/api/instance/backups":
+        return instance_backup_call
+    if "/catalog/" in path:
+        return lambda f: catalog_import_call(f, path)
     if path.startswith("/api/triggers"):
         return lambda f: trigger_call(f, method, path)
     if path.startswith("/api/storage-targets"):

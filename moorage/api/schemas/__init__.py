@@ -7,6 +7,7 @@ document the UI is built from. Import them from here: ``from moorage.api.schemas
     workloads.py  workloads, deployments, promote, reconcile, logs, env, chain, volumes
     snapshots.py  snapshots and restores
     drills.py     a snapshot restored elsewhere: clones and restore drills
+    domains.py    a workload's domains and the proxy's state
     triggers.py   triggers, webhook deliveries, bindings
     storage.py    storage targets for off-site copies
     kinds.py      source and trigger kinds

@@ -28,8 +28,7 @@ class Body(BaseModel):
         for name, field in type(self).model_fields.items():
             extra = field.json_schema_extra
             rule = TextRule(str(extra.get(SCHEMA_KEY, LINE))) if isinstance(extra, dict) else LINE
-            # A nested Body has checked itself: the walk does not enter models.
-            found = first_refused(getattr(self, name), rule, name)
+            found = first_refused(_tree(getattr(self, name)), rule, name)
             if found is not None:
                 where, char = found
                 raise PydanticCustomError(
@@ -38,6 +37,21 @@ class Body(BaseModel):
                     {"where": where, "char": describe(char)},
                 )
         return self
+
+
+def _tree(value: Any) -> Any:
+    """``value`` as the JSON-like tree ``first_refused`` walks: a nested ``Body`` has
+    checked itself (None here); any other model, such as a read-only part sent back
+    with a body, is walked as its fields, so no string in a request escapes the rule."""
+    if isinstance(value, Body):
+        return None
+    if isinstance(value, BaseModel):
+        return {k: _tree(v) for k, v in value}
+    if isinstance(value, dict):
+        return {k: _tree(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_tree(v) for v in value]
+    return value
 
 
 class ErrorDetail(BaseModel):
