@@ -76,6 +76,32 @@ TEMPLATES: dict[str, str] = {
     "resume_failed": "could not resume {name}: {reason}; reconcile will retry",
     # sources/image/sandbox.py (restore drills)
     "sandbox_created": "created {name} from {image} on {network}, no published port",
+    # Why a deploy failed: the deployment's ``error`` and its "deploy failed: {reason}"
+    # line (``DeployFailed`` in the same files; a reason inside a line is read in turn)
+    "reason_stopped": "workload {name} is stopped; this deploy ({reason}) does not start it: "
+    "start it, or deploy it again by hand",
+    "reason_nothing_to_rerun": "this workload has no deployment to run again",
+    "reason_volume_missing": "volume {name}: {path} does not exist; create it first",
+    "reason_disappeared": "the new container disappeared while starting",
+    "reason_not_healthy_why": "not healthy after {seconds} s: {last}",
+    "reason_not_healthy": "not healthy after {seconds} s",
+    "reason_healthcheck_unhealthy": "the image's HEALTHCHECK reports unhealthy",
+    "reason_died_output": "the container {state} (exit code {code}); its last output: {output}",
+    "reason_died": "the container {state} (exit code {code})",
+    "reason_image_gone": "the deployed image {image} is no longer on this host",
+    "reason_sandbox_disappeared": "the sandbox container disappeared",
+    "reason_sandbox_exited": "the container exited ({code}): {output}",
+    "reason_sandbox_unhealthy": "not healthy in time: {last}",
+    "reason_internal": "internal error; the server log has the details",
+    # sources/image/health.py: the last probe's answer, inside a health line or reason
+    "probe_state": "container is {state}",
+    "probe_command": "command exited {code}: {output}",
+    "probe_no_port": "an http health check needs a published tcp port",
+    "probe_unpublished": "container port {port} is not published",
+    "probe_http_error": "GET {path}: {error}",
+    "probe_http": "GET {path} answered {status}",
+    "probe_healthcheck": "HEALTHCHECK status {status}",
+    "probe_grace": "still in the grace period",
 }
 """Code -> English template; a code never changes meaning once released (the UI's
 languages key their translations by it)."""

@@ -14,6 +14,7 @@ from playwright.sync_api import expect
 
 from tests.conftest import Server, create_workload, unique
 from tests.e2e.conftest import Ui, english_left, latin_in_russian
+from tests.integration.helpers import deploy
 
 # Text a person reads, minus what is data rather than UI: logs, code, ids, form values.
 VISIBLE_TEXT = """() => {
@@ -71,6 +72,19 @@ def site(server: Server, project: str) -> dict[str, Any]:
     return workload
 
 
+@pytest.fixture
+def broken(server: Server, project: str) -> dict[str, Any]:
+    """An app whose deploy failed its health check: its reason must read in Russian too."""
+    config = {
+        "image": "moorage-test/httpd:1",
+        "ports": [{"container": 8080}],
+        "health": {"http": "/missing", "timeout_seconds": 3},
+    }
+    workload = create_workload(server, project, name=unique("shop"), config=config)
+    assert deploy(server.admin, workload["id"])["status"] == "failed"
+    return workload
+
+
 def data_words(server: Server, site: dict[str, Any]) -> set[str]:
     """Words that come from the user's own data (names, slugs, images, usernames)."""
     text = " ".join(
@@ -80,6 +94,7 @@ def data_words(server: Server, site: dict[str, Any]) -> set[str]:
             site["stage"],
             site["config"]["image"],
             "data",  # the volume's name
+            "missing",  # the broken app's health path
             " ".join(u["username"] for u in server.admin.get("/api/users").json()["items"]),
             " ".join(t["name"] for t in server.admin.get("/api/triggers").json()["items"]),
             " ".join(t["name"] for t in server.admin.get("/api/tokens").json()["items"]),
@@ -93,12 +108,13 @@ def data_words(server: Server, site: dict[str, Any]) -> set[str]:
     return set(re.findall(r"[A-Za-z][A-Za-z'-]{2,}", text)) | latin_in_russian()
 
 
-def pages(workload_id: str) -> dict[str, str]:
+def pages(workload_id: str, broken_id: str) -> dict[str, str]:
     tabs = ("overview", "deployments", "env", "volumes", "triggers", "snapshots")
     return {
         "apps": "/apps",
         "apps-new": "/apps/new",
         **{f"app-{tab}": f"/apps/{workload_id}?tab={tab}" for tab in tabs},
+        "app-failed-deploy": f"/apps/{broken_id}?tab=deployments",
         "triggers": "/triggers",
         "audit": "/audit",
         "settings": "/settings",
@@ -107,7 +123,9 @@ def pages(workload_id: str) -> dict[str, str]:
     }
 
 
-def test_every_page_in_english_and_russian(ui: Ui, server: Server, site: dict[str, Any]) -> None:
+def test_every_page_in_english_and_russian(
+    ui: Ui, server: Server, site: dict[str, Any], broken: dict[str, Any]
+) -> None:
     ui.login()
     allowed = data_words(server, site)
     leaks: dict[str, list[str]] = {}
@@ -117,7 +135,7 @@ def test_every_page_in_english_and_russian(ui: Ui, server: Server, site: dict[st
         ui.go("/apps")
         ui.set_language(lang)
         expect(ui.page.locator("html")).to_have_attribute("lang", lang)
-        for name, path in pages(site["id"]).items():
+        for name, path in pages(site["id"], broken["id"]).items():
             for width in (1280, 390):
                 ui.page.set_viewport_size({"width": width, "height": 900})
                 ui.go(path)
@@ -133,6 +151,9 @@ def test_every_page_in_english_and_russian(ui: Ui, server: Server, site: dict[st
                     # Russian (web/src/lib/loglines.ts, moorage/log_catalog.py).
                     log = ui.page.locator("[data-testid=deploy-log]")
                     expect(log).to_contain_text("развёртывание приложения")
+                if lang == "ru" and name == "app-failed-deploy":
+                    errors = ui.page.locator(".error-text")
+                    expect(errors.first).to_contain_text("не стал исправным за 3 с")  # noqa: RUF001
                 cut = ui.page.evaluate(CLIPPED)
                 if cut:
                     clipped[f"{lang}:{name}@{width}"] = cut

@@ -27,6 +27,8 @@ WRITERS = [
     *sorted(str(p.relative_to(REPO)) for p in (REPO / "moorage" / "sources").rglob("*.py")),
 ]
 LOGGING_CALLS = {"log", "line", "stamped"}
+REASONS = {"DeployFailed"}
+"""A deploy's reason for failing: the deployment's ``error`` and its "deploy failed:" line."""
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
@@ -60,7 +62,7 @@ def _variants(node: ast.expr) -> list[str] | None:
 def _is_log_call(call: ast.Call) -> bool:
     func = call.func
     if isinstance(func, ast.Name):
-        return func.id in LOGGING_CALLS
+        return func.id in LOGGING_CALLS or func.id in REASONS
     return isinstance(func, ast.Attribute) and func.attr == "log"
 
 

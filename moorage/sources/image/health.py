@@ -27,10 +27,11 @@ def _dead(engine: Engine, container: Container) -> DeployFailed:
     except Exception:
         tail = ""
     state = "kept restarting" if container.restarts else container.state
-    reason = f"the container {state} (exit code {container.exit_code})"
-    if tail:
-        reason += f"; its last output: {tail.splitlines()[-1][:300]}"
-    return DeployFailed(reason)
+    last = tail.splitlines()[-1][:300] if tail else ""
+    return DeployFailed(
+        f"the container {state} (exit code {container.exit_code})"
+        + (f"; its last output: {last}" if last else "")
+    )
 
 
 def wait_healthy(

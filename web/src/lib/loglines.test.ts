@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import en from './i18n/en.json';
 import ru from './i18n/ru.json';
-import { localizeLog } from './loglines';
+import { localizeLog, localizeText } from './loglines';
 import type { Messages } from './i18n/translate';
 
 const EN = en as Messages;
@@ -37,6 +37,16 @@ describe('deployment logs in the reader language', () => {
     expect(localizeLog(log, EN, RU)).toBe(
       '10:00:00 abc123 Pull complete\nno stamp here\n10:00:01 удалён {x} $& (\\d)'
     );
+  });
+
+  it('reads a reason inside a line, and an error on its own', () => {
+    const log = '10:00:05 deploy failed: not healthy after 8 s: GET /missing answered 404';
+    expect(localizeLog(log, EN, RU)).toBe(
+      '10:00:05 развёртывание не удалось: не стал исправным за 8 с: GET /missing ответил 404'
+    );
+    expect(localizeText('the container exited (exit code 1)', EN, RU)).toBe('контейнер exited (код выхода 1)');
+    expect(localizeText('something no template knows', EN, RU)).toBe('something no template knows');
+    expect(localizeText('not healthy after 8 s', EN, EN)).toBe('not healthy after 8 s');
   });
 
   it('has a Russian template for every English one', () => {

@@ -29,12 +29,21 @@ export function matchers(english: Record<string, string>): Matcher[] {
   return out.map(({ code, pattern, names }) => ({ code, pattern, names }));
 }
 
-/** One line (without its time stamp) in the language of `templates`. */
-export function localizeLine(text: string, found: Matcher[], templates: Record<string, string>): string {
+/** One line (without its time stamp) in the language of `templates`. A value read out of
+ * it is itself read the same way ("deploy failed: {reason}" holds a reason that has a
+ * template of its own), a few levels deep. */
+export function localizeLine(
+  text: string,
+  found: Matcher[],
+  templates: Record<string, string>,
+  depth = 0
+): string {
   for (const m of found) {
     const hit = m.pattern.exec(text);
     if (!hit || !(m.code in templates)) continue;
-    const params = Object.fromEntries(m.names.map((name, i) => [name, hit[i + 1]]));
+    const params = Object.fromEntries(
+      m.names.map((name, i) => [name, depth < 3 ? localizeLine(hit[i + 1], found, templates, depth + 1) : hit[i + 1]])
+    );
     return interpolate(templates[m.code], params);
   }
   return text;
@@ -42,18 +51,28 @@ export function localizeLine(text: string, found: Matcher[], templates: Record<s
 
 const cache = new Map<Messages, Matcher[]>();
 
+function matchersOf(english: Messages): Matcher[] {
+  let found = cache.get(english);
+  if (!found) {
+    found = matchers((english.loglines ?? {}) as Record<string, string>);
+    cache.set(english, found);
+  }
+  return found;
+}
+
+/** One text the server wrote from its templates (a deployment's `error`, no time stamp)
+ * in the language of `messages`. */
+export function localizeText(text: string, english: Messages, messages: Messages): string {
+  if (messages === english) return text;
+  return localizeLine(text, matchersOf(english), (messages.loglines ?? {}) as Record<string, string>);
+}
+
 /** A whole log (`HH:MM:SS text` lines) in the language of `messages`, read against the
  * English templates in `english`. English in, English out. */
 export function localizeLog(log: string, english: Messages, messages: Messages): string {
   if (messages === english) return log;
-  const en = (english.loglines ?? {}) as Record<string, string>;
   const theirs = (messages.loglines ?? {}) as Record<string, string>;
-  let found = cache.get(english);
-  if (!found) {
-    found = matchers(en);
-    cache.set(english, found);
-  }
-  const use = found;
+  const use = matchersOf(english);
   return log
     .split('\n')
     .map((line) => {
