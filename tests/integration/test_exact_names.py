@@ -267,3 +267,22 @@ def test_an_image_is_found_by_its_reference_never_by_an_id_prefix(
     assert done["error"].startswith(f"cannot pull {prefix}"), done["error"]
     assert f"pulling {prefix}" in done["log"]
     assert containers(w["id"]) == []
+
+
+def test_a_local_image_named_with_its_id_is_found_while_the_id_exists() -> None:
+    """What a promote of a built image writes: ``name:tag@<image id>``. The id pins it,
+    through a tag moved to another image; another id, or an id prefix, is not found."""
+    engine = DockerEngine()
+    v1, v2 = image_id("moorage-test/httpd:1"), image_id("moorage-test/httpd:2")
+    tag = f"moorage-test/pin-{RUN_ID}:1"
+    subprocess.run(["docker", "tag", "moorage-test/httpd:1", tag], check=True)
+    try:
+        pinned = engine.image(f"{tag}@{v1}")
+        assert pinned is not None and pinned.id == v1
+        subprocess.run(["docker", "tag", "moorage-test/httpd:2", tag], check=True)  # moved
+        assert engine.image(tag) is not None and engine.image(tag).id == v2  # type: ignore[union-attr]
+        again = engine.image(f"{tag}@{v1}")
+        assert again is not None and again.id == v1
+        assert engine.image(f"{tag}@sha256:{'0' * 64}") is None
+    finally:
+        subprocess.run(["docker", "rmi", tag], capture_output=True, check=False)

@@ -737,7 +737,8 @@ def test_after_a_restore_the_last_success_carries_the_running_artifact(
     r = server.admin.post(f"/api/workloads/{target}/promote-from", json={"source": site.id})
     assert r.status_code == 202, r.text
     promoted = server.admin.get(f"/api/workloads/{target}").json()["config"]["image"]
-    assert promoted in (deployed["artifact"]["digest"], deployed["artifact"]["image_id"])
+    ran = deployed["artifact"]
+    assert promoted in (ran["digest"], f"{ran['image'].split('@')[0]}@{ran['image_id']}")
     server.admin.delete(f"/api/workloads/{target}")
 
 

@@ -58,15 +58,38 @@ def _names_image(ref: str, attrs: dict[str, Any]) -> bool:
     return _familiar(ref) in {_familiar(str(n)) for n in names}
 
 
+def _local_pin(c: docker.DockerClient, ref: str) -> dict[str, Any] | None:
+    """``name[:tag]@sha256:<id>`` for an image built or loaded here, which no registry
+    gave a digest (a promote writes such a reference, so the config names the image and
+    pins it): the image whose id that is. The id is the pin; the name says what it was
+    called when it ran, and is not checked against today's tags (a tag may have moved)."""
+    name, at, pin = ref.partition("@")
+    if not at or not name:
+        return None
+    try:
+        attrs = c.api.inspect_image(pin)
+    except docker.errors.ImageNotFound:
+        return None
+    return attrs if attrs.get("Id") == pin else None
+
+
 def find(c: docker.DockerClient, ref: str) -> Image | None:
     """The image ``ref`` names exactly, or None (an image whose id merely starts with
-    ``ref`` is not it)."""
+    ``ref`` is not it). ``name@sha256:<id>`` also finds a local image by its id when it
+    carries the name (``_local_pin``)."""
     try:
         attrs = c.api.inspect_image(ref)
     except docker.errors.ImageNotFound:
-        return None
-    if not _names_image(ref, attrs):
-        return None
+        found = _local_pin(c, ref)
+        if found is None:
+            return None
+        attrs = found
+    else:
+        if not _names_image(ref, attrs):
+            found = _local_pin(c, ref)
+            if found is None:
+                return None
+            attrs = found
     health = (attrs.get("Config") or {}).get("Healthcheck") or {}
     test = health.get("Test") or []
     return Image(

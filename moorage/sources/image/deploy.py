@@ -30,6 +30,12 @@ from moorage.sources.policy.table import review
 from moorage.store.states import WorkloadStatus
 
 
+def _runnable(ref: str, image: Image) -> str:
+    """What Docker creates the container from: ``ref``, except a local image named with
+    its id (``name:tag@<image id>``, see ``promoted``), which Docker knows only by the id."""
+    return image.id if ref.partition("@")[2] == image.id else ref
+
+
 def _ensure_image(ctx: DeployContext, config: ImageConfig, ref: str) -> Image:
     image = None if ctx.pull else ctx.engine.image(ref)
     if image is not None:
@@ -138,7 +144,7 @@ def deploy(ctx: DeployContext, config: ImageConfig) -> dict[str, Any]:
         workload,
         config,
         deployment_id=ctx.deployment_id,
-        image=config.image,
+        image=_runnable(config.image, image),
         publish_addr=ctx.settings.publish_addr,
         extra_labels=ctx.labels,
     )
@@ -352,5 +358,14 @@ def logs(ctx: DeployContext, tail: int) -> str:
 
 
 def promoted(config: dict[str, Any], artifact: dict[str, Any]) -> dict[str, Any]:
-    """Run exactly what the source ran: its digest when the registry gave one, else its id."""
-    return {**config, "image": artifact.get("digest") or artifact["image_id"]}
+    """Run exactly what the source ran, named so a person reads it: the registry's
+    ``name@sha256:<digest>`` when it gave one; for a local image (built or loaded here,
+    no digest) ``name:tag@sha256:<image id>``, which ``images.find`` resolves by the id
+    only while the image still carries that name; a bare id when the source named none."""
+    if artifact.get("digest"):
+        return {**config, "image": artifact["digest"]}
+    name = str(artifact.get("image") or "").split("@", 1)[0]
+    image_id = str(artifact["image_id"])
+    if not name or name.startswith("sha256:"):
+        return {**config, "image": image_id}
+    return {**config, "image": f"{name}@{image_id}"}
