@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from moorage.cli import apps, projects, recovery_points, snapshots, triggers
+from moorage.cli import apps, dns, projects, recovery_points, snapshots, triggers
 from moorage.cli.offline import admin_app, token_app
 from moorage.cli.offsite import apps_offsite, backup_app, instance_app, snapshots_copy, targets_app
 from moorage.cli.openapi import openapi
@@ -28,6 +28,7 @@ app.add_typer(triggers.app, name="triggers")
 app.add_typer(snapshots.app, name="snapshots")
 app.add_typer(recovery_points.app, name="recovery-points")
 app.add_typer(targets_app, name="targets")
+app.add_typer(dns.app, name="dns")
 app.add_typer(backup_app, name="backup")
 app.add_typer(instance_app, name="instance")
 snapshots.app.command("copy")(snapshots_copy)
