@@ -3,6 +3,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
+scripts/reserve-ports.sh  # the fixed ports below never go to a port picked by binding to 0
+
 # The Docker engine, Compose, busybox, the registry and the test images (SPEC section 7).
 scripts/docker.sh || { echo "error: could not provide a Docker engine for the tests" >&2; exit 1; }
 scripts/test-images.sh || { echo "error: could not build the test images" >&2; exit 1; }

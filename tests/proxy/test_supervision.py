@@ -8,6 +8,7 @@ import signal
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conftest import Server, admin_api, free_port, start_server, stop_server
 from tests.integration.helpers import deploy
@@ -15,7 +16,7 @@ from tests.proxy.conftest import through_proxy, wait_for, web_workload
 
 
 def test_killed_caddy_comes_back_with_the_same_routes_and_the_changes_made_meanwhile(
-    proxy_server: Server, proxy_project: str
+    proxy_server: Server, proxy_project: str, request: pytest.FixtureRequest
 ) -> None:
     w = web_workload(proxy_server, proxy_project)
     assert deploy(proxy_server.operator, w["id"])["status"] == "succeeded"
@@ -23,6 +24,7 @@ def test_killed_caddy_comes_back_with_the_same_routes_and_the_changes_made_meanw
     r = proxy_server.operator.put(f"/api/workloads/{w['id']}/domains", json=first)
     assert r.status_code == 200, r.text
     client = httpx.Client(timeout=10)
+    request.addfinalizer(client.close)  # closed on a failure too: no socket left to the GC
 
     def answers(host: str) -> bool:
         try:
@@ -51,7 +53,6 @@ def test_killed_caddy_comes_back_with_the_same_routes_and_the_changes_made_meanw
     assert back["pid"] != status["pid"]
     wait_for(lambda: answers("before.example.internal"), 30, "the old route after the restart")
     wait_for(lambda: answers("during.example.internal"), 30, "the route added while it was down")
-    client.close()
     assert (
         proxy_server.operator.put(f"/api/workloads/{w['id']}/domains", json=[]).status_code == 200
     )
