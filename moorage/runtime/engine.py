@@ -205,6 +205,12 @@ class Engine(Protocol):
 
     def logs(self, container_id: str, tail: int) -> str: ...
 
+    def last_exit_code(self, container_id: str) -> int | None:
+        """The exit code of the container's last exit, also when a restart policy has
+        started it again since (its state then says 0); None when it never exited.
+        Docker: the ``exitCode`` of its last ``die`` event."""
+        ...
+
     def remove_network(self, name: str) -> None:
         """Remove a network if it exists and nothing uses it."""
         ...

@@ -153,6 +153,9 @@ class FakeEngine:
     def logs(self, container_id: str, tail: int) -> str:
         return ""
 
+    def last_exit_code(self, container_id: str) -> int | None:
+        return self._box(container_id).container.exit_code
+
     def _box(self, container_id: str) -> FakeContainer:
         box = self.boxes.get(container_id)
         if box is None:

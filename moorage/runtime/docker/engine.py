@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -297,6 +298,25 @@ class DockerEngine:
             return (code if code is not None else -1), output.text()
 
         return self._call(f"running a command in {container_id[:12]}", run)
+
+    def last_exit_code(self, container_id: str) -> int | None:
+        def last(c: docker.DockerClient) -> int | None:
+            created = str(c.api.inspect_container(container_id).get("Created", ""))[:19]
+            since = int(datetime.fromisoformat(created).replace(tzinfo=UTC).timestamp())
+            code: int | None = None
+            events = c.api.events(
+                since=since,
+                until=int(time.time()) + 1,
+                filters={"container": container_id, "event": "die"},
+                decode=True,
+            )
+            for event in events:
+                value = (event.get("Actor") or {}).get("Attributes", {}).get("exitCode")
+                if value is not None and str(value).lstrip("-").isdigit():
+                    code = int(value)
+            return code
+
+        return self._call(f"reading the exits of {container_id[:12]}", last)
 
     def logs(self, container_id: str, tail: int) -> str:
         def logs(c: docker.DockerClient) -> str:

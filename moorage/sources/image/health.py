@@ -28,8 +28,14 @@ def _dead(engine: Engine, container: Container) -> DeployFailed:
         tail = ""
     state = "kept restarting" if container.restarts else container.state
     last = tail.splitlines()[-1][:300] if tail else ""
+    code = container.exit_code
+    if container.restarts and not code:  # started again since: its state says 0
+        try:
+            code = engine.last_exit_code(container.id)
+        except Exception:
+            code = None
     return DeployFailed(
-        f"the container {state} (exit code {container.exit_code})"
+        f"the container {state} (exit code {code if code is not None else 'unknown'})"
         + (f"; its last output: {last}" if last else "")
     )
 
