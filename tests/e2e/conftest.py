@@ -53,6 +53,15 @@ class Ui:
         self.server = server
         self.errors: list[str] = []
         page.on("pageerror", lambda e: self.errors.append(str(e)))
+        # The UI's handleError (web/src/hooks.client.ts): why a page showed its error page.
+        page.on(
+            "console",
+            lambda m: (
+                self.errors.append(m.text)
+                if m.type == "error" and m.text.startswith("page failed")
+                else None
+            ),
+        )
         page.set_default_timeout(20_000)
 
     def go(self, path: str) -> Page:
