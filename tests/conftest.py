@@ -238,6 +238,27 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{os.getpid()}-{next(_counter)}"
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``--dist loadgroup`` under pytest 9: pytest-xdist 3.8 groups by an ``@group`` suffix
+    it writes into ``item._nodeid``, which pytest 9 no longer reads (a node's id is the
+    structured ``item._id``), so every ``xdist_group`` mark was ignored and, among others,
+    four workers each started the proxy tests' Caddy on the same fixed ports. This writes
+    the suffix into the id's string form, the one the controller schedules by."""
+    if not getattr(config.option, "loadgroup", False):
+        return
+    for item in items:
+        names = sorted(
+            {
+                str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                for m in item.iter_markers("xdist_group")
+            }
+        )
+        node_id = getattr(item, "_id", None)
+        if names and node_id is not None and "@" not in item.nodeid:
+            object.__setattr__(node_id, "_str_cache", f"{item.nodeid}@{'_'.join(names)}")
+
+
 @pytest.fixture(scope="session")
 def web_built() -> None:
     """Run scripts/web.sh: installs the locked node packages and rebuilds a stale UI build."""

@@ -12,11 +12,16 @@ from typing import Any
 import dns.rdatatype
 import dns.resolver
 import httpx
+import pytest
 
 from moorage.plugins.spec import DnsZone
 from tests.conftest import Server, assert_error
 from tests.integration.helpers import deploy
 from tests.proxy.conftest import pebble_roots, through_proxy, wait_for, web_workload
+
+# One worker runs every proxy test: they share one Caddy on the fixed ports pebble
+# validates on (58001/58002), which two workers cannot both hold.
+pytestmark = pytest.mark.xdist_group("proxy")
 
 
 def bind_addresses(name: str, parts: dict[str, str]) -> list[str]:

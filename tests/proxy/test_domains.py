@@ -8,6 +8,7 @@ import ssl
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.conftest import Server, assert_error, create_workload
 from tests.integration.helpers import deploy
@@ -18,6 +19,10 @@ from tests.proxy.conftest import (
     wait_for,
     web_workload,
 )
+
+# One worker runs every proxy test: they share one Caddy on the fixed ports pebble
+# validates on (58001/58002), which two workers cannot both hold.
+pytestmark = pytest.mark.xdist_group("proxy")
 
 
 def put_domains(server: Server, workload_id: str, items: list[dict[str, Any]]) -> httpx.Response:

@@ -14,6 +14,10 @@ from tests.conftest import Server, admin_api, free_port, start_server, stop_serv
 from tests.integration.helpers import deploy
 from tests.proxy.conftest import through_proxy, wait_for, web_workload
 
+# One worker runs every proxy test: they share one Caddy on the fixed ports pebble
+# validates on (58001/58002), which two workers cannot both hold.
+pytestmark = pytest.mark.xdist_group("proxy")
+
 
 def test_killed_caddy_comes_back_with_the_same_routes_and_the_changes_made_meanwhile(
     proxy_server: Server, proxy_project: str, request: pytest.FixtureRequest

@@ -9,10 +9,15 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.conftest import Server, unique
 from tests.integration.helpers import deploy, wait_until
 from tests.proxy.conftest import through_proxy, wait_for, web_workload
+
+# One worker runs every proxy test: they share one Caddy on the fixed ports pebble
+# validates on (58001/58002), which two workers cannot both hold.
+pytestmark = pytest.mark.xdist_group("proxy")
 
 HOST = "zero.example.internal"
 MAX_REQUESTS = 20000
