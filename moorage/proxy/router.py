@@ -140,6 +140,8 @@ class Router:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(15)
+        if self._certs_thread is not None:
+            self._certs_thread.join(5)  # a handshake is bounded at 3 s per host
         self.caddy.stop()
 
     def kick(self) -> None:
@@ -315,6 +317,8 @@ class Router:
             routes = domains.routing(s)
         seen: dict[str, ServedCert] = {}
         for route in routes:
+            if self._stop.is_set():
+                return
             if route.tls == "off":
                 continue
             cert = served(self.settings.proxy_https_addr, route.host)

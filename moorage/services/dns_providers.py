@@ -58,6 +58,14 @@ def put(
     if row is not None and row.kind == kind:
         old = unseal(settings.data_dir, row.sealed)
         config = {k: old.get(k, v) if v == MASK else v for k, v in config.items()}
+    masked = sorted(k for k, v in config.items() if v == MASK)
+    if masked:  # the mask stands for a stored secret; a new provider or kind has none
+        raise InvalidInput(
+            f"{', '.join(masked)} is the mask, and {name!r} has no stored {kind} secret to "
+            "keep: give the secret itself",
+            code="invalid_config",
+            details={"fields": masked},
+        )
     model = validate_config(kind, plugin.config_model, config)
     stored = stored_config(model)
     if row is None:

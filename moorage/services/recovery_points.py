@@ -66,6 +66,7 @@ def create(
         id=new_id("rp"), project_id=project.id, stage=stage, mode=CaptureMode(mode), items=[]
     )
     items = []
+    captured: dict[str, dict[str, Any]] = {}  # workload id -> what its part holds, for the row
     for w in members:
         try:
             snap = snapshot_service.request_capture(
@@ -81,6 +82,7 @@ def create(
         except InvalidInput as exc:
             raise InvalidInput(f"workload {w.name!r}: {exc.message}", code=exc.code) from None
         items.append({"workload_id": w.id, "name": w.name, "snapshot_id": snap.id})
+        captured[w.id] = {"name": w.name, "snapshot": snap.id, "volumes": list(snap.volumes)}
     point.items = items
     s.add(point)
     s.flush()
@@ -94,7 +96,7 @@ def create(
             "recovery_point": point.id,
             "stage": stage,
             "mode": mode,
-            "snapshots": {i["name"]: i["snapshot_id"] for i in items},
+            "snapshots": captured,
         },
     )
     return point

@@ -149,6 +149,7 @@ def sample(
 ) -> Any:
     """A value the field's own validation accepts, noting every text leaf in it."""
     schema = resolve(doc, schema)
+    explicit = SCHEMA_KEY in schema
     rule = schema.get(SCHEMA_KEY, rule)
     kind = schema.get("type")
     if "enum" in schema:
@@ -168,7 +169,9 @@ def sample(
     if kind == "object" or "properties" in schema:
         value: dict[str, Any] = {}
         for name, prop in schema.get("properties", {}).items():
-            value[name] = sample(doc, prop, "line", (*where, name), leaves)
+            # A field's rule covers what it holds (the server walks a nested plain model
+            # by it); a nested body's own fields say theirs.
+            value[name] = sample(doc, prop, rule if explicit else "line", (*where, name), leaves)
         extra = schema.get("additionalProperties")
         if extra:  # a map: its key is text too, and a free-form value holds strings
             leaves.append(Leaf((*where, "k"), "line", is_key=True))

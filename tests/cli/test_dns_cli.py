@@ -39,7 +39,14 @@ def test_dns_set_list_delete_and_refusals(server: Server, tmp_path: Path) -> Non
     )
     assert again.returncode == 0, again.stderr
 
+    masked = tmp_path / "masked.json"
+    masked.write_text(json.dumps(item["config"]))  # the mask, under a name with no secret
     refusals = [
+        (
+            ("dns", "set", unique("dns"), "--kind", "rfc2136", "--config", str(masked)),
+            admin,
+            "mask",
+        ),
         (("dns", "set", name, "--kind", "nope", "--config", str(config)), admin, "nope"),
         (("dns", "set", name, "--kind", "rfc2136", "--config", str(tmp_path / "x")), admin, "x"),
         (("dns", "set", unique("dns"), "--kind", "rfc2136", "--config", str(config)), operator, ""),

@@ -270,8 +270,9 @@ def test_an_image_is_found_by_its_reference_never_by_an_id_prefix(
 
 
 def test_a_local_image_named_with_its_id_is_found_while_the_id_exists() -> None:
-    """What a promote of a built image writes: ``name:tag@<image id>``. The id pins it,
-    through a tag moved to another image; another id, or an id prefix, is not found."""
+    """What a promote of a built image writes: ``name:tag@<image id>``. The id pins it
+    while the image carries that repository (any tag); another id, or a name the image
+    does not carry (never had, or its tag moved away), is not found."""
     engine = DockerEngine()
     v1, v2 = image_id("moorage-test/httpd:1"), image_id("moorage-test/httpd:2")
     tag = f"moorage-test/pin-{RUN_ID}:1"
@@ -279,10 +280,15 @@ def test_a_local_image_named_with_its_id_is_found_while_the_id_exists() -> None:
     try:
         pinned = engine.image(f"{tag}@{v1}")
         assert pinned is not None and pinned.id == v1
+        # Another tag of the same repository names it too (the pin is the id).
+        same_repo = engine.image(f"moorage-test/pin-{RUN_ID}:9@{v1}")
+        assert same_repo is not None and same_repo.id == v1
+        assert engine.image(f"{tag}@sha256:{'0' * 64}") is None
         subprocess.run(["docker", "tag", "moorage-test/httpd:2", tag], check=True)  # moved
         assert engine.image(tag) is not None and engine.image(tag).id == v2  # type: ignore[union-attr]
-        again = engine.image(f"{tag}@{v1}")
-        assert again is not None and again.id == v1
-        assert engine.image(f"{tag}@sha256:{'0' * 64}") is None
+        # v1 now carries only another repository's name: not shown under this one.
+        assert engine.image(f"{tag}@{v1}") is None
+        # Another repository's name on this id: a config may not show one name, run another.
+        assert engine.image(f"postgres:16@{v1}") is None
     finally:
         subprocess.run(["docker", "rmi", tag], capture_output=True, check=False)

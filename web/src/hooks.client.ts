@@ -11,3 +11,23 @@ export const handleError: HandleClientError = ({ error, status, message }) => {
   }
   return { message };
 };
+
+// A script or stylesheet chunk that did not load (the server busy for a moment, or the UI
+// rebuilt by an upgrade while this tab was open: its old chunks are gone) would leave the
+// page on the error page. Vite announces it as `vite:preloadError`; the page is loaded
+// again once, and a second failure of the same page within a minute is shown as it is.
+const RELOADED = 'moorage.reloaded';
+window.addEventListener('vite:preloadError', (event) => {
+  const here = location.pathname + location.search;
+  let last: { page?: string; at?: number } = {};
+  try {
+    last = JSON.parse(sessionStorage.getItem(RELOADED) ?? '{}');
+  } catch {
+    last = {};
+  }
+  if (last.page === here && Date.now() - (last.at ?? 0) < 60_000) return;
+  sessionStorage.setItem(RELOADED, JSON.stringify({ page: here, at: Date.now() }));
+  console.warn(`reloading ${here}: a part of the page did not load`);
+  event.preventDefault();
+  location.reload();
+});

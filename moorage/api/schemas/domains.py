@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from moorage.api.schemas.base import Body
+from moorage.api.schemas.base import OPAQUE_TEXT, Body
 
 
 class DomainStatus(BaseModel):
@@ -40,7 +40,11 @@ class DomainIn(Body):
         "MOORAGE_PUBLIC_IP and gets wildcard certificates by DNS-01 through it",
     )
     # Read-only fields of DomainOut, accepted and ignored so a GET can be PUT back as is.
-    status: DomainStatus | None = Field(default=None, description="ignored: derived by Moorage")
+    status: DomainStatus | None = Field(
+        default=None,
+        description="ignored: derived by Moorage",
+        json_schema_extra=OPAQUE_TEXT,  # an ACME error read back holds line breaks
+    )
 
 
 class DomainOut(BaseModel):

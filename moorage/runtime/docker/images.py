@@ -60,9 +60,10 @@ def _names_image(ref: str, attrs: dict[str, Any]) -> bool:
 
 def _local_pin(c: docker.DockerClient, ref: str) -> dict[str, Any] | None:
     """``name[:tag]@sha256:<id>`` for an image built or loaded here, which no registry
-    gave a digest (a promote writes such a reference, so the config names the image and
-    pins it): the image whose id that is. The id is the pin; the name says what it was
-    called when it ran, and is not checked against today's tags (a tag may have moved)."""
+    gave a digest (a promote or rollback writes such a reference, so the config names the
+    image and pins it): the image whose id that is, when it still carries the name's
+    repository (any tag: a tag may have moved since) or no name at all. An image known by
+    another name is not found, so a config cannot show one name and run another image."""
     name, at, pin = ref.partition("@")
     if not at or not name:
         return None
@@ -70,7 +71,20 @@ def _local_pin(c: docker.DockerClient, ref: str) -> dict[str, Any] | None:
         attrs = c.api.inspect_image(pin)
     except docker.errors.ImageNotFound:
         return None
-    return attrs if attrs.get("Id") == pin else None
+    if attrs.get("Id") != pin:
+        return None
+    names = [*(attrs.get("RepoTags") or ()), *(attrs.get("RepoDigests") or ())]
+    repo = _repository(_familiar(name))
+    if names and repo not in {_repository(_familiar(str(n))) for n in names}:
+        return None
+    return dict(attrs)
+
+
+def _repository(familiar: str) -> str:
+    """``repo`` of a familiar ``repo:tag`` or ``repo@digest``."""
+    name = familiar.partition("@")[0]
+    last = name.rsplit("/", 1)[-1]
+    return name[: name.rfind(":")] if ":" in last else name
 
 
 def find(c: docker.DockerClient, ref: str) -> Image | None:

@@ -46,6 +46,10 @@ describe('deployment logs in the reader language', () => {
     );
     expect(localizeText('the container exited (exit code 1)', EN, RU)).toBe('контейнер exited (код выхода 1)');
     expect(localizeText('something no template knows', EN, RU)).toBe('something no template knows');
+    // The app's own output is data: never read as one of Moorage's lines.
+    expect(localizeText('the container exited (exit code 1); its last output: started worker pool', EN, RU)).toBe(
+      'контейнер exited (код выхода 1); последний вывод: started worker pool'
+    );
     expect(localizeText('not healthy after 8 s', EN, EN)).toBe('not healthy after 8 s');
   });
 

@@ -29,7 +29,11 @@ export function matchers(english: Record<string, string>): Matcher[] {
   return out.map(({ code, pattern, names }) => ({ code, pattern, names }));
 }
 
-/** One line (without its time stamp) in the language of `templates`. A value read out of
+/** Placeholders that hold Moorage's own words (a reason, a probe's answer), read in turn;
+ * every other value (a name, an image, the app's own output) is data and shown as it is. */
+const NESTED = new Set(['reason', 'last']);
+
+/** One line (without its time stamp) in the language of `templates`. A reason read out of
  * it is itself read the same way ("deploy failed: {reason}" holds a reason that has a
  * template of its own), a few levels deep. */
 export function localizeLine(
@@ -42,7 +46,10 @@ export function localizeLine(
     const hit = m.pattern.exec(text);
     if (!hit || !(m.code in templates)) continue;
     const params = Object.fromEntries(
-      m.names.map((name, i) => [name, depth < 3 ? localizeLine(hit[i + 1], found, templates, depth + 1) : hit[i + 1]])
+      m.names.map((name, i) => [
+        name,
+        depth < 3 && NESTED.has(name) ? localizeLine(hit[i + 1], found, templates, depth + 1) : hit[i + 1]
+      ])
     );
     return interpolate(templates[m.code], params);
   }
