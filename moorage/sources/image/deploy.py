@@ -361,7 +361,8 @@ def promoted(config: dict[str, Any], artifact: dict[str, Any]) -> dict[str, Any]
     """Run exactly what the source ran, named so a person reads it: the registry's
     ``name@sha256:<digest>`` when it gave one; for a local image (built or loaded here,
     no digest) ``name:tag@sha256:<image id>``, which ``images.find`` resolves by the id
-    only while the image still carries that name; a bare id when the source named none."""
+    only while the image still carries that repository (or no name); a bare id when the
+    source named none."""
     if artifact.get("digest"):
         return {**config, "image": artifact["digest"]}
     name = str(artifact.get("image") or "").split("@", 1)[0]
