@@ -338,7 +338,7 @@ def copy_state(f: Fixture, workload_id: str, snapshot_id: str, target: str) -> s
 def offsite_call(f: Fixture, method: str, path: str) -> Call:
     """A workload of its own, so the site's snapshots are not copied meanwhile."""
     w = f.workload()
-    url, body = f.url(path).replace(f.site["id"], w["id"]), {"target_id": local_target(f)}
+    url, body = f.url(path, workload_id=w["id"]), {"target_id": local_target(f)}
     if method == "PUT":
         return Call(lambda: f.operator.put(url, json=body), "olga", {w["id"]})
     _ok(f.operator.put(url, json=body))
@@ -361,7 +361,7 @@ def catalog_import_call(f: Fixture, path: str) -> Call:
     site, target = f.site["id"], local_target(f)
     _ok(
         f.operator.post(
-            f.url(f"/api/workloads/{site}/snapshots/{f.snapshot}/copies"),
+            f.url("/api/workloads/{workload_id}/snapshots/{snapshot_id}/copies"),
             json={"target_id": target},
         )
     )
@@ -378,14 +378,14 @@ def instance_backup_call(f: Fixture) -> Call:
 
 def hooks_call(f: Fixture, path: str) -> Call:
     w = f.workload()
-    url = f.url(path).replace(f.site["id"], w["id"])
+    url = f.url(path, workload_id=w["id"])
     body = {"before": {"command": ["true"]}}
     return Call(lambda: f.operator.put(url, json=body), "olga", {w["id"]})
 
 
 def domains_call(f: Fixture, path: str) -> Call:
     w = f.workload(ports=[{"container": 8080}])
-    url = f.url(path).replace(f.site["id"], w["id"])
+    url = f.url(path, workload_id=w["id"])
     body = [{"host": f"{unique('aud')}.example.com", "port": 8080, "tls": "off"}]
     return Call(lambda: f.operator.put(url, json=body), "olga", {w["id"]})
 

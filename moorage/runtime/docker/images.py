@@ -92,18 +92,13 @@ def find(c: docker.DockerClient, ref: str) -> Image | None:
     ``ref`` is not it). ``name@sha256:<id>`` also finds a local image by its id when it
     carries the name (``_local_pin``)."""
     try:
-        attrs = c.api.inspect_image(ref)
+        attrs: dict[str, Any] | None = c.api.inspect_image(ref)
     except docker.errors.ImageNotFound:
-        found = _local_pin(c, ref)
-        if found is None:
+        attrs = None
+    if attrs is None or not _names_image(ref, attrs):
+        attrs = _local_pin(c, ref)
+        if attrs is None:
             return None
-        attrs = found
-    else:
-        if not _names_image(ref, attrs):
-            found = _local_pin(c, ref)
-            if found is None:
-                return None
-            attrs = found
     health = (attrs.get("Config") or {}).get("Healthcheck") or {}
     test = health.get("Test") or []
     return Image(
