@@ -19,6 +19,7 @@ import FastAPI or know about HTTP.
      ├── DiskFull              no space (or quota) left on a disk Moorage writes to (507)
      ├── EngineError           the container engine refused or failed (502)
      │   └── EngineUnavailable the engine cannot be reached at all (503)
+     ├── DumpFailed            the store's dump tool (pg_dump, pg_restore) failed (502)
      ├── DeployFailed          a deploy did not become healthy (recorded, not raised to HTTP)
      ├── PluginError           a broken or duplicate plugin (start-up error)
      └── ConfigError           a bad MOORAGE_* setting (start-up error)
@@ -137,6 +138,12 @@ class TargetError(MoorageError):
     code = "target_error"
 
 
+class DumpFailed(MoorageError):
+    """The store's own dump or load tool failed (SPEC section 11); the message quotes it."""
+
+    code = "dump_failed"
+
+
 class DeployFailed(MoorageError):
     code = "deploy_failed"
 
@@ -201,11 +208,14 @@ CODES: dict[str, ErrorCode] = {
     "volume_nested": ErrorCode(409, "two volumes' directories are nested"),
     "port_in_use": ErrorCode(409, "another workload publishes this fixed host port"),
     "domain_taken": ErrorCode(409, "another workload has this host (details name it)"),
+    "target_in_use": ErrorCode(409, "a backup schedule still uses the storage target"),
     "dns_provider_in_use": ErrorCode(409, "domains or kept records still use the provider"),
     "snapshot_busy": ErrorCode(409, "the snapshot is still being captured"),
     "not_ready": ErrorCode(409, "the snapshot has no complete archive (still capturing, failed)"),
     "restore_running": ErrorCode(409, "a restore of the workload (or from the snapshot) runs"),
-    "data_dir_not_empty": ErrorCode(409, "an instance restore into a data dir that has a store"),
+    "data_dir_not_empty": ErrorCode(
+        409, "an instance restore into a data dir or database that has a store"
+    ),
     "workload_unknown": ErrorCode(
         409, "an off-site copy of a workload this instance does not have"
     ),
@@ -285,6 +295,7 @@ CODES: dict[str, ErrorCode] = {
     "target_unreachable": ErrorCode(502, "a storage target's host or path cannot be reached"),
     "target_auth_failed": ErrorCode(502, "a storage target refused the stored credentials"),
     "target_object_missing": ErrorCode(502, "the storage target holds no object of that key"),
+    "dump_failed": ErrorCode(502, "pg_dump or pg_restore of the store failed (quoted)"),
     "copy_corrupt": ErrorCode(502, "an off-site copy that does not decrypt (key or bytes)"),
     "busy": ErrorCode(503, "at a bound kept on purpose (password checks); retry shortly"),
     "disk_full": ErrorCode(507, "no space or quota left where Moorage writes"),

@@ -23,6 +23,14 @@ OFFSITE_STALE = Gauge(
 )
 OFFSITE_COPIES = Counter("moorage_offsite_copies", "Off-site copies by result", ["result"])
 OFFSITE_BYTES = Counter("moorage_offsite_bytes", "Ciphertext bytes of verified off-site copies")
+INSTANCE_BACKUPS = Counter(
+    "moorage_instance_backups", "Scheduled instance backups by result", ["result"]
+)
+INSTANCE_BACKUP_LAST = Gauge(
+    "moorage_instance_backup_last_success_timestamp_seconds",
+    "When the last scheduled instance backup to the target verified (Unix time; SPEC 11)",
+    ["target"],
+)
 CERT_EXPIRY_DAYS = Gauge(
     "moorage_certificate_expiry_days",
     "Days until the certificate the proxy serves for the domain expires (SPEC section 12)",

@@ -22,6 +22,7 @@ from moorage.deployer.trigger_runner import TriggerRunner
 from moorage.deployer.views import WorkloadViews
 from moorage.errors import MoorageError
 from moorage.faults import FaultPoints
+from moorage.offsite.backup_runner import BackupRunner
 from moorage.offsite.copier import Copier
 from moorage.plugins.registry import Registry
 from moorage.proxy.router import Router
@@ -102,6 +103,7 @@ class Server:
     cloner: Cloner
     drills: DrillRunner
     recovery_points: RecoveryPoints
+    backups: BackupRunner
 
     proxy: Router | None = None
     """Caddy, when MOORAGE_PROXY=caddy (SPEC section 12)."""
@@ -148,6 +150,7 @@ class Server:
         if self.proxy is not None:
             self.proxy.stop()
         self.runner.stop()
+        self.backups.stop()
         self.drills.stop()
         self.copier.stop()
         self.queue.stop()
@@ -199,6 +202,7 @@ def build(
     copier = Copier(settings, db, registry, fault)
     snapshotter.on_ready = copier.wake
     drill_runner = DrillRunner(settings, db, registry, engine, views, fault)
+    backups = BackupRunner(settings, db, registry)
     tools = RestoreTools(
         settings, db, registry, engine, views, locks, fault, queue.redeploy, copier.fetch
     )
@@ -221,6 +225,7 @@ def build(
             wake=queue.wake,
             on_snapshot=snapshotter.start,
             on_drill=drill_runner.start,
+            on_backup=backups.start,
         ),
         snapshotter=snapshotter,
         restorer=(restorer := RestoreEngine(tools)),
@@ -230,6 +235,7 @@ def build(
         cloner=Cloner(settings, db, registry, locks),
         drills=drill_runner,
         recovery_points=RecoveryPoints(db, engine, views, locks, snapshotter, restorer, fault),
+        backups=backups,
     )
 
 

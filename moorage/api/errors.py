@@ -40,6 +40,7 @@ STATUS: dict[type[errors.MoorageError], int] = {
     errors.EngineUnavailable: 503,
     errors.EngineError: 502,
     errors.TargetError: 502,
+    errors.DumpFailed: 502,
     errors.DeployFailed: 500,
     errors.PluginError: 500,
     errors.ConfigError: 500,

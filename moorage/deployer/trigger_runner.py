@@ -33,7 +33,7 @@ class TriggerRunner:
     """The ``trigger-runner`` thread: ``tick`` (timed triggers) and ``poll_due`` (polled
     ones) every half second. ``wake`` has the deploy workers look at the queue; a timed
     snapshot trigger's captures go to ``on_snapshot``, a drill trigger's drills to
-    ``on_drill``, after their rows commit."""
+    ``on_drill``, after their rows commit; a backup trigger's id goes to ``on_backup``."""
 
     def __init__(
         self,
@@ -46,6 +46,7 @@ class TriggerRunner:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_snapshot: Callable[[str], None] | None = None,
         on_drill: Callable[[str], None] | None = None,
+        on_backup: Callable[[str], object] | None = None,
     ) -> None:
         self.db = db
         self.registry = registry
@@ -54,6 +55,7 @@ class TriggerRunner:
         self.wake = wake
         self.on_snapshot = on_snapshot
         self.on_drill = on_drill
+        self.on_backup = on_backup
         self.clock = clock
         self._polled_at: dict[str, float] = {}
         self._stop = threading.Event()
@@ -111,6 +113,8 @@ class TriggerRunner:
                     captures = trigger_state.capture_bound(s, self.registry, fresh, mode)
                 elif action == "drill":
                     captures = trigger_state.drill_bound(s, self.registry, fresh)
+                elif action == "backup":
+                    captures = [fresh.id]
                 else:
                     queued += len(fire(s, fresh, at=now))  # the slot's instant, as claimed
                 log.info("schedule %s fired; next at %s", trigger.name, following.isoformat())
@@ -120,6 +124,8 @@ class TriggerRunner:
             if action == "drill" and self.on_drill is not None:
                 for drill_id in captures:
                     self.on_drill(drill_id)
+            if action == "backup" and self.on_backup is not None:
+                self.on_backup(trigger.id)
         return queued
 
     def poll_due(self) -> int:

@@ -3,25 +3,26 @@
 
 A **bundle** is a tar of exactly three members, age-encrypted to the target's recipient:
 
-    moorage.db      an online, consistent copy of the SQLite database (SQLite's backup
-                    API: a reader's snapshot, taken while the server keeps serving)
+    moorage.db      (a SQLite store) an online, consistent copy: SQLite's backup API
+    moorage.pgdump  (a PostgreSQL store) the same from ``pg_dump`` (``dumps``)
     instance.key    the key every sealed credential (targets, DNS providers) opens with
-    backup.json     {format, created_at, version, database}
+    backup.json     {format, created_at, version, database: sqlite|postgresql}
 
 at ``instance/<YYYYmmddTHHMMSSZ>-<id>.tar.age`` with its metadata object beside it, written
 last after the read-back verified (``layout``: only then does the bundle count). The
 target's identity is on the target wrapped with its passphrase, so a fresh machine needs
-only the target's place, credentials and passphrase.
+only the target's place, credentials and passphrase. ``prune`` keeps the newest
+``keep_last`` bundles (a schedule's retention).
 
 ``restore`` (``moorage instance restore``, offline) refuses a data directory that already
-holds a database or an instance key, opens the target's key with the passphrase, fetches
-the newest complete bundle (checked against its metadata's size and SHA-256), and writes
-the two files with ``O_EXCL`` (the key 0600). The next ``moorage serve`` migrates the
+holds an instance key (or, for SQLite, a database), a PostgreSQL store that already has
+tables, and a bundle of the other store kind; it opens the target's key with the
+passphrase, fetches the newest complete bundle (checked against its metadata's size and
+SHA-256), writes the key with ``O_EXCL`` (0600) and the SQLite file the same way, or loads
+the dump into PostgreSQL in one transaction. The next ``moorage serve`` migrates the
 database and has every project, workload, env, trigger, user, token, storage target and
 snapshot row back; each snapshot's archive comes back from its verified copy when it is
 restored (``Copier.fetch``).
-
-PostgreSQL stores are not bundled yet: ``backup_unsupported`` says to use ``pg_dump``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ import io
 import json
 import os
 import re
-import sqlite3
 import tarfile
 import tempfile
 from dataclasses import dataclass
@@ -42,7 +42,7 @@ from typing import Any
 from moorage import __version__
 from moorage.errors import Conflict, InvalidInput, TargetError
 from moorage.names import new_id
-from moorage.offsite import layout, transfer
+from moorage.offsite import dumps, layout, transfer
 from moorage.plugins.registry import Registry
 from moorage.plugins.spec import TargetStore
 from moorage.security.sealing import KEY_FILE
@@ -51,11 +51,11 @@ from moorage.settings import Settings
 from moorage.storage.encryption import unwrap_identity
 
 PREFIX = "instance/"
-DB_FILE = "moorage.db"
+DB_FILE = dumps.FILES[dumps.SQLITE]
 INFO = "backup.json"
-MEMBERS = (DB_FILE, KEY_FILE, INFO)
 MAX_MEMBER = 16 * 1024**3
 """A member larger than this is not Moorage's database (a hostile bundle)."""
+MAX_INFO = 1 << 20
 _NAME = re.compile(r"instance/(?P<stamp>\d{8}T\d{6}Z)-ib_[0-9a-f]{16}\.tar\.age")
 
 
@@ -65,31 +65,6 @@ class Bundle:
     size: int
     sha256: str
     created_at: datetime
-
-
-def sqlite_path(settings: Settings) -> Path:
-    """The SQLite file of the store; ``InvalidInput`` (``backup_unsupported``) otherwise."""
-    url = settings.database_url
-    if not url.startswith("sqlite:///"):
-        raise InvalidInput(
-            "instance backups cover SQLite stores; for PostgreSQL, back the database up "
-            "with pg_dump and keep <data dir>/instance.key with it",
-            code="backup_unsupported",
-        )
-    return Path(url[len("sqlite:///") :])
-
-
-def copy_database(settings: Settings, dest: Path) -> None:
-    """An online, consistent copy of the store at ``dest`` (SQLite's backup API)."""
-    src = sqlite3.connect(f"file:{sqlite_path(settings)}?mode=ro", uri=True)
-    try:
-        dst = sqlite3.connect(dest)
-        try:
-            src.backup(dst)
-        finally:
-            dst.close()
-    finally:
-        src.close()
 
 
 def _digest(path: Path) -> tuple[int, str]:
@@ -104,25 +79,27 @@ def create(
     settings: Settings, store: TargetStore, recipient: str, identity: str, now: datetime
 ) -> Bundle:
     """Make a bundle of this instance, put it on ``store``, verify it, then write its
-    metadata. Raises ``TargetError`` (the target), ``InvalidInput`` (not SQLite)."""
-    sqlite_path(settings)
+    metadata. Raises ``TargetError`` (the target), ``DumpFailed`` (``pg_dump``),
+    ``InvalidInput`` (``backup_unsupported``: another database)."""
+    kind = dumps.store_kind(settings)
+    member = dumps.FILES[kind]
     with tempfile.TemporaryDirectory(dir=settings.data_dir, prefix=".backup-") as scratch:
         tmp = Path(scratch)
-        copy_database(settings, tmp / DB_FILE)
+        dumps.dump(settings, tmp / member)
         info = {
             "format": 1,
             "created_at": now.isoformat(),
             "version": __version__,
-            "database": "sqlite",
+            "database": kind,
         }
         bundle = tmp / "bundle.tar"
         with tarfile.open(bundle, "w", format=tarfile.PAX_FORMAT) as tar:
-            tar.add(tmp / DB_FILE, arcname=DB_FILE)
+            tar.add(tmp / member, arcname=member)
             tar.add(settings.data_dir / KEY_FILE, arcname=KEY_FILE)
             data = json.dumps(info).encode()
-            member = tarfile.TarInfo(INFO)
-            member.size = len(data)
-            tar.addfile(member, io.BytesIO(data))
+            entry = tarfile.TarInfo(INFO)
+            entry.size = len(data)
+            tar.addfile(entry, io.BytesIO(data))
         size, sha = _digest(bundle)
         stamp = now.astimezone(UTC).strftime(layout.STAMP)
         key = f"{PREFIX}{stamp}-{new_id('ib')}{layout.BUNDLE}"
@@ -144,19 +121,51 @@ def newest(store: TargetStore) -> str | None:
     return max(complete) if complete else None
 
 
-def _check_empty(data_dir: Path, settings: Settings) -> None:
-    taken = [p.name for p in (data_dir / DB_FILE, data_dir / KEY_FILE) if p.exists()]
+def prune(store: TargetStore, keep_last: int) -> list[str]:
+    """Delete all but the newest ``keep_last`` complete bundles on ``store`` (each one's
+    metadata first, so a cut-off prune never leaves a bundle that counts but is gone);
+    the keys deleted, oldest last."""
+    objects = store.list(PREFIX)
+    keys = {o.key for o in objects}
+    complete = sorted(
+        (k for k in keys if _NAME.fullmatch(k) and layout.meta_key(k) in keys), reverse=True
+    )
+    gone = complete[keep_last:]
+    for key in gone:
+        store.delete(layout.meta_key(key))
+        store.delete(key)
+    return gone
+
+
+def _check_empty(settings: Settings) -> str:
+    """The store kind, once the data directory and the store are known to be empty."""
+    kind = dumps.store_kind(settings)
+    data_dir = settings.data_dir
+    files = (
+        (data_dir / KEY_FILE, data_dir / DB_FILE)
+        if kind == dumps.SQLITE
+        else (data_dir / KEY_FILE,)
+    )
+    taken = [p.name for p in files if p.exists()]
     if taken:
         raise Conflict(
             f"{data_dir} already holds {', '.join(taken)}: an instance restore goes into an "
             "empty data directory (move the old one aside first)",
             code="data_dir_not_empty",
         )
-    if sqlite_path(settings) != data_dir / DB_FILE:
+    if kind == dumps.SQLITE and dumps.sqlite_path(settings) != data_dir / DB_FILE:
         raise InvalidInput(
             f"the store must be the default {data_dir / DB_FILE} for an instance restore",
             code="backup_unsupported",
         )
+    if kind == dumps.POSTGRESQL and (tables := dumps.postgres_tables(settings)):
+        raise Conflict(
+            f"the PostgreSQL store already has tables ({', '.join(tables[:5])}): an instance "
+            "restore goes into an empty database (create one and point "
+            "MOORAGE_DATABASE_URL at it)",
+            code="data_dir_not_empty",
+        )
+    return kind
 
 
 def restore(
@@ -169,7 +178,7 @@ def restore(
     """Bring the newest bundle on the target back into the empty data directory; the
     bundle's ``backup.json``. See the module docstring for the refusals."""
     data_dir = settings.data_dir
-    _check_empty(data_dir, settings)
+    held_here = _check_empty(settings)
     plugin = registry.storage_kind(kind)
     plugin.validate(config)
     store = plugin.open(config)
@@ -189,45 +198,69 @@ def restore(
                 code="target_object_missing",
             )
         meta = layout.read_meta(store, key, identity)
+        held = str(meta.get("database", dumps.SQLITE))
+        if held != held_here:
+            raise InvalidInput(
+                f"the newest backup on the target holds a {held} store, and "
+                f"MOORAGE_DATABASE_URL names a {held_here} one: point it at an empty {held} "
+                "store",
+                code="backup_unsupported",
+            )
         data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=data_dir, prefix=".restore-") as scratch:
             bundle = Path(scratch) / "bundle.tar"
             transfer.fetch(
                 store, key, identity, bundle, size=int(meta["size"]), sha256=str(meta["sha256"])
             )
-            return _unpack(bundle, data_dir)
+            return _unpack(bundle, settings, held_here)
     finally:
         store.close()
 
 
-def _unpack(bundle: Path, data_dir: Path) -> dict[str, Any]:
-    """Write the bundle's database and key into ``data_dir``: only these names, only
-    regular files, never through ``extract``; each with ``O_EXCL``."""
-    info: dict[str, Any] = {}
+def _unpack(bundle: Path, settings: Settings, kind: str) -> dict[str, Any]:
+    """Bring the bundle's store and key back: only these names, only regular files, never
+    through ``extract``, each first into the bundle's scratch directory. Then the key (and
+    a SQLite file) are linked into the data directory (an existing name is never
+    replaced) and a PostgreSQL dump is loaded in one transaction; on a failure nothing of
+    this bundle stays behind."""
+    names = (dumps.FILES[kind], KEY_FILE, INFO)
+    scratch = bundle.parent
     seen: set[str] = set()
     with tarfile.open(bundle, "r") as tar:
         for member in tar:
-            if member.name not in MEMBERS or not member.isreg() or member.name in seen:
+            if member.name not in names or not member.isreg() or member.name in seen:
                 raise InvalidInput(
                     f"the bundle holds {member.name!r}, which is not Moorage's",
                     code="invalid_archive",
                 )
-            if member.size > MAX_MEMBER:
+            if member.size > (MAX_INFO if member.name == INFO else MAX_MEMBER):
                 raise InvalidInput(f"{member.name} is too large", code="invalid_archive")
             seen.add(member.name)
             source = tar.extractfile(member)
             assert source is not None
-            if member.name == INFO:
-                info = json.loads(source.read(1 << 20))
-                continue
-            fd = os.open(data_dir / member.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = os.open(scratch / member.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as out:
                 while chunk := source.read(1 << 20):
                     out.write(chunk)
                 out.flush()
                 os.fsync(out.fileno())
-    if seen != set(MEMBERS):
-        for name in (DB_FILE, KEY_FILE):
-            (data_dir / name).unlink(missing_ok=True)
+    if seen != set(names):
         raise InvalidInput("the bundle lacks the database or the key", code="invalid_archive")
+    try:
+        info = json.loads((scratch / INFO).read_bytes())
+    except ValueError:
+        info = None
+    if not isinstance(info, dict):
+        raise InvalidInput(f"the bundle's {INFO} is not a JSON object", code="invalid_archive")
+    placed: list[Path] = []
+    try:
+        for name in (KEY_FILE, DB_FILE) if kind == dumps.SQLITE else (KEY_FILE,):
+            os.link(scratch / name, settings.data_dir / name)  # FileExistsError: never over one
+            placed.append(settings.data_dir / name)
+        if kind == dumps.POSTGRESQL:
+            dumps.load_postgres(settings, scratch / dumps.FILES[kind])
+    except BaseException:
+        for path in placed:
+            path.unlink(missing_ok=True)
+        raise
     return info

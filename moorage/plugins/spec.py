@@ -339,8 +339,9 @@ class TimedTrigger(Protocol):
         ...
 
     def action(self, config: dict[str, Any]) -> tuple[str, str]:
-        """What a firing does: ``("deploy", "")``, ``("snapshot", <capture mode>)`` or
-        ``("drill", "")`` (a restore drill of the latest ready snapshot)."""
+        """What a firing does: ``("deploy", "")``, ``("snapshot", <capture mode>)``,
+        ``("drill", "")`` (a restore drill of the latest ready snapshot) or
+        ``("backup", "")`` (the instance backs itself up to the config's ``target_id``)."""
         ...
 
 

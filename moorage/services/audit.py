@@ -83,6 +83,7 @@ class AuditAction(StrEnum):
     SNAPSHOT_COPY = "snapshot.copy"
     OFFSITE_PRUNE = "offsite.prune"
     INSTANCE_BACKUP = "instance.backup"
+    INSTANCE_BACKUP_FAILED = "instance.backup_failed"
 
 
 @dataclass

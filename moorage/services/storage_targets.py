@@ -42,7 +42,7 @@ from moorage.storage.encryption import (
     unwrap_identity,
     wrap_identity,
 )
-from moorage.store.tables import StorageTarget, utcnow
+from moorage.store.tables import StorageTarget, Trigger, utcnow
 
 KEY_OBJECT = "moorage/target-key.age"
 """The target's identity, wrapped with its passphrase: what a fresh machine reads first."""
@@ -289,8 +289,20 @@ def update(
 
 def delete(session: Session, actor: Actor, target_id: str) -> None:
     """Forget a target. What it holds stays there (a copy is never deleted by
-    forgetting where it is)."""
+    forgetting where it is). 409 ``target_in_use`` while a backup schedule names it."""
     target = get(session, target_id)
+    schedules = session.scalars(select(Trigger).where(Trigger.kind == "schedule"))
+    using = sorted(
+        t.name
+        for t in schedules
+        if t.config.get("action") == "backup" and t.config.get("target_id") == target_id
+    )
+    if using:
+        raise Conflict(
+            f"the backup schedule {', '.join(using)} uses {target.name!r}: point it at "
+            "another target or delete it first",
+            code="target_in_use",
+        )
     session.delete(target)
     audit.record(
         session,

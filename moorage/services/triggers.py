@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from moorage.errors import Conflict, InvalidInput, NotFound
+from moorage.errors import Conflict, Forbidden, InvalidInput, NotFound
 from moorage.names import check_slug, new_id
 from moorage.plugins.kind_config import public_config, stored_config
 from moorage.plugins.registry import Registry
@@ -21,7 +21,7 @@ from moorage.services.audit import AuditAction
 from moorage.services.guard import flush_or_conflict
 from moorage.services.merge_patch import merge_patch
 from moorage.services.workloads import get as get_workload
-from moorage.store.tables import Binding, Trigger, utcnow
+from moorage.store.tables import Binding, StorageTarget, Trigger, utcnow
 
 
 def new_hook_token() -> str:
@@ -103,6 +103,7 @@ def create(
     plugin = registry.trigger(kind)
     check_slug("trigger name", name)
     model = plugin.validate({} if config is None else config)
+    _check_backup(session, actor, "make", stored_config(model))
     if (
         session.scalar(select(Trigger.id).where(Trigger.kind == kind, Trigger.name == name))
         is not None
@@ -139,6 +140,7 @@ def update(
     config: Any = None,
 ) -> Trigger:
     trigger = get(session, trigger_id)
+    _check_backup(session, actor, "change", dict(trigger.config))
     changed: list[str] = []
     if name is not None and name != trigger.name:
         check_slug("trigger name", name)
@@ -157,6 +159,7 @@ def update(
         if not isinstance(config, dict):
             raise InvalidInput("config must be a JSON object", code="invalid_config")
         model = registry.trigger(trigger.kind).validate(merge_patch(trigger.config, config))
+        _check_backup(session, actor, "change", stored_config(model))
         trigger.config = stored_config(model)
         _schedule(registry, trigger)
         changed.append("config")
@@ -165,6 +168,29 @@ def update(
         session, actor, AuditAction.TRIGGER_UPDATE, "trigger", trigger.id, {"fields": changed}
     )
     return trigger
+
+
+def is_backup(config: dict[str, Any]) -> bool:
+    """A schedule whose firing backs the instance up (``action: backup``)."""
+    return config.get("action") == "backup"
+
+
+def _check_backup(session: Session, actor: Actor, verb: str, config: dict[str, Any]) -> None:
+    """Instance backups are an admin's (SPEC section 11): only an admin makes, changes or
+    removes a backup schedule (403 ``forbidden``), and its target must exist (422
+    ``unknown_target``)."""
+    if not is_backup(config):
+        return
+    if not actor.can("admin"):
+        raise Forbidden(
+            f"only an admin may {verb} a schedule that backs up the instance", code="forbidden"
+        )
+    target_id = str(config.get("target_id"))
+    if session.get(StorageTarget, target_id) is None:
+        raise InvalidInput(
+            f"no storage target {target_id!r} to back the instance up to",
+            code="unknown_target",
+        )
 
 
 def _schedule(registry: Registry, trigger: Trigger) -> None:
@@ -191,6 +217,7 @@ def regenerate_token(
 
 def delete(session: Session, actor: Actor, trigger_id: str) -> None:
     trigger = get(session, trigger_id)
+    _check_backup(session, actor, "remove", dict(trigger.config))
     for binding in session.scalars(select(Binding).where(Binding.trigger_id == trigger.id)):
         session.delete(binding)
     session.delete(trigger)
@@ -221,6 +248,11 @@ def bind(session: Session, actor: Actor, workload_id: str, trigger_id: str) -> T
     trigger = session.get(Trigger, trigger_id)
     if trigger is None:
         raise InvalidInput(f"no trigger {trigger_id!r} to bind", code="unknown_trigger")
+    if is_backup(dict(trigger.config)):
+        raise InvalidInput(
+            f"{trigger.name!r} backs up the whole instance: it binds to no workload",
+            code="invalid_binding",
+        )
     if session.get(Binding, (trigger_id, workload_id)) is not None:
         raise Conflict(
             f"trigger {trigger.name!r} is already bound to this workload", code="already_bound"

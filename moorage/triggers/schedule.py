@@ -2,8 +2,11 @@
 
 Firing is driven by the trigger runner through ``next_run`` and ``action``; this
 module only knows the calendar. The action is ``deploy`` (queue a deploy of each
-bound workload), ``snapshot`` (capture each bound workload's volumes) or ``drill``
-(a restore drill of each bound workload's latest ready snapshot, SPEC section 10).
+bound workload), ``snapshot`` (capture each bound workload's volumes), ``drill``
+(a restore drill of each bound workload's latest ready snapshot, SPEC section 10) or
+``backup`` (the instance backs itself up to ``target_id``, keeping the newest
+``keep_last`` bundles there, SPEC section 11; it binds to no workload, and only an admin
+makes, changes or removes one: ``services/triggers.py``).
 
 Across a daylight-saving change a schedule does what Vixie cron does. A fixed-time
 job (neither its minute nor its hour field starts with ``*``) fires once per local
@@ -22,7 +25,7 @@ from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, CroniterError, croniter
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from moorage.plugins.kind_config import validate_config
 
@@ -35,6 +38,8 @@ four times) before it counts as never."""
 STRIDE = timedelta(days=1)
 """Offset changes are looked for this far apart: no zone changes its offset twice a day."""
 SECOND = timedelta(seconds=1)
+KEEP_BACKUPS = 7
+"""Instance backups a backup schedule keeps on its target when ``keep_last`` is not set."""
 
 
 class NoFiring(ValueError):
@@ -138,13 +143,26 @@ class ScheduleConfig(BaseModel):
         description="Cron expression: 5 fields, or 6 with seconds last",
     )
     timezone: str = Field(default="UTC", max_length=64, description="IANA time zone")
-    action: Literal["deploy", "snapshot", "drill"] = Field(
+    action: Literal["deploy", "snapshot", "drill", "backup"] = Field(
         default="deploy",
         description="deploy; snapshot (capture the volumes); drill (prove the latest "
-        "ready snapshot restores, in a sandbox)",
+        "ready snapshot restores, in a sandbox); backup (the instance backs itself up to "
+        "a storage target; admin only)",
     )
     snapshot_mode: Literal["stop", "pause", "none"] | None = Field(
         default=None, description="How a snapshot action holds the containers still (stop)"
+    )
+    target_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="backup: the storage target the instance backs itself up to",
+    )
+    keep_last: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        description=f"backup: how many instance backups the target keeps ({KEEP_BACKUPS})",
     )
 
     @field_validator("cron")
@@ -157,6 +175,14 @@ class ScheduleConfig(BaseModel):
         except (NoFiring, CroniterError, OverflowError):
             raise ValueError(f"{value!r} never fires: no date matches it") from None
         return value
+
+    @model_validator(mode="after")
+    def _backup_fields(self) -> ScheduleConfig:
+        if self.action == "backup" and self.target_id is None:
+            raise ValueError("a backup schedule needs target_id: the storage target to use")
+        if self.action != "backup" and (self.target_id, self.keep_last) != (None, None):
+            raise ValueError("target_id and keep_last belong to the backup action only")
+        return self
 
     @field_validator("timezone")
     @classmethod
@@ -184,8 +210,8 @@ class ScheduleTrigger:
         model = ScheduleConfig.model_validate(config)
         if model.action == "snapshot":
             return "snapshot", model.snapshot_mode or "stop"
-        if model.action == "drill":
-            return "drill", ""
+        if model.action in ("drill", "backup"):
+            return model.action, ""
         return "deploy", ""
 
     def next_run(self, config: dict[str, Any], after: datetime) -> datetime:

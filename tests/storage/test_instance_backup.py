@@ -99,12 +99,59 @@ def test_a_target_without_a_bundle_or_with_a_strange_one_is_refused(
     with pytest.raises(TargetError) as caught:
         instance.restore(settings, registry, "local", {"path": str(tmp_path / "t")}, PASSPHRASE)
     assert caught.value.code == "target_object_missing"
-    bundle = tmp_path / "b.tar"
-    with tarfile.open(bundle, "w") as tar:
-        member = tarfile.TarInfo("../etc/passwd")
-        member.size = 1
-        tar.addfile(member, io.BytesIO(b"x"))
+
+
+def _member(name: str, data: bytes = b"x", kind: bytes = tarfile.REGTYPE) -> tarfile.TarInfo:
+    member = tarfile.TarInfo(name)
+    member.size, member.type = len(data), kind
+    if kind == tarfile.SYMTYPE:
+        member.size, member.linkname = 0, "/etc/passwd"
+    return member
+
+
+INFO = b'{"database": "sqlite"}'
+HOSTILE = {
+    "a path out of the directory": [("../etc/passwd", b"x", tarfile.REGTYPE)],
+    "a link in place of the key": [
+        ("moorage.db", b"db", tarfile.REGTYPE),
+        ("instance.key", b"", tarfile.SYMTYPE),
+        ("backup.json", INFO, tarfile.REGTYPE),
+    ],
+    "a member twice": [
+        ("moorage.db", b"db", tarfile.REGTYPE),
+        ("moorage.db", b"db2", tarfile.REGTYPE),
+    ],
+    "no key": [("moorage.db", b"db", tarfile.REGTYPE), ("backup.json", INFO, tarfile.REGTYPE)],
+    "the other store's dump": [
+        ("moorage.pgdump", b"dump", tarfile.REGTYPE),
+        ("instance.key", b"k", tarfile.REGTYPE),
+        ("backup.json", INFO, tarfile.REGTYPE),
+    ],
+    "info that is not an object": [
+        ("moorage.db", b"db", tarfile.REGTYPE),
+        ("instance.key", b"k", tarfile.REGTYPE),
+        ("backup.json", b"[1, 2", tarfile.REGTYPE),
+    ],
+    "info over its cap": [
+        ("moorage.db", b"db", tarfile.REGTYPE),
+        ("instance.key", b"k", tarfile.REGTYPE),
+        ("backup.json", b" " * (instance.MAX_INFO + 1), tarfile.REGTYPE),
+    ],
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_a_bundle_with_a_strange_member_writes_nothing(tmp_path: Path, case: str) -> None:
+    settings = Settings.from_env({"MOORAGE_DATA_DIR": str(tmp_path / "var")})
     settings.data_dir.mkdir()
-    with pytest.raises(InvalidInput):
-        instance._unpack(bundle, settings.data_dir)
-    assert list(settings.data_dir.iterdir()) == []
+    scratch = settings.data_dir / ".restore-x"
+    scratch.mkdir()
+    bundle = scratch / "bundle.tar"
+    with tarfile.open(bundle, "w") as tar:
+        for name, data, kind in HOSTILE[case]:
+            tar.addfile(_member(name, data, kind), io.BytesIO(data))
+    with pytest.raises(InvalidInput) as caught:
+        instance._unpack(bundle, settings, "sqlite")
+    assert caught.value.code == "invalid_archive"
+    assert [p.name for p in settings.data_dir.iterdir()] == [".restore-x"]
+    assert not (tmp_path / "etc").exists()

@@ -377,8 +377,8 @@ def test_an_unknown_action_is_refused_and_changes_nothing(db: Database, registry
             SYSTEM,
             registry,
             kind="schedule",
-            name="nightly-backup",
-            config={"cron": "0 3 * * *", "action": "backup"},
+            name="nightly-restart",
+            config={"cron": "0 3 * * *", "action": "restart"},
         )
     assert refused.value.code == "invalid_config"
     assert "action" in str(refused.value.details)
