@@ -83,7 +83,8 @@ def request(
     """A ``running`` drill of a ready snapshot (the latest ready one when ``snapshot_id``
     is None) and its audit row; the caller commits and starts it. 404 for no such
     workload or snapshot; 409 ``not_ready``; 422 ``volumes_unsupported`` for a kind
-    that cannot run in a sandbox; 409 ``not_deployed`` when nothing ever ran (a drill
+    that cannot run in a sandbox; 422 ``unknown_service`` / ``invalid_request`` for a
+    ``check.service`` the workload does not have; 409 ``not_deployed`` when nothing ever ran (a drill
     runs the last deployed artifact)."""
     workload = workloads.get(s, workload_id)
     source = registry.source(workload.kind)
@@ -91,6 +92,16 @@ def request(
         raise InvalidInput(
             f"a {workload.kind} workload cannot be drilled yet", code="volumes_unsupported"
         )
+    if check.service is not None:
+        services = source.service_names(dict(workload.config), {})
+        if check.service not in services:
+            raise InvalidInput(
+                f"check.service: the Compose file has no service {check.service!r} (it has: "
+                f"{', '.join(services)})"
+                if services
+                else f"check.service: a {workload.kind} workload has no services; leave it out",
+                code="unknown_service" if services else "invalid_request",
+            )
     if snapshot_id is None:
         snap = latest_ready(s, workload_id)
         if snap is None:

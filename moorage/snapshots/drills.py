@@ -7,8 +7,8 @@ in a sandbox, on a bounded pool of worker threads.
               mounted in place of the live volumes
     check     the asked check (HTTP through ``wget`` in the container, or a command), or
               the workload's own health check (``Sandboxed.sandbox_healthy``)
-    cleanup   whatever happened: every container and the network labelled with the
-              drill, and the unpacked data, removed
+    cleanup   whatever happened: every container, network and (a stack's) named volume
+              labelled with the drill, and the unpacked data, removed
     done      ``passed`` (the snapshot's ``verified_at`` is set) or ``failed``, with the
               log and the check's output
 
@@ -217,13 +217,16 @@ class DrillRunner:
             return -1, f"the command did not end in time; {exc.output.strip()[-4000:]}"
 
     def remove_sandbox(self, drill_id: str, say: Callable[[str], None] | None = None) -> None:
-        """Remove the drill's containers, network and unpacked data; idempotent."""
+        """Remove the drill's containers, network, named volumes and unpacked data;
+        idempotent."""
         try:
             for c in self.engine.containers({LABEL_DRILL: drill_id}):
                 self.engine.remove(c.id)
                 if say is not None:
                     say(f"removed {c.name}")
             self.engine.remove_network(f"moorage_drill_{drill_id}")
+            for volume in self.engine.volumes({LABEL_DRILL: drill_id}):  # a stack's own
+                self.engine.remove_volume(volume)
         except MoorageError as exc:
             log.warning("drill %s: removing its sandbox: %s", drill_id, exc.message)
         shutil.rmtree(self.root / drill_id, ignore_errors=True)

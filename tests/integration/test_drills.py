@@ -167,6 +167,7 @@ def test_drill_refusals_change_nothing(server: Server, source: Site) -> None:
         {"exec": ["true"], "timeout_s": 0},
         {"http": "no-slash", "port": 80},
         {"nope": 1},
+        {"exec": ["true"], "service": "web"},  # an image workload has no services
     ]
     for check in bad:
         assert_error(drill(source, sid, check), 422)

@@ -178,3 +178,71 @@ def test_the_override_binds_moorage_volumes_and_a_missing_path_fails(
         },
     )
     assert_error(r, 403, "needs_admin")
+
+
+def _drill(stack: Stack, sid: str, check: dict[str, Any] | None) -> dict[str, Any]:
+    body = {"check": check} if check is not None else None
+    r = stack.api.post(f"/api/workloads/{stack.id}/snapshots/{sid}/drills", json=body)
+    assert r.status_code == 202, r.text
+    url = f"/api/workloads/{stack.id}/snapshots/{sid}/drills/{r.json()['id']}"
+    wait_until(lambda: stack.api.get(url).json()["status"] != "running", 240, "the drill")
+    return dict(stack.api.get(url).json())
+
+
+def _left(drill_id: str) -> list[str]:
+    """Containers, networks and named volumes of the drill that still exist."""
+    found = []
+    for what in (["ps", "-aq"], ["network", "ls", "-q"], ["volume", "ls", "-q"]):
+        found += subprocess.run(
+            ["docker", *what, "--filter", f"label=moorage.drill={drill_id}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+    return found
+
+
+def test_a_stack_drill_runs_the_snapshot_apart_from_the_live_stack(stack: Stack) -> None:
+    """A drill of a stack (SPEC section 10) runs every service of the snapshot as a
+    project of its own: the database serves the snapshot's rows, the web service its
+    page, the live stack keeps its containers and its new data, nothing is left."""
+    wait_until(lambda: _ticks(stack) > 5, 60, "the writer's first rows")
+    stack.sql("INSERT INTO ticks (note) VALUES ('in-snapshot')")
+    snap = stack.capture("stop")
+    (stack.www / "index.html").write_text("new page\n")
+    stack.sql("INSERT INTO ticks (note) VALUES ('after-snapshot')")
+    ids = {c: stack.container(c) for c in ("web", "db", "writer")}
+    live_www = tree(stack.www)
+
+    r = stack.api.post(
+        f"/api/workloads/{stack.id}/snapshots/{snap['id']}/drills",
+        json={"check": {"exec": ["true"], "service": "nope"}},
+    )
+    assert_error(r, 422, "unknown_service")
+    # The stack's own health rules (every service up, db healthy).
+    done = _drill(stack, snap["id"], None)
+    assert done["status"] == "passed", (done["error"], done["log"])
+    assert _left(done["id"]) == []
+    # A check in the db service sees the snapshot's rows, not the later one.
+    query = "SELECT note FROM ticks WHERE note IS NOT NULL ORDER BY note"
+    done = _drill(
+        stack,
+        snap["id"],
+        {
+            "exec": ["psql", "-h", "/run/postgresql", "-U", "postgres", "-Atc", query],
+            "service": "db",
+        },
+    )
+    assert done["status"] == "passed", (done["error"], done["log"])
+    assert "in-snapshot" in done["log"] and "after-snapshot" not in done["log"]
+    # An HTTP check runs in the service that publishes a port (web): the old page.
+    done = _drill(stack, snap["id"], {"http": "/", "port": 8080})
+    assert done["status"] == "passed", (done["error"], done["log"])
+    assert "old page" in done["log"]
+    assert _left(done["id"]) == []
+    after = stack.api.get(f"/api/workloads/{stack.id}/snapshots/{snap['id']}").json()
+    assert after["verified_at"] is not None
+    # The live stack: the same containers, its new page and row, no published port taken.
+    assert {c: stack.container(c) for c in ("web", "db", "writer")} == ids
+    assert tree(stack.www) == live_www and stack.serves() == "new page\n"
+    assert stack.sql("SELECT count(*) FROM ticks WHERE note = 'after-snapshot'") == "1"

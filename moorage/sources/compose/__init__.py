@@ -18,11 +18,12 @@ from typing import Any, ClassVar
 from pydantic import BaseModel
 
 from moorage.plugins.kind_config import validate_config
-from moorage.plugins.spec import DeployContext, HostPower, UncoveredVolume, WorkloadView
+from moorage.plugins.spec import DeployContext, HostPower, Sandbox, UncoveredVolume, WorkloadView
 from moorage.settings import Settings
 from moorage.sources import stage
 from moorage.sources.compose import deploy as compose_deploy
 from moorage.sources.compose import file as compose_file
+from moorage.sources.compose import sandbox as compose_sandbox
 from moorage.sources.compose import stack as compose_stack
 from moorage.sources.compose.config import ComposeConfig
 from moorage.sources.policy.model import Model, Scope
@@ -108,3 +109,11 @@ class ComposeSource:
 
     def promoted(self, config: dict[str, Any], artifact: dict[str, Any]) -> dict[str, Any]:
         return {**config, "compose": artifact["compose"]}
+
+    def start_sandbox(self, ctx: DeployContext, sandbox: Sandbox) -> dict[str, str]:
+        return compose_sandbox.start(ctx, sandbox)
+
+    def sandbox_healthy(
+        self, ctx: DeployContext, sandbox: Sandbox, containers: dict[str, str], timeout: float
+    ) -> str:
+        return compose_sandbox.healthy(ctx, sandbox, timeout)

@@ -22,6 +22,7 @@ import hashlib
 import os
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -221,16 +222,21 @@ def _fine(c: Container) -> bool:
 
 
 def _settle(ctx: DeployContext) -> str | None:
-    """Wait for every container to run (and be healthy if it has a check), or, for a
-    one-shot service, to have exited 0; None when fine.
+    return settle(lambda: _containers(ctx), SETTLE_SECONDS)
+
+
+def settle(containers_of: Callable[[], list[Container]], timeout: float) -> str | None:
+    """Wait up to ``timeout`` s for every container ``containers_of`` lists to run (and be
+    healthy if it has a check), or, for a one-shot service, to have exited 0; None when
+    fine, else what failed.
 
     ``up -d`` returns once the containers have started, so one that exits a moment
     later would pass a single look: without a health check, it must last the grace.
     """
     started = time.monotonic()
-    deadline = started + SETTLE_SECONDS
+    deadline = started + timeout
     while True:
-        containers = _containers(ctx)
+        containers = containers_of()
         if not containers:
             return "compose started no containers"
         failed = _failed(containers)
@@ -244,7 +250,7 @@ def _settle(ctx: DeployContext) -> str | None:
             if not (in_grace and any(c.running and c.health is None for c in containers)):
                 return None
         if time.monotonic() >= deadline:
-            return f"containers did not settle in {SETTLE_SECONDS:g} s"
+            return f"containers did not settle in {timeout:g} s"
         time.sleep(1)
 
 
