@@ -208,7 +208,7 @@ CODES: dict[str, ErrorCode] = {
     "volume_nested": ErrorCode(409, "two volumes' directories are nested"),
     "port_in_use": ErrorCode(409, "another workload publishes this fixed host port"),
     "domain_taken": ErrorCode(409, "another workload has this host (details name it)"),
-    "target_in_use": ErrorCode(409, "a backup schedule still uses the storage target"),
+    "target_in_use": ErrorCode(409, "a backup schedule or off-site policy uses the target"),
     "dns_provider_in_use": ErrorCode(409, "domains or kept records still use the provider"),
     "snapshot_busy": ErrorCode(409, "the snapshot is still being captured"),
     "not_ready": ErrorCode(409, "the snapshot has no complete archive (still capturing, failed)"),

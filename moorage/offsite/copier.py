@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from moorage import metrics
-from moorage.errors import MoorageError
+from moorage.errors import MoorageError, TargetError
 from moorage.offsite import layout, retention, transfer
 from moorage.plugins.registry import Registry
 from moorage.plugins.spec import TargetStore
@@ -198,7 +198,8 @@ class Copier:
         whose local archive is gone): decrypted into a scratch file, its size and SHA-256
         checked against the snapshot's recorded ones, then renamed into place
         (``transfer.fetch``). Raises 409 ``archive_missing`` when no verified copy is
-        known, ``TargetError`` (``copy_corrupt`` for a wrong key, a changed or cut byte)."""
+        known, ``TargetError`` (``copy_corrupt`` for a wrong key, a changed or cut byte;
+        the copy is then ``failed``, as it is when the target no longer holds it)."""
         with self.db.session() as s:
             source = offsite.source_of(s, self.settings, snapshot_id)
         log.info("fetching %s from %s (%s)", snapshot_id, source.target_name, source.key)
@@ -207,6 +208,11 @@ class Copier:
             transfer.fetch(
                 store, source.key, source.identity, dest, size=source.size, sha256=source.sha256
             )
+        except TargetError as exc:
+            if exc.code in ("copy_corrupt", "target_object_missing"):
+                with self.db.session() as s:
+                    offsite.copy_broken(s, snapshot_id, source.target_id, exc.message)
+            raise
         finally:
             store.close()
 

@@ -168,7 +168,8 @@ def upload(
 
 def pull(store: TargetStore, key: str, identity: str, sink: Hashing) -> None:
     """Get ``key``, decrypt it into ``sink``. The decrypting thread's error wins over
-    the one the target then raises for its cut pipe."""
+    the one the target then raises for its cut pipe, except when the target holds no
+    such object (``target_object_missing``: the decryptor only saw an empty stream)."""
     r, w = os.pipe()
     reader, writer = os.fdopen(r, "rb"), os.fdopen(w, "wb")
     side = _Side()
@@ -184,6 +185,8 @@ def pull(store: TargetStore, key: str, identity: str, sink: Hashing) -> None:
         except OSError:
             pass
         thread.join()
+    if isinstance(failure, TargetError) and failure.code == "target_object_missing":
+        raise failure
     if side.error is not None:
         raise side.error
     if failure is not None:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from moorage.errors import Conflict, InvalidInput, NotFound
 from moorage.names import new_id
 from moorage.plugins.registry import Registry
-from moorage.plugins.spec import Sandboxed
+from moorage.plugins.spec import Sandboxed, Stack
 from moorage.security.roles import Actor
 from moorage.services import audit, workloads
 from moorage.services import snapshots as snapshot_service
@@ -84,8 +84,8 @@ def request(
     is None) and its audit row; the caller commits and starts it. 404 for no such
     workload or snapshot; 409 ``not_ready``; 422 ``volumes_unsupported`` for a kind
     that cannot run in a sandbox; 422 ``unknown_service`` / ``invalid_request`` for a
-    ``check.service`` the workload does not have; 409 ``not_deployed`` when nothing ever ran (a drill
-    runs the last deployed artifact)."""
+    ``check.service`` the workload does not have; 409 ``not_deployed`` when nothing ever
+    ran (a drill runs the last deployed artifact)."""
     workload = workloads.get(s, workload_id)
     source = registry.source(workload.kind)
     if not source.supports_volumes or not isinstance(source, Sandboxed):
@@ -93,7 +93,9 @@ def request(
             f"a {workload.kind} workload cannot be drilled yet", code="volumes_unsupported"
         )
     if check.service is not None:
-        services = source.service_names(dict(workload.config), {})
+        services = (
+            source.service_names(dict(workload.config), {}) if isinstance(source, Stack) else []
+        )
         if check.service not in services:
             raise InvalidInput(
                 f"check.service: the Compose file has no service {check.service!r} (it has: "

@@ -164,13 +164,13 @@ def keep_of(policy: OffsitePolicy) -> Keep:
 
 
 def copies_of(session: Session, snapshot_ids: list[str]) -> dict[str, list[SnapshotCopy]]:
-    """The copies of each snapshot, by target id."""
+    """The copies of each snapshot, by target id (``pruned`` ones are gone: not shown)."""
     out: dict[str, list[SnapshotCopy]] = {sid: [] for sid in snapshot_ids}
     if not snapshot_ids:
         return out
     rows = session.scalars(
         select(SnapshotCopy)
-        .where(SnapshotCopy.snapshot_id.in_(snapshot_ids))
+        .where(SnapshotCopy.snapshot_id.in_(snapshot_ids), SnapshotCopy.status != CopyStatus.PRUNED)
         .order_by(SnapshotCopy.target_id)
     )
     for row in rows:
@@ -334,11 +334,13 @@ def recover(session: Session) -> int:
 def pruned(
     session: Session, workload_id: str, target_id: str, snapshot_ids: list[str], keep: Keep
 ) -> None:
-    """Retention removed these copies from the target: their rows go, with one audit row."""
+    """Retention removed these copies from the target: their rows become ``pruned`` (kept,
+    so the catch-up pass never copies them again only for retention to delete them
+    again), with one audit row."""
     for sid in snapshot_ids:
         row = _row(session, sid, target_id)
         if row is not None:
-            session.delete(row)
+            row.status, row.error = CopyStatus.PRUNED, None
     audit.record(
         session,
         SYSTEM,
@@ -361,7 +363,8 @@ def policies(session: Session) -> list[OffsitePolicy]:
 
 def stale(session: Session, now: datetime) -> dict[tuple[str, str], bool]:
     """Per (workload, target) of every policy: whether a ready snapshot captured more
-    than the policy's window ago has no verified copy on its target."""
+    than the policy's window ago has no verified copy on its target (one retention
+    pruned there was kept as long as the policy wanted: not stale)."""
     out: dict[tuple[str, str], bool] = {}
     for policy in policies(session):
         cutoff = now - timedelta(hours=policy.window_hours)
@@ -372,7 +375,7 @@ def stale(session: Session, now: datetime) -> dict[tuple[str, str], bool]:
                 and_(
                     SnapshotCopy.snapshot_id == Snapshot.id,
                     SnapshotCopy.target_id == policy.target_id,
-                    SnapshotCopy.status == CopyStatus.VERIFIED,
+                    SnapshotCopy.status.in_((CopyStatus.VERIFIED, CopyStatus.PRUNED)),
                 ),
             )
             .where(
@@ -458,6 +461,7 @@ def facts(session: Session, settings: Settings, job: Claimed) -> Facts:
 class Source:
     """Where a verified copy of a snapshot is, to fetch it back (target opened)."""
 
+    target_id: str
     target_name: str
     kind: str
     config: dict[str, Any]
@@ -479,6 +483,7 @@ def source_of(session: Session, settings: Settings, snapshot_id: str) -> Source:
         )
     target = storage_targets.get(session, row.target_id)
     return Source(
+        target_id=target.id,
         target_name=target.name,
         kind=target.kind,
         config=storage_targets.full_config(settings, target),
@@ -487,6 +492,15 @@ def source_of(session: Session, settings: Settings, snapshot_id: str) -> Source:
         size=snap.size,
         sha256=snap.sha256,
     )
+
+
+def copy_broken(session: Session, snapshot_id: str, target_id: str, message: str) -> None:
+    """A verified copy that a fetch found corrupt or missing on its target is ``failed``
+    with why: it stops counting as verified (the stale alert and the UI show it) and the
+    catch-up pass copies it again once ``RETRY_AFTER`` has passed."""
+    row = _row(session, snapshot_id, target_id)
+    if row is not None and row.status == CopyStatus.VERIFIED:
+        row.status, row.error, row.requested_at = CopyStatus.FAILED, message[:2000], utcnow()
 
 
 def workload_exists(session: Session, workload_id: str) -> bool:

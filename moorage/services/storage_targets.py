@@ -42,7 +42,7 @@ from moorage.storage.encryption import (
     unwrap_identity,
     wrap_identity,
 )
-from moorage.store.tables import StorageTarget, Trigger, utcnow
+from moorage.store.tables import OffsitePolicy, StorageTarget, Trigger, Workload, utcnow
 
 KEY_OBJECT = "moorage/target-key.age"
 """The target's identity, wrapped with its passphrase: what a fresh machine reads first."""
@@ -289,18 +289,27 @@ def update(
 
 def delete(session: Session, actor: Actor, target_id: str) -> None:
     """Forget a target. What it holds stays there (a copy is never deleted by
-    forgetting where it is). 409 ``target_in_use`` while a backup schedule names it."""
+    forgetting where it is). 409 ``target_in_use`` while a backup schedule or a
+    workload's off-site policy names it: forgetting it would silently stop those copies."""
     target = get(session, target_id)
     schedules = session.scalars(select(Trigger).where(Trigger.kind == "schedule"))
     using = sorted(
-        t.name
+        f"the backup schedule {t.name}"
         for t in schedules
         if t.config.get("action") == "backup" and t.config.get("target_id") == target_id
     )
+    using += sorted(
+        f"the off-site policy of {name}"
+        for name in session.scalars(
+            select(Workload.name)
+            .join(OffsitePolicy, OffsitePolicy.workload_id == Workload.id)
+            .where(OffsitePolicy.target_id == target_id)
+        )
+    )
     if using:
+        shown = ", ".join(using[:5]) + (f" and {len(using) - 5} more" if len(using) > 5 else "")
         raise Conflict(
-            f"the backup schedule {', '.join(using)} uses {target.name!r}: point it at "
-            "another target or delete it first",
+            f"{shown} uses {target.name!r}: point it at another target, or turn it off, first",
             code="target_in_use",
         )
     session.delete(target)

@@ -58,6 +58,9 @@ class CopyStatus(StrEnum):
     COPYING = "copying"
     VERIFIED = "verified"
     FAILED = "failed"
+    PRUNED = "pruned"
+    """Retention removed it from the target: it is never copied there again by the
+    catch-up pass, counts as kept for the stale alert, and is not shown on the API."""
 
 
 class SnapshotOrigin(StrEnum):

@@ -134,6 +134,14 @@ def test_a_failing_check_fails_with_its_output(server: Server, source: Site) -> 
     done = wait_drill(source, snap["id"], r.json()["id"])
     assert done["status"] == "failed" and "exit 3" in done["error"]
     assert "broken-db" in done["error"]
+    # A viewer sees that it failed, not what the check printed (it may print secrets).
+    seen = server.viewer.get(
+        f"/api/workloads/{source.id}/snapshots/{snap['id']}/drills/{done['id']}"
+    )
+    assert seen.status_code == 200 and seen.json()["status"] == "failed"
+    assert seen.json()["log"] == "" and "broken-db" not in seen.json()["error"]
+    listed = server.viewer.get(f"/api/workloads/{source.id}/drills").json()["items"]
+    assert all(d["log"] == "" and "404" not in (d["error"] or "") for d in listed)
     standings = server.viewer.get("/api/drills/standings").json()["items"]
     mine = [st for st in standings if st["workload_id"] == source.id]
     assert mine[0]["last_status"] == "failed" and mine[0]["verified_at"] is None

@@ -253,6 +253,18 @@ def test_retention_keeps_last_daily_and_weekly_by_capture_time(
     with db.session() as s:
         actions = [a.action for a in s.query(AuditEntry).all()]
     assert actions and set(actions) == {"offsite.prune"}
+    # Later passes leave it so: what retention removed is never copied again (only to be
+    # removed again), and it does not make the workload stale.
+    for _ in range(3):
+        assert copier.run_pass() == 0
+    store = open_target(db, registry, settings, tid)
+    try:
+        assert {h.created_at for h in layout.held(store.list())} == want
+    finally:
+        store.close()
+    with db.session() as s:
+        assert len(s.query(AuditEntry).all()) == len(actions)
+    assert stale_value(wid, tid) == 0
 
 
 def test_the_rules_alone() -> None:
@@ -306,6 +318,36 @@ def test_a_changed_copy_is_found_at_verify_and_at_fetch(
         assert list(dest.parent.glob("fetched*")) == []
     finally:
         store.close()
+    # The restore's way in (Copier.fetch): refused too, and the copy stops counting as
+    # verified, with why.
+    copier = Copier(settings, db, registry, lambda _name: None, Clock())
+    with pytest.raises(TargetError) as caught:
+        copier.fetch(sid, settings.data_dir / "restore.tar.zst")
+    assert caught.value.code == "copy_corrupt"
+    [row] = copies(db, sid)
+    assert row.status == CopyStatus.FAILED and "does not decrypt" in (row.error or "")
+    assert not (settings.data_dir / "restore.tar.zst").exists()
+
+
+def test_a_verified_copy_gone_from_the_target_fails_at_fetch(
+    db: Database, registry: Registry, settings: Settings, world: dict[str, Any]
+) -> None:
+    wid, tid = world["workload"], world["target"]
+    sid = ready_snapshot(db, registry, settings, wid, T0, size=4096)
+    policy(db, wid, tid)
+    copier = Copier(settings, db, registry, lambda _name: None, Clock())
+    copier.run_pass()
+    [row] = copies(db, sid)
+    store = open_target(db, registry, settings, tid)
+    try:
+        store.delete(row.key)
+    finally:
+        store.close()
+    with pytest.raises(TargetError) as caught:
+        copier.fetch(sid, settings.data_dir / "restore.tar.zst")
+    assert caught.value.code == "target_object_missing"
+    [row] = copies(db, sid)
+    assert row.status == CopyStatus.FAILED
 
 
 def test_a_copy_the_target_refuses_fails_and_the_workload_turns_stale(

@@ -108,6 +108,11 @@ def test_a_policy_copies_every_ready_snapshot_verified_and_copy_now_adds_a_targe
     )
     assert r.status_code == 200, r.text
     assert r.json()["target_id"] == sftp_target and r.json()["keep_last"] == 5
+    # A target a policy copies to is not forgotten under it.
+    refused = server.admin.delete(f"/api/storage-targets/{sftp_target}")
+    assert_error(refused, 409, "target_in_use")
+    assert w["name"] in refused.json()["error"]["message"]
+    assert server.operator.get(f"/api/workloads/{wid}/offsite").json()["target_id"] == sftp_target
     after = capture(server.operator, wid)
     for sid in (before["id"], after["id"]):
         snap = wait_snapshot(

@@ -8,7 +8,11 @@ from moorage.api.deps import DbSession, Operator, State, Viewer
 from moorage.api.errors import responses
 from moorage.api.schemas import DrillIn, DrillList, DrillOut, DrillStanding, DrillStandingList
 from moorage.errors import NotFound
+from moorage.security.roles import Actor
 from moorage.services import drills
+from moorage.store.tables import Drill
+
+HIDDEN = "the check failed; an operator can read why in the drill's log"
 
 router = APIRouter(prefix="/api/workloads/{workload_id}", tags=["drills"])
 standings_router = APIRouter(prefix="/api/drills", tags=["drills"])
@@ -34,12 +38,22 @@ def start_drill(
     return out
 
 
+def shown(drill: Drill, actor: Actor) -> DrillOut:
+    """The drill as ``actor`` may see it: a viewer gets no log and no error text, since a
+    check's output (``env``, a page, a query's rows) may print what only operators read,
+    as container logs and env values are theirs."""
+    out = DrillOut.model_validate(drill)
+    if actor.can("operator"):
+        return out
+    return out.model_copy(update={"log": "", "error": HIDDEN if out.error else None})
+
+
 @router.get("/snapshots/{snapshot_id}/drills")
 def list_snapshot_drills(
     workload_id: str, snapshot_id: str, actor: Viewer, session: DbSession
 ) -> DrillList:
     rows = drills.list_for(session, workload_id, snapshot_id)
-    return DrillList(items=[DrillOut.model_validate(d) for d in rows])
+    return DrillList(items=[shown(d, actor) for d in rows])
 
 
 @router.get("/snapshots/{snapshot_id}/drills/{drill_id}")
@@ -49,14 +63,14 @@ def get_drill(
     drill = drills.get(session, workload_id, drill_id)
     if drill.snapshot_id != snapshot_id:
         raise NotFound(f"no drill {drill_id!r} of snapshot {snapshot_id!r}")
-    return DrillOut.model_validate(drill)
+    return shown(drill, actor)
 
 
 @router.get("/drills")
 def list_drills(workload_id: str, actor: Viewer, session: DbSession) -> DrillList:
     """The workload's last 100 drills, of every snapshot, newest first."""
     rows = drills.list_for(session, workload_id)
-    return DrillList(items=[DrillOut.model_validate(d) for d in rows])
+    return DrillList(items=[shown(d, actor) for d in rows])
 
 
 @standings_router.get("/standings")

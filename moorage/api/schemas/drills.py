@@ -52,8 +52,8 @@ class DrillOut(BaseModel):
     phase: DrillPhase
     origin: DrillOrigin
     check: dict[str, Any]
-    log: str
-    error: str | None
+    log: str = Field(description="Empty for a viewer: a check's output may print secrets")
+    error: str | None = Field(description="For a viewer, only that the check failed")
     created_at: datetime
     finished_at: datetime | None
 
