@@ -4,7 +4,8 @@ section 11: ``GET /api/storage-targets/{tid}/catalog``, ``POST .../catalog/{key}
 The catalog is the target's listing read through ``layout.held`` (a copy counts only
 with its metadata object) and each copy's metadata decrypted with the target's identity:
 workload, snapshot, plaintext size, SHA-256, capture and copy times. A metadata object
-that does not decrypt is listed with its error, not skipped.
+that does not decrypt, or decrypts to a shape Moorage does not write, is listed with its
+error, not skipped.
 
 An import streams the copy through age into ``IncomingArchive`` (the same capped, hashed,
 fsynced and fully read untrusted path as an uploaded archive), checks the plaintext's
@@ -20,6 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.orm import Session
 
 from moorage.errors import Conflict, InvalidInput, MoorageError, TargetError
@@ -51,6 +53,41 @@ class Entry:
     error: str | None = None
 
 
+class _Workload(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    name: str | None = Field(default=None, max_length=253)
+
+
+class _Snapshot(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    size: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class _Meta(BaseModel):
+    """The part of a copy's metadata the catalog and an import read (``layout``)."""
+
+    model_config = ConfigDict(extra="ignore")
+    workload: _Workload = Field(default_factory=_Workload)
+    snapshot: _Snapshot
+    copied_at: str | None = Field(default=None, max_length=64)
+
+
+def _described(store: TargetStore, key: str, identity: str) -> _Meta:
+    """The copy's metadata, decrypted and of the shape Moorage writes; ``TargetError``
+    (``copy_corrupt``) for one that is not (a hostile or foreign object)."""
+    meta = layout.read_meta(store, key, identity)
+    try:
+        return _Meta.model_validate(meta)
+    except ValidationError as exc:
+        where = ".".join(str(p) for p in exc.errors()[0]["loc"])
+        raise TargetError(
+            f"the metadata of {key} decrypts, but is not Moorage's ({where} is missing or "
+            "of the wrong kind)",
+            code="copy_corrupt",
+        ) from None
+
+
 def _open(
     session: Session, settings: Settings, registry: Registry, target_id: str
 ) -> tuple[TargetStore, str]:
@@ -77,18 +114,17 @@ def catalog(
                 known_workload=offsite.workload_exists(session, held.workload_id),
             )
             try:
-                meta = layout.read_meta(store, held.key, identity)
+                meta = _described(store, held.key, identity)
             except MoorageError as exc:
                 out.append(replace(base, error=exc.message))
                 continue
-            snap = meta.get("snapshot") or {}
             out.append(
                 replace(
                     base,
-                    workload_name=(meta.get("workload") or {}).get("name"),
-                    size=snap.get("size"),
-                    sha256=snap.get("sha256"),
-                    copied_at=meta.get("copied_at"),
+                    workload_name=meta.workload.name,
+                    size=meta.snapshot.size,
+                    sha256=meta.snapshot.sha256,
+                    copied_at=meta.copied_at,
                 )
             )
         return out
@@ -130,21 +166,21 @@ def import_copy(
     workload_id, _old_snapshot = parsed
     store, identity = _open(session, settings, registry, target_id)
     try:
-        meta = layout.read_meta(store, key, identity)
+        meta = _described(store, key, identity)
         if not offsite.workload_exists(session, workload_id):
-            name = (meta.get("workload") or {}).get("name") or "?"
+            name = meta.workload.name or "?"
             raise Conflict(
                 f"the copy is of workload {name} ({workload_id}), which this instance does "
                 "not have: create it first, or bring the whole instance back with "
                 "'moorage instance restore'",
                 code="workload_unknown",
             )
-        snap = meta.get("snapshot") or {}
+        snap = meta.snapshot
         session.commit()  # no transaction held open over the download
         with IncomingArchive(settings, workload_id) as incoming:
             sink = transfer.Hashing(_Into(incoming))  # type: ignore[arg-type]
             transfer.pull(store, key, identity, sink)
-            if (sink.bytes, sink.digest.hexdigest()) != (snap.get("size"), snap.get("sha256")):
+            if (sink.bytes, sink.digest.hexdigest()) != (snap.size, snap.sha256):
                 raise TargetError(
                     f"the copy {key} decrypts, but not to the archive its metadata names",
                     code="copy_corrupt",

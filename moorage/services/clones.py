@@ -91,14 +91,25 @@ def plan(
     name: str,
     stage: str,
 ) -> list[ClonedVolume]:
-    """The clone's volumes with their host paths; refuses (409 ``volume_in_use``) a target
+    """The clone's volumes with their host paths; refuses (409 ``volume_mismatch``) a
+    snapshot volume the workload no longer has, (409 ``volume_in_use``) a target
     that already holds something (data an earlier workload left behind) or that another
     workload mounts, and (409 ``volume_nested``) one inside another workload's volume or
     holding one (``services.volumes.check_nesting``), all before anything is written."""
     project = workloads.project_slug(session, source)
     in_archive = {v["name"]: int(v["index"]) for v in (snap.manifest or {}).get("volumes", [])}
+    specs = volume_service.read(session, source.id)
+    lost = sorted(set(in_archive) - {spec.name for spec in specs})
+    if lost:
+        raise Conflict(
+            f"the snapshot holds volume {', '.join(lost)}, which the workload no longer has "
+            "(renamed or removed since): a clone would leave that data behind; set the "
+            "volume back, or restore the snapshot's archive by hand",
+            code="volume_mismatch",
+            details={"volumes": lost},
+        )
     out = []
-    for spec in volume_service.read(session, source.id):
+    for spec in specs:
         mine = rebased(spec, name, stage)
         path = volume_service.path_of(settings, project, stage, mine.scope, mine.source)
         if path.is_symlink() or (path.exists() and (not path.is_dir() or any(path.iterdir()))):

@@ -190,6 +190,19 @@ def test_clone_refusals_change_nothing(server: Server, source: Site) -> None:
     )
     assert not (base / "production" / "x").exists()
 
+    # A volume renamed since the snapshot: its data would be left behind, so no clone.
+    volumes = server.admin.get(f"/api/workloads/{source.id}/volumes").json()["items"]
+    renamed = [{**v, "name": f"{v['name']}-new"} for v in volumes]
+    renamed = [{k: v[k] for k in ("name", "scope", "source", "target")} for v in renamed]
+    assert server.admin.put(f"/api/workloads/{source.id}/volumes", json=renamed).status_code == 200
+    try:
+        body = assert_error(clone(source, sid, name="renamed"), 409, "volume_mismatch")
+        assert volumes[0]["name"] in body["message"]
+        assert not (base / "production" / "renamed").exists()
+    finally:
+        back = [{k: v[k] for k in ("name", "scope", "source", "target")} for v in volumes]
+        assert server.admin.put(f"/api/workloads/{source.id}/volumes", json=back).status_code == 200
+
 
 def test_operator_clones_and_a_failed_capture_is_not_cloned(server: Server, source: Site) -> None:
     snap = source.snapshot()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+from datetime import UTC, datetime
 
 from moorage.offsite import layout
 from moorage.storage.s3 import S3Storage
@@ -74,3 +75,43 @@ def test_the_catalog_lists_copies_and_an_import_brings_one_back(
     assert_error(server.admin.post(f"{url}/snapshots/nope/import"), 422, "invalid_key")
     before = server.admin.get(f"/api/workloads/{w['id']}/snapshots").json()["items"]
     assert len(before) == 2  # the capture and the one import, nothing else
+
+
+HOSTILE_META = {
+    "a string for the workload": {"workload": "str", "snapshot": {"size": 1, "sha256": "0" * 64}},
+    "a list for the snapshot": {"workload": {"name": "x"}, "snapshot": []},
+    "no snapshot": {"workload": {"name": "x"}},
+    "a size of text": {"snapshot": {"size": "big", "sha256": "0" * 64}},
+    "a digest that is not one": {"snapshot": {"size": 1, "sha256": "../../etc"}},
+    "a number for copied_at": {"snapshot": {"size": 1, "sha256": "0" * 64}, "copied_at": 5},
+}
+
+
+def test_metadata_of_a_foreign_shape_is_listed_with_its_error(
+    server: Server, project: str, s3_endpoint: str
+) -> None:
+    """Metadata someone with the target's (public) recipient wrote in another shape: the
+    catalog lists each such copy with its error (never a 500) and an import refuses it."""
+    config = s3_config(s3_endpoint)
+    target = make_target(server.admin, "s3", config)
+    recipient = server.admin.get(f"/api/storage-targets/{target}").json()["recipient"]
+    w = workload_with_data(server.admin, server.url, server.data_dir, project, b"x")
+    store = S3Storage().open(config)
+    keys = {}
+    try:
+        for n, (case, meta) in enumerate(sorted(HOSTILE_META.items())):
+            key = layout.data_key(w["id"], f"sn_{n:016x}", datetime(2026, 1, 1, tzinfo=UTC))
+            store.put(key, io.BytesIO(b"not a copy"))
+            layout.write_meta(store, key, meta, recipient)
+            keys[key] = case
+    finally:
+        store.close()
+    url = f"/api/storage-targets/{target}/catalog"
+    r = server.admin.get(url)
+    assert r.status_code == 200, r.text
+    listed = {e["key"]: e for e in r.json()["items"]}
+    for key, case in keys.items():
+        assert listed[key]["error"] and "not Moorage's" in listed[key]["error"], case
+        assert listed[key]["size"] is None, case
+        assert_error(server.admin.post(f"{url}/{key}/import"), 502, "copy_corrupt")
+    assert server.admin.get(f"/api/workloads/{w['id']}/snapshots").json()["items"] == []
