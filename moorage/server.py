@@ -201,7 +201,7 @@ def build(
     queue.checkpoint = Checkpointer(db, registry, snapshotter)  # before-deploy (SPEC 10)
     copier = Copier(settings, db, registry, fault)
     snapshotter.on_ready = copier.wake
-    drill_runner = DrillRunner(settings, db, registry, engine, views, fault)
+    drill_runner = DrillRunner(settings, db, registry, engine, views, fault, copier.fetch)
     backups = BackupRunner(settings, db, registry)
     tools = RestoreTools(
         settings, db, registry, engine, views, locks, fault, queue.redeploy, copier.fetch
@@ -232,7 +232,7 @@ def build(
         rollbacks=Rollback(db, deployer, restorer),
         copier=copier,
         proxy=proxy,
-        cloner=Cloner(settings, db, registry, locks),
+        cloner=Cloner(settings, db, registry, locks, copier.fetch),
         drills=drill_runner,
         recovery_points=RecoveryPoints(db, engine, views, locks, snapshotter, restorer, fault),
         backups=backups,

@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -51,12 +52,19 @@ class Cloner:
     """Makes clones; built once by ``server.py``."""
 
     def __init__(
-        self, settings: Settings, db: Database, registry: Registry, locks: WorkloadLocks
+        self,
+        settings: Settings,
+        db: Database,
+        registry: Registry,
+        locks: WorkloadLocks,
+        fetch: Callable[[str, Path], None] | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
         self.registry = registry
         self.locks = locks
+        self.fetch = fetch
+        """``Copier.fetch``: a missing local archive back from a verified copy first."""
 
     @property
     def notes_dir(self) -> Path:
@@ -100,6 +108,8 @@ class Cloner:
             self._move_in(note)
 
         try:
+            if not archive.exists() and self.fetch is not None:
+                self.fetch(snapshot_id, archive)  # from a verified off-site copy (SPEC 11)
             verify_archive(archive, expected[0], expected[1])
             self._extract(archive, token, planned, staged, expected[2])
             with ExitStack() as stack:

@@ -1,7 +1,8 @@
 """Restore drills (SPEC section 10): ``DrillRunner`` proves a snapshot restores by doing it,
 in a sandbox, on a bounded pool of worker threads.
 
-    extract   verify the archive (size, SHA-256), unpack it into ``<data>/drills/<id>/``
+    extract   verify the archive (size, SHA-256; a missing one comes back from a verified
+              off-site copy first), unpack it into ``<data>/drills/<id>/``
     start     the kind runs its deployed artifact there (``Sandboxed.start_sandbox``):
               own container names and network, no published port, the restored copies
               mounted in place of the live volumes
@@ -60,7 +61,10 @@ class DrillRunner:
         engine: Engine,
         views: WorkloadViews,
         fault: Callable[[str], None],
+        fetch: Callable[[str, Path], None] | None = None,
     ) -> None:
+        self.fetch = fetch
+        """``Copier.fetch``: a missing local archive back from a verified copy first."""
         self.settings = settings
         self.db = db
         self.registry = registry
@@ -110,6 +114,9 @@ class DrillRunner:
         passed, error = False, None
         try:
             self._phase(drill_id, DrillPhase.EXTRACT, lines, say, f"unpacking {snap.id}")
+            if not archive.exists() and self.fetch is not None:
+                say("the local archive is gone: fetching its verified off-site copy")
+                self.fetch(order.snapshot_id, archive)
             verify_archive(archive, sha256, size)
             by_name = self._extract(archive, folder, manifest)
             mounts = []

@@ -316,3 +316,40 @@ def test_cli_drill_waits_and_prints_the_result(server: Server, source: Site) -> 
     )
     assert bad.returncode == 1, bad.stdout
     assert "drill failed" in bad.stderr and "no-rows" in bad.stderr
+
+
+def test_a_drill_without_its_archive_uses_the_verified_copy(
+    server: Server, source: Site, tmp_path: Path
+) -> None:
+    """The local archive is gone but a verified off-site copy exists: the drill fetches it
+    (as a restore does) and proves it."""
+    r = server.admin.post(
+        "/api/storage-targets",
+        json={
+            "name": unique("disk"),
+            "kind": "local",
+            "config": {"path": str(tmp_path / "target")},
+            "passphrase": "a long test passphrase",
+        },
+    )
+    assert r.status_code == 201, r.text
+    target = r.json()["id"]
+    snap = source.snapshot()
+    r = source.api.put(f"/api/workloads/{source.id}/offsite", json={"target_id": target})
+    assert r.status_code == 200, r.text
+    url = f"/api/workloads/{source.id}/snapshots/{snap['id']}"
+
+    def verified() -> bool:
+        copies = source.api.get(url).json()["copies"]
+        return any(c["target_id"] == target and c["status"] == "verified" for c in copies)
+
+    wait_until(verified, 120, "the verified copy")
+    archive = server.data_dir / "snapshots" / source.id / f"{snap['id']}.tar.zst"
+    archive.unlink()
+    r = drill(source, snap["id"], {"exec": ["cat", "/www/index.html"]})
+    assert r.status_code == 202, r.text
+    done = wait_drill(source, snap["id"], r.json()["id"])
+    assert done["status"] == "passed", (done["error"], done["log"])
+    assert "off-site copy" in done["log"] and "old-www" in done["log"]
+    assert archive.exists() and sandbox_left(server.data_dir, done["id"]) == []
+    source.api.delete(f"/api/workloads/{source.id}/offsite")

@@ -108,3 +108,19 @@ def test_a_changed_copy_fails_the_restore_and_nothing_reaches_the_live_volume(
     assert list(c["archive"].parent.glob("*.fetch")) == []
     siblings = sorted(p.name for p in c["live"].parent.iterdir())
     assert siblings == ["d"], siblings  # no staging left beside the volume
+
+
+def test_a_clone_without_its_archive_comes_back_from_the_verified_copy(
+    server: Server, project: str, sftp_server: SftpServer
+) -> None:
+    c = copied(server, project, sftp_server)
+    w = c["workload"]
+    r = server.operator.post(
+        f"/api/workloads/{w['id']}/snapshots/{c['snapshot']['id']}/clone",
+        json={"name": f"{w['name']}-copy"},
+    )
+    assert r.status_code == 201, r.text
+    made = server.data_dir / "volumes" / project / "production" / f"{w['name']}-copy" / "data"
+    assert (made / "blob").read_bytes() == c["payload"]
+    assert (c["live"] / "blob").read_bytes() == b"changed after the snapshot"  # untouched
+    assert c["archive"].stat().st_size == c["snapshot"]["size"]
