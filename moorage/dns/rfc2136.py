@@ -3,6 +3,10 @@ primary server such as BIND, through dnspython (no hand-written DNS wire code)."
 
 from __future__ import annotations
 
+import base64
+import binascii
+import ipaddress
+import re
 from typing import Any, ClassVar
 
 import dns.exception
@@ -13,11 +17,21 @@ import dns.resolver
 import dns.tsig
 import dns.tsigkeyring
 import dns.update
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 
 from moorage.plugins.spec import DnsError, DnsZone
 
 TIMEOUT = 10.0
+_LABEL = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
+
+
+def _dns_name(value: str) -> str:
+    """``value`` when it is a DNS name of letters, digits, ``-`` and ``_`` (RFC 1035 with
+    the underscore TSIG key names use), a trailing dot allowed; ValueError otherwise."""
+    labels = value.rstrip(".").split(".")
+    if not value or len(value) > 253 or not all(_LABEL.match(label) for label in labels):
+        raise ValueError(f"{value!r} is not a DNS name like example.org")
+    return value
 
 
 class Rfc2136Config(BaseModel):
@@ -29,6 +43,42 @@ class Rfc2136Config(BaseModel):
     key_name: str = Field(max_length=253, description="the TSIG key's name")
     key_secret: SecretStr = Field(description="the TSIG key's secret, base64")
     key_algorithm: str = Field(default="hmac-sha256", pattern=r"^hmac-sha(1|224|256|384|512)$")
+
+    @field_validator("server")
+    @classmethod
+    def _server(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or (host.count(":") and not host.startswith("[")):
+            host, port = value, "53"  # no port, or a bare IPv6 address
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{value!r}: the port must be 1-65535, as in 192.0.2.53:53")
+        host = host.strip("[]")
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            try:
+                _dns_name(host)
+            except ValueError:
+                raise ValueError(
+                    f"{value!r} is not address:port, as in 192.0.2.53:53 or ns1.example.org"
+                ) from None
+        return value
+
+    @field_validator("zone", "key_name")
+    @classmethod
+    def _names(cls, value: str) -> str:
+        return _dns_name(value)
+
+    @field_validator("key_secret")
+    @classmethod
+    def _secret(cls, value: SecretStr) -> SecretStr:
+        try:
+            raw = base64.b64decode(value.get_secret_value(), validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("the TSIG secret must be base64, as tsig-keygen prints it") from None
+        if not raw:
+            raise ValueError("the TSIG secret is empty")
+        return value
 
 
 class Rfc2136Zone:

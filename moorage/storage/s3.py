@@ -21,7 +21,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from moorage.errors import TargetError
+from moorage.errors import InvalidInput, TargetError
 from moorage.plugins.kind_config import validate_config
 from moorage.plugins.spec import StoredObject
 from moorage.storage.keys import check_key
@@ -58,9 +58,16 @@ class S3Config(BaseModel):
     @field_validator("prefix")
     @classmethod
     def _prefix(cls, value: str) -> str:
-        if value:
-            check_key(value if value.endswith("/") else value + "/", prefix=True)
-            return value if value.endswith("/") else value + "/"
+        if not value:
+            return value
+        value = value if value.endswith("/") else value + "/"
+        try:
+            check_key(value, prefix=True)
+        except InvalidInput:
+            raise ValueError(
+                f"{value!r} is not a key prefix: use /-separated names of letters, digits, "
+                "'.', '_' and '-' (no '..', no leading '/'), as in 'moorage/'"
+            ) from None
         return value
 
 

@@ -6,6 +6,7 @@ import pytest
 
 from moorage.errors import InvalidInput
 from moorage.storage.keys import MAX_KEY, check_key
+from moorage.storage.s3 import S3Storage
 
 GOOD = [
     "snapshots/wl_01/sn_01.tar.zst.age",
@@ -64,3 +65,18 @@ def test_the_length_bound_is_the_whole_key() -> None:
     assert len(longest) < MAX_KEY and check_key(longest) == longest
     with pytest.raises(InvalidInput):
         check_key(longest + "/bc")
+
+
+@pytest.mark.parametrize("prefix", ["../..", "/abs", "a/../b", "sp ace", "a//b"])
+def test_an_s3_prefix_that_is_no_key_is_refused_naming_the_field(prefix: str) -> None:
+    config = {
+        "endpoint": "http://127.0.0.1:9000",
+        "bucket": "backups",
+        "access_key_id": "a",
+        "secret_access_key": "s",
+        "prefix": prefix,
+    }
+    with pytest.raises(InvalidInput) as refused:
+        S3Storage().validate(config)
+    assert refused.value.code == "invalid_config"
+    assert [d["field"] for d in refused.value.details] == ["prefix"]
