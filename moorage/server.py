@@ -194,6 +194,7 @@ def build(
     proxy = Router(settings, db, engine) if settings.proxy == "caddy" else None
     if proxy is not None:
         views.route_to = proxy.switch  # a deploy's switch (SPEC section 12)
+        views.route_hold = proxy.hold  # a compose deploy's hold
     reconciler = Reconciler(settings, db, registry, engine, views, locks)
     queue = DeployQueue(settings, db, registry, views, locks, reconciler.observe)
     deployer = Deployer(db, registry, engine, locks, views, queue, reconciler)

@@ -54,6 +54,8 @@ class WorkloadViews:
         self.fault = fault
         self.route_to: Callable[[str, str], None] = lambda _workload, _container: None
         """The proxy's switch (``proxy.router.Router.switch``), when there is one."""
+        self.route_hold: Callable[[str, bool], None] = lambda _workload, _hold: None
+        """The proxy's hold (``proxy.router.Router.hold``), when there is one."""
 
     def view(self, s: Session, workload_id: str) -> WorkloadView:
         """The workload as saved now (config, env, volumes), with its last artifact.
@@ -140,4 +142,5 @@ class WorkloadViews:
             fault=self.fault,
             labels=dict(self.settings.container_labels),
             switch=lambda container_id: self.route_to(view.id, container_id),
+            hold_routes=lambda hold: self.route_hold(view.id, hold),
         )

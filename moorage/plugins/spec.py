@@ -105,6 +105,10 @@ class DeployContext:
     switch: Callable[[str], None] = lambda _container_id: None
     """Send the workload's domains to this container (it passed its health check)
     before the previous one stops; returns once the proxy routes there (SPEC 12)."""
+    hold_routes: Callable[[bool], None] = lambda _hold: None
+    """``True``: keep the workload's domains on the upstream they have now, whatever
+    starts meanwhile (a kind that replaces its containers in place: a candidate gets no
+    request, the proxy holds them); ``False``: route to what runs now, at once."""
 
 
 @runtime_checkable

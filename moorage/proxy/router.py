@@ -110,6 +110,7 @@ class Router:
         """Keeps the domains' DNS records and gets wildcard certificates by DNS-01."""
         self.status = ProxyStatus(mode="caddy")
         self._pins: dict[str, str] = {}
+        self._held: set[str] = set()
         self._last: dict[str, str] = {}
         self._acme_errors: dict[str, str | None] = {}
         self._loaded: tuple[LoadedCert, ...] = ()
@@ -246,6 +247,7 @@ class Router:
         return ProxyRoute(route.host, upstream, route.tls, route.redirect_http)
 
     def _upstream(self, route: Route) -> str | None:
+        held = route.workload_id in self._held
         try:
             containers = self.engine.containers({LABEL_WORKLOAD: route.workload_id})
         except MoorageError as exc:
@@ -258,6 +260,9 @@ class Router:
             and c.labels.get(LABEL_CANDIDATE) != "true"
             and (route.service is None or c.labels.get(COMPOSE_SERVICE) == route.service)
         ]
+        if held:  # a compose deploy: only a container it switched to, else stay where it was
+            pinned = self._pins.get(route.workload_id)
+            eligible = [c for c in eligible if c.id == pinned]
         chosen = self._choose(route, eligible)
         if chosen is None:
             return None
@@ -295,6 +300,22 @@ class Router:
                 log.warning("proxy: the switch to %s is not loaded yet", container_id)
                 return
         time.sleep(DRAIN_SECONDS)
+
+    def hold(self, workload_id: str, hold: bool) -> None:
+        """While held, the workload's domains keep the upstream they had, or go to a
+        container ``switch`` named (a compose deploy: candidates get no request; a
+        service recreated in place has its requests held by Caddy for ``HOLD``); on
+        release, route to what runs now and load it at once."""
+        with self._lock:
+            if hold:
+                self._held.add(workload_id)
+                return
+            self._held.discard(workload_id)
+            self._pins.pop(workload_id, None)
+            with self.db.session() as s:
+                has = any(r.workload_id == workload_id for r in domains.routing(s))
+            if has and not self.sync():
+                log.warning("proxy: the routes of %s are not loaded yet", workload_id)
 
     # --- what it saw ----------------------------------------------------------
 

@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Server, unique
-from tests.integration.helpers import deploy, wait_until
+from tests.conftest import Server, create_workload, unique
+from tests.integration.helpers import containers, deploy, wait_until
 from tests.proxy.conftest import through_proxy, wait_for, web_workload
 
 # One worker runs every proxy test: they share one Caddy on the fixed ports pebble
@@ -29,7 +29,8 @@ class Looper:
     """GETs the domain over and over (bounded in count and time), keeping every answer
     that is not a 200 with a good body."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = HOST) -> None:
+        self.host = host
         self.count = 0
         self.bodies: dict[str, int] = {}
         self.failures: list[str] = []
@@ -49,7 +50,7 @@ class Looper:
                     self.failures.append("the loop ran out of time")
                     return
                 try:
-                    r = through_proxy(client, HOST, https=False)
+                    r = through_proxy(client, self.host, https=False)
                 except httpx.HTTPError as exc:
                     self.failures.append(f"{type(exc).__name__}: {exc}")
                     continue
@@ -69,6 +70,19 @@ class Looper:
 
     def seen(self, body: str) -> bool:
         return self.bodies.get(body, 0) > 0
+
+
+def wait_routed(host: str) -> None:
+    """Wait until the domain answers v1 through Caddy (its route is loaded)."""
+    with httpx.Client(timeout=10) as client:
+
+        def routed() -> bool:
+            try:
+                return through_proxy(client, host, https=False).text == "hello from v1\n"
+            except httpx.HTTPError:
+                return False  # the route is being loaded
+
+        wait_for(routed, 30, "the route")
 
 
 def _restore(server: Server, w: dict[str, Any], sid: str) -> dict[str, Any]:
@@ -94,15 +108,7 @@ def test_no_failed_request_through_deploy_failed_deploy_and_restore(
         f"/api/workloads/{w['id']}/domains", json=[{"host": HOST, "port": 8080, "tls": "off"}]
     )
     assert r.status_code == 200, r.text
-    with httpx.Client(timeout=10) as client:
-
-        def routed() -> bool:
-            try:
-                return through_proxy(client, HOST, https=False).text == "hello from v1\n"
-            except httpx.HTTPError:
-                return False  # the route is being loaded
-
-        wait_for(routed, 30, "the route")
+    wait_routed(HOST)
     r = api.post(f"/api/workloads/{w['id']}/snapshots", json={"mode": "stop"})
     assert r.status_code == 202, r.text
     sid = r.json()["id"]
@@ -141,4 +147,68 @@ def test_no_failed_request_through_deploy_failed_deploy_and_restore(
     assert not loop.seen("broken\n")
     assert set(loop.bodies) <= GOOD
     assert loop.count > 100
+    assert api.put(f"/api/workloads/{w['id']}/domains", json=[]).status_code == 200
+
+
+def _stack(image: str, *, broken: bool = False) -> str:
+    """A one-service stack on a port the engine picks; ``broken`` answers, but fails its
+    health check."""
+    command = (
+        '["sh", "-c", "echo broken > /www/index.html; exec httpd -f -p 8080 -h /www"]'
+        if broken
+        else '["httpd", "-f", "-p", "8080", "-h", "/www"]'
+    )
+    probe = "/missing" if broken else "/"
+    return (
+        "services:\n"
+        "  web:\n"
+        f"    image: {image}\n"
+        f"    command: {command}\n"
+        "    ports: ['127.0.0.1::8080']\n"
+        "    healthcheck:\n"
+        f'      test: ["CMD", "wget", "-q", "-O", "-", "http://127.0.0.1:8080{probe}"]\n'
+        "      interval: 1s\n"
+        "      retries: 2\n"
+    )
+
+
+def test_a_compose_deploy_holds_requests_and_never_routes_a_failing_candidate(
+    proxy_server: Server, proxy_project: str
+) -> None:
+    """Compose replaces a stack's containers in place: the proxy holds requests on the
+    old upstream until the deploy (or its rollback) settles, so a client sees a pause,
+    not an error, and never the failing version."""
+    host = "stack.zero.example.internal"
+    api = proxy_server.operator
+    w = create_workload(
+        proxy_server,
+        proxy_project,
+        kind="compose",
+        config={"compose": _stack("moorage-test/httpd:1")},
+    )
+    assert deploy(api, w["id"])["status"] == "succeeded"
+    domain = [{"host": host, "port": 8080, "service": "web", "tls": "off"}]
+    r = api.put(f"/api/workloads/{w['id']}/domains", json=domain)
+    assert r.status_code == 200, r.text
+    wait_routed(host)
+    with Looper(host) as loop:
+        wait_for(lambda: loop.count > 20, 30, "the loop to run")
+        patch = {"config": {"compose": _stack("moorage-test/httpd:2")}}
+        assert api.patch(f"/api/workloads/{w['id']}", json=patch).status_code == 200
+        done = deploy(api, w["id"])
+        assert done["status"] == "succeeded", done["log"]
+        assert "beside 1 running" in done["log"] and "switched to" in done["log"]
+        wait_for(lambda: loop.seen("hello from v2\n"), 30, "v2 through the proxy")
+        broken = {"config": {"compose": _stack("moorage-test/httpd:2", broken=True)}}
+        assert api.patch(f"/api/workloads/{w['id']}", json=broken).status_code == 200
+        failed = deploy(api, w["id"])
+        assert failed["status"] == "failed", failed["log"]
+        assert "the running version keeps serving" in failed["log"]
+        after = loop.count
+        wait_for(lambda: loop.count > after + 20, 60, "answers after the failed deploy")
+    running = containers(w["id"], all_states=True)
+    assert len(running) == 1, running  # the old one removed, the failed candidate too
+    assert loop.failures == [], loop.failures[:10]
+    assert not loop.seen("broken\n")
+    assert loop.bodies.get("hello from v2\n", 0) > 0
     assert api.put(f"/api/workloads/{w['id']}/domains", json=[]).status_code == 200

@@ -32,7 +32,7 @@ from moorage.errors import DeployFailed
 from moorage.plugins.spec import DeployContext
 from moorage.runtime.engine import Container
 from moorage.sources.compose import file as compose_file
-from moorage.sources.compose import stack
+from moorage.sources.compose import rollout, stack
 from moorage.sources.stage import workload_labels
 from moorage.store.states import WorkloadStatus
 
@@ -301,11 +301,28 @@ def _prepare_volumes(ctx: DeployContext) -> None:
 
 
 def deploy(ctx: DeployContext, compose_text: str) -> dict[str, Any]:
+    """Bring ``compose_text`` up and wait until it settles; on failure, bring the previous
+    file back up. The services a domain routes to roll out beside their running
+    containers (``rollout``: the proxy switches once the new one settled; a failing one
+    never gets a request); the rest is brought up in place. The workload's domains are
+    held on their upstream throughout (``DeployContext.hold_routes``): a service that
+    must be recreated in place has its requests held by the proxy while nothing answers,
+    and the routes follow what runs once the deploy (or its rollback) ends."""
+    ctx.hold_routes(True)
+    try:
+        return _deploy(ctx, compose_text)
+    finally:
+        ctx.hold_routes(False)
+
+
+def _deploy(ctx: DeployContext, compose_text: str) -> dict[str, Any]:
     previous_file = workdir(ctx) / COMPOSE_FILE
     previous = previous_file.read_text() if previous_file.exists() else None
     _prepare_volumes(ctx)
     _write_files(ctx, compose_text)
-    failure = _up(ctx)
+    failure = _roll_routed(ctx, previous, compose_text)
+    if failure is None:
+        failure = _up(ctx)
     if failure is None:
         return {
             "compose": compose_text,
@@ -323,6 +340,35 @@ def deploy(ctx: DeployContext, compose_text: str) -> dict[str, Any]:
     elif previous is None:
         _compose(ctx, "down", "--remove-orphans")
     raise DeployFailed(failure)
+
+
+def _roll_routed(ctx: DeployContext, previous: str | None, compose_text: str) -> str | None:
+    """Roll out the routed services that run now and can run twice (``rollout``); what
+    failed, or None. After a failure before any switch, only the file goes back (the old
+    containers never stopped); after one, the caller's rollback brings the stack back."""
+    routed = sorted({str(d["service"]) for d in ctx.workload.domains if d.get("service")})
+    if previous is None or not routed:
+        return None
+    running = {c.labels.get(SERVICE_LABEL) for c in _containers(ctx) if c.running}
+    services = [s for s in rollout.eligible(_model(ctx, compose_text), routed) if s in running]
+    switched = 0
+    for service in services:
+        try:
+            rollout.roll(
+                ctx,
+                service,
+                lambda: _containers(ctx),
+                lambda *args: _compose(ctx, *args),
+                lambda containers_of: settle(containers_of, SETTLE_SECONDS),
+            )
+        except DeployFailed as exc:
+            if switched == 0:
+                ctx.log(f"deploy failed: {exc.message}; the running version keeps serving")
+                _write_files(ctx, previous)
+                raise
+            return exc.message
+        switched += 1
+    return None
 
 
 def teardown(ctx: DeployContext) -> None:
