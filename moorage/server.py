@@ -233,7 +233,7 @@ def build(
         rollbacks=Rollback(db, deployer, restorer),
         copier=copier,
         proxy=proxy,
-        cloner=Cloner(settings, db, registry, locks, copier.fetch),
+        cloner=Cloner(settings, db, registry, locks, copier.fetch, fault),
         drills=drill_runner,
         recovery_points=RecoveryPoints(db, engine, views, locks, snapshotter, restorer, fault),
         backups=backups,

@@ -58,7 +58,11 @@ class Cloner:
         registry: Registry,
         locks: WorkloadLocks,
         fetch: Callable[[str, Path], None] | None = None,
+        fault: Callable[[str], None] = lambda _name: None,
     ) -> None:
+        self.fault = fault
+        """Fault points ``clone.after_extract`` (staged, no row yet) and
+        ``clone.after_commit`` (the row is in, the data not moved yet) for crash tests."""
         self.settings = settings
         self.db = db
         self.registry = registry
@@ -105,6 +109,7 @@ class Cloner:
 
         def move_in() -> None:
             committed.append(True)
+            self.fault("clone.after_commit")
             self._move_in(note)
 
         try:
@@ -112,6 +117,7 @@ class Cloner:
                 self.fetch(snapshot_id, archive)  # from a verified off-site copy (SPEC 11)
             verify_archive(archive, expected[0], expected[1])
             self._extract(archive, token, planned, staged, expected[2])
+            self.fault("clone.after_extract")
             with ExitStack() as stack:
                 with guard.change(
                     session, self.locks, actor, AuditAction.SNAPSHOT_CLONE, None

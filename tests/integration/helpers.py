@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tests.conftest import Api
+from tests.conftest import Api, Server, admin_api, start_server
 
 TERMINAL = {"succeeded", "failed", "interrupted"}
 
@@ -80,3 +81,17 @@ def wait_until(predicate: Any, timeout: float, what: str) -> None:
     while not predicate():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.2)
+
+
+def crash_server(
+    tmp_path: Path, point: str
+) -> tuple[subprocess.Popen[str], Server, dict[str, str]]:
+    """For a crash test: a server on a data dir of its own armed to SIGKILL itself at fault
+    point ``point`` (every API identity is its admin), and the env a restart of it takes."""
+    data, root = tmp_path / "var", tmp_path / "roots"
+    root.mkdir()
+    common = {"MOORAGE_VOLUME_ROOTS": str(root)}
+    armed = {**common, "MOORAGE_ENABLE_FAULTPOINTS": "1", "MOORAGE_FAULTPOINT": point}
+    proc, url, env = start_server(data, armed)
+    api = admin_api(url, env)
+    return proc, Server(url, data, root, env, api, api, api, Api(url)), common

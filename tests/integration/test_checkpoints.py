@@ -5,11 +5,23 @@ bytes come back together. Refusals change nothing."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
-from tests.conftest import Api, Server, assert_error, create_workload, free_port, unique
+from tests.conftest import (
+    Api,
+    Server,
+    admin_api,
+    assert_error,
+    create_workload,
+    free_port,
+    start_server,
+    stop_server,
+    unique,
+)
 from tests.integration.helpers import deploy, image_id, image_of, wait_until
 from tests.integration.stacks import tree
 
@@ -163,3 +175,67 @@ def test_rollback_refusals_change_nothing(server: Server, project: str) -> None:
         assert_error(response, status, code)
         assert (op.get(f"/api/workloads/{wid}").json(), len(_deployments(op, wid))) == before
     admin.delete(f"/api/workloads/{wid}")
+
+
+@pytest.mark.parametrize(
+    ("point", "restored"),
+    [
+        ("restore.after_extract", False),
+        ("restore.after_swaps", False),  # swapped, not committed: rolled back
+        ("restore.after_redeploy", True),  # committed: rolled forward
+    ],
+)
+def test_a_rollback_with_data_killed_midway_is_all_old_or_all_new(
+    tmp_path: Path, point: str, restored: bool
+) -> None:
+    """SIGKILL inside the rollback's restore: after a restart the volume is the checkpoint
+    (the restore committed) or the corrupted data (it had not), never a mix (SPEC section
+    6); the workload stays stopped, and the next deploy runs the rolled-back image on
+    that data."""
+    data = tmp_path / "var"
+    armed = {"MOORAGE_ENABLE_FAULTPOINTS": "1", "MOORAGE_FAULTPOINT": point}
+    proc, url, env = start_server(data, armed)
+    port, name = free_port(), "ck"
+    try:
+        api = admin_api(url, env)
+        assert api.post("/api/projects", json={"slug": "crash"}).status_code == 201
+        fake = Server(url, data, data, env, api, api, api, Api(url))
+        wid = create_workload(
+            fake, "crash", name=name, config=_config(port, "moorage-test/httpd:1", HTTPD)
+        )["id"]
+        volume = [{"name": "www", "scope": "stage", "source": f"{name}/www", "target": "/www"}]
+        assert api.put(f"/api/workloads/{wid}/volumes", json=volume).status_code == 200
+        www = data / "volumes" / "crash" / "production" / name / "www"
+        www.mkdir(parents=True)
+        (www / "index.html").write_text("old data\n")
+        assert api.patch(f"/api/workloads/{wid}", json={"checkpoint": "before-deploy"}).is_success
+        d1 = deploy(api, wid)
+        assert d1["status"] == "succeeded", d1["log"]
+        old = tree(www)
+        patch = {"config": {"image": "moorage-test/httpd:2", "command": CORRUPT}}
+        assert api.patch(f"/api/workloads/{wid}", json=patch).status_code == 200
+        assert deploy(api, wid)["status"] == "succeeded"
+        corrupt = tree(www)
+        assert corrupt != old
+        r = api.post(
+            f"/api/workloads/{wid}/deployments/{d1['id']}/rollback",
+            json={"data": True},
+            headers={"X-Confirm-Restore": name},
+        )
+        assert r.status_code == 202, r.text
+        proc.wait(90)
+        assert proc.returncode == -9, f"{point} did not kill the server"
+    finally:
+        stop_server(proc)
+    proc, url, env = start_server(data)
+    try:
+        api = admin_api(url, env)
+        assert tree(www) == (old if restored else corrupt)
+        assert api.get(f"/api/workloads/{wid}").json()["status"] == "stopped"
+        again = deploy(api, wid)
+        assert again["status"] == "succeeded", again["log"]
+        assert _running_image(wid) == image_id("moorage-test/httpd:1")
+        assert httpx.get(f"http://127.0.0.1:{port}/", timeout=5).text == "old data\n"
+        assert (www / "marker").exists() != restored
+    finally:
+        stop_server(proc)

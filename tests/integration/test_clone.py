@@ -12,8 +12,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Server, assert_error, unique
-from tests.integration.helpers import containers, get_text, wait_deployment, wait_until
+from tests.conftest import Server, admin_api, assert_error, start_server, stop_server, unique
+from tests.integration.helpers import (
+    containers,
+    crash_server,
+    get_text,
+    wait_deployment,
+    wait_until,
+)
 from tests.integration.test_restore import NAME, Site, site_workload, tree, write_tree
 
 
@@ -242,3 +248,44 @@ def test_cli_clone(server: Server, source: Site) -> None:
         token=server.operator.token,
     )
     assert again.returncode == 1 and "already exists" in again.stderr
+
+
+@pytest.mark.parametrize(
+    ("point", "kept"), [("clone.after_extract", False), ("clone.after_commit", True)]
+)
+def test_a_clone_killed_midway_is_whole_or_absent_after_a_restart(
+    tmp_path: Path, point: str, kept: bool
+) -> None:
+    """SIGKILL after the unpacking (no row yet): the restart drops the staged data and no
+    clone exists. SIGKILL after the row committed (data not moved in yet): the restart
+    moves the data in and the clone holds the snapshot's bytes. Either way the source is
+    untouched and nothing staged is left."""
+    proc, fake, common = crash_server(tmp_path, point)
+    data = fake.data_dir
+    try:
+        site = make_source(fake, "crash")
+        snap = site.snapshot()
+        old_www = tree(site.paths["www"])
+        write_tree(site.paths["www"], "new-www")
+        live = site.trees()
+        with pytest.raises(httpx.HTTPError):
+            clone(site, snap["id"], name="copy")
+        proc.wait(60)
+        assert proc.returncode == -9, f"{point} did not kill the server"
+    finally:
+        stop_server(proc)
+    proc, url, env = start_server(data, common)
+    try:
+        api = admin_api(url, env)
+        names = {w["name"]: w["id"] for w in api.get("/api/workloads").json()["items"]}
+        copy = data / "volumes" / "crash" / "production" / "copy" / "www"
+        if kept:
+            assert "copy" in names
+            assert tree(copy) == old_www
+        else:
+            assert "copy" not in names and not copy.exists()
+        assert site.trees() == live
+        staged = [p for p in (data / "volumes").rglob(".moorage-clone-*")]
+        assert staged == [] and not list((data / "clones").glob("cl_*.json"))
+    finally:
+        stop_server(proc)

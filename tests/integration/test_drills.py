@@ -23,7 +23,7 @@ from tests.conftest import (
     stop_server,
     unique,
 )
-from tests.integration.helpers import deploy, get_text, wait_until
+from tests.integration.helpers import crash_server, deploy, get_text, wait_until
 from tests.integration.test_clone import make_source
 from tests.integration.test_restore import Site, write_tree
 
@@ -217,15 +217,9 @@ def test_drill_refusals_change_nothing(server: Server, source: Site) -> None:
 
 
 def test_killed_mid_drill_leaves_no_sandbox(tmp_path: Path) -> None:
-    data = tmp_path / "var"
-    root = tmp_path / "roots"
-    root.mkdir()
-    common = {"MOORAGE_VOLUME_ROOTS": str(root)}
-    armed = {"MOORAGE_ENABLE_FAULTPOINTS": "1", "MOORAGE_FAULTPOINT": "drill.after_start"}
-    proc, url, env = start_server(data, {**common, **armed})
+    proc, fake, common = crash_server(tmp_path, "drill.after_start")
+    data = fake.data_dir
     try:
-        api = admin_api(url, env)
-        fake = Server(url, data, root, env, api, api, api, Api(url))
         site = make_source(fake, "crash")
         snap = site.snapshot()
         ids = container_ids(site.id)
