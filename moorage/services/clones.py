@@ -166,6 +166,29 @@ def check(
     return stage
 
 
+def _clone_config(registry: Registry, source: Workload) -> dict[str, Any]:
+    """The source's config as the clone runs it: without fixed host ports (the source
+    holds them)."""
+    kind = registry.source(source.kind)
+    config: dict[str, Any] = dict(source.config)
+    return kind.without_host_ports(config) if isinstance(kind, FixedPorts) else config
+
+
+def check_powers(
+    session: Session, actor: Actor, registry: Registry, settings: Settings, source: Workload
+) -> None:
+    """Refuse an operator's clone of a workload whose config asks Docker for host powers
+    before anything is read or unpacked (403 ``needs_admin``): the clone would be a new
+    workload holding none, and ``create`` refuses it then anyway."""
+    if actor.can("admin"):
+        return
+    env = {row.key: row.value for row in env_rows(session, source.id)}
+    view = powers.view_of(session, source, config=_clone_config(registry, source), env=env)
+    asked = registry.source(view.kind).host_powers(view, settings)
+    if asked:
+        raise powers.needs_admin(asked, "clone a workload")
+
+
 def create(
     session: Session,
     actor: Actor,
@@ -183,10 +206,7 @@ def create(
     ``duplicate``), its env copied as stored, the re-based volumes
     (``volumes.replace``: nesting and sharing rules), and the host-power review with
     the env (403 ``needs_admin`` for an operator when the source needs an admin)."""
-    kind = registry.source(source.kind)
-    config: dict[str, Any] = dict(source.config)
-    if isinstance(kind, FixedPorts):
-        config = kind.without_host_ports(config)
+    config = _clone_config(registry, source)
     clone = workloads.create(
         session,
         actor,

@@ -92,6 +92,7 @@ class Cloner:
         ``needs_admin``."""
         source = workloads.get(session, workload_id)
         chosen = clones.check(session, self.registry, source, name=name, stage=stage)
+        clones.check_powers(session, actor, self.registry, self.settings, source)
         snap = clones.ready_snapshot(session, workload_id, snapshot_id)
         planned = clones.plan(session, self.settings, source, snap, name=name, stage=chosen)
         archive = snapshot_service.archive_path(self.settings, snap)

@@ -228,3 +228,11 @@ def test_hooks_on_a_workload_with_host_powers_are_an_admins(
     assert "after hook exited 0" in ran["log"], ran["log"]
     audit = server.admin.get("/api/audit", params={"target_id": stack.id}).json()["items"]
     assert sum(a["action"] == "workload.snapshot_hooks" for a in audit) == 2
+
+    # An operator's clone would hand the socket to a new workload: refused before
+    # anything is unpacked.
+    clone_url = f"/api/workloads/{stack.id}/snapshots/{ran['id']}/clone"
+    denied = assert_error(server.operator.post(clone_url, json={"name": "sock-copy"}), 403)
+    assert denied["code"] == "needs_admin" and SOCKET in denied["message"]
+    base = server.data_dir / "volumes"
+    assert not list(base.rglob(".moorage-clone-*")) and not list(base.rglob("sock-copy"))
