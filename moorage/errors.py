@@ -295,7 +295,7 @@ CODES: dict[str, ErrorCode] = {
     "target_unreachable": ErrorCode(502, "a storage target's host or path cannot be reached"),
     "target_auth_failed": ErrorCode(502, "a storage target refused the stored credentials"),
     "target_object_missing": ErrorCode(502, "the storage target holds no object of that key"),
-    "dump_failed": ErrorCode(502, "pg_dump or pg_restore of the store failed (quoted)"),
+    "dump_failed": ErrorCode(502, "the dump or load of the store failed (its error quoted)"),
     "copy_corrupt": ErrorCode(502, "an off-site copy that does not decrypt (key or bytes)"),
     "busy": ErrorCode(503, "at a bound kept on purpose (password checks); retry shortly"),
     "disk_full": ErrorCode(507, "no space or quota left where Moorage writes"),

@@ -119,7 +119,8 @@ class Server:
         3. decide cut-off restores' volumes (roll forward or back by the journal), and
            finish or drop cut-off clones' data (``Cloner.recover``); fail cut-off
            drills and remove their sandboxes (``DrillRunner.recover``); settle cut-off
-           recovery points from their parts (``RecoveryPoints.recover``);
+           recovery points from their parts (``RecoveryPoints.recover``); remove the
+           scratch of instance backups a crash cut off (``BackupRunner.recover``);
         4. mark deploys a crash cut off ``interrupted``;
         5. start the deploy workers, then the reconciler (it revives whatever a capture
            or restore left stopped);
@@ -136,6 +137,7 @@ class Server:
         self.cloner.recover()
         self.drills.recover()
         self.recovery_points.recover()
+        self.backups.recover()
         self.queue.recover_interrupted()
         self.queue.start()
         self.reconciler.start()

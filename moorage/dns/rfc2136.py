@@ -25,6 +25,30 @@ TIMEOUT = 10.0
 _LABEL = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
 
 
+def server_address(value: str) -> tuple[str, int]:
+    """``(ip, port)`` of a server given as ``IP[:PORT]`` or ``[IPv6]:PORT`` (53 when no
+    port); ValueError otherwise. An address, not a name: dnspython's queries take one."""
+    host, port = value, "53"
+    if value.startswith("["):
+        host, _, rest = value[1:].partition("]")
+        if rest:
+            if not rest.startswith(":"):
+                raise ValueError(f"{value!r} is not [IPv6]:port")
+            port = rest[1:]
+    elif value.count(":") == 1:
+        host, port = value.split(":")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is not an IP address with an optional port, as in 192.0.2.53:53 or "
+            "[2001:db8::53]:53"
+        ) from None
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{value!r}: the port must be 1-65535, as in 192.0.2.53:53")
+    return host, int(port)
+
+
 def _dns_name(value: str) -> str:
     """``value`` when it is a DNS name of letters, digits, ``-`` and ``_`` (RFC 1035 with
     the underscore TSIG key names use), a trailing dot allowed; ValueError otherwise."""
@@ -37,7 +61,8 @@ def _dns_name(value: str) -> str:
 class Rfc2136Config(BaseModel):
     model_config = {"extra": "forbid"}
     server: str = Field(
-        max_length=255, description="the primary server as address:port (53 when no port)"
+        max_length=255,
+        description="the primary server's IP address, with :port (53 when none)",
     )
     zone: str = Field(max_length=253, description="the zone the records live in")
     key_name: str = Field(max_length=253, description="the TSIG key's name")
@@ -47,21 +72,7 @@ class Rfc2136Config(BaseModel):
     @field_validator("server")
     @classmethod
     def _server(cls, value: str) -> str:
-        host, sep, port = value.rpartition(":")
-        if not sep or (host.count(":") and not host.startswith("[")):
-            host, port = value, "53"  # no port, or a bare IPv6 address
-        if not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(f"{value!r}: the port must be 1-65535, as in 192.0.2.53:53")
-        host = host.strip("[]")
-        try:
-            ipaddress.ip_address(host)
-        except ValueError:
-            try:
-                _dns_name(host)
-            except ValueError:
-                raise ValueError(
-                    f"{value!r} is not address:port, as in 192.0.2.53:53 or ns1.example.org"
-                ) from None
+        server_address(value)
         return value
 
     @field_validator("zone", "key_name")
@@ -85,11 +96,7 @@ class Rfc2136Zone:
     """A zone updated over TCP with TSIG-signed UPDATE messages."""
 
     def __init__(self, config: Rfc2136Config) -> None:
-        host, _, port = config.server.rpartition(":")
-        if not host or not port.isdigit():
-            host, port = config.server, "53"
-        self.host = host.strip("[]")
-        self.port = int(port)
+        self.host, self.port = server_address(config.server)
         self.origin = dns.name.from_text(config.zone)
         self.keyring = dns.tsigkeyring.from_text(
             {config.key_name: (config.key_algorithm, config.key_secret.get_secret_value())}

@@ -16,6 +16,7 @@ alert can fire on a backup that stopped succeeding.
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 import time
 from dataclasses import dataclass
@@ -53,6 +54,13 @@ class BackupRunner:
         self.settings, self.db, self.registry = settings, db, registry
         self._running = threading.Lock()
         self._thread: threading.Thread | None = None
+
+    def recover(self) -> None:
+        """At start-up: remove the scratch folders of bundles a crash cut off (they hold a
+        plaintext copy of the store and the instance key)."""
+        for leftover in self.settings.data_dir.glob(".backup-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+            log.info("removed %s, left by an instance backup a crash cut off", leftover)
 
     def start(self, trigger_id: str) -> bool:
         """Back up for the schedule ``trigger_id`` on a new thread; False (and nothing
@@ -98,11 +106,14 @@ class BackupRunner:
                 made = instance.create(
                     self.settings, store, target.recipient, target.identity, datetime.now(UTC)
                 )
-                pruned = instance.prune(store, keep)
+                pruned = instance.prune(store, keep, instance.instance_tag(self.settings))
             finally:
                 store.close()
         except (MoorageError, OSError) as exc:
             return self._record_failure(trigger_id, actor, target_id, exc)
+        except Exception as exc:  # a bug: still one row, so the failure is seen
+            log.exception("instance backup to %s", target_id)
+            return self._record_failure(trigger_id, actor, target_id, OSError(str(exc)))
         with self.db.session() as s:
             audit.record(
                 s,

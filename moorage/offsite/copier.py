@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -56,6 +57,8 @@ class Copier:
         self.fault = fault
         self.clock = clock
         self._wake = threading.Event()
+        self._fetch_guard = threading.Lock()
+        self._fetch_locks: dict[str, threading.Lock] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -199,7 +202,22 @@ class Copier:
         checked against the snapshot's recorded ones, then renamed into place
         (``transfer.fetch``). Raises 409 ``archive_missing`` when no verified copy is
         known, ``TargetError`` (``copy_corrupt`` for a wrong key, a changed or cut byte;
-        the copy is then ``failed``, as it is when the target no longer holds it)."""
+        the copy is then ``failed``, as it is when the target no longer holds it, once a
+        second read finds the same). Two fetches of one snapshot take turns; the second
+        finds the archive in place and returns."""
+        with self._fetching(snapshot_id):
+            if dest.exists():
+                return  # another fetch of it finished first (its checks passed)
+            self._fetch(snapshot_id, dest)
+
+    @contextmanager
+    def _fetching(self, snapshot_id: str) -> Iterator[None]:
+        with self._fetch_guard:
+            lock = self._fetch_locks.setdefault(snapshot_id, threading.Lock())
+        with lock:
+            yield
+
+    def _fetch(self, snapshot_id: str, dest: Path) -> None:
         with self.db.session() as s:
             source = offsite.source_of(s, self.settings, snapshot_id)
         log.info("fetching %s from %s (%s)", snapshot_id, source.target_name, source.key)
@@ -209,12 +227,27 @@ class Copier:
                 store, source.key, source.identity, dest, size=source.size, sha256=source.sha256
             )
         except TargetError as exc:
-            if exc.code in ("copy_corrupt", "target_object_missing"):
+            if exc.code in ("copy_corrupt", "target_object_missing") and self._broken(
+                store, source
+            ):
                 with self.db.session() as s:
                     offsite.copy_broken(s, snapshot_id, source.target_id, exc.message)
             raise
         finally:
             store.close()
+
+    def _broken(self, store: TargetStore, source: offsite.Source) -> bool:
+        """Whether a second, whole read of the copy fails the same way: a connection cut
+        mid-stream also reads as a cut (corrupt) copy, and must not demote a good one."""
+        try:
+            transfer.verify(
+                store, source.key, source.identity, size=source.size, sha256=source.sha256
+            )
+        except TargetError as again:
+            return again.code in ("copy_corrupt", "target_object_missing")
+        except (MoorageError, OSError):
+            return False
+        return False
 
     def _forget(self, store: TargetStore, key: str) -> None:
         """Remove a copy that did not verify (metadata first), so nothing stays there

@@ -60,7 +60,7 @@ def _libpq(settings: Settings) -> tuple[str, dict[str, str]]:
     """The store's URL as a libpq URI without the password, and an environment that
     carries the password (``PGPASSWORD``) when the URL has one."""
     url = make_url(settings.database_url)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env = dict(os.environ)  # PGPASSFILE, PGSSLROOTCERT...: what the server's driver reads too
     if url.password is not None:
         env["PGPASSWORD"] = str(url.password)
     uri = url.set(drivername="postgresql", password=None).render_as_string(hide_password=False)
@@ -86,17 +86,21 @@ def _run(tool: str, args: list[str], env: dict[str, str]) -> None:
 
 def dump(settings: Settings, dest: Path) -> None:
     """Write an online, consistent copy of the store to ``dest`` (a new file): a SQLite
-    database file or a ``pg_dump`` custom-format archive. Raises ``DumpFailed``."""
+    database file or a ``pg_dump`` custom-format archive. Raises ``DumpFailed`` (the
+    tool's or SQLite's error quoted)."""
     if store_kind(settings) == SQLITE:
-        src = sqlite3.connect(f"file:{sqlite_path(settings)}?mode=ro", uri=True)
         try:
-            dst = sqlite3.connect(dest)
+            src = sqlite3.connect(f"file:{sqlite_path(settings)}?mode=ro", uri=True)
             try:
-                src.backup(dst)
+                dst = sqlite3.connect(dest)
+                try:
+                    src.backup(dst)
+                finally:
+                    dst.close()
             finally:
-                dst.close()
-        finally:
-            src.close()
+                src.close()
+        except sqlite3.Error as exc:  # a full disk, a locked or damaged file
+            raise DumpFailed(f"SQLite's backup of the store failed: {exc}") from exc
         return
     uri, env = _libpq(settings)
     _run(

@@ -8,11 +8,12 @@ A **bundle** is a tar of exactly three members, age-encrypted to the target's re
     instance.key    the key every sealed credential (targets, DNS providers) opens with
     backup.json     {format, created_at, version, database: sqlite|postgresql}
 
-at ``instance/<YYYYmmddTHHMMSSZ>-<id>.tar.age`` with its metadata object beside it, written
+at ``instance/<YYYYmmddTHHMMSSZ>-<instance tag>-<id>.tar.age`` with its metadata object
+beside it, written
 last after the read-back verified (``layout``: only then does the bundle count). The
 target's identity is on the target wrapped with its passphrase, so a fresh machine needs
 only the target's place, credentials and passphrase. ``prune`` keeps the newest
-``keep_last`` bundles (a schedule's retention).
+``keep_last`` bundles of this instance (a schedule's retention).
 
 ``restore`` (``moorage instance restore``, offline) refuses a data directory that already
 holds an instance key (or, for SQLite, a database), a PostgreSQL store that already has
@@ -56,7 +57,9 @@ INFO = "backup.json"
 MAX_MEMBER = 16 * 1024**3
 """A member larger than this is not Moorage's database (a hostile bundle)."""
 MAX_INFO = 1 << 20
-_NAME = re.compile(r"instance/(?P<stamp>\d{8}T\d{6}Z)-ib_[0-9a-f]{16}\.tar\.age")
+_NAME = re.compile(
+    r"instance/(?P<stamp>\d{8}T\d{6}Z)-(?:(?P<tag>[0-9a-f]{12})-)?ib_[0-9a-f]{16}\.tar\.age"
+)
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,12 @@ class Bundle:
     size: int
     sha256: str
     created_at: datetime
+
+
+def instance_tag(settings: Settings) -> str:
+    """Which instance made a bundle: the first 12 hex digits of the SHA-256 of its
+    ``instance.key`` (in the bundle's key; the key itself stays secret)."""
+    return hashlib.sha256((settings.data_dir / KEY_FILE).read_bytes()).hexdigest()[:12]
 
 
 def _digest(path: Path) -> tuple[int, str]:
@@ -102,7 +111,7 @@ def create(
             tar.addfile(entry, io.BytesIO(data))
         size, sha = _digest(bundle)
         stamp = now.astimezone(UTC).strftime(layout.STAMP)
-        key = f"{PREFIX}{stamp}-{new_id('ib')}{layout.BUNDLE}"
+        key = f"{PREFIX}{stamp}-{instance_tag(settings)}-{new_id('ib')}{layout.BUNDLE}"
         transfer.upload(store, key, bundle, recipient, size=size, sha256=sha)
         try:
             transfer.verify(store, key, identity, size=size, sha256=sha)
@@ -121,14 +130,20 @@ def newest(store: TargetStore) -> str | None:
     return max(complete) if complete else None
 
 
-def prune(store: TargetStore, keep_last: int) -> list[str]:
-    """Delete all but the newest ``keep_last`` complete bundles on ``store`` (each one's
-    metadata first, so a cut-off prune never leaves a bundle that counts but is gone);
-    the keys deleted, oldest last."""
+def prune(store: TargetStore, keep_last: int, tag: str) -> list[str]:
+    """Delete all but the newest ``keep_last`` complete bundles this instance (``tag``:
+    ``instance_tag``) made on ``store``, each one's metadata first (a cut-off prune never
+    leaves a bundle that counts but is gone); another instance's bundles on a shared
+    target are never touched. The keys deleted, newest first."""
     objects = store.list(PREFIX)
     keys = {o.key for o in objects}
     complete = sorted(
-        (k for k in keys if _NAME.fullmatch(k) and layout.meta_key(k) in keys), reverse=True
+        (
+            k
+            for k in keys
+            if (m := _NAME.fullmatch(k)) and m["tag"] == tag and layout.meta_key(k) in keys
+        ),
+        reverse=True,
     )
     gone = complete[keep_last:]
     for key in gone:

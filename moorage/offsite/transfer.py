@@ -218,7 +218,7 @@ def fetch(
     file beside it, checked like ``verify``, flushed, then renamed into place. On any
     failure the scratch file is removed and ``dest`` is untouched."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    scratch = dest.with_name(dest.name + ".fetch")
+    scratch = dest.with_name(f"{dest.name}.fetch-{os.urandom(6).hex()}")  # one per fetch
     try:
         with open(scratch, "wb") as out:
             sink = Hashing(out)

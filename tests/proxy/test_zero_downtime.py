@@ -175,9 +175,9 @@ def _stack(image: str, *, broken: bool = False) -> str:
 def test_a_compose_deploy_holds_requests_and_never_routes_a_failing_candidate(
     proxy_server: Server, proxy_project: str
 ) -> None:
-    """Compose replaces a stack's containers in place: the proxy holds requests on the
-    old upstream until the deploy (or its rollback) settles, so a client sees a pause,
-    not an error, and never the failing version."""
+    """A routed stack service rolls out beside its running container: the proxy switches
+    once the new one settled, and a failing candidate is removed without ever getting a
+    request; a client looping on the domain sees no failed request and never its body."""
     host = "stack.zero.example.internal"
     api = proxy_server.operator
     w = create_workload(

@@ -374,3 +374,28 @@ def test_a_copy_the_target_refuses_fails_and_the_workload_turns_stale(
     copier.run_pass()  # the failed copy is not retried yet (RETRY_AFTER)
     assert stale_value(wid, tid) == 1
     assert metrics.OFFSITE_STALE is not None
+
+
+def test_a_fetch_cut_by_the_network_does_not_demote_a_good_copy(
+    db: Database,
+    registry: Registry,
+    settings: Settings,
+    world: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A connection cut mid-stream reads as a cut copy; a second whole read that passes
+    keeps the copy verified (the only one a restore could use)."""
+    wid, tid = world["workload"], world["target"]
+    sid = ready_snapshot(db, registry, settings, wid, T0, size=4096)
+    policy(db, wid, tid)
+    copier = Copier(settings, db, registry, lambda _name: None, Clock())
+    copier.run_pass()
+
+    def cut(*_args: Any, **_kw: Any) -> None:
+        raise TargetError("the copy does not decrypt", code="copy_corrupt")
+
+    monkeypatch.setattr("moorage.offsite.copier.transfer.fetch", cut)
+    with pytest.raises(TargetError):
+        copier.fetch(sid, settings.data_dir / "restore.tar.zst")
+    [row] = copies(db, sid)
+    assert row.status == CopyStatus.VERIFIED

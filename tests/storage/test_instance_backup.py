@@ -127,7 +127,12 @@ HOSTILE = {
         ("instance.key", b"k", tarfile.REGTYPE),
         ("backup.json", INFO, tarfile.REGTYPE),
     ],
-    "info that is not an object": [
+    "info that is a list": [
+        ("moorage.db", b"db", tarfile.REGTYPE),
+        ("instance.key", b"k", tarfile.REGTYPE),
+        ("backup.json", b"[1, 2]", tarfile.REGTYPE),
+    ],
+    "info that is not JSON": [
         ("moorage.db", b"db", tarfile.REGTYPE),
         ("instance.key", b"k", tarfile.REGTYPE),
         ("backup.json", b"[1, 2", tarfile.REGTYPE),
@@ -155,3 +160,29 @@ def test_a_bundle_with_a_strange_member_writes_nothing(tmp_path: Path, case: str
     assert caught.value.code == "invalid_archive"
     assert [p.name for p in settings.data_dir.iterdir()] == [".restore-x"]
     assert not (tmp_path / "etc").exists()
+
+
+def test_prune_keeps_the_newest_of_this_instance_and_never_touches_another(
+    tmp_path: Path,
+) -> None:
+    store = LocalStore(tmp_path / "target")
+    mine, theirs = "a" * 12, "b" * 12
+
+    def bundle(day: int, tag: str | None, complete: bool = True) -> str:
+        middle = f"{tag}-" if tag else ""
+        key = f"instance/202603{day:02d}T120000Z-{middle}ib_{day:016x}.tar.age"
+        store.put(key, io.BytesIO(b"bundle"))
+        if complete:
+            store.put(layout.meta_key(key), io.BytesIO(b"meta"))
+        return key
+
+    own = [bundle(d, mine) for d in (1, 2, 3, 4)]
+    other = [bundle(d, theirs) for d in (1, 5)]
+    legacy = bundle(6, None)  # made before bundles named their instance
+    partial = bundle(7, mine, complete=False)  # an upload still running
+    gone = instance.prune(store, 2, mine)
+    assert gone == [own[1], own[0]]
+    left = {o.key for o in store.list("instance/")}
+    assert {own[2], own[3], *other, legacy, partial} <= left
+    assert not {own[0], own[1], layout.meta_key(own[0])} & left
+    assert instance.newest(store) == legacy  # the newest complete one, whoever made it

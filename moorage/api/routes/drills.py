@@ -12,7 +12,7 @@ from moorage.security.roles import Actor
 from moorage.services import drills
 from moorage.store.tables import Drill
 
-HIDDEN = "the check failed; an operator can read why in the drill's log"
+HIDDEN = "the drill failed; an operator can read why in its log"
 
 router = APIRouter(prefix="/api/workloads/{workload_id}", tags=["drills"])
 standings_router = APIRouter(prefix="/api/drills", tags=["drills"])

@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from moorage.errors import DeployFailed
+from moorage.errors import DeployFailed, MoorageError
 from moorage.plugins.spec import DeployContext
 from moorage.runtime.engine import Container
 
@@ -80,27 +80,44 @@ def roll(
     def of_service() -> list[Container]:
         return [c for c in running() if c.labels.get(SERVICE_LABEL) == service]
 
-    old = [c for c in of_service() if c.running]
-    before = {c.id for c in of_service()}
+    # Compose 1.x counts stopped containers too: with one left, ``--scale n+1`` would
+    # start it (the old config) instead of making a new one. They serve nothing: go.
+    for c in of_service():
+        if not c.running:
+            ctx.engine.remove(c.id)
+    old = of_service()
+    before = {c.id for c in old}
     scale = f"{service}={len(old) + 1}"
-    code, output = compose("up", "-d", "--no-deps", "--no-recreate", "--scale", scale, service)
-    new = [c for c in of_service() if c.id not in before]
+    new: list[Container] = []
 
     def drop_new() -> None:
         for c in new:
-            ctx.engine.remove(c.id)
+            try:
+                ctx.engine.remove(c.id)
+            except MoorageError as exc:
+                ctx.log(f"service {service}: could not remove {c.name}: {exc.message}")
 
-    if code != 0 or not new:
+    try:
+        code, output = compose("up", "-d", "--no-deps", "--no-recreate", "--scale", scale, service)
+        new = [c for c in of_service() if c.id not in before]
+        if code != 0 or not new:
+            said = output.splitlines()[-1] if output else f"compose up exited {code}"
+            raise DeployFailed(f"service {service}: no new container beside the old one: {said}")
+        ctx.log(f"service {service}: started {new[0].name} beside {len(old)} running")
+        failure = settle(lambda: [c for c in of_service() if c.id in {n.id for n in new}])
+        if failure is not None:
+            raise DeployFailed(f"service {service}: {failure}")
+    except DeployFailed:
         drop_new()
-        said = output.splitlines()[-1] if output else f"compose up exited {code}"
-        raise DeployFailed(f"service {service}: no new container beside the old one: {said}")
-    ctx.log(f"service {service}: started {new[0].name} beside {len(old)} running")
-    failure = settle(lambda: [c for c in of_service() if c.id in {n.id for n in new}])
-    if failure is not None:
+        raise
+    except MoorageError as exc:  # the engine failed under us: the old one still serves
         drop_new()
-        raise DeployFailed(f"service {service}: {failure}")
+        raise DeployFailed(f"service {service}: {exc.message}") from exc
     ctx.switch(new[0].id)
-    for c in old:
-        ctx.engine.stop(c.id, STOP_SECONDS)
-        ctx.engine.remove(c.id)
+    for c in old:  # switched: from here the new one serves whatever happens to the old
+        try:
+            ctx.engine.stop(c.id, STOP_SECONDS)
+            ctx.engine.remove(c.id)
+        except MoorageError as exc:
+            ctx.log(f"service {service}: could not remove the old {c.name}: {exc.message}")
     ctx.log(f"service {service}: switched to {new[0].name}; removed the old container")

@@ -9,13 +9,15 @@ reach the live stack or the host's ports:
   would clash with the live container) and ``networks``; the project's only network is
   the sandbox's own (external, made and removed by the drill); ``restart`` is ``no``;
 - every service and named volume carries the sandbox's labels (the drill removes its
-  containers, network and volumes by them, even after a crash);
+  containers, network and volumes by them, even after a crash); a named volume is
+  written as labels only (no ``name``, ``driver`` or ``driver_opts``: a fixed name would
+  be the live volume, driver options a host bind);
 - Moorage's volumes are bound from the restored copies (``stack.binds`` of
   ``Sandbox.volumes``); a named volume of the file is a new, empty one of the sandbox's
   project (named volumes are Docker's, not covered by snapshots);
 - a file that would share live state is refused before anything starts
-  (``DeployFailed``): a bind of a host path, an external named volume, or
-  ``network_mode: host`` / ``container:...``.
+  (``DeployFailed``): a bind of a host path, an external named volume, ``network_mode``,
+  ``pid`` or ``ipc`` of ``host`` / ``container:...``, or ``volumes_from`` a container.
 
 Every string is written with ``$`` as ``$$`` (the model is already interpolated). The
 check runs in the container of the service it names; without one, in the first service
@@ -99,12 +101,19 @@ def sandbox_model(
     out_services: dict[str, Any] = {}
     for name, raw in services.items():
         service = copy.deepcopy(raw) if isinstance(raw, dict) else {}
-        mode = str(service.get("network_mode") or "")
-        if mode == "host" or mode.startswith("container:"):
-            raise DeployFailed(
-                f"service {name} uses network_mode {mode}: a drill cannot keep it apart "
-                "from the host"
-            )
+        for key in ("network_mode", "pid", "ipc"):
+            mode = str(service.get(key) or "")
+            if mode == "host" or mode.startswith("container:"):
+                raise DeployFailed(
+                    f"service {name} uses {key} {mode}: a drill cannot keep it apart from "
+                    "the host and the live stack"
+                )
+        for source in service.get("volumes_from") or []:
+            if str(source).startswith("container:"):
+                raise DeployFailed(
+                    f"service {name} takes volumes_from {source}: a drill would share them "
+                    "with the live stack"
+                )
         for mount in service.get("volumes") or []:
             why = _shared(str(name), mount, external)
             if why is not None:
@@ -122,14 +131,12 @@ def sandbox_model(
         if not service["volumes"]:
             del service["volumes"]
         out_services[str(name)] = service
-    out: dict[str, Any] = {k: v for k, v in model.items() if k in ("version", "secrets", "configs")}
+    # No ``version``: an old file format would refuse the network's ``name`` (Compose 1.x).
+    out: dict[str, Any] = {k: v for k, v in model.items() if k in ("secrets", "configs")}
     out["services"] = out_services
     out["networks"] = {"default": {"name": sandbox.network, "external": True}}
     if volumes:
-        out["volumes"] = {
-            str(k): {**(v if isinstance(v, dict) else {}), "labels": dict(sandbox.labels)}
-            for k, v in volumes.items()
-        }
+        out["volumes"] = {str(k): {"labels": dict(sandbox.labels)} for k in volumes}
     return _escaped(out)  # type: ignore[no-any-return]
 
 

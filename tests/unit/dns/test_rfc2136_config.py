@@ -3,12 +3,13 @@ uses it: the server, the zone, the key name and the TSIG secret (issue 18)."""
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from moorage.dns.rfc2136 import Rfc2136Config
+from moorage.dns.rfc2136 import Rfc2136Config, Rfc2136Zone, server_address
 
 GOOD = {
     "server": "127.0.0.1:58053",
@@ -21,15 +22,21 @@ GOOD = {
 @pytest.mark.parametrize(
     "change",
     [
-        {"server": "ns1.example.org"},
+        {"server": "192.0.2.53"},
         {"server": "[::1]:53"},
         {"server": "::1"},
+        {"server": "2001:db8::53"},
         {"zone": "example.org."},
         {"key_name": "_tsig.key"},
     ],
 )
-def test_good_configs_are_taken(change: dict[str, Any]) -> None:
-    Rfc2136Config.model_validate({**GOOD, **change})
+def test_good_configs_are_taken_and_the_zone_reads_the_same_address(
+    change: dict[str, Any],
+) -> None:
+    config = Rfc2136Config.model_validate({**GOOD, **change})
+    zone = Rfc2136Zone(config)
+    assert (zone.host, zone.port) == server_address(config.server)
+    ipaddress.ip_address(zone.host)
 
 
 @pytest.mark.parametrize(
@@ -38,6 +45,8 @@ def test_good_configs_are_taken(change: dict[str, Any]) -> None:
         ({"server": "127.0.0.1:99999"}, "server"),
         ({"server": "127.0.0.1:"}, "server"),
         ({"server": "not a host:53"}, "server"),
+        ({"server": "ns1.example.org"}, "server"),
+        ({"server": "[::1]x"}, "server"),
         ({"zone": "exa mple..test"}, "zone"),
         ({"zone": ""}, "zone"),
         ({"zone": "a..b"}, "zone"),

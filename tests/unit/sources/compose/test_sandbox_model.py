@@ -65,7 +65,20 @@ def test_the_sandbox_model_keeps_to_itself() -> None:
     ]
     assert out["services"]["job"]["labels"]["moorage.one-shot"] == "true"
     assert out["networks"] == {"default": {"name": "moorage_drill_dr_1", "external": True}}
-    assert out["volumes"]["cache"]["labels"] == {"moorage.drill": "dr_1"}
+    assert out["volumes"]["cache"] == {"labels": {"moorage.drill": "dr_1"}}
+    assert "version" not in out
+
+
+def test_a_named_volume_never_keeps_its_name_or_driver() -> None:
+    """A fixed ``name`` would be the live stack's volume; driver options a host bind."""
+    m = model(volumes=["data:/d"])
+    m["volumes"]["data"] = {
+        "name": "live-data",
+        "driver": "local",
+        "driver_opts": {"type": "none", "o": "bind", "device": "/srv/live"},
+    }
+    out = sandbox_model(m, SANDBOX, {}, v2=True)
+    assert out["volumes"]["data"] == {"labels": {"moorage.drill": "dr_1"}}
 
 
 @pytest.mark.parametrize(
@@ -78,6 +91,9 @@ def test_the_sandbox_model_keeps_to_itself() -> None:
         ({"volumes": [{"type": "volume", "source": "shared", "target": "/s"}]}, "external"),
         ({"network_mode": "host"}, "network_mode host"),
         ({"network_mode": "container:live-db"}, "network_mode container:live-db"),
+        ({"pid": "host"}, "pid host"),
+        ({"ipc": "container:live-db"}, "ipc container:live-db"),
+        ({"volumes_from": ["container:live-db"]}, "volumes_from container:live-db"),
     ],
 )
 def test_a_file_that_shares_live_state_is_refused(web: dict[str, Any], said: str) -> None:
