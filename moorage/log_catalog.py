@@ -93,6 +93,22 @@ TEMPLATES: dict[str, str] = {
     "reason_sandbox_exited": "the container exited ({code}): {output}",
     "reason_sandbox_unhealthy": "not healthy in time: {last}",
     "reason_internal": "internal error; the server log has the details",
+    # sources/compose/rollout.py, deploy.py, sandbox.py
+    "rollout_started": "service {service}: started {name} beside {count} running",
+    "rollout_switched": "service {service}: switched to {name}; removed the old container",
+    "rollout_not_removed": "service {service}: could not remove {name}: {reason}",
+    "rollout_kept": "deploy failed: {reason}; the running version keeps serving",
+    "reason_rollout_none": "service {service}: no new container beside the old one: {reason}",
+    "reason_rollout": "service {service}: {reason}",
+    "sandbox_stack_started": "started {count} services as {project} on {network}, "
+    "no published port",
+    "reason_sandbox_no_services": "the deployed Compose file has no services",
+    "reason_sandbox_no_file": "the workload has no deployed Compose file to drill",
+    "reason_sandbox_namespace": "service {service} uses {key} {mode}: a drill cannot keep it "
+    "apart from the host and the live stack",
+    "reason_sandbox_volumes_from": "service {service} takes volumes_from {source}: a drill "
+    "would share them with the live stack",
+    "reason_sandbox_shared": "{reason}: a drill would share it with the live stack",
     # sources/image/health.py: the last probe's answer, inside a health line or reason
     "probe_state": "container is {state}",
     "probe_command": "command exited {code}: {output}",

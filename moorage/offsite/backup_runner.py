@@ -27,12 +27,11 @@ from moorage.errors import MoorageError
 from moorage.metrics import INSTANCE_BACKUP_LAST, INSTANCE_BACKUPS
 from moorage.offsite import instance
 from moorage.plugins.registry import Registry
-from moorage.services import audit, offsite
-from moorage.services.audit import AuditAction
+from moorage.security.roles import Actor
+from moorage.services import offsite, trigger_state
 from moorage.services.firing import trigger_actor
 from moorage.settings import Settings
 from moorage.store.db import Database
-from moorage.store.tables import Trigger
 from moorage.triggers.schedule import KEEP_BACKUPS
 
 log = logging.getLogger("moorage.offsite")
@@ -89,7 +88,7 @@ class BackupRunner:
         """One backup for the schedule ``trigger_id``, recorded; None when the schedule is
         gone. Errors are the outcome, never raised."""
         with self.db.session() as s:
-            trigger = s.get(Trigger, trigger_id)
+            trigger = trigger_state.find(s, trigger_id)
             if trigger is None:
                 return None
             config: dict[str, Any] = dict(trigger.config)
@@ -115,14 +114,8 @@ class BackupRunner:
             log.exception("instance backup to %s", target_id)
             return self._record_failure(trigger_id, actor, target_id, OSError(str(exc)))
         with self.db.session() as s:
-            audit.record(
-                s,
-                actor,
-                AuditAction.INSTANCE_BACKUP,
-                "storage_target",
-                target_id,
-                {"key": made.key, "size": made.size, "pruned": pruned, "trigger": trigger_id},
-            )
+            more = {"pruned": pruned, "trigger": trigger_id}
+            offsite.record_backup(s, actor, target_id, made.key, made.size, more)
         INSTANCE_BACKUPS.labels("verified").inc()
         INSTANCE_BACKUP_LAST.labels(target_id).set(time.time())
         log.info("instance backup %s on %s (%d pruned)", made.key, target.name, len(pruned))
@@ -131,7 +124,7 @@ class BackupRunner:
     def _record_failure(
         self,
         trigger_id: str,
-        actor: Any,
+        actor: Actor,
         target_id: str,
         exc: MoorageError | OSError,
     ) -> Outcome:
@@ -140,12 +133,5 @@ class BackupRunner:
         log.warning("instance backup to %s failed: %s", target_id, message)
         INSTANCE_BACKUPS.labels("failed").inc()
         with self.db.session() as s:
-            audit.record(
-                s,
-                actor,
-                AuditAction.INSTANCE_BACKUP_FAILED,
-                "storage_target",
-                target_id,
-                {"error": {"code": code, "message": message}, "trigger": trigger_id},
-            )
+            offsite.record_backup_failed(s, actor, target_id, trigger_id, code, message)
         return Outcome(None, [], exc)

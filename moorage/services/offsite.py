@@ -530,13 +530,35 @@ def opened(session: Session, settings: Settings, target_id: str) -> Opened:
     )
 
 
-def record_backup(session: Session, actor: Actor, target_id: str, key: str, size: int) -> None:
-    """One ``instance.backup`` audit row for a bundle put on a target."""
+def record_backup(
+    session: Session,
+    actor: Actor,
+    target_id: str,
+    key: str,
+    size: int,
+    more: dict[str, Any] | None = None,
+) -> None:
+    """One ``instance.backup`` audit row for a bundle put on a target (``more``: what a
+    schedule adds, the keys it pruned and the trigger)."""
     audit.record(
         session,
         actor,
         AuditAction.INSTANCE_BACKUP,
         "storage_target",
         target_id,
-        {"key": key, "size": size},
+        {"key": key, "size": size, **(more or {})},
+    )
+
+
+def record_backup_failed(
+    session: Session, actor: Actor, target_id: str, trigger_id: str, code: str, message: str
+) -> None:
+    """One ``instance.backup_failed`` audit row: a scheduled backup that did not verify."""
+    audit.record(
+        session,
+        actor,
+        AuditAction.INSTANCE_BACKUP_FAILED,
+        "storage_target",
+        target_id,
+        {"error": {"code": code, "message": message}, "trigger": trigger_id},
     )

@@ -25,7 +25,7 @@ from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, CroniterError, croniter
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from moorage.plugins.kind_config import validate_config
 
@@ -156,6 +156,7 @@ class ScheduleConfig(BaseModel):
         default=None,
         min_length=1,
         max_length=64,
+        validate_default=True,
         description="backup: the storage target the instance backs itself up to",
     )
     keep_last: int | None = Field(
@@ -176,13 +177,15 @@ class ScheduleConfig(BaseModel):
             raise ValueError(f"{value!r} never fires: no date matches it") from None
         return value
 
-    @model_validator(mode="after")
-    def _backup_fields(self) -> ScheduleConfig:
-        if self.action == "backup" and self.target_id is None:
-            raise ValueError("a backup schedule needs target_id: the storage target to use")
-        if self.action != "backup" and (self.target_id, self.keep_last) != (None, None):
-            raise ValueError("target_id and keep_last belong to the backup action only")
-        return self
+    @field_validator("target_id", "keep_last")
+    @classmethod
+    def _backup_only(cls, value: object, info: ValidationInfo) -> object:
+        backup = info.data.get("action") == "backup"
+        if info.field_name == "target_id" and backup and value is None:
+            raise ValueError("a backup schedule needs the storage target to back up to")
+        if not backup and value is not None:
+            raise ValueError(f"{info.field_name} belongs to the backup action only")
+        return value
 
     @field_validator("timezone")
     @classmethod

@@ -95,7 +95,9 @@ def schedules(server: Server) -> list[dict[str, Any]]:
 @pytest.mark.parametrize(
     ("config", "field"),
     [
-        ({"cron": "0 3 * * *", "action": "backup"}, "action"),
+        ({"cron": "0 3 * * *", "action": "restart"}, "action"),
+        ({"cron": "0 3 * * *", "action": "backup"}, "target_id"),
+        ({"cron": "0 3 * * *", "keep_last": 3}, "keep_last"),
         ({"cron": "0 3 * * *", "action": "snapshot", "snapshot_mode": "freeze"}, "snapshot_mode"),
         ({"cron": "0 3 * *"}, "cron"),
         ({"cron": "0 25 * * *"}, "cron"),
@@ -142,7 +144,8 @@ def test_the_snapshot_action_is_accepted_with_its_mode(server: Server) -> None:
 @pytest.mark.parametrize(
     "patch",
     [
-        {"action": "backup"},
+        {"action": "restart"},
+        {"keep_last": 3},
         {"cron": "every night"},
         {"timezone": "Mars/Olympus"},
         {"cron": "0 0 31 2 *"},

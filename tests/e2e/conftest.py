@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.conftest import ADMIN_PASSWORD, REPO, Server
 
@@ -70,9 +70,12 @@ class Ui:
         return self.page
 
     def login(self, username: str = "admin", password: str = ADMIN_PASSWORD) -> None:
-        self.page.goto(self.server.url + "/login")
+        # Once the page is settled (its session check answered): on a loaded machine a
+        # form filled while the app still starts was met empty at the click.
+        self.go("/login")
         self.page.fill("#username", username)
         self.page.fill("#password", password)
+        expect(self.page.locator("#password")).to_have_value(password)
         self.page.click("button[type=submit]")
         self.page.wait_for_url(re.compile(r".*/apps$"))
 

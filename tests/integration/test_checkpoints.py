@@ -179,8 +179,7 @@ def test_rollback_refusals_change_nothing(server: Server, project: str) -> None:
 
 @pytest.mark.parametrize(
     ("point", "restored"),
-    [
-        ("restore.after_extract", False),
+    [  # the restore's every point is in test_restore.py; here one each side of its commit
         ("restore.after_swaps", False),  # swapped, not committed: rolled back
         ("restore.after_redeploy", True),  # committed: rolled forward
     ],

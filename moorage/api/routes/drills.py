@@ -10,7 +10,6 @@ from moorage.api.schemas import DrillIn, DrillList, DrillOut, DrillStanding, Dri
 from moorage.errors import NotFound
 from moorage.security.roles import Actor
 from moorage.services import drills
-from moorage.store.tables import Drill
 
 HIDDEN = "the drill failed; an operator can read why in its log"
 
@@ -38,7 +37,7 @@ def start_drill(
     return out
 
 
-def shown(drill: Drill, actor: Actor) -> DrillOut:
+def shown(drill: object, actor: Actor) -> DrillOut:
     """The drill as ``actor`` may see it: a viewer gets no log and no error text, since a
     check's output (``env``, a page, a query's rows) may print what only operators read,
     as container logs and env values are theirs."""

@@ -119,5 +119,5 @@ def roll(
             ctx.engine.stop(c.id, STOP_SECONDS)
             ctx.engine.remove(c.id)
         except MoorageError as exc:
-            ctx.log(f"service {service}: could not remove the old {c.name}: {exc.message}")
+            ctx.log(f"service {service}: could not remove {c.name}: {exc.message}")
     ctx.log(f"service {service}: switched to {new[0].name}; removed the old container")

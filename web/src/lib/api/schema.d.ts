@@ -1415,7 +1415,7 @@ export interface components {
          * @description An off-site copy of a snapshot on one storage target (SPEC section 11).
          * @enum {string}
          */
-        CopyStatus: "pending" | "copying" | "verified" | "failed";
+        CopyStatus: "pending" | "copying" | "verified" | "failed" | "pruned";
         /** DeliveryList */
         DeliveryList: {
             /** Items */
@@ -1699,13 +1699,19 @@ export interface components {
              * Format: date-time
              */
             created_at: string;
-            /** Error */
+            /**
+             * Error
+             * @description For a viewer, only that the check failed
+             */
             error: string | null;
             /** Finished At */
             finished_at: string | null;
             /** Id */
             id: string;
-            /** Log */
+            /**
+             * Log
+             * @description Empty for a viewer: a check's output may print secrets
+             */
             log: string;
             origin: components["schemas"]["DrillOrigin"];
             phase: components["schemas"]["DrillPhase"];
