@@ -179,10 +179,10 @@ def test_rollback_refusals_change_nothing(server: Server, project: str) -> None:
 
 @pytest.mark.parametrize(
     ("point", "restored"),
-    [  # the restore's every point is in test_restore.py; here one each side of its commit
-        ("restore.after_swaps", False),  # swapped, not committed: rolled back
-        ("restore.after_redeploy", True),  # committed: rolled forward
-    ],
+    # The restore's every point, both sides of its commit, is in test_restore.py; here the
+    # rollback's own part: the point after the commit, where the data came back but the
+    # rollback's deploy was never queued.
+    [("restore.after_redeploy", True)],
 )
 def test_a_rollback_with_data_killed_midway_is_all_old_or_all_new(
     tmp_path: Path, point: str, restored: bool
