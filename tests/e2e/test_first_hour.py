@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import time
 
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
 from tests.conftest import Server, create_workload, unique
@@ -29,10 +30,14 @@ def deploy_and_open(ui: Ui, expected: str) -> None:
     while True:
         url = link.get_attribute("href") or ""
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+/", url), url
-        answer = page.context.request.get(url, fail_on_status_code=False)
-        if answer.ok and answer.text().strip() == expected:
+        try:
+            answer = page.context.request.get(url, fail_on_status_code=False)
+            got: tuple[int, str] = (answer.status, answer.text())
+        except PlaywrightError as exc:  # refused while the new container starts listening
+            got = (0, str(exc).splitlines()[0])
+        if got[0] == 200 and got[1].strip() == expected:
             break
-        assert time.monotonic() < deadline, (url, answer.status, answer.text())
+        assert time.monotonic() < deadline, (url, *got)
         page.wait_for_timeout(500)
     with page.context.expect_page() as new_tab:
         link.click()  # a new tab with the app itself
