@@ -33,6 +33,7 @@ from moorage.services import audit
 from moorage.services.audit import AuditAction
 from moorage.services.guard import flush_or_conflict
 from moorage.services.merge_patch import merge_patch
+from moorage.services.triggers import is_backup
 from moorage.settings import Settings
 from moorage.storage.encryption import (
     decrypt_stream,
@@ -296,7 +297,7 @@ def delete(session: Session, actor: Actor, target_id: str) -> None:
     using = sorted(
         f"the backup schedule {t.name}"
         for t in schedules
-        if t.config.get("action") == "backup" and t.config.get("target_id") == target_id
+        if is_backup(dict(t.config)) and t.config.get("target_id") == target_id
     )
     using += sorted(
         f"the off-site policy of {name}"

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from moorage.offsite import layout
-from tests.conftest import Server, unique
+from tests.conftest import Server, create_workload, unique
 from tests.integration.helpers import wait_until
 from tests.storage.test_offsite_api import make_target
 
@@ -52,7 +52,9 @@ def schedule(target: str, **more: Any) -> dict[str, Any]:
     }
 
 
-def test_a_backup_schedule_keeps_the_newest_bundles(server: Server, tmp_path: Path) -> None:
+def test_a_backup_schedule_keeps_the_newest_bundles(
+    server: Server, project: str, tmp_path: Path
+) -> None:
     where = tmp_path / "target"
     target = make_target(server.admin, "local", {"path": str(where)})
 
@@ -100,20 +102,8 @@ def test_a_backup_schedule_keeps_the_newest_bundles(server: Server, tmp_path: Pa
         assert server.operator.delete(f"/api/triggers/{tid}").status_code == 403
         r = server.operator.patch(f"/api/triggers/{tid}", json={"config": {"keep_last": 1000}})
         assert r.status_code == 403, r.text
-        project = unique("p")
-        assert server.admin.post("/api/projects", json={"slug": project}).status_code == 201
-        w = server.admin.post(
-            "/api/workloads",
-            json={
-                "name": unique("w"),
-                "kind": "image",
-                "project": project,
-                "stage": "production",
-                "config": {"image": "moorage-test/httpd:1"},
-            },
-        )
-        assert w.status_code == 201, w.text
-        r = server.admin.post(f"/api/workloads/{w.json()['id']}/triggers", json={"trigger_id": tid})
+        w = create_workload(server, project)
+        r = server.admin.post(f"/api/workloads/{w['id']}/triggers", json={"trigger_id": tid})
         assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_binding", r.text
         # The target is in use.
         r = server.admin.delete(f"/api/storage-targets/{target}")
