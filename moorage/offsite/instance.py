@@ -16,12 +16,13 @@ only the target's place, credentials and passphrase. ``prune`` keeps the newest
 ``keep_last`` bundles of this instance (a schedule's retention).
 
 ``restore`` (``moorage instance restore``, offline) refuses a data directory that already
-holds an instance key (or, for SQLite, a database), a PostgreSQL store that already has
-tables, and a bundle of the other store kind; it opens the target's key with the
-passphrase, fetches the newest complete bundle (checked against its metadata's size and
-SHA-256), writes the key with ``O_EXCL`` (0600) and the SQLite file the same way, or loads
-the dump into PostgreSQL in one transaction. The next ``moorage serve`` migrates the
-database and has every project, workload, env, trigger, user, token, storage target and
+holds a SQLite database or another instance's key, a PostgreSQL store that already has
+tables, and a bundle of the other store kind (the bundle's own key, left by a restore
+killed before its store was in place, is kept and the restore goes on); it opens the
+target's key with the passphrase, fetches the newest complete bundle (checked against its
+metadata's size and SHA-256), writes the key with ``O_EXCL`` (0600) and the SQLite file the
+same way, or loads the dump into PostgreSQL in one transaction. The next ``moorage serve``
+migrates the database and has every project, workload, env, trigger, user, token, storage target and
 snapshot row back; each snapshot's archive comes back from its verified copy when it is
 restored (``Copier.fetch``).
 """
@@ -153,16 +154,15 @@ def prune(store: TargetStore, keep_last: int, tag: str) -> list[str]:
 
 
 def _check_empty(settings: Settings) -> str:
-    """The store kind, once the data directory and the store are known to be empty."""
+    """The store kind, once the data directory and the store are known to be empty.
+
+    An ``instance.key`` alone (no SQLite file, or an empty PostgreSQL store) passes here:
+    it may be what an earlier restore of the same bundle linked before it was killed, and
+    ``_unpack`` keeps it only if it is byte for byte the bundle's key."""
     kind = dumps.store_kind(settings)
     data_dir = settings.data_dir
-    files = (
-        (data_dir / KEY_FILE, data_dir / DB_FILE)
-        if kind == dumps.SQLITE
-        else (data_dir / KEY_FILE,)
-    )
-    taken = [p.name for p in files if p.exists()]
-    if taken:
+    if kind == dumps.SQLITE and (data_dir / DB_FILE).exists():
+        taken = [p.name for p in (data_dir / KEY_FILE, data_dir / DB_FILE) if p.exists()]
         raise Conflict(
             f"{data_dir} already holds {', '.join(taken)}: an instance restore goes into an "
             "empty data directory (move the old one aside first)",
@@ -267,11 +267,22 @@ def _unpack(bundle: Path, settings: Settings, kind: str) -> dict[str, Any]:
         info = None
     if not isinstance(info, dict):
         raise InvalidInput(f"the bundle's {INFO} is not a JSON object", code="invalid_archive")
+    data_dir = settings.data_dir
+    left = data_dir / KEY_FILE
+    if left.exists() and left.read_bytes() != (scratch / KEY_FILE).read_bytes():
+        raise Conflict(
+            f"{data_dir} already holds an {KEY_FILE} that is not this backup's: an instance "
+            "restore goes into an empty data directory (move the old one aside first)",
+            code="data_dir_not_empty",
+        )
     placed: list[Path] = []
     try:
         for name in (KEY_FILE, DB_FILE) if kind == dumps.SQLITE else (KEY_FILE,):
-            os.link(scratch / name, settings.data_dir / name)  # FileExistsError: never over one
-            placed.append(settings.data_dir / name)
+            if name == KEY_FILE and left.exists():
+                continue  # an earlier, interrupted restore of this bundle linked it
+            os.link(scratch / name, data_dir / name)  # FileExistsError: never over one
+            placed.append(data_dir / name)
+        _fsync_dir(data_dir)  # the links survive a power cut before serve starts
         if kind == dumps.POSTGRESQL:
             dumps.load_postgres(settings, scratch / dumps.FILES[kind])
     except BaseException:
@@ -279,3 +290,13 @@ def _unpack(bundle: Path, settings: Settings, kind: str) -> dict[str, Any]:
             path.unlink(missing_ok=True)
         raise
     return info
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make the names just linked into ``path`` durable (POSIX: a new directory entry is
+    only on disk once the directory itself is synced)."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

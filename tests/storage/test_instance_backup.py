@@ -91,6 +91,24 @@ def test_a_bundle_comes_back_into_an_empty_data_dir(
         instance.restore(settings, registry, "local", config, PASSPHRASE)
     assert taken.value.code == "data_dir_not_empty"
 
+    # A restore killed after it linked the key, before the store was in place: the retry
+    # keeps that key (it is the bundle's) and brings the store back.
+    (settings.data_dir / "moorage.db").unlink()
+    instance.restore(settings, registry, "local", config, PASSPHRASE)
+    with (
+        sqlite3.connect(settings.data_dir / "moorage.db") as a,
+        sqlite3.connect(old / "moorage.db") as b,
+    ):
+        assert list(a.iterdump()) == list(b.iterdump())
+    # Another instance's key is never kept under this bundle's store, nor replaced.
+    (settings.data_dir / "moorage.db").unlink()
+    (settings.data_dir / "instance.key").write_bytes(b"another instance's key")
+    with pytest.raises(Conflict) as foreign:
+        instance.restore(settings, registry, "local", config, PASSPHRASE)
+    assert foreign.value.code == "data_dir_not_empty" and "not this backup's" in str(foreign.value)
+    assert (settings.data_dir / "instance.key").read_bytes() == b"another instance's key"
+    assert not (settings.data_dir / "moorage.db").exists()
+
 
 def test_a_target_without_a_bundle_or_with_a_strange_one_is_refused(
     tmp_path: Path, registry: Registry
