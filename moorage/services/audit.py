@@ -73,6 +73,7 @@ class AuditAction(StrEnum):
     SNAPSHOT_PRUNE = "snapshot.prune"
     SNAPSHOT_CLONE = "snapshot.clone"
     SNAPSHOT_DRILL = "snapshot.drill"
+    SNAPSHOT_DRILL_SKIPPED = "snapshot.drill_skipped"
     RECOVERY_POINT_CREATE = "recovery_point.create"
     RECOVERY_POINT_RESTORE = "recovery_point.restore"
     STORAGE_TARGET_CREATE = "storage_target.create"

@@ -19,8 +19,9 @@ from sqlalchemy.orm import Session
 
 from moorage.errors import MoorageError
 from moorage.plugins.registry import Registry
-from moorage.services import deploys, drills
+from moorage.services import audit, deploys, drills
 from moorage.services import snapshots as snapshot_service
+from moorage.services.audit import AuditAction
 from moorage.services.firing import fire, trigger_actor
 from moorage.store.states import DEPLOYMENT_PENDING, DrillOrigin, SnapshotOrigin
 from moorage.store.tables import Binding, Deployment, Trigger
@@ -119,7 +120,8 @@ def drill_bound(s: Session, registry: Registry, trigger: Trigger) -> list[str]:
     """Record a ``scheduled`` restore drill (``drills.request``, one audit row each, by the
     trigger) of each bound workload's latest ready snapshot; the drill ids. A workload
     with nothing to drill (no ready snapshot, never deployed, a kind without sandbox) is
-    logged and passed over."""
+    passed over with a ``snapshot.drill_skipped`` audit row naming why (there is no drill
+    row to fail: a drill needs a snapshot), so a schedule that proves nothing shows."""
     actor = trigger_actor(trigger)
     started = []
     for workload_id in bound(s, trigger.id):
@@ -135,6 +137,14 @@ def drill_bound(s: Session, registry: Registry, trigger: Trigger) -> list[str]:
             )
         except MoorageError as exc:
             log.warning("schedule %s: no drill of %s: %s", trigger.name, workload_id, exc.message)
+            audit.record(
+                s,
+                actor,
+                AuditAction.SNAPSHOT_DRILL_SKIPPED,
+                "workload",
+                workload_id,
+                {"trigger": trigger.id, "code": exc.code, "reason": exc.message},
+            )
             continue
         started.append(drill.id)
     return started

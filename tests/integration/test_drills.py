@@ -287,6 +287,42 @@ def test_a_scheduled_drill_proves_the_latest_ready_snapshot(server: Server, sour
         assert sandbox_left(server.data_dir, d["id"]) == []
 
 
+def test_a_scheduled_drill_with_nothing_to_prove_leaves_an_audit_row(
+    server: Server, workload: dict[str, Any]
+) -> None:
+    """A workload with no ready snapshot has no drill row a schedule could fail: each run
+    that passes it over writes a ``snapshot.drill_skipped`` row saying why."""
+    r = server.operator.post(
+        "/api/triggers",
+        json={
+            "kind": "schedule",
+            "name": unique("drill"),
+            "config": {"cron": "* * * * * */2", "action": "drill"},
+        },
+    )
+    assert r.status_code == 201, r.text
+    tid = r.json()["id"]
+    bound = server.operator.post(
+        f"/api/workloads/{workload['id']}/triggers", json={"trigger_id": tid}
+    )
+    assert bound.status_code == 201, bound.text
+
+    def skipped() -> list[dict[str, Any]]:
+        rows = server.admin.get(
+            "/api/audit", params={"target_type": "workload", "target_id": workload["id"]}
+        ).json()["items"]
+        return [a for a in rows if a["action"] == "snapshot.drill_skipped"]
+
+    try:
+        wait_until(lambda: bool(skipped()), 60, "a skipped drill's audit row")
+    finally:
+        server.operator.delete(f"/api/triggers/{tid}")
+    row = skipped()[-1]
+    assert row["details"]["trigger"] == tid and row["details"]["code"] == "not_ready", row
+    assert "snapshot" in row["details"]["reason"]
+    assert server.operator.get(f"/api/workloads/{workload['id']}/drills").json()["items"] == []
+
+
 def test_cli_drill_waits_and_prints_the_result(server: Server, source: Site) -> None:
     snap = source.snapshot()
     ref = f"{source.workload['project']}/production/site"

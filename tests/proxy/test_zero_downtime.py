@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import Server, create_workload, unique
-from tests.integration.helpers import containers, deploy, wait_until
+from tests.integration.helpers import containers, deploy, wait_deployment, wait_until
 from tests.proxy.conftest import through_proxy, wait_for, web_workload
 
 # One worker runs every proxy test: they share one Caddy on the fixed ports pebble
@@ -211,4 +211,71 @@ def test_a_compose_deploy_holds_requests_and_never_routes_a_failing_candidate(
     assert loop.failures == [], loop.failures[:10]
     assert not loop.seen("broken\n")
     assert loop.bodies.get("hello from v2\n", 0) > 0
+    assert api.put(f"/api/workloads/{w['id']}/domains", json=[]).status_code == 200
+
+
+def _pinned_stack(image: str, name: str, version: int) -> str:
+    """A routed ``web`` with a ``container_name`` (it cannot run twice, so it is recreated
+    in place) beside a ``slow`` service that takes a few seconds to turn healthy each time
+    it is recreated (its env changes with ``version``), so the deploy settles long after
+    ``web`` is up again."""
+    return (
+        "services:\n"
+        "  web:\n"
+        f"    image: {image}\n"
+        f"    container_name: {name}\n"
+        '    command: ["httpd", "-f", "-p", "8080", "-h", "/www"]\n'
+        "    ports: ['127.0.0.1::8080']\n"
+        "  slow:\n"
+        "    image: moorage-test/httpd:1\n"
+        f"    environment: {{V: '{version}'}}\n"
+        '    command: ["sh", "-c", "sleep 8; touch /tmp/ready; exec sleep 3600"]\n'
+        "    healthcheck:\n"
+        '      test: ["CMD", "test", "-f", "/tmp/ready"]\n'
+        "      interval: 1s\n"
+        "      retries: 30\n"
+    )
+
+
+def test_a_stack_service_recreated_in_place_is_routed_to_its_new_container_at_once(
+    proxy_server: Server, proxy_project: str
+) -> None:
+    """A routed service that cannot run twice is recreated in place: its route follows the
+    new container as soon as Compose started it, while the rest of the stack still
+    settles. Before, the route stayed on the old, removed container until the deploy ended,
+    and a stack that settles slower than Caddy holds a request gave 502s."""
+    host = "pinned.zero.example.internal"
+    api = proxy_server.operator
+    name = unique("pinned")
+    w = create_workload(
+        proxy_server,
+        proxy_project,
+        kind="compose",
+        config={"compose": _pinned_stack("moorage-test/httpd:1", name, 1)},
+    )
+    assert deploy(api, w["id"])["status"] == "succeeded"
+    domain = [{"host": host, "port": 8080, "service": "web", "tls": "off"}]
+    assert api.put(f"/api/workloads/{w['id']}/domains", json=domain).status_code == 200
+    wait_routed(host)
+    patch = {"config": {"compose": _pinned_stack("moorage-test/httpd:2", name, 2)}}
+    assert api.patch(f"/api/workloads/{w['id']}", json=patch).status_code == 200
+    r = api.post(f"/api/workloads/{w['id']}/deploy")
+    assert r.status_code == 202, r.text
+    deployment = r.json()["id"]
+    with httpx.Client(timeout=45) as client:
+
+        def v2_answers() -> bool:
+            try:
+                return through_proxy(client, host, https=False).text == "hello from v2\n"
+            except httpx.HTTPError:
+                return False
+
+        wait_for(v2_answers, 60, "v2 through the proxy")
+    # v2 answered while the stack was still settling (its slow service needs 8 s).
+    during = api.get(f"/api/workloads/{w['id']}/deployments/{deployment}").json()
+    assert during["status"] == "running", during["log"]
+    done = wait_deployment(api, w["id"], deployment)
+    assert done["status"] == "succeeded", done["log"]
+    with httpx.Client(timeout=10) as client:
+        assert through_proxy(client, host, https=False).text == "hello from v2\n"
     assert api.put(f"/api/workloads/{w['id']}/domains", json=[]).status_code == 200

@@ -278,12 +278,23 @@ def _failed(containers: list[Container]) -> str | None:
 
 def _up(ctx: DeployContext) -> str | None:
     code, output = _compose(ctx, "up", "-d", "--remove-orphans")
+    # A routed service recreated in place has a new container (and host port) now and the
+    # old one is gone: the held routes follow what runs, then stay held while the rest
+    # settles, which may take longer than the proxy holds a request to a dead upstream.
+    _follow_routes(ctx)
     if code != 0:
         # A dependency that failed (``service_completed_successfully``) says more than
         # Compose's last line ("Encountered errors while bringing up the project.").
         failed = _failed(_containers(ctx))
         return failed or (output.splitlines()[-1] if output else f"compose up exited {code}")
     return env_missed(ctx) or _settle(ctx)
+
+
+def _follow_routes(ctx: DeployContext) -> None:
+    """Route the workload's held domains to the containers that run now, and hold them
+    there (``DeployContext.hold_routes``)."""
+    ctx.hold_routes(False)
+    ctx.hold_routes(True)
 
 
 def _prepare_volumes(ctx: DeployContext) -> None:
@@ -307,7 +318,8 @@ def deploy(ctx: DeployContext, compose_text: str) -> dict[str, Any]:
     never gets a request); the rest is brought up in place. The workload's domains are
     held on their upstream throughout (``DeployContext.hold_routes``): a service that
     must be recreated in place has its requests held by the proxy while nothing answers,
-    and the routes follow what runs once the deploy (or its rollback) ends."""
+    its route follows the new container as soon as ``up`` started it, and the routes
+    follow what runs once the deploy (or its rollback) ends."""
     ctx.hold_routes(True)
     try:
         return _deploy(ctx, compose_text)
