@@ -234,7 +234,7 @@ def test_a_stack_drill_runs_the_snapshot_apart_from_the_live_stack(stack: Stack)
         },
     )
     assert done["status"] == "passed", (done["error"], done["log"])
-    assert "in-snapshot" in done["log"] and "after-snapshot" not in done["log"]
+    assert "in-snapshot" in done["log"] and "after-snapshot" not in done["log"], done["log"]
     # An HTTP check runs in the service that publishes a port (web): the old page.
     done = _drill(stack, snap["id"], {"http": "/", "port": 8080})
     assert done["status"] == "passed", (done["error"], done["log"])

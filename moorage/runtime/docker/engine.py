@@ -287,7 +287,8 @@ class DockerEngine:
             # The raw attach socket, read as it comes: at most ``keep`` bytes are held.
             sock = c.api.exec_start(exec_id, socket=True)
             try:
-                output = exec_output.read(sock, keep, deadline)
+                first = exec_output.buffered(sock)
+                output = exec_output.read(sock, keep, deadline, first)
             except OSError as exc:
                 raise EngineError(f"reading the command's output: {exc}") from None
             finally:

@@ -89,10 +89,38 @@ def _recv(sock: object, n: int) -> bytes:
     return bytes(sock.read(n) or b"")  # type: ignore[attr-defined]
 
 
-def read(sock: Readable, keep: int, deadline: float | None) -> Output:
+def buffered(sock: object) -> bytes:
+    """What the HTTP client already read past the attach response's headers.
+
+    docker-py hands back the raw socket under ``http.client``'s buffered reader
+    (``exec_start(socket=True)``); when the command printed before the client read the
+    headers (a fast command on a busy server), its first frames came in the same read and
+    sit in that reader's buffer, where a read of the raw socket never sees them: the
+    output was lost (docker/docker-py#3332, #2042). This takes them out without waiting:
+    the socket is non-blocking for the one ``read1``, which returns the buffer when it
+    holds anything and otherwise at most what the socket has now. ``b""`` for a socket
+    that is not docker-py's (no reader to drain)."""
+    response = getattr(sock, "_response", None)
+    reader = getattr(getattr(getattr(response, "raw", None), "_fp", None), "fp", None)
+    raw_sock = getattr(sock, "_sock", None)
+    if reader is None or raw_sock is None or not hasattr(reader, "read1"):
+        return b""
+    timeout = raw_sock.gettimeout()
+    raw_sock.settimeout(0)
+    try:
+        return bytes(reader.read1(CHUNK) or b"")
+    except BlockingIOError:
+        return b""
+    finally:
+        raw_sock.settimeout(timeout)
+
+
+def read(sock: Readable, keep: int, deadline: float | None, first: bytes = b"") -> Output:
     """Read ``sock`` (the raw attach socket) until it ends or ``deadline`` (a
-    ``time.monotonic()`` value; None: no deadline) passes. The caller closes ``sock``."""
+    ``time.monotonic()`` value; None: no deadline) passes, after ``first`` (the bytes
+    already read from it: ``buffered``). The caller closes ``sock``."""
     tail = Tail(keep)
+    tail.feed(first)
     poller = select.poll()
     poller.register(sock.fileno(), select.POLLIN | select.POLLPRI)
     while True:

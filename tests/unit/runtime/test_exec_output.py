@@ -4,12 +4,18 @@ the server's RSS by ~400 MB, and ``yes`` would have exhausted its memory)."""
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import socket
 import struct
 import threading
 import time
+import types
+from collections.abc import Iterator
 
-from moorage.runtime.docker.exec_output import Output, Tail, read
+import pytest
+
+from moorage.runtime.docker.exec_output import Output, Tail, buffered, read
 
 KEEP = 64 * 1024
 
@@ -76,3 +82,72 @@ def test_a_deadline_ends_the_reading_of_a_command_that_goes_on() -> None:
     a, b = socket.socketpair()
     with a, b:
         assert read(a, KEEP, time.monotonic() - 1) == Output(b"", 0, True)
+
+
+UPGRADED = (
+    b"HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\n"
+    b"Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n"
+)
+
+
+class _Raw:
+    """What docker-py's ``exec_start(socket=True)`` hands back, as it builds it: the raw
+    ``SocketIO`` under ``http.client``'s buffered reader, with the response (requests'
+    ``raw._fp`` is the ``http.client`` response) kept on it."""
+
+    def __init__(self, response: http.client.HTTPResponse) -> None:
+        self.raw = types.SimpleNamespace(_fp=response)
+
+
+@contextlib.contextmanager
+def _attach(ours: socket.socket) -> Iterator[socket.SocketIO]:
+    response = http.client.HTTPResponse(ours)
+    response.begin()  # reads the headers through its buffered reader, as requests does
+    sock = response.fp.raw
+    assert isinstance(sock, socket.SocketIO)
+    sock._response = _Raw(response)  # type: ignore[attr-defined]
+    try:
+        yield sock
+    finally:
+        response.close()
+
+
+@pytest.mark.parametrize(
+    "first,later",
+    [
+        # A fast command on a busy server: the output came with the headers, in one read.
+        (UPGRADED + frame(b"in-snapshot\n") + frame(b"done\n"), b""),
+        # Half a frame with the headers, the rest after.
+        (UPGRADED + frame(b"in-snapshot\n")[:5], frame(b"in-snapshot\n")[5:] + frame(b"done\n")),
+        # The usual case: the headers alone, then the output.
+        (UPGRADED, frame(b"in-snapshot\n") + frame(b"done\n")),
+    ],
+    ids=["with-headers", "split", "after-headers"],
+)
+def test_output_that_came_with_the_attach_headers_is_kept(first: bytes, later: bytes) -> None:
+    """docker/docker-py#3332: the first frames may sit in the HTTP client's buffer, where a
+    read of the raw socket never sees them; ``buffered`` hands them to ``read``."""
+    ours, theirs = socket.socketpair()
+    with ours:
+        with theirs:
+            theirs.sendall(first)
+
+            def write() -> None:
+                time.sleep(0.05)
+                theirs.sendall(later)
+                theirs.shutdown(socket.SHUT_WR)
+
+            with _attach(ours) as sock:
+                writer = threading.Thread(target=write)
+                writer.start()
+                got = read(sock, KEEP, time.monotonic() + 30, buffered(sock))
+                writer.join()
+    assert not got.timed_out and got.tail == b"in-snapshot\ndone\n"
+
+
+def test_buffered_is_empty_for_a_socket_without_a_reader() -> None:
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        theirs.sendall(frame(b"x"))
+        assert buffered(ours) == b""  # a plain socket: its bytes stay for read()
+        assert read(ours, KEEP, time.monotonic() + 0.3).tail == b"x"
