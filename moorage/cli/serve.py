@@ -31,10 +31,16 @@ def serve() -> None:
     app = create_app(server)
     host = f"[{settings.bind_host}]" if ":" in settings.bind_host else settings.bind_host
     print(f"Moorage serving on http://{host}:{settings.bind_port}", flush=True)
+    # uvloop and httptools (uvicorn's "standard" loop and parser, in C) instead of
+    # asyncio's Python loop and h11: under 8 readers and a 200-way fan-out every 2 s
+    # (``python -m bench list_under_load``), asyncio's own code and h11 were 42% of the
+    # loop thread's busy samples, and the list served 357 req/s; with them, 499-650.
     uvicorn.run(
         app,
         host=settings.bind_host,
         port=settings.bind_port,
         log_level="warning",
         server_header=False,
+        loop="uvloop",
+        http="httptools",
     )
