@@ -31,10 +31,11 @@ def serve() -> None:
     app = create_app(server)
     host = f"[{settings.bind_host}]" if ":" in settings.bind_host else settings.bind_host
     print(f"Moorage serving on http://{host}:{settings.bind_port}", flush=True)
-    # uvloop and httptools (uvicorn's "standard" loop and parser, in C) instead of
-    # asyncio's Python loop and h11: under 8 readers and a 200-way fan-out every 2 s
-    # (``python -m bench list_under_load``), asyncio's own code and h11 were 42% of the
-    # loop thread's busy samples, and the list served 357 req/s; with them, 499-650.
+    # uvloop (uvicorn's loop in C) instead of asyncio's Python loop: under 8 readers and a
+    # 200-way fan-out every 2 s (``python -m bench list_under_load``) asyncio's own code
+    # was a third of the loop thread's busy samples. The parser stays h11: httptools has
+    # no bound on a request's headers (h11 answers 400 past 16 KiB), and ``/hooks`` is
+    # open to anyone.
     uvicorn.run(
         app,
         host=settings.bind_host,
@@ -42,5 +43,5 @@ def serve() -> None:
         log_level="warning",
         server_header=False,
         loop="uvloop",
-        http="httptools",
+        http="h11",
     )

@@ -178,3 +178,19 @@ def entries(
     if target_id is not None:
         query = query.where(AuditEntry.target_id == target_id)
     return list(session.scalars(query))
+
+
+def latest(
+    session: Session, action: AuditAction, target_type: str, target_id: str
+) -> AuditEntry | None:
+    """The newest row of ``action`` on this target, if any."""
+    return session.scalar(
+        select(AuditEntry)
+        .where(
+            AuditEntry.action == action,
+            AuditEntry.target_type == target_type,
+            AuditEntry.target_id == target_id,
+        )
+        .order_by(AuditEntry.id.desc())
+        .limit(1)
+    )

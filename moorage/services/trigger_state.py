@@ -24,7 +24,7 @@ from moorage.services import snapshots as snapshot_service
 from moorage.services.audit import AuditAction
 from moorage.services.firing import fire, trigger_actor
 from moorage.store.states import DEPLOYMENT_PENDING, DrillOrigin, SnapshotOrigin
-from moorage.store.tables import Binding, Deployment, Trigger
+from moorage.store.tables import Binding, Deployment, Drill, Trigger
 
 log = logging.getLogger("moorage.triggers")
 
@@ -121,7 +121,9 @@ def drill_bound(s: Session, registry: Registry, trigger: Trigger) -> list[str]:
     trigger) of each bound workload's latest ready snapshot; the drill ids. A workload
     with nothing to drill (no ready snapshot, never deployed, a kind without sandbox) is
     passed over with a ``snapshot.drill_skipped`` audit row naming why (there is no drill
-    row to fail: a drill needs a snapshot), so a schedule that proves nothing shows."""
+    row to fail: a drill needs a snapshot), so a schedule that proves nothing shows; one
+    row per change of reason, not one per firing (a per-second schedule would flood the
+    audit), again after a drill of the workload ran."""
     actor = trigger_actor(trigger)
     started = []
     for workload_id in bound(s, trigger.id):
@@ -137,6 +139,8 @@ def drill_bound(s: Session, registry: Registry, trigger: Trigger) -> list[str]:
             )
         except MoorageError as exc:
             log.warning("schedule %s: no drill of %s: %s", trigger.name, workload_id, exc.message)
+            if _skip_noted(s, trigger.id, workload_id, exc.code):
+                continue
             audit.record(
                 s,
                 actor,
@@ -148,6 +152,18 @@ def drill_bound(s: Session, registry: Registry, trigger: Trigger) -> list[str]:
             continue
         started.append(drill.id)
     return started
+
+
+def _skip_noted(s: Session, trigger_id: str, workload_id: str, code: str) -> bool:
+    """Whether the newest ``snapshot.drill_skipped`` row of the workload already says this
+    trigger passed it over for ``code``, with no drill of it since."""
+    last = audit.latest(s, AuditAction.SNAPSHOT_DRILL_SKIPPED, "workload", workload_id)
+    if last is None or (last.details or {}).get("trigger") != trigger_id:
+        return False
+    if (last.details or {}).get("code") != code:
+        return False
+    since = select(Drill.id).where(Drill.workload_id == workload_id, Drill.created_at > last.at)
+    return s.scalar(since.limit(1)) is None
 
 
 def fire_changed(

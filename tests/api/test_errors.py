@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -108,6 +109,28 @@ def test_chunked_body_over_one_mib_is_413(server: Server) -> None:
     assert "content-length" not in r.request.headers
     assert_error(r, 413, "payload_too_large")
     assert not project_exists(server, slug)
+
+
+def test_headers_past_the_parser_bound_are_refused_unread(server: Server) -> None:
+    """An unauthenticated client cannot grow the server's memory with one endless header
+    (``/hooks`` is open to anyone): the parser (h11, ``cli/serve.py``) answers 400 past
+    16 KiB, before the rest arrives, and the server goes on serving."""
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(b"POST /hooks/x HTTP/1.1\r\nHost: x\r\nX-Padding: ")
+        answer, cut = b"", False
+        try:
+            for _ in range(64):  # 4 MiB offered, 64 KiB at a time
+                sock.sendall(b"a" * 65536)
+        except OSError:
+            cut = True  # the server closed the connection: it stopped reading
+        sock.settimeout(5)
+        try:
+            answer = sock.recv(4096)
+        except OSError:
+            pass  # a server still reading sends nothing: the assertion below fails
+    assert answer.startswith(b"HTTP/1.1 400") or cut, answer[:200]
+    assert server.anonymous.get("/api/healthz").status_code == 200
 
 
 def test_body_of_exactly_one_mib_reaches_validation(server: Server) -> None:

@@ -276,25 +276,39 @@ def _failed(containers: list[Container]) -> str | None:
     return None
 
 
-def _up(ctx: DeployContext) -> str | None:
+def _up(ctx: DeployContext, *, held: bool = False) -> str | None:
+    """``up -d`` the written file and wait until it settles; what failed, or None.
+
+    ``held``: the caller holds the routes (``deploy``). A routed service recreated in
+    place has a new container (and host port) and its old one is gone, while the rest of
+    the stack may settle for longer than the proxy holds a request to a dead upstream:
+    once the routed services settled (never before: a failing version gets no request),
+    the held routes follow what runs, and stay held while the rest settles."""
     code, output = _compose(ctx, "up", "-d", "--remove-orphans")
-    # A routed service recreated in place has a new container (and host port) now and the
-    # old one is gone: the held routes follow what runs, then stay held while the rest
-    # settles, which may take longer than the proxy holds a request to a dead upstream.
-    _follow_routes(ctx)
     if code != 0:
         # A dependency that failed (``service_completed_successfully``) says more than
         # Compose's last line ("Encountered errors while bringing up the project.").
         failed = _failed(_containers(ctx))
         return failed or (output.splitlines()[-1] if output else f"compose up exited {code}")
-    return env_missed(ctx) or _settle(ctx)
+    missed = env_missed(ctx)
+    if missed:
+        return missed
+    routed = _routed(ctx) & {c.labels.get(SERVICE_LABEL) for c in _containers(ctx)}
+    if held and routed:  # (a domain of a service the file no longer has routes nowhere)
+        failure = settle(
+            lambda: [c for c in _containers(ctx) if c.labels.get(SERVICE_LABEL) in routed],
+            SETTLE_SECONDS,
+        )
+        if failure is not None:
+            return failure
+        ctx.hold_routes(False)  # route to what runs now (it settled) ...
+        ctx.hold_routes(True)  # ... and hold there until the deploy ends
+    return _settle(ctx)
 
 
-def _follow_routes(ctx: DeployContext) -> None:
-    """Route the workload's held domains to the containers that run now, and hold them
-    there (``DeployContext.hold_routes``)."""
-    ctx.hold_routes(False)
-    ctx.hold_routes(True)
+def _routed(ctx: DeployContext) -> set[str]:
+    """The services a domain of the workload routes to."""
+    return {str(d["service"]) for d in ctx.workload.domains if d.get("service")}
 
 
 def _prepare_volumes(ctx: DeployContext) -> None:
@@ -318,7 +332,7 @@ def deploy(ctx: DeployContext, compose_text: str) -> dict[str, Any]:
     never gets a request); the rest is brought up in place. The workload's domains are
     held on their upstream throughout (``DeployContext.hold_routes``): a service that
     must be recreated in place has its requests held by the proxy while nothing answers,
-    its route follows the new container as soon as ``up`` started it, and the routes
+    its route follows the new container once it settled (``_up``), and the routes
     follow what runs once the deploy (or its rollback) ends."""
     ctx.hold_routes(True)
     try:
@@ -334,7 +348,7 @@ def _deploy(ctx: DeployContext, compose_text: str) -> dict[str, Any]:
     _write_files(ctx, compose_text)
     failure = _roll_routed(ctx, previous, compose_text)
     if failure is None:
-        failure = _up(ctx)
+        failure = _up(ctx, held=True)
     if failure is None:
         return {
             "compose": compose_text,
@@ -346,7 +360,7 @@ def _deploy(ctx: DeployContext, compose_text: str) -> dict[str, Any]:
     if previous is not None and previous != compose_text:
         ctx.log("rolling back to the previous compose file")
         _write_files(ctx, previous)
-        again = _up(ctx)
+        again = _up(ctx, held=True)
         if again is not None:
             ctx.log(f"rollback did not settle either: {again}")
     elif previous is None:
@@ -358,7 +372,7 @@ def _roll_routed(ctx: DeployContext, previous: str | None, compose_text: str) ->
     """Roll out the routed services that run now and can run twice (``rollout``); what
     failed, or None. After a failure before any switch, only the file goes back (the old
     containers never stopped); after one, the caller's rollback brings the stack back."""
-    routed = sorted({str(d["service"]) for d in ctx.workload.domains if d.get("service")})
+    routed = sorted(_routed(ctx))
     if previous is None or not routed:
         return None
     running = {c.labels.get(SERVICE_LABEL) for c in _containers(ctx) if c.running}
