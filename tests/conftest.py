@@ -279,9 +279,9 @@ def clear_project(server: Server, slug: str) -> None:
     """Delete a project's workloads through the API, so their containers and stage
     networks go now. Left until the session ends, a run's hundreds of containers and
     networks (each network adds iptables chains Docker walks on every change) slowed every
-    later Docker call: the suite took 25-28 min instead of 20. Each delete is waited for
-    (a busy workload holds it up to 60 s): one that ended during the next test would be an
-    audit row that test did not make. Best effort: what fails is left to the session's
+    later Docker call: the suite took 25-28 min, and 22 with this teardown. Each delete is
+    waited for (a busy workload holds it up to 60 s): one that ended during the next test
+    would be an audit row that test did not make. Best effort: what fails is left to the session's
     label cleanup."""
     with server.admin.client() as client:
         client.timeout = httpx.Timeout(90)

@@ -22,9 +22,9 @@ killed before its store was in place, is kept and the restore goes on); it opens
 target's key with the passphrase, fetches the newest complete bundle (checked against its
 metadata's size and SHA-256), writes the key with ``O_EXCL`` (0600) and the SQLite file the
 same way, or loads the dump into PostgreSQL in one transaction. The next ``moorage serve``
-migrates the database and has every project, workload, env, trigger, user, token, storage target and
-snapshot row back; each snapshot's archive comes back from its verified copy when it is
-restored (``Copier.fetch``).
+migrates the database and has every project, workload, env, trigger, user, token, storage
+target and snapshot row back; each snapshot's archive comes back from its verified copy
+when it is restored (``Copier.fetch``).
 """
 
 from __future__ import annotations

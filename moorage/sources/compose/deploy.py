@@ -293,8 +293,10 @@ def _up(ctx: DeployContext, *, held: bool = False) -> str | None:
     missed = env_missed(ctx)
     if missed:
         return missed
+    # Only routed services that run: a domain whose service left the file has no
+    # container to wait for.
     routed = _routed(ctx) & {c.labels.get(SERVICE_LABEL) for c in _containers(ctx)}
-    if held and routed:  # (a domain of a service the file no longer has routes nowhere)
+    if held and routed:
         failure = settle(
             lambda: [c for c in _containers(ctx) if c.labels.get(SERVICE_LABEL) in routed],
             SETTLE_SECONDS,
