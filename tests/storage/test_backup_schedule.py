@@ -110,11 +110,14 @@ def test_a_backup_schedule_keeps_the_newest_bundles(
         assert r.status_code == 409 and r.json()["error"]["code"] == "target_in_use", r.text
     finally:
         assert server.admin.delete(f"/api/triggers/{tid}").status_code == 204
-    # A run that had started finishes, and prunes: keep_last 2.
-    wait_until(lambda: len(bundles(where)) == 2, 30, "two bundles left")
-    held = bundles(where)
-    newest = max(x["details"]["key"] for x in rows(server, target) if "key" in x["details"])
-    assert newest.split("/")[-1] in held
+    # A run that had started finishes, and prunes: keep_last 2, the newest among them.
+
+    def settled() -> bool:
+        newest = max(x["details"]["key"] for x in rows(server, target) if "key" in x["details"])
+        held = bundles(where)
+        return len(held) == 2 and newest.split("/")[-1] in held
+
+    wait_until(settled, 30, "the two newest bundles left")
     metrics = server.anonymous.get("/metrics").text
     assert f'moorage_instance_backup_last_success_timestamp_seconds{{target="{target}"}}' in (
         metrics
