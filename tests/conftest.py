@@ -297,6 +297,12 @@ def clear_project(server: Server, slug: str) -> None:
                 continue
 
 
+def trigger_ids(api: Api) -> set[str]:
+    """The ids of every trigger, as ``api`` lists them: what "nothing was created" compares
+    (not the rows: another test's schedule may fire and change one meanwhile)."""
+    return {t["id"] for t in api.get("/api/triggers").json()["items"]}
+
+
 def create_workload(
     server: Server,
     project: str,

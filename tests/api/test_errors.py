@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Server, assert_error, create_workload, unique
+from tests.conftest import Server, assert_error, create_workload, trigger_ids, unique
 
 JSON = {"Content-Type": "application/json"}
 MIB = 1024 * 1024
@@ -256,16 +256,12 @@ def test_lone_surrogates_are_422_not_500(
     server: Server, workload: dict[str, Any], method: str, suffix: str, raw: bytes, code: str
 ) -> None:
     url = f"/api/workloads/{workload['id']}{suffix}"
-
-    def trigger_ids() -> set[str]:  # not the rows: another test's schedule may fire
-        return {t["id"] for t in server.viewer.get("/api/triggers").json()["items"]}
-
-    triggers_before = trigger_ids()
+    triggers_before = trigger_ids(server.viewer)
     assert_error(server.operator.request(method, url, **_raw(raw)), 422, code)
     assert server.viewer.get(f"/api/workloads/{workload['id']}").json() == workload
     assert server.operator.get(f"/api/workloads/{workload['id']}/env").json() == {}
     assert server.viewer.get(f"/api/workloads/{workload['id']}/triggers").json() == {"items": []}
-    assert trigger_ids() == triggers_before
+    assert trigger_ids(server.viewer) == triggers_before
 
 
 def test_surrogate_in_a_trigger_secret_is_422(server: Server) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Api, Server, assert_error, create_workload, unique
+from tests.conftest import Api, Server, assert_error, create_workload, trigger_ids, unique
 
 MASK = "**********"
 
@@ -177,13 +177,9 @@ def test_secret_is_never_returned(server: Server) -> None:
 )
 def test_invalid_trigger_creates_nothing(server: Server, body: dict[str, Any], code: str) -> None:
     body = {"name": unique("bad"), **body}
-
-    def ids() -> set[str]:  # not the rows: another test's schedule may fire meanwhile
-        return {t["id"] for t in server.viewer.get("/api/triggers").json()["items"]}
-
-    before = ids()
+    before = trigger_ids(server.viewer)
     assert_error(server.operator.post("/api/triggers", json=body), 422, code)
-    assert ids() == before
+    assert trigger_ids(server.viewer) == before
 
 
 def test_get_unknown_trigger_is_404(server: Server) -> None:

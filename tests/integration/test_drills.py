@@ -250,9 +250,8 @@ def test_killed_mid_drill_leaves_no_sandbox(tmp_path: Path) -> None:
         stop_server(proc)
 
 
-def test_a_scheduled_drill_proves_the_latest_ready_snapshot(server: Server, source: Site) -> None:
-    source.snapshot()
-    latest = source.snapshot()
+def drill_schedule(server: Server, workload_id: str) -> str:
+    """An operator's drill schedule firing every 2 s, bound to the workload; its id."""
     r = server.operator.post(
         "/api/triggers",
         json={
@@ -262,9 +261,16 @@ def test_a_scheduled_drill_proves_the_latest_ready_snapshot(server: Server, sour
         },
     )
     assert r.status_code == 201, r.text
-    tid = r.json()["id"]
-    bound = server.operator.post(f"/api/workloads/{source.id}/triggers", json={"trigger_id": tid})
+    tid = str(r.json()["id"])
+    bound = server.operator.post(f"/api/workloads/{workload_id}/triggers", json={"trigger_id": tid})
     assert bound.status_code == 201, bound.text
+    return tid
+
+
+def test_a_scheduled_drill_proves_the_latest_ready_snapshot(server: Server, source: Site) -> None:
+    source.snapshot()
+    latest = source.snapshot()
+    tid = drill_schedule(server, source.id)
 
     def scheduled() -> list[dict[str, Any]]:
         items = source.api.get(f"/api/workloads/{source.id}/drills").json()["items"]
@@ -294,20 +300,7 @@ def test_a_scheduled_drill_with_nothing_to_prove_leaves_an_audit_row(
     """A workload with no ready snapshot has no drill row a schedule could fail: each run
     that passes it over for a new reason writes a ``snapshot.drill_skipped`` row saying
     why; the same reason again writes none."""
-    r = server.operator.post(
-        "/api/triggers",
-        json={
-            "kind": "schedule",
-            "name": unique("drill"),
-            "config": {"cron": "* * * * * */2", "action": "drill"},
-        },
-    )
-    assert r.status_code == 201, r.text
-    tid = r.json()["id"]
-    bound = server.operator.post(
-        f"/api/workloads/{workload['id']}/triggers", json={"trigger_id": tid}
-    )
-    assert bound.status_code == 201, bound.text
+    tid = drill_schedule(server, workload["id"])
 
     def skipped() -> list[dict[str, Any]]:
         rows = server.admin.get(
