@@ -185,9 +185,17 @@ class Router:
         except Exception:  # the next round retries
             log.exception("proxy: reading the served certificates failed")
 
+    def _observe(self) -> bool:
+        """Record whether Caddy runs and its pid in the status; true when it runs. Every
+        place that learns either updates both, so ``GET /api/proxy`` never pairs a new
+        ``starts`` count with the old process's pid."""
+        self.status.running = self.caddy.alive()
+        self.status.pid = self.caddy.pid if self.status.running else None
+        return self.status.running
+
     def _ensure_running(self) -> None:
         with self._lock:
-            if self.caddy.alive() or time.monotonic() < self._next_start:
+            if self._observe() or time.monotonic() < self._next_start:
                 return
             if self.status.starts:
                 log.warning("caddy is not running: starting it again")
@@ -202,6 +210,7 @@ class Router:
                 return
             self._backoff = RESTART_SECONDS
             self.status.starts += 1
+            self._observe()
 
     # --- the config -----------------------------------------------------------
 
@@ -214,9 +223,7 @@ class Router:
         """Derive the config from the database and the engine and load it into Caddy
         when it differs from what Caddy runs. True when Caddy runs the derived config."""
         with self._lock:
-            self.status.running = self.caddy.alive()
-            self.status.pid = self.caddy.pid if self.status.running else None
-            if not self.status.running:
+            if not self._observe():
                 return False
             with self.db.session() as s:
                 routes = domains.routing(s)

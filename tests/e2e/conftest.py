@@ -34,6 +34,9 @@ CHROMIUM_ARGS = [
 ]
 OUTPUT = Path(os.environ.get("MOORAGE_TEST_OUTPUT") or REPO / "test-output") / "e2e"
 I18N = REPO / "web" / "src" / "lib" / "i18n"
+# An assertion waits as long as an action does (`set_default_timeout` below): on two cores
+# under four workers a write the page waits for can take longer than Playwright's 5 s.
+expect.set_options(timeout=20_000)
 
 
 @pytest.fixture(scope="session")
