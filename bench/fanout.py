@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from typing import Any
 
 import httpx
 
@@ -38,6 +39,28 @@ def hook_ms(caller: httpx.Client, url: str, rounds: int) -> list[float]:
     return times
 
 
+def bound_hook(client: httpx.Client, name: str, config: dict[str, Any]) -> dict[str, Any]:
+    """A webhook trigger (no rate limit to speak of) bound to ``WORKLOADS`` new workloads
+    of ``config`` in project ``bench``; the trigger as the API answers it."""
+    hook: dict[str, Any] = client.post(
+        "/api/triggers",
+        json={"kind": "webhook", "name": name, "config": {"rate_limit_per_minute": 10000}},
+    ).json()
+    for i in range(WORKLOADS):
+        wid = client.post(
+            "/api/workloads",
+            json={
+                "name": f"{name}{i}",
+                "kind": "image",
+                "project": "bench",
+                "stage": "production",
+                "config": config,
+            },
+        ).json()["id"]
+        client.post(f"/api/workloads/{wid}/triggers", json={"trigger_id": hook["id"]})
+    return hook
+
+
 def run() -> None:
     with running_server() as (client, _pid):
         client.post("/api/projects", json={"slug": "bench"}).raise_for_status()
@@ -45,27 +68,12 @@ def run() -> None:
             "/api/triggers",
             json={"kind": "webhook", "name": "unbound", "config": {"rate_limit_per_minute": 10000}},
         )
-        bound = client.post(
-            "/api/triggers",
-            json={"kind": "webhook", "name": "bound", "config": {"rate_limit_per_minute": 10000}},
-        )
-        bound_id = bound.json()["id"]
-        for i in range(WORKLOADS):
-            wid = client.post(
-                "/api/workloads",
-                json={
-                    "name": f"f{i}",
-                    "kind": "image",
-                    "project": "bench",
-                    "stage": "production",
-                    "config": QUICK,
-                },
-            ).json()["id"]
-            client.post(f"/api/workloads/{wid}/triggers", json={"trigger_id": bound_id})
+        bound = bound_hook(client, "f", QUICK)
+        bound_id = bound["id"]
         with httpx.Client(timeout=30) as caller:  # one connection, like a real sender's
             hook_ms(caller, unbound.json()["url"], 3)  # warm up
             plain = hook_ms(caller, unbound.json()["url"], 20)
-            fanned = hook_ms(caller, bound.json()["url"], ROUNDS)
+            fanned = hook_ms(caller, bound["url"], ROUNDS)
         queued = len(client.get(f"/api/triggers/{bound_id}/deliveries").json()["items"])
     p, f = statistics.median(plain), statistics.median(fanned)
     print(f"unbound hook: median {p:.1f} ms over {len(plain)}")

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from moorage.security.roles import Actor
 from moorage.services import deploys
+from moorage.store.bulk import select_rows
 from moorage.store.tables import Binding, Trigger, utcnow
 
 
@@ -29,12 +30,12 @@ def fire(
 ) -> list[str]:
     """Queue a deploy (reason ``trigger:<id>``) of each bound workload, once each; return
     the deployment ids."""
-    bound = session.scalars(
-        select(Binding.workload_id)
-        .where(Binding.trigger_id == trigger.id)
-        .order_by(Binding.created_at, Binding.workload_id)
+    # One driver step for all the bindings (``select_rows``): a fan-out reads hundreds.
+    bound = select_rows(
+        session,
+        select(Binding.created_at, Binding.workload_id).where(Binding.trigger_id == trigger.id),
     )
-    targets = list(dict.fromkeys(bound))  # a workload bound twice is queued once
+    targets = list(dict.fromkeys(w for _, w in sorted(bound)))  # bound twice: queued once
     if only is not None:
         targets = [w for w in targets if w in only]
     queued = deploys.enqueue_many(

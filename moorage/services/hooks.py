@@ -38,6 +38,12 @@ from moorage.store.states import DeliveryOutcome, DeliverySignature
 from moorage.store.tables import Delivery, DeliveryClaim, Trigger, utcnow
 
 KEEP_DELIVERIES = 100
+TIDY_EVERY = 10
+"""A trigger's delivery log is rotated, and its expired claims dropped, on every 10th row
+this process writes for it (``_tidy``)."""
+_since_tidy: dict[str, int] = {}
+"""Rows written per trigger id since its last ``_tidy`` (this process's count: after a
+restart the first tidy comes at most ``TIDY_EVERY`` rows late)."""
 REPLAY_WINDOW = timedelta(hours=24)
 # Outcomes whose delivery id may not come again.
 REPLAY_GUARDS = (DeliveryOutcome.QUEUED, DeliveryOutcome.FILTERED)
@@ -80,6 +86,25 @@ def _log(
     session.add(row)
     session.flush()
     metrics.HOOK_DELIVERIES.labels(outcome).inc()
+    count = _since_tidy.get(trigger.id, 0) + 1
+    _since_tidy[trigger.id] = count % TIDY_EVERY
+    if count >= TIDY_EVERY:
+        _tidy(session, trigger)
+    return row.id
+
+
+def _tidy(session: Session, trigger: Trigger) -> None:
+    """Rotate the delivery log and drop expired claims: two statements, run on every
+    ``TIDY_EVERY``-th delivery row, not on each (every statement of a fan-out's
+    transaction costs it a wait for the GIL under load). Meanwhile the log holds up to
+    ``TIDY_EVERY`` rows more than it shows; ``deliveries`` shows the newest
+    ``KEEP_DELIVERIES``, and a claim past the window is taken over where it stands
+    (``_take``)."""
+    session.execute(
+        delete(DeliveryClaim).where(
+            DeliveryClaim.trigger_id == trigger.id, DeliveryClaim.at < utcnow() - REPLAY_WINDOW
+        )
+    )
     # Keep the newest KEEP_DELIVERIES per trigger, and any older signed delivery that
     # still guards against its replay (by id or body): else a flood of refused calls would
     # rotate it out. (Only signed ones: nobody without the secret can make those.)
@@ -102,7 +127,6 @@ def _log(
                 ),
             )
         )
-    return row.id
 
 
 def _log_noise(
@@ -148,16 +172,31 @@ def _earlier(
 
 
 def _take(session: Session, trigger: Trigger, key: str) -> bool:
-    """Insert the claim on ``key`` unless it is there; whether this call inserted it. A
-    copy inserting the same key in a transaction not yet committed makes this wait."""
-    row = {"trigger_id": trigger.id, "key": key, "at": utcnow()}
+    """Insert the claim on ``key`` unless a claim on it within ``REPLAY_WINDOW`` is there
+    (an older one is taken over: expired claims are deleted only now and then, ``_tidy``);
+    whether this call took it. A copy inserting the same key in a transaction not yet
+    committed makes this wait."""
+    now = utcnow()
+    row = {"trigger_id": trigger.id, "key": key, "at": now}
     dialect = session.get_bind().dialect.name
     if dialect in ("sqlite", "postgresql"):
         upsert = sqlite.insert if dialect == "sqlite" else postgresql.insert
+        stmt = upsert(DeliveryClaim).values(row)
         # RETURNING, not rowcount: through the ORM, psycopg reports -1 for either outcome.
-        stmt = upsert(DeliveryClaim).values(row).on_conflict_do_nothing()
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[DeliveryClaim.trigger_id, DeliveryClaim.key],
+            set_={"at": now},
+            where=DeliveryClaim.at < now - REPLAY_WINDOW,
+        )
         return session.scalar(stmt.returning(DeliveryClaim.key)) is not None
-    try:  # other databases: the primary key refuses the second
+    session.execute(  # other databases: an expired claim goes first
+        delete(DeliveryClaim).where(
+            DeliveryClaim.trigger_id == trigger.id,
+            DeliveryClaim.key == key,
+            DeliveryClaim.at < now - REPLAY_WINDOW,
+        )
+    )
+    try:  # the primary key refuses the second
         with session.begin_nested():
             session.execute(insert(DeliveryClaim).values(row))
     except IntegrityError:
@@ -169,11 +208,6 @@ def _claim(session: Session, trigger: Trigger, keys: list[str]) -> bool:
     """Claim every replay key of this delivery in the caller's transaction; False (and
     nothing claimed) when one was taken by an earlier delivery in the window or by a copy
     arriving together with this one."""
-    session.execute(
-        delete(DeliveryClaim).where(
-            DeliveryClaim.trigger_id == trigger.id, DeliveryClaim.at < utcnow() - REPLAY_WINDOW
-        )
-    )
     taken: list[str] = []
     for key in keys:
         if not _take(session, trigger, key):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections import namedtuple
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import Row, or_, select
+from sqlalchemy import Row, Select, or_, select
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.orm import Session, aliased
 
@@ -21,6 +23,7 @@ from moorage.services.audit import AuditAction
 from moorage.services.guard import flush_or_conflict
 from moorage.services.merge_patch import merge_patch
 from moorage.settings import Settings
+from moorage.store.bulk import Fetched, fetch_rows
 from moorage.store.states import DesiredState
 from moorage.store.tables import (
     Binding,
@@ -42,17 +45,17 @@ def get(session: Session, workload_id: str) -> Workload:
     return workload
 
 
-def list_filtered(
-    session: Session,
+def list_query(
     *,
     project: str | None = None,
     stage: str | None = None,
     kind: str | None = None,
     workload_id: str | None = None,
-) -> list[Row[Any]]:
-    """Plain rows (the workload's columns, ``project`` and the latest deployment's ``last_*``),
-    not ORM objects: lists stay fast. The latest deployment is found per workload through
-    its index, so the cost does not grow with the deployment history."""
+) -> Select[*tuple[Any, ...]]:
+    """The SELECT of the workload list: the workload's columns, ``project`` and the
+    latest deployment's ``last_*``, filtered; unordered (``fetch_listed`` sorts). The
+    latest deployment is found per workload through its index, so the cost does not grow
+    with the deployment history."""
     latest = (
         select(Deployment.id)
         .where(Deployment.workload_id == Workload.id)
@@ -83,11 +86,39 @@ def list_filtered(
         query = query.where(Workload.kind == kind)
     if workload_id is not None:
         query = query.where(Workload.id == workload_id)
-    query = query.order_by(Project.slug, Workload.stage, Workload.name)
-    return list(session.execute(query))
+    return query
 
 
-def listed(session: Session, workload_id: str) -> Row[Any]:
+def fetch_listed(session: Session, **wanted: str | None) -> Fetched:
+    """The list's rows as the driver gave them (``store.bulk.fetch_rows``: one driver
+    step for the whole list, read while deploys commit), ordered by project slug, stage
+    and name (by code point, on both databases). ``wanted``: ``list_query``'s filters.
+    ``as_listed`` makes a row of it."""
+    fetched = fetch_rows(session, list_query(**wanted))
+    at = [fetched.names.index(n) for n in ("project", "stage", "name")]
+    fetched.raw.sort(key=lambda r: tuple(r[i] for i in at))
+    return fetched
+
+
+def as_listed(fetched: Fetched, raw: tuple[Any, ...]) -> Any:
+    """One row of ``fetch_listed`` as a named tuple of the ORM's values (``r.config`` a
+    dict, ``r.created_at`` an aware instant, ``r.last_status`` a state or None)."""
+    return _listed_row(fetched.names)(*fetched.values(raw))
+
+
+@lru_cache(maxsize=4)
+def _listed_row(names: tuple[str, ...]) -> Any:
+    return namedtuple("ListedWorkload", names)
+
+
+def list_filtered(session: Session, **wanted: str | None) -> list[Any]:
+    """The listed workloads (``as_listed`` rows) matching ``wanted`` (``list_query``'s
+    filters), ordered as ``fetch_listed`` orders them."""
+    fetched = fetch_listed(session, **wanted)
+    return [as_listed(fetched, raw) for raw in fetched.raw]
+
+
+def listed(session: Session, workload_id: str) -> Any:
     """One workload in the shape of ``list_filtered``; ``NotFound`` for no such workload."""
     rows = list_filtered(session, workload_id=workload_id)
     if not rows:

@@ -14,15 +14,21 @@ driver releases the GIL around every row it steps, and a thread that gives the G
 200 times waits up to a switch interval (5 ms) to get it back each time when other
 threads are busy, so under a concurrent read load a 200-row ``executemany`` took 100 to
 230 ms of wall time for 10 ms of CPU. One statement gives it back once.
+
+Reading has the same trap: the driver steps (and gives the GIL back) once per row it
+fetches, so ``select_rows`` reads a many-row SELECT on SQLite as one row holding a JSON
+array of the rows (``json_group_array``, SQLite's JSON1 functions, built in since 3.38).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Dialect, Table, bindparam, insert
+from sqlalchemy import Dialect, LargeBinary, Select, Table, bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from moorage.store.db import note_write
@@ -107,3 +113,61 @@ def insert_rows(session: Session, mapped: type[Base], rows: list[dict[str, Any]]
         flat = {f"{n}_{i}": value for i, p in enumerate(batch) for n, value in p.items()}
         connection.exec_driver_sql(sql, flat if order is None else tuple(flat[k] for k in order))
     note_write(session, table.name)
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """The rows of a SELECT as the driver gave them, and the way to the ORM's values.
+
+    ``raw`` holds each row as it came: from SQLite JSON scalars (text, numbers, None),
+    so equal rows are equal, hashable tuples that cost nothing to compare (a cache can
+    key on them and process only the rows it has not seen); from other databases the
+    driver's values. ``values(raw_row)`` applies the column types' result processors."""
+
+    names: tuple[str, ...]
+    """The selected columns' keys, in order."""
+    raw: list[tuple[Any, ...]]
+    processors: tuple[Callable[[Any], Any] | None, ...]
+
+    def values(self, raw: tuple[Any, ...]) -> tuple[Any, ...]:
+        """``raw`` (one of ``self.raw``) as the ORM would give it."""
+        return tuple(
+            value if processor is None or value is None else processor(value)
+            for processor, value in zip(self.processors, raw, strict=True)
+        )
+
+
+def fetch_rows(session: Session, stmt: Select[*tuple[Any, ...]]) -> Fetched:
+    """The rows of ``stmt`` (a Core SELECT of columns) **in no particular order**: sort
+    them. On SQLite they come back in one driver step (see the module docstring); other
+    databases fetch them as usual (psycopg fetches a result in one call).
+
+    For columns of text, numbers, instants and JSON: a binary column cannot pass through
+    JSON and raises ``ValueError`` (on every database: one contract). Raises what the
+    driver raises.
+    """
+    for column in stmt.selected_columns:
+        if isinstance(column.type, LargeBinary):
+            raise ValueError(f"column {column.name!r} is binary: it cannot pass through JSON")
+    names = tuple(str(c.key) for c in stmt.selected_columns)
+    connection = session.connection()
+    dialect = connection.dialect
+    if dialect.name != "sqlite":
+        rows = [tuple(row) for row in connection.execute(stmt)]
+        return Fetched(names, rows, (None,) * len(names))
+    inner = stmt.subquery()
+    columns = list(inner.c)
+    packed = connection.execute(
+        select(func.json_group_array(func.json_array(*columns))).select_from(inner)
+    ).scalar_one()
+    processors = tuple(column.type._cached_result_processor(dialect, None) for column in columns)
+    return Fetched(names, [tuple(row) for row in json.loads(packed)], processors)
+
+
+def select_rows(session: Session, stmt: Select[*tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The rows of ``stmt`` as tuples of the values the ORM would give (each column
+    type's result processor applied: an instant is a ``datetime``, a JSON column a
+    dict), **in no particular order**; fetched as ``fetch_rows`` fetches them (one driver
+    step on SQLite), with its errors."""
+    fetched = fetch_rows(session, stmt)
+    return [fetched.values(row) for row in fetched.raw]

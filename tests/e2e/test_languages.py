@@ -123,44 +123,45 @@ def pages(workload_id: str, broken_id: str) -> dict[str, str]:
     }
 
 
+# One test per language, so two workers share the 64 page views.
+@pytest.mark.parametrize("lang", ["en", "ru"])
 def test_every_page_in_english_and_russian(
-    ui: Ui, server: Server, site: dict[str, Any], broken: dict[str, Any]
+    ui: Ui, server: Server, site: dict[str, Any], broken: dict[str, Any], lang: str
 ) -> None:
     ui.login()
     allowed = data_words(server, site)
     leaks: dict[str, list[str]] = {}
     clipped: dict[str, list[str]] = {}
-    for lang in ("en", "ru"):
-        ui.page.set_viewport_size({"width": 1280, "height": 900})  # the phone menu hides it
-        ui.go("/apps")
-        ui.set_language(lang)
-        expect(ui.page.locator("html")).to_have_attribute("lang", lang)
-        for name, path in pages(site["id"], broken["id"]).items():
-            for width in (1280, 390):
-                ui.page.set_viewport_size({"width": width, "height": 900})
-                ui.go(path)
-                if name == "apps-new":
-                    ui.page.click("[data-testid=kind-image]")  # show the generated form too
-                if name == "schedule-dialog":
-                    ui.page.click("[data-testid=new-trigger]")
-                    ui.page.select_option("[data-testid=trigger-kind]", "schedule")
-                ui.page.wait_for_timeout(300)
-                ui.shot(f"{lang}-{name}-{width}")
-                if lang == "ru" and name == "app-deployments":
-                    # The server writes the log in English; the page reads it out in
-                    # Russian (web/src/lib/loglines.ts, moorage/log_catalog.py).
-                    log = ui.page.locator("[data-testid=deploy-log]")
-                    expect(log).to_contain_text("развёртывание приложения")
-                if lang == "ru" and name == "app-failed-deploy":
-                    errors = ui.page.locator(".error-text")
-                    expect(errors.first).to_contain_text("не стал исправным за 3 с")  # noqa: RUF001
-                cut = ui.page.evaluate(CLIPPED)
-                if cut:
-                    clipped[f"{lang}:{name}@{width}"] = cut
-                if lang == "ru":
-                    found = english_left(ui.page.evaluate(VISIBLE_TEXT), allowed)
-                    if found:
-                        leaks[f"{name}@{width}"] = found
+    ui.page.set_viewport_size({"width": 1280, "height": 900})  # the phone menu hides it
+    ui.go("/apps")
+    ui.set_language(lang)
+    expect(ui.page.locator("html")).to_have_attribute("lang", lang)
+    for name, path in pages(site["id"], broken["id"]).items():
+        for width in (1280, 390):
+            ui.page.set_viewport_size({"width": width, "height": 900})
+            ui.go(path)
+            if name == "apps-new":
+                ui.page.click("[data-testid=kind-image]")  # show the generated form too
+            if name == "schedule-dialog":
+                ui.page.click("[data-testid=new-trigger]")
+                ui.page.select_option("[data-testid=trigger-kind]", "schedule")
+            ui.page.wait_for_timeout(300)
+            ui.shot(f"{lang}-{name}-{width}")
+            if lang == "ru" and name == "app-deployments":
+                # The server writes the log in English; the page reads it out in
+                # Russian (web/src/lib/loglines.ts, moorage/log_catalog.py).
+                log = ui.page.locator("[data-testid=deploy-log]")
+                expect(log).to_contain_text("развёртывание приложения")
+            if lang == "ru" and name == "app-failed-deploy":
+                errors = ui.page.locator(".error-text")
+                expect(errors.first).to_contain_text("не стал исправным за 3 с")  # noqa: RUF001
+            cut = ui.page.evaluate(CLIPPED)
+            if cut:
+                clipped[f"{lang}:{name}@{width}"] = cut
+            if lang == "ru":
+                found = english_left(ui.page.evaluate(VISIBLE_TEXT), allowed)
+                if found:
+                    leaks[f"{name}@{width}"] = found
     assert leaks == {}, json.dumps(leaks, indent=1, ensure_ascii=False)
     assert clipped == {}, json.dumps(clipped, indent=1, ensure_ascii=False)
 

@@ -74,13 +74,13 @@ async def list_workloads(
     ``api/cache.py``); a current rendering is sent without a worker thread."""
     wanted = Filter(project=project, stage=stage, kind=kind)
 
-    def render(rows: list[Row[Any]]) -> bytes:
-        listing = WorkloadList(items=[workload_out(state.registry, r) for r in rows])
-        return listing.model_dump_json().encode()
+    def render_row(row: Row[Any]) -> bytes:
+        # The item as ``WorkloadList`` would write it (compact JSON, the same bytes).
+        return workload_out(state.registry, row).model_dump_json().encode()
 
     body = state.list_cache.fresh(wanted)
     if body is None:
-        body = await run_in_threadpool(state.list_cache.get, wanted, render)
+        body = await run_in_threadpool(state.list_cache.get, wanted, render_row)
     return Response(body, media_type="application/json")
 
 

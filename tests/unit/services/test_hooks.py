@@ -30,7 +30,7 @@ from moorage.services.hooks import HookAnswer
 from moorage.services.ratelimit import RateLimiter
 from moorage.settings import Settings
 from moorage.store.db import Database
-from moorage.store.tables import Delivery, Deployment, utcnow
+from moorage.store.tables import Delivery, DeliveryClaim, Deployment, utcnow
 from tests.unit.store import test_store
 
 SECRET = "a-shared-secret-for-tests"
@@ -205,3 +205,30 @@ def test_a_claim_lasts_the_replay_window_and_no_longer(
     assert send(db, registry, hook, request).status == 202
     assert len(queued(db, hook)) == 2
     assert [o for _, o, _ in outcomes(db, hook)] == ["queued", "duplicate", "queued"]
+
+
+def test_the_delivery_log_is_rotated_every_few_rows_and_never_grows_past_it(
+    db: Database, registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rotation runs on every ``TIDY_EVERY``-th row, so the table holds at most that many
+    rows more than the log keeps; the log shown is the newest ``KEEP_DELIVERIES`` always,
+    and the tidy drops claims past the window."""
+    monkeypatch.setattr(hooks, "KEEP_DELIVERIES", 5)
+    monkeypatch.setattr(hooks, "TIDY_EVERY", 3)
+    hook = make_hook(db, registry, {"provider": "github", "filters": {"branch": "dev"}})
+    start = utcnow()
+    stored: list[int] = []
+    for n in range(20):
+        if n == 10:  # the claims made so far expire
+            later = start + hooks.REPLAY_WINDOW + timedelta(minutes=1)
+            monkeypatch.setattr(hooks, "utcnow", lambda: later)
+        assert send(db, registry, hook, delivery(push(n), f"d-{n}", None)).status == 202
+        stored.append(len(outcomes(db, hook)))
+    assert max(stored) <= 5 + 3
+    with db.session() as s:
+        shown = [d.delivery_id for d in hooks.deliveries(s, hook.trigger_id)]
+        claims = s.scalars(
+            select(DeliveryClaim.key).where(DeliveryClaim.trigger_id == hook.trigger_id)
+        ).all()
+    assert shown == [f"d-{n}" for n in range(19, 14, -1)]
+    assert sorted(claims) == sorted(f"id:d-{n}" for n in range(10, 20))

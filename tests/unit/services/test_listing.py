@@ -12,12 +12,16 @@ from moorage.services.listing import Filter, WorkloadListing
 from tests.fakes.world import STAGE, World
 
 
-def render(rows: list[Row[Any]]) -> bytes:
-    return json.dumps([[r.id, r.project, r.stage, r.last_status] for r in rows]).encode()
+def render(row: Row[Any]) -> bytes:
+    return json.dumps([row.id, row.project, row.stage, row.last_status]).encode()
+
+
+def items(body: bytes) -> list[list[Any]]:
+    return list(json.loads(body)["items"])
 
 
 def ids(body: bytes) -> list[str]:
-    return [item[0] for item in json.loads(body)]
+    return [item[0] for item in items(body)]
 
 
 def test_a_listing_after_a_commit_holds_it_and_an_unchanged_store_costs_no_rebuild(
@@ -40,10 +44,10 @@ def test_a_listing_after_a_commit_holds_it_and_an_unchanged_store_costs_no_rebui
 def test_a_deploy_shows_in_the_next_listing(world: World) -> None:
     wid = world.workload()
     listing = WorkloadListing(world.db)
-    assert json.loads(listing.get(Filter(), render))[0][3] is None
+    assert items(listing.get(Filter(), render))[0][3] is None
     done = world.deploy(wid)
     assert listing.fresh(Filter()) is None
-    assert json.loads(listing.get(Filter(), render))[0][3] == done.status
+    assert items(listing.get(Filter(), render))[0][3] == done.status
 
 
 def test_each_filter_has_its_own_rendering(world: World) -> None:
@@ -55,3 +59,39 @@ def test_each_filter_has_its_own_rendering(world: World) -> None:
     assert ids(listing.get(Filter(project="nope"), render)) == []
     assert listing.fresh(Filter(stage=STAGE)) is not None
     assert listing.cache.rebuilds == 4
+
+
+def test_a_rebuild_renders_only_the_rows_whose_values_changed(world: World) -> None:
+    a, b, c = world.workload("a"), world.workload("b"), world.workload("c")
+    listing = WorkloadListing(world.db)
+    assert ids(listing.get(Filter(), render)) == [a, b, c]
+    assert listing.rows.rendered == 3
+    world.deploy(b)  # b's status and latest deployment change; a and c do not
+    assert [i[3] for i in items(listing.get(Filter(), render))][::2] == [None, None]
+    assert listing.cache.rebuilds == 2
+    assert listing.rows.rendered == 4
+    # Another filter over the same rows renders nothing new.
+    assert ids(listing.get(Filter(stage=STAGE), render)) == [a, b, c]
+    assert listing.rows.rendered == 4
+
+
+def test_the_api_list_is_byte_for_byte_what_its_model_writes(world: World) -> None:
+    """Items joined by the listing are the bytes ``WorkloadList`` would write whole."""
+    from moorage.api.routes.workloads import workload_out
+    from moorage.api.schemas import WorkloadList
+    from moorage.services import workloads
+
+    for name in ("z-last", "a-first", "m-mid"):
+        world.workload(name)
+    world.deploy(world.workload("deployed"))
+    listing = WorkloadListing(world.db)
+
+    def row_json(row: Row[Any]) -> bytes:
+        return workload_out(world.deployer.registry, row).model_dump_json().encode()
+
+    body = listing.get(Filter(), row_json)
+    with world.db.session() as s:
+        rows = workloads.list_filtered(s)
+    whole = WorkloadList(items=[workload_out(world.deployer.registry, r) for r in rows])
+    assert body == whole.model_dump_json().encode()
+    assert [i["name"] for i in json.loads(body)["items"]] == sorted(r.name for r in rows)

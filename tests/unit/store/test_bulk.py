@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import LargeBinary, event, insert, literal, select
 from sqlalchemy.exc import IntegrityError
 
 from moorage.security.roles import SYSTEM
@@ -174,3 +174,32 @@ def test_nothing_to_write_is_no_statement_and_an_unknown_column_is_refused(db: D
         insert_rows(s, Deployment, [])
         with pytest.raises(ValueError, match="no column 'colour'"):
             insert_rows(s, Deployment, [{"id": "dp_x", "colour": "red"}])
+
+
+def test_select_rows_gives_what_the_orm_reads_in_one_driver_step(db: Database) -> None:
+    """Every column type of a deployment (text with quotes and non-ASCII, enum, bool,
+    JSON, aware instants, NULL) reads back as the ORM reads it; on SQLite the driver
+    steps once however many rows match."""
+    ids = workload_ids(db, 30)
+    with db.session() as s:
+        insert_rows(s, Deployment, deployment_rows(ids, "dp_sel_"))
+    columns = [getattr(Deployment, c) for c in ["id", "created_at", "finished_at", *COLUMNS]]
+    steps: list[str] = []
+    with db.session() as s:
+        connection = s.connection()
+        listen = event.listens_for(connection, "before_cursor_execute")
+        listen(lambda *args: steps.append(args[2]))
+        got = bulk.select_rows(s, select(*columns).where(Deployment.id.like("dp_sel_%")))
+        orm = [tuple(r) for r in s.execute(select(*columns).where(Deployment.id.like("dp_sel_%")))]
+        empty = bulk.select_rows(s, select(*columns).where(Deployment.id == "none"))
+    assert len(got) == 30 and sorted(got) == sorted(orm)
+    assert all(r[1].tzinfo is not None and r[2] is None for r in got)
+    assert {type(r[COLUMNS.index("pull") + 3]) for r in got} == {bool}
+    assert empty == []
+    if db.engine.dialect.name == "sqlite":
+        assert "json_group_array" in steps[0]
+
+
+def test_select_rows_refuses_a_binary_column(db: Database) -> None:
+    with db.session() as s, pytest.raises(ValueError, match="binary"):
+        bulk.select_rows(s, select(literal(b"x", LargeBinary).label("blob")))

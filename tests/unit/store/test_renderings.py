@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 from moorage.security.roles import SYSTEM
 from moorage.services import projects
 from moorage.store.db import Database
-from moorage.store.renderings import RenderCache
+from moorage.store.renderings import RenderCache, RowRenderings
 
 
 def bump(db: Database) -> None:
@@ -82,3 +83,25 @@ def test_a_rendering_begun_before_a_commit_is_not_taken_after_it(db: Database) -
     u.join(5)
     assert first == [b"old"]
     assert late == [b"new"]
+
+
+def test_a_row_renders_once_per_set_of_values() -> None:
+    rows = RowRenderings(max_rows=3)
+    seen: list[Any] = []
+
+    def render(row: Any) -> bytes:
+        seen.append(row)
+        return repr(row).encode()
+
+    a = ("wl_a", "running", {"image": "x", "ports": [1, 2]})
+    same_a = ("wl_a", "running", {"ports": [1, 2], "image": "x"})  # key order is not a change
+    b = ("wl_b", None, None)
+    assert rows.each([a, b], render) == [repr(a).encode(), repr(b).encode()]
+    assert rows.each([same_a, b], render) == [repr(a).encode(), repr(b).encode()]
+    assert rows.rendered == 2
+    changed = [("wl_a", "failed", a[2]), ("wl_a", "running", {"image": "y", "ports": [1, 2]})]
+    rows.each(changed, render)
+    assert rows.rendered == 4  # a status and a nested value are each a change
+    rows.each([("wl_c", None, None)], render)  # past max_rows: starts again, still right
+    assert rows.each([b], render) == [repr(b).encode()]
+    assert len(rows._rows) <= 3
