@@ -18,7 +18,8 @@ only the target's place, credentials and passphrase. ``prune`` keeps the newest
 ``restore`` (``moorage instance restore``, offline) refuses a data directory that already
 holds a SQLite database or another instance's key, a PostgreSQL store that already has
 tables, and a bundle of the other store kind (the bundle's own key, left by a restore
-killed before its store was in place, is kept and the restore goes on); it opens the
+killed before its store was in place, is kept and the restore goes on; the scratch folder
+such a restore left, a plaintext copy of the store and key, is removed first); it opens the
 target's key with the passphrase, fetches the newest complete bundle (checked against its
 metadata's size and SHA-256), writes the key with ``O_EXCL`` (0600) and the SQLite file the
 same way, or loads the dump into PostgreSQL in one transaction. The next ``moorage serve``
@@ -32,8 +33,10 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import os
 import re
+import shutil
 import tarfile
 import tempfile
 from dataclasses import dataclass
@@ -51,6 +54,8 @@ from moorage.security.sealing import KEY_FILE
 from moorage.services.storage_targets import KEY_OBJECT, read_key
 from moorage.settings import Settings
 from moorage.storage.encryption import unwrap_identity
+
+log = logging.getLogger(__name__)
 
 PREFIX = "instance/"
 DB_FILE = dumps.FILES[dumps.SQLITE]
@@ -222,7 +227,8 @@ def restore(
                 code="backup_unsupported",
             )
         data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=data_dir, prefix=".restore-") as scratch:
+        _remove_scratch(data_dir)
+        with tempfile.TemporaryDirectory(dir=data_dir, prefix=SCRATCH_PREFIX) as scratch:
             bundle = Path(scratch) / "bundle.tar"
             transfer.fetch(
                 store, key, identity, bundle, size=int(meta["size"]), sha256=str(meta["sha256"])
@@ -230,6 +236,25 @@ def restore(
             return _unpack(bundle, settings, held_here)
     finally:
         store.close()
+
+
+SCRATCH_PREFIX = ".restore-"
+"""A restore's scratch folder in the data directory: the bundle and its plaintext store
+and key, removed when the restore ends (``tempfile.TemporaryDirectory``)."""
+
+
+def _remove_scratch(data_dir: Path) -> list[str]:
+    """Remove the scratch folders a killed restore left in ``data_dir`` (a plaintext copy
+    of the store and the instance key must not outlive it); their names. Only real
+    directories with ``SCRATCH_PREFIX`` are removed (``shutil.rmtree`` never follows a
+    link inside them); a link with that name is left alone, and so is its target."""
+    gone = []
+    for entry in sorted(data_dir.iterdir()):
+        if entry.name.startswith(SCRATCH_PREFIX) and entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+            gone.append(entry.name)
+            log.warning("removed %s, left by an instance restore that was stopped", entry)
+    return gone
 
 
 def _unpack(bundle: Path, settings: Settings, kind: str) -> dict[str, Any]:

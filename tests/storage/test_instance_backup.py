@@ -92,9 +92,22 @@ def test_a_bundle_comes_back_into_an_empty_data_dir(
     assert taken.value.code == "data_dir_not_empty"
 
     # A restore killed after it linked the key, before the store was in place: the retry
-    # keeps that key (it is the bundle's) and brings the store back.
+    # keeps that key (it is the bundle's) and brings the store back, and removes the
+    # scratch folder (a plaintext store and key) the killed one left. A link named like
+    # one is not followed: what it points at stays.
     (settings.data_dir / "moorage.db").unlink()
+    left = settings.data_dir / ".restore-killed1"
+    left.mkdir()
+    (left / "instance.key").write_bytes(b"plaintext")
+    (left / "sub").mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep").write_text("mine")
+    (left / "sub" / "link").symlink_to(elsewhere)
+    (settings.data_dir / ".restore-link").symlink_to(elsewhere)
     instance.restore(settings, registry, "local", config, PASSPHRASE)
+    assert not left.exists() and (elsewhere / "keep").read_text() == "mine"
+    assert [p.name for p in settings.data_dir.glob(".restore-*")] == [".restore-link"]
     with (
         sqlite3.connect(settings.data_dir / "moorage.db") as a,
         sqlite3.connect(old / "moorage.db") as b,
