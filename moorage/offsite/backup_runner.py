@@ -55,11 +55,14 @@ class BackupRunner:
         self._thread: threading.Thread | None = None
 
     def recover(self) -> None:
-        """At start-up: remove the scratch folders of bundles a crash cut off (they hold a
-        plaintext copy of the store and the instance key)."""
+        """At start-up: remove the scratch folders of bundles a crash cut off, and of an
+        instance restore that was stopped (they hold a plaintext copy of the store and the
+        instance key)."""
         for leftover in self.settings.data_dir.glob(".backup-*"):
             shutil.rmtree(leftover, ignore_errors=True)
             log.info("removed %s, left by an instance backup a crash cut off", leftover)
+        if self.settings.data_dir.is_dir():
+            instance.remove_scratch(self.settings.data_dir)
 
     def start(self, trigger_id: str) -> bool:
         """Back up for the schedule ``trigger_id`` on a new thread; False (and nothing

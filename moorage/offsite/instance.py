@@ -227,7 +227,7 @@ def restore(
                 code="backup_unsupported",
             )
         data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        _remove_scratch(data_dir)
+        remove_scratch(data_dir)
         with tempfile.TemporaryDirectory(dir=data_dir, prefix=SCRATCH_PREFIX) as scratch:
             bundle = Path(scratch) / "bundle.tar"
             transfer.fetch(
@@ -243,7 +243,7 @@ SCRATCH_PREFIX = ".restore-"
 and key, removed when the restore ends (``tempfile.TemporaryDirectory``)."""
 
 
-def _remove_scratch(data_dir: Path) -> list[str]:
+def remove_scratch(data_dir: Path) -> list[str]:
     """Remove the scratch folders a killed restore left in ``data_dir`` (a plaintext copy
     of the store and the instance key must not outlive it); their names. Only real
     directories with ``SCRATCH_PREFIX`` are removed (``shutil.rmtree`` never follows a

@@ -217,3 +217,24 @@ def test_prune_keeps_the_newest_of_this_instance_and_never_touches_another(
     assert {own[2], own[3], *other, legacy, partial} <= left
     assert not {own[0], own[1], layout.meta_key(own[0])} & left
     assert instance.newest(store) == legacy  # the newest complete one, whoever made it
+
+
+def test_serve_removes_what_a_stopped_backup_or_restore_left(tmp_path: Path) -> None:
+    """At start-up (``BackupRunner.recover``): the scratch folders of a cut-off backup
+    and of a stopped instance restore go (each held a plaintext store and key); a link of
+    such a name is not followed."""
+    from moorage.offsite.backup_runner import BackupRunner
+
+    settings = Settings.from_env({"MOORAGE_DATA_DIR": str(tmp_path / "var")})
+    BackupRunner(settings, None, None).recover()  # type: ignore[arg-type]  # no data dir yet: nothing to do
+    settings.data_dir.mkdir()
+    for name in (".backup-x1", ".restore-y2"):
+        (settings.data_dir / name).mkdir()
+        (settings.data_dir / name / "instance.key").write_bytes(b"plaintext")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (settings.data_dir / ".restore-link").symlink_to(outside)
+    (settings.data_dir / "moorage.db").write_bytes(b"kept")
+    BackupRunner(settings, None, None).recover()  # type: ignore[arg-type]  # neither is used
+    assert sorted(p.name for p in settings.data_dir.iterdir()) == [".restore-link", "moorage.db"]
+    assert outside.is_dir()
