@@ -28,7 +28,18 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Dialect, LargeBinary, Select, Table, bindparam, func, insert, select
+from sqlalchemy import (
+    Dialect,
+    Float,
+    LargeBinary,
+    Numeric,
+    Select,
+    Table,
+    bindparam,
+    func,
+    insert,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from moorage.store.db import note_write
@@ -142,13 +153,16 @@ def fetch_rows(session: Session, stmt: Select[*tuple[Any, ...]]) -> Fetched:
     them. On SQLite they come back in one driver step (see the module docstring); other
     databases fetch them as usual (psycopg fetches a result in one call).
 
-    For columns of text, numbers, instants and JSON: a binary column cannot pass through
-    JSON and raises ``ValueError`` (on every database: one contract). Raises what the
-    driver raises.
+    For columns of text, integers, booleans, instants and JSON: a binary column cannot
+    pass through JSON, nor a float or decimal one exactly (SQLite writes a REAL into JSON
+    with 15 significant digits), so either raises ``ValueError`` (on every database: one
+    contract). Raises what the driver raises.
     """
     for column in stmt.selected_columns:
-        if isinstance(column.type, LargeBinary):
-            raise ValueError(f"column {column.name!r} is binary: it cannot pass through JSON")
+        if isinstance(column.type, LargeBinary | Float | Numeric):
+            raise ValueError(
+                f"column {column.name!r} is {column.type}: it cannot pass through JSON exactly"
+            )
     names = tuple(str(c.key) for c in stmt.selected_columns)
     connection = session.connection()
     dialect = connection.dialect

@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import LargeBinary, event, insert, literal, select
+from sqlalchemy import Float, LargeBinary, event, insert, literal, select
 from sqlalchemy.exc import IntegrityError
 
 from moorage.security.roles import SYSTEM
@@ -200,6 +200,11 @@ def test_select_rows_gives_what_the_orm_reads_in_one_driver_step(db: Database) -
         assert "json_group_array" in steps[0]
 
 
-def test_select_rows_refuses_a_binary_column(db: Database) -> None:
-    with db.session() as s, pytest.raises(ValueError, match="binary"):
-        bulk.select_rows(s, select(literal(b"x", LargeBinary).label("blob")))
+@pytest.mark.parametrize(
+    "column",
+    [literal(b"x", LargeBinary).label("blob"), literal(0.1, Float).label("ratio")],
+    ids=["binary", "float"],
+)
+def test_select_rows_refuses_a_column_json_cannot_carry_exactly(db: Database, column: Any) -> None:
+    with db.session() as s, pytest.raises(ValueError, match="cannot pass through JSON"):
+        bulk.select_rows(s, select(column))
