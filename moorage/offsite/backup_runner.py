@@ -61,8 +61,7 @@ class BackupRunner:
         for leftover in self.settings.data_dir.glob(".backup-*"):
             shutil.rmtree(leftover, ignore_errors=True)
             log.info("removed %s, left by an instance backup a crash cut off", leftover)
-        if self.settings.data_dir.is_dir():
-            instance.remove_scratch(self.settings.data_dir)
+        instance.recovering(self.settings.data_dir)
 
     def start(self, trigger_id: str) -> bool:
         """Back up for the schedule ``trigger_id`` on a new thread; False (and nothing

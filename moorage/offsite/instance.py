@@ -30,6 +30,7 @@ when it is restored (``Copier.fetch``).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import io
 import json
@@ -39,6 +40,8 @@ import re
 import shutil
 import tarfile
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -197,6 +200,53 @@ def restore(
 ) -> dict[str, Any]:
     """Bring the newest bundle on the target back into the empty data directory; the
     bundle's ``backup.json``. See the module docstring for the refusals."""
+    with _restoring(settings.data_dir):
+        remove_scratch(settings.data_dir)  # a stopped restore's; this one holds the lock
+        return _restore(settings, registry, kind, config, passphrase)
+
+
+@contextmanager
+def _restoring(data_dir: Path) -> Iterator[None]:
+    """Hold ``RESTORE_LOCK`` in ``data_dir`` (made 0700 if missing) for one restore: a
+    second restore of the same data directory is 409 ``restore_running``, and start-up
+    (``recovering``) leaves a running restore's scratch folder alone. The lock is the
+    kernel's (``flock(2)``): it ends with the process, however it ends."""
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(data_dir / RESTORE_LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise Conflict(
+                f"another instance restore is running into {data_dir}; wait for it to end",
+                code="restore_running",
+            ) from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def recovering(data_dir: Path) -> list[str]:
+    """At start-up: remove the scratch folders of an instance restore that was stopped
+    (``remove_scratch``), unless one is running now (it holds ``RESTORE_LOCK``); their
+    names. Never raises: a folder that cannot go is logged and left."""
+    if not data_dir.is_dir():
+        return []
+    try:
+        with _restoring(data_dir):
+            return remove_scratch(data_dir)
+    except (Conflict, OSError) as exc:
+        log.warning("left the instance restore scratch in %s: %s", data_dir, exc)
+        return []
+
+
+def _restore(
+    settings: Settings,
+    registry: Registry,
+    kind: str,
+    config: dict[str, Any],
+    passphrase: str,
+) -> dict[str, Any]:
     data_dir = settings.data_dir
     held_here = _check_empty(settings)
     plugin = registry.storage_kind(kind)
@@ -226,8 +276,6 @@ def restore(
                 "store",
                 code="backup_unsupported",
             )
-        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        remove_scratch(data_dir)
         with tempfile.TemporaryDirectory(dir=data_dir, prefix=SCRATCH_PREFIX) as scratch:
             bundle = Path(scratch) / "bundle.tar"
             transfer.fetch(
@@ -238,6 +286,8 @@ def restore(
         store.close()
 
 
+RESTORE_LOCK = ".restore.lock"
+"""Held (``flock``) by the instance restore running into this data directory."""
 SCRATCH_PREFIX = ".restore-"
 """A restore's scratch folder in the data directory: the bundle and its plaintext store
 and key, removed when the restore ends (``tempfile.TemporaryDirectory``)."""
@@ -247,7 +297,9 @@ def remove_scratch(data_dir: Path) -> list[str]:
     """Remove the scratch folders a killed restore left in ``data_dir`` (a plaintext copy
     of the store and the instance key must not outlive it); their names. Only real
     directories with ``SCRATCH_PREFIX`` are removed (``shutil.rmtree`` never follows a
-    link inside them); a link with that name is left alone, and so is its target."""
+    link inside them); a link with that name is left alone, and so is its target. The
+    caller holds ``RESTORE_LOCK`` (``_restoring``): no restore is running. Raises
+    ``OSError`` for a folder it cannot remove."""
     gone = []
     for entry in sorted(data_dir.iterdir()):
         if entry.name.startswith(SCRATCH_PREFIX) and entry.is_dir() and not entry.is_symlink():

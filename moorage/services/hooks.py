@@ -19,11 +19,12 @@ other waits for it to commit, finds the key taken, and answers as a replay.
 from __future__ import annotations
 
 import hashlib
+import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, or_, select
+from sqlalchemy import delete, insert, or_, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -42,6 +43,7 @@ TIDY_EVERY = 10
 """A trigger's delivery log is rotated, and its expired claims dropped, on every 10th row
 this process writes for it (``_tidy``)."""
 _since_tidy: dict[str, int] = {}
+_tidy_lock = threading.Lock()
 """Rows written per trigger id since its last ``_tidy`` (this process's count: after a
 restart the first tidy comes at most ``TIDY_EVERY`` rows late)."""
 REPLAY_WINDOW = timedelta(hours=24)
@@ -86,8 +88,9 @@ def _log(
     session.add(row)
     session.flush()
     metrics.HOOK_DELIVERIES.labels(outcome).inc()
-    count = _since_tidy.get(trigger.id, 0) + 1
-    _since_tidy[trigger.id] = count % TIDY_EVERY
+    with _tidy_lock:
+        count = _since_tidy.get(trigger.id, 0) + 1
+        _since_tidy[trigger.id] = count % TIDY_EVERY
     if count >= TIDY_EVERY:
         _tidy(session, trigger)
     return row.id
@@ -100,9 +103,17 @@ def _tidy(session: Session, trigger: Trigger) -> None:
     ``TIDY_EVERY`` rows more than it shows; ``deliveries`` shows the newest
     ``KEEP_DELIVERIES``, and a claim past the window is taken over where it stands
     (``_take``)."""
+    # Claims a concurrent delivery is taking over (it holds their rows) are skipped, not
+    # waited for: two transactions locking two claims in opposite orders would deadlock
+    # on PostgreSQL. (SQLite has one writer; FOR UPDATE is not rendered there.)
+    expired = (
+        select(DeliveryClaim.trigger_id, DeliveryClaim.key)
+        .where(DeliveryClaim.trigger_id == trigger.id, DeliveryClaim.at < utcnow() - REPLAY_WINDOW)
+        .with_for_update(skip_locked=True)
+    )
     session.execute(
         delete(DeliveryClaim).where(
-            DeliveryClaim.trigger_id == trigger.id, DeliveryClaim.at < utcnow() - REPLAY_WINDOW
+            tuple_(DeliveryClaim.trigger_id, DeliveryClaim.key).in_(expired)
         )
     )
     # Keep the newest KEEP_DELIVERIES per trigger, and any older signed delivery that

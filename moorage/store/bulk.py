@@ -29,17 +29,21 @@ from functools import lru_cache
 from typing import Any, cast
 
 from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
     Dialect,
-    Float,
-    LargeBinary,
-    Numeric,
+    Integer,
     Select,
+    String,
     Table,
     bindparam,
+    case,
     func,
     insert,
     select,
 )
+from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.orm import Session
 
 from moorage.store.db import note_write
@@ -132,8 +136,9 @@ class Fetched:
 
     ``raw`` holds each row as it came: from SQLite JSON scalars (text, numbers, None),
     so equal rows are equal, hashable tuples that cost nothing to compare (a cache can
-    key on them and process only the rows it has not seen); from other databases the
-    driver's values. ``values(raw_row)`` applies the column types' result processors."""
+    key on them and process only the rows it has not seen); from other databases, and
+    from SQLite's row-by-row fallback, the values already processed (dicts for JSON:
+    key them with ``renderings.row_key``). ``values(raw_row)`` gives the ORM's values."""
 
     names: tuple[str, ...]
     """The selected columns' keys, in order."""
@@ -148,33 +153,54 @@ class Fetched:
         )
 
 
+CARRIED = (String, Integer, Boolean, DateTime, JSON)
+"""Column type affinities ``fetch_rows`` carries exactly through SQLite's JSON text: text,
+integers (JSON1 writes a 64-bit integer in full), booleans (0/1), instants (text) and JSON
+(text; a bare REAL inside one goes as 17 significant digits, enough for any double)."""
+
+
 def fetch_rows(session: Session, stmt: Select[*tuple[Any, ...]]) -> Fetched:
     """The rows of ``stmt`` (a Core SELECT of columns) **in no particular order**: sort
     them. On SQLite they come back in one driver step (see the module docstring); other
-    databases fetch them as usual (psycopg fetches a result in one call).
+    databases fetch them as usual (psycopg fetches a result in one call). Pending ORM
+    changes are flushed first, as ``session.execute`` does.
 
-    For columns of text, integers, booleans, instants and JSON: a binary column cannot
-    pass through JSON, nor a float or decimal one exactly (SQLite writes a REAL into JSON
-    with 15 significant digits), so either raises ``ValueError`` (on every database: one
-    contract). Raises what the driver raises.
+    Only columns of the ``CARRIED`` affinities (decorated types count by their
+    ``impl``): anything else (binary, float, decimal, an untyped expression) raises
+    ``ValueError`` on every database, one contract: SQLite writes a REAL into JSON with
+    15 significant digits. A result too large for one SQLite string (``SQLITE_MAX_LENGTH``,
+    1e9 bytes by default), or a SQLite without the JSON functions, is fetched row by row
+    instead. Raises what the driver raises.
     """
-    for column in stmt.selected_columns:
-        if isinstance(column.type, LargeBinary | Float | Numeric):
+    names = tuple(str(getattr(c, "key", c)) for c in stmt.selected_columns)
+    for name, column in zip(names, stmt.selected_columns, strict=True):
+        affinity = column.type._type_affinity
+        if affinity is None or not issubclass(affinity, CARRIED):
             raise ValueError(
-                f"column {column.name!r} is {column.type}: it cannot pass through JSON exactly"
+                f"column {name!r} is {column.type!r}: it cannot pass through JSON exactly"
             )
-    names = tuple(str(c.key) for c in stmt.selected_columns)
-    connection = session.connection()
-    dialect = connection.dialect
+    dialect = session.get_bind().dialect
     if dialect.name != "sqlite":
-        rows = [tuple(row) for row in connection.execute(stmt)]
+        rows = [tuple(row) for row in session.execute(stmt)]
         return Fetched(names, rows, (None,) * len(names))
     inner = stmt.subquery()
     columns = list(inner.c)
-    packed = connection.execute(
-        select(func.json_group_array(func.json_array(*columns))).select_from(inner)
-    ).scalar_one()
+    carried = [
+        # A JSON column may hold a bare REAL (SQLite's NUMERIC affinity made the text a
+        # number): as text of 17 digits the column's processor reads it back exactly.
+        case((func.typeof(c) == "real", func.printf("%!.17g", c)), else_=c)
+        if issubclass(c.type._type_affinity or type(None), JSON)
+        else c
+        for c in columns
+    ]
     processors = tuple(column.type._cached_result_processor(dialect, None) for column in columns)
+    try:  # a failed SELECT leaves a SQLite transaction as it was: no savepoint needed
+        packed = session.execute(
+            select(func.json_group_array(func.json_array(*carried))).select_from(inner)
+        ).scalar_one()
+    except (DataError, OperationalError):  # too big for one string, or no JSON1
+        rows = [tuple(row) for row in session.execute(select(*columns).select_from(inner))]
+        return Fetched(names, rows, (None,) * len(names))
     return Fetched(names, [tuple(row) for row in json.loads(packed)], processors)
 
 

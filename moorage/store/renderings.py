@@ -85,14 +85,15 @@ class RenderCache:
 
 
 def row_key(row: Sequence[Any]) -> tuple[Any, ...]:
-    """Every value of ``row`` in a hashable form: a dict or list as its canonical JSON
-    (sorted keys; a value JSON cannot hold by its ``str``), anything else as it is (text,
-    numbers, instants, enums, None). Two rows have the same key only if they hold the same
-    values."""
+    """Every value of ``row`` in a hashable form, each with its type: a dict or list as
+    its canonical JSON (sorted keys; a value JSON cannot hold by its ``repr``), anything
+    else as it is (text, numbers, instants, enums, None). The type keeps ``True``, ``1``
+    and ``1.0``, or a dict and a string holding its JSON, apart: two rows have the same
+    key only if they hold the same values of the same types."""
     return tuple(
-        json.dumps(v, sort_keys=True, separators=(",", ":"), default=str)
+        (type(v), json.dumps(v, sort_keys=True, separators=(",", ":"), default=repr))
         if isinstance(v, dict | list)
-        else v
+        else (type(v), v)
         for v in row
     )
 

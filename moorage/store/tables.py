@@ -254,8 +254,9 @@ class Delivery(Base):
 class DeliveryClaim(Base):
     """A delivery id or signed body a webhook trigger has taken, for the replay window.
 
-    Inserted (insert-or-nothing on the key) in the transaction that queues, so two copies
-    of one delivery arriving together cannot both queue: the second finds the first's."""
+    Inserted (insert, or take over a claim older than the window) in the transaction that
+    queues, so two copies of one delivery arriving together cannot both queue: the second
+    finds the first's (``services/hooks._take``)."""
 
     __tablename__ = "delivery_claims"
     __table_args__ = (Index("ix_delivery_claims_trigger_at", "trigger_id", "at"),)

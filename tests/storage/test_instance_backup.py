@@ -235,6 +235,15 @@ def test_serve_removes_what_a_stopped_backup_or_restore_left(tmp_path: Path) -> 
     outside.mkdir()
     (settings.data_dir / ".restore-link").symlink_to(outside)
     (settings.data_dir / "moorage.db").write_bytes(b"kept")
+    # While a restore runs (it holds the lock), its scratch is not touched, and a second
+    # restore into the same data dir is refused before it reads anything.
+    with instance._restoring(settings.data_dir):
+        BackupRunner(settings, None, None).recover()  # type: ignore[arg-type]  # not used
+        assert (settings.data_dir / ".restore-y2" / "instance.key").exists()
+        with pytest.raises(Conflict) as running:
+            instance.restore(settings, load_registry(), "local", {"path": "/nope"}, PASSPHRASE)
+        assert running.value.code == "restore_running"
     BackupRunner(settings, None, None).recover()  # type: ignore[arg-type]  # neither is used
-    assert sorted(p.name for p in settings.data_dir.iterdir()) == [".restore-link", "moorage.db"]
+    left = sorted(p.name for p in settings.data_dir.iterdir())
+    assert left == [".restore-link", ".restore.lock", "moorage.db"]
     assert outside.is_dir()

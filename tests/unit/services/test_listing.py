@@ -4,12 +4,21 @@ of the store, and never older than what was committed before the caller asked.""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Row
 
+from moorage.security.roles import SYSTEM
+from moorage.server import load_registry
+from moorage.services import projects, workloads
 from moorage.services.listing import Filter, WorkloadListing
+from moorage.settings import Settings
+from moorage.store.db import Database
 from tests.fakes.world import STAGE, World
+from tests.unit.store import test_store
+
+db, pg_url = test_store.db, test_store.pg_url
 
 
 def render(row: Row[Any]) -> bytes:
@@ -79,7 +88,6 @@ def test_the_api_list_is_byte_for_byte_what_its_model_writes(world: World) -> No
     """Items joined by the listing are the bytes ``WorkloadList`` would write whole."""
     from moorage.api.routes.workloads import workload_out
     from moorage.api.schemas import WorkloadList
-    from moorage.services import workloads
 
     for name in ("z-last", "a-first", "m-mid"):
         world.workload(name)
@@ -95,3 +103,37 @@ def test_the_api_list_is_byte_for_byte_what_its_model_writes(world: World) -> No
     whole = WorkloadList(items=[workload_out(world.deployer.registry, r) for r in rows])
     assert body == whole.model_dump_json().encode()
     assert [i["name"] for i in json.loads(body)["items"]] == sorted(r.name for r in rows)
+
+
+def test_the_listed_rows_are_the_orm_query_s_on_both_databases(db: Database) -> None:
+    """``list_filtered`` (one driver step on SQLite, sorted in Python) gives the rows the
+    plain ORM query gives, the same values and types, ordered by code point (a
+    PostgreSQL collation may order ``b-1`` and ``b0`` the other way)."""
+    registry = load_registry()
+    with db.session() as s:
+        projects.create(s, SYSTEM, slug="shop")
+        projects.create(s, SYSTEM, slug="blog")
+        for project, name in [("shop", "web"), ("shop", "api"), ("blog", "b-1"), ("blog", "b0")]:
+            workloads.create(
+                s,
+                SYSTEM,
+                registry,
+                Settings(data_dir=Path("/nonexistent/moorage")),
+                name=name,
+                kind="image",
+                project=project,
+                stage="production",
+                config={"image": "moorage-test/httpd:1", "ports": [{"container": 8080}]},
+            )
+    with db.session() as s:
+        listed = workloads.list_filtered(s)
+        orm = [tuple(r) for r in s.execute(workloads.list_query())]
+        one = workloads.list_filtered(s, project="blog")
+    assert sorted(map(tuple, listed), key=str) == sorted(orm, key=str) and len(orm) == 4
+    assert [(r.project, r.name) for r in listed] == [
+        ("blog", "b-1"),
+        ("blog", "b0"),
+        ("shop", "api"),
+        ("shop", "web"),
+    ]
+    assert [r.name for r in one] == ["b-1", "b0"]

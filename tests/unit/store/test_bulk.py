@@ -10,11 +10,21 @@ without leaving part of the batch.
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Float, LargeBinary, event, insert, literal, select
+from sqlalchemy import (
+    Float,
+    LargeBinary,
+    TypeDecorator,
+    event,
+    insert,
+    literal,
+    literal_column,
+    select,
+)
 from sqlalchemy.exc import IntegrityError
 
 from moorage.security.roles import SYSTEM
@@ -200,11 +210,58 @@ def test_select_rows_gives_what_the_orm_reads_in_one_driver_step(db: Database) -
         assert "json_group_array" in steps[0]
 
 
+class Ratio(TypeDecorator[float]):
+    impl = Float
+    cache_ok = True
+
+
 @pytest.mark.parametrize(
     "column",
-    [literal(b"x", LargeBinary).label("blob"), literal(0.1, Float).label("ratio")],
-    ids=["binary", "float"],
+    [
+        literal(b"x", LargeBinary).label("blob"),
+        literal(0.1, Float).label("ratio"),
+        literal(0.1, Ratio()).label("decorated"),
+        literal_column("1"),
+    ],
+    ids=["binary", "float", "decorated-float", "untyped"],
 )
 def test_select_rows_refuses_a_column_json_cannot_carry_exactly(db: Database, column: Any) -> None:
     with db.session() as s, pytest.raises(ValueError, match="cannot pass through JSON"):
         bulk.select_rows(s, select(column))
+
+
+def test_select_rows_carries_a_bare_number_in_json_exactly_and_sees_unflushed_rows(
+    db: Database,
+) -> None:
+    """SQLite stores a JSON column's bare number as a REAL (the column's NUMERIC affinity)
+    and writes a REAL into JSON with 15 digits: it is carried with 17. A row added to the
+    session and not yet flushed is read, as ``session.execute`` reads it."""
+    ids = workload_ids(db, 3)
+    rows = deployment_rows(ids, "dp_num_")
+    for row, value in zip(rows, [0.1 + 0.2, 12345678901234567890, [1.0, 2.5e-300]], strict=True):
+        row["artifact"] = value
+    with db.session() as s:
+        insert_rows(s, Deployment, rows)
+        s.add(Deployment(id="dp_num_late", workload_id=ids[0], reason="r", artifact={"a": 1}))
+        stmt = select(Deployment.id, Deployment.artifact).where(Deployment.id.like("dp_num_%"))
+        got = sorted(bulk.select_rows(s, stmt))
+        orm = sorted(tuple(r) for r in s.execute(stmt))
+    assert got == orm and len(got) == 4
+    assert dict(got)["dp_num_000"] == 0.1 + 0.2
+
+
+def test_a_list_too_large_for_one_sqlite_string_is_read_row_by_row(db: Database) -> None:
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLITE_MAX_LENGTH is SQLite's")
+    ids = workload_ids(db, 20)
+    with db.session() as s:
+        insert_rows(s, Deployment, deployment_rows(ids, "dp_big_"))
+        driver = s.connection().connection.driver_connection
+        assert driver is not None
+        driver.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 500)  # a row fits; 20 do not
+        stmt = select(Deployment.id, Deployment.reason, Deployment.created_at).where(
+            Deployment.id.like("dp_big_%")
+        )
+        got = sorted(bulk.select_rows(s, stmt))
+        orm = sorted(tuple(r) for r in s.execute(stmt))
+    assert got == orm and len(got) == 20

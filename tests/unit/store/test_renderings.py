@@ -102,6 +102,10 @@ def test_a_row_renders_once_per_set_of_values() -> None:
     changed = [("wl_a", "failed", a[2]), ("wl_a", "running", {"image": "y", "ports": [1, 2]})]
     rows.each(changed, render)
     assert rows.rendered == 4  # a status and a nested value are each a change
+    # Equal in Python, not the same value: each renders on its own.
+    for value in (True, 1, 1.0, '{"a":1}', {"a": 1}):
+        rows.each([("wl_t", value, None)], render)
+    assert [r[1] for r in seen[-5:]] == [True, 1, 1.0, '{"a":1}', {"a": 1}]
     rows.each([("wl_c", None, None)], render)  # past max_rows: starts again, still right
     assert rows.each([b], render) == [repr(b).encode()]
     assert len(rows._rows) <= 3
