@@ -34,6 +34,8 @@ CHROMIUM_ARGS = [
 ]
 OUTPUT = Path(os.environ.get("MOORAGE_TEST_OUTPUT") or REPO / "test-output") / "e2e"
 I18N = REPO / "web" / "src" / "lib" / "i18n"
+CHUNK_CANCELLED = "Failed to fetch dynamically imported module"
+"""Chromium's words for a page part whose fetch failed or was cancelled."""
 # An assertion waits as long as an action does (`set_default_timeout` below): on two cores
 # under four workers a write the page waits for can take longer than Playwright's 5 s.
 expect.set_options(timeout=20_000)
@@ -56,7 +58,8 @@ class Ui:
         self.page = page
         self.server = server
         self.errors: list[str] = []
-        page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self._leaving = False
+        page.on("pageerror", self._page_error)
         # The UI's handleError (web/src/hooks.client.ts): why a page showed its error page.
         page.on(
             "console",
@@ -68,8 +71,19 @@ class Ui:
         )
         page.set_default_timeout(20_000)
 
+    def _page_error(self, error: Exception) -> None:
+        # A navigation the test makes cancels the old page's fetches: a page part still
+        # loading then fails on the way out, which no person sees. Anything else counts.
+        if self._leaving and CHUNK_CANCELLED in str(error):
+            return
+        self.errors.append(str(error))
+
     def go(self, path: str) -> Page:
-        self.page.goto(self.server.url + path)
+        self._leaving = True
+        try:
+            self.page.goto(self.server.url + path)
+        finally:
+            self._leaving = False
         self.page.wait_for_load_state("networkidle")
         return self.page
 
@@ -98,6 +112,17 @@ class Ui:
 
     def set_language(self, lang: str) -> None:
         self.page.select_option("[data-testid=lang]", lang)
+
+    def reload(self) -> Page:
+        """Reload the page as a person would (a page part the old page was still loading
+        is cancelled, not an error: ``_page_error``), and wait until it settled."""
+        self._leaving = True
+        try:
+            self.page.reload()
+        finally:
+            self._leaving = False
+        self.page.wait_for_load_state("networkidle")
+        return self.page
 
 
 @pytest.fixture

@@ -59,7 +59,7 @@ def test_a_drill_from_the_snapshots_tab_and_a_clone_from_its_dialog(
     expect(row.locator("[data-testid=drill-result]")).to_have_attribute(
         "data-status", "passed", timeout=SLOW
     )
-    page.reload()
+    ui.reload()
     page.click("[data-testid=tab-snapshots]")
     expect(page.locator("[data-testid=snapshot-verified]").first).to_be_visible()
     expect(page.locator("[data-testid=drill-verified]").first).to_be_visible()

@@ -169,9 +169,9 @@ def test_every_page_in_english_and_russian(
 def test_the_language_choice_survives_a_reload(ui: Ui) -> None:
     ui.login()
     ui.set_language("ru")
-    ui.page.reload()
+    ui.reload()
     expect(ui.page.locator("html")).to_have_attribute("lang", "ru")
     expect(ui.page.locator("[data-testid=lang]")).to_have_value("ru")
     ui.set_language("en")
-    ui.page.reload()
+    ui.reload()
     expect(ui.page.locator("html")).to_have_attribute("lang", "en")
