@@ -43,9 +43,9 @@ TIDY_EVERY = 10
 """A trigger's delivery log is rotated, and its expired claims dropped, on every 10th row
 this process writes for it (``_tidy``)."""
 _since_tidy: dict[str, int] = {}
-_tidy_lock = threading.Lock()
 """Rows written per trigger id since its last ``_tidy`` (this process's count: after a
 restart the first tidy comes at most ``TIDY_EVERY`` rows late)."""
+_tidy_lock = threading.Lock()
 REPLAY_WINDOW = timedelta(hours=24)
 # Outcomes whose delivery id may not come again.
 REPLAY_GUARDS = (DeliveryOutcome.QUEUED, DeliveryOutcome.FILTERED)
