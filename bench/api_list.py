@@ -9,7 +9,7 @@ from __future__ import annotations
 import statistics
 import time
 
-from bench.server import rss_mib, running_server
+from bench.server import image_workload, rss_mib, running_server
 
 WORKLOADS = 1000
 REQUESTS = 300
@@ -22,16 +22,8 @@ def run() -> None:
         idle = rss_mib(pid)
         client.post("/api/projects", json={"slug": "bench"}).raise_for_status()
         for i in range(WORKLOADS):
-            client.post(
-                "/api/workloads",
-                json={
-                    "name": f"w{i}",
-                    "kind": "image",
-                    "project": "bench",
-                    "stage": "production",
-                    "config": {"image": f"example/app:{i}", "ports": [{"container": 8080}]},
-                },
-            ).raise_for_status()
+            config = {"image": f"example/app:{i}", "ports": [{"container": 8080}]}
+            image_workload(client, f"w{i}", config)
         for _ in range(20):
             client.get("/api/workloads")
         samples = []

@@ -13,7 +13,7 @@ import time
 
 import httpx
 
-from bench.server import running_server
+from bench.server import image_workload, running_server
 from tests.conftest import free_port
 
 ROUNDS = 5
@@ -89,20 +89,12 @@ def run() -> None:
         for i in range(ROUNDS):
             # A fresh workload each round, so every deploy starts a container from nothing.
             port = free_port()
-            wid = client.post(
-                "/api/workloads",
-                json={
-                    "name": f"d{i}",
-                    "kind": "image",
-                    "project": "bench",
-                    "stage": "production",
-                    "config": {
-                        "image": IMAGE,
-                        "ports": [{"container": 8080, "host": port}],
-                        "health": {"http": "/", "interval_seconds": 0.05},
-                    },
-                },
-            ).json()["id"]
+            config = {
+                "image": IMAGE,
+                "ports": [{"container": 8080, "host": port}],
+                "health": {"http": "/", "interval_seconds": 0.05},
+            }
+            wid = image_workload(client, f"d{i}", config)
             ours.append(moorage_once(client, wid))
             client.delete(f"/api/workloads/{wid}")
     p, m = statistics.median(plain), statistics.median(ours)

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from bench.server import running_server
+from bench.server import image_workload, running_server
 
 WORKLOADS = 200
 ROUNDS = 5
@@ -47,16 +47,7 @@ def bound_hook(client: httpx.Client, name: str, config: dict[str, Any]) -> dict[
         json={"kind": "webhook", "name": name, "config": {"rate_limit_per_minute": 10000}},
     ).json()
     for i in range(WORKLOADS):
-        wid = client.post(
-            "/api/workloads",
-            json={
-                "name": f"{name}{i}",
-                "kind": "image",
-                "project": "bench",
-                "stage": "production",
-                "config": config,
-            },
-        ).json()["id"]
+        wid = image_workload(client, f"{name}{i}", config)
         client.post(f"/api/workloads/{wid}/triggers", json={"trigger_id": hook["id"]})
     return hook
 

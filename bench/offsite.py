@@ -26,7 +26,7 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.server import running_server
+from bench.server import image_workload, running_server
 from moorage.offsite import transfer
 from moorage.storage.encryption import new_keypair
 from moorage.storage.sftp import SftpStorage
@@ -126,16 +126,7 @@ def run() -> None:
         data_dir = Path(tmp) / "var"
         with running_server(data_dir) as (client, pid):
             client.post("/api/projects", json={"slug": "bench"}).raise_for_status()
-            w = client.post(
-                "/api/workloads",
-                json={
-                    "name": "big",
-                    "kind": "image",
-                    "project": "bench",
-                    "stage": "production",
-                    "config": {"image": "moorage-test/httpd:1"},
-                },
-            ).json()
+            w = {"id": image_workload(client, "big", {"image": "moorage-test/httpd:1"})}
             client.put(
                 f"/api/workloads/{w['id']}/volumes",
                 json=[{"name": "d", "scope": "stage", "source": "big/d", "target": "/d"}],

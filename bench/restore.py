@@ -35,7 +35,7 @@ from typing import Any
 
 import httpx
 
-from bench.server import running_server
+from bench.server import image_workload, running_server
 from tests.conftest import free_port
 
 MIB = 1 << 20
@@ -209,24 +209,12 @@ class Case:
     def __init__(self, client: httpx.Client, name: str, size: int) -> None:
         self.client, self.name, self.size = client, name, size
         self.port = free_port()
-        self.id: str = (
-            client.post(
-                "/api/workloads",
-                json={
-                    "name": name,
-                    "kind": "image",
-                    "project": "bench",
-                    "stage": "production",
-                    "config": {
-                        "image": IMAGE,
-                        "ports": [{"container": 8080, "host": self.port}],
-                        "health": {"http": "/", "interval_seconds": 0.05},
-                    },
-                },
-            )
-            .raise_for_status()
-            .json()["id"]
-        )
+        config = {
+            "image": IMAGE,
+            "ports": [{"container": 8080, "host": self.port}],
+            "health": {"http": "/", "interval_seconds": 0.05},
+        }
+        self.id = image_workload(client, name, config)
         client.put(
             f"/api/workloads/{self.id}/volumes",
             json=[{"name": "data", "scope": "stage", "source": f"{name}/data", "target": "/data"}],

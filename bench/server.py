@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -63,6 +64,15 @@ def running_server(
             proc.terminate()
             proc.wait(10)
             _remove_labelled(f"moorage.bench={port}")
+
+
+def image_workload(client: httpx.Client, name: str, config: dict[str, Any]) -> str:
+    """The id of a new image workload ``name`` of ``config`` in project ``bench`` (which
+    the caller made), stage ``production``; raises ``httpx.HTTPStatusError`` when the
+    server refuses it."""
+    body = {"name": name, "kind": "image", "project": "bench", "stage": "production"}
+    r = client.post("/api/workloads", json={**body, "config": config}).raise_for_status()
+    return str(r.json()["id"])
 
 
 def rss_mib(pid: int) -> float:
