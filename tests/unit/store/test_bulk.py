@@ -250,9 +250,8 @@ def test_select_rows_carries_a_bare_number_in_json_exactly_and_sees_unflushed_ro
     assert dict(got)["dp_num_000"] == 0.1 + 0.2
 
 
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)  # SQLITE_MAX_LENGTH is SQLite's
 def test_a_list_too_large_for_one_sqlite_string_is_read_row_by_row(db: Database) -> None:
-    if db.engine.dialect.name != "sqlite":
-        pytest.skip("SQLITE_MAX_LENGTH is SQLite's")
     ids = workload_ids(db, 20)
     with db.session() as s:
         insert_rows(s, Deployment, deployment_rows(ids, "dp_big_"))
