@@ -26,7 +26,6 @@ from pathlib import Path
 
 from cryptography import x509
 
-from moorage.dns import dns01
 from moorage.errors import MoorageError
 from moorage.plugins.spec import DnsError, DnsKind, DnsZone
 from moorage.proxy.caddy_config import LoadedCert
@@ -198,6 +197,10 @@ class DnsKeeper:
 
     def _obtain(self, w: dns_providers.Wanted, zones: dict[str, DnsZone]) -> LoadedCert | None:
         log.info("asking for a certificate for %s by DNS-01", w.host)
+        # Imported here: the ACME client (acme, josepy, pyOpenSSL) is needed only by a
+        # server with wildcard domains (SPEC section 8: server idle RSS).
+        from moorage.dns import dns01
+
         try:
             chain, key = dns01.obtain(
                 self._zone(w.provider_id, zones),

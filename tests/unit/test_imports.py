@@ -121,3 +121,39 @@ def test_a_cycle_is_reported_by_the_module_it_starts_at(tmp_path: Path) -> None:
         env={"PYTHONPATH": str(tmp_path)},
     )
     assert "ImportError" in json.loads(done.stdout)["cyclic.a"]
+
+
+# Libraries a server needs only when it uses one feature, each of several MiB of Python
+# objects that would otherwise stay in every server for good (SPEC section 8: server
+# idle RSS; ``python -m bench api_list`` prints it).
+ON_DEMAND = {
+    "boto3": "an s3 storage target is opened (storage/s3_store.py)",
+    "botocore": "an s3 storage target is opened (storage/s3_store.py)",
+    "acme": "a wildcard domain asks for a certificate (dns/dns01.py)",
+    "josepy": "a wildcard domain asks for a certificate (dns/dns01.py)",
+}
+
+STARTS = """
+import json, os, sys, tempfile
+os.environ.update(MOORAGE_PROXY="none", MOORAGE_DATA_DIR=tempfile.mkdtemp() + "/var")
+from moorage.api.app import create_app
+from moorage.plugins.registry import Registry
+from moorage.server import serve_parts
+from moorage.settings import Settings
+registry = Registry.load()
+for kind in ("local", "sftp", "s3"):
+    registry.storage_kind(kind)
+create_app(serve_parts(Settings.from_env())[0])
+print(json.dumps(sorted({m.split(".")[0] for m in sys.modules})))
+"""
+
+
+def test_a_starting_server_leaves_the_on_demand_libraries_unloaded() -> None:
+    """``moorage serve``'s start (settings, every plugin, the app) imports none of
+    ``ON_DEMAND``: the plugin modules import them when the feature is used."""
+    done = subprocess.run(
+        [sys.executable, "-c", STARTS], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = set(json.loads(done.stdout.splitlines()[-1]))
+    assert {m: why for m, why in ON_DEMAND.items() if m in loaded} == {}
