@@ -107,6 +107,10 @@ class DeployQueue:
     # --- workers ------------------------------------------------------------
 
     def _work_loop(self) -> None:
+        with self.db.priority.background():  # a webhook's answer goes first
+            self._work_loop_body()
+
+    def _work_loop_body(self) -> None:
         while not self._stop.is_set():
             try:
                 worked = self.work_once()

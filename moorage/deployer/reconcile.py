@@ -177,6 +177,10 @@ class Reconciler:
                 log.exception("reconcile of %s crashed", workload_id)
 
     def _loop(self) -> None:
+        with self.db.priority.background():  # a webhook's answer goes first
+            self._loop_body()
+
+    def _loop_body(self) -> None:
         while not self._stop.is_set():
             started = datetime.now()
             self.reconcile_all()

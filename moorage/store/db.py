@@ -13,6 +13,7 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
+from moorage.store.priority import Priority
 from moorage.store.tables import Base
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -107,6 +108,10 @@ class Database:
         event.listen(self._factory, "do_orm_execute", self._note_execute)
         event.listen(self._factory, "after_commit", self._note_commit)
         event.listen(self._factory, "after_rollback", self._note_rollback)
+        self.priority = Priority()
+        """Foreground blocks (webhook deliveries) ahead of background threads (deploy
+        workers, reconcile): ``store/priority.py``."""
+        self.priority.watch(self.engine)
 
     @property
     def generation(self) -> int:

@@ -20,8 +20,19 @@ async def receive_hook(
 ) -> JSONResponse:
     """Fire a webhook trigger: 202 with the deployments it queued (none when filtered),
     200 for a replay (a delivery id, or a signed body, already received), 401 for a bad
-    signature, 429 over the rate limit (which forged calls and replays never spend)."""
+    signature, 429 over the rate limit (which forged calls and replays never spend).
+
+    Once its body is in (a slow sender holds nothing up), it runs as foreground work:
+    the deploy workers and reconcile wait at their next statement outside a transaction
+    until the answer is made (``store/priority.py``)."""
     body = await request.body()
+    with state.db.priority.foreground():
+        return await _answer(token, request, body, state, tasks)
+
+
+async def _answer(
+    token: str, request: Request, body: bytes, state: State, tasks: BackgroundTasks
+) -> JSONResponse:
     hook = HookRequest(
         headers=dict(request.headers),
         body=body,

@@ -1,0 +1,169 @@
+"""Foreground blocks ahead of background threads (``store/priority.py``), on SQLite and
+PostgreSQL: a background thread waits at its checkpoints while a block is open, never
+inside a transaction, never for long, and never for good."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from sqlalchemy import text
+
+from moorage.store.db import Database
+from moorage.store.priority import Priority, in_transaction
+from tests.unit.store import test_store
+
+db, pg_url = test_store.db, test_store.pg_url
+LONG = 30.0  # a pause bound no test reaches: what ends a wait there is the block closing
+
+
+def in_background(priority: Priority, body: Callable[[], None]) -> threading.Thread:
+    """Run ``body`` in a thread marked as background work; the thread is started."""
+
+    def run() -> None:
+        with priority.background():
+            body()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_background_checkpoint_waits_for_the_open_block_and_then_goes_on() -> None:
+    priority = Priority(max_pause=LONG)
+    passed = threading.Event()
+    with priority.foreground():
+        thread = in_background(priority, lambda: (priority.checkpoint(), passed.set()))
+        assert not passed.wait(0.3)  # held at the checkpoint while the block is open
+    assert passed.wait(10)
+    thread.join(10)
+    assert priority.pauses == 1
+
+
+def test_other_threads_and_closed_blocks_never_wait() -> None:
+    priority = Priority(max_pause=LONG)
+    with priority.foreground():
+        priority.checkpoint()  # this thread is not background work: it goes on
+        with priority.foreground():  # blocks nest
+            priority.checkpoint()
+    passed = threading.Event()
+    in_background(priority, lambda: (priority.checkpoint(), passed.set())).join(10)
+    assert passed.is_set()  # no block is open
+    assert priority.pauses == 0
+
+
+def test_a_block_that_never_ends_slows_background_work_but_never_stops_it() -> None:
+    priority = Priority(max_pause=0.05)
+    done = threading.Event()
+
+    def work() -> None:
+        for _ in range(20):
+            priority.checkpoint()
+        done.set()
+
+    with priority.foreground():
+        in_background(priority, work)
+        assert done.wait(10)  # 20 checkpoints under a block that stays open
+        # A wait is followed by a run as long as it: most checkpoints did not wait.
+        assert 1 <= priority.pauses < 20
+
+
+def test_the_background_mark_ends_with_its_block() -> None:
+    priority = Priority(max_pause=LONG)
+    passed = threading.Event()
+
+    def body() -> None:
+        with priority.background():
+            pass
+        with priority.foreground():
+            priority.checkpoint()  # no longer background work
+        passed.set()
+
+    threading.Thread(target=body, daemon=True).start()
+    assert passed.wait(10)
+    assert priority.pauses == 0
+
+
+def test_a_statement_outside_a_transaction_is_a_checkpoint_and_one_inside_is_not(
+    db: Database,
+) -> None:
+    """On both databases: a background thread's first statement waits for the block; once
+    it has written (SQLite's write lock, PostgreSQL's row locks held) nothing waits, so
+    the block's own write of the same row gets through as soon as the thread commits."""
+    priority = db.priority
+    priority.max_pause = LONG
+    with db.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE probe (id INTEGER PRIMARY KEY, n INTEGER)"))
+        conn.execute(text("INSERT INTO probe (id, n) VALUES (1, 0)"))
+    wrote, read = threading.Event(), threading.Event()
+    outcome: dict[str, object] = {}
+
+    def writer() -> None:
+        with db.session() as s:
+            s.execute(text("UPDATE probe SET n = n + 1 WHERE id = 1"))
+            outcome["open"] = in_transaction(s.connection().connection.dbapi_connection)
+            wrote.set()
+            read.wait(10)  # the block is open now
+            s.execute(text("UPDATE probe SET n = n + 10 WHERE id = 1"))  # must not wait
+
+    thread = in_background(priority, writer)
+    assert wrote.wait(10)  # its first write went before any block: it holds the lock
+    with priority.foreground():
+        read.set()
+        with db.session() as s:  # waits for the writer's lock, which it lets go
+            s.execute(text("UPDATE probe SET n = n + 100 WHERE id = 1"))
+        thread.join(10)
+        assert not thread.is_alive()
+    assert outcome["open"] is True
+    assert priority.pauses == 0
+    with db.session() as s:
+        assert s.execute(text("SELECT n FROM probe")).scalar_one() == 111
+
+    started = threading.Event()
+    with priority.foreground():
+        thread = in_background(priority, lambda: (started.set(), _select_one(db)))
+        assert started.wait(10)
+        thread.join(0.3)
+        assert thread.is_alive()  # its first statement waits for the block
+    thread.join(10)
+    assert priority.pauses == 1
+
+
+def test_a_thread_holding_a_write_in_one_session_does_not_wait_in_another(
+    db: Database,
+) -> None:
+    """Its write lock would keep the block waiting as long as it waited."""
+    priority = db.priority
+    priority.max_pause = LONG
+    with db.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE probe (id INTEGER PRIMARY KEY, n INTEGER)"))
+        conn.execute(text("INSERT INTO probe (id, n) VALUES (1, 0)"))
+    wrote, opened, done = threading.Event(), threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with db.session() as outer:
+            outer.execute(text("UPDATE probe SET n = n + 1 WHERE id = 1"))
+            wrote.set()
+            opened.wait(10)
+            with db.session() as inner:  # a connection of its own, no transaction yet
+                inner.execute(text("SELECT 1"))
+        done.set()
+
+    thread = in_background(priority, writer)
+    assert wrote.wait(10)
+    with priority.foreground():
+        opened.set()
+        assert done.wait(10)  # the inner statement did not wait for the block
+    thread.join(10)
+    assert priority.pauses == 0
+    assert not priority.busy
+
+
+def _select_one(db: Database) -> None:
+    with db.session() as s:
+        s.execute(text("SELECT 1"))
+
+
+def test_an_unknown_driver_counts_as_in_a_transaction() -> None:
+    """A driver whose transaction state cannot be read never waits (it might hold locks)."""
+    assert in_transaction(object()) is True
