@@ -116,7 +116,7 @@ class TriggerRunner:
                 elif action == "backup":
                     captures = [fresh.id]
                 else:
-                    queued += len(fire(s, fresh, at=now))  # the slot's instant, as claimed
+                    queued += len(fire(s, fresh, at=now).deployments)  # the slot's instant
                 log.info("schedule %s fired; next at %s", trigger.name, following.isoformat())
             if action == "snapshot" and self.on_snapshot is not None:
                 for snapshot_id in captures:

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import delete, insert, or_, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
@@ -57,6 +59,17 @@ class HookAnswer:
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
     queued: bool = False
+
+
+class Call(NamedTuple):
+    """One call to a hook URL and what answering it needs."""
+
+    session: Session
+    limiter: RateLimiter
+    per_minute: int
+    trigger: Trigger
+    request: HookRequest
+    verdict: HookVerdict
 
 
 def _log(
@@ -141,17 +154,13 @@ def _tidy(session: Session, trigger: Trigger) -> None:
 
 
 def _log_noise(
-    session: Session,
-    limiter: RateLimiter,
-    per_minute: int,
-    trigger: Trigger,
-    request: HookRequest,
-    verdict: HookVerdict,
+    call: Call,
     outcome: DeliveryOutcome,
     reason: str,
     status: int,
 ) -> None:
     """Log what an attacker can send for free at most ``per_minute`` times a minute."""
+    session, limiter, per_minute, trigger, request, verdict = call
     if limiter.allow(f"noise:{trigger.id}", per_minute)[0]:
         _log(session, trigger, request, verdict, outcome, reason, status, [])
     else:
@@ -234,15 +243,11 @@ def _claim(session: Session, trigger: Trigger, keys: list[str]) -> bool:
 
 
 def _replay(
-    session: Session,
-    limiter: RateLimiter,
-    per_minute: int,
-    trigger: Trigger,
-    request: HookRequest,
-    verdict: HookVerdict,
+    call: Call,
     earlier: Delivery | None,
 ) -> HookAnswer:
     """Answer a replay with what the earlier delivery queued."""
+    verdict = call.verdict
     same_id = earlier is not None and earlier.delivery_id == verdict.delivery_id
     if earlier is not None and not (verdict.delivery_id and same_id):
         which = earlier.delivery_id or earlier.id
@@ -252,12 +257,7 @@ def _replay(
     else:  # only its claim is left: the delivery log rotated the row out
         reason = "this signed body was already received"
     _log_noise(
-        session,
-        limiter,
-        per_minute,
-        trigger,
-        request,
-        verdict,
+        call,
         DeliveryOutcome.DUPLICATE,
         reason,
         200,
@@ -267,7 +267,12 @@ def _replay(
 
 
 def receive(
-    session: Session, registry: Registry, limiter: RateLimiter, token: str, request: HookRequest
+    session: Session,
+    registry: Registry,
+    limiter: RateLimiter,
+    token: str,
+    request: HookRequest,
+    foreground: Callable[[], AbstractContextManager[Any]] = nullcontext,
 ) -> HookAnswer:
     trigger = session.scalar(select(Trigger).where(Trigger.token == token))
     plugin = registry.triggers.get(trigger.kind) if trigger is not None else None
@@ -277,14 +282,10 @@ def receive(
         )
     per_minute = int(trigger.config.get("rate_limit_per_minute", 60))
     verdict = plugin.receive(dict(trigger.config), request)
+    call = Call(session, limiter, per_minute, trigger, request, verdict)
     if not verdict.authentic:
         _log_noise(
-            session,
-            limiter,
-            per_minute,
-            trigger,
-            request,
-            verdict,
+            call,
             DeliveryOutcome.REFUSED,
             verdict.reason,
             401,
@@ -299,17 +300,12 @@ def receive(
     )
     earlier = _earlier(session, trigger, verdict.delivery_id, body_sha256)
     if earlier is not None:
-        return _replay(session, limiter, per_minute, trigger, request, verdict, earlier)
+        return _replay(call, earlier)
     allowed, wait = limiter.allow(trigger.id, per_minute)
     if not allowed:
         reason = f"more than {per_minute} calls a minute"
         _log_noise(
-            session,
-            limiter,
-            per_minute,
-            trigger,
-            request,
-            verdict,
+            call,
             DeliveryOutcome.RATE_LIMITED,
             reason,
             429,
@@ -319,13 +315,28 @@ def receive(
             error_body("rate_limited", f"{reason}; retry later"),
             {"Retry-After": str(max(1, round(wait)))},
         )
+    # From here it is a delivery that spent the budget: the deploy workers wait for its
+    # answer (``foreground``: ``store/priority.py``). Nothing before this point opens the
+    # block, so refused calls, replays and calls over the budget cannot hold it.
+    with foreground():
+        answer = _deliver(call, body_sha256)
+        session.commit()  # the answer is made: the rows are there for the workers it wakes
+        return answer
+
+
+def _deliver(
+    call: Call,
+    body_sha256: str | None,
+) -> HookAnswer:
+    """Claim, fire and log a delivery that passed its checks (``receive``)."""
+    session, _limiter, _per_minute, trigger, request, verdict = call
     keys = [f"id:{verdict.delivery_id}"] if verdict.delivery_id else []
     keys += [f"sha256:{body_sha256}"] if body_sha256 else []
     if keys and not _claim(session, trigger, keys):
         # A copy that arrived together with this one claimed first and has committed by
         # now (this claim waited for it), so its delivery row is there to answer with.
         earlier = _earlier(session, trigger, verdict.delivery_id, body_sha256)
-        return _replay(session, limiter, per_minute, trigger, request, verdict, earlier)
+        return _replay(call, earlier)
     if not verdict.matched:
         delivery = _log(
             session,
@@ -339,9 +350,17 @@ def receive(
             body_sha256,
         )
         return HookAnswer(
-            202, {"delivery": delivery, "queued": 0, "deployments": [], "reason": verdict.reason}
+            202,
+            {
+                "delivery": delivery,
+                "queued": 0,
+                "joined": 0,
+                "deployments": [],
+                "reason": verdict.reason,
+            },
         )
-    queued = fire(session, trigger)
+    fired = fire(session, trigger)
+    queued = fired.deployments
     delivery = _log(
         session,
         trigger,
@@ -358,6 +377,7 @@ def receive(
         {
             "delivery": delivery,
             "queued": len(queued),
+            "joined": fired.joined,
             "deployments": queued,
             "reason": verdict.reason,
         },

@@ -190,4 +190,4 @@ def fire_changed(
     trigger = s.get(Trigger, trigger_id)
     if trigger is None:
         return []
-    return fire(s, trigger, only=[w for w in changed if w not in busy], pull=True)
+    return fire(s, trigger, only=[w for w in changed if w not in busy], pull=True).deployments

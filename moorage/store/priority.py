@@ -31,7 +31,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from sqlalchemy import Engine, event
@@ -40,16 +40,23 @@ from moorage import metrics
 
 MAX_PAUSE = 0.25  # seconds a background thread waits at one checkpoint, at most
 IDLE = 0  # psycopg.pq.TransactionStatus.IDLE: no transaction open on the connection
+HELD_BY = "moorage.priority.held_by"  # a pool record's info: the list it is on
 
 
 def in_transaction(dbapi_connection: Any) -> bool:
     """Whether a DB-API connection has a transaction open: ``sqlite3``'s
-    ``in_transaction``, psycopg 3's ``info.transaction_status``; True for a driver it does
-    not know (so nothing waits where it could hold a lock)."""
-    flag = getattr(dbapi_connection, "in_transaction", None)
-    if isinstance(flag, bool):
-        return flag
-    status = getattr(getattr(dbapi_connection, "info", None), "transaction_status", None)
+    ``in_transaction``, psycopg 3's ``info.transaction_status``. A closed (or no)
+    connection holds nothing: False. True for a driver it does not know (so nothing
+    waits where it could hold a lock)."""
+    if dbapi_connection is None or getattr(dbapi_connection, "closed", False) is True:
+        return False
+    try:
+        flag = getattr(dbapi_connection, "in_transaction", None)
+        if isinstance(flag, bool):
+            return flag
+        status = getattr(getattr(dbapi_connection, "info", None), "transaction_status", None)
+    except Exception:  # sqlite3 raises ProgrammingError once the connection is closed
+        return False
     if status is not None:
         return bool(status != IDLE)
     return True
@@ -120,21 +127,31 @@ class Priority:
         """Make each statement a background thread sends on ``engine`` a checkpoint while
         none of the connections the thread has checked out has a transaction open (see
         the module docstring): a thread that holds a write in one session and opens
-        another never waits."""
+        another never waits.
+
+        A background thread's checked-out connections are kept by their pool record, and
+        the record names the list it is on, so a connection checked in by another thread
+        (FastAPI ends a dependency on another worker thread) or invalidated (``checkin``
+        then gets no DB-API connection) still leaves it. Other threads keep nothing."""
         local = self._local
 
-        def checkout(dbapi_connection: Any, *_args: Any) -> None:
-            local.__dict__.setdefault("held", []).append(dbapi_connection)
+        def checkout(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+            if getattr(local, "background", False):
+                held = local.__dict__.setdefault("held", [])
+                held.append(record)
+                record.info[HELD_BY] = held
 
-        def checkin(dbapi_connection: Any, *_args: Any) -> None:
-            held = getattr(local, "held", [])
-            for i, connection in enumerate(held):
-                if connection is dbapi_connection:
-                    del held[i]
-                    break
+        def checkin(_dbapi_connection: Any, record: Any) -> None:
+            held = record.info.pop(HELD_BY, None)
+            if held is not None:
+                with suppress(ValueError):
+                    held.remove(record)
 
         def before(*_args: Any) -> None:
-            if self._open and not any(in_transaction(c) for c in getattr(local, "held", ())):
+            if not self._open or not getattr(local, "background", False):
+                return
+            records = tuple(getattr(local, "held", ()))
+            if not any(in_transaction(r.dbapi_connection) for r in records):
                 self.checkpoint()
 
         event.listen(engine, "checkout", checkout)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from moorage.deployer.facade import Deployer
 from moorage.plugins.registry import Registry
@@ -32,6 +32,7 @@ from moorage.services.volumes import VolumeSpec
 from moorage.settings import Settings
 from moorage.snapshots.restore import RestoreEngine, RestoreTools
 from moorage.store.db import Database
+from moorage.store.states import DeploymentStatus
 from moorage.store.tables import Deployment, Restore, Snapshot
 from tests.fakes.engine import FakeEngine
 
@@ -215,3 +216,15 @@ def make_world(tmp_path: Path, **settings: Any) -> World:
     with db.session() as s:
         projects.create(s, SYSTEM, slug=PROJECT)
     return world
+
+
+def ran(db: Database) -> None:
+    """Every queued deployment ends as succeeded, as the workers would run them between
+    two slots: a firing joins a deployment still queued (``services/firing``), so a test
+    that counts one deployment per slot runs the queue in between."""
+    with db.session() as s:
+        s.execute(
+            update(Deployment)
+            .where(Deployment.status == DeploymentStatus.QUEUED)
+            .values(status=DeploymentStatus.SUCCEEDED)
+        )

@@ -18,21 +18,16 @@ router = APIRouter(prefix="/hooks", tags=["hooks"])
 async def receive_hook(
     token: str, request: Request, state: State, tasks: BackgroundTasks
 ) -> JSONResponse:
-    """Fire a webhook trigger: 202 with the deployments it queued (none when filtered),
+    """Fire a webhook trigger: 202 with a deployment per bound workload (none when
+    filtered): ``queued`` counts them, ``joined`` those that were already queued (a firing
+    joins a workload's queued deployment rather than queue another: ``services/firing``),
     200 for a replay (a delivery id, or a signed body, already received), 401 for a bad
     signature, 429 over the rate limit (which forged calls and replays never spend).
 
-    Once its body is in (a slow sender holds nothing up), it runs as foreground work:
-    the deploy workers and reconcile wait at their next statement outside a transaction
-    until the answer is made (``store/priority.py``)."""
+    A delivery that passed its signature, replay and budget checks runs as foreground
+    work until its answer is made: the deploy workers and reconcile wait at their next
+    statement outside a transaction (``store/priority.py``)."""
     body = await request.body()
-    with state.db.priority.foreground():
-        return await _answer(token, request, body, state, tasks)
-
-
-async def _answer(
-    token: str, request: Request, body: bytes, state: State, tasks: BackgroundTasks
-) -> JSONResponse:
     hook = HookRequest(
         headers=dict(request.headers),
         body=body,
@@ -43,7 +38,14 @@ async def _answer(
         # One worker thread for the whole delivery (a fan-out must answer fast under
         # load), committed before the answer goes out.
         with state.db.session() as session:
-            return hooks.receive(session, state.registry, state.limiter, token, hook)
+            return hooks.receive(
+                session,
+                state.registry,
+                state.limiter,
+                token,
+                hook,
+                foreground=state.db.priority.foreground,
+            )
 
     answer = await run_in_threadpool(receive)
     if answer.queued:

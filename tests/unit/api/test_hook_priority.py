@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+from typing import Any
 
 import httpx
 from sqlalchemy import text
@@ -64,3 +65,46 @@ def test_background_statements_wait_while_a_delivery_is_answered(world: World) -
     assert priority.pauses >= 1
     assert statements > 0  # and the background thread went on after each delivery
     assert not priority.busy
+
+
+def test_refused_calls_never_hold_background_work(world: World) -> None:
+    """Unknown tokens, bad signatures and replays answer without a foreground block: a
+    stranger looping on ``/hooks`` cannot slow the deploy workers."""
+    server = build(world.settings, world.db, Registry.load(), FakeEngine())
+    app = create_app(server)
+    with world.db.session() as s:
+        hook = triggers.create(
+            s,
+            SYSTEM,
+            server.registry,
+            kind="webhook",
+            name="signed",
+            config={"provider": "github", "secret": "s" * 32},
+        )
+        token = hook.token
+    priority = world.db.priority
+    opened = 0
+    original = priority.foreground
+
+    def counted() -> Any:
+        nonlocal opened
+        opened += 1
+        return original()
+
+    priority.foreground = counted  # type: ignore[method-assign]
+
+    async def refused() -> list[int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://moorage") as c:
+            codes = []
+            for n in range(5):
+                body = json.dumps({"ref": "refs/heads/main", "n": n})
+                forged = {"X-Hub-Signature-256": "sha256=" + "0" * 64, "X-GitHub-Event": "push"}
+                codes.append(
+                    (await c.post(f"/hooks/{token}", content=body, headers=forged)).status_code
+                )
+                codes.append((await c.post("/hooks/no-such-token", content=body)).status_code)
+            return codes
+
+    assert set(run(refused())) == {401, 404}
+    assert opened == 0

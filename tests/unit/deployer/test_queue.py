@@ -4,6 +4,11 @@ hides another workload's deploy."""
 
 from __future__ import annotations
 
+import threading
+import time
+
+import pytest
+
 from moorage.security.roles import SYSTEM
 from moorage.services import deploys
 from tests.fakes.world import WAIT, World
@@ -67,3 +72,48 @@ def test_start_up_marks_running_rows_interrupted_and_leaves_queued_ones(world: W
     assert world.server.queue.recover_interrupted() == [workload_id]
     assert statuses(world, cut, waiting) == ["interrupted", "queued"]
     assert world.deployment(cut).log.endswith("interrupted by a restart\n")
+
+
+def test_the_workers_are_background_work(world: World) -> None:
+    """While a foreground block (a webhook delivery) is open, a worker's next statement
+    waits for it (``store/priority.py``); the deploy runs once it closes."""
+    priority = world.db.priority
+    priority.max_pause = 30.0  # what ends the wait below is the block closing
+    workload_id = world.workload()
+    queue = world.server.queue
+    with priority.foreground():
+        deployment_id = enqueue(world, workload_id)  # this thread is not background work
+        queue.start()
+        queue.wake()
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            assert statuses(world, deployment_id) == ["queued"]
+            time.sleep(0.05)
+    try:
+        deadline = time.monotonic() + WAIT
+        while statuses(world, deployment_id) != ["succeeded"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert statuses(world, deployment_id) == ["succeeded"]
+        assert priority.pauses >= 1  # they were held at their first statement
+    finally:
+        queue.stop()
+
+
+def test_reconcile_is_background_work(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its loop's passes run marked as background work, so they wait for a delivery too."""
+    priority, reconciler = world.db.priority, world.server.reconciler
+    marked: list[bool] = []
+
+    def one_pass() -> None:
+        with priority.foreground():
+            priority.max_pause = 0.01
+            before = priority.pauses
+            priority.checkpoint()
+            marked.append(priority.pauses > before)
+        reconciler._stop.set()
+
+    monkeypatch.setattr(reconciler, "reconcile_all", one_pass)
+    thread = threading.Thread(target=reconciler._loop, daemon=True)
+    thread.start()
+    thread.join(WAIT)
+    assert marked == [True]

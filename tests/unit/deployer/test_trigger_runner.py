@@ -31,6 +31,7 @@ from moorage.store.db import Database
 from moorage.store.tables import Deployment, utcnow
 from moorage.triggers import schedule
 from moorage.triggers.schedule import ScheduleTrigger
+from tests.fakes.world import ran
 
 IMAGE = {"image": "moorage-test/httpd:1"}
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -147,8 +148,15 @@ def queued(db: Database) -> list[tuple[str, str, str, bool]]:
     return sorted((w, r, st, p) for w, r, st, p in rows)
 
 
-def one_each(workload_ids: list[str], trigger_id: str) -> list[tuple[str, str, str, bool]]:
-    return sorted((w, f"trigger:{trigger_id}", "queued", False) for w in workload_ids)
+def one_each(
+    workload_ids: list[str], trigger_id: str, status: str = "queued"
+) -> list[tuple[str, str, str, bool]]:
+    return sorted((w, f"trigger:{trigger_id}", status, False) for w in workload_ids)
+
+
+def done(rows: list[tuple[str, str, str, bool]]) -> list[tuple[str, str, str, bool]]:
+    """``rows`` as they read after ``ran``."""
+    return sorted((w, r, "succeeded" if st == "queued" else st, p) for w, r, st, p in rows)
 
 
 def first_local_slot(after: datetime, zone: ZoneInfo, hour: int, months: set[int]) -> datetime:
@@ -285,6 +293,8 @@ def test_two_runners_at_the_same_instant_fire_each_slot_once(
         expected = sorted(expected + one_each(bound, trigger_id))
         assert queued(db) == expected
         assert times(db, trigger_id) == (slot + timedelta(minutes=5), slot)
+        ran(db)
+        expected = done(expected)
 
 
 def test_a_restart_does_not_fire_the_same_slot_again(
@@ -307,9 +317,10 @@ def test_a_restart_does_not_fire_the_same_slot_again(
     assert times(reopened, trigger_id) == (slot + timedelta(minutes=5), clock.now)
 
     # It does fire the next slot, so the quiet tick above was not a broken runner.
+    ran(reopened)
     clock.now = slot + timedelta(minutes=5)
     assert restarted.tick() == 2
-    assert queued(reopened) == sorted(fired + one_each(bound, trigger_id))
+    assert queued(reopened) == sorted(done(fired) + one_each(bound, trigger_id))
 
 
 def test_slots_missed_while_down_fire_once_and_the_next_is_after_now(
@@ -423,13 +434,15 @@ def make_schedule_at(
 def tick_through(
     runner: TriggerRunner, clock: Clock, start: datetime, hours: int, step: timedelta
 ) -> list[datetime]:
-    """Tick every ``step`` for ``hours`` from ``start``: the instants that queued."""
+    """Tick every ``step`` for ``hours`` from ``start``: the instants that queued. What a
+    slot queued has run (``ran``) before the next tick."""
     fired = []
     at = start
     while at <= start + timedelta(hours=hours):
         clock.now = at
         if runner.tick():
             fired.append(at)
+            ran(runner.db)
         at += step
     return fired
 
@@ -472,7 +485,7 @@ def test_a_daylight_saving_night_fires_as_vixie_cron_does(
     fired = tick_through(store.runner(clock, db), clock, start, 6, MINUTE)
 
     assert fired == expected
-    assert queued(db) == sorted(one_each(bound, trigger_id) * len(expected))
+    assert queued(db) == sorted(one_each(bound, trigger_id, "succeeded") * len(expected))
     next_run_at, last_fired_at = times(db, trigger_id)
     assert last_fired_at == (expected[-1] if expected else None)
     assert next_run_at is not None

@@ -31,6 +31,7 @@ from moorage.services.ratelimit import RateLimiter
 from moorage.settings import Settings
 from moorage.store.db import Database
 from moorage.store.tables import Delivery, DeliveryClaim, Deployment, utcnow
+from tests.fakes.world import ran
 from tests.unit.store import test_store
 
 SECRET = "a-shared-secret-for-tests"
@@ -185,10 +186,16 @@ def test_copies_arriving_together_queue_once(
     assert again["deployments"] == first["deployments"]
     assert sorted(o for _, o, _ in outcomes(db, hook)) == ["duplicate", "queued"]
 
-    # The guard holds afterwards too, and another delivery still queues.
+    # The guard holds afterwards too, and another delivery still fires: it joins the
+    # deployment still queued, and queues one of its own once that one has run.
     assert send(db, registry, hook, delivery(body, ids[0], secret)).status == 200
     assert queued(db, hook) == first["deployments"]
-    assert send(db, registry, hook, delivery(push(1), "d-9", secret)).status == 202
+    later = send(db, registry, hook, delivery(push(1), "d-9", secret))
+    assert (later.status, later.body["joined"]) == (202, 1)
+    assert later.body["deployments"] == first["deployments"] == queued(db, hook)
+    ran(db)
+    last = send(db, registry, hook, delivery(push(2), "d-10", secret))
+    assert (last.status, last.body["joined"]) == (202, 0)
     assert len(queued(db, hook)) == 2
 
 
@@ -202,6 +209,7 @@ def test_a_claim_lasts_the_replay_window_and_no_longer(
     monkeypatch.setattr(hooks, "utcnow", lambda: start + hooks.REPLAY_WINDOW - timedelta(minutes=1))
     assert send(db, registry, hook, request).status == 200
     monkeypatch.setattr(hooks, "utcnow", lambda: start + hooks.REPLAY_WINDOW + timedelta(minutes=1))
+    ran(db)  # the first delivery's deploy has run: the next one queues its own
     assert send(db, registry, hook, request).status == 202
     assert len(queued(db, hook)) == 2
     assert [o for _, o, _ in outcomes(db, hook)] == ["queued", "duplicate", "queued"]

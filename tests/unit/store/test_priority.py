@@ -4,6 +4,7 @@ inside a transaction, never for long, and never for good."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable
 
@@ -93,6 +94,7 @@ def test_a_statement_outside_a_transaction_is_a_checkpoint_and_one_inside_is_not
     priority = db.priority
     priority.max_pause = LONG
     with db.engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS probe"))  # PostgreSQL's outlives a test
         conn.execute(text("CREATE TABLE probe (id INTEGER PRIMARY KEY, n INTEGER)"))
         conn.execute(text("INSERT INTO probe (id, n) VALUES (1, 0)"))
     wrote, read = threading.Event(), threading.Event()
@@ -136,6 +138,7 @@ def test_a_thread_holding_a_write_in_one_session_does_not_wait_in_another(
     priority = db.priority
     priority.max_pause = LONG
     with db.engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS probe"))  # PostgreSQL's outlives a test
         conn.execute(text("CREATE TABLE probe (id INTEGER PRIMARY KEY, n INTEGER)"))
         conn.execute(text("INSERT INTO probe (id, n) VALUES (1, 0)"))
     wrote, opened, done = threading.Event(), threading.Event(), threading.Event()
@@ -164,6 +167,50 @@ def _select_one(db: Database) -> None:
         s.execute(text("SELECT 1"))
 
 
-def test_an_unknown_driver_counts_as_in_a_transaction() -> None:
-    """A driver whose transaction state cannot be read never waits (it might hold locks)."""
+def test_an_unknown_driver_counts_as_in_a_transaction_and_a_closed_one_as_not() -> None:
+    """A driver whose transaction state cannot be read never waits (it might hold locks);
+    a closed connection (or none, as an invalidated one checks in) holds nothing."""
     assert in_transaction(object()) is True
+    closed = sqlite3.connect(":memory:")
+    closed.execute("CREATE TABLE t (n INTEGER)")
+    closed.execute("INSERT INTO t VALUES (1)")
+    assert in_transaction(closed) is True
+    closed.close()
+    assert in_transaction(closed) is False
+    assert in_transaction(None) is False
+
+
+def held(priority: Priority) -> list[object]:
+    """What a thread's checkpoint looks at: the pool records it has checked out."""
+    return list(getattr(priority._local, "held", []))
+
+
+def test_a_connection_checked_in_by_another_thread_or_invalidated_leaves_the_list(
+    db: Database,
+) -> None:
+    """FastAPI ends a dependency (its session) on another worker thread than the route's;
+    an invalidated connection checks in without its DB-API connection. Neither stays on
+    the background thread's list, and other threads keep no list."""
+    priority = db.priority
+    with priority.background():
+        connection = db.engine.connect()
+        connection.execute(text("SELECT 1"))
+        assert len(held(priority)) == 1
+        closer = threading.Thread(target=connection.close)
+        closer.start()
+        closer.join(10)
+        assert held(priority) == []
+
+        connection = db.engine.connect()
+        connection.execute(text("SELECT 1"))
+        connection.invalidate()
+        connection.close()
+        assert held(priority) == []
+
+        with db.session() as s:  # and what stays checked out is seen as usual
+            s.execute(text("SELECT 1"))
+            assert len(held(priority)) == 1
+        assert held(priority) == []
+    with db.session() as s:
+        s.execute(text("SELECT 1"))
+        assert held(priority) == []  # not background work: nothing kept
