@@ -1191,9 +1191,15 @@ export interface paths {
         put?: never;
         /**
          * Receive Hook
-         * @description Fire a webhook trigger: 202 with the deployments it queued (none when filtered),
+         * @description Fire a webhook trigger: 202 with a deployment per bound workload (none when
+         *     filtered): ``queued`` counts them, ``joined`` those that were already queued (a firing
+         *     joins a workload's queued deployment rather than queue another: ``services/firing``),
          *     200 for a replay (a delivery id, or a signed body, already received), 401 for a bad
          *     signature, 429 over the rate limit (which forged calls and replays never spend).
+         *
+         *     A delivery that passed its signature, replay and budget checks runs as foreground
+         *     work until its answer is made: the deploy workers and reconcile wait at their next
+         *     statement outside a transaction (``store/priority.py``).
          */
         post: operations["receive_hook_hooks__token__post"];
         delete?: never;
