@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.conftest import ADMIN_PASSWORD, REPO, Server
@@ -34,8 +34,9 @@ CHROMIUM_ARGS = [
 ]
 OUTPUT = Path(os.environ.get("MOORAGE_TEST_OUTPUT") or REPO / "test-output") / "e2e"
 I18N = REPO / "web" / "src" / "lib" / "i18n"
-CHUNK_CANCELLED = "Failed to fetch dynamically imported module"
-"""Chromium's words for a page part whose fetch failed or was cancelled."""
+CHUNK_CANCELLED = ("Failed to fetch dynamically imported module", "Unable to preload CSS")
+"""Chromium's and Vite's words for a page part (script, stylesheet) whose fetch failed
+or was cancelled."""
 # An assertion waits as long as an action does (`set_default_timeout` below): on two cores
 # under four workers a write the page waits for can take longer than Playwright's 5 s.
 expect.set_options(timeout=20_000)
@@ -61,22 +62,23 @@ class Ui:
         self._leaving = False
         page.on("pageerror", self._page_error)
         # The UI's handleError (web/src/hooks.client.ts): why a page showed its error page.
-        page.on(
-            "console",
-            lambda m: (
-                self.errors.append(m.text)
-                if m.type == "error" and m.text.startswith("page failed")
-                else None
-            ),
-        )
+        page.on("console", self._console)
         page.set_default_timeout(20_000)
 
     def _page_error(self, error: Exception) -> None:
+        self._note(str(error))
+
+    def _console(self, message: ConsoleMessage) -> None:
+        if message.type == "error" and message.text.startswith("page failed"):
+            self._note(message.text)
+
+    def _note(self, error: str) -> None:
         # A navigation the test makes cancels the old page's fetches: a page part still
-        # loading then fails on the way out, which no person sees. Anything else counts.
-        if self._leaving and CHUNK_CANCELLED in str(error):
+        # loading then fails on the way out (an uncaught error, or the old page's error
+        # page logged by handleError), which no person sees. Anything else counts.
+        if self._leaving and any(words in error for words in CHUNK_CANCELLED):
             return
-        self.errors.append(str(error))
+        self.errors.append(error)
 
     def go(self, path: str) -> Page:
         self._leaving = True
