@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -80,12 +81,18 @@ class Ui:
             return
         self.errors.append(error)
 
-    def go(self, path: str) -> Page:
+    @contextmanager
+    def _navigating(self) -> Iterator[None]:
+        """A navigation the test makes: what the old page cancels meanwhile is no error."""
         self._leaving = True
         try:
-            self.page.goto(self.server.url + path)
+            yield
         finally:
             self._leaving = False
+
+    def go(self, path: str) -> Page:
+        with self._navigating():
+            self.page.goto(self.server.url + path)
         self.page.wait_for_load_state("networkidle")
         return self.page
 
@@ -118,11 +125,8 @@ class Ui:
     def reload(self) -> Page:
         """Reload the page as a person would (a page part the old page was still loading
         is cancelled, not an error: ``_page_error``), and wait until it settled."""
-        self._leaving = True
-        try:
+        with self._navigating():
             self.page.reload()
-        finally:
-            self._leaving = False
         self.page.wait_for_load_state("networkidle")
         return self.page
 

@@ -9,6 +9,7 @@ import threading
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 from sqlalchemy import text
 
 from moorage.api.app import create_app
@@ -23,14 +24,23 @@ from tests.unit.api.test_cache import run
 TRIES = 20  # deliveries until one overlaps a background statement; one almost always does
 
 
-def test_background_statements_wait_while_a_delivery_is_answered(world: World) -> None:
+def hooked_app(world: World, config: dict[str, Any]) -> tuple[FastAPI, str]:
+    """The API over ``world`` (its lifespan not run: no worker of its own competes) and
+    the URL token of a new webhook trigger of ``config``."""
     server = build(world.settings, world.db, Registry.load(), FakeEngine())
-    app = create_app(server)  # its lifespan is not run: no worker of its own competes
     with world.db.session() as s:
-        hook = triggers.create(
-            s, SYSTEM, server.registry, kind="webhook", name="w", config={"provider": "generic"}
-        )
+        hook = triggers.create(s, SYSTEM, server.registry, kind="webhook", name="w", config=config)
         token = hook.token
+    assert token is not None  # a webhook trigger always has one
+    return create_app(server), token
+
+
+def client(app: FastAPI) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://moorage")
+
+
+def test_background_statements_wait_while_a_delivery_is_answered(world: World) -> None:
+    app, token = hooked_app(world, {"provider": "generic"})
     priority = world.db.priority
     stop = threading.Event()
     statements = 0
@@ -47,8 +57,7 @@ def test_background_statements_wait_while_a_delivery_is_answered(world: World) -
     thread.start()
 
     async def deliver(n: int) -> int:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://moorage") as c:
+        async with client(app) as c:
             r = await c.post(f"/hooks/{token}", content=json.dumps({"n": n}))
             return r.status_code
 
@@ -70,18 +79,7 @@ def test_background_statements_wait_while_a_delivery_is_answered(world: World) -
 def test_refused_calls_never_hold_background_work(world: World) -> None:
     """Unknown tokens, bad signatures and replays answer without a foreground block: a
     stranger looping on ``/hooks`` cannot slow the deploy workers."""
-    server = build(world.settings, world.db, Registry.load(), FakeEngine())
-    app = create_app(server)
-    with world.db.session() as s:
-        hook = triggers.create(
-            s,
-            SYSTEM,
-            server.registry,
-            kind="webhook",
-            name="signed",
-            config={"provider": "github", "secret": "s" * 32},
-        )
-        token = hook.token
+    app, token = hooked_app(world, {"provider": "github", "secret": "s" * 32})
     priority = world.db.priority
     opened = 0
     original = priority.foreground
@@ -94,8 +92,7 @@ def test_refused_calls_never_hold_background_work(world: World) -> None:
     priority.foreground = counted  # type: ignore[method-assign]
 
     async def refused() -> list[int]:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://moorage") as c:
+        async with client(app) as c:
             codes = []
             for n in range(5):
                 body = json.dumps({"ref": "refs/heads/main", "n": n})

@@ -18,7 +18,17 @@ db, pg_url = test_store.db, test_store.pg_url
 LONG = 30.0  # a pause bound no test reaches: what ends a wait there is the block closing
 
 
-def in_background(priority: Priority, body: Callable[[], None]) -> threading.Thread:
+def steps(*calls: Callable[[], object]) -> Callable[[], None]:
+    """One callable that makes ``calls`` in order."""
+
+    def run() -> None:
+        for call in calls:
+            call()
+
+    return run
+
+
+def in_background(priority: Priority, body: Callable[[], object]) -> threading.Thread:
     """Run ``body`` in a thread marked as background work; the thread is started."""
 
     def run() -> None:
@@ -34,7 +44,7 @@ def test_a_background_checkpoint_waits_for_the_open_block_and_then_goes_on() -> 
     priority = Priority(max_pause=LONG)
     passed = threading.Event()
     with priority.foreground():
-        thread = in_background(priority, lambda: (priority.checkpoint(), passed.set()))
+        thread = in_background(priority, steps(priority.checkpoint, passed.set))
         assert not passed.wait(0.3)  # held at the checkpoint while the block is open
     assert passed.wait(10)
     thread.join(10)
@@ -48,7 +58,7 @@ def test_other_threads_and_closed_blocks_never_wait() -> None:
         with priority.foreground():  # blocks nest
             priority.checkpoint()
     passed = threading.Event()
-    in_background(priority, lambda: (priority.checkpoint(), passed.set())).join(10)
+    in_background(priority, steps(priority.checkpoint, passed.set)).join(10)
     assert passed.is_set()  # no block is open
     assert priority.pauses == 0
 
@@ -85,18 +95,24 @@ def test_the_background_mark_ends_with_its_block() -> None:
     assert priority.pauses == 0
 
 
+def probed(db: Database) -> Priority:
+    """``db``'s priority, with pauses no test reaches, over a table ``probe`` of one row
+    ``(1, 0)`` made anew (PostgreSQL's outlives a test)."""
+    db.priority.max_pause = LONG
+    with db.engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS probe"))
+        conn.execute(text("CREATE TABLE probe (id INTEGER PRIMARY KEY, n INTEGER)"))
+        conn.execute(text("INSERT INTO probe (id, n) VALUES (1, 0)"))
+    return db.priority
+
+
 def test_a_statement_outside_a_transaction_is_a_checkpoint_and_one_inside_is_not(
     db: Database,
 ) -> None:
     """On both databases: a background thread's first statement waits for the block; once
     it has written (SQLite's write lock, PostgreSQL's row locks held) nothing waits, so
     the block's own write of the same row gets through as soon as the thread commits."""
-    priority = db.priority
-    priority.max_pause = LONG
-    with db.engine.begin() as conn:
-        conn.execute(text("DROP TABLE IF EXISTS probe"))  # PostgreSQL's outlives a test
-        conn.execute(text("CREATE TABLE probe (id INTEGER PRIMARY KEY, n INTEGER)"))
-        conn.execute(text("INSERT INTO probe (id, n) VALUES (1, 0)"))
+    priority = probed(db)
     wrote, read = threading.Event(), threading.Event()
     outcome: dict[str, object] = {}
 
@@ -123,7 +139,7 @@ def test_a_statement_outside_a_transaction_is_a_checkpoint_and_one_inside_is_not
 
     started = threading.Event()
     with priority.foreground():
-        thread = in_background(priority, lambda: (started.set(), _select_one(db)))
+        thread = in_background(priority, steps(started.set, lambda: _select_one(db)))
         assert started.wait(10)
         thread.join(0.3)
         assert thread.is_alive()  # its first statement waits for the block
@@ -135,12 +151,7 @@ def test_a_thread_holding_a_write_in_one_session_does_not_wait_in_another(
     db: Database,
 ) -> None:
     """Its write lock would keep the block waiting as long as it waited."""
-    priority = db.priority
-    priority.max_pause = LONG
-    with db.engine.begin() as conn:
-        conn.execute(text("DROP TABLE IF EXISTS probe"))  # PostgreSQL's outlives a test
-        conn.execute(text("CREATE TABLE probe (id INTEGER PRIMARY KEY, n INTEGER)"))
-        conn.execute(text("INSERT INTO probe (id, n) VALUES (1, 0)"))
+    priority = probed(db)
     wrote, opened, done = threading.Event(), threading.Event(), threading.Event()
 
     def writer() -> None:
