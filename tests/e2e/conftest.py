@@ -11,6 +11,7 @@ import json
 import os
 import re
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,6 +39,11 @@ I18N = REPO / "web" / "src" / "lib" / "i18n"
 CHUNK_CANCELLED = ("Failed to fetch dynamically imported module", "Unable to preload CSS")
 """Chromium's and Vite's words for a page part (script, stylesheet) whose fetch failed
 or was cancelled."""
+LATE_CANCEL_SECONDS = 5.0
+"""How long after a test's navigation a cancelled page part of the old page may still be
+reported: Chromium may run the new page in another renderer process, whose events are not
+ordered with the old one's, so the old page's error can arrive after ``goto`` returned (CI
+on 58d4464: the root layout's chunk, reported after ``ui.go`` had returned)."""
 # An assertion waits as long as an action does (`set_default_timeout` below): on two cores
 # under four workers a write the page waits for can take longer than Playwright's 5 s.
 expect.set_options(timeout=20_000)
@@ -61,6 +67,7 @@ class Ui:
         self.server = server
         self.errors: list[str] = []
         self._leaving = False
+        self._left_at = -LATE_CANCEL_SECONDS
         page.on("pageerror", self._page_error)
         # The UI's handleError (web/src/hooks.client.ts): why a page showed its error page.
         page.on("console", self._console)
@@ -76,8 +83,10 @@ class Ui:
     def _note(self, error: str) -> None:
         # A navigation the test makes cancels the old page's fetches: a page part still
         # loading then fails on the way out (an uncaught error, or the old page's error
-        # page logged by handleError), which no person sees. Anything else counts.
-        if self._leaving and any(words in error for words in CHUNK_CANCELLED):
+        # page logged by handleError), which no person sees, possibly reported a moment
+        # after the navigation returned (LATE_CANCEL_SECONDS). Anything else counts.
+        navigated = self._leaving or time.monotonic() - self._left_at < LATE_CANCEL_SECONDS
+        if navigated and any(words in error for words in CHUNK_CANCELLED):
             return
         self.errors.append(error)
 
@@ -89,6 +98,7 @@ class Ui:
             yield
         finally:
             self._leaving = False
+            self._left_at = time.monotonic()
 
     def go(self, path: str) -> Page:
         with self._navigating():
