@@ -92,19 +92,28 @@ def loaded(
 
 
 def drain(client: httpx.Client, timeout: float) -> None:
-    """Wait until no deploy is queued or running: a phase starts on an idle queue."""
+    """Wait until no deploy is queued or running: a phase starts on an idle queue. A
+    backlog of container deploys (Docker starts a few containers a second on two cores)
+    may outlast ``timeout``; what is left, and how fast it went, is printed then."""
     deadline = time.monotonic() + timeout
+    first: int | None = None
+    busy: list[str] = []
     while time.monotonic() < deadline:
         items = client.get("/api/workloads").json()["items"]
         busy = [
-            w
+            w["last_deployment"]["status"]
             for w in items
             if (w.get("last_deployment") or {}).get("status") in ("queued", "running")
         ]
         if not busy:
             return
+        first = len(busy) if first is None else first
         time.sleep(1.0)
-    print(f"(the deploy queue did not drain in {timeout:.0f} s; the next phase starts anyway)")
+    print(
+        f"(the deploy queue did not drain in {timeout:.0f} s: {first} workloads had a deploy "
+        f"queued or running, {busy.count('queued')} queued and {busy.count('running')} "
+        "running are left; the next phase starts anyway)"
+    )
 
 
 def report(label: str, quiet: list[float], reads: list[float], answers: list[float]) -> None:

@@ -277,8 +277,9 @@ def test_a_power_hidden_behind_interpolation_needs_an_admin(
     assert server.operator.get(env_url).json() == {}
     assert audit_of(server, workload["id"]) == before_audit
     assert docker_ids(f"label=moorage.workload={workload['id']}") == []
-    r = server.operator.post(f"/api/workloads/{workload['id']}/deploy")
-    assert r.status_code == 202, r.text  # the file as saved is still harmless
+    # The file as saved is still harmless: the operator's create above passed the same
+    # review a deploy makes (``services/deploys``: the saved file with the saved env). Not
+    # deployed here: twenty compose projects up and down cost the suite minutes.
 
     r = server.admin.put(env_url, json=hostile)
     assert r.status_code == 200, r.text
