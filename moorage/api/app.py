@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -86,11 +87,17 @@ def create_app(server: Server) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # While a webhook delivery is answered (a foreground block), the event loop steps
+        # aside as the deploy workers do: ``store/priority.py``.
+        loop = asyncio.get_running_loop()
+        priority = server.db.priority
+        undo = priority.on_open(lambda: loop.call_soon_threadsafe(priority.step_aside))
         server.start()  # start-up recovery, in order, then the background threads
         try:
             yield
         finally:
             server.stop()
+            undo()
 
     app = _routes_only(lifespan)
     app.state.moorage = AppState(

@@ -18,6 +18,13 @@ The contract:
   after a wait it runs for as long as it waited before it can wait again, so a stream of
   foreground work at most halves background work and never stops it (and a foreground
   block that needs something a waiting thread holds is delayed, never deadlocked).
+- ``Priority.step_aside()``: the event loop's safe point (``Priority.on_open`` has the
+  API's lifespan schedule it on the loop whenever a first block opens). The loop serves
+  every request, and under a closed loop of reads it held half of the interpreter, so a
+  delivery's thread waited for the GIL behind it at every statement. The loop blocks
+  (waiting on an event, which lets go of the GIL) until the block ends, at most
+  ``LOOP_PAUSE`` s, under the same run-as-long-as-it-waited rule: reads wait out a
+  delivery (about 20 ms of work), and a stream of deliveries at most halves them.
 - ``Priority.watch(engine)``: every statement a background thread sends while no
   connection it has checked out has a transaction open (SQLite: no ``BEGIN`` yet, as
   ``sqlite3`` begins one only before a write; PostgreSQL: the first statement of a
@@ -30,7 +37,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 
@@ -39,6 +46,7 @@ from sqlalchemy import Engine, event
 from moorage import metrics
 
 MAX_PAUSE = 0.25  # seconds a background thread waits at one checkpoint, at most
+LOOP_PAUSE = 0.1  # seconds the event loop steps aside at a time, at most (SPEC 8: 100 ms)
 IDLE = 0  # psycopg.pq.TransactionStatus.IDLE: no transaction open on the connection
 HELD_BY = "moorage.priority.held_by"  # a pool record's info: the list it is on
 
@@ -72,6 +80,7 @@ class Priority:
         self._clear = threading.Event()
         self._clear.set()
         self._local = threading.local()
+        self._openers: list[Callable[[], object]] = []
         self.pauses = 0
         """Checkpoints that waited; ``/metrics`` has their time as
         ``moorage_background_paused_seconds_total``."""
@@ -82,7 +91,11 @@ class Priority:
         """Background threads wait at their checkpoints until the block ends."""
         with self._lock:
             self._open += 1
+            first = self._open == 1
             self._clear.clear()
+        if first:
+            for opened in list(self._openers):
+                opened()
         try:
             yield
         finally:
@@ -107,10 +120,29 @@ class Priority:
         waited. Call it only where the thread holds nothing a foreground block may need."""
         if self._open == 0 or not getattr(self._local, "background", False):
             return
+        self._wait(self.max_pause)
+
+    def step_aside(self, most: float = LOOP_PAUSE) -> None:
+        """Block the calling thread (an event loop, from a callback ``on_open`` scheduled)
+        while a foreground block is open: at most ``most`` s, and not again until it has
+        run as long as it waited. Any thread may call it; it holds nothing meanwhile."""
+        if self._open:
+            self._wait(most)
+
+    def on_open(self, opened: Callable[[], object]) -> Callable[[], None]:
+        """Call ``opened()`` (on the opening thread, so it must not block: schedule work
+        elsewhere) whenever a foreground block opens while none is; returns the call that
+        undoes this."""
+        self._openers.append(opened)
+        return lambda: self._openers.remove(opened)
+
+    def _wait(self, most: float) -> None:
+        """The calling thread's pause: until no block is open, at most ``most`` s, unless
+        it has not yet run as long as it last waited."""
         now = time.monotonic()
         if now < getattr(self._local, "free_until", 0.0):
             return
-        self._clear.wait(self.max_pause)
+        self._clear.wait(most)
         waited = time.monotonic() - now
         self._local.free_until = now + 2 * waited
         metrics.BACKGROUND_PAUSED.inc(waited)

@@ -26,7 +26,8 @@ async def receive_hook(
 
     A delivery that passed its signature, replay and budget checks runs as foreground
     work until its answer is made: the deploy workers and reconcile wait at their next
-    statement outside a transaction (``store/priority.py``)."""
+    statement outside a transaction, and the event loop steps aside for at most 0.1 s
+    (``store/priority.py``)."""
     body = await request.body()
     hook = HookRequest(
         headers=dict(request.headers),

@@ -4,9 +4,12 @@ answer time is measured by ``python -m bench list_under_load``)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
-from typing import Any
+import time
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 import httpx
 from fastapi import FastAPI
@@ -21,6 +24,7 @@ from tests.fakes.engine import FakeEngine
 from tests.fakes.world import World
 from tests.unit.api.test_cache import run
 
+T = TypeVar("T")
 TRIES = 20  # deliveries until one overlaps a background statement; one almost always does
 
 
@@ -105,3 +109,41 @@ def test_refused_calls_never_hold_background_work(world: World) -> None:
 
     assert set(run(refused())) == {401, 404}
     assert opened == 0
+
+
+def test_the_event_loop_steps_aside_while_a_delivery_is_answered(world: World) -> None:
+    """The app's lifespan makes its event loop step aside while a foreground block is
+    open (``Priority.on_open``): a request that arrives meanwhile is answered after the
+    block ends, and the loop serves again once no block is open."""
+    app, _token = hooked_app(world, {"provider": "generic"})
+    priority = world.db.priority
+    loop = asyncio.new_event_loop()
+    serving = threading.Thread(target=loop.run_forever, daemon=True)
+    serving.start()
+    lifespan = app.router.lifespan_context(app)
+
+    def on_loop(coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, loop).result(10)
+
+    async def healthz() -> float:
+        async with client(app) as c:
+            assert (await c.get("/api/healthz")).status_code == 200
+        return time.monotonic()
+
+    on_loop(lifespan.__aenter__())  # the loop registers its step aside
+    try:
+        on_loop(healthz())
+        with priority.foreground():
+            answer = asyncio.run_coroutine_threadsafe(healthz(), loop)
+            time.sleep(0.05)  # within LOOP_PAUSE: the block, not the bound, ends the wait
+            closed = time.monotonic()
+        assert answer.result(10) >= closed
+        assert priority.pauses == 1
+        on_loop(healthz())  # no block: no wait
+        assert priority.pauses == 1
+    finally:
+        on_loop(lifespan.__aexit__(None, None, None))
+        loop.call_soon_threadsafe(loop.stop)
+        serving.join(10)
+        loop.close()
+    assert not priority._openers  # undone at shutdown

@@ -79,6 +79,49 @@ def test_a_block_that_never_ends_slows_background_work_but_never_stops_it() -> N
         assert 1 <= priority.pauses < 20
 
 
+def test_a_step_aside_waits_for_the_open_block_of_any_thread_and_only_then() -> None:
+    """The event loop's pause (``step_aside``) needs no background mark: it waits while a
+    block is open, and returns at once when none is."""
+    priority = Priority()
+    priority.step_aside(LONG)  # no block: no wait
+    assert priority.pauses == 0
+    passed = threading.Event()
+    with priority.foreground():
+        thread = threading.Thread(
+            target=steps(lambda: priority.step_aside(LONG), passed.set), daemon=True
+        )
+        thread.start()
+        assert not passed.wait(0.3)
+    assert passed.wait(10)
+    thread.join(10)
+    assert priority.pauses == 1
+
+
+def test_a_step_aside_is_bounded_and_then_runs_as_long_as_it_waited() -> None:
+    priority = Priority()
+    with priority.foreground():
+        priority.step_aside(0.05)  # the block stays open: the bound ends the wait
+        priority.step_aside(0.05)  # at once: it has not yet run as long as it waited
+    assert priority.pauses == 1
+    assert 0.05 <= priority.paused_seconds < 1.0
+
+
+def test_on_open_is_called_when_a_first_block_opens_until_undone() -> None:
+    priority = Priority()
+    opened: list[bool] = []
+    undo = priority.on_open(lambda: opened.append(priority.busy))
+    with priority.foreground():
+        with priority.foreground():  # nested: already open, not called again
+            pass
+    with priority.foreground():
+        pass
+    assert opened == [True, True]  # called with the block already open
+    undo()
+    with priority.foreground():
+        pass
+    assert opened == [True, True]
+
+
 def test_the_background_mark_ends_with_its_block() -> None:
     priority = Priority(max_pause=LONG)
     passed = threading.Event()

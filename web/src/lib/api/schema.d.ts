@@ -1199,7 +1199,8 @@ export interface paths {
          *
          *     A delivery that passed its signature, replay and budget checks runs as foreground
          *     work until its answer is made: the deploy workers and reconcile wait at their next
-         *     statement outside a transaction (``store/priority.py``).
+         *     statement outside a transaction, and the event loop steps aside for at most 0.1 s
+         *     (``store/priority.py``).
          */
         post: operations["receive_hook_hooks__token__post"];
         delete?: never;
