@@ -16,8 +16,12 @@ SNAPSHOT_RESULTS = Counter("moorage_snapshot_captures", "Snapshot captures by re
 DEPLOYMENTS = Counter("moorage_deployments", "Finished deployments by status", ["status"])
 BACKGROUND_PAUSED = Counter(
     "moorage_background_paused_seconds",
-    "Time the deploy workers, reconcile and the API's event loop waited for webhook "
-    "deliveries to answer (store/priority.py)",
+    "Time the deploy workers and reconcile waited for webhook deliveries to answer "
+    "(store/priority.py)",
+)
+LOOP_PAUSED = Counter(
+    "moorage_event_loop_paused_seconds",
+    "Time the API's event loop stepped aside for webhook deliveries (store/priority.py)",
 )
 HOOK_DELIVERIES = Counter("moorage_hook_deliveries", "Webhook calls by outcome", ["outcome"])
 OFFSITE_STALE = Gauge(

@@ -129,6 +129,12 @@ def start_server(
     raise RuntimeError(f"server did not become healthy in {SERVER_START_SECONDS} s")
 
 
+def again(api: Api, url: str) -> Api:
+    """``api``'s identity on a server started again (at ``url``) on the same data
+    directory: its token is in that store, so no CLI run (a second of CPU) makes another."""
+    return Api(url, api.token)
+
+
 def admin_api(url: str, env: dict[str, str]) -> Api:
     """An admin client for a server started with ``env``, through the offline CLI."""
     out = subprocess.run(

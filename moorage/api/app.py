@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from typing import Any
 
 from fastapi import FastAPI
@@ -91,12 +91,19 @@ def create_app(server: Server) -> FastAPI:
         # aside as the deploy workers do: ``store/priority.py``.
         loop = asyncio.get_running_loop()
         priority = server.db.priority
-        undo = priority.on_open(lambda: loop.call_soon_threadsafe(priority.step_aside))
-        server.start()  # start-up recovery, in order, then the background threads
+
+        def step_aside() -> None:
+            with suppress(RuntimeError):  # the loop closed meanwhile: nothing to pause
+                loop.call_soon_threadsafe(priority.step_aside)
+
+        undo = priority.on_open(step_aside)
         try:
-            yield
+            server.start()  # start-up recovery, in order, then the background threads
+            try:
+                yield
+            finally:
+                server.stop()
         finally:
-            server.stop()
             undo()
 
     app = _routes_only(lifespan)

@@ -11,7 +11,8 @@ the interpreter: on two cores, under a 200-way fan-out every 2 s, the workers he
 
 The contract:
 
-- ``Priority.foreground()``: a block of latency-bound work. It never waits itself.
+- ``Priority.foreground()``: a block of latency-bound work. It never waits itself; the
+  first open block calls the ``Priority.on_open`` callbacks, which must not block.
 - ``Priority.background()``: marks the calling thread's block as background work.
 - ``Priority.checkpoint()``: a background thread's safe point. While any foreground
   block is open it waits, then goes on; it waits at most ``MAX_PAUSE`` s at a time, and
@@ -23,8 +24,12 @@ The contract:
   every request, and under a closed loop of reads it held half of the interpreter, so a
   delivery's thread waited for the GIL behind it at every statement. The loop blocks
   (waiting on an event, which lets go of the GIL) until the block ends, at most
-  ``LOOP_PAUSE`` s, under the same run-as-long-as-it-waited rule: reads wait out a
-  delivery (about 20 ms of work), and a stream of deliveries at most halves them.
+  ``LOOP_PAUSE`` s, under the same run-as-long-as-it-waited rule: a read waits at most
+  that long (a delivery is about 20 ms of work), and a stream of deliveries at most
+  halves the loop's time. It stops early while another thread's connection is inside a
+  transaction (a request the loop must finish, holding locks a delivery may need).
+  Deliveries are rate-limited per trigger, not in all: an operator with many triggers
+  can keep the loop at that half.
 - ``Priority.watch(engine)``: every statement a background thread sends while no
   connection it has checked out has a transaction open (SQLite: no ``BEGIN`` yet, as
   ``sqlite3`` begins one only before a write; PostgreSQL: the first statement of a
@@ -35,6 +40,7 @@ The contract:
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -45,8 +51,11 @@ from sqlalchemy import Engine, event
 
 from moorage import metrics
 
+log = logging.getLogger(__name__)
+
 MAX_PAUSE = 0.25  # seconds a background thread waits at one checkpoint, at most
 LOOP_PAUSE = 0.1  # seconds the event loop steps aside at a time, at most (SPEC 8: 100 ms)
+LOOP_POLL = 0.002  # seconds between a stepping-aside loop's looks at what others hold
 IDLE = 0  # psycopg.pq.TransactionStatus.IDLE: no transaction open on the connection
 HELD_BY = "moorage.priority.held_by"  # a pool record's info: the list it is on
 
@@ -73,34 +82,53 @@ def in_transaction(dbapi_connection: Any) -> bool:
 class Priority:
     """One process's foreground blocks and the background threads that yield to them."""
 
-    def __init__(self, max_pause: float = MAX_PAUSE) -> None:
+    def __init__(self, max_pause: float = MAX_PAUSE, loop_pause: float = LOOP_PAUSE) -> None:
         self.max_pause = max_pause
+        self.loop_pause = loop_pause
         self._open = 0
         self._lock = threading.Lock()
         self._clear = threading.Event()
         self._clear.set()
         self._local = threading.local()
         self._openers: list[Callable[[], object]] = []
+        self._in_blocks: dict[int, int] = {}  # thread ident -> its open blocks
+        self._others: dict[int, tuple[Any, int]] = {}  # id(record) -> (record, owner)
         self.pauses = 0
         """Checkpoints that waited; ``/metrics`` has their time as
         ``moorage_background_paused_seconds_total``."""
         self.paused_seconds = 0.0
+        self.loop_pauses = 0
+        """Times the event loop stepped aside; ``/metrics`` has their time as
+        ``moorage_event_loop_paused_seconds_total``."""
+        self.loop_paused_seconds = 0.0
 
     @contextmanager
     def foreground(self) -> Iterator[None]:
-        """Background threads wait at their checkpoints until the block ends."""
+        """Background threads wait at their checkpoints until the block ends, and the
+        ``on_open`` callbacks are called when it is the first open one (an error of one is
+        logged, never raised: the block opens regardless). Never open a block on the
+        event loop's thread, nor hold one across an ``await``: the loop would wait for
+        itself until ``loop_pause`` ran out."""
+        me = threading.get_ident()
         with self._lock:
             self._open += 1
+            self._in_blocks[me] = self._in_blocks.get(me, 0) + 1
             first = self._open == 1
             self._clear.clear()
-        if first:
-            for opened in list(self._openers):
-                opened()
         try:
+            if first:
+                for opened in list(self._openers):
+                    try:
+                        opened()
+                    except Exception:
+                        log.warning("a foreground block's on_open call failed", exc_info=True)
             yield
         finally:
             with self._lock:
                 self._open -= 1
+                self._in_blocks[me] -= 1
+                if not self._in_blocks[me]:
+                    del self._in_blocks[me]
                 if self._open == 0:
                     self._clear.set()
 
@@ -120,35 +148,72 @@ class Priority:
         waited. Call it only where the thread holds nothing a foreground block may need."""
         if self._open == 0 or not getattr(self._local, "background", False):
             return
-        self._wait(self.max_pause)
+        waited = self._wait(self.max_pause)
+        if waited is not None:
+            metrics.BACKGROUND_PAUSED.inc(waited)
+            with self._lock:
+                self.pauses += 1
+                self.paused_seconds += waited
 
-    def step_aside(self, most: float = LOOP_PAUSE) -> None:
-        """Block the calling thread (an event loop, from a callback ``on_open`` scheduled)
-        while a foreground block is open: at most ``most`` s, and not again until it has
-        run as long as it waited. Any thread may call it; it holds nothing meanwhile."""
-        if self._open:
-            self._wait(most)
+    def step_aside(self) -> None:
+        """The event loop's pause (scheduled on it by the ``on_open`` call the API's
+        lifespan registers): block the calling thread while a foreground block is open, at
+        most ``loop_pause`` s, and not again until it has run as long as it waited.
+
+        It stops early when a connection that no block's thread and no background thread
+        has checked out is inside a transaction (``watch`` keeps them): that is a request
+        whose session ends on a worker thread the loop must schedule (FastAPI's
+        dependency exit commits it), holding SQLite's write lock or PostgreSQL row locks
+        a delivery may need."""
+        if not self._open:
+            return
+        waited = self._wait(self.loop_pause, stop=self._others_in_transaction)
+        if waited is not None:
+            metrics.LOOP_PAUSED.inc(waited)
+            with self._lock:
+                self.loop_pauses += 1
+                self.loop_paused_seconds += waited
 
     def on_open(self, opened: Callable[[], object]) -> Callable[[], None]:
         """Call ``opened()`` (on the opening thread, so it must not block: schedule work
         elsewhere) whenever a foreground block opens while none is; returns the call that
-        undoes this."""
+        undoes this (once or more)."""
         self._openers.append(opened)
-        return lambda: self._openers.remove(opened)
 
-    def _wait(self, most: float) -> None:
-        """The calling thread's pause: until no block is open, at most ``most`` s, unless
-        it has not yet run as long as it last waited."""
+        def undo() -> None:
+            with suppress(ValueError):
+                self._openers.remove(opened)
+
+        return undo
+
+    def _wait(self, most: float, stop: Callable[[], bool] | None = None) -> float | None:
+        """The calling thread's pause until no block is open, at most ``most`` s, or until
+        ``stop()`` is true (looked at every ``LOOP_POLL`` s); ``None`` when it did not
+        wait because it has not yet run as long as it last waited, else the time waited."""
         now = time.monotonic()
         if now < getattr(self._local, "free_until", 0.0):
-            return
-        self._clear.wait(most)
+            return None
+        if stop is None:
+            self._clear.wait(most)
+        else:
+            deadline = now + most
+            while self._open and not stop():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._clear.wait(min(LOOP_POLL, left))
         waited = time.monotonic() - now
         self._local.free_until = now + 2 * waited
-        metrics.BACKGROUND_PAUSED.inc(waited)
-        with self._lock:
-            self.pauses += 1
-            self.paused_seconds += waited
+        return waited
+
+    def _others_in_transaction(self) -> bool:
+        """Whether a connection checked out by a thread that is neither background work
+        nor in a block has a transaction open."""
+        blocked = set(self._in_blocks)
+        return any(
+            owner not in blocked and in_transaction(record.dbapi_connection)
+            for record, owner in list(self._others.values())
+        )
 
     @property
     def busy(self) -> bool:
@@ -164,7 +229,8 @@ class Priority:
         A background thread's checked-out connections are kept by their pool record, and
         the record names the list it is on, so a connection checked in by another thread
         (FastAPI ends a dependency on another worker thread) or invalidated (``checkin``
-        then gets no DB-API connection) still leaves it. Other threads keep nothing."""
+        then gets no DB-API connection) still leaves it. Other threads' connections are
+        kept by record too, with the thread that checked them out, for ``step_aside``."""
         local = self._local
 
         def checkout(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
@@ -172,8 +238,11 @@ class Priority:
                 held = local.__dict__.setdefault("held", [])
                 held.append(record)
                 record.info[HELD_BY] = held
+            else:
+                self._others[id(record)] = (record, threading.get_ident())
 
         def checkin(_dbapi_connection: Any, record: Any) -> None:
+            self._others.pop(id(record), None)
             held = record.info.pop(HELD_BY, None)
             if held is not None:
                 with suppress(ValueError):

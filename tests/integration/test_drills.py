@@ -18,7 +18,7 @@ import pytest
 from tests.conftest import (
     Api,
     Server,
-    admin_api,
+    again,
     assert_error,
     start_server,
     stop_server,
@@ -233,9 +233,9 @@ def test_killed_mid_drill_leaves_no_sandbox(tmp_path: Path) -> None:
         assert sandbox_left(data, did), "the sandbox should exist when the server died"
     finally:
         stop_server(proc)
-    proc, url, env = start_server(data, common)
+    proc, url, _env = start_server(data, common)
     try:
-        site.api = admin_api(url, env)
+        site.api = again(site.api, url)
         row = site.api.get(f"/api/workloads/{site.id}/snapshots/{snap['id']}/drills/{did}").json()
         assert row["status"] == "failed" and "stopped during the drill" in row["error"]
         assert sandbox_left(data, did) == []

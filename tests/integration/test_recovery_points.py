@@ -19,6 +19,7 @@ from tests.conftest import (
     Api,
     Server,
     admin_api,
+    again,
     assert_error,
     free_port,
     start_server,
@@ -219,7 +220,7 @@ def test_killed_after_each_part_recovers_all_old_or_all_new(tmp_path: Path, n: i
         stop_server(proc)
     proc, url, env = start_server(data, {})
     try:
-        stage.api = admin_api(url, env)
+        stage.api = again(stage.api, url)
         row = stage.api.get(f"/api/projects/crash/recovery-points/{point['id']}").json()
         trees = stage.trees()
         for position, name in enumerate(order):

@@ -25,6 +25,7 @@ from tests.conftest import (
     Api,
     Server,
     admin_api,
+    again,
     assert_error,
     free_port,
     login,
@@ -434,9 +435,9 @@ def assert_recovered(
     expect: str,
     status: str,
 ) -> None:
-    proc, url, env = start_server(data, common)
+    proc, url, _env = start_server(data, common)
     try:
-        site.api = admin_api(url, env)
+        site.api = again(site.api, url)
         # Recovery ran before the server answered: the volumes are decided already.
         assert site.trees() == (live_trees if expect == "old" else snapshot_trees)
         row = site.api.get(f"/api/workloads/{site.id}/restores/{rid}").json()

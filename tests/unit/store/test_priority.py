@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 
 from sqlalchemy import text
@@ -82,28 +83,26 @@ def test_a_block_that_never_ends_slows_background_work_but_never_stops_it() -> N
 def test_a_step_aside_waits_for_the_open_block_of_any_thread_and_only_then() -> None:
     """The event loop's pause (``step_aside``) needs no background mark: it waits while a
     block is open, and returns at once when none is."""
-    priority = Priority()
-    priority.step_aside(LONG)  # no block: no wait
-    assert priority.pauses == 0
+    priority = Priority(loop_pause=LONG)
+    priority.step_aside()  # no block: no wait
+    assert priority.loop_pauses == 0
     passed = threading.Event()
     with priority.foreground():
-        thread = threading.Thread(
-            target=steps(lambda: priority.step_aside(LONG), passed.set), daemon=True
-        )
+        thread = threading.Thread(target=steps(priority.step_aside, passed.set), daemon=True)
         thread.start()
         assert not passed.wait(0.3)
     assert passed.wait(10)
     thread.join(10)
-    assert priority.pauses == 1
+    assert (priority.loop_pauses, priority.pauses) == (1, 0)
 
 
 def test_a_step_aside_is_bounded_and_then_runs_as_long_as_it_waited() -> None:
-    priority = Priority()
+    priority = Priority(loop_pause=0.2)
     with priority.foreground():
-        priority.step_aside(0.05)  # the block stays open: the bound ends the wait
-        priority.step_aside(0.05)  # at once: it has not yet run as long as it waited
-    assert priority.pauses == 1
-    assert 0.05 <= priority.paused_seconds < 1.0
+        priority.step_aside()  # the block stays open: the bound ends the wait
+        priority.step_aside()  # at once: it has not yet run as long as it waited
+    assert priority.loop_pauses == 1
+    assert 0.2 <= priority.loop_paused_seconds < 5.0
 
 
 def test_on_open_is_called_when_a_first_block_opens_until_undone() -> None:
@@ -117,9 +116,61 @@ def test_on_open_is_called_when_a_first_block_opens_until_undone() -> None:
         pass
     assert opened == [True, True]  # called with the block already open
     undo()
+    undo()  # undoing twice is harmless
     with priority.foreground():
         pass
     assert opened == [True, True]
+
+
+def test_a_failing_on_open_call_neither_fails_the_block_nor_leaves_it_open() -> None:
+    priority = Priority()
+
+    def broken() -> None:
+        raise RuntimeError("the loop is closed")
+
+    priority.on_open(broken)
+    ran = False
+    with priority.foreground():
+        ran = True
+    assert ran and not priority.busy
+    priority.checkpoint()  # nothing open: nothing waits
+
+
+def test_a_step_aside_ends_when_another_request_holds_a_transaction(db: Database) -> None:
+    """A connection a plain thread (an API request's worker) holds inside a transaction
+    ends the loop's pause: that request may need the loop to commit (FastAPI ends its
+    session in a dependency exit the loop schedules), and the block may need its locks.
+    The block's own thread and background threads do not count."""
+    priority = db.priority
+    priority.loop_pause = LONG
+    probed(db)
+    holding, release = threading.Event(), threading.Event()
+
+    def request() -> None:  # a write left open, as a route that returned leaves it
+        with db.session() as s:
+            s.execute(text("UPDATE probe SET n = n + 1 WHERE id = 1"))
+            holding.set()
+            release.wait(30)
+
+    with priority.foreground():
+        with db.session() as s:  # the block's own transaction does not end the pause
+            s.execute(text("UPDATE probe SET n = n + 2 WHERE id = 1"))
+            started = time.monotonic()
+            stepped = threading.Thread(target=priority.step_aside, daemon=True)
+            stepped.start()
+            assert stepped.is_alive() and not priority.loop_pauses
+            s.rollback()
+        time.sleep(0.1)
+        assert stepped.is_alive()  # still aside: no one else is in a transaction
+        writer = threading.Thread(target=request, daemon=True)
+        writer.start()
+        assert holding.wait(10)
+        stepped.join(10)
+        assert not stepped.is_alive()  # the open write ended the pause, not the block
+        assert time.monotonic() - started < LONG
+    release.set()
+    writer.join(10)
+    assert priority.loop_pauses == 1
 
 
 def test_the_background_mark_ends_with_its_block() -> None:
