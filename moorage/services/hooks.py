@@ -41,6 +41,11 @@ from moorage.store.states import DeliveryOutcome, DeliverySignature
 from moorage.store.tables import Delivery, DeliveryClaim, Trigger, utcnow
 
 KEEP_DELIVERIES = 100
+KEEP_CLAIMS = 1000
+"""Claims kept per trigger at most, newest first, even within the window: without a
+secret anyone with the URL can send new delivery ids, and each would stay a row for the
+whole window (about 14 M a day at the highest rate limit). A signed delivery's replay is
+also caught by its delivery row, which the log keeps for the window (``_tidy``)."""
 TIDY_EVERY = 10
 """A trigger's delivery log is rotated, and its expired claims dropped, on every 10th row
 this process writes for it (``_tidy``)."""
@@ -110,10 +115,11 @@ def _log(
 
 
 def _tidy(session: Session, trigger: Trigger) -> None:
-    """Rotate the delivery log and drop expired claims: two statements, run on every
-    ``TIDY_EVERY``-th delivery row, not on each (every statement of a fan-out's
-    transaction costs it a wait for the GIL under load). Meanwhile the log holds up to
-    ``TIDY_EVERY`` rows more than it shows; ``deliveries`` shows the newest
+    """Rotate the delivery log and drop expired claims and those past ``KEEP_CLAIMS``: a
+    few statements, run on every ``TIDY_EVERY``-th delivery row, not on each (every
+    statement of a fan-out's transaction costs it a wait for the GIL under load).
+    Meanwhile the log holds up to ``TIDY_EVERY`` rows more than it shows, and the claims
+    as many more than ``KEEP_CLAIMS``; ``deliveries`` shows the newest
     ``KEEP_DELIVERIES``, and a claim past the window is taken over where it stands
     (``_take``)."""
     # Claims a concurrent delivery is taking over (it holds their rows) are skipped, not
@@ -129,6 +135,25 @@ def _tidy(session: Session, trigger: Trigger) -> None:
             tuple_(DeliveryClaim.trigger_id, DeliveryClaim.key).in_(expired)
         )
     )
+    # And past the newest KEEP_CLAIMS, however young (an unsigned trigger's flood).
+    oldest_kept = session.scalars(
+        select(DeliveryClaim.at)
+        .where(DeliveryClaim.trigger_id == trigger.id)
+        .order_by(DeliveryClaim.at.desc())
+        .offset(KEEP_CLAIMS - 1)
+        .limit(1)
+    ).first()
+    if oldest_kept is not None:
+        surplus = (
+            select(DeliveryClaim.trigger_id, DeliveryClaim.key)
+            .where(DeliveryClaim.trigger_id == trigger.id, DeliveryClaim.at < oldest_kept)
+            .with_for_update(skip_locked=True)
+        )
+        session.execute(
+            delete(DeliveryClaim).where(
+                tuple_(DeliveryClaim.trigger_id, DeliveryClaim.key).in_(surplus)
+            )
+        )
     # Keep the newest KEEP_DELIVERIES per trigger, and any older signed delivery that
     # still guards against its replay (by id or body): else a flood of refused calls would
     # rotate it out. (Only signed ones: nobody without the secret can make those.)

@@ -215,6 +215,54 @@ def test_a_claim_lasts_the_replay_window_and_no_longer(
     assert [o for _, o, _ in outcomes(db, hook)] == ["queued", "duplicate", "queued"]
 
 
+@pytest.fixture
+def few_claims(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``KEEP_CLAIMS`` 4, a tidy every 3rd row, and a clock a second on at each reading."""
+    monkeypatch.setattr(hooks, "KEEP_CLAIMS", 4)
+    monkeypatch.setattr(hooks, "TIDY_EVERY", 3)
+    start = utcnow()
+    tick = iter(range(10_000))
+    monkeypatch.setattr(hooks, "utcnow", lambda: start + timedelta(seconds=next(tick)))
+
+
+def test_claims_stay_bounded_under_a_flood_of_new_delivery_ids(
+    db: Database, registry: Registry, few_claims: None
+) -> None:
+    """Without a secret anyone with the URL sends new delivery ids, each a claim for the
+    whole window: past ``KEEP_CLAIMS`` the oldest go at the next tidy, however young."""
+    hook = make_hook(db, registry, {"provider": "generic"})
+    counts = []
+    for n in range(20):
+        request = HookRequest(headers={"x-moorage-delivery": f"u-{n}"}, body=b"{}", source="")
+        assert send(db, registry, hook, request).status == 202
+        counts.append(len(claims(db, hook)))
+    assert max(counts) <= 4 + 3
+    kept = claims(db, hook)
+    assert "id:u-19" in kept and "id:u-0" not in kept  # the newest stay
+
+
+def test_a_signed_delivery_whose_claim_went_is_still_a_duplicate(
+    db: Database, registry: Registry, few_claims: None
+) -> None:
+    """Its delivery row, which the log keeps for the window, guards it."""
+    hook = make_hook(db, registry, {"provider": "github", "secret": SECRET})
+    first = delivery(push(0), "s-0", SECRET)
+    assert send(db, registry, hook, first).status == 202
+    for n in range(1, 12):
+        ran(db)
+        assert send(db, registry, hook, delivery(push(n), f"s-{n}", SECRET)).status == 202
+    digest = hashlib.sha256(push(0)).hexdigest()
+    assert not {"id:s-0", f"sha256:{digest}"} & set(claims(db, hook))
+    assert send(db, registry, hook, first).status == 200
+
+
+def claims(db: Database, hook: Hook) -> list[str]:
+    with db.session() as s:
+        return list(
+            s.scalars(select(DeliveryClaim.key).where(DeliveryClaim.trigger_id == hook.trigger_id))
+        )
+
+
 def test_the_delivery_log_is_rotated_every_few_rows_and_never_grows_past_it(
     db: Database, registry: Registry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
