@@ -244,35 +244,15 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{os.getpid()}-{next(_counter)}"
 
 
-LONGEST_FIRST = (
-    "tests/e2e/test_readme_tour.py",
-    "tests/integration/test_audit_rows.py",
-    "tests/e2e/test_languages.py",
-    "tests/storage/test_disaster_recovery.py",
-    "tests/integration/test_concurrency.py",
-    "tests/integration/test_recovery_points.py",
-    "tests/unit/test_imports.py",
-    "tests/web/test_toolchain.py",
-    "tests/unit/storage/test_encryption.py",
-)
-"""Files whose tests run one to three minutes each on a loaded machine (``--durations``),
-handed to the workers first: the workers take tests in collection order, and a long one
-taken last (the web toolchain's were collected last) kept one worker busy after the
-others had finished. Whole files move, in their own order, so module fixtures still set
-up once."""
-
-
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under ``--dist loadgroup``: the ``LONGEST_FIRST`` files first, and the group marks
-    honoured. Pytest-xdist 3.8 groups by an ``@group`` suffix
+    """``--dist loadgroup`` under pytest 9: pytest-xdist 3.8 groups by an ``@group`` suffix
     it writes into ``item._nodeid``, which pytest 9 no longer reads (a node's id is the
     structured ``item._id``), so every ``xdist_group`` mark was ignored and, among others,
     four workers each started the proxy tests' Caddy on the same fixed ports. This writes
     the suffix into the id's string form, the one the controller schedules by."""
     if not getattr(config.option, "loadgroup", False):
         return
-    items.sort(key=lambda item: not item.nodeid.startswith(LONGEST_FIRST))  # stable
     for item in items:
         names = sorted(
             {
