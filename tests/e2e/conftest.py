@@ -11,12 +11,13 @@ import json
 import os
 import re
 import subprocess
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, Request, expect, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.conftest import ADMIN_PASSWORD, REPO, Server
@@ -38,6 +39,11 @@ I18N = REPO / "web" / "src" / "lib" / "i18n"
 CHUNK_CANCELLED = ("Failed to fetch dynamically imported module", "Unable to preload CSS")
 """Chromium's and Vite's words for a page part (script, stylesheet) whose fetch failed
 or was cancelled."""
+LATE_CANCEL_SECONDS = 5.0
+"""How long after a test's navigation a cancelled page part of the old page may still be
+reported: Chromium may run the new page in another renderer process, whose events are not
+ordered with the old one's, so the old page's error can arrive after ``goto`` returned (CI
+on 58d4464: the root layout's chunk, reported after ``ui.go`` had returned)."""
 # An assertion waits as long as an action does (`set_default_timeout` below): on two cores
 # under four workers a write the page waits for can take longer than Playwright's 5 s.
 expect.set_options(timeout=20_000)
@@ -59,43 +65,44 @@ class Ui:
     def __init__(self, page: Page, server: Server) -> None:
         self.page = page
         self.server = server
-        self._noted: list[str] = []
-        self._cancelled: set[str] = set()  # paths of requests Chromium cancelled
+        self.errors: list[str] = []
+        self._leaving = False
+        self._left_at = -LATE_CANCEL_SECONDS
         page.on("pageerror", self._page_error)
         # The UI's handleError (web/src/hooks.client.ts): why a page showed its error page.
         page.on("console", self._console)
-        page.on("requestfailed", self._request_failed)
         page.set_default_timeout(20_000)
 
-    @property
-    def errors(self) -> list[str]:
-        """The page's errors so far, but a page part whose fetch was cancelled: a
-        navigation (the test's, or the app's own) cancels the old page's fetches, and a
-        part still loading then fails on the way out (an uncaught error, or the old
-        page's error page logged by handleError), which no person sees. It is judged
-        when read, not when noted: Chromium may run the new page in another renderer
-        process, so the old page's error can come after the navigation returned and
-        before or after the cancelled request's own event (CI on 58d4464)."""
-        return [e for e in self._noted if not self._part_cancelled(e)]
-
-    def _part_cancelled(self, error: str) -> bool:
-        return any(words in error for words in CHUNK_CANCELLED) and any(
-            path in error for path in self._cancelled
-        )
-
     def _page_error(self, error: Exception) -> None:
-        self._noted.append(str(error))
+        self._note(str(error))
 
     def _console(self, message: ConsoleMessage) -> None:
         if message.type == "error" and message.text.startswith("page failed"):
-            self._noted.append(message.text)
+            self._note(message.text)
 
-    def _request_failed(self, request: Request) -> None:
-        if "ERR_ABORTED" in (request.failure or ""):
-            self._cancelled.add(urlsplit(request.url).path)
+    def _note(self, error: str) -> None:
+        # A navigation the test makes cancels the old page's fetches: a page part still
+        # loading then fails on the way out (an uncaught error, or the old page's error
+        # page logged by handleError), which no person sees, possibly reported a moment
+        # after the navigation returned (LATE_CANCEL_SECONDS). Anything else counts.
+        navigated = self._leaving or time.monotonic() - self._left_at < LATE_CANCEL_SECONDS
+        if navigated and any(words in error for words in CHUNK_CANCELLED):
+            return
+        self.errors.append(error)
+
+    @contextmanager
+    def _navigating(self) -> Iterator[None]:
+        """A navigation the test makes: what the old page cancels meanwhile is no error."""
+        self._leaving = True
+        try:
+            yield
+        finally:
+            self._leaving = False
+            self._left_at = time.monotonic()
 
     def go(self, path: str) -> Page:
-        self.page.goto(self.server.url + path)
+        with self._navigating():
+            self.page.goto(self.server.url + path)
         self.page.wait_for_load_state("networkidle")
         return self.page
 
@@ -127,8 +134,9 @@ class Ui:
 
     def reload(self) -> Page:
         """Reload the page as a person would (a page part the old page was still loading
-        is cancelled, not an error: ``errors``), and wait until it settled."""
-        self.page.reload()
+        is cancelled, not an error: ``_page_error``), and wait until it settled."""
+        with self._navigating():
+            self.page.reload()
         self.page.wait_for_load_state("networkidle")
         return self.page
 
