@@ -21,6 +21,19 @@ def _bad(message: str) -> InvalidInput:
     return InvalidInput(message, code="invalid_volume")
 
 
+def _real(path: Path | str) -> Path:
+    """``os.path.realpath(path)``; ``InvalidInput`` when a component is swapped while it
+    is read (``realpath`` lstats a component, then reads its link: a link exchanged for a
+    directory in between raises ``OSError``), so a racing path is refused as such, never
+    an internal error (``runtime/pins.open_checked`` words the same race alike)."""
+    try:
+        return Path(os.path.realpath(path))
+    except OSError as exc:
+        raise _bad(
+            f"volume path {path} changed while it was checked ({exc.strerror}); nothing was mounted"
+        ) from None
+
+
 def _check_chars(what: str, value: str) -> None:
     if not value:
         raise _bad(f"{what} must not be empty")
@@ -73,9 +86,9 @@ def host_path(
                 "they may live under"
             )
         candidate = Path("/", *parts)
-        real = Path(os.path.realpath(candidate))
+        real = _real(candidate)
         for root in volume_roots:
-            real_root = Path(os.path.realpath(root))
+            real_root = _real(root)
             if real != real_root and real.is_relative_to(real_root):
                 return candidate
         raise _bad(
@@ -89,8 +102,8 @@ def host_path(
         raise _bad("source must name a directory below the scope's base")
     base = scope_base(data_dir, project, stage, scope)
     candidate = base.joinpath(*parts)
-    real_base = Path(os.path.realpath(base))
-    real = Path(os.path.realpath(candidate))
+    real_base = _real(base)
+    real = _real(candidate)
     if real == real_base or not real.is_relative_to(real_base):
         raise _bad(f"source {source!r} resolves outside its {scope} directory")
     return candidate
@@ -110,9 +123,9 @@ def containment_base(
     Raises InvalidInput when none does (never touches disk beyond ``realpath``)."""
     if scope != "absolute":
         return scope_base(data_dir, project, stage, scope)
-    real = Path(os.path.realpath(path))
+    real = _real(path)
     for root in volume_roots:
-        real_root = Path(os.path.realpath(root))
+        real_root = _real(root)
         if real != real_root and real.is_relative_to(real_root):
             return real_root
     raise _bad(f"{path} is not below any of MOORAGE_VOLUME_ROOTS")

@@ -139,3 +139,28 @@ def test_bad_targets_are_refused(target: str) -> None:
 
 def test_targets_are_normalised() -> None:
     assert normalize_target("/var//lib/./pg/") == "/var/lib/pg"
+
+
+@pytest.mark.parametrize("scope", ["stage", "project", "absolute"])
+@pytest.mark.parametrize("error", [FileNotFoundError, NotADirectoryError, OSError])
+def test_a_component_swapped_while_it_is_resolved_is_refused_not_an_internal_error(
+    tree: dict[str, Path], monkeypatch: pytest.MonkeyPatch, scope: str, error: type[OSError]
+) -> None:
+    """``realpath`` lstats a component and then reads its link: one exchanged in between
+    raises ``OSError`` (run 23 of session 10: "internal error" from a deploy racing
+    ``tests/integration/test_volume_pins.py``'s flipper). It is a refusal naming the race."""
+
+    def swapped(_path: object) -> str:
+        raise error(22, "Invalid argument")
+
+    monkeypatch.setattr(os.path, "realpath", swapped)
+    source = f"{tree['root']}/pg" if scope == "absolute" else "db"
+    with pytest.raises(InvalidInput, match="changed while it was checked"):
+        host_path(
+            data_dir=tree["data"],
+            volume_roots=(tree["root"],),
+            project="shop",
+            stage="prod",
+            scope=scope,
+            source=source,
+        )
