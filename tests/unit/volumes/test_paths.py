@@ -55,14 +55,7 @@ def test_an_accepted_source_always_resolves_inside_its_base(
     else:
         source = prefix + source
     try:
-        path = host_path(
-            data_dir=tree["data"],
-            volume_roots=(tree["root"],),
-            project="shop",
-            stage="prod",
-            scope=scope,
-            source=source,
-        )
+        path = resolve(tree, scope, source)
     except InvalidInput as exc:
         assert exc.code == "invalid_volume"
         return
@@ -70,6 +63,18 @@ def test_an_accepted_source_always_resolves_inside_its_base(
     assert _inside(path, base), (scope, source, path)
     assert not _inside(path, tree["outside"]) and Path(os.path.realpath(path)) != tree["outside"]
     assert "\x00" not in str(path) and ".." not in path.parts
+
+
+def resolve(tree: dict[str, Path], scope: str, source: str) -> Path:
+    """``host_path`` of ``source`` for project ``shop``, stage ``prod``, under ``tree``."""
+    return host_path(
+        data_dir=tree["data"],
+        volume_roots=(tree["root"],),
+        project="shop",
+        stage="prod",
+        scope=scope,
+        source=source,
+    )
 
 
 @pytest.mark.parametrize(
@@ -95,14 +100,7 @@ def test_an_accepted_source_always_resolves_inside_its_base(
 def test_escapes_are_refused(tree: dict[str, Path], scope: str, source: str) -> None:
     source = source.replace("ROOT", str(tree["root"]))
     with pytest.raises(InvalidInput):
-        host_path(
-            data_dir=tree["data"],
-            volume_roots=(tree["root"],),
-            project="shop",
-            stage="prod",
-            scope=scope,
-            source=source,
-        )
+        resolve(tree, scope, source)
 
 
 def test_scopes_map_to_their_documented_directories(tree: dict[str, Path]) -> None:
@@ -156,11 +154,4 @@ def test_a_component_swapped_while_it_is_resolved_is_refused_not_an_internal_err
     monkeypatch.setattr(os.path, "realpath", swapped)
     source = f"{tree['root']}/pg" if scope == "absolute" else "db"
     with pytest.raises(InvalidInput, match="changed while it was checked"):
-        host_path(
-            data_dir=tree["data"],
-            volume_roots=(tree["root"],),
-            project="shop",
-            stage="prod",
-            scope=scope,
-            source=source,
-        )
+        resolve(tree, scope, source)
