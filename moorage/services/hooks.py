@@ -122,20 +122,9 @@ def _tidy(session: Session, trigger: Trigger) -> None:
     as many more than ``KEEP_CLAIMS``; ``deliveries`` shows the newest
     ``KEEP_DELIVERIES``, and a claim past the window is taken over where it stands
     (``_take``)."""
-    # Claims a concurrent delivery is taking over (it holds their rows) are skipped, not
-    # waited for: two transactions locking two claims in opposite orders would deadlock
-    # on PostgreSQL. (SQLite has one writer; FOR UPDATE is not rendered there.)
-    expired = (
-        select(DeliveryClaim.trigger_id, DeliveryClaim.key)
-        .where(DeliveryClaim.trigger_id == trigger.id, DeliveryClaim.at < utcnow() - REPLAY_WINDOW)
-        .with_for_update(skip_locked=True)
-    )
-    session.execute(
-        delete(DeliveryClaim).where(
-            tuple_(DeliveryClaim.trigger_id, DeliveryClaim.key).in_(expired)
-        )
-    )
-    # And past the newest KEEP_CLAIMS, however young (an unsigned trigger's flood).
+    # Claims past the window, and past the newest KEEP_CLAIMS however young (an unsigned
+    # trigger's flood): one cutoff, the later of the two.
+    claims_before = utcnow() - REPLAY_WINDOW
     oldest_kept = session.scalars(
         select(DeliveryClaim.at)
         .where(DeliveryClaim.trigger_id == trigger.id)
@@ -144,16 +133,20 @@ def _tidy(session: Session, trigger: Trigger) -> None:
         .limit(1)
     ).first()
     if oldest_kept is not None:
-        surplus = (
-            select(DeliveryClaim.trigger_id, DeliveryClaim.key)
-            .where(DeliveryClaim.trigger_id == trigger.id, DeliveryClaim.at < oldest_kept)
-            .with_for_update(skip_locked=True)
+        claims_before = max(claims_before, oldest_kept)
+    # Claims a concurrent delivery is taking over (it holds their rows) are skipped, not
+    # waited for: two transactions locking two claims in opposite orders would deadlock
+    # on PostgreSQL. (SQLite has one writer; FOR UPDATE is not rendered there.)
+    dropped = (
+        select(DeliveryClaim.trigger_id, DeliveryClaim.key)
+        .where(DeliveryClaim.trigger_id == trigger.id, DeliveryClaim.at < claims_before)
+        .with_for_update(skip_locked=True)
+    )
+    session.execute(
+        delete(DeliveryClaim).where(
+            tuple_(DeliveryClaim.trigger_id, DeliveryClaim.key).in_(dropped)
         )
-        session.execute(
-            delete(DeliveryClaim).where(
-                tuple_(DeliveryClaim.trigger_id, DeliveryClaim.key).in_(surplus)
-            )
-        )
+    )
     # Keep the newest KEEP_DELIVERIES per trigger, and any older signed delivery that
     # still guards against its replay (by id or body): else a flood of refused calls would
     # rotate it out. (Only signed ones: nobody without the secret can make those.)

@@ -85,13 +85,12 @@ class Priority:
     def __init__(self, max_pause: float = MAX_PAUSE, loop_pause: float = LOOP_PAUSE) -> None:
         self.max_pause = max_pause
         self.loop_pause = loop_pause
-        self._open = 0
         self._lock = threading.Lock()
         self._clear = threading.Event()
         self._clear.set()
         self._local = threading.local()
         self._openers: list[Callable[[], object]] = []
-        self._in_blocks: dict[int, int] = {}  # thread ident -> its open blocks
+        self._in_blocks: dict[int, int] = {}  # thread ident -> its open blocks (none: idle)
         self._others: dict[int, tuple[Any, int]] = {}  # id(record) -> (record, owner)
         self.pauses = 0
         """Checkpoints that waited; ``/metrics`` has their time as
@@ -111,9 +110,8 @@ class Priority:
         itself until ``loop_pause`` ran out."""
         me = threading.get_ident()
         with self._lock:
-            self._open += 1
+            first = not self._in_blocks
             self._in_blocks[me] = self._in_blocks.get(me, 0) + 1
-            first = self._open == 1
             self._clear.clear()
         try:
             if first:
@@ -125,11 +123,10 @@ class Priority:
             yield
         finally:
             with self._lock:
-                self._open -= 1
                 self._in_blocks[me] -= 1
                 if not self._in_blocks[me]:
                     del self._in_blocks[me]
-                if self._open == 0:
+                if not self._in_blocks:
                     self._clear.set()
 
     @contextmanager
@@ -146,7 +143,7 @@ class Priority:
         """Wait while a foreground block is open, if the calling thread is background
         work: at most ``max_pause`` s, and not again until it has run as long as it
         waited. Call it only where the thread holds nothing a foreground block may need."""
-        if self._open == 0 or not getattr(self._local, "background", False):
+        if not self._in_blocks or not getattr(self._local, "background", False):
             return
         waited = self._wait(self.max_pause)
         if waited is not None:
@@ -165,7 +162,7 @@ class Priority:
         whose session ends on a worker thread the loop must schedule (FastAPI's
         dependency exit commits it), holding SQLite's write lock or PostgreSQL row locks
         a delivery may need."""
-        if not self._open:
+        if not self._in_blocks:
             return
         waited = self._wait(self.loop_pause, stop=self._others_in_transaction)
         if waited is not None:
@@ -197,7 +194,7 @@ class Priority:
             self._clear.wait(most)
         else:
             deadline = now + most
-            while self._open and not stop():
+            while self._in_blocks and not stop():
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
@@ -209,7 +206,8 @@ class Priority:
     def _others_in_transaction(self) -> bool:
         """Whether a connection checked out by a thread that is neither background work
         nor in a block has a transaction open."""
-        blocked = set(self._in_blocks)
+        with self._lock:
+            blocked = set(self._in_blocks)
         return any(
             owner not in blocked and in_transaction(record.dbapi_connection)
             for record, owner in list(self._others.values())
@@ -218,7 +216,7 @@ class Priority:
     @property
     def busy(self) -> bool:
         """Whether a foreground block is open."""
-        return self._open > 0
+        return bool(self._in_blocks)
 
     def watch(self, engine: Engine) -> None:
         """Make each statement a background thread sends on ``engine`` a checkpoint while
@@ -249,7 +247,7 @@ class Priority:
                     held.remove(record)
 
         def before(*_args: Any) -> None:
-            if not self._open or not getattr(local, "background", False):
+            if not self._in_blocks or not getattr(local, "background", False):
                 return
             records = tuple(getattr(local, "held", ()))
             if not any(in_transaction(r.dbapi_connection) for r in records):

@@ -76,10 +76,7 @@ def emptied(database: Database) -> None:
             for table in reversed(Base.metadata.sorted_tables):
                 conn.execute(table.delete())
             return
-    Base.metadata.drop_all(database.engine)  # an earlier test's tables
-    with database.engine.begin() as conn:
-        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-    database.migrate()
+    test_store.rebuilt(database)
 
 
 ADA = Actor(user_id="us_ada", username="ada", role="admin", via="token")

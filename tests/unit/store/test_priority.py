@@ -141,9 +141,8 @@ def test_a_step_aside_ends_when_another_request_holds_a_transaction(db: Database
     ends the loop's pause: that request may need the loop to commit (FastAPI ends its
     session in a dependency exit the loop schedules), and the block may need its locks.
     The block's own thread and background threads do not count."""
-    priority = db.priority
+    priority = probed(db)
     priority.loop_pause = LONG
-    probed(db)
     holding, release = threading.Event(), threading.Event()
 
     def request() -> None:  # a write left open, as a route that returned leaves it
@@ -158,7 +157,8 @@ def test_a_step_aside_ends_when_another_request_holds_a_transaction(db: Database
             started = time.monotonic()
             stepped = threading.Thread(target=priority.step_aside, daemon=True)
             stepped.start()
-            assert stepped.is_alive() and not priority.loop_pauses
+            assert stepped.is_alive()
+            assert priority.loop_pauses == 0
             s.rollback()
         time.sleep(0.1)
         assert stepped.is_alive()  # still aside: no one else is in a transaction

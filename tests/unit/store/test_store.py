@@ -57,14 +57,21 @@ def pg_url() -> Iterator[str]:
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     if request.param == "sqlite":
         database = Database(f"sqlite:///{tmp_path / 'moorage.db'}")
+        database.migrate()
     else:
         database = Database(request.getfixturevalue("pg_url"))
-        with database.engine.begin() as conn:
-            Base.metadata.drop_all(conn)
-            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-    database.migrate()
+        rebuilt(database)
     yield database
     database.dispose()
+
+
+def rebuilt(database: Database) -> None:
+    """Drop every table of ``database`` (a PostgreSQL one keeps an earlier test's) and
+    migrate it anew."""
+    with database.engine.begin() as conn:
+        Base.metadata.drop_all(conn)
+        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    database.migrate()
 
 
 @pytest.fixture(scope="module")
