@@ -166,6 +166,14 @@ CASES: list[Case] = [
         service="networks.n",
         hidden={"X": "moorage_other_production"},
     ),
+    c("moorage_label", '    labels:\n      moorage.pin.0: \'{"source": "/", "base": "/"}\'\n'),
+    c("moorage_label", "    labels:\n      - '${X:-app}=1'\n", hidden={"X": "moorage.drill"}),
+    c(
+        "moorage_label",
+        "    volumes:\n      - data:/data\nvolumes:\n  data:\n    labels:\n"
+        "      moorage.workload: w\n",
+        service="volumes.data",
+    ),
     c(
         "network_driver",
         "    networks: [n]\nnetworks:\n  n:\n    driver: macvlan\n",

@@ -141,3 +141,44 @@ def test_a_path_flipped_during_deploys_never_mounts_the_link_target(
             assert "outside" in what or "changed while it was checked" in what, outcomes
     assert sorted(p.name for p in (flippable["outside"] / "data").iterdir()) == ["canary-outside"]
     server.operator.delete(f"/api/workloads/{workload['id']}")
+
+
+@pytest.mark.parametrize(
+    "label",
+    [
+        "moorage.pin.x={}",
+        "moorage.pin.0=not json",
+        "moorage.pin.0=[1]",
+        'moorage.pin.0={"source": null, "base": "/"}',
+        'moorage.pin.0={"source": "/"}',
+    ],
+)
+def test_a_pin_label_moorage_did_not_write_fails_the_start_clearly(
+    label: str, tmp_path: Path
+) -> None:
+    """Compose containers are made by Compose, from a file whose labels the policy judges
+    (row ``moorage_label``); one that still carries a malformed pin label (an admin's
+    file) fails to start with an engine error naming it, never a crash."""
+    from moorage.errors import EngineError
+    from moorage.runtime.docker import DockerEngine
+    from moorage.runtime.pins import Pins
+    from tests.conftest import RUN_ID, TEST_LABEL
+
+    name = unique("badpin")
+    _docker(
+        "create",
+        "--name",
+        name,
+        "--label",
+        f"{TEST_LABEL}={RUN_ID}",
+        "--label",
+        label,
+        "moorage-test/httpd:1",
+    )
+    try:
+        engine = DockerEngine(pins=Pins(tmp_path / "run", "badpin"))
+        with pytest.raises(EngineError, match="not a pin Moorage wrote"):
+            engine.start(name)
+        assert _docker("inspect", "--format", "{{.State.Running}}", name).strip() == "false"
+    finally:
+        _docker("rm", "-f", name)

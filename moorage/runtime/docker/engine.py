@@ -198,9 +198,16 @@ class DockerEngine:
         labels = (attrs.get("Config") or {}).get("Labels") or {}
         for key, value in labels.items():
             if key.startswith(LABEL_PIN + "."):
-                index = int(key.rsplit(".", 1)[1])
-                wanted = json.loads(value)
-                self._pins.pin(name, index, Path(wanted["source"]), Path(wanted["base"]))
+                try:
+                    index = int(key.removeprefix(LABEL_PIN + "."))
+                    wanted = json.loads(value)
+                    source, base = Path(wanted["source"]), Path(wanted["base"])
+                except (ValueError, TypeError, KeyError) as exc:
+                    raise EngineError(
+                        f"container {name} carries a label {key}={value!r} that is not a pin "
+                        "Moorage wrote; recreate it (deploy again) to start it"
+                    ) from exc
+                self._pins.pin(name, index, source, base)
 
     def prune_pins(self) -> list[str]:
         """Unpin containers that no longer exist (removed behind Moorage's back, or by a

@@ -353,3 +353,34 @@ def network_drivers(model: Model, scope: Scope) -> Iterator[Finding]:
         for key, endpoint in attached.items() if isinstance(attached, dict) else ():
             if isinstance(endpoint, dict) and is_set(endpoint.get("driver_opts")):
                 yield name, f"driver_opts on network {key}: {endpoint['driver_opts']}"
+
+
+# --- Moorage's own labels -----------------------------------------------------------------
+
+MOORAGE_LABEL_PREFIX = "moorage."  # ``runtime.engine.LABEL_*``, ``moorage.pin.<n>``...
+
+
+def _label_keys(value: Any) -> Iterator[str]:
+    """The keys of ``labels`` in either Compose syntax: a map, or a list of ``K=V``."""
+    if isinstance(value, dict):
+        yield from (str(key) for key in value)
+    else:
+        for entry in as_list(value):
+            yield str(entry).partition("=")[0]
+
+
+def moorage_labels(model: Model, scope: Scope) -> Iterator[Finding]:
+    """Labels in Moorage's namespace on a service, volume, network, secret or config of a
+    Compose file (resolved: a key may come from interpolation). The image kind has none
+    of its own (``model.written`` is empty): every label on its container is Moorage's."""
+    if not model.written:
+        return
+    for name, service in each_service(model.resolved):
+        for key in _label_keys(service.get("labels")):
+            if key.strip().lower().startswith(MOORAGE_LABEL_PREFIX):
+                yield name, f"label {key!r}"
+    for section in ("volumes", "networks", "secrets", "configs"):
+        for name, item in each_entry(model.resolved, section):
+            for key in _label_keys(item.get("labels")):
+                if key.strip().lower().startswith(MOORAGE_LABEL_PREFIX):
+                    yield f"{section}.{name}", f"label {key!r}"

@@ -322,6 +322,14 @@ RULES: tuple[Rule, ...] = (
         rules.network_drivers,
     ),
     Rule(
+        "moorage_label",
+        "a label whose key starts with `moorage.` on a service, volume, network, secret or config",
+        "Moorage finds, stops, removes and re-pins containers by these labels, as root: a "
+        "forged `moorage.pin.<n>` has Moorage bind-mount the host path it names when it "
+        "starts the container",
+        rules.moorage_labels,
+    ),
+    Rule(
         "unreviewed",
         "any attribute not in `REVIEWED` (top-level, service, volume, network, secret, config)",
         "Compose may have gained a way to reach the host since this table was written: "

@@ -189,6 +189,21 @@ CASES: dict[str, list[tuple[Model, str, str]]] = {
             "endpoint.sysctls",
         ),
     ],
+    "moorage_label": [
+        (svc({"services": {}}, labels={"moorage.pin.0": '{"source": "/"}'}), "web", "pin.0"),
+        (svc({"services": {}}, labels=["moorage.drill=d1", "app=x"]), "web", "moorage.drill"),
+        (svc({"services": {}}, labels={" Moorage.Workload": "w"}), "web", "Workload"),
+        (
+            Model({"volumes": {"v": {"labels": ["moorage.workload=w"]}}}, {"services": {}}),
+            "volumes.v",
+            "moorage.workload",
+        ),
+        (
+            Model({"networks": {"n": {"labels": {"moorage.stage": "s"}}}}, {"services": {}}),
+            "networks.n",
+            "moorage.stage",
+        ),
+    ],
     "unreviewed": [
         (svc(future_power=True), "web", "future_power"),
         (Model({"services": {}, "plugins": {}}), "plugins", "top-level"),
@@ -264,6 +279,15 @@ ALLOWED = Model(
 
 def test_what_an_operator_may_use_asks_for_nothing() -> None:
     assert review(ALLOWED, SCOPE) == []
+
+
+def test_labels_outside_moorages_namespace_and_the_image_kinds_own_ask_for_nothing() -> None:
+    """Only a Compose file's labels are judged: the image kind's container carries Moorage's
+    labels, which Moorage wrote."""
+    written = {"services": {}}
+    for labels in ({"app": "x", "moorage": "y", "com.moorage.x": "z"}, ["moorage=1"], None):
+        assert not review(svc(written, labels=labels), SCOPE), labels
+    assert not review(svc(labels={"moorage.workload": "w", "moorage.pin.0": "{}"}), SCOPE)
 
 
 def test_a_port_on_every_address_is_fine_when_that_is_the_publish_address() -> None:
