@@ -53,6 +53,9 @@ _since_tidy: dict[str, int] = {}
 """Rows written per trigger id since its last ``_tidy`` (this process's count: after a
 restart the first tidy comes at most ``TIDY_EVERY`` rows late)."""
 _tidy_lock = threading.Lock()
+FOREGROUND_KEY = "foreground"  # the RateLimiter bucket every trigger's deliveries share
+FOREGROUND_PER_MINUTE = 120  # deliveries a minute, all triggers, that run as foreground work
+UNBOUND = "no workload is bound to this trigger (bind workloads to it to deploy them)"
 REPLAY_WINDOW = timedelta(hours=24)
 # Outcomes whose delivery id may not come again.
 REPLAY_GUARDS = (DeliveryOutcome.QUEUED, DeliveryOutcome.FILTERED)
@@ -335,8 +338,12 @@ def receive(
         )
     # From here it is a delivery that spent the budget: the deploy workers wait for its
     # answer (``foreground``: ``store/priority.py``). Nothing before this point opens the
-    # block, so refused calls, replays and calls over the budget cannot hold it.
-    with foreground():
+    # block, so refused calls, replays and calls over the budget cannot hold it. Nor can
+    # more than FOREGROUND_PER_MINUTE deliveries of all triggers together (an unsigned
+    # trigger's URL is its only credential, and an operator may make many triggers):
+    # past that, a delivery is answered as ordinary work.
+    ahead = limiter.allow(FOREGROUND_KEY, FOREGROUND_PER_MINUTE)[0]
+    with foreground() if ahead else nullcontext():
         answer = _deliver(call, body_sha256)
         session.commit()  # the answer is made: the rows are there for the workers it wakes
         return answer
@@ -379,13 +386,16 @@ def _deliver(
         )
     fired = fire(session, trigger)
     queued = fired.deployments
+    # The filters' verdict says why the call matched; with no workload bound, that it
+    # matched is not why nothing was queued.
+    reason = verdict.reason if queued else f"{UNBOUND}; nothing was queued"
     delivery = _log(
         session,
         trigger,
         request,
         verdict,
         DeliveryOutcome.QUEUED,
-        verdict.reason,
+        reason,
         202,
         queued,
         body_sha256,
@@ -397,7 +407,7 @@ def _deliver(
             "queued": len(queued),
             "joined": fired.joined,
             "deployments": queued,
-            "reason": verdict.reason,
+            "reason": reason,
         },
         queued=bool(queued),
     )

@@ -28,8 +28,9 @@ The contract:
   that long (a delivery is about 20 ms of work), and a stream of deliveries at most
   halves the loop's time. It stops early while another thread's connection is inside a
   transaction (a request the loop must finish, holding locks a delivery may need).
-  Deliveries are rate-limited per trigger, not in all: an operator with many triggers
-  can keep the loop at that half.
+  Deliveries share one budget of foreground blocks (``services/hooks``:
+  ``FOREGROUND_PER_MINUTE``, 2 a second), so neither many triggers nor a leaked URL of
+  an unsigned one can keep the loop at that half; past it a delivery is ordinary work.
 - ``Priority.watch(engine)``: every statement a background thread sends while no
   connection it has checked out has a transaction open (SQLite: no ``BEGIN`` yet, as
   ``sqlite3`` begins one only before a write; PostgreSQL: the first statement of a

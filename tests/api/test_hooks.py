@@ -281,6 +281,19 @@ def test_unsigned_trigger_accepts_any_call(server: Server, project: str, deploys
     assert logged["outcome"] == "queued"
 
 
+@pytest.mark.parametrize("secret", [None, SECRET], ids=["unsigned", "signed"])
+def test_a_trigger_with_nothing_bound_says_so(server: Server, secret: str | None) -> None:
+    """Not "no filters" (why a call matched): why nothing was queued."""
+    hook = make_hook(server, {"provider": "generic", **({"secret": secret} if secret else {})})
+    body = registry_push("1.0")
+    r = call(server, hook["token"], body, headers_for("generic", body, secret))
+    assert r.status_code == 202, r.text
+    assert (r.json()["queued"], r.json()["deployments"]) == (0, [])
+    assert "no workload is bound" in r.json()["reason"], r.json()
+    (logged,) = deliveries(server, hook["id"])
+    assert "no workload is bound" in logged["reason"], logged
+
+
 # --- fan-out --------------------------------------------------------------------------
 
 FANOUT = 20

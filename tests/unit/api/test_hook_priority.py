@@ -19,7 +19,7 @@ from moorage.api.app import create_app
 from moorage.plugins.registry import Registry
 from moorage.security.roles import SYSTEM
 from moorage.server import build
-from moorage.services import triggers
+from moorage.services import hooks, triggers
 from tests.fakes.engine import FakeEngine
 from tests.fakes.world import World
 from tests.unit.api.test_cache import run
@@ -41,6 +41,20 @@ def hooked_app(world: World, config: dict[str, Any]) -> tuple[FastAPI, str]:
 
 def client(app: FastAPI) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://moorage")
+
+
+def counted_blocks(world: World) -> list[None]:
+    """A list that gets an item each time a foreground block of ``world``'s store opens."""
+    priority = world.db.priority
+    opened: list[None] = []
+    original = priority.foreground
+
+    def counted() -> Any:
+        opened.append(None)
+        return original()
+
+    priority.foreground = counted  # type: ignore[method-assign]
+    return opened
 
 
 def test_background_statements_wait_while_a_delivery_is_answered(world: World) -> None:
@@ -84,16 +98,7 @@ def test_refused_calls_never_hold_background_work(world: World) -> None:
     """Unknown tokens, bad signatures and replays answer without a foreground block: a
     stranger looping on ``/hooks`` cannot slow the deploy workers."""
     app, token = hooked_app(world, {"provider": "github", "secret": "s" * 32})
-    priority = world.db.priority
-    opened = 0
-    original = priority.foreground
-
-    def counted() -> Any:
-        nonlocal opened
-        opened += 1
-        return original()
-
-    priority.foreground = counted  # type: ignore[method-assign]
+    opened = counted_blocks(world)
 
     async def refused() -> list[int]:
         async with client(app) as c:
@@ -108,7 +113,31 @@ def test_refused_calls_never_hold_background_work(world: World) -> None:
             return codes
 
     assert set(run(refused())) == {401, 404}
-    assert opened == 0
+    assert opened == []
+
+
+def test_deliveries_share_one_foreground_budget(world: World, monkeypatch: Any) -> None:
+    """Past ``FOREGROUND_PER_MINUTE`` deliveries of all triggers together, a delivery is
+    answered as ordinary work: many triggers, or an unsigned one whose URL leaked, cannot
+    keep the deploy workers and the event loop waiting."""
+    monkeypatch.setattr(hooks, "FOREGROUND_PER_MINUTE", 3)
+    app, token = hooked_app(world, {"provider": "generic"})
+    with world.db.session() as s:
+        other = triggers.create(
+            s, SYSTEM, Registry.load(), kind="webhook", name="v", config={"provider": "generic"}
+        ).token
+    opened = counted_blocks(world)
+
+    async def deliver() -> list[int]:
+        async with client(app) as c:
+            return [
+                (await c.post(f"/hooks/{t}", content=json.dumps({"n": n}))).status_code
+                for n in range(4)
+                for t in (token, other)
+            ]
+
+    assert run(deliver()) == [202] * 8
+    assert len(opened) == 3
 
 
 def test_the_event_loop_steps_aside_while_a_delivery_is_answered(world: World) -> None:
