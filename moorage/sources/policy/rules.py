@@ -360,13 +360,15 @@ def network_drivers(model: Model, scope: Scope) -> Iterator[Finding]:
 MOORAGE_LABEL_PREFIX = "moorage."  # ``runtime.engine.LABEL_*``, ``moorage.pin.<n>``...
 
 
-def _label_keys(value: Any) -> Iterator[str]:
-    """The keys of ``labels`` in either Compose syntax: a map, or a list of ``K=V``."""
-    if isinstance(value, dict):
-        yield from (str(key) for key in value)
-    else:
-        for entry in as_list(value):
-            yield str(entry).partition("=")[0]
+def _ours(labels: Any) -> Iterator[str]:
+    """The keys in Moorage's namespace of ``labels`` in either Compose syntax: a map, or a
+    list of ``K=V`` (case and surrounding blanks ignored: nothing close to one passes)."""
+    keys = (
+        (str(k) for k in labels)
+        if isinstance(labels, dict)
+        else (str(entry).partition("=")[0] for entry in as_list(labels))
+    )
+    return (key for key in keys if key.strip().lower().startswith(MOORAGE_LABEL_PREFIX))
 
 
 def moorage_labels(model: Model, scope: Scope) -> Iterator[Finding]:
@@ -376,11 +378,9 @@ def moorage_labels(model: Model, scope: Scope) -> Iterator[Finding]:
     if not model.written:
         return
     for name, service in each_service(model.resolved):
-        for key in _label_keys(service.get("labels")):
-            if key.strip().lower().startswith(MOORAGE_LABEL_PREFIX):
-                yield name, f"label {key!r}"
+        yield from ((name, f"label {key!r}") for key in _ours(service.get("labels")))
     for section in ("volumes", "networks", "secrets", "configs"):
         for name, item in each_entry(model.resolved, section):
-            for key in _label_keys(item.get("labels")):
-                if key.strip().lower().startswith(MOORAGE_LABEL_PREFIX):
-                    yield f"{section}.{name}", f"label {key!r}"
+            yield from (
+                (f"{section}.{name}", f"label {key!r}") for key in _ours(item.get("labels"))
+            )
