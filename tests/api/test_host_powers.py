@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -345,3 +346,61 @@ def test_an_operator_never_learns_what_a_host_file_holds(
     assert_error(r, 403, "needs_admin")
     assert "root:" not in r.text
     assert listed(server, project) == []
+
+
+# --- Compose's own process -------------------------------------------------------------------
+
+
+def runtime_envs(marker: Path) -> dict[str, dict[str, str]]:
+    """Env that, if Compose's own process (Python for v1, the C library under both) took
+    it, would run a command as root that creates ``marker``."""
+    hook = marker.parent / "site"
+    hook.mkdir(exist_ok=True)
+    (hook / "sitecustomize.py").write_text(f"open({str(marker)!r}, 'w').write('root')\n")
+    return {
+        "pythonwarnings-browser": {
+            "PYTHONWARNINGS": "all:0:antigravity.x:0:0",
+            "BROWSER": f"/bin/sh -c 'touch {marker}' #%s",
+        },
+        "pythonpath": {"PYTHONPATH": str(hook)},
+        "pythonstartup-inspect": {"PYTHONINSPECT": "1", "PYTHONSTARTUP": str(hook / "x.py")},
+    }
+
+
+@pytest.mark.parametrize(
+    "vector", ["pythonwarnings-browser", "pythonpath", "pythonstartup-inspect"]
+)
+def test_the_workload_env_never_runs_code_in_composes_process(
+    server: Server, project: str, tmp_path: Path, vector: str
+) -> None:
+    """The helper's reproduction: an operator's env reached ``docker-compose`` (run as
+    root) as its process environment, and ``PYTHONWARNINGS`` + ``BROWSER`` ran a shell.
+    Compose now gets only the variables its file names, never one its program reads;
+    the containers still get every variable."""
+    from tests.integration.helpers import deploy
+
+    marker = tmp_path / "ran-as-root"
+    env = runtime_envs(marker)[vector]
+    text = f"services:\n  web:\n    image: {IMAGE}\n    environment:\n      - A=${{APP}}\n"
+    r = server.operator.post("/api/workloads", json=body(project, text))
+    assert r.status_code == 201, r.text
+    wid = r.json()["id"]
+    values = {k: {"value": v, "secret": False} for k, v in {**env, "APP": "1"}.items()}
+    r = server.operator.put(f"/api/workloads/{wid}/env", json=values)
+    assert r.status_code == 200, r.text  # the file does not name them: saved, and harmless
+    assert deploy(server.operator, wid)["status"] == "succeeded"
+    assert not marker.exists()
+    [container] = docker_ids(f"label=moorage.workload={wid}")
+    seen = subprocess.run(
+        ["docker", "exec", container, "env"], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert "A=1" in seen and all(f"{k}={v}" in seen for k, v in env.items()), seen
+
+    # A file that names one of them is refused (it would resolve to nothing), for anyone.
+    named = text.replace("${APP}", "${" + next(iter(env)) + "}")
+    for api in (server.operator, server.admin):
+        r = api.patch(f"/api/workloads/{wid}", json={"config": {"compose": named}})
+        error = assert_error(r, 422, "invalid_config")
+        assert next(iter(env)) in error["message"] and "rename" in error["message"], error
+    assert not marker.exists()
+    server.operator.delete(f"/api/workloads/{wid}")

@@ -187,12 +187,17 @@ def _args(ctx: DeployContext, *rest: str) -> list[str]:
 
 
 def _compose(ctx: DeployContext, *rest: str, log: Any = None) -> tuple[int, str]:
-    """Run Compose on the workload's files, ``${NAME}`` resolving to the workload's env."""
+    """Run Compose on the workload's files, ``${NAME}`` resolving to the workload's env
+    (the variables the file on disk names: ``compose_file.compose_variables``)."""
+    try:
+        text = (workdir(ctx) / COMPOSE_FILE).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        text = ""  # no file: Compose fails on its own, naming it
     return ctx.compose.run(
         _args(ctx, *rest),
         cwd=workdir(ctx),
         log=ctx.log if log is None else log,
-        variables=compose_file.compose_variables(ctx.workload.env),
+        variables=compose_file.compose_variables(ctx.workload.env, text),
     )
 
 

@@ -17,11 +17,18 @@ wait for the first (single-flight), later ones read the cached answer.
 
 Never hand the server's own environment to Compose: ``compose_variables`` is the
 only environment ``config`` and the kind's ``deploy`` see besides the runner's base.
+It holds only the variables the file names (``${NAME}`` or ``$NAME``), and never one
+that Compose's own program reads as a setting (``RUNTIME_NAMES``): Compose runs as
+root, and ``LD_PRELOAD``, ``PYTHONWARNINGS`` (with ``BROWSER``) or ``PYTHONPATH`` in
+its environment run code of the workload's choosing on the host. A file that names
+such a variable the workload sets is refused (``refuse_runtime_names``); the value
+still reaches the containers (the override file carries the whole env).
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import tempfile
 import threading
@@ -54,6 +61,30 @@ CACHE_SIZE = 256
 # profiles, the daemon's address): never taken from a workload's env for Compose itself.
 # They still reach the containers through the env file.
 STEERING_PREFIXES = ("COMPOSE_", "DOCKER_", "BUILDKIT_")
+
+# Names the programs Compose runs as read from their environment as settings: the C
+# library's dynamic loader and resolver (glibc's list of variables it drops for setuid
+# programs, ``sysdeps/generic/unsecvars.h``), Python (v1 is a Python program; the
+# interpreter reads PYTHON*, ``webbrowser`` reads BROWSER), OpenSSL and the HTTP
+# clients' TLS and proxy settings, the Go runtime (v2), the shell, and the locations
+# of configuration (HOME holds ``.docker/config.json``, whose credential helpers the
+# client runs). Compared in upper case. Locale and time zone (LANG, LC_*, TZ) pass.
+RUNTIME_NAMES = frozenset(
+    {
+        *("GCONV_PATH", "GETCONF_DIR", "GLIBC_TUNABLES", "HOSTALIASES", "LOCALDOMAIN"),
+        *("LOCPATH", "NIS_PATH", "NLSPATH", "RESOLV_HOST_CONF", "RES_OPTIONS", "TMPDIR"),
+        *("TZDIR", "PATH", "HOME", "SHELL", "BASH_ENV", "ENV", "IFS", "CDPATH", "PS4"),
+        *("BROWSER", "PAGER", "EDITOR", "VISUAL", "SSLKEYLOGFILE", "SSL_CERT_FILE"),
+        *("SSL_CERT_DIR",),
+        *("OPENSSL_CONF", "OPENSSL_MODULES", "OPENSSL_ENGINES", "REQUESTS_CA_BUNDLE"),
+        *("CURL_CA_BUNDLE", "NETRC", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"),
+        *("GODEBUG", "GOTRACEBACK", "GOMAXPROCS", "GOGC", "GOMEMLIMIT", "GOCOVERDIR"),
+    }
+)
+RUNTIME_PREFIXES = ("LD_", "PYTHON", "MALLOC_", "XDG_")
+# Compose's variable syntax: ``$NAME``, ``${NAME}``, ``${NAME:-default}`` and the like. Read
+# over the whole text (comments, ``$$`` escapes too): a name too many is harmless.
+REFERENCE = re.compile(r"\$\{?([_A-Za-z][_A-Za-z0-9]*)")
 
 
 def check_cost(text: str) -> None:
@@ -140,9 +171,40 @@ def load_mapping(text: str) -> dict[str, Any]:
     return doc
 
 
-def compose_variables(env: Mapping[str, str]) -> dict[str, str]:
-    """The variables ``${NAME}`` resolves to: the workload's env, minus Compose's own settings."""
-    return {k: v for k, v in env.items() if not k.startswith(STEERING_PREFIXES)}
+def runtime_name(name: str) -> bool:
+    """Whether Compose's own program reads ``name`` as a setting (``RUNTIME_NAMES``)."""
+    upper = name.upper()
+    return upper in RUNTIME_NAMES or upper.startswith(RUNTIME_PREFIXES)
+
+
+def compose_variables(env: Mapping[str, str], text: str) -> dict[str, str]:
+    """The variables ``${NAME}`` in ``text`` resolves to: the workload's env vars the file
+    names, minus Compose's own settings and the names its program reads."""
+    names = set(REFERENCE.findall(text))
+    return {
+        k: v
+        for k, v in env.items()
+        if k in names and not k.startswith(STEERING_PREFIXES) and not runtime_name(k)
+    }
+
+
+def refuse_runtime_names(text: str, env: Mapping[str, str]) -> None:
+    """InvalidInput (422) when the file names a variable the workload sets that Compose's
+    program would read as its own setting: Moorage does not hand it to Compose, so the
+    file would silently resolve it to nothing."""
+    named = sorted(n for n in set(REFERENCE.findall(text)) if n in env and runtime_name(n))
+    if named:
+        shown = ", ".join(f"${{{n}}}" for n in named)
+        message = (
+            f"{shown}: Compose's own program reads {'these' if len(named) > 1 else 'this'} "
+            "from its environment, so Moorage does not pass it to Compose; rename the "
+            "variable the file uses (the containers still get every env var)"
+        )
+        raise InvalidInput(
+            f"invalid config for kind 'compose': {message}",
+            code="invalid_config",
+            details=[{"field": "compose", "message": message}],
+        )
 
 
 def env_file_text(env: Mapping[str, str]) -> tuple[str, list[str]]:
@@ -227,6 +289,7 @@ class Resolver:
         return flight.result
 
     def _run(self, text: str, env: Mapping[str, str], written: dict[str, Any]) -> Resolved:
+        refuse_runtime_names(text, env)
         with tempfile.TemporaryDirectory(prefix="moorage-compose-") as tmp:
             directory = Path(tmp)
             (directory / COMPOSE_FILE).write_text(text)
@@ -236,7 +299,7 @@ class Resolver:
                 ["-p", project, "-f", COMPOSE_FILE, "config"],
                 cwd=directory,
                 timeout=CONFIG_TIMEOUT,
-                variables=compose_variables(env),
+                variables=compose_variables(env, text),
                 limits=CONFIG_LIMITS,
             )
             if done.timed_out:

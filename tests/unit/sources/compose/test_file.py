@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import tracemalloc
@@ -71,7 +72,55 @@ def test_other_costly_or_broken_files_are_refused(text: str, message: str) -> No
 
 def test_the_workload_env_interpolates_but_never_steers_compose() -> None:
     env = {"APP": "1", "COMPOSE_PROJECT_NAME": "other", "DOCKER_HOST": "tcp://evil:2375"}
-    assert compose_file.compose_variables(env) == {"APP": "1"}
+    text = "services:\n  web:\n    image: x:${APP}-$COMPOSE_PROJECT_NAME-${DOCKER_HOST:-y}\n"
+    assert compose_file.compose_variables(env, text) == {"APP": "1"}
+
+
+# Names Compose's own program (Python for v1, Go for v2, the C library under both) reads
+# as settings, each a way to run code as root, write a host file or redirect the client.
+RUNTIME = [
+    *("LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT", "GCONV_PATH", "GLIBC_TUNABLES"),
+    *("MALLOC_CHECK_", "PYTHONWARNINGS", "PYTHONPATH", "PYTHONSTARTUP", "PYTHONHOME"),
+    *("BROWSER", "SSLKEYLOGFILE", "OPENSSL_CONF", "HOME", "XDG_CONFIG_HOME", "https_proxy"),
+    *("ALL_PROXY", "REQUESTS_CA_BUNDLE", "GODEBUG", "BASH_ENV", "PATH", "ld_preload"),
+]
+
+
+@pytest.mark.parametrize("name", RUNTIME)
+def test_compose_never_gets_a_name_its_program_reads(name: str) -> None:
+    env = {name: "/tmp/x", "APP": "1", "UNNAMED": "2"}
+    text = f"services:\n  web:\n    image: x:${{APP}}\n    command: ${name}\n"
+    assert compose_file.compose_variables(env, text) == {"APP": "1"}
+    with pytest.raises(InvalidInput, match=re.escape(f"${{{name}}}")) as refused:
+        compose_file.refuse_runtime_names(text, env)
+    assert refused.value.code == "invalid_config"
+    compose_file.refuse_runtime_names(text, {"APP": "1"})  # named but not set: its default
+    compose_file.refuse_runtime_names("services: {}\n", env)  # set but not named: fine
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("a: ${A}", {"A"}),
+        ("a: $A-$B_2", {"A", "B_2"}),
+        ("a: ${A:-${B}} ${C-x} ${D:?no} ${E?no} ${F:+y}", {"A", "B", "C", "D", "E", "F"}),
+        ("a: $$A ${1X} $ A", {"A"}),  # an escape counts (a name too many is harmless)
+        ("a: '#${A}' # ${B}", {"A", "B"}),
+    ],
+)
+def test_only_the_names_a_file_uses_reach_compose(text: str, names: set[str]) -> None:
+    env = {k: "v" for k in ("A", "B", "B_2", "C", "D", "E", "F", "G", "X")}
+    assert set(compose_file.compose_variables(env, text)) == names
+
+
+def test_a_file_naming_a_runtime_variable_the_workload_sets_is_refused_before_compose() -> None:
+    runner = SlowRunner()
+    resolver = compose_file.Resolver(runner)
+    with pytest.raises(InvalidInput, match="PYTHONPATH"):
+        resolver.resolve("services:\n  web:\n    image: ${PYTHONPATH}\n", {"PYTHONPATH": "/"})
+    assert runner.calls == 0
+    resolver.resolve("services:\n  web:\n    image: ${APP}\n", {"APP": "x", "LD_PRELOAD": "/e"})
+    assert runner.seen[-1]["variables"] == {"APP": "x"}
 
 
 class SlowRunner(ComposeRunner):
