@@ -21,7 +21,7 @@ from moorage.plugins.registry import Registry
 from moorage.plugins.spec import HostPower, WorkloadView
 from moorage.security.roles import Actor
 from moorage.settings import Settings
-from moorage.store.tables import EnvVar, Project, Workload
+from moorage.store.tables import EnvVar, Project, Volume, Workload
 
 SHOWN = 5  # powers named in the message; the details name all of them
 
@@ -55,6 +55,27 @@ def view_of(
         config=dict(workload.config if config is None else config),
         env=dict(env),
     )
+
+
+def absolute_volumes(session: Session, workload: Workload) -> list[HostPower]:
+    """The workload's ``absolute`` volumes (host paths only an admin may mount, SPEC 9) as
+    powers: what runs with them is the admin's to approve, as for a granted power."""
+    rows = session.scalars(
+        select(Volume)
+        .where(Volume.workload_id == workload.id, Volume.scope == "absolute")
+        .order_by(Volume.position)
+    )
+    return [
+        HostPower("absolute_volume", v.name, f"host path {v.source!r} at {v.target!r}")
+        for v in rows
+    ]
+
+
+def _changed_names(session: Session, workload: Workload, view: WorkloadView) -> set[str]:
+    """The env var names whose value ``view`` adds, changes or drops."""
+    rows = session.scalars(select(EnvVar).where(EnvVar.workload_id == workload.id))
+    before = {row.key: row.value for row in rows}
+    return {k for k in before.keys() | view.env.keys() if before.get(k) != view.env.get(k)}
 
 
 def ungranted(asked: list[HostPower], holds: list[HostPower]) -> list[HostPower]:
@@ -93,11 +114,12 @@ def review(
     """Check ``view`` (the workload as it is about to be); raise 403 ``needs_admin`` for a
     power it does not hold unless ``actor`` is an admin; record what it now holds.
 
-    A workload that holds powers keeps them only for the config an admin approved: an
-    operator changing its config (another image, command or Compose file) gets 403
-    ``needs_admin`` too, even when the new config asks for the same powers, unless the
-    new config asks for none. Env changes are reviewed by what they resolve to (a
-    Compose file's ``${NAME}``).
+    A workload that holds powers, or an ``absolute`` volume (a host path an admin chose),
+    keeps them only for what an admin approved: an operator changing its config
+    (another image, command or Compose file), or the value of an env var its config
+    names (a Compose file's ``${NAME}``: ``SourceKind.env_names``), gets 403
+    ``needs_admin`` too, even when the result asks for the same powers, unless the new
+    config asks for none. Other env changes only reach the containers' environment.
 
     Returns what the change's audit row adds: the powers held and those just granted.
     """
@@ -106,11 +128,19 @@ def review(
     new = ungranted(asked, holds)
     if new and not actor.can("admin"):
         raise needs_admin(new, what)
-    if asked and view.config != workload.config and not actor.can("admin"):
+    guarded = asked + absolute_volumes(session, workload)
+    if guarded and not actor.can("admin"):
         # A grant is for what the admin saw run with it: another image, command or
-        # Compose file keeping the same mounts is a new use of the power. A config that
-        # asks for nothing any more (powers dropped) is anyone's to save.
-        raise needs_admin(asked, f"{what}: change the config of a workload")
+        # Compose file keeping the same mounts is a new use of the power, and so is a
+        # variable the file interpolates. A config that asks for nothing any more
+        # (powers dropped, no absolute volume) is anyone's to save.
+        if view.config != workload.config:
+            raise needs_admin(guarded, f"{what}: change the config of a workload")
+        changed = _changed_names(session, workload, view)
+        named = sorted(changed & registry.source(view.kind).env_names(view.config))
+        if named:
+            shown = ", ".join(named)
+            raise needs_admin(guarded, f"change {shown} (its config interpolates it) in a workload")
     stored = [p.as_dict() for p in asked]
     if workload.host_powers != stored:  # an unchanged row stays unwritten (the list cache)
         workload.host_powers = stored

@@ -404,3 +404,37 @@ def test_the_workload_env_never_runs_code_in_composes_process(
         assert next(iter(env)) in error["message"] and "rename" in error["message"], error
     assert not marker.exists()
     server.operator.delete(f"/api/workloads/{wid}")
+
+
+def test_a_variable_a_granted_file_interpolates_is_the_admins_to_change(
+    server: Server, project: str, tmp_path: Path
+) -> None:
+    """The helper's reproduction: an admin granted a bind to a file whose image and
+    command are ``${IMG}`` and ``${CMD}``; an operator's env change swapped both and ran
+    a shell over the granted host path. Variables the file does not name stay the
+    operator's."""
+    host = tmp_path / "granted"
+    host.mkdir()
+    text = (
+        "services:\n  web:\n    image: ${IMG:-" + IMAGE + "}\n"
+        "    command: ${CMD:-httpd -f -p 8080 -h /www}\n"
+        f"    volumes:\n      - {host}:/data\n"
+    )
+    r = server.admin.post("/api/workloads", json=body(project, text))
+    assert r.status_code == 201, r.text
+    url = f"/api/workloads/{r.json()['id']}"
+
+    def env(**values: str) -> dict[str, Any]:
+        return {k: {"value": v, "secret": False} for k, v in values.items()}
+
+    for hostile in (env(IMG="moorage-test/healthy:1"), env(CMD="sh -c id"), env(CMD="")):
+        error = assert_error(server.operator.put(f"{url}/env", json=hostile), 403, "needs_admin")
+        assert next(iter(hostile)) in error["message"] and "bind_mount" in error["message"]
+        assert next(iter(hostile)) not in server.admin.get(f"{url}/env").text  # unsaved
+    r = server.operator.put(f"{url}/env", json=env(APP_MODE="x"))
+    assert r.status_code == 200, r.text
+    # Dropping a named variable the admin set is a change too.
+    r = server.admin.put(f"{url}/env", json=env(APP_MODE="x", IMG=IMAGE))
+    assert r.status_code == 200, r.text
+    assert_error(server.operator.put(f"{url}/env", json=env(APP_MODE="y")), 403, "needs_admin")
+    server.admin.delete(url)

@@ -460,3 +460,32 @@ def test_the_shared_flag_alone_is_saved_and_shown(server: Server, seeded: dict[s
     r = put_volumes(server, seeded, [{**specs([before])[0], "shared": True}])
     assert r.status_code == 200, r.text
     assert read_volumes(server, seeded) == [{**before, "shared": True}]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"image": "moorage-test/healthy:1"},
+        {"command": ["sh", "-c", "cat /mnt/* ; sleep 3600"]},
+    ],
+    ids=["image", "command"],
+)
+def test_what_runs_with_an_absolute_volume_is_the_admins_to_change(
+    server: Server, workload: dict[str, Any], change: dict[str, Any]
+) -> None:
+    """An ``absolute`` volume is a host path an admin chose for this workload's image: an
+    operator who could swap the image or command would run anything over that path."""
+    source = str(server.volume_root / unique("abs"))
+    r = server.admin.put(vol_url(workload), json=[vol("abs", "absolute", source, "/mnt")])
+    assert r.status_code == 200, r.text
+    url = f"/api/workloads/{workload['id']}"
+    before = server.viewer.get(url).json()["config"]
+    r = server.operator.patch(url, json={"config": {**before, **change}})
+    error = assert_error(r, 403, "needs_admin")
+    assert "absolute_volume" in error["message"] and source in error["message"], error
+    assert server.viewer.get(url).json()["config"] == before
+    # Its env is the operator's (Docker hands it to the container; nothing interpolates).
+    r = server.operator.put(f"{url}/env", json={"APP_MODE": {"value": "x", "secret": False}})
+    assert r.status_code == 200, r.text
+    r = server.admin.patch(url, json={"config": {**before, **change}})
+    assert r.status_code == 200, r.text

@@ -177,10 +177,15 @@ def runtime_name(name: str) -> bool:
     return upper in RUNTIME_NAMES or upper.startswith(RUNTIME_PREFIXES)
 
 
+def variable_names(text: str) -> set[str]:
+    """The variable names ``text`` uses (``REFERENCE``: a name too many, never one too few)."""
+    return set(REFERENCE.findall(text))
+
+
 def compose_variables(env: Mapping[str, str], text: str) -> dict[str, str]:
     """The variables ``${NAME}`` in ``text`` resolves to: the workload's env vars the file
     names, minus Compose's own settings and the names its program reads."""
-    names = set(REFERENCE.findall(text))
+    names = variable_names(text)
     return {
         k: v
         for k, v in env.items()
@@ -192,7 +197,7 @@ def refuse_runtime_names(text: str, env: Mapping[str, str]) -> None:
     """InvalidInput (422) when the file names a variable the workload sets that Compose's
     program would read as its own setting: Moorage does not hand it to Compose, so the
     file would silently resolve it to nothing."""
-    named = sorted(n for n in set(REFERENCE.findall(text)) if n in env and runtime_name(n))
+    named = sorted(n for n in variable_names(text) if n in env and runtime_name(n))
     if named:
         shown = ", ".join(f"${{{n}}}" for n in named)
         message = (
