@@ -62,6 +62,40 @@ def secret_fields(model: type[BaseModel]) -> set[str]:
     return {name for name, where in _secret_tree(model).items() if where is True}
 
 
+def kept_but_moved(
+    model: type[BaseModel], before: Any, patch: Any, after: Any, where: str = ""
+) -> list[str]:
+    """The paths of stored secrets a merge patch keeps (leaves out, or sends back as
+    ``MASK``) in an object whose other fields it changes (a registry login's ``server``
+    or ``username``): a stored credential goes only where it went before, so a change of
+    where it goes must bring it again. ``before`` and ``after`` are stored configs (the
+    patch merged and validated), ``patch`` what the client sent."""
+    return _kept_but_moved(_secret_tree(model), before, patch, after, where)
+
+
+def _kept_but_moved(tree: SecretTree, before: Any, patch: Any, after: Any, where: str) -> list[str]:
+    if not isinstance(before, dict) or not isinstance(after, dict):
+        return []
+    sent = patch if isinstance(patch, dict) else {}
+    found: list[str] = []
+    for name, sub in tree.items():
+        if sub is not True:
+            path = f"{where}.{name}" if where else name
+            found += _kept_but_moved(sub, before.get(name), sent.get(name), after.get(name), path)
+    secrets = {name for name, sub in tree.items() if sub is True}
+    kept = sorted(
+        name
+        for name in secrets
+        if before.get(name) is not None
+        and after.get(name) == before.get(name)
+        and sent.get(name, MASK) == MASK
+    )
+    moved = [k for k in {*before, *after} - set(tree) if before.get(k) != after.get(k)]
+    if kept and moved:
+        found += [f"{where}.{name}" if where else name for name in kept]
+    return found
+
+
 def stored_config(model: BaseModel) -> dict[str, Any]:
     """The config as the store keeps it: secret fields in clear (never sent out)."""
     revealed: dict[str, Any] = _reveal(model.model_dump(mode="python", exclude_none=True))

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, aliased
 
 from moorage.errors import Conflict, InvalidInput, NotFound
 from moorage.names import check_slug, new_id
-from moorage.plugins.kind_config import public_config, stored_config
+from moorage.plugins.kind_config import kept_but_moved, public_config, stored_config
 from moorage.plugins.registry import Registry
 from moorage.plugins.spec import FixedPorts
 from moorage.security.roles import Actor
@@ -332,6 +332,16 @@ def update(
             raise InvalidInput("config must be a JSON object", code="invalid_config")
         model = validated(registry, workload.kind, merge_patch(workload.config, config))
         stored = stored_config(model)
+        kept = kept_but_moved(type(model), workload.config, config, stored)
+        if kept:
+            # As for storage targets: a registry login goes only to the registry it was
+            # saved for, so pointing it elsewhere (its server, its username) needs it again.
+            raise InvalidInput(
+                f"send {', '.join(kept)} again with this change: a stored credential is "
+                "only sent where it was sent before",
+                code="invalid_config",
+                details=[{"field": f"config.{k}", "message": "send it again"} for k in kept],
+            )
         with session.no_autoflush:
             _check_ports(session, registry, workload.kind, stored, workload.id)
             view = powers.view_of(session, workload, config=stored)

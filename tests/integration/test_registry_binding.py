@@ -19,9 +19,10 @@ from typing import Any
 import pytest
 
 from moorage.errors import EngineError
+from moorage.plugins.kind_config import MASK
 from moorage.runtime.docker import DockerEngine
 from moorage.runtime.engine import RegistryCredentials
-from tests.conftest import Server, free_port
+from tests.conftest import Server, assert_error, free_port
 from tests.integration.helpers import containers, deploy
 from tests.integration.registry import (
     RegistryServer,
@@ -154,6 +155,60 @@ def test_an_image_moved_to_another_registry_never_takes_the_login_along(
         server.admin.delete(f"/api/workloads/{workload['id']}")
         untag(private_ref)
     assert containers(workload["id"]) == []
+
+
+@pytest.mark.parametrize(
+    "auth",
+    [{"server": "{fake}"}, {"server": "{fake}", "password": MASK}, {"username": "someone"}],
+    ids=["server", "server-masked-password", "username"],
+)
+def test_a_login_pointed_elsewhere_must_be_sent_again(
+    server: Server,
+    project: str,
+    registry_server: RegistryServer,
+    fake_registry: FakeRegistry,
+    auth: dict[str, str],
+) -> None:
+    """The helper's reproduction: a merge patch of ``registry_auth.server`` kept the stored
+    password, and the deploy sent the admin's login to the new server. A change of where
+    a stored login goes is refused unless it brings the password (422, nothing saved)."""
+    config = {
+        "image": f"{registry_server.host}/team/bound:1",
+        "registry_auth": {
+            "username": registry_server.username,
+            "password": registry_server.password,
+        },
+    }
+    r = server.admin.post(
+        "/api/workloads",
+        json={
+            "name": "kept",
+            "kind": "image",
+            "project": project,
+            "stage": "production",
+            "config": config,
+        },
+    )
+    assert r.status_code == 201, r.text
+    url = f"/api/workloads/{r.json()['id']}"
+    before = r.json()["config"]
+    try:
+        patch = {k: v.replace("{fake}", fake_registry.host) for k, v in auth.items()}
+        image = f"{fake_registry.host}/team/bound:1" if "server" in auth else config["image"]
+        for api in (server.operator, server.admin):
+            r = api.patch(url, json={"config": {"image": image, "registry_auth": patch}})
+            error = assert_error(r, 422, "invalid_config")
+            assert "registry_auth.password" in error["message"], error
+            assert server.viewer.get(url).json()["config"] == before
+        # Sent again, the login goes where its owner now points it.
+        r = server.admin.patch(
+            url,
+            json={"config": {"image": image, "registry_auth": {**patch, "password": "new-one"}}},
+        )
+        assert r.status_code == 200, r.text
+    finally:
+        server.admin.delete(url)
+    assert leaked(fake_registry, registry_server) == []
 
 
 def test_the_engine_sends_a_login_only_to_its_own_host(
