@@ -99,6 +99,19 @@ def leaked(fake: FakeRegistry, registry: RegistryServer) -> list[str]:
     return sent
 
 
+def logged_in(
+    server: Server, project: str, registry: RegistryServer, name: str, ref: str | None = None
+) -> dict[str, Any]:
+    """An admin's new image workload ``name`` of ``ref`` (default: one on ``registry``)
+    with the registry's login stored."""
+    login = {"username": registry.username, "password": registry.password}
+    config = {"image": ref or f"{registry.host}/team/bound:1", "registry_auth": login}
+    body = {"name": name, "kind": "image", "project": project, "stage": "production"}
+    r = server.admin.post("/api/workloads", json={**body, "config": config})
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
 def test_an_image_moved_to_another_registry_never_takes_the_login_along(
     server: Server,
     project: str,
@@ -107,25 +120,7 @@ def test_an_image_moved_to_another_registry_never_takes_the_login_along(
     fake_registry: FakeRegistry,
 ) -> None:
     untag(private_ref)
-    config = {
-        "image": private_ref,
-        "registry_auth": {
-            "username": registry_server.username,
-            "password": registry_server.password,
-        },
-    }
-    r = server.admin.post(
-        "/api/workloads",
-        json={
-            "name": "bound",
-            "kind": "image",
-            "project": project,
-            "stage": "production",
-            "config": config,
-        },
-    )
-    assert r.status_code == 201, r.text
-    workload = r.json()
+    workload = logged_in(server, project, registry_server, "bound", private_ref)
     try:
         assert workload["config"]["registry_auth"]["server"] == registry_server.host
         done = deploy(server.admin, workload["id"])
@@ -172,29 +167,11 @@ def test_a_login_pointed_elsewhere_must_be_sent_again(
     """The helper's reproduction: a merge patch of ``registry_auth.server`` kept the stored
     password, and the deploy sent the admin's login to the new server. A change of where
     a stored login goes is refused unless it brings the password (422, nothing saved)."""
-    config = {
-        "image": f"{registry_server.host}/team/bound:1",
-        "registry_auth": {
-            "username": registry_server.username,
-            "password": registry_server.password,
-        },
-    }
-    r = server.admin.post(
-        "/api/workloads",
-        json={
-            "name": "kept",
-            "kind": "image",
-            "project": project,
-            "stage": "production",
-            "config": config,
-        },
-    )
-    assert r.status_code == 201, r.text
-    url = f"/api/workloads/{r.json()['id']}"
-    before = r.json()["config"]
+    workload = logged_in(server, project, registry_server, "kept")
+    url, before = f"/api/workloads/{workload['id']}", workload["config"]
     try:
         patch = {k: v.replace("{fake}", fake_registry.host) for k, v in auth.items()}
-        image = f"{fake_registry.host}/team/bound:1" if "server" in auth else config["image"]
+        image = f"{fake_registry.host}/team/bound:1" if "server" in auth else before["image"]
         for api in (server.operator, server.admin):
             r = api.patch(url, json={"config": {"image": image, "registry_auth": patch}})
             error = assert_error(r, 422, "invalid_config")
