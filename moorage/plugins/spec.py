@@ -325,6 +325,10 @@ class HookVerdict:
     """The pushed commit's object name (hex), when the payload names one."""
     commit_title: str | None = None
     """The first line of its message (escaped, at most 200 characters)."""
+    signed_sha256: str | None = None
+    """With a valid signature: the SHA-256 (hex) of exactly the bytes it covers (a form's
+    ``payload`` field for Gitea, the body for the others). The replay guard's key: the
+    same signed bytes in another wrapping (a form, extra fields) are the same delivery."""
 
     @property
     def authentic(self) -> bool:

@@ -18,7 +18,6 @@ other waits for it to commit, finds the key taken, and answers as a replay.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -312,13 +311,10 @@ def receive(
             401,
         )
         return HookAnswer(401, error_body("bad_signature", f"{verdict.reason}; nothing was queued"))
-    # A signed body is the proof of a delivery: the same one again is a replay, whatever
-    # delivery header (or none) comes with it. An unsigned body proves nothing.
-    body_sha256 = (
-        hashlib.sha256(request.body).hexdigest()
-        if verdict.signature == DeliverySignature.VALID
-        else None
-    )
+    # Signed bytes are the proof of a delivery: the same ones again are a replay, whatever
+    # delivery header (or none), or wrapping (a form, extra fields: a provider may sign
+    # only part of the body), comes with them. An unsigned body proves nothing.
+    body_sha256 = verdict.signed_sha256 if verdict.signature == DeliverySignature.VALID else None
     earlier = _earlier(session, trigger, verdict.delivery_id, body_sha256)
     if earlier is not None:
         return _replay(call, earlier)

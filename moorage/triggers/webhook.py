@@ -10,6 +10,7 @@ A push that deletes its branch or tag, and a ``delete`` event, deploy nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import hashlib
 import hmac
@@ -108,6 +109,13 @@ def read_payload(text: bytes) -> Any:
         return None
 
 
+def signed_bytes(provider: str, headers: dict[str, str], body: bytes) -> bytes:
+    """The bytes a provider's signature covers: Gitea's the JSON document (a form's
+    ``payload`` field), the others' the body as sent (GitLab's token covers nothing: its
+    body is the replay guard's key, as the others')."""
+    return document(headers, body) if provider == "gitea" else body
+
+
 def check_signature(
     provider: str,
     secret: str | None,
@@ -126,9 +134,9 @@ def check_signature(
     if provider == "gitlab":
         expected = secret  # GitLab sends the shared token itself
     elif provider == "gitea":
-        expected = hmac_sha256(secret, document(headers, body))
+        expected = hmac_sha256(secret, signed_bytes(provider, headers, body))
     else:
-        expected = "sha256=" + hmac_sha256(secret, body)
+        expected = "sha256=" + hmac_sha256(secret, signed_bytes(provider, headers, body))
     if hmac.compare_digest(sent.encode(), expected.encode()):
         return DeliverySignature.VALID
     return DeliverySignature.INVALID
@@ -256,6 +264,20 @@ class WebhookTrigger:
         headers = {k.lower(): v for k, v in request.headers.items()}
         secret = model.secret.get_secret_value() if model.secret else None
         signature = check_signature(model.provider, secret, headers, request.body)
+        verdict = self._judge(model, headers, request.body, signature)
+        if signature != DeliverySignature.VALID:
+            return verdict
+        signed = signed_bytes(model.provider, headers, request.body)
+        return dataclasses.replace(verdict, signed_sha256=hashlib.sha256(signed).hexdigest())
+
+    def _judge(
+        self,
+        model: WebhookConfig,
+        headers: dict[str, str],
+        body: bytes,
+        signature: DeliverySignature,
+    ) -> HookVerdict:
+        """The verdict on a call whose signature was checked (``receive``)."""
         # Escaped and bounded here, once, for every verdict: they go into the delivery log
         # (whose columns hold 64 and 128) and into log lines.
         event = escape(headers.get(EVENT_HEADER[model.provider], ""))[:64]
@@ -274,7 +296,7 @@ class WebhookTrigger:
             return HookVerdict(
                 model.provider, event, delivery, signature, False, "ping event: nothing to deploy"
             )
-        payload = read_payload(document(headers, request.body))
+        payload = read_payload(document(headers, body))
         deleted = deletion(event, payload)
         if deleted is not None:
             reason = f"{deleted} was deleted: nothing to deploy"

@@ -908,3 +908,37 @@ def test_identical_deliveries_sent_together_queue_once(
     assert sorted(d["outcome"] for d in log) == sorted(
         ["queued"] * ROUNDS + ["duplicate"] * ROUNDS * (COPIES - 1)
     )
+
+
+def test_gitea_signed_bytes_rewrapped_are_a_replay_and_spend_nothing(
+    server: Server, project: str, deploys: Deploys
+) -> None:
+    """The helper's reproduction: Gitea signs the JSON document, which a form carries in
+    ``payload``; the replay guard hashed the whole body, so a captured delivery re-sent
+    as a form, or with an extra field, queued again and spent the rate limit until a
+    genuine delivery got 429. The guard keys on the signed bytes."""
+    hook = make_hook(server, {"provider": "gitea", "secret": SECRET, "rate_limit_per_minute": 2})
+    (workload,) = bound_workloads(server, project, hook, 1)
+    doc = push("gitea", "refs/heads/main")
+    first = call(server, hook["token"], doc, headers_for("gitea", doc, SECRET, delivery="g-1"))
+    assert first.status_code == 202, first.text
+    new = deploys.expect([workload], f"trigger:{hook['id']}")
+    signed = headers_for("gitea", doc, SECRET)  # the signature of the document itself
+    as_form = {**signed, "Content-Type": FORM_CONTENT_TYPE}
+    form = urlencode({"payload": doc.decode()}).encode()
+    rewrapped = [form, form + b"&x=1", b"x=2&" + form, form + b"&payload=other"]
+    for n, body in enumerate(rewrapped):
+        headers = dict(as_form)
+        if n % 2:  # a new delivery id, or none
+            headers[DELIVERY["gitea"]] = f"g-{n + 2}"
+        else:
+            del headers[DELIVERY["gitea"]]
+        again = call(server, hook["token"], body, headers)
+        assert again.status_code == 200, (body, again.text)
+        assert again.json()["duplicate"] is True and again.json()["deployments"] == [new[workload]]
+    assert [d["id"] for d in deployments(server, workload)] == [new[workload]]
+    # The budget (2 a minute) is whole: the next genuine delivery is queued.
+    other = push("gitea", "refs/heads/release")
+    r = call(server, hook["token"], other, headers_for("gitea", other, SECRET))
+    assert r.status_code == 202, r.text
+    deploys.expect([workload], f"trigger:{hook['id']}")
