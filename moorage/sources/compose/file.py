@@ -28,6 +28,7 @@ still reaches the containers (the override file carries the whole env).
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import secrets
 import tempfile
@@ -40,7 +41,7 @@ from typing import Any
 
 import yaml
 
-from moorage.errors import InvalidInput
+from moorage.errors import Busy, InvalidInput
 from moorage.runtime.compose import ComposeRunner, ResourceLimits
 
 COMPOSE_FILE = "compose.yml"
@@ -56,6 +57,9 @@ MAX_DEPTH = 64
 CONFIG_LIMITS = ResourceLimits(cpu_seconds=20, memory_bytes=1024**3)
 CONFIG_TIMEOUT = 30.0
 CACHE_SIZE = 256
+# ``config`` runs at once, at most: a costly file (a long ``extends`` chain takes seconds
+# of CPU, each a little different so no answer is reused) keeps one core, never all.
+CONFIG_SLOTS = max(1, (os.cpu_count() or 2) // 2)
 
 # Names Compose or the Docker client read as their own settings (project name, files,
 # profiles, the daemon's address): never taken from a workload's env for Compose itself.
@@ -252,6 +256,7 @@ class Resolver:
         self._lock = threading.Lock()
         self._flights: OrderedDict[str, _Flight] = OrderedDict()
         self._cache_size = cache_size
+        self._slots = threading.BoundedSemaphore(CONFIG_SLOTS)
 
     def resolve(self, text: str, env: Mapping[str, str]) -> Resolved:
         """The resolved model; InvalidInput when Compose refuses the file (or takes too long).
@@ -295,6 +300,14 @@ class Resolver:
 
     def _run(self, text: str, env: Mapping[str, str], written: dict[str, Any]) -> Resolved:
         refuse_runtime_names(text, env)
+        if not self._slots.acquire(timeout=CONFIG_TIMEOUT):
+            raise Busy("Compose is busy reading other files; try again in a moment", retry_after=5)
+        try:
+            return self._run_config(text, env, written)
+        finally:
+            self._slots.release()
+
+    def _run_config(self, text: str, env: Mapping[str, str], written: dict[str, Any]) -> Resolved:
         with tempfile.TemporaryDirectory(prefix="moorage-compose-") as tmp:
             directory = Path(tmp)
             (directory / COMPOSE_FILE).write_text(text)

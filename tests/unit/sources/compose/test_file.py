@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from moorage.errors import InvalidInput
+from moorage.errors import Busy, InvalidInput
 from moorage.runtime.compose import Captured, ComposeRunner, ResourceLimits
 from moorage.sources.compose import file as compose_file
 from moorage.sources.compose.config import ComposeConfig
@@ -196,3 +196,57 @@ def test_a_billion_laughs_never_reaches_compose() -> None:
     with pytest.raises(InvalidInput, match="aliases expand"):
         compose_file.Resolver(runner).resolve(laughs(), {})
     assert runner.calls == 0
+
+
+class CountingRunner(SlowRunner):
+    """A ``SlowRunner`` that notes how many ``config`` runs overlap at most."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.running = self.most = 0
+
+    def capture(self, args: list[str], **kw: Any) -> Captured:
+        with self._count:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        try:
+            return super().capture(args, **kw)
+        finally:
+            with self._count:
+                self.running -= 1
+
+
+def test_costly_files_take_turns_and_a_long_wait_is_busy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Different files (no shared answer) run ``config`` at most ``CONFIG_SLOTS`` at once;
+    a caller that would wait past ``CONFIG_TIMEOUT`` gets 503 ``busy``, and its file is
+    not remembered as refused."""
+    monkeypatch.setattr(compose_file, "CONFIG_SLOTS", 1)
+    runner = CountingRunner()
+    resolver = compose_file.Resolver(runner)
+    texts = [f"services:\n  web{n}:\n    image: x\n" for n in range(3)]
+    results: list[Any] = [None] * len(texts)
+
+    def one(i: int) -> None:
+        try:
+            results[i] = resolver.resolve(texts[i], {})
+        except Exception as exc:  # the test reads what each caller got
+            results[i] = exc
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(texts))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert runner.most == 1 and runner.calls == 3
+    assert not any(isinstance(r, Exception) for r in results), results
+
+    monkeypatch.setattr(compose_file, "CONFIG_TIMEOUT", 0.05)
+    blocker = threading.Thread(target=resolver.resolve, args=("services: {a: {image: y}}\n", {}))
+    blocker.start()
+    time.sleep(0.1)
+    with pytest.raises(Busy) as busy:
+        resolver.resolve("services: {b: {image: z}}\n", {})
+    assert busy.value.code == "busy"
+    blocker.join(10)
+    resolver.resolve("services: {b: {image: z}}\n", {})  # later, it runs
+    assert runner.calls == 5
