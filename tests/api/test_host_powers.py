@@ -144,6 +144,8 @@ CASES: list[Case] = [
     ),
     c("oom_kill_disable", "    oom_kill_disable: true\n"),
     c("oom_kill_disable", "    oom_kill_disable: ${X:-false}\n", hidden={"X": "true"}),
+    c("priority", "    ulimits:\n      rtprio: 99\n"),
+    c("priority", "    ulimits:\n      nice: ${X:-0}\n", hidden={"X": "40"}),
     c("oom_score_adj", "    oom_score_adj: -900\n"),
     c("oom_score_adj", "    oom_score_adj: ${X:-0}\n", hidden={"X": "-900"}),
     c("runtime", "    runtime: runc\n"),

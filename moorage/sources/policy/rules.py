@@ -194,6 +194,35 @@ def present(key: str) -> Find:
     return find
 
 
+PRIORITY_LIMITS = ("rtprio", "nice")  # RLIMIT_RTPRIO, RLIMIT_NICE
+
+
+def _above_zero(value: Any) -> bool:
+    """A limit (a number, or ``{soft, hard}``: a process may raise soft up to hard) above
+    0; anything unreadable counts as above."""
+    values = [value.get("soft"), value.get("hard")] if isinstance(value, dict) else [value]
+    for v in values:
+        try:
+            if v is not None and int(str(v)) != 0:
+                return True
+        except ValueError:
+            return True
+    return False
+
+
+def priorities(model: Model, scope: Scope) -> Iterator[Finding]:
+    """Limits that let an unprivileged process raise its scheduling priority (setrlimit(2):
+    RLIMIT_RTPRIO and RLIMIT_NICE above 0 stand in for CAP_SYS_NICE), and a real-time
+    runtime budget for the container's cgroup."""
+    for name, service in each_service(model.resolved):
+        limits = service.get("ulimits")
+        for key in PRIORITY_LIMITS:
+            if isinstance(limits, dict) and key in limits and _above_zero(limits[key]):
+                yield name, f"ulimits {key}: {limits[key]}"
+        if _above_zero(service.get("cpu_rt_runtime")):
+            yield name, f"cpu_rt_runtime: {service['cpu_rt_runtime']}"
+
+
 def gpus(model: Model, scope: Scope) -> Iterator[Finding]:
     for name, service in each_service(model.resolved):
         if is_set(service.get("gpus")):

@@ -39,15 +39,16 @@ REVIEWED: dict[str, frozenset[str]] = {
             *("device_cgroup_rules", "gpus", "deploy", "security_opt", "sysctls"),
             *("oom_kill_disable", "oom_score_adj", "runtime", "isolation", "storage_opt"),
             *("logging", "provider", "use_api_socket", "models", "annotations", "ports"),
+            *("ulimits", "cpu_rt_runtime"),
             # Inside the container, or a resource limit: fine for an operator.
             *("image", "command", "entrypoint", "environment", "working_dir", "user"),
             *("group_add", "init", "healthcheck", "restart", "stop_grace_period"),
             *("stop_signal", "labels", "hostname", "domainname", "dns", "dns_opt"),
             *("dns_search", "extra_hosts", "expose", "links", "external_links", "networks"),
             *("mac_address", "depends_on", "profiles", "secrets", "configs", "read_only"),
-            *("tmpfs", "shm_size", "stdin_open", "tty", "ulimits", "cap_drop", "cpu_count"),
-            *("cpu_percent", "cpu_shares", "cpu_quota", "cpu_period", "cpu_rt_period"),
-            *("cpu_rt_runtime", "cpus", "cpuset", "mem_limit", "mem_reservation"),
+            *("tmpfs", "shm_size", "stdin_open", "tty", "cap_drop", "cpu_count"),
+            *("cpu_percent", "cpu_shares", "cpu_quota", "cpu_period", "cpus", "cpuset"),
+            *("mem_limit", "mem_reservation", "cpu_rt_period"),
             *("mem_swappiness", "memswap_limit", "pids_limit", "blkio_config", "scale"),
             *("platform", "pull_policy", "pull_refresh_after", "container_name", "attach"),
             # Only `docker compose watch` reads it, and Moorage never runs watch.
@@ -255,6 +256,14 @@ RULES: tuple[Rule, ...] = (
             for name, service in each_service(model.resolved)
             if truthy(service.get("oom_kill_disable"))
         ),
+    ),
+    Rule(
+        "priority",
+        "`ulimits` of `rtprio` or `nice` above 0; `cpu_rt_runtime` above 0",
+        "an unprivileged process may then take real-time or raised priority (the limit "
+        "stands in for CAP_SYS_NICE): a SCHED_FIFO busy loop holds a host core, a nice -20 "
+        "one starves the host's own processes",
+        rules.priorities,
     ),
     Rule(
         "oom_score_adj",
