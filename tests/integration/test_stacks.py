@@ -7,12 +7,13 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import Server, assert_error, create_workload, unique
-from tests.integration.helpers import containers, wait_until
+from tests.integration.helpers import containers, deploy, wait_until
 from tests.integration.stacks import Stack, make_stack, tree
 
 
@@ -246,3 +247,49 @@ def test_a_stack_drill_runs_the_snapshot_apart_from_the_live_stack(stack: Stack)
     assert {c: stack.container(c) for c in ("web", "db", "writer")} == ids
     assert tree(stack.www) == live_www and stack.serves() == "new page\n"
     assert stack.sql("SELECT count(*) FROM ticks WHERE note = 'after-snapshot'") == "1"
+
+
+def test_a_volume_path_holding_dollar_signs_binds_that_very_directory(
+    server: Server, project: str, tmp_path: Path
+) -> None:
+    """The helper's reproduction: a stage volume whose source was ``${X:-..}/`` eight
+    times over, then a host path, was written into the override as it was, and Compose
+    interpolated it into ``../../..``: an operator's container bound the host path read
+    and write. A ``$`` in a path is a character of a directory's name."""
+    outside = tmp_path / "adminonly"
+    outside.mkdir()
+    source = "/".join(["${X:-..}"] * 8) + str(outside)
+    text = (
+        "services:\n  web:\n    image: moorage-test/httpd:1\n"
+        "    command: [sh, -c, 'touch /hostdir/written-by-operator; exec httpd -f -p 8080']\n"
+    )
+    r = server.operator.post(
+        "/api/workloads",
+        json={
+            "name": unique("d"),
+            "kind": "compose",
+            "project": project,
+            "stage": "production",
+            "config": {"compose": text},
+        },
+    )
+    assert r.status_code == 201, r.text
+    wid = r.json()["id"]
+    try:
+        volume = {
+            "name": "d",
+            "scope": "stage",
+            "source": source,
+            "target": "/hostdir",
+            "service": "web",
+        }
+        r = server.operator.put(f"/api/workloads/{wid}/volumes", json=[volume])
+        assert r.status_code == 200, r.text
+        host_path = r.json()["items"][0]["host_path"]
+        assert host_path.startswith(str(server.data_dir)) and "${X:-..}" in host_path
+        done = deploy(server.operator, wid)
+        assert done["status"] == "succeeded", done["log"]
+        assert list(outside.iterdir()) == []
+        assert (Path(host_path) / "written-by-operator").exists()
+    finally:
+        server.operator.delete(f"/api/workloads/{wid}")

@@ -89,9 +89,18 @@ def _write_if_changed(path: Path, text: str) -> bool:
     return True
 
 
-def _literal(text: str) -> str:
-    """``text`` as Compose reads it back after interpolation: ``$`` escaped as ``$$``."""
-    return text.replace("$", "$$")
+def literal(value: Any) -> Any:
+    """``value`` (a string, or every string in a tree of lists and maps) as Compose reads
+    it back after interpolation: ``$`` escaped as ``$$``. Every string Moorage writes into
+    a file Compose reads goes through it: a ``$`` in an env value, a label or a volume's
+    host path (a directory may be named ``${X:-..}``) must never be interpolated."""
+    if isinstance(value, str):
+        return value.replace("$", "$$")
+    if isinstance(value, list):
+        return [literal(v) for v in value]
+    if isinstance(value, dict):
+        return {k: literal(v) for k, v in value.items()}
+    return value
 
 
 def _model(ctx: DeployContext, compose_text: str) -> dict[str, Any]:
@@ -137,12 +146,12 @@ def override_text(
     Every string is double-quoted with escapes (a line break, a control character or a
     leading space survives any YAML reader) and unfolded, and every ``$`` is ``$$``.
     """
-    environment = {key: _literal(value) for key, value in sorted(env.items())}
+    environment = dict(sorted(env.items()))
     doc: dict[str, Any] = {
         "services": {
             name: {
                 "labels": {
-                    **{k: _literal(v) for k, v in labels.items()},
+                    **labels,
                     **({ONE_SHOT_LABEL: "true"} if name in one_shot else {}),
                 },
                 "environment": dict(environment),  # a copy each: no YAML aliases
@@ -152,10 +161,10 @@ def override_text(
         }
     }
     if network_labels:
-        doc["networks"] = {
-            "default": {"labels": {k: _literal(v) for k, v in network_labels.items()}}
-        }
-    return yaml.safe_dump(doc, sort_keys=True, default_style='"', allow_unicode=True, width=2**30)
+        doc["networks"] = {"default": {"labels": dict(network_labels)}}
+    return yaml.safe_dump(
+        literal(doc), sort_keys=True, default_style='"', allow_unicode=True, width=2**30
+    )
 
 
 def _override(ctx: DeployContext, compose_text: str) -> str:

@@ -45,16 +45,6 @@ def project(sandbox: Sandbox) -> str:
     return f"moorage_drill_{sandbox.id.lower()}"
 
 
-def _escaped(value: Any) -> Any:
-    if isinstance(value, str):
-        return value.replace("$", "$$")
-    if isinstance(value, list):
-        return [_escaped(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _escaped(v) for k, v in value.items()}
-    return value
-
-
 def _as_dict(value: Any) -> dict[str, Any]:
     """``labels``/``environment`` in either Compose syntax (list of ``K=V``, or a map)."""
     if isinstance(value, dict):
@@ -137,7 +127,7 @@ def sandbox_model(
     out["networks"] = {"default": {"name": sandbox.network, "external": True}}
     if volumes:
         out["volumes"] = {str(k): {"labels": dict(sandbox.labels)} for k in volumes}
-    return _escaped(out)  # type: ignore[no-any-return]
+    return compose_deploy.literal(out)  # type: ignore[no-any-return]
 
 
 def _main_service(model: dict[str, Any]) -> str:

@@ -64,6 +64,10 @@ def read_back(text: str) -> dict[str, Any]:
     def interpolate(value: Any) -> Any:
         if isinstance(value, dict):
             return {k: interpolate(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [interpolate(v) for v in value]
+        if not isinstance(value, str):
+            return value
         return string.Template(value).substitute({})  # KeyError on an unescaped $NAME
 
     return dict(interpolate(doc))
@@ -71,14 +75,28 @@ def read_back(text: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("values", [HOSTILE, random_values(200)], ids=["hostile", "random"])
 def test_every_value_reads_back_exactly_in_every_service(values: dict[str, str]) -> None:
+    # A volume's host path is a directory's name, whatever it holds: ``${X:-..}`` there
+    # once made Compose bind a path outside the stage's base (the helper's reproduction).
+    binds = [
+        {
+            "type": "bind",
+            "source": f"/v/{v}/${{X:-..}}/$HOME",
+            "target": f"/t/$Y{v}",
+            "read_only": True,
+        }
+        for v in list(values.values())[:20]
+        if "\0" not in v and "/" not in v
+    ]
     text = override_text(
         ["web", "worker"],
         {"worker"},
         {"moorage.workload": "wl_1", "moorage.test": "a$b"},
         values,
         {"moorage.test": "a$b"},
+        {"web": binds},
     )
     doc = read_back(text)
+    assert doc["services"]["web"]["volumes"] == binds
     for service in ("web", "worker"):
         assert doc["services"][service]["environment"] == values
     assert doc["services"]["web"]["labels"] == {"moorage.workload": "wl_1", "moorage.test": "a$b"}
