@@ -142,12 +142,6 @@ class SourceKind(Protocol):
         cannot be resolved. May run a tool (compose runs ``config``), never the engine."""
         ...
 
-    def env_names(self, config: dict[str, Any]) -> set[str]:
-        """The env var names the config interpolates (Compose's ``${NAME}``): changing one
-        changes what runs, not only the containers' env. Empty for a kind whose config
-        names none."""
-        ...
-
     def deploy(self, ctx: DeployContext) -> dict[str, Any]:
         """Make the workload run its config; return the artifact that now runs.
 

@@ -161,14 +161,16 @@ class ComposeRunner:
         timeout: float = 600,
         stdin: str | None = None,
         variables: Mapping[str, str] | None = None,
+        limits: ResourceLimits | None = None,
     ) -> tuple[int, str]:
         """Run ``compose ARGS`` in ``cwd``; log each output line; return (exit code, output).
 
-        ``variables`` are what ``${NAME}`` in the Compose file resolves to.
+        ``variables`` are what ``${NAME}`` in the Compose file resolves to; ``limits`` caps
+        the process (a command over its CPU budget is killed: a non-zero exit).
         """
         try:
             proc = self._exec(
-                args, cwd=cwd, timeout=timeout, stdin=stdin, variables=variables, limits=None
+                args, cwd=cwd, timeout=timeout, stdin=stdin, variables=variables, limits=limits
             )
         except subprocess.TimeoutExpired:
             raise EngineError(

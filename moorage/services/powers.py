@@ -71,11 +71,28 @@ def absolute_volumes(session: Session, workload: Workload) -> list[HostPower]:
     ]
 
 
-def _changed_names(session: Session, workload: Workload, view: WorkloadView) -> set[str]:
-    """The env var names whose value ``view`` adds, changes or drops."""
+def guarded(session: Session, workload: Workload) -> list[HostPower]:
+    """What makes a workload the admin's to change (empty: anyone's): the powers it holds
+    and its ``absolute`` volumes."""
+    return held(workload) + absolute_volumes(session, workload)
+
+
+def check_change(session: Session, actor: Actor, workload: Workload, what: str) -> None:
+    """Raise 403 ``needs_admin`` when a non-admin changes what runs in a workload that holds
+    host powers or an ``absolute`` volume: a grant is for what the admin saw run with it.
+    Its config, env (``LD_PRELOAD`` or ``PATH`` change the program as surely as the image
+    does), volumes (one mounted over ``/bin``) and capture hooks (commands run in it) are
+    all what runs; deploying, stopping and starting it as it is are not changes."""
+    if actor.can("admin"):
+        return
+    powers = guarded(session, workload)
+    if powers:
+        raise needs_admin(powers, what)
+
+
+def _env_of(session: Session, workload: Workload) -> dict[str, str]:
     rows = session.scalars(select(EnvVar).where(EnvVar.workload_id == workload.id))
-    before = {row.key: row.value for row in rows}
-    return {k for k in before.keys() | view.env.keys() if before.get(k) != view.env.get(k)}
+    return {row.key: row.value for row in rows}
 
 
 def ungranted(asked: list[HostPower], holds: list[HostPower]) -> list[HostPower]:
@@ -115,11 +132,9 @@ def review(
     power it does not hold unless ``actor`` is an admin; record what it now holds.
 
     A workload that holds powers, or an ``absolute`` volume (a host path an admin chose),
-    keeps them only for what an admin approved: an operator changing its config
-    (another image, command or Compose file), or the value of an env var its config
-    names (a Compose file's ``${NAME}``: ``SourceKind.env_names``), gets 403
-    ``needs_admin`` too, even when the result asks for the same powers, unless the new
-    config asks for none. Other env changes only reach the containers' environment.
+    keeps them only for what an admin approved: an operator changing its config or its
+    env gets 403 ``needs_admin`` too (``check_change``), even when the result asks for
+    the same powers, unless the new config asks for none and it has no absolute volume.
 
     Returns what the change's audit row adds: the powers held and those just granted.
     """
@@ -128,19 +143,14 @@ def review(
     new = ungranted(asked, holds)
     if new and not actor.can("admin"):
         raise needs_admin(new, what)
-    guarded = asked + absolute_volumes(session, workload)
-    if guarded and not actor.can("admin"):
-        # A grant is for what the admin saw run with it: another image, command or
-        # Compose file keeping the same mounts is a new use of the power, and so is a
-        # variable the file interpolates. A config that asks for nothing any more
-        # (powers dropped, no absolute volume) is anyone's to save.
-        if view.config != workload.config:
-            raise needs_admin(guarded, f"{what}: change the config of a workload")
-        changed = _changed_names(session, workload, view)
-        named = sorted(changed & registry.source(view.kind).env_names(view.config))
-        if named:
-            shown = ", ".join(named)
-            raise needs_admin(guarded, f"change {shown} (its config interpolates it) in a workload")
+    config_changed = view.config != workload.config
+    if config_changed or view.env != _env_of(session, workload):
+        # A grant is for what the admin saw run with it: another image, command, file or
+        # env keeping the same mounts is a new use of the power. A config that asks for
+        # nothing any more (powers dropped, no absolute volume) is anyone's to save.
+        if asked or absolute_volumes(session, workload):
+            doing = f"{what}: change the config of a workload" if config_changed else what
+            check_change(session, actor, workload, doing)
     stored = [p.as_dict() for p in asked]
     if workload.host_powers != stored:  # an unchanged row stays unwritten (the list cache)
         workload.host_powers = stored

@@ -105,21 +105,22 @@ def read(session: Session, workload_id: str) -> Hooks:
 def host_powers_of(
     session: Session, registry: Registry, settings: Settings, workload: Workload
 ) -> list[HostPower]:
-    """The powers the workload holds, and those its saved config and env ask for."""
+    """The powers the workload holds, its ``absolute`` volumes, and the powers its saved
+    config and env ask for."""
     asked = registry.source(workload.kind).host_powers(powers.view_of(session, workload), settings)
-    holds = powers.held(workload)
+    holds = powers.guarded(session, workload)
     return holds + [p for p in asked if p not in holds]
 
 
-def refusal(workload: Workload, hooks: Hooks) -> str | None:
+def refusal(session: Session, workload: Workload, hooks: Hooks) -> str | None:
     """Why ``hooks`` may not run on ``workload`` now (None: they may): an operator saved
-    them and the workload has since been granted host powers."""
-    if hooks.empty or hooks.set_by_admin or not powers.held(workload):
+    them and the workload has since been granted host powers, or an ``absolute`` volume."""
+    if hooks.empty or hooks.set_by_admin or not powers.guarded(session, workload):
         return None
     return (
         "the capture hooks were saved by an operator and the workload has since been "
-        "granted host powers by an admin; they do not run until an admin saves them again "
-        "(or clears them)"
+        "granted host powers or an absolute volume by an admin; they do not run until an "
+        "admin saves them again (or clears them)"
     )
 
 

@@ -25,7 +25,7 @@ from moorage.names import is_slug
 from moorage.plugins.registry import Registry
 from moorage.plugins.spec import Stack, UncoveredVolume
 from moorage.security.roles import Actor
-from moorage.services import audit
+from moorage.services import audit, powers
 from moorage.services import env as env_service
 from moorage.services.audit import AuditAction
 from moorage.services.workloads import get as get_workload
@@ -199,6 +199,8 @@ def replace(
         # First, before any path check: an operator is told the rule that stops them,
         # not how a host path would have to look (roots, links) for an admin.
         _check_absolute_kept(before, wanted)
+        if wanted != before:  # a volume over /bin changes what runs as surely as an image
+            powers.check_change(session, actor, workload, "change the volumes of a workload")
     project = project_slug(session, workload)
     services = _services(session, registry, workload) if wanted else None
     names: set[str] = set()

@@ -121,7 +121,7 @@ class Snapshotter:
             view = self.views.view(s, workload_id)
             workload = get_workload(s, workload_id)
             hooks = snapshot_hooks.of(workload.snapshot_hooks)
-            refused = snapshot_hooks.refusal(workload, hooks)
+            refused = snapshot_hooks.refusal(s, workload, hooks)
         lines: list[str] = []
 
         def note(line: str) -> None:

@@ -408,13 +408,14 @@ def test_the_workload_env_never_runs_code_in_composes_process(
     server.operator.delete(f"/api/workloads/{wid}")
 
 
-def test_a_variable_a_granted_file_interpolates_is_the_admins_to_change(
+def test_what_runs_under_a_grant_is_the_admins_to_change(
     server: Server, project: str, tmp_path: Path
 ) -> None:
-    """The helper's reproduction: an admin granted a bind to a file whose image and
+    """The helpers' reproductions: an admin granted a bind to a file whose image and
     command are ``${IMG}`` and ``${CMD}``; an operator's env change swapped both and ran
-    a shell over the granted host path. Variables the file does not name stay the
-    operator's."""
+    a shell over the granted host path. Then an operator's volume mounted over ``/bin``
+    replaced the program. Env (any variable: ``LD_PRELOAD``, ``PATH``), volumes and hooks
+    of a workload holding powers are the admin's to change."""
     host = tmp_path / "granted"
     host.mkdir()
     text = (
@@ -429,14 +430,21 @@ def test_a_variable_a_granted_file_interpolates_is_the_admins_to_change(
     def env(**values: str) -> dict[str, Any]:
         return {k: {"value": v, "secret": False} for k, v in values.items()}
 
-    for hostile in (env(IMG="moorage-test/healthy:1"), env(CMD="sh -c id"), env(CMD="")):
+    hostile_envs = [env(IMG="moorage-test/healthy:1"), env(CMD="sh -c id"), env(CMD="")]
+    hostile_envs += [env(LD_PRELOAD="/data/x.so"), env(PATH="/data:/bin"), env(APP_MODE="x")]
+    for hostile in hostile_envs:
         error = assert_error(server.operator.put(f"{url}/env", json=hostile), 403, "needs_admin")
-        assert next(iter(hostile)) in error["message"] and "bind_mount" in error["message"]
+        assert "bind_mount" in error["message"], error
         assert next(iter(hostile)) not in server.admin.get(f"{url}/env").text  # unsaved
-    r = server.operator.put(f"{url}/env", json=env(APP_MODE="x"))
-    assert r.status_code == 200, r.text
-    # Dropping a named variable the admin set is a change too.
+    tools = [{"name": "t", "scope": "stage", "source": "tools", "target": "/bin", "service": "web"}]
+    r = server.operator.put(f"{url}/volumes", json=tools)
+    assert_error(r, 403, "needs_admin")
+    assert server.admin.get(f"{url}/volumes").json()["items"] == []
+    hooks = {"before": {"command": ["sh", "-c", "id > /data/x"]}}
+    assert_error(server.operator.put(f"{url}/snapshot-hooks", json=hooks), 403, "needs_admin")
+    # The admin may; and deploying it as it is stays an operator's.
     r = server.admin.put(f"{url}/env", json=env(APP_MODE="x", IMG=IMAGE))
     assert r.status_code == 200, r.text
-    assert_error(server.operator.put(f"{url}/env", json=env(APP_MODE="y")), 403, "needs_admin")
+    r = server.operator.put(f"{url}/env", json=env(APP_MODE="x", IMG=IMAGE))  # no change
+    assert r.status_code == 200, r.text
     server.admin.delete(url)

@@ -137,10 +137,11 @@ def test_operator_keeps_but_cannot_change_or_remove_an_absolute_volume(
     r = server.admin.put(vol_url(workload), json=[absolute])
     assert r.status_code == 200, r.text
 
-    # Leaving it as it is and adding a stage volume is an operator's right.
-    r = server.operator.put(
-        vol_url(workload), json=[absolute, vol("data", "stage", "data", "/data")]
-    )
+    # Any change of the list is the admin's once it holds one (a volume over /bin changes
+    # what runs with the host path), even one that leaves it as it is.
+    more = [absolute, vol("data", "stage", "data", "/data")]
+    assert_error(server.operator.put(vol_url(workload), json=more), 403, "needs_admin")
+    r = server.admin.put(vol_url(workload), json=more)
     assert r.status_code == 200, r.text
     before = read_volumes(server, workload)
     assert [v["name"] for v in before] == ["abs", "data"]
@@ -484,8 +485,16 @@ def test_what_runs_with_an_absolute_volume_is_the_admins_to_change(
     error = assert_error(r, 403, "needs_admin")
     assert "absolute_volume" in error["message"] and source in error["message"], error
     assert server.viewer.get(url).json()["config"] == before
-    # Its env is the operator's (Docker hands it to the container; nothing interpolates).
-    r = server.operator.put(f"{url}/env", json={"APP_MODE": {"value": "x", "secret": False}})
-    assert r.status_code == 200, r.text
+    # So are its env (LD_PRELOAD, PATH), its other volumes (one over /bin) and its hooks.
+    env = {"LD_PRELOAD": {"value": "/data/x.so", "secret": False}}
+    assert_error(server.operator.put(f"{url}/env", json=env), 403, "needs_admin")
+    over_bin = [vol("abs", "absolute", source, "/mnt"), vol("tools", "stage", "tools", "/bin")]
+    assert_error(server.operator.put(vol_url(workload), json=over_bin), 403, "needs_admin")
+    hooks = {"before": {"command": ["sh", "-c", "echo x >> /mnt/data"]}}
+    assert_error(server.operator.put(f"{url}/snapshot-hooks", json=hooks), 403, "needs_admin")
+    # Deploying it as it is stays an operator's; every change is an admin's.
+    r = server.operator.post(f"{url}/deploy")
+    assert r.status_code == 202, r.text
     r = server.admin.patch(url, json={"config": {**before, **change}})
     assert r.status_code == 200, r.text
+    assert server.admin.put(vol_url(workload), json=over_bin).status_code == 200

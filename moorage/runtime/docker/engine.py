@@ -196,18 +196,26 @@ class DockerEngine:
         )
         name = str(attrs.get("Name", "")).lstrip("/")
         labels = (attrs.get("Config") or {}).get("Labels") or {}
+        # Only pins the container binds: an image's own labels come along into the
+        # container's (a ``LABEL moorage.pin.7=...`` in an image once had Moorage bind-mount
+        # the host path it named), but no image can add a bind of a pin to the container.
+        mounts = (attrs.get("HostConfig") or {}).get("Mounts") or []
+        bound = {str(m.get("Source")) for m in mounts if isinstance(m, dict)}
         for key, value in labels.items():
-            if key.startswith(LABEL_PIN + "."):
-                try:
-                    index = int(key.removeprefix(LABEL_PIN + "."))
-                    wanted = json.loads(value)
-                    source, base = Path(wanted["source"]), Path(wanted["base"])
-                except (ValueError, TypeError, KeyError) as exc:
-                    raise EngineError(
-                        f"container {name} carries a label {key}={value!r} that is not a pin "
-                        "Moorage wrote; recreate it (deploy again) to start it"
-                    ) from exc
-                self._pins.pin(name, index, source, base)
+            index = key.removeprefix(LABEL_PIN + ".")
+            if key == index or not (index.isascii() and index.isdigit()):
+                continue
+            if str(self._pins.path(name, int(index))) not in bound:
+                continue  # not a pin this container binds: an image's label, say
+            try:
+                wanted = json.loads(value)
+                source, base = Path(wanted["source"]), Path(wanted["base"])
+            except (ValueError, TypeError, KeyError) as exc:
+                raise EngineError(
+                    f"container {name} binds pin {index}, but its label {key}={value!r} is "
+                    "not one Moorage wrote; recreate it (deploy again) to start it"
+                ) from exc
+            self._pins.pin(name, int(index), source, base)
 
     def prune_pins(self) -> list[str]:
         """Unpin containers that no longer exist (removed behind Moorage's back, or by a

@@ -73,9 +73,6 @@ class ComposeSource:
         where = dataclasses.replace(scope, directory=resolved.directory, project=resolved.project)
         return review(model, where)
 
-    def env_names(self, config: dict[str, Any]) -> set[str]:
-        return compose_file.variable_names(ComposeConfig.model_validate(config).compose)
-
     def service_names(self, config: dict[str, Any], env: dict[str, str]) -> list[str]:
         text = ComposeConfig.model_validate(config).compose
         return compose_stack.service_names(compose_stack.model_of(text, env))

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from moorage.errors import DeployFailed
+from moorage.errors import Busy, DeployFailed
 from moorage.plugins.spec import DeployContext
 from moorage.runtime.engine import Container
 from moorage.sources.compose import file as compose_file
@@ -207,6 +208,7 @@ def _compose(ctx: DeployContext, *rest: str, log: Any = None) -> tuple[int, str]
         cwd=workdir(ctx),
         log=ctx.log if log is None else log,
         variables=compose_file.compose_variables(ctx.workload.env, text),
+        limits=compose_file.RUN_LIMITS,
     )
 
 
@@ -472,8 +474,20 @@ def redeploy(ctx: DeployContext) -> dict[str, Any]:
     return dict(artifact)
 
 
+LOG_SLOTS = threading.BoundedSemaphore(compose_file.CONFIG_SLOTS)
+"""``logs`` runs Compose, which reads the whole file again, on a read anyone with the
+operator role may repeat: as many at once as ``config`` runs, at most."""
+
+
 def logs(ctx: DeployContext, tail: int) -> str:
+    """The stack's last ``tail`` lines; 503 ``busy`` when other reads held every slot for
+    ``CONFIG_TIMEOUT`` s."""
     if not (workdir(ctx) / COMPOSE_FILE).exists():
         return ""
-    _, output = _compose(ctx, "logs", "--no-color", "--tail", str(tail), log=lambda _line: None)
+    if not LOG_SLOTS.acquire(timeout=compose_file.CONFIG_TIMEOUT):
+        raise Busy("other log reads are running; try again in a moment", retry_after=5)
+    try:
+        _, output = _compose(ctx, "logs", "--no-color", "--tail", str(tail), log=lambda _line: None)
+    finally:
+        LOG_SLOTS.release()
     return output

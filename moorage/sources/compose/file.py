@@ -53,8 +53,14 @@ ENV_FILE = "moorage.env"
 MAX_ALIAS_NODES = 10_000
 MAX_DEPTH = 64
 
-# ``config`` reads one small file: seconds of CPU and a few hundred MiB are plenty.
-CONFIG_LIMITS = ResourceLimits(cpu_seconds=20, memory_bytes=1024**3)
+# ``config`` reads one small file: a second of CPU and a few hundred MiB are plenty (v1
+# reads a 10-service file in about 0.5 s). Every later Compose command reads the file
+# again, so what passes here is what each ``up``, ``down`` and ``logs`` costs: a file
+# that needs more than 5 s (a long ``extends`` chain) is refused.
+CONFIG_LIMITS = ResourceLimits(cpu_seconds=5, memory_bytes=1024**3)
+# The kind's own Compose commands (``up``, ``down``, ``logs``): the same file, plus the
+# waiting ``up`` does; bounded so that no command runs away with a core.
+RUN_LIMITS = ResourceLimits(cpu_seconds=120, memory_bytes=1024**3)
 CONFIG_TIMEOUT = 30.0
 CACHE_SIZE = 256
 # ``config`` runs at once, at most: a costly file (a long ``extends`` chain takes seconds
@@ -85,7 +91,7 @@ RUNTIME_NAMES = frozenset(
         *("GODEBUG", "GOTRACEBACK", "GOMAXPROCS", "GOGC", "GOMEMLIMIT", "GOCOVERDIR"),
     }
 )
-RUNTIME_PREFIXES = ("LD_", "PYTHON", "MALLOC_", "XDG_")
+RUNTIME_PREFIXES = ("LD_", "PYTHON", "MALLOC_", "XDG_", "GIT_", "SSH_")  # git: v2's remote loader
 # Compose's variable syntax: ``$NAME``, ``${NAME}``, ``${NAME:-default}`` and the like. Read
 # over the whole text (comments, ``$$`` escapes too): a name too many is harmless.
 REFERENCE = re.compile(r"\$\{?([_A-Za-z][_A-Za-z0-9]*)")

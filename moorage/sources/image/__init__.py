@@ -46,9 +46,6 @@ class ImageSource:
             workload, ImageConfig.model_validate(workload.config), settings
         )
 
-    def env_names(self, config: dict[str, Any]) -> set[str]:
-        return set()  # Docker passes the env to the container; nothing interpolates it
-
     def _config(self, ctx: DeployContext) -> ImageConfig:
         return ImageConfig.model_validate(ctx.workload.config)
 

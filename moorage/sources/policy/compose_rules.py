@@ -6,6 +6,7 @@ would name, is the power. Pure.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,11 +23,17 @@ from moorage.sources.policy.model import (
     is_set,
 )
 
+REMOTE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://|[^/@:]+@[^/:]+:)")  # a URL, or git@host:
+
 
 def _outside(path: Any, scope: Scope) -> str | None:
     """Why a file path Compose reads is not the workload's own, or None when it is."""
     if not isinstance(path, str) or not path:
         return None
+    if REMOTE.match(path) or path.endswith(".git"):
+        return (
+            f"{path!r} (remote: Compose v2 fetches it, running git or an HTTP client on the host)"
+        )
     if "$" in path:
         return f"{path!r} (interpolated: only a literal path is checked before Compose reads it)"
     if not inside(host_path(path, scope), scope.directory):

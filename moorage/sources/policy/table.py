@@ -148,7 +148,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "include",
         "`include` of files (or env files, or a project directory) outside the workload's "
-        "directory, or interpolated",
+        "directory, remote (a git or OCI address), or interpolated",
         "as `extends_file`, for whole projects",
         compose_rules.includes,
     ),

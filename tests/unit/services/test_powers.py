@@ -90,8 +90,12 @@ def test_an_env_change_that_turns_on_a_power_needs_an_admin(world: World) -> Non
     details = last_audit(world, "workload.env.replace").details
     assert details["host_powers_granted"] == ["web: privileged (privileged: true)"]
 
-    # What it holds stays: an operator may change the rest, and deploy it.
-    set_env(world, OPERATOR, workload_id, P="true", OTHER="1")
+    # What runs with it is the admin's: an operator may deploy it as it is, and save the
+    # same env again, but not change it (LD_PRELOAD or PATH change the program).
+    with pytest.raises(Forbidden) as refused:
+        set_env(world, OPERATOR, workload_id, P="true", OTHER="1")
+    assert refused.value.code == "needs_admin"
+    set_env(world, OPERATOR, workload_id, P="true")
     assert "host_powers_granted" not in last_audit(world, "workload.env.replace").details
     with world.db.session() as s:
         deploys.deploy(s, OPERATOR, world.deployer.registry, world.settings, workload_id)

@@ -304,9 +304,12 @@ def test_an_operator_may_not_touch_an_absolute_volume(
     refused(shop, registry, settings, [absolute], Forbidden, "forbidden", actor=OLGA)
     replace(shop, registry, settings, "web", [absolute], actor=ADA)
     forget_audit(shop)
-    # keeping it as it is while adding another is an operator's to do
-    replace(shop, registry, settings, "web", [absolute, DATA], actor=OLGA)
+    # any change of the volumes of a workload holding one is the admin's (a volume over
+    # /bin changes what runs with the host path), even keeping it as it is
+    refused(shop, registry, settings, [absolute, DATA], Forbidden, "needs_admin", actor=OLGA)
+    replace(shop, registry, settings, "web", [absolute, DATA], actor=ADA)
     assert [v["name"] for v in stored(shop, "web")] == ["srv", "data"]
+    replace(shop, registry, settings, "web", [absolute, DATA], actor=OLGA)  # no change
     forget_audit(shop)
     # removing it, or changing it, is not
     refused(shop, registry, settings, [DATA], Forbidden, "forbidden", actor=OLGA)

@@ -95,6 +95,11 @@ CASES: dict[str, list[tuple[Model, str, str]]] = {
             "include",
             "/e",
         ),
+        # Compose v2 fetches these (git runs as root, with the variables the file names).
+        (Model({"services": {}}, {"include": ["git@host:repo.git"]}), "include", "remote"),
+        (Model({"services": {}}, {"include": ["https://x/y.git#main"]}), "include", "remote"),
+        (Model({"services": {}}, {"include": ["oci://reg/app:1"]}), "include", "remote"),
+        (Model({"services": {}}, {"include": [{"path": "repo.git"}]}), "include", "remote"),
     ],
     "credential_spec": [(svc(credential_spec={"file": "spec.json"}), "web", "spec.json")],
     "network_mode": [
