@@ -21,7 +21,7 @@ from moorage.names import new_id
 from moorage.plugins.registry import Registry
 from moorage.plugins.spec import Sandboxed, Stack
 from moorage.security.roles import Actor
-from moorage.services import audit, workloads
+from moorage.services import audit, powers, workloads
 from moorage.services import snapshots as snapshot_service
 from moorage.services.audit import AuditAction
 from moorage.services.deploys import last_success
@@ -87,6 +87,12 @@ def request(
     ``check.service`` the workload does not have; 409 ``not_deployed`` when nothing ever
     ran (a drill runs the last deployed artifact)."""
     workload = workloads.get(s, workload_id)
+    if check.exec is not None:
+        # The command runs in a sandbox of the workload as the admin approved it, with
+        # its powers (a host file as a secret, say): on such a workload it is the admin's.
+        powers.check_change(
+            s, actor, workload, "run a command of their own in a drill of a workload"
+        )
     source = registry.source(workload.kind)
     if not source.supports_volumes or not isinstance(source, Sandboxed):
         raise InvalidInput(

@@ -74,6 +74,8 @@ class Mounted:
     scope: str
     shared: bool
     path: Path
+    lexical: Path | None = None
+    """The host path as derived, symlinks not followed (``path`` follows them)."""
 
     def named(self) -> str:
         return f"workload {self.workload!r} ({self.workload_id}) in {self.project}/{self.stage}"
@@ -287,7 +289,7 @@ def mounted_by_others(session: Session, settings: Settings, workload_id: str) ->
             path = path_of(settings, project, stage, scope, source)
         except MoorageError:
             continue
-        yield Mounted(other_id, other, project, stage, volume, scope, shared, _real(path))
+        yield Mounted(other_id, other, project, stage, volume, scope, shared, _real(path), path)
 
 
 def check_nesting(
@@ -295,27 +297,29 @@ def check_nesting(
 ) -> None:
     """Refuse a volume whose host directory lies inside another volume's, or holds one.
 
-    ``mine`` is the workload's (volume name, host path) list. Paths are compared after
-    resolving symlinks, against each other and against every other workload's volumes.
-    Raises ``Conflict`` 409 ``volume_nested`` naming both volumes (and the other
-    workload); equal paths are not nesting (sharing has its own rule).
+    ``mine`` is the workload's (volume name, host path) list. Paths are compared both
+    as derived and with symlinks resolved, each form against each, against each other
+    and against every other workload's volumes: ``x/d``, where ``d`` is a link a
+    container made in volume ``x``, resolves elsewhere but lies inside ``x`` as written,
+    and the container could point the link at ``/`` before the next start. Raises
+    ``Conflict`` 409 ``volume_nested`` naming both volumes (and the other workload);
+    equal paths are not nesting (sharing has its own rule).
     """
-    real = [(name, _real(path)) for name, path in mine]
-    for i, (name, path) in enumerate(real):
-        for other, other_path in real[i + 1 :]:
-            if path != other_path and (
-                path.is_relative_to(other_path) or other_path.is_relative_to(path)
-            ):
+    forms = [(name, (Path(os.path.normpath(path)), _real(path))) for name, path in mine]
+    for i, (name, paths) in enumerate(forms):
+        for other, other_paths in forms[i + 1 :]:
+            if _nested(paths, other_paths):
                 raise Conflict(
-                    f"volume {name!r} ({path}) and volume {other!r} ({other_path}) are nested; "
-                    "a container could swap a directory on the inner one's path for a link",
+                    f"volume {name!r} ({paths[0]}) and volume {other!r} ({other_paths[0]}) are "
+                    "nested; a container could swap a directory on the inner one's path for a "
+                    "link",
                     code="volume_nested",
                 )
     for theirs in mounted_by_others(session, settings, workload_id):
-        for name, path in real:
-            if path != theirs.path and (
-                path.is_relative_to(theirs.path) or theirs.path.is_relative_to(path)
-            ):
+        their_paths = (theirs.path, *([theirs.lexical] if theirs.lexical else []))
+        for name, paths in forms:
+            path = paths[0]
+            if _nested(paths, their_paths):
                 raise Conflict(
                     f"volume {name!r} ({path}) is nested with volume {theirs.volume!r} of "
                     f"{theirs.named()} ({theirs.path}); a container of one could swap a "
@@ -323,6 +327,16 @@ def check_nesting(
                     code="volume_nested",
                     details=[theirs.detail(name)],
                 )
+
+
+def _nested(one: tuple[Path, ...], other: tuple[Path, ...]) -> bool:
+    """Whether a form of one path lies strictly inside a form of the other (or holds
+    one). Equal forms (the same directory) are sharing, not nesting."""
+    for a in one:
+        for b in other:
+            if a != b and (a.is_relative_to(b) or b.is_relative_to(a)):
+                return True
+    return False
 
 
 def check_sharing(

@@ -8,7 +8,7 @@ from functools import lru_cache
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import Row, Select, or_, select
+from sqlalchemy import Row, Select, or_, select, true
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.orm import Session, aliased
 
@@ -245,10 +245,39 @@ def _check_unique(
         clash = clash.where(Workload.id != exclude)
     other = session.scalars(clash).first()
     if other is None:
+        _check_compose_project_free(
+            session, project_id=project_id, stage=stage, name=name, exclude=exclude
+        )
         return
     if other.name == name and other.project_id == project_id and other.stage == stage:
         raise Conflict(f"a workload named {name!r} already exists in that stage", code="duplicate")
     raise Conflict(f"a {kind} workload with ref_id {ref_id!r} already exists", code="duplicate")
+
+
+def _check_compose_project_free(
+    session: Session, *, project_id: str, stage: str, name: str, exclude: str | None = None
+) -> None:
+    """Refuse (409 ``duplicate``) a name whose Compose project another workload of the
+    stage still runs under: a Compose workload keeps the project of its first deploy when
+    renamed (``compose_project``), so a new workload taking its old name would take over
+    its containers."""
+    from moorage.sources.compose.deploy import project_name  # the kind's naming rule
+
+    slug = session.scalar(select(Project.slug).where(Project.id == project_id))
+    wanted = project_name(str(slug), stage, name)
+    rows = session.execute(
+        select(Workload.name, Deployment.artifact)
+        .join(Deployment, Deployment.workload_id == Workload.id)
+        .where(Workload.project_id == project_id, Workload.stage == stage)
+        .where(Workload.id != exclude if exclude is not None else true())
+    )
+    for other, artifact in rows:
+        if isinstance(artifact, dict) and artifact.get("project") == wanted:
+            raise Conflict(
+                f"the name {name!r} is still the Compose project of workload {other!r} (it "
+                "was renamed from it, and its containers keep the project); pick another name",
+                code="duplicate",
+            )
 
 
 def create(

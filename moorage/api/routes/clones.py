@@ -13,7 +13,7 @@ from moorage.services import workloads
 router = APIRouter(prefix="/api/workloads/{workload_id}/snapshots", tags=["snapshots"])
 
 
-@router.post("/{snapshot_id}/clone", status_code=201, responses=responses(403, 409))
+@router.post("/{snapshot_id}/clone", status_code=201, responses=responses(403, 409, 503))
 def clone(
     workload_id: str,
     snapshot_id: str,

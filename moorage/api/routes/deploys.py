@@ -18,7 +18,7 @@ from moorage.store.states import DesiredState
 router = APIRouter(prefix="/api/workloads/{workload_id}", tags=["deploys"])
 
 
-@router.post("/deploy", status_code=202, responses=responses(409))
+@router.post("/deploy", status_code=202, responses=responses(409, 503))
 def deploy(
     workload_id: str,
     actor: Operator,
@@ -38,7 +38,7 @@ def deploy(
     return DeploymentOut.model_validate(deployment)
 
 
-@router.post("/promote-from", status_code=202, responses=responses(409))
+@router.post("/promote-from", status_code=202, responses=responses(409, 503))
 def promote_from(
     workload_id: str,
     body: PromoteIn,

@@ -31,7 +31,7 @@ def reveal_env(workload_id: str, key: str, actor: Operator, session: DbSession) 
     return RevealedEnv(key=row.key, value=row.value, secret=row.secret)
 
 
-@router.put("", responses=responses(409))
+@router.put("", responses=responses(409, 503))
 def replace_env(
     workload_id: str, body: dict[str, EnvValue], actor: Operator, session: DbSession, state: State
 ) -> dict[str, EnvValue]:

@@ -28,7 +28,7 @@ def read_hooks(workload_id: str, actor: Operator, session: DbSession) -> Snapsho
     return _out(snapshot_hooks.read(session, workload_id))
 
 
-@router.put("", responses=responses(409))
+@router.put("", responses=responses(409, 503))
 def replace_hooks(
     workload_id: str, body: SnapshotHooksIn, actor: Operator, session: DbSession, state: State
 ) -> SnapshotHooksOut:

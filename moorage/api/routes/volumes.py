@@ -44,7 +44,7 @@ def read_volumes(workload_id: str, actor: Operator, session: DbSession, state: S
     return _out(session, state, workload_id, volumes.read(session, workload_id))
 
 
-@router.put("", responses=responses(409))
+@router.put("", responses=responses(409, 503))
 def replace_volumes(
     workload_id: str, body: list[VolumeIn], actor: Operator, session: DbSession, state: State
 ) -> VolumeList:

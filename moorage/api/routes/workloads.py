@@ -84,7 +84,7 @@ async def list_workloads(
     return Response(body, media_type="application/json")
 
 
-@router.post("", status_code=201, responses=responses(409))
+@router.post("", status_code=201, responses=responses(409, 503))
 def create_workload(
     body: WorkloadIn, actor: Operator, session: DbSession, state: State
 ) -> WorkloadOut:
@@ -109,7 +109,7 @@ def get_workload(workload_id: str, actor: Viewer, session: DbSession, state: Sta
     return workload_out(state.registry, workloads.listed(session, workload_id))
 
 
-@router.patch("/{workload_id}", responses=responses(409))
+@router.patch("/{workload_id}", responses=responses(409, 503))
 def update_workload(
     workload_id: str, body: WorkloadPatch, actor: Operator, session: DbSession, state: State
 ) -> WorkloadOut:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from moorage.errors import Forbidden
+from moorage.errors import Conflict, Forbidden
 from moorage.security.roles import SYSTEM, Actor
-from moorage.services import deploys, workloads
+from moorage.services import deploys, drills, workloads
 from moorage.services import env as env_service
 from moorage.store.tables import AuditEntry, Deployment, EnvVar, Workload
 from tests.fakes.world import PROJECT, STAGE, World
@@ -195,3 +195,57 @@ def test_the_system_actor_is_an_admin(world: World) -> None:
     assert [p["power"] for p in row(world, workload_id).host_powers] == ["privileged"]
     with world.db.session() as s:
         assert s.scalars(select(Deployment)).all() == []
+
+
+def test_a_command_of_an_operators_own_in_a_granted_workload_is_the_admins(world: World) -> None:
+    """The helper's reproduction: a drill's ``exec`` check ran an operator's command in a
+    sandbox of the workload as the admin approved it (a host file as a secret: the
+    drill log showed the host's shadow). Hooks and drill commands on a workload holding
+    powers are the admin's; Moorage's own check is anyone's."""
+    workload_id = create(world, ADMIN, FILE.replace("${P:-false}", "true"))
+    with world.db.session() as s, pytest.raises(Forbidden) as refused:
+        drills.request(
+            s, OPERATOR, world.deployer.registry, workload_id, None,
+            drills.parse_check({"exec": ["sh", "-c", "head -2 /run/secrets/s"]}),
+        )  # fmt: skip
+    assert refused.value.code == "needs_admin"
+    for actor, check in ((OPERATOR, None), (ADMIN, {"exec": ["true"]})):
+        with world.db.session() as s, pytest.raises(Conflict):  # no snapshot: past the role
+            drills.request(
+                s, actor, world.deployer.registry, workload_id, None, drills.parse_check(check)
+            )
+
+
+def test_a_renamed_stacks_old_name_cannot_take_over_its_containers(world: World) -> None:
+    """The helper's reproduction: an operator renamed an admin's Compose workload (which
+    keeps the project of its first deploy), made a new one under the old name, and its
+    ``up`` replaced the admin's containers. A name whose project another workload of the
+    stage still runs under is taken."""
+    from moorage.sources.compose.deploy import project_name
+    from moorage.store.states import DeploymentStatus
+
+    first = create(world, ADMIN, FILE.replace("${P:-false}", "true"))
+    name = row(world, first).name
+    with world.db.session() as s:
+        s.add(
+            Deployment(
+                id="dp_took_the_project", workload_id=first, status=DeploymentStatus.SUCCEEDED,
+                reason="manual", artifact={"project": project_name(PROJECT, STAGE, name)},
+            )
+        )  # fmt: skip
+        workloads.update(s, OPERATOR, world.deployer.registry, world.settings, first, name="old")
+    for renamed_to in (name, None):
+        with world.db.session() as s, pytest.raises(Conflict) as taken:
+            if renamed_to is None:
+                workloads.create(
+                    s, OPERATOR, world.deployer.registry, world.settings, name=name,
+                    kind="compose", project=PROJECT, stage=STAGE, config={"compose": FILE},
+                )  # fmt: skip
+            else:
+                other = create(world, OPERATOR)
+                workloads.update(
+                    s, OPERATOR, world.deployer.registry, world.settings, other, name=renamed_to
+                )
+        assert taken.value.code == "duplicate" and "Compose project" in taken.value.message
+    with world.db.session() as s:  # its own old name is its own to take back
+        workloads.update(s, ADMIN, world.deployer.registry, world.settings, first, name=name)

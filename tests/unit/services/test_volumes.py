@@ -259,6 +259,31 @@ def test_nesting_is_found_through_a_symlink(
     refused(shop, registry, settings, wanted, Conflict, "volume_nested")
 
 
+@pytest.mark.parametrize("other_workload", [False, True], ids=["same-workload", "other-workload"])
+def test_a_source_through_a_link_inside_another_volume_is_nested(
+    shop: Database, registry: Registry, settings: Settings, other_workload: bool
+) -> None:
+    """The helper's reproduction: volume ``x`` is mounted by a container, which makes the
+    link ``x/d -> ../y``; a volume ``x/d`` then resolved to ``y`` (the workload's own, so
+    nothing nested), and after a start the container pointed ``d`` at ``/``, which
+    Docker bound. As written, ``x/d`` lies inside ``x``: refused, whatever it resolves to."""
+    stage_dir = settings.data_dir / "volumes" / "shop" / "production"
+    (stage_dir / "x").mkdir(parents=True)
+    (stage_dir / "y").mkdir(parents=True)
+    (stage_dir / "x" / "d").symlink_to("../y")
+    x, y = VolumeSpec("x", "stage", "x", "/data"), VolumeSpec("y", "stage", "y", "/y")
+    through = VolumeSpec("v", "stage", "x/d", "/host")
+    if other_workload:
+        replace(shop, registry, settings, "api", [x])
+        forget_audit(shop)
+        refused(shop, registry, settings, [y, through], Conflict, "volume_nested")
+    else:
+        replace(shop, registry, settings, "web", [x, y])
+        forget_audit(shop)
+        error = refused(shop, registry, settings, [x, y, through], Conflict, "volume_nested")
+        assert "'x'" in error.message and "'v'" in error.message, error.message
+
+
 def test_a_source_linked_out_of_its_scope_is_refused(
     shop: Database, registry: Registry, settings: Settings, tmp_path: Path
 ) -> None:

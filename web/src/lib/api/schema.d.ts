@@ -5259,6 +5259,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description Busy, or the container engine is unreachable; Retry-After when busy */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
         };
     };
     get_workload_api_workloads__workload_id__get: {
@@ -5474,6 +5483,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description Busy, or the container engine is unreachable; Retry-After when busy */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
         };
     };
     read_chain_api_workloads__workload_id__chain_get: {
@@ -5675,6 +5693,15 @@ export interface operations {
             };
             /** @description The input breaks a rule (`invalid_request`, `invalid_text`, ...) */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Busy, or the container engine is unreachable; Retry-After when busy */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6197,6 +6224,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description Busy, or the container engine is unreachable; Retry-After when busy */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
         };
     };
     reveal_env_api_workloads__workload_id__env__key__get: {
@@ -6608,6 +6644,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description Busy, or the container engine is unreachable; Retry-After when busy */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
         };
     };
     reconcile_api_workloads__workload_id__reconcile_post: {
@@ -6972,6 +7017,15 @@ export interface operations {
             };
             /** @description The input breaks a rule (`invalid_request`, `invalid_text`, ...) */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Busy, or the container engine is unreachable; Retry-After when busy */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7440,6 +7494,15 @@ export interface operations {
             };
             /** @description The input breaks a rule (`invalid_request`, `invalid_text`, ...) */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Busy, or the container engine is unreachable; Retry-After when busy */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8262,6 +8325,15 @@ export interface operations {
             };
             /** @description The input breaks a rule (`invalid_request`, `invalid_text`, ...) */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Busy, or the container engine is unreachable; Retry-After when busy */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
