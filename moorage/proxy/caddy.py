@@ -123,12 +123,19 @@ class CaddyProcess:
                         log.exception("reading a caddy log line")
 
     def config(self) -> Any | None:
-        """The config Caddy runs (``GET /config/``), or None when it does not answer."""
+        """The config Caddy runs (``GET /config/``), or None when it does not answer, or
+        answers no JSON (a Caddy stopping after ``POST /stop`` once answered 200 with an
+        empty body, and the next Moorage's start-up failed on it)."""
         try:
             r = httpx.get(f"{self.admin}/config/", timeout=5)
         except httpx.HTTPError:
             return None
-        return r.json() if r.status_code == 200 else None
+        if r.status_code != 200:
+            return None
+        try:
+            return r.json()
+        except ValueError:
+            return None
 
     def load(self, config: dict[str, Any]) -> None:
         """Replace Caddy's whole config (``POST /load``); it answers once the new config
