@@ -128,9 +128,11 @@ class Reconciler:
         """
         with self.locks.hold(workload_id, timeout=0):  # re-entrant: the caller's own
             with self.db.session() as s:
-                view = self.views.deployed_view(s, workload_id)
                 current = workloads.get(s, workload_id)
                 desired, recorded = current.desired_state, current.status
+                # Stopping needs no volume: a path gone bad must not keep it running.
+                stopping = desired != DesiredState.RUNNING
+                view = self.views.deployed_view(s, workload_id, removing=stopping)
             if view.artifact is None:
                 return Converged(recorded, False)
             source = self.registry.source(view.kind)

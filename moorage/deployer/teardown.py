@@ -30,7 +30,7 @@ def teardown(
     A workload that never left the queue runs nothing, so no engine is needed."""
     with locks.hold(workload_id, timeout=TEARDOWN_WAIT_SECONDS):
         with db.session() as s:
-            view = views.view(s, workload_id)
+            view = views.view(s, workload_id, removing=True)
             started = deployment_runs.ever_started(s, workload_id)
         if not started:
             return

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from moorage.errors import MoorageError
 from moorage.plugins.spec import DeployContext, VolumeMount, WorkloadView
 from moorage.runtime.compose import ComposeRunner
 from moorage.runtime.engine import Engine
@@ -57,21 +58,29 @@ class WorkloadViews:
         self.route_hold: Callable[[str, bool], None] = lambda _workload, _hold: None
         """The proxy's hold (``proxy.router.Router.hold``), when there is one."""
 
-    def view(self, s: Session, workload_id: str) -> WorkloadView:
+    def view(self, s: Session, workload_id: str, *, removing: bool = False) -> WorkloadView:
         """The workload as saved now (config, env, volumes), with its last artifact.
         Raises NotFound for an unknown workload.
 
         What a deploy runs. Reconcile and a restore's redeploy use ``deployed_view``.
+        ``removing``: for taking down what runs, which needs no volume: a volume whose
+        path no longer passes its checks (a link to outside, roots changed) is left out
+        instead of failing (422), so stop and delete work from labels and stored state.
         """
-        return self._read(s, workload_id, deployed=False)
+        return self._read(s, workload_id, deployed=False, removing=removing)
 
-    def deployed_view(self, s: Session, workload_id: str) -> WorkloadView:
+    def deployed_view(
+        self, s: Session, workload_id: str, *, removing: bool = False
+    ) -> WorkloadView:
         """The workload as its last successful deployment ran it: that deployment's config,
         env and volumes (the saved ones where the row predates recording them), and its
-        artifact (None: it never deployed). An edit no deploy has passed never runs."""
-        return self._read(s, workload_id, deployed=True)
+        artifact (None: it never deployed). An edit no deploy has passed never runs.
+        ``removing`` as for ``view``."""
+        return self._read(s, workload_id, deployed=True, removing=removing)
 
-    def _read(self, s: Session, workload_id: str, *, deployed: bool) -> WorkloadView:
+    def _read(
+        self, s: Session, workload_id: str, *, deployed: bool, removing: bool = False
+    ) -> WorkloadView:
         w = workloads.get(s, workload_id)
         done = deploys.last_success(s, workload_id)
         project = workloads.project_slug(s, w)
@@ -88,7 +97,14 @@ class WorkloadViews:
                 {key: getattr(d, key) for key in inputs.DOMAIN_KEYS}
                 for d in domain_service.read(s, w.id)
             ]
-        mounts = tuple(self._mount(project, w.stage, v) for v in volumes)
+        mounts = []
+        for v in volumes:
+            try:
+                mounts.append(self._mount(project, w.stage, v))
+            except MoorageError as exc:
+                if not removing:
+                    raise
+                log.warning("%s: volume %s left out: %s", w.id, v.get("name"), exc.message)
         return WorkloadView(
             id=w.id,
             name=w.name,
@@ -97,7 +113,7 @@ class WorkloadViews:
             stage=w.stage,
             config=config,
             env=env,
-            volumes=mounts,
+            volumes=tuple(mounts),
             artifact=dict(done.artifact) if done is not None else None,
             domains=tuple(routed),
         )

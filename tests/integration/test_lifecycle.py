@@ -9,6 +9,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from tests.conftest import (
     admin_api,
     assert_error,
     create_workload,
+    free_port,
     start_server,
     stop_server,
     unique,
@@ -231,3 +233,41 @@ def test_the_cli_stops_starts_and_restarts(server: Server, project: str) -> None
     never = create_workload(server, project)
     out = server.cli("apps", "restart", never["id"], token=token)
     assert out.returncode == 1 and "no successful deployment" in out.stderr
+
+
+@pytest.mark.parametrize("kind", ["image", "compose"])
+def test_stop_and_delete_work_when_a_volume_path_has_gone_bad(
+    server: Server, project: str, tmp_path: Path, kind: str
+) -> None:
+    """The helper's reproduction: a volume's directory became a link to outside (a
+    container could make one, or an admin's roots changed), and stop and delete were
+    422 ``invalid_volume`` while the container kept running. Taking down what runs needs
+    no volume: both work from labels and stored state."""
+    config: dict[str, Any] = (
+        {"image": "moorage-test/httpd:1", "ports": [{"container": 8080, "host": free_port()}]}
+        if kind == "image"
+        else {"compose": "services:\n  web:\n    image: moorage-test/httpd:1\n"}
+    )
+    workload = create_workload(server, project, config=config, kind=kind)
+    url = f"/api/workloads/{workload['id']}"
+    source = unique("gone")
+    volume = {"name": "d", "scope": "stage", "source": source, "target": "/data"}
+    r = server.operator.put(
+        f"{url}/volumes", json=[{**volume, **({"service": "web"} if kind == "compose" else {})}]
+    )
+    assert r.status_code == 200, r.text
+    host_path = Path(r.json()["items"][0]["host_path"])
+    host_path.mkdir(parents=True, exist_ok=True)
+    assert deploy(server.operator, workload["id"])["status"] == "succeeded"
+    assert containers(workload["id"], all_states=False)
+    host_path.rmdir()
+    host_path.symlink_to(tmp_path)  # now outside its scope: every path check refuses it
+    try:
+        r = server.operator.post(f"{url}/stop")
+        assert r.status_code == 200, r.text
+        wait_until(lambda: not containers(workload["id"], all_states=False), 60, "the stop")
+        r = server.admin.delete(url)
+        assert r.status_code == 204, r.text
+        assert containers(workload["id"]) == []
+    finally:
+        host_path.unlink()
