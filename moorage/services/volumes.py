@@ -229,7 +229,7 @@ def replace(
         )
         clean.append((saved, path))
     check_nesting(session, settings, workload_id, [(s.name, p) for s, p in clean])
-    check_sharing(session, settings, workload_id, clean)
+    check_sharing(session, settings, workload_id, clean, actor)
     for row in session.scalars(select(Volume).where(Volume.workload_id == workload_id)):
         session.delete(row)
     session.flush()
@@ -340,10 +340,17 @@ def _nested(one: tuple[Path, ...], other: tuple[Path, ...]) -> bool:
 
 
 def check_sharing(
-    session: Session, settings: Settings, workload_id: str, mine: list[tuple[VolumeSpec, Path]]
+    session: Session,
+    settings: Settings,
+    workload_id: str,
+    mine: list[tuple[VolumeSpec, Path]],
+    actor: Actor | None = None,
 ) -> None:
     """Refuse (409 ``volume_in_use``, naming the other workload) a stage or project
-    directory another workload mounts too, unless both volumes say ``shared``."""
+    directory another workload mounts too, unless both volumes say ``shared``; and (403
+    ``needs_admin``) a non-admin ``actor`` sharing one with a workload that holds host
+    powers or an ``absolute`` volume: what that workload runs from its volume would be
+    theirs to write (``powers.check_change``)."""
     real = [(spec, _real(path)) for spec, path in mine]
     for theirs in mounted_by_others(session, settings, workload_id):
         for spec, path in real:
@@ -352,6 +359,10 @@ def check_sharing(
             if not {spec.scope, theirs.scope} & set(SHARABLE_SCOPES):
                 continue  # two absolute paths: an admin's choice (a restore refuses it)
             if spec.shared and theirs.shared:
+                if actor is not None:
+                    other = session.get(Workload, theirs.workload_id)
+                    if other is not None:
+                        powers.check_change(session, actor, other, "share a volume with a workload")
                 continue
             raise Conflict(
                 f"volume {spec.name!r} ({path}) is also mounted by {theirs.named()} as its "

@@ -322,6 +322,20 @@ def test_sharing_a_directory_needs_shared_on_both_sides(
         assert error.details[0]["workload"] == wid(shop, "api")
 
 
+def test_sharing_into_a_workload_holding_an_absolute_volume_is_the_admins(
+    shop: Database, registry: Registry, settings: Settings
+) -> None:
+    """A helper's finding: an admin's shared volume on a workload holding powers (here an
+    absolute volume) let an operator mount the same directory and plant what it runs."""
+    absolute = VolumeSpec("srv", "absolute", str(settings.volume_roots[0] / "srv"), "/srv")
+    shared = VolumeSpec("code", "project", "code", "/app", shared=True)
+    replace(shop, registry, settings, "api", [absolute, shared], actor=ADA)
+    forget_audit(shop)
+    mine = VolumeSpec("code", "project", "code", "/plant", shared=True)
+    refused(shop, registry, settings, [mine], Forbidden, "needs_admin", actor=OLGA)
+    assert len(replace(shop, registry, settings, "web", [mine], actor=ADA)) == 1
+
+
 def test_an_operator_may_not_touch_an_absolute_volume(
     shop: Database, registry: Registry, settings: Settings
 ) -> None:
