@@ -263,18 +263,7 @@ def test_a_volume_path_holding_dollar_signs_binds_that_very_directory(
         "services:\n  web:\n    image: moorage-test/httpd:1\n"
         "    command: [sh, -c, 'touch /hostdir/written-by-operator; exec httpd -f -p 8080']\n"
     )
-    r = server.operator.post(
-        "/api/workloads",
-        json={
-            "name": unique("d"),
-            "kind": "compose",
-            "project": project,
-            "stage": "production",
-            "config": {"compose": text},
-        },
-    )
-    assert r.status_code == 201, r.text
-    wid = r.json()["id"]
+    wid = create_workload(server, project, kind="compose", config={"compose": text})["id"]
     try:
         volume = {
             "name": "d",
