@@ -448,3 +448,30 @@ def test_what_runs_under_a_grant_is_the_admins_to_change(
     r = server.operator.put(f"{url}/env", json=env(APP_MODE="x", IMG=IMAGE))  # no change
     assert r.status_code == 200, r.text
     server.admin.delete(url)
+
+
+def test_a_bind_below_the_workloads_own_volume_needs_an_admin(server: Server, project: str) -> None:
+    """A helper's note: the table lets a bind below one of the workload's Moorage volumes
+    pass (``scope.mounts``), and Docker follows a link in a bind's source (the
+    workload's own container can make ``sub -> /`` in its volume). What keeps it an
+    admin's is that the check a change passes leaves the volumes out
+    (``powers.view_of``): this holds that in place."""
+    text = f"services:\n  web:\n    image: {IMAGE}\n"
+    wid = server.operator.post("/api/workloads", json=body(project, text)).json()["id"]
+    url = f"/api/workloads/{wid}"
+    volume = {
+        "name": "v",
+        "scope": "stage",
+        "source": unique("v"),
+        "target": "/data",
+        "service": "web",
+    }
+    r = server.operator.put(f"{url}/volumes", json=[volume])
+    assert r.status_code == 200, r.text
+    below = r.json()["items"][0]["host_path"]
+    for source in (f"{below}/sub", below):
+        bound = text + f"    volumes:\n      - {source}:/host\n"
+        r = server.operator.patch(url, json={"config": {"compose": bound}})
+        error = assert_error(r, 403, "needs_admin")
+        assert "bind_mount" in error["message"], error
+    server.admin.delete(url)
