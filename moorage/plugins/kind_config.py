@@ -77,11 +77,16 @@ def _kept_but_moved(tree: SecretTree, before: Any, patch: Any, after: Any, where
     if not isinstance(before, dict) or not isinstance(after, dict):
         return []
     sent = patch if isinstance(patch, dict) else {}
+
+    def path(name: str) -> str:
+        return f"{where}.{name}" if where else name
+
     found: list[str] = []
     for name, sub in tree.items():
         if sub is not True:
-            path = f"{where}.{name}" if where else name
-            found += _kept_but_moved(sub, before.get(name), sent.get(name), after.get(name), path)
+            found += _kept_but_moved(
+                sub, before.get(name), sent.get(name), after.get(name), path(name)
+            )
     secrets = {name for name, sub in tree.items() if sub is True}
     kept = sorted(
         name
@@ -92,7 +97,7 @@ def _kept_but_moved(tree: SecretTree, before: Any, patch: Any, after: Any, where
     )
     moved = [k for k in {*before, *after} - set(tree) if before.get(k) != after.get(k)]
     if kept and moved:
-        found += [f"{where}.{name}" if where else name for name in kept]
+        found += [path(name) for name in kept]
     return found
 
 

@@ -32,7 +32,7 @@ from moorage.services.workloads import get as get_workload
 from moorage.services.workloads import project_slug
 from moorage.settings import Settings
 from moorage.store.tables import Project, Volume, Workload
-from moorage.volumes.paths import host_path, normalize_target
+from moorage.volumes.paths import host_path, normalize_target, real_path
 
 MAX_VOLUMES = 64
 SHARABLE_SCOPES = ("stage", "project")
@@ -74,7 +74,7 @@ class Mounted:
     scope: str
     shared: bool
     path: Path
-    lexical: Path | None = None
+    lexical: Path
     """The host path as derived, symlinks not followed (``path`` follows them)."""
 
     def named(self) -> str:
@@ -261,10 +261,6 @@ def path_of(settings: Settings, project: str, stage: str, scope: str, source: st
     )
 
 
-def _real(path: Path) -> Path:
-    return Path(os.path.realpath(path))
-
-
 def mounted_by_others(session: Session, settings: Settings, workload_id: str) -> Iterator[Mounted]:
     """Every volume of every other workload, at its real host path; a row whose path no
     longer derives (say, ``MOORAGE_VOLUME_ROOTS`` changed) mounts nothing and is skipped."""
@@ -289,7 +285,7 @@ def mounted_by_others(session: Session, settings: Settings, workload_id: str) ->
             path = path_of(settings, project, stage, scope, source)
         except MoorageError:
             continue
-        yield Mounted(other_id, other, project, stage, volume, scope, shared, _real(path), path)
+        yield Mounted(other_id, other, project, stage, volume, scope, shared, real_path(path), path)
 
 
 def check_nesting(
@@ -305,7 +301,7 @@ def check_nesting(
     ``Conflict`` 409 ``volume_nested`` naming both volumes (and the other workload);
     equal paths are not nesting (sharing has its own rule).
     """
-    forms = [(name, (Path(os.path.normpath(path)), _real(path))) for name, path in mine]
+    forms = [(name, (Path(os.path.normpath(path)), real_path(path))) for name, path in mine]
     for i, (name, paths) in enumerate(forms):
         for other, other_paths in forms[i + 1 :]:
             if _nested(paths, other_paths):
@@ -316,10 +312,9 @@ def check_nesting(
                     code="volume_nested",
                 )
     for theirs in mounted_by_others(session, settings, workload_id):
-        their_paths = (theirs.path, *([theirs.lexical] if theirs.lexical else []))
         for name, paths in forms:
             path = paths[0]
-            if _nested(paths, their_paths):
+            if _nested(paths, (theirs.path, theirs.lexical)):
                 raise Conflict(
                     f"volume {name!r} ({path}) is nested with volume {theirs.volume!r} of "
                     f"{theirs.named()} ({theirs.path}); a container of one could swap a "
@@ -351,7 +346,7 @@ def check_sharing(
     ``needs_admin``) a non-admin ``actor`` sharing one with a workload that holds host
     powers or an ``absolute`` volume: what that workload runs from its volume would be
     theirs to write (``powers.check_change``)."""
-    real = [(spec, _real(path)) for spec, path in mine]
+    real = [(spec, real_path(path)) for spec, path in mine]
     for theirs in mounted_by_others(session, settings, workload_id):
         for spec, path in real:
             if path != theirs.path:

@@ -232,7 +232,10 @@ def _check_unique(
     kind: str,
     ref_id: str,
     exclude: str | None = None,
+    named: bool = True,
 ) -> None:
+    """Refuse (409 ``duplicate``) a name or ref_id another workload has; ``named``: the
+    name is new (a create, a rename), so no renamed stack may still run under it."""
     clash = select(Workload).where(
         or_(
             (Workload.project_id == project_id)
@@ -245,9 +248,10 @@ def _check_unique(
         clash = clash.where(Workload.id != exclude)
     other = session.scalars(clash).first()
     if other is None:
-        _check_compose_project_free(
-            session, project_id=project_id, stage=stage, name=name, exclude=exclude
-        )
+        if named:
+            _check_compose_project_free(
+                session, project_id=project_id, stage=stage, name=name, exclude=exclude
+            )
         return
     if other.name == name and other.project_id == project_id and other.stage == stage:
         raise Conflict(f"a workload named {name!r} already exists in that stage", code="duplicate")
@@ -261,7 +265,8 @@ def _check_compose_project_free(
     stage still runs under: a Compose workload keeps the project of its first deploy when
     renamed (``compose_project``), so a new workload taking its old name would take over
     its containers."""
-    from moorage.sources.compose.deploy import project_name  # the kind's naming rule
+    from moorage.sources.compose import ComposeSource  # the kind and its naming rule
+    from moorage.sources.compose.deploy import project_name
 
     slug = session.scalar(select(Project.slug).where(Project.id == project_id))
     wanted = project_name(str(slug), stage, name)
@@ -269,6 +274,7 @@ def _check_compose_project_free(
         select(Workload.name, Deployment.artifact)
         .join(Deployment, Deployment.workload_id == Workload.id)
         .where(Workload.project_id == project_id, Workload.stage == stage)
+        .where(Workload.kind == ComposeSource.kind)
         .where(Workload.id != exclude if exclude is not None else true())
     )
     for other, artifact in rows:
@@ -399,6 +405,7 @@ def update(
             kind=workload.kind,
             ref_id=workload.ref_id,
             exclude=workload.id,
+            named="name" in changed,
         )
     flush_or_conflict(session, "the new name or ref_id clashes with an existing workload")
     audit.record(

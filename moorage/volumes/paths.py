@@ -21,7 +21,7 @@ def _bad(message: str) -> InvalidInput:
     return InvalidInput(message, code="invalid_volume")
 
 
-def _real(path: Path | str) -> Path:
+def real_path(path: Path | str) -> Path:
     """``os.path.realpath(path)``; ``InvalidInput`` when a component is swapped while it
     is read (``realpath`` lstats a component, then reads its link: a link exchanged for a
     directory in between raises ``OSError``), so a racing path is refused as such, never
@@ -86,9 +86,9 @@ def host_path(
                 "they may live under"
             )
         candidate = Path("/", *parts)
-        real = _real(candidate)
+        real = real_path(candidate)
         for root in volume_roots:
-            real_root = _real(root)
+            real_root = real_path(root)
             if real != real_root and real.is_relative_to(real_root):
                 return candidate
         raise _bad(
@@ -102,8 +102,8 @@ def host_path(
         raise _bad("source must name a directory below the scope's base")
     base = scope_base(data_dir, project, stage, scope)
     candidate = base.joinpath(*parts)
-    real_base = _real(base)
-    real = _real(candidate)
+    real_base = real_path(base)
+    real = real_path(candidate)
     if real == real_base or not real.is_relative_to(real_base):
         raise _bad(f"source {source!r} resolves outside its {scope} directory")
     return candidate
@@ -123,9 +123,9 @@ def containment_base(
     Raises InvalidInput when none does (never touches disk beyond ``realpath``)."""
     if scope != "absolute":
         return scope_base(data_dir, project, stage, scope)
-    real = _real(path)
+    real = real_path(path)
     for root in volume_roots:
-        real_root = _real(root)
+        real_root = real_path(root)
         if real != real_root and real.is_relative_to(real_root):
             return real_root
     raise _bad(f"{path} is not below any of MOORAGE_VOLUME_ROOTS")

@@ -202,10 +202,11 @@ class DockerEngine:
         mounts = (attrs.get("HostConfig") or {}).get("Mounts") or []
         bound = {str(m.get("Source")) for m in mounts if isinstance(m, dict)}
         for key, value in labels.items():
-            index = key.removeprefix(LABEL_PIN + ".")
-            if key == index or not (index.isascii() and index.isdigit()):
+            suffix = key.removeprefix(LABEL_PIN + ".")
+            if key == suffix or not (suffix.isascii() and suffix.isdigit()):
                 continue
-            if str(self._pins.path(name, int(index))) not in bound:
+            index = int(suffix)
+            if str(self._pins.path(name, index)) not in bound:
                 continue  # not a pin this container binds: an image's label, say
             try:
                 wanted = json.loads(value)
@@ -215,7 +216,7 @@ class DockerEngine:
                     f"container {name} binds pin {index}, but its label {key}={value!r} is "
                     "not one Moorage wrote; recreate it (deploy again) to start it"
                 ) from exc
-            self._pins.pin(name, int(index), source, base)
+            self._pins.pin(name, index, source, base)
 
     def prune_pins(self) -> list[str]:
         """Unpin containers that no longer exist (removed behind Moorage's back, or by a
