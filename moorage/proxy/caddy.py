@@ -18,6 +18,8 @@ from typing import IO, Any
 
 import httpx
 
+from moorage.proxy.listeners import migrate_requests
+
 log = logging.getLogger("moorage.proxy")
 START_SECONDS = 15.0
 MAX_LOG_BYTES = 8 * 1024 * 1024
@@ -57,6 +59,13 @@ class CaddyProcess:
         ProxyError when it exits or stays silent for ``START_SECONDS``."""
         self.workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._stop_orphan()
+        unkept = migrate_requests()
+        if unkept is not None:
+            log.warning(
+                "%s; a client may see a reset connection when Caddy loads a config "
+                "(run: sysctl -w net.ipv4.tcp_migrate_req=1)",
+                unkept,
+            )
         path = self.workdir / "bootstrap.json"
         path.write_text(json.dumps(bootstrap))
         env = {

@@ -211,6 +211,21 @@ def _earlier(
     )
 
 
+def _prepare_upserts() -> None:
+    """Make SQLAlchemy's annotated twin of each dialect's ``Insert`` now, in one thread.
+
+    The ORM makes that class the first time it runs such a statement, and it registers
+    the class before setting its ``inherit_cache`` (``sqlalchemy.sql.annotation.
+    _new_annotation_type``, 2.1): a copy arriving together with the first delivery saw the
+    half-made class and raised ``SAWarning`` (CI, stop 26). Core's own classes are made at
+    import; the dialects' ``Insert`` are not."""
+    for upsert in (sqlite.insert, postgresql.insert):
+        upsert(DeliveryClaim)._annotate({"prepared": True})
+
+
+_prepare_upserts()
+
+
 def _take(session: Session, trigger: Trigger, key: str) -> bool:
     """Insert the claim on ``key`` unless a claim on it within ``REPLAY_WINDOW`` is there
     (an older one is taken over: expired claims are deleted only now and then, ``_tidy``);

@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql import annotation
 
 from moorage.plugins.registry import Registry
 from moorage.plugins.spec import HookRequest
@@ -288,3 +290,13 @@ def test_the_delivery_log_is_rotated_every_few_rows_and_never_grows_past_it(
         ).all()
     assert shown == [f"d-{n}" for n in range(19, 14, -1)]
     assert sorted(claims) == sorted(f"id:d-{n}" for n in range(10, 20))
+
+
+@pytest.mark.parametrize("module", [postgresql, sqlite], ids=["postgresql", "sqlite"])
+def test_the_upsert_class_is_whole_before_the_first_delivery(module: Any) -> None:
+    """Two first deliveries together once saw SQLAlchemy's annotated ``Insert`` half made
+    (registered before its ``inherit_cache``) and failed with ``SAWarning``: the class is
+    made whole at import, before any thread runs one."""
+    made = annotation.annotated_classes.get(module.Insert)
+    assert made is not None
+    assert made.__dict__.get("inherit_cache") is True
