@@ -9,6 +9,8 @@ the schema ``store/tables.py`` declares, and a fresh database made from those ta
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, inspect, text
 
 from moorage.services import inputs, workloads
+from moorage.store import db as db_module
 from moorage.store.db import Database, alembic_config
 from moorage.store.tables import Base, Volume, Workload
 from tests.unit.store.test_store import BACKENDS, pg_url  # noqa: F401 (a fixture)
@@ -218,3 +221,36 @@ def test_a_fresh_database_gets_the_schema_the_migrations_build(url: str) -> None
         assert schema_of(db.engine) == migrated
     finally:
         db.dispose()
+
+
+def test_the_head_the_server_skips_alembic_at_is_alembics_own() -> None:
+    """``store.db.HEAD`` lets a server whose database is at it start without Alembic; a
+    new migration whose revision it does not name would be skipped."""
+    assert ScriptDirectory.from_config(alembic_config()).get_heads() == [db_module.HEAD]
+
+
+def test_a_database_behind_head_is_still_migrated(tmp_path: Path) -> None:
+    """A database stamped at an older revision runs what it lacks (the fast path is only
+    for one at ``HEAD``)."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    try:
+        upgrade(engine, "0015")
+        assert db_module.stamped(engine) == "0015"
+        db_module.migrate(engine)
+        assert db_module.stamped(engine) == db_module.HEAD
+    finally:
+        engine.dispose()
+
+
+def test_a_server_at_head_starts_without_alembic(tmp_path: Path) -> None:
+    """Idle memory (SPEC section 10): Alembic and Mako stay out of a process whose
+    database needs no migration."""
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    Database(url).migrate()
+    probe = (
+        "import sys; from moorage.store.db import Database; "
+        f"Database({url!r}).migrate(); print('alembic' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
