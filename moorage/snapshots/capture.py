@@ -9,6 +9,7 @@ and reconcile brings stopped or paused containers back. Never marks a snapshot
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -20,9 +21,10 @@ from pathlib import Path
 
 from moorage import metrics
 from moorage.deployer.views import WorkloadViews
-from moorage.errors import DiskFull, MoorageError
-from moorage.plugins.spec import WorkloadView
+from moorage.errors import DiskFull, EngineError, MoorageError
+from moorage.plugins.spec import VolumeMount, WorkloadView
 from moorage.runtime.engine import LABEL_WORKLOAD, Engine
+from moorage.runtime.pins import open_checked
 from moorage.services import captures, snapshot_hooks
 from moorage.services import snapshots as snapshot_service
 from moorage.services.locks import WorkloadLocks
@@ -167,26 +169,31 @@ class Snapshotter:
         note: Callable[[str], None],
     ) -> captures.Written:
         """Quiesce every container of the workload (every service of a stack), stream the
-        chosen volumes into the archive, resume them."""
-        workload_id = view.id
+        chosen volumes into the archive, resume them. Each volume is read as the directory
+        checked when the capture starts (``_checked_root``)."""
         chosen = [v for v in view.volumes if v.name in names]
-        sources = []
-        for index, volume in enumerate(chosen):
-            if volume.scope not in VOLUME_SCOPES:
-                raise MoorageError(f"volume {volume.name}: scope {volume.scope} is not supported")
-            if volume.scope != "absolute":
-                volume.host_path.mkdir(parents=True, exist_ok=True)
-            elif not volume.host_path.is_dir():
-                raise MoorageError(f"volume {volume.name}: {volume.host_path} does not exist")
-            sources.append(
+        with contextlib.ExitStack() as held:
+            sources = [
                 VolumeSource(
                     index=index,
                     name=volume.name,
                     scope=volume.scope,
                     source=volume.source,
-                    path=volume.host_path,
+                    path=_checked_root(volume, held),
                 )
-            )
+                for index, volume in enumerate(chosen)
+            ]
+            return self._stream(snapshot_id, view, mode, sources, note)
+
+    def _stream(
+        self,
+        snapshot_id: str,
+        view: WorkloadView,
+        mode: CaptureMode,
+        sources: list[VolumeSource],
+        note: Callable[[str], None],
+    ) -> captures.Written:
+        workload_id = view.id
         total = sum(_tree_bytes(v.path) for v in sources)
         with self.db.session() as s:
             captures.set_total(s, snapshot_id, total)
@@ -253,6 +260,28 @@ def _remove_archive(path: Path) -> None:
     """Remove an archive and its ``.partial``, if either is there."""
     path.with_name(path.name + ".partial").unlink(missing_ok=True)
     path.unlink(missing_ok=True)
+
+
+def _checked_root(volume: VolumeMount, held: contextlib.ExitStack) -> Path:
+    """Where the capture reads ``volume``: for a volume below a base, the directory that
+    ``runtime/pins.open_checked`` reached (no component a link, below its base), held
+    open in ``held`` and read through ``/proc/self/fd/<n>``, so a component swapped for a
+    link after the check (by a ``before`` hook, a container) cannot make the capture read
+    elsewhere; both passes of the writer open that directory. An ``absolute`` volume is
+    the admin's path as given (its links are the admin's). Raises ``MoorageError``."""
+    if volume.scope not in VOLUME_SCOPES:
+        raise MoorageError(f"volume {volume.name}: scope {volume.scope} is not supported")
+    if volume.scope == "absolute" or volume.base is None:
+        if not volume.host_path.is_dir():
+            raise MoorageError(f"volume {volume.name}: {volume.host_path} does not exist")
+        return volume.host_path
+    volume.host_path.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = open_checked(volume.host_path, volume.base)
+    except EngineError as exc:
+        raise MoorageError(f"volume {volume.name}: {exc}") from None
+    held.callback(os.close, fd)
+    return Path(f"/proc/self/fd/{fd}")
 
 
 def _tree_bytes(root: Path) -> int:
