@@ -14,6 +14,7 @@ A source kind's side effects go through ``DeployContext.engine`` and
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -243,7 +244,17 @@ class Sandbox:
 
     def name(self, service: str = "") -> str:
         """A container name of the sandbox (per service of a stack)."""
-        return f"moorage_drill_{self.id}" + (f"_{service}" if service else "")
+        return drill_prefix(self.id) + (f"_{service}" if service else "")
+
+
+def drill_prefix(drill_id: str) -> str:
+    """The name of a drill's network and Compose project, and the start of its containers'
+    names: ``moorage-drill-`` and the id, with hyphens for anything else. Every name
+    Moorage makes for a workload starts ``moorage_`` (``sources/stage.py``,
+    ``compose/deploy.project_name``), so no choice of project, stage and workload name
+    gives a drill's: a compose workload named after a drill's id once ran Compose under
+    the drill's project (``moorage_drill_dr_<hex>`` in project ``drill``, stage ``dr``)."""
+    return "moorage-drill-" + re.sub(r"[^a-z0-9]", "-", drill_id.lower())
 
 
 @runtime_checkable

@@ -32,7 +32,7 @@ from pathlib import Path
 from moorage.deployer.views import WorkloadViews
 from moorage.errors import DeployFailed, MoorageError
 from moorage.plugins.registry import Registry
-from moorage.plugins.spec import DeployContext, Sandbox, Sandboxed
+from moorage.plugins.spec import DeployContext, Sandbox, Sandboxed, drill_prefix
 from moorage.runtime.engine import LABEL_DRILL, Engine, ExecTimedOut
 from moorage.services import drills
 from moorage.services import snapshots as snapshot_service
@@ -107,7 +107,7 @@ class DrillRunner:
         folder = self.root / drill_id
         sandbox = Sandbox(
             id=drill_id,
-            network=f"moorage_drill_{drill_id}",
+            network=drill_prefix(drill_id),
             labels={**self.settings.container_labels, LABEL_DRILL: drill_id},
             volumes=(),
         )
@@ -231,7 +231,8 @@ class DrillRunner:
                 self.engine.remove(c.id)
                 if say is not None:
                     say(f"removed {c.name}")
-            self.engine.remove_network(f"moorage_drill_{drill_id}")
+            self.engine.remove_network(drill_prefix(drill_id))
+            self.engine.remove_network(f"moorage_drill_{drill_id}")  # named so before 2026-12
             for volume in self.engine.volumes({LABEL_DRILL: drill_id}):  # a stack's own
                 self.engine.remove_volume(volume)
         except MoorageError as exc:

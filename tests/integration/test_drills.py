@@ -24,6 +24,7 @@ from tests.conftest import (
     stop_server,
     unique,
 )
+from moorage.plugins.spec import drill_prefix
 from tests.integration.helpers import crash_server, deploy, get_text, wait_until
 from tests.integration.test_clone import make_source
 from tests.integration.test_restore import Site, write_tree
@@ -56,7 +57,7 @@ def sandbox_left(data_dir: Path, drill_id: str) -> list[str]:
         check=True,
     ).stdout.split()
     nets = subprocess.run(
-        ["docker", "network", "ls", "-q", "--filter", f"name=moorage_drill_{drill_id}"],
+        ["docker", "network", "ls", "-q", "--filter", f"name={drill_prefix(drill_id)}"],
         capture_output=True,
         text=True,
         check=True,

@@ -33,7 +33,7 @@ from typing import Any
 import yaml
 
 from moorage.errors import DeployFailed
-from moorage.plugins.spec import DeployContext, Sandbox
+from moorage.plugins.spec import DeployContext, Sandbox, drill_prefix
 from moorage.sources.compose import deploy as compose_deploy
 from moorage.sources.compose import stack
 
@@ -42,7 +42,7 @@ SANDBOX_FILE = "sandbox.yml"
 
 def project(sandbox: Sandbox) -> str:
     """The sandbox's Compose project name (``[a-z0-9][a-z0-9_-]*``)."""
-    return f"moorage_drill_{sandbox.id.lower()}"
+    return drill_prefix(sandbox.id)
 
 
 def _as_dict(value: Any) -> dict[str, Any]:
