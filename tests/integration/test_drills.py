@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from moorage.plugins.spec import drill_prefix
 from tests.conftest import (
     Api,
     Server,
@@ -24,7 +25,6 @@ from tests.conftest import (
     stop_server,
     unique,
 )
-from moorage.plugins.spec import drill_prefix
 from tests.integration.helpers import crash_server, deploy, get_text, wait_until
 from tests.integration.test_clone import make_source
 from tests.integration.test_restore import Site, write_tree
