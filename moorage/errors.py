@@ -171,14 +171,20 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
 
 
 CODES: dict[str, ErrorCode] = {
-    # 400, 404, 405, 406, 413, 415: refused by the HTTP layer before a route runs
-    "bad_request": ErrorCode(400, "the body could not be parsed (a broken multipart form)"),
+    # 400, 404-416, 431: refused by the HTTP layer before a route runs
+    "bad_request": ErrorCode(
+        400, "the request could not be parsed (broken HTTP, a broken multipart form or Range)"
+    ),
     "not_found": ErrorCode(404, "no such endpoint, or no such object"),
     "method_not_allowed": ErrorCode(405, "the path exists, but not with this method"),
     "not_acceptable": ErrorCode(406, "no answer in a content type the client accepts"),
     "unsupported_media_type": ErrorCode(415, "a body of a content type the route does not read"),
     "http_error": ErrorCode(400, "another refusal of the HTTP layer (with the status it chose)"),
     "payload_too_large": ErrorCode(413, "a request body over its cap (1 MiB, or an archive's)"),
+    "request_timeout": ErrorCode(408, "a request body that did not arrive within 30 s"),
+    "uri_too_long": ErrorCode(414, "a query string over 8 KiB or 100 parameters"),
+    "range_not_satisfiable": ErrorCode(416, "a Range past the end of the file"),
+    "headers_too_large": ErrorCode(431, "over 100 header lines or 16 KiB of them"),
     "ui_not_built": ErrorCode(404, "the web UI is not built; the API works"),
     # 401
     "unauthenticated": ErrorCode(401, "no credentials: log in or send a bearer token"),
@@ -297,6 +303,10 @@ CODES: dict[str, ErrorCode] = {
     "target_object_missing": ErrorCode(502, "the storage target holds no object of that key"),
     "dump_failed": ErrorCode(502, "the dump or load of the store failed (its error quoted)"),
     "copy_corrupt": ErrorCode(502, "an off-site copy that does not decrypt (key or bytes)"),
-    "busy": ErrorCode(503, "at a bound kept on purpose (password checks); retry shortly"),
+    "busy": ErrorCode(
+        503,
+        "at a bound kept on purpose (password checks, open connections, request bodies held "
+        "at once); retry shortly",
+    ),
     "disk_full": ErrorCode(507, "no space or quota left where Moorage writes"),
 }

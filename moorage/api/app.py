@@ -13,7 +13,7 @@ from moorage import __version__
 from moorage.api import errors
 from moorage.api.deps import AppState
 from moorage.api.docs import install_docs
-from moorage.api.limits import BodyLimit, PlainUrl
+from moorage.api.limits import BodyLimit, JsonErrors, PlainUrl, RequestHead
 from moorage.api.routes import (
     audit,
     bindings,
@@ -125,7 +125,9 @@ def create_app(server: Server) -> FastAPI:
     app.add_middleware(
         BodyLimit, max_bytes=server.settings.max_body_bytes, streamed_suffixes=(IMPORT_SUFFIX,)
     )
-    app.add_middleware(PlainUrl)  # added last: it runs first
+    app.add_middleware(PlainUrl)
+    app.add_middleware(RequestHead)
+    app.add_middleware(JsonErrors)  # added last: it runs first, around everything
     if server.settings.web_dir is not None:
         mount_ui(app, server.settings.web_dir)
     return app

@@ -1,8 +1,16 @@
 """ASGI middleware that refuses a request before any route sees it, in Moorage's error
-shape: a body over its cap (413), a URL holding a control character (422)."""
+shape: a request head over its bounds (431, 414), a URL holding a control character
+(422), a body over its cap (413) or too slow (408), or one more body than the server
+holds at once (503); and ``JsonErrors``, which gives any error
+answered in another shape (Starlette's plain-text range errors) Moorage's.
+
+Deadlines and bounds on connections themselves (a head that never ends, too many
+connections) are ``connections.py``'s.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -17,6 +25,20 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+MAX_HEADERS = 100
+"""Header lines in one request (Go's and nginx's defaults allow about as many bytes)."""
+MAX_HEADER_BYTES = 16 * 1024
+"""Bytes of names and values in one request head: h11 holds an unfinished head to this,
+but a head that arrives whole in one read passed at any size (87 KB were seen)."""
+MAX_QUERY_BYTES = 8 * 1024
+MAX_QUERY_PARAMS = 100
+BODY_SECONDS = 30.0
+"""For a body Moorage reads whole (at most ``max_body_bytes``, 1 MiB): a client slower
+than about 35 KB/s is refused, so a body cannot hold its memory for long."""
+BODY_BUDGET = 64 * 1024 * 1024
+"""Bytes of bodies held at once by requests in progress, all of them; past it a request
+gets 503 ``busy`` (1,500 connections each sending 1 MiB and going quiet held 1.8 GB)."""
+
 
 class BodyLimit:
     """Read at most ``max_bytes`` of a body before the app sees it.
@@ -26,11 +48,22 @@ class BodyLimit:
     """
 
     def __init__(
-        self, app: ASGIApp, *, max_bytes: int, streamed_suffixes: tuple[str, ...] = ()
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int,
+        streamed_suffixes: tuple[str, ...] = (),
+        budget: int = BODY_BUDGET,
+        seconds: float = BODY_SECONDS,
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.streamed_suffixes = streamed_suffixes
+        self.budget = budget
+        self.seconds = seconds
+        self.held = 0
+        """Bytes of bodies requests in progress hold now (read, or being read); only the
+        event loop changes it."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].endswith(self.streamed_suffixes):
@@ -41,21 +74,59 @@ class BodyLimit:
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
             await self._reject(send)
             return
+        held = [0]  # what this request holds against the budget, even when cut short
+        try:
+            try:
+                async with asyncio.timeout(self.seconds):
+                    body, refusal = await self._read(receive, held)
+            except TimeoutError:
+                await send_error(
+                    send,
+                    408,
+                    "request_timeout",
+                    f"the request body did not arrive within {self.seconds:g} s",
+                )
+                return
+            if refusal == "disconnect":
+                return
+            if refusal == "too_large":
+                await self._reject(send)
+                return
+            if refusal == "busy":
+                await send_error(
+                    send,
+                    503,
+                    "busy",
+                    "the server holds as many request bodies as it takes at once; "
+                    "try again in a moment",
+                    {"retry_after": 1},
+                )
+                return
+            await self._forward(scope, receive, send, body)
+        finally:
+            self.held -= held[0]
+
+    async def _read(self, receive: Receive, held: list[int]) -> tuple[bytes, str | None]:
+        """(body, why it was refused: ``disconnect``, ``too_large``, ``busy``, or None);
+        ``held[0]`` counts what it holds against the budget as it reads."""
         chunks: list[bytes] = []
-        size = 0
         more = True
         while more:
             message = await receive()
             if message["type"] == "http.disconnect":
-                return
+                return b"", "disconnect"
             chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                await self._reject(send)
-                return
+            if held[0] + len(chunk) > self.max_bytes:
+                return b"", "too_large"
+            if self.held + len(chunk) > self.budget:
+                return b"", "busy"
+            self.held += len(chunk)
+            held[0] += len(chunk)
             chunks.append(chunk)
             more = message.get("more_body", False)
-        body = b"".join(chunks)
+        return b"".join(chunks), None
+
+    async def _forward(self, scope: Scope, receive: Receive, send: Send, body: bytes) -> None:
         sent = False
 
         async def replay() -> Message:
@@ -75,6 +146,50 @@ class BodyLimit:
             f"request body is larger than {self.max_bytes} bytes",
             {"max_bytes": self.max_bytes},
         )
+
+
+class RequestHead:
+    """Refuse a request head over its bounds before anything reads it: more than
+    ``MAX_HEADERS`` header lines or ``MAX_HEADER_BYTES`` of them (431
+    ``headers_too_large``), a query string over ``MAX_QUERY_BYTES`` or with more than
+    ``MAX_QUERY_PARAMS`` parameters (414 ``uri_too_long``). Each costs the server work
+    per item before a route or a login runs (a header dict built by a route was
+    quadratic: 8,000 headers held the event loop 5 s)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = scope.get("headers") or []
+            size = sum(len(name) + len(value) for name, value in headers)
+            if len(headers) > MAX_HEADERS or size > MAX_HEADER_BYTES:
+                await send_error(
+                    send,
+                    431,
+                    "headers_too_large",
+                    f"the request has {len(headers)} header lines of {size} bytes; at most "
+                    f"{MAX_HEADERS} lines and {MAX_HEADER_BYTES} bytes are read",
+                    {"max_headers": MAX_HEADERS, "max_bytes": MAX_HEADER_BYTES},
+                )
+                return
+            query = scope.get("query_string", b"")
+            if len(query) > MAX_QUERY_BYTES or query.count(b"&") >= MAX_QUERY_PARAMS:
+                await send_error(
+                    send,
+                    414,
+                    "uri_too_long",
+                    f"the query string is over {MAX_QUERY_BYTES} bytes or "
+                    f"{MAX_QUERY_PARAMS} parameters",
+                    {"max_bytes": MAX_QUERY_BYTES, "max_params": MAX_QUERY_PARAMS},
+                )
+                return
+        await self.app(scope, receive, send)
+
+
+def _is_json(content_type: bytes) -> bool:
+    media = content_type.split(b";", 1)[0].strip().lower()
+    return media == b"application/json" or media.endswith(b"+json")
 
 
 class PlainUrl:
@@ -117,7 +232,16 @@ def _url_problem(scope: Scope) -> tuple[str, str] | None:
     return None
 
 
-async def send_error(send: Send, status: int, code: str, message: str, details: Any = None) -> None:
+async def send_error(
+    send: Send,
+    status: int,
+    code: str,
+    message: str,
+    details: Any = None,
+    extra_headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    """Answer an error in Moorage's shape from ASGI middleware, and close the connection
+    (what is left of the request is not read)."""
     body = json.dumps(error_body(code, message, details)).encode()
     await send(
         {
@@ -127,7 +251,52 @@ async def send_error(send: Send, status: int, code: str, message: str, details: 
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
                 (b"connection", b"close"),
+                *(extra_headers or []),
             ],
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+_STATUS_CODES = {
+    400: ("bad_request", "the request could not be read (a malformed header, such as Range)"),
+    404: ("not_found", "Not Found"),
+    405: ("method_not_allowed", "Method Not Allowed"),
+    416: (
+        "range_not_satisfiable",
+        "the requested range is not within the file: ask for bytes below its size",
+    ),
+}
+
+
+class JsonErrors:
+    """Every error answer in Moorage's shape (``errors.error_body``): an answer of status
+    400 or more whose content type is not JSON (Starlette's ``FileResponse`` answers a
+    malformed or unsatisfiable ``Range`` in plain text) is replaced by a JSON error of
+    the same status, keeping its ``content-range`` and ``allow`` headers."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        replaced = False
+
+        async def checked(message: Message) -> None:
+            nonlocal replaced
+            if message["type"] == "http.response.start" and message["status"] >= 400:
+                headers = dict(message.get("headers") or [])
+                if not _is_json(headers.get(b"content-type", b"")):
+                    replaced = True
+                    status = message["status"]
+                    code, text = _STATUS_CODES.get(status, ("http_error", f"HTTP {status}"))
+                    kept = [(k, v) for k, v in headers.items() if k in (b"content-range", b"allow")]
+                    await send_error(send, status, code, text, extra_headers=kept)
+                    return
+            if replaced:
+                return  # the replaced answer's body
+            await send(message)
+
+        await self.app(scope, receive, checked)

@@ -41,9 +41,19 @@ def mount_ui(app: FastAPI, web_dir: Path) -> None:
                 ),
                 status_code=404,
             )
-        target = (root / path).resolve()
-        if path and target.is_relative_to(root) and target.is_file():
+        if path and (target := _file_in(root, path)) is not None:
             immutable = "/_app/immutable/" in target.as_posix()
             cache = "public, max-age=31536000, immutable" if immutable else "no-cache"
             return FileResponse(target, headers={**_HEADERS, "Cache-Control": cache})
         return FileResponse(index, headers={**_HEADERS, "Cache-Control": "no-cache"})
+
+
+def _file_in(root: Path, path: str) -> Path | None:
+    """The regular file at ``path`` below ``root``, or None: outside it, missing, or a
+    name the file system refuses (a component over 255 bytes is ``ENAMETOOLONG``, which
+    was a 500 and a traceback per request for anyone)."""
+    try:
+        target = (root / path).resolve()
+        return target if target.is_relative_to(root) and target.is_file() else None
+    except (OSError, ValueError):  # ValueError: a NUL byte (the URL check refuses it first)
+        return None

@@ -12,6 +12,8 @@ def serve() -> None:
     import uvicorn
 
     from moorage.api.app import create_app
+    from moorage.api.connections import GuardedH11, raise_fd_limit
+    from moorage.log_limits import bound_handlers
     from moorage.server import serve_parts
     from moorage.settings import Settings
     from moorage.text import escape_log_records
@@ -26,22 +28,27 @@ def serve() -> None:
         )
     elif first is not None:  # the operator chose it: it stays out of the log
         print(f"Created admin user '{first.username}' with MOORAGE_ADMIN_PASSWORD", flush=True)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    log_format = "%(levelname)s %(name)s: %(message)s"
+    logging.basicConfig(level=logging.INFO, format=log_format)
     escape_log_records()  # nothing a client sends can start a forged log line
+    bound_handlers(log_format)  # nor repeat one, or a long traceback, without bound (uvicorn's too)
     app = create_app(server)
     host = f"[{settings.bind_host}]" if ":" in settings.bind_host else settings.bind_host
     print(f"Moorage serving on http://{host}:{settings.bind_port}", flush=True)
+    GuardedH11.max_connections = raise_fd_limit()
     # uvloop (uvicorn's loop in C) instead of asyncio's Python loop: under 8 readers and a
     # 200-way fan-out every 2 s (``python -m bench list_under_load``) asyncio's own code
-    # was a third of the loop thread's busy samples. The parser stays h11: httptools has
-    # no bound on a request's headers (h11 answers 400 past 16 KiB), and ``/hooks`` is
-    # open to anyone.
+    # was a third of the loop thread's busy samples. The parser stays h11 (httptools has
+    # no bound on a request's headers, and ``/hooks`` is open to anyone), in
+    # ``GuardedH11``: deadlines on heads and bounds on connections (``api/connections``).
     uvicorn.run(
         app,
         host=settings.bind_host,
         port=settings.bind_port,
         log_level="warning",
+        log_config=None,  # uvicorn's records go to the root handlers (escaped, throttled)
         server_header=False,
         loop="uvloop",
-        http="h11",
+        http=GuardedH11,
+        ws="none",
     )

@@ -30,7 +30,7 @@ async def receive_hook(
     (``store/priority.py``)."""
     body = await request.body()
     hook = HookRequest(
-        headers=dict(request.headers),
+        headers=_first_values(request.headers.raw),
         body=body,
         source=request.client.host if request.client else "",
     )
@@ -54,3 +54,12 @@ async def receive_hook(
     return JSONResponse(
         answer.body, status_code=answer.status, headers=answer.headers, background=tasks
     )
+
+
+def _first_values(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Header name (lower case) -> its first value, in one pass: ``dict(request.headers)``
+    looks each name up again through the whole list (quadratic in the header count)."""
+    headers: dict[str, str] = {}
+    for name, value in raw:
+        headers.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
+    return headers

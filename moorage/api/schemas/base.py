@@ -28,7 +28,15 @@ class Body(BaseModel):
         for name, field in type(self).model_fields.items():
             extra = field.json_schema_extra
             rule = TextRule(str(extra.get(SCHEMA_KEY, LINE))) if isinstance(extra, dict) else LINE
-            found = first_refused(_tree(getattr(self, name)), rule, name)
+            try:
+                tree = _tree(getattr(self, name))
+            except _TooDeep:
+                raise PydanticCustomError(
+                    "nested_too_deep",
+                    "{field} nests arrays and objects deeper than {max_depth} levels",
+                    {"field": name, "max_depth": MAX_DEPTH},
+                ) from None
+            found = first_refused(tree, rule, name)
             if found is not None:
                 where, char = found
                 raise PydanticCustomError(
@@ -39,18 +47,32 @@ class Body(BaseModel):
         return self
 
 
-def _tree(value: Any) -> Any:
+MAX_DEPTH = 64
+"""Arrays and objects inside each other in one field of a body: no field takes more
+than a few, and every walk of a value (this one, ``first_refused``, an error answer
+quoting the input) recurses per level; a 500-deep ``config`` was a 500 and a
+3,000-line traceback (issue 12)."""
+
+
+class _TooDeep(Exception):
+    pass
+
+
+def _tree(value: Any, depth: int = 0) -> Any:
     """``value`` as the JSON-like tree ``first_refused`` walks: a nested ``Body`` has
     checked itself (None here); any other model, such as a read-only part sent back
-    with a body, is walked as its fields, so no string in a request escapes the rule."""
+    with a body, is walked as its fields, so no string in a request escapes the rule.
+    Raises ``_TooDeep`` past ``MAX_DEPTH`` levels."""
     if isinstance(value, Body):
         return None
+    if isinstance(value, BaseModel | dict | list | tuple) and depth >= MAX_DEPTH:
+        raise _TooDeep
     if isinstance(value, BaseModel):
-        return {k: _tree(v) for k, v in value}
+        return {k: _tree(v, depth + 1) for k, v in value}
     if isinstance(value, dict):
-        return {k: _tree(v) for k, v in value.items()}
+        return {k: _tree(v, depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_tree(v) for v in value]
+        return [_tree(v, depth + 1) for v in value]
     return value
 
 

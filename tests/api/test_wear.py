@@ -1,0 +1,343 @@
+"""Nothing a client sends, logged in or not, holds the server for long or grows it
+without bound (issue 12; ``api/connections.py``, ``api/limits.py``, ``log_limits.py``).
+
+Each kind a tester found, with other inputs of its shape: a head that never ends (no
+byte, half a head, half a body, a body trickling after its answer), too many connections
+from one address, too many bodies held at once, a head or query string too large to
+read cheaply, bodies nested deep, names the file system refuses, answers in another
+shape than Moorage's JSON, and log lines a client can repeat. These tests run on a
+server of their own: they open many connections and read its log.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from moorage.api.connections import HEADER_SECONDS, PER_ADDRESS
+from moorage.api.limits import BODY_BUDGET, BODY_SECONDS, MAX_HEADERS, MAX_QUERY_PARAMS
+from moorage.api.schemas.base import MAX_DEPTH
+from tests.conftest import admin_api, start_server, stop_server, unique
+
+
+@dataclass
+class Lone:
+    host: str
+    port: int
+    url: str
+    log: Path
+    pid: int
+    token: str
+
+
+@pytest.fixture(scope="module")
+def lone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lone]:
+    base = tmp_path_factory.mktemp("wear")
+    proc, url, env = start_server(base / "var")
+    try:
+        api = admin_api(url, env)
+        host, port = url.removeprefix("http://").split(":")
+        token = str(api.token)
+        yield Lone(host, int(port), url, base / f"server-{port}.log", proc.pid, token)
+    finally:
+        stop_server(proc)
+
+
+def _connect(lone: Lone, source: str = "127.0.0.1") -> socket.socket:
+    sock = socket.create_connection((lone.host, lone.port), timeout=10, source_address=(source, 0))
+    return sock
+
+
+def _answer(sock: socket.socket, seconds: float = 10) -> bytes:
+    """Everything the server sends until it closes (or ``seconds`` of silence)."""
+    sock.settimeout(seconds)
+    data = b""
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+    except OSError:
+        pass
+    return data
+
+
+def _status_and_error(raw: bytes) -> tuple[int, dict[str, object]]:
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    assert b"content-type: application/json" in head.lower(), head
+    return status, json.loads(body)["error"]
+
+
+def _healthy(lone: Lone) -> None:
+    assert httpx.get(f"{lone.url}/api/healthz", timeout=30).status_code == 200
+
+
+def _rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        line = next(row for row in status if row.startswith("VmRSS"))
+    return int(line.split()[1]) / 1024
+
+
+def test_a_head_or_body_that_never_ends_is_cut_and_a_busy_connection_is_not(lone: Lone) -> None:
+    """A connection that sends nothing, half a head, or half a body, is closed (the
+    body with 408 ``request_timeout``); one that sends a request every second keeps
+    its connection past the head deadline (it restarts with each request)."""
+    silent = _connect(lone)
+    half_head = _connect(lone)
+    half_head.sendall(b"GET /api/healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+    half_body = _connect(lone)
+    half_body.sendall(
+        b"POST /api/session HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b'Content-Length: 1000\r\n\r\n{"username": '
+    )
+    streams: list[object] = []  # the busy client's connection, at each request
+
+    def keep_busy() -> None:
+        with httpx.Client(base_url=lone.url, timeout=10) as client:
+            deadline = time.monotonic() + HEADER_SECONDS + 5
+            while time.monotonic() < deadline:
+                r = client.get("/api/healthz")
+                streams.append(r.extensions["network_stream"])
+                time.sleep(1)
+
+    busy = threading.Thread(target=keep_busy)
+    busy.start()
+    try:
+        limit = max(HEADER_SECONDS, BODY_SECONDS) + 15
+        assert _answer(silent, limit) == b""
+        assert _answer(half_head, limit) == b""
+        status, error = _status_and_error(_answer(half_body, limit))
+        assert (status, error["code"]) == (408, "request_timeout")
+    finally:
+        busy.join(60)
+        for sock in (silent, half_head, half_body):
+            sock.close()
+    assert len(streams) > HEADER_SECONDS
+    assert all(s is streams[0] for s in streams), "the busy client's connection was closed"
+    _healthy(lone)
+
+
+def test_connections_from_one_address_are_bounded(lone: Lone) -> None:
+    """``PER_ADDRESS`` open connections from one address; the next gets 503 ``busy``
+    before it sends anything; another address is still served, and so is this one
+    once its connections close."""
+    held = [_connect(lone) for _ in range(PER_ADDRESS)]
+    try:
+        time.sleep(0.5)  # all accepted
+        extra = _connect(lone)
+        status, error = _status_and_error(_answer(extra, 10))
+        assert (status, error["code"]) == (503, "busy")
+        extra.close()
+        other = _connect(lone, source="127.0.0.2")
+        other.sendall(b"GET /api/healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert _answer(other).startswith(b"HTTP/1.1 200")
+        other.close()
+    finally:
+        for sock in held:
+            sock.close()
+    time.sleep(0.5)
+    _healthy(lone)
+
+
+def test_bodies_held_at_once_are_bounded(lone: Lone) -> None:
+    """Connections that each send almost 1 MiB of body and go quiet: past the budget of
+    bodies held at once (64 MiB) they get 503 ``busy``, the server's memory grows by
+    about the budget, not by what was sent, and other clients are served meanwhile."""
+    before = _rss_mib(lone.pid)
+    body = b"x" * 1_000_000
+    socks = []
+    try:
+        for _ in range(90):  # 90 MB offered
+            sock = _connect(lone)
+            sock.sendall(
+                b"POST /no/such/path HTTP/1.1\r\nHost: x\r\nContent-Length: 1048576\r\n\r\n"
+            )
+            sock.settimeout(5)
+            try:
+                sock.sendall(body)
+            except OSError:
+                pass  # refused already
+            socks.append(sock)
+        time.sleep(1)
+        grown = _rss_mib(lone.pid) - before
+        _healthy(lone)
+        busy = 0
+        for sock in socks:
+            sock.settimeout(0.2)
+            try:
+                raw = sock.recv(65536)
+            except OSError:
+                continue
+            if raw.startswith(b"HTTP/1.1 503"):
+                assert _status_and_error(raw)[1]["code"] == "busy"
+                busy += 1
+    finally:
+        for sock in socks:
+            sock.close()
+    assert busy >= 90 - BODY_BUDGET // len(body)
+    assert grown < 64 + 48, f"grew {grown:.0f} MiB"
+    _healthy(lone)
+
+
+@pytest.mark.parametrize(
+    ("head", "status", "code"),
+    [
+        ([(f"X-{i}", "1") for i in range(MAX_HEADERS)], 431, "headers_too_large"),
+        ([(f"X-{i}", "1") for i in range(8000)], 431, "headers_too_large"),
+        ([("X-Big", "a" * 15000), ("X-Big2", "a" * 3000)], 431, "headers_too_large"),
+        ([("X-Ok", "1")] * (MAX_HEADERS - 5), 404, "unknown_hook"),
+    ],
+    ids=["one-too-many", "thousands", "too-many-bytes", "many-but-allowed"],
+)
+def test_a_head_over_its_bounds_is_refused_unread(
+    lone: Lone, head: list[tuple[str, str]], status: int, code: str
+) -> None:
+    """Headers are counted before any route (``/hooks`` is open to anyone: its header
+    dict was quadratic, and 8,000 headers held the event loop 5 s)."""
+    lines = "".join(f"{k}: {v}\r\n" for k, v in head)
+    raw = f"POST /hooks/{unique('nohook')} HTTP/1.1\r\nHost: x\r\n{lines}Content-Length: 0\r\n"
+    sock = _connect(lone)
+    sock.sendall(raw.encode() + b"Connection: close\r\n\r\n")
+    got_status, error = _status_and_error(_answer(sock))
+    sock.close()
+    assert (got_status, error["code"]) == (status, code)
+
+
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [
+        ("&".join(["a=1"] * MAX_QUERY_PARAMS), 200),
+        ("&".join(["a=1"] * (MAX_QUERY_PARAMS + 1)), 414),
+        ("&".join(["a=1"] * 25000), 414),
+        ("a=" + "x" * 9000, 414),
+    ],
+    ids=["at-the-bound", "one-over", "thousands", "one-long-value"],
+)
+def test_a_query_string_over_its_bounds_is_refused_unparsed(
+    lone: Lone, query: str, status: int
+) -> None:
+    sock = _connect(lone)
+    sock.sendall(
+        f"GET /api/healthz?{query} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+    )
+    raw = _answer(sock)
+    sock.close()
+    assert raw.startswith(f"HTTP/1.1 {status}".encode()), raw[:200]
+    if status != 200:
+        assert _status_and_error(raw)[1]["code"] == "uri_too_long"
+
+
+def _nested(depth: int, array: bool = False) -> object:
+    value: object = 1
+    for _ in range(depth):
+        value = [value] if array else {"a": value}
+    return value
+
+
+@pytest.mark.parametrize("depth", [MAX_DEPTH + 1, 500, 700, 900])
+def test_a_body_nested_deep_is_422_and_leaves_no_traceback(lone: Lone, depth: int) -> None:
+    """A ``config`` or a trigger's ``filters`` nested hundreds deep was a 500 (or a reset
+    connection) and a 3,000-line traceback in the log for each request."""
+    headers = {"Authorization": f"Bearer {lone.token}"}
+    with httpx.Client(base_url=lone.url, headers=headers, timeout=30) as client:
+        slug = unique("deep")
+        r = client.post("/api/projects", json={"slug": slug, "stages": ["dev"]})
+        assert r.status_code == 201
+        config = {"image": "busybox", "x": _nested(depth)}
+        workload = {"name": "w", "project": slug, "stage": "dev", "kind": "image", "config": config}
+        filters = _nested(depth, array=True)
+        trigger = {"kind": "webhook", "name": unique("t"), "config": {"filters": filters}}
+        for path, body in (("/api/workloads", workload), ("/api/triggers", trigger)):
+            r = client.post(path, json=body)
+            assert r.status_code == 422, r.text[:300]
+            assert "deeper than" in r.json()["error"]["message"]
+    assert "Traceback" not in lone.log.read_text(errors="replace")
+
+
+def test_a_body_at_the_depth_bound_is_read(lone: Lone) -> None:
+    headers = {"Authorization": f"Bearer {lone.token}"}
+    filters = _nested(MAX_DEPTH - 3, array=True)
+    body = {"kind": "webhook", "name": unique("t"), "config": {"filters": filters}}
+    with httpx.Client(base_url=lone.url, headers=headers, timeout=30) as client:
+        r = client.post("/api/triggers", json=body)
+    assert r.status_code == 422
+    assert "deeper than" not in r.text  # refused for what it says, not for its depth
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/" + "a" * 256, "/" + "a" * 4000, "/api/docs/assets/" + "a" * 300, "/" + "a/" * 2000],
+)
+def test_a_name_the_file_system_refuses_is_not_a_500(lone: Lone, path: str) -> None:
+    r = httpx.get(f"{lone.url}{path}", timeout=30)
+    assert r.status_code in (200, 404), r.text[:200]
+    assert r.status_code == 200 or r.json()["error"]["code"] in ("not_found", "ui_not_built")
+
+
+@pytest.mark.parametrize(
+    ("range_header", "status", "code"),
+    [
+        ("bytes=abc", 400, "bad_request"),
+        ("bytes=5-1", 400, "bad_request"),
+        ("items=0-1", 400, "bad_request"),
+        ("bytes=99999999-", 416, "range_not_satisfiable"),
+    ],
+)
+def test_a_bad_range_is_answered_in_json(
+    lone: Lone, range_header: str, status: int, code: str
+) -> None:
+    r = httpx.get(f"{lone.url}/api/docs/assets/index.css", headers={"Range": range_header})
+    assert r.status_code == status
+    assert r.headers["content-type"] == "application/json"
+    assert r.json()["error"]["code"] == code
+    ok = httpx.get(f"{lone.url}/api/docs/assets/index.css", headers={"Range": "bytes=0-3"})
+    assert ok.status_code == 206 and len(ok.content) == 4
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"GET / HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",  # a TLS hello to the plain port
+    ],
+    ids=["space-in-name", "two-lengths", "bad-chunk", "tls-hello"],
+)
+def test_broken_http_is_answered_in_json(lone: Lone, raw: bytes) -> None:
+    sock = _connect(lone)
+    sock.sendall(raw)
+    answer = _answer(sock)
+    sock.close()
+    status, error = _status_and_error(answer)
+    assert (status, error["code"]) == (400, "bad_request")
+
+
+def test_log_lines_a_client_repeats_are_bounded(lone: Lone) -> None:
+    """Each request asking to upgrade made uvicorn write two warnings; 300 of them
+    write each at most a window's worth (``log_limits.PER_WINDOW``)."""
+    before = lone.log.stat().st_size
+    sock = _connect(lone)
+    request = b"GET /api/healthz HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: x\r\n\r\n"
+    for _ in range(15):
+        sock.sendall(request * 20)
+        sock.settimeout(0.2)
+        try:
+            while sock.recv(65536):
+                pass
+        except OSError:
+            pass
+    sock.close()
+    time.sleep(0.5)
+    with lone.log.open("rb") as log:
+        log.seek(before)
+        added = log.read().decode(errors="replace")
+    assert added.count("Unsupported upgrade request") <= 10
+    assert len(added) < 4096, f"{len(added)} bytes for 300 requests"
