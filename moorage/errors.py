@@ -207,6 +207,7 @@ CODES: dict[str, ErrorCode] = {
     "has_snapshots": ErrorCode(409, "the workload has snapshots: delete them or purge them too"),
     "last_admin": ErrorCode(409, "the last admin cannot be demoted or deleted"),
     "own_account": ErrorCode(409, "no one deletes their own account"),
+    "token_limit": ErrorCode(409, "the user holds the most API tokens one may: revoke one first"),
     "workload_busy": ErrorCode(409, "another change of the workload held its lock too long"),
     "nothing_to_promote": ErrorCode(409, "the source workload never deployed successfully"),
     "not_deployed": ErrorCode(409, "no successful deployment to restart"),

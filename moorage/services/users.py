@@ -1,4 +1,18 @@
-"""Users, API tokens and web sessions."""
+"""Users, API tokens and web sessions.
+
+Credentials are bounded per user, so no one grows the store without end by asking
+(a security review found 300 tokens made in 3 s; docs/CODEMAPS/auth.md):
+
+- at most ``MAX_TOKENS`` API tokens (they never expire): the next is refused with 409
+  ``token_limit`` until one is revoked. The offline ``moorage token create`` is the way
+  back in for someone with the host, and is not held to it;
+- at most ``MAX_SESSIONS`` web sessions: a login past it ends the user's oldest ones;
+  and every login removes every user's expired sessions, so an ended session that is
+  never presented again does not stay behind.
+
+Both counts are taken under a lock on the user's row (PostgreSQL; SQLite has one writer),
+after the new row is written, so parallel requests cannot all slip under the bound.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +32,10 @@ from moorage.services.guard import flush_or_conflict
 from moorage.store.tables import ApiToken, User, WebSession, utcnow
 
 SESSION_LIFETIME = timedelta(hours=12)
+MAX_TOKENS = 50
+"""API tokens one user may hold at once."""
+MAX_SESSIONS = 20
+"""Web sessions one user keeps; a login past it ends the oldest."""
 LAST_USED_EVERY = timedelta(minutes=1)
 USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 
@@ -133,9 +151,14 @@ def delete(session: Session, actor: Actor, user_id: str) -> None:
 def create_token(
     session: Session, actor: Actor, user: User, name: str = "api"
 ) -> tuple[str, ApiToken]:
-    """Create an API token for ``user``; return it (shown once) and its row (a digest)."""
+    """Create an API token for ``user``; return it (shown once) and its row (a digest).
+
+    Raises ``InvalidInput`` ``invalid_token_name``, and ``Conflict`` ``token_limit`` when
+    ``user`` already holds ``MAX_TOKENS`` (except for the offline CLI, ``via == "cli"``).
+    """
     if not 1 <= len(name) <= 64:
         raise InvalidInput("token name must be 1-64 characters", code="invalid_token_name")
+    _lock(session, user)
     token = sec.new_token()
     row = ApiToken(
         id=new_id("tk"),
@@ -146,8 +169,27 @@ def create_token(
     )
     session.add(row)
     session.flush()
+    # Counted with the new row written: a parallel creation waits for this one's commit
+    # (the user's row lock, or SQLite's one writer) and then counts it too.
+    held = session.scalar(
+        select(func.count()).select_from(ApiToken).where(ApiToken.user_id == user.id)
+    )
+    if actor.via != "cli" and (held or 0) > MAX_TOKENS:
+        raise Conflict(
+            f"{user.username!r} already holds {MAX_TOKENS} API tokens, the most one user "
+            "may: revoke one that is no longer used (DELETE /api/tokens/{id}), then try again",
+            code="token_limit",
+            details={"limit": MAX_TOKENS},
+        )
     audit.record(session, actor, AuditAction.TOKEN_CREATE, "user", user.username, {"name": name})
     return token, row
+
+
+def _lock(session: Session, user: User) -> None:
+    """Hold ``user``'s row until the commit, so that counts of their tokens or sessions
+    and the writes that follow are one step (PostgreSQL; SQLite omits ``FOR UPDATE`` and
+    has one writer at a time anyway)."""
+    session.execute(select(User.id).where(User.id == user.id).with_for_update())
 
 
 def actor_for_token(session: Session, token: str) -> Actor:
@@ -167,30 +209,61 @@ def actor_for_token(session: Session, token: str) -> Actor:
 
 
 def login(session: Session, username: str, password: str) -> tuple[str, str, User]:
-    """Check a password and open a web session; return (session token, CSRF token, user)."""
+    """Check a password and open a web session; return (session token, CSRF token, user).
+
+    Raises ``Unauthenticated`` ``bad_credentials`` (and writes nothing). A success removes
+    every expired session (anyone's) and keeps the user's newest ``MAX_SESSIONS``, this
+    one among them: the others end, and the audit row says how many."""
     user = session.scalar(select(User).where(User.username == username))
     # An unknown name costs the same hash as a known one: the answer time tells nothing.
     stored = sec.dummy_hash() if user is None else user.password_hash
     if not sec.verify_password(stored, password) or user is None:
         raise Unauthenticated("wrong username or password", code="bad_credentials")
-    token, csrf = sec.new_secret(), sec.new_secret()
-    session.add(
-        WebSession(
-            id=new_id("se"),
-            user_id=user.id,
-            token_hash=sec.digest(token),
-            csrf_token=csrf,
-            expires_at=utcnow() + SESSION_LIFETIME,
-        )
+    _lock(session, user)
+    now = utcnow()
+    # Everyone's ended sessions, but none another login is removing meanwhile: two
+    # sweeps never wait on each other (SQLite has no row locks to skip, nor the need).
+    expired = (
+        select(WebSession.id).where(WebSession.expires_at <= now).with_for_update(skip_locked=True)
     )
+    session.execute(
+        sql_delete(WebSession).where(WebSession.id.in_(expired)),
+        execution_options={"synchronize_session": False},
+    )
+    token, csrf = sec.new_secret(), sec.new_secret()
+    row = WebSession(
+        id=new_id("se"),
+        user_id=user.id,
+        token_hash=sec.digest(token),
+        csrf_token=csrf,
+        created_at=now,
+        expires_at=now + SESSION_LIFETIME,
+    )
+    session.add(row)
+    session.flush()
+    ended = _older_sessions(session, user, row)
+    if ended:
+        session.execute(sql_delete(WebSession).where(WebSession.id.in_(ended)))
     audit.record(
         session,
         Actor(user_id=user.id, username=user.username, role=user.role, via="session"),
         AuditAction.SESSION_CREATE,
         "user",
         user.username,
+        {"ended_sessions": len(ended)} if ended else None,
     )
     return token, csrf, user
+
+
+def _older_sessions(session: Session, user: User, newest: WebSession) -> list[str]:
+    """The ids of ``user``'s sessions past the ``MAX_SESSIONS`` they keep: ``newest``
+    always stays, and then the most recently opened others."""
+    others = session.scalars(
+        select(WebSession.id)
+        .where(WebSession.user_id == user.id, WebSession.id != newest.id)
+        .order_by(WebSession.created_at.desc(), WebSession.id.desc())
+    ).all()
+    return list(others[MAX_SESSIONS - 1 :])
 
 
 def session_for_cookie(session: Session, token: str) -> tuple[Actor, str]:

@@ -1,6 +1,7 @@
 """Every text field of every request body, and every path and query parameter, taken from
-the server's own OpenAPI document, with a NUL, a lone surrogate and a line break (where
-the field does not take one): 422 ``invalid_text``, never a 500, nothing stored.
+the server's own OpenAPI document, with a NUL, a lone surrogate, a line break, a bidi
+override (Trojan Source) and a zero-width space (where the field does not take one):
+422 ``invalid_text``, never a 500, nothing stored.
 
 On SQLite (the session's server) and on PostgreSQL (a server of this module's own),
 which cannot store a NUL at all. A new route or field is covered without a change here;
@@ -26,10 +27,11 @@ from tests.conftest import Api, Server, admin_api, start_server, stop_server, un
 PG_URL = os.environ.get("MOORAGE_TEST_DATABASE_URL")
 SCHEMA_KEY = "x-moorage-text"
 NUL, SURROGATE, NEWLINE, ESC = "\x00", "\ud800", "\n", "\x1b"
+RLO, ZWSP = "\u202e", "\u200b"  # a bidi override; an invisible format character (Cf)
 # What each rule refuses, besides a NUL and a lone surrogate (refused everywhere).
 # Bodies whose fields are all flags or numbers: nothing to send a control character in.
 NO_TEXT = {("POST", "/api/workloads/{workload_id}/deployments/{deployment_id}/rollback")}
-ALSO_REFUSED = {"line": [NEWLINE, ESC], "multiline": [ESC], "opaque": []}
+ALSO_REFUSED = {"line": [NEWLINE, ESC, RLO, ZWSP], "multiline": [ESC, RLO], "opaque": []}
 # Keys of a bare JSON map that a service checks itself, with the code it answers.
 CHECKED_BY_SERVICE = {("PUT", "/api/workloads/{workload_id}/env"): "invalid_env"}
 
@@ -229,7 +231,7 @@ def refused(r: httpx.Response, codes: set[str], what: str) -> None:
     error = r.json()["error"]
     assert error["code"] in codes, (what, error)
     assert "Traceback" not in r.text
-    assert "\x00" not in r.text
+    assert not {"\x00", RLO, ZWSP, "\ufeff"} & set(r.text), r.text  # named, never echoed
 
 
 # --- the tests ---------------------------------------------------------------------------
@@ -283,6 +285,46 @@ def test_a_data_field_keeps_its_line_breaks(target: Target) -> None:
         assert api.put(f"/api/workloads/{wid}/env", json={}).status_code == 200
 
 
+def test_prose_keeps_invisible_joiners_but_no_bidi_control(target: Target) -> None:
+    """A description may hold a ZWJ (it joins an emoji) and a zero-width space, never a
+    bidi control; an env value (opaque) is handed on as sent, bidi controls and all."""
+    slug, wid = target.ids["slug"], target.ids["workload_id"]
+    prose = "team \U0001f469\u200d\U0001f4bb, soft\u200bbreak"
+    with target.admin.client() as api:
+        r = api.patch(f"/api/projects/{slug}", json={"description": prose})
+        assert r.status_code == 200, r.text
+        assert api.get(f"/api/projects/{slug}").json()["description"] == prose
+        r = api.patch(f"/api/projects/{slug}", json={"description": f"ok {RLO}kcatta"})
+        refused(r, {"invalid_text"}, "description")
+        assert "U+202E (a bidi control)" in r.json()["error"]["message"]
+        assert api.get(f"/api/projects/{slug}").json()["description"] == prose
+        value = f"shalom {RLO}\u2066x\u2069\u200f"
+        r = api.put(f"/api/workloads/{wid}/env", json={"RTL": {"value": value}})
+        assert r.status_code == 200, r.text
+        assert api.get(f"/api/workloads/{wid}/env/RTL").json()["value"] == value
+        assert api.put(f"/api/workloads/{wid}/env", json={}).status_code == 200
+        assert api.patch(f"/api/projects/{slug}", json={"description": ""}).status_code == 200
+
+
+def test_a_bidi_control_in_a_volume_is_refused_and_no_host_path_made(target: Target) -> None:
+    """The report: ``PUT .../volumes`` with ``source: "\\u202eabc"`` and
+    ``target: "/data\\u202e"`` answered 200 and derived a host path holding U+202E."""
+    wid = target.ids["workload_id"]
+    with target.admin.client() as api:
+        before = api.get(f"/api/workloads/{wid}/volumes").json()
+        for volume, field in (
+            ({"source": f"{RLO}abc"}, "source"),
+            ({"target": f"/data{RLO}"}, "target"),
+            ({"name": f"da{ZWSP}ta"}, "name"),
+            ({"source": "da\ufeffta", "target": f"/da{ZWSP}ta"}, "source"),
+        ):
+            plain = {"name": "data", "scope": "stage", "source": "data", "target": "/data"}
+            r = api.put(f"/api/workloads/{wid}/volumes", json=[{**plain, **volume}])
+            refused(r, {"invalid_text"}, volume)
+            assert [d["field"] for d in r.json()["error"]["details"]] == [f"0.{field}"], r.text
+        assert api.get(f"/api/workloads/{wid}/volumes").json() == before
+
+
 def test_every_path_and_query_parameter_refuses_control_characters(target: Target) -> None:
     doc = httpx.get(f"{target.url}/api/openapi.json").json()
     before = state(target)
@@ -292,7 +334,7 @@ def test_every_path_and_query_parameter_refuses_control_characters(target: Targe
         for method, path, op in operations(doc):
             for param in op.get("parameters", []):
                 schema = resolve(doc, param["schema"])
-                for bad in (NUL, NEWLINE, "\r", ESC, "\x7f", "\x85"):
+                for bad in (NUL, NEWLINE, "\r", ESC, "\x7f", "\x85", RLO, ZWSP, "\ufeff"):
                     what = (method, path, param["name"], repr(bad))
                     if param["in"] == "path":
                         url = fill(path, target.ids, {param["name"]: "a" + quote(bad) + "b"})

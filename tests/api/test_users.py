@@ -1,10 +1,12 @@
-"""Users managed by admins: roles change at once, deletion ends access, the last admin stays."""
+"""Users managed by admins: roles change at once, deletion ends access, the last admin
+stays; each user's API tokens and web sessions are bounded."""
 
 from __future__ import annotations
 
 from contextlib import closing
 from typing import Any
 
+from moorage.services.users import MAX_SESSIONS, MAX_TOKENS
 from tests.conftest import Api, Server, assert_error, login, unique
 
 
@@ -95,3 +97,44 @@ def test_invalid_patches_change_nothing(server: Server) -> None:
     assert_error(server.admin.patch(f"/api/users/{user['id']}", json={"bogus": 1}), 422)
     assert_error(server.admin.patch("/api/users/us_missing", json={"role": "viewer"}), 404)
     assert users(server) == before
+
+
+def token_names(api: Api) -> list[str]:
+    return [t["name"] for t in api.get("/api/tokens").json()["items"]]
+
+
+def test_a_viewer_holds_at_most_max_tokens(server: Server) -> None:
+    """The report: a viewer made 300 tokens in 2.8 s, each 201 with an audit row."""
+    _, viewer = make_user(server)  # holds one token already
+    _, other = make_user(server)
+    for i in range(MAX_TOKENS - 1):
+        assert viewer.post("/api/tokens", json={"name": f"t{i}"}).status_code == 201
+    held = viewer.get("/api/tokens").json()["items"]
+    assert len(held) == MAX_TOKENS
+    audited = server.admin.get("/api/audit", params={"limit": 1}).json()
+    error = assert_error(viewer.post("/api/tokens", json={"name": "over"}), 409, "token_limit")
+    assert "revoke one" in error["message"] and error["details"] == {"limit": MAX_TOKENS}
+    assert viewer.get("/api/tokens").json()["items"] == held
+    assert server.admin.get("/api/audit", params={"limit": 1}).json() == audited
+    # Another user still gets one; revoking one of the viewer's lets exactly one more in.
+    assert other.post("/api/tokens", json={"name": "mine"}).status_code == 201
+    revoked = held[1]  # "t0": held[0] is the token this client sends
+    assert revoked["name"] == "t0"
+    assert viewer.delete(f"/api/tokens/{revoked['id']}").status_code == 204
+    assert viewer.post("/api/tokens", json={"name": "again"}).status_code == 201
+    assert_error(viewer.post("/api/tokens", json={"name": "over"}), 409, "token_limit")
+    assert token_names(viewer) == ["t", *(f"t{i}" for i in range(1, MAX_TOKENS - 1)), "again"]
+
+
+def test_logins_past_the_bound_end_the_oldest_session(server: Server) -> None:
+    user, _ = make_user(server)
+    clients = [login(server.url, user["username"], "password-123") for _ in range(MAX_SESSIONS)]
+    try:
+        assert all(c.get("/api/session").status_code == 200 for c in clients)
+        clients.append(login(server.url, user["username"], "password-123"))
+        assert_error(clients[0].get("/api/session"), 401, "session_expired")
+        for client in clients[1:]:
+            assert client.get("/api/session").json()["user"]["username"] == user["username"]
+    finally:
+        for client in clients:
+            client.close()

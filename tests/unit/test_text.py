@@ -1,18 +1,25 @@
-"""The text rules, one row per class of character, and log lines that stay one line."""
+"""The text rules, one row per class of character, and log lines that stay one line and
+in the order they are read."""
 
 from __future__ import annotations
 
 import io
 import logging
+import re
+import sys
+import unicodedata
 from collections.abc import Iterator
 
 import pytest
 
 from moorage.text import (
+    BIDI,
+    FORMAT,
     LINE,
     MULTILINE,
     OPAQUE,
     TextRule,
+    describe,
     escape,
     escape_log_records,
     first_refused,
@@ -32,6 +39,21 @@ ROWS = {
     "\x7f": (True, True, False),
     "\x85": (True, True, False),
     "\x9f": (True, True, False),
+    # bidi controls (Trojan Source): refused wherever text is shown
+    "\u202e": (True, True, False),
+    "\u202a": (True, True, False),
+    "\u2066": (True, True, False),
+    "\u2069": (True, True, False),
+    "\u200e": (True, True, False),
+    "\u200f": (True, True, False),
+    "\u061c": (True, True, False),
+    # other invisible format characters (Cf): refused in names, kept in prose
+    "\u200b": (True, False, False),
+    "\u200d": (True, False, False),
+    "\u2060": (True, False, False),
+    "\ufeff": (True, False, False),
+    "\xad": (True, False, False),
+    "\U000e0041": (True, False, False),
     " ": (False, False, False),
     "\xa0": (False, False, False),
     "é": (False, False, False),
@@ -46,6 +68,34 @@ def test_each_rule_refuses_its_characters(char: str) -> None:
         assert (refused(f"a{char}b", rule) == char) is expected, (rule, char)
 
 
+def test_line_refuses_every_format_character_python_knows() -> None:
+    """``FORMAT`` is category Cf of the running Python's Unicode database; a code point it
+    adds beyond that is one a newer Unicode made Cf (still unassigned here)."""
+    table = re.compile(f"[{FORMAT}]")
+    listed = {c for c in range(sys.maxunicode + 1) if table.match(chr(c))}
+    cf = {c for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf"}
+    assert sorted(f"U+{c:04X}" for c in cf - listed) == []
+    assert all(unicodedata.category(chr(c)) == "Cn" for c in listed - cf)
+    bidi = {c for c in range(0x3000) if re.fullmatch(f"[{BIDI}]", chr(c))}
+    assert bidi == {0x61C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)}
+    assert bidi <= cf
+
+
+@pytest.mark.parametrize(
+    ("char", "named"),
+    [
+        ("\n", "U+000A (a line break)"),
+        ("\x85", "U+0085 (a control character)"),
+        ("\u202e", "U+202E (a bidi control)"),
+        ("\u061c", "U+061C (a bidi control)"),
+        ("\u200b", "U+200B (an invisible format character)"),
+        ("\U000e0041", "U+E0041 (an invisible format character)"),
+    ],
+)
+def test_an_error_names_the_character_without_holding_it(char: str, named: str) -> None:
+    assert describe(char) == named
+
+
 def test_a_tree_is_walked_keys_by_line() -> None:
     tree = {"compose": "services:\n\tweb: {}\n", "command": ["sh", "-c", "a\nb"]}
     assert first_refused(tree, MULTILINE) is None
@@ -53,10 +103,21 @@ def test_a_tree_is_walked_keys_by_line() -> None:
     assert first_refused({"a": [{"b\n": "x"}]}, MULTILINE) == ("a[0].b\\n", "\n")
     assert first_refused({"a": [1, None, True, {"b": "\x00"}]}, OPAQUE) == ("a[3].b", "\x00")
     assert first_refused("plain", TextRule("line")) is None
+    assert first_refused({"compose": "# \u202e", "k\u200b": "x"}, MULTILINE) == (
+        "compose",
+        "\u202e",
+    )
+    assert first_refused({"label": "\U0001f469\u200d\U0001f4bb", "k\u200b": "x"}, MULTILINE) == (
+        "k\\u200b",
+        "\u200b",
+    )
 
 
 def test_escape_makes_one_line() -> None:
     assert escape("a\nb\r\x00c\x1b\x85\ud800 é") == "a\\nb\\r\\x00c\\x1b\\x85\\ud800 é"
+    # A bidi control would reorder what the operator reads; a ZWJ only joins an emoji.
+    assert escape("login \u202eadmin\u2066") == "login \\u202eadmin\\u2066"
+    assert escape("\U0001f469\u200d\U0001f4bb") == "\U0001f469\u200d\U0001f4bb"
 
 
 @pytest.fixture

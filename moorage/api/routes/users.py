@@ -52,8 +52,10 @@ def list_tokens(actor: Viewer, session: DbSession) -> TokenList:
     )
 
 
-@router.post("/tokens", status_code=201)
+@router.post("/tokens", status_code=201, responses=responses(409))
 def create_token(body: TokenIn, actor: Viewer, session: DbSession) -> TokenCreated:
+    """Create an API token, shown only in this answer. A user holds a bounded number of
+    tokens; past it, 409 ``token_limit`` (``details.limit`` says how many): revoke one."""
     user = users.get_by_name(session, actor.username)
     token, row = users.create_token(session, actor, user, body.name)
     return TokenCreated(token=token, **TokenOut.model_validate(row).model_dump())

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from moorage.api.schemas.base import MULTILINE_TEXT, Body
+from moorage.api.schemas.base import MULTILINE_TEXT, OPAQUE_TEXT, Body
 
 
 class StorageTargetIn(Body):
@@ -19,6 +19,7 @@ class StorageTargetIn(Body):
         max_length=1024,
         description="Seals the target's key on the target; never stored or sent to it. "
         "For a target an earlier instance used: the passphrase it was made with.",
+        json_schema_extra=OPAQUE_TEXT,  # a secret, like a password: kept as typed
     )
 
 

@@ -29,6 +29,7 @@ MORE = {
     ("POST", "/api/workloads"): {409},
     ("DELETE", "/api/projects/{slug}"): {409},  # project_not_empty
     ("DELETE", "/api/users/{user_id}"): {409},  # last_admin, own_account
+    ("POST", "/api/tokens"): {409},  # token_limit
     ("POST", f"{WORKLOAD}/snapshots/{{snapshot_id}}/restore"): {428},  # confirmation_required
     ("POST", f"{WORKLOAD}/snapshots/import"): {413},  # the archive's cap
 }

@@ -1,9 +1,11 @@
 """Users, API tokens and web sessions (services/users.py) on the real store: the last
 admin stays one, nobody deletes themselves, a token or session is kept only as a digest,
-a wrong password opens nothing; each refusal writes nothing."""
+a wrong password opens nothing, a user's tokens and sessions are bounded (in parallel
+too) and expired sessions go without being presented; each refusal writes nothing."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -340,3 +342,155 @@ def test_logout_ends_the_session_once(db: Database) -> None:
     rows = audit_rows(db)
     assert len(rows) == audited + 1
     assert rows[-1] == ("bob", "session.delete", "bob", {"via": "session"})
+
+
+# --- bounds: tokens and sessions per user ----------------------------------------------------
+
+
+def token_ids(db: Database, user_id: str) -> list[str]:
+    with db.session() as s:
+        return [t.id for t in users.tokens_of(s, user_id)]
+
+
+def new_token(db: Database, who: Actor, name: str = "t") -> str:
+    with db.session() as s:
+        return users.create_token(s, who, users.get(s, who.user_id), name)[1].id
+
+
+def test_a_user_holds_at_most_max_tokens(db: Database) -> None:
+    bob, amy = create(db), create(db, "amy", "viewer")
+    as_bob, as_amy = actor(db, bob), actor(db, amy)
+    made = [new_token(db, as_bob, f"t{i}") for i in range(users.MAX_TOKENS)]
+    assert token_ids(db, bob) == made
+    audited = audit_rows(db)
+    with pytest.raises(Conflict) as caught:
+        new_token(db, as_bob, "one-too-many")
+    assert caught.value.code == "token_limit"
+    assert "revoke one" in caught.value.message
+    assert caught.value.details == {"limit": users.MAX_TOKENS}
+    assert token_ids(db, bob) == made
+    assert audit_rows(db) == audited
+    # Another user is not held back by bob's tokens.
+    theirs = new_token(db, as_amy)
+    assert token_ids(db, amy) == [theirs]
+    # A revoked token makes room for exactly one more.
+    with db.session() as s:
+        users.revoke_token(s, as_bob, made[0])
+    again = new_token(db, as_bob, "again")
+    assert token_ids(db, bob) == [*made[1:], again]
+    with pytest.raises(Conflict), db.session() as s:
+        users.create_token(s, as_bob, users.get(s, bob))
+    assert len(token_ids(db, bob)) == users.MAX_TOKENS
+
+
+def test_the_offline_cli_is_not_held_to_the_token_bound(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``moorage token create`` is the way back in for someone with the host."""
+    monkeypatch.setattr(users, "MAX_TOKENS", 2)
+    bob = create(db)
+    cli = Actor(user_id="", username="cli", role="admin", via="cli")
+    for _ in range(3):
+        with db.session() as s:
+            users.create_token(s, cli, users.get(s, bob))
+    assert len(token_ids(db, bob)) == 3
+    with pytest.raises(Conflict), db.session() as s:
+        users.create_token(s, actor(db, bob), users.get(s, bob))
+    assert len(token_ids(db, bob)) == 3
+
+
+def test_parallel_token_requests_do_not_pass_the_bound(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(users, "MAX_TOKENS", 5)
+    bob = create(db)
+    as_bob = actor(db, bob)
+
+    def one(i: int) -> str:
+        try:
+            new_token(db, as_bob, f"p{i}")
+        except Conflict as exc:
+            return exc.code
+        return "created"
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(one, range(16)))
+    assert sorted(outcomes) == ["created"] * 5 + ["token_limit"] * 11
+    assert len(token_ids(db, bob)) == 5
+
+
+def session_ids(db: Database, user_id: str) -> set[str]:
+    with db.session() as s:
+        return set(s.scalars(select(WebSession.id).where(WebSession.user_id == user_id)))
+
+
+def authenticates(db: Database, cookie: str) -> bool:
+    try:
+        with db.session() as s:
+            users.session_for_cookie(s, cookie)
+    except Unauthenticated as exc:
+        assert exc.code == "session_expired"
+        return False
+    return True
+
+
+def test_a_login_past_the_bound_ends_the_users_oldest_session(db: Database) -> None:
+    bob, amy = create(db), create(db, "amy")
+    with db.session() as s:
+        amys, _, _ = users.login(s, "amy", PASSWORD)
+    cookies = []
+    for _ in range(users.MAX_SESSIONS):
+        with db.session() as s:
+            cookies.append(users.login(s, "bob", PASSWORD)[0])
+    assert len(session_ids(db, bob)) == users.MAX_SESSIONS
+    assert audit_rows(db)[-1] == ("bob", "session.create", "bob", {"via": "session"})
+    with db.session() as s:
+        newest, _, _ = users.login(s, "bob", PASSWORD)
+    assert len(session_ids(db, bob)) == users.MAX_SESSIONS
+    assert audit_rows(db)[-1] == (
+        "bob",
+        "session.create",
+        "bob",
+        {"via": "session", "ended_sessions": 1},
+    )
+    assert not authenticates(db, cookies[0])
+    assert all(authenticates(db, c) for c in [*cookies[1:], newest])
+    assert authenticates(db, amys)  # another user's sessions are not bob's to end
+    assert len(session_ids(db, amy)) == 1
+
+
+def test_parallel_logins_keep_the_bound(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(users, "MAX_SESSIONS", 3)
+    bob = create(db)
+
+    def one(_: int) -> str:
+        with db.session() as s:
+            return users.login(s, "bob", PASSWORD)[0]
+
+    with ThreadPoolExecutor(8) as pool:
+        cookies = list(pool.map(one, range(12)))
+    assert len(session_ids(db, bob)) == 3
+    assert sum(authenticates(db, c) for c in cookies) == 3
+
+
+def test_a_login_removes_expired_sessions_nobody_presents(db: Database) -> None:
+    bob, amy = create(db), create(db, "amy")
+    with db.session() as s:
+        users.login(s, "bob", PASSWORD)
+        stale, _, _ = users.login(s, "bob", PASSWORD)
+        users.login(s, "amy", PASSWORD)
+    with db.session() as s:
+        row = s.scalars(select(WebSession).where(WebSession.token_hash == sec.digest(stale))).one()
+        row.expires_at = utcnow() - timedelta(seconds=1)
+        expired = row.id
+    live = session_ids(db, bob) - {expired}
+    with db.session() as s:
+        users.login(s, "amy", PASSWORD)  # someone else's login: bob's cookie is never sent
+    assert session_ids(db, bob) == live
+    assert len(session_ids(db, amy)) == 2
+    # A failed login writes nothing, a sweep neither.
+    with db.session() as s:
+        s.get_one(WebSession, next(iter(live))).expires_at = utcnow() - timedelta(seconds=1)
+    with pytest.raises(Unauthenticated), db.session() as s:
+        users.login(s, "amy", "wrong password")
+    assert session_ids(db, bob) == live

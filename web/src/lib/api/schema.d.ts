@@ -387,7 +387,11 @@ export interface paths {
         /** List Tokens */
         get: operations["list_tokens_api_tokens_get"];
         put?: never;
-        /** Create Token */
+        /**
+         * Create Token
+         * @description Create an API token, shown only in this answer. A user holds a bounded number of
+         *     tokens; past it, 409 ``token_limit`` (``details.limit`` says how many): revoke one.
+         */
         post: operations["create_token_api_tokens_post"];
         delete?: never;
         options?: never;
@@ -4396,6 +4400,15 @@ export interface operations {
             };
             /** @description The role is too low, or a cookie session sent no X-CSRF-Token (`forbidden`, ...) */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Clashes with the current state (`duplicate`, `workload_busy`, ...) */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
