@@ -21,6 +21,8 @@ write it, add its template here under a new code, then the same code to ``en.jso
 
 from __future__ import annotations
 
+from moorage.program_output import HIDDEN
+
 TEMPLATES: dict[str, str] = {
     # deployer/queue.py, services/deployment_runs.py
     "deploying": "deploying {kind} workload {name} ({reason})",
@@ -86,11 +88,18 @@ TEMPLATES: dict[str, str] = {
     "reason_not_healthy_why": "not healthy after {seconds} s: {last}",
     "reason_not_healthy": "not healthy after {seconds} s",
     "reason_healthcheck_unhealthy": "the image's HEALTHCHECK reports unhealthy",
+    # ``reason_died_output``, ``reason_sandbox_exited`` and ``probe_command`` are read in
+    # rows written before program output was marked (moorage/program_output.py)
     "reason_died_output": "the container {state} (exit code {code}); its last output: {output}",
     "reason_died": "the container {state} (exit code {code})",
+    "reason_died_marked": "the container {state} (exit code {code}); its last output:\n{output}",
+    "reason_not_healthy_marked": "not healthy after {seconds} s: {last}; its last output:\n"
+    "{output}",
     "reason_image_gone": "the deployed image {image} is no longer on this host",
     "reason_sandbox_disappeared": "the sandbox container disappeared",
     "reason_sandbox_exited": "the container exited ({code}): {output}",
+    "reason_sandbox_exited_plain": "the container exited ({code})",
+    "reason_sandbox_exited_marked": "the container exited ({code}); its last output:\n{output}",
     "reason_sandbox_unhealthy": "not healthy in time: {last}",
     "reason_internal": "internal error; the server log has the details",
     # sources/compose/rollout.py, deploy.py, sandbox.py
@@ -112,12 +121,15 @@ TEMPLATES: dict[str, str] = {
     # sources/image/health.py: the last probe's answer, inside a health line or reason
     "probe_state": "container is {state}",
     "probe_command": "command exited {code}: {output}",
+    "probe_command_exit": "command exited {code}",
     "probe_no_port": "an http health check needs a published tcp port",
     "probe_unpublished": "container port {port} is not published",
     "probe_http_error": "GET {path}: {error}",
     "probe_http": "GET {path} answered {status}",
     "probe_healthcheck": "HEALTHCHECK status {status}",
     "probe_grace": "still in the grace period",
+    # moorage/program_output.py: what a viewer reads in place of a program's output
+    "program_output_hidden": HIDDEN,
 }
 """Code -> English template; a code never changes meaning once released (the UI's
 languages key their translations by it)."""

@@ -98,6 +98,9 @@ class DeployContext:
     workload: WorkloadView
     deployment_id: str = ""
     log: Callable[[str], None] = print
+    """A line of the deployment's log, which viewers read: what a program printed goes in
+    only through ``moorage.program_output.lines`` (and a ``DeployFailed`` message only
+    through ``marked``)."""
     fault: Callable[[str], None] = lambda _name: None
     pull: bool = False
     """Pull the image even when a local copy exists (its tag moved in the registry)."""

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from moorage import program_output
 from moorage.errors import Conflict, InvalidInput, NotFound
 from moorage.names import new_id
 from moorage.plugins.registry import Registry
@@ -29,7 +30,8 @@ from moorage.store.states import DrillOrigin, DrillPhase, DrillStatus, SnapshotS
 from moorage.store.tables import Drill, Snapshot
 
 MAX_LOG_CHARS = 64 * 1024
-"""A drill's log is cut to its last 64 KiB (a check may print a lot)."""
+"""A drill's log is cut to its last 64 KiB (a check may print a lot), at a line's start
+(``program_output.tail``: a line cut inside would lose its mark)."""
 DEFAULT_TIMEOUT_S = 60.0
 
 
@@ -194,7 +196,7 @@ def set_phase(s: Session, drill_id: str, phase: DrillPhase, log: str) -> None:
     s.execute(
         update(Drill)
         .where(Drill.id == drill_id, Drill.status == DrillStatus.RUNNING)
-        .values(phase=phase, log=log[-MAX_LOG_CHARS:])
+        .values(phase=phase, log=program_output.tail(log, MAX_LOG_CHARS))
     )
 
 
@@ -206,7 +208,7 @@ def finish(s: Session, drill_id: str, passed: bool, log: str, error: str | None)
     now = datetime.now(UTC)
     drill.status = DrillStatus.PASSED if passed else DrillStatus.FAILED
     drill.phase = DrillPhase.DONE
-    drill.log = log[-MAX_LOG_CHARS:]
+    drill.log = program_output.tail(log, MAX_LOG_CHARS)
     drill.error = error
     drill.finished_at = now
     if passed:

@@ -11,7 +11,7 @@ in a sandbox, on a bounded pool of worker threads.
     cleanup   whatever happened: every container, network and (a stack's) named volume
               labelled with the drill, and the unpacked data, removed
     done      ``passed`` (the snapshot's ``verified_at`` is set) or ``failed``, with the
-              log and the check's output
+              log and the check's output (marked: ``moorage.program_output``)
 
 It never takes the workload's lock and never touches its containers, volumes or rows
 (a deploy of the live workload runs meanwhile), and it never publishes a port.
@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
+from moorage import program_output
 from moorage.deployer.views import WorkloadViews
 from moorage.errors import DeployFailed, MoorageError
 from moorage.plugins.registry import Registry
@@ -186,7 +187,7 @@ class DrillRunner:
 
     def _check(self, ctx: DeployContext, check: drills.Check, containers: dict[str, str]) -> str:
         """The asked check, retried until it passes or ``timeout_s`` ends; DeployFailed
-        with the last output otherwise."""
+        with how it last ended and, marked, what it printed otherwise."""
         service = check.service or ""
         container = containers.get(service)
         if container is None:
@@ -205,23 +206,26 @@ class DrillRunner:
             if state is None or state.state in ("exited", "dead"):
                 raise DeployFailed(f"the container stopped before the check passed; {last}")
             code, output = self._exec(container, command, deadline)
-            last = f"{what}: exit {code}: {output.strip()[-4000:]}"
+            said = f"{what}: exit {code}" if code is not None else f"{what}: did not end in time"
+            printed = program_output.marked(output.strip()[-4000:])
+            last = f"{said}; its output:\n{printed}" if printed else said
             if code == 0:
                 return last
             if time.monotonic() >= deadline:
                 raise DeployFailed(last)
             time.sleep(1)
 
-    def _exec(self, container: str, command: list[str], deadline: float) -> tuple[int, str]:
-        """``docker exec`` bounded by ``deadline``: a command that does not end in time
-        is a failed check (its process dies with the sandbox). The engine keeps only the
-        output's last ``EXEC_KEEP`` bytes and stops reading at the deadline."""
+    def _exec(self, container: str, command: list[str], deadline: float) -> tuple[int | None, str]:
+        """``docker exec`` bounded by ``deadline``: ``(exit code, output)``, the code None
+        for a command that did not end in time, a failed check (its process dies with the
+        sandbox). The engine keeps only the output's last ``EXEC_KEEP`` bytes and stops
+        reading at the deadline."""
         try:
             return self.engine.exec(
                 container, command, timeout_s=max(1.0, deadline - time.monotonic())
             )
         except ExecTimedOut as exc:
-            return -1, f"the command did not end in time; {exc.output.strip()[-4000:]}"
+            return None, exc.output
 
     def remove_sandbox(self, drill_id: str, say: Callable[[str], None] | None = None) -> None:
         """Remove the drill's containers, network, named volumes and unpacked data;

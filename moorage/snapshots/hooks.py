@@ -7,7 +7,9 @@ run, exits non-zero or outlasts ``timeout_s``, the capture fails with its output
 is a warning of the snapshot. The log names the hook (phase, service, exit code), not
 its command line (see ``run``). Every line a hook prints goes into the snapshot's log
 (at most its last ``MAX_OUTPUT`` bytes: the engine reads the output as it comes and
-drops what is older, so a hook printing without end costs no memory).
+drops what is older, so a hook printing without end costs no memory), and the end of it
+into the failure; both marked as program output (``moorage.program_output``), which a
+viewer of the snapshot does not read.
 
 Docker has no call to end an exec: at its timeout the hook's output stops being read and
 the hook is left to end by itself in the container (it is reported, and the capture goes
@@ -19,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from moorage import program_output
 from moorage.errors import MoorageError
 from moorage.runtime.engine import EXEC_KEEP, LABEL_WORKLOAD, Container, Engine, ExecTimedOut
 from moorage.services.snapshot_hooks import Hook
@@ -53,9 +56,11 @@ def run(
     timeout_s: int,
     log: Callable[[str], None],
 ) -> Outcome:
-    """Run ``hook`` and wait at most ``timeout_s``; log which hook runs, its output and its
-    end. Never its command line: the log is a viewer's to read, and a hook's command may
-    hold a secret (``PGPASSWORD=...``); the hooks themselves are operators' to read."""
+    """Run ``hook`` and wait at most ``timeout_s``; log which hook runs, its output
+    (marked: operators' to read) and its end. Never its command line: the log is a
+    viewer's to read, and a hook's command may hold a secret (``PGPASSWORD=...``); the
+    hooks themselves are operators' to read. A failure that exited non-zero carries the
+    output's end, marked, on the lines after its first."""
     where = f" in service {hook.service}" if hook.service else ""
     log(f"{phase} hook{where}: started")
     container = container_for(engine, workload_id, hook.service)
@@ -68,7 +73,7 @@ def run(
             container.id, list(hook.command), timeout_s=timeout_s, keep=MAX_OUTPUT
         )
     except ExecTimedOut as exc:
-        for line in exc.output.splitlines():
+        for line in program_output.lines(exc.output):
             log(f"  {line}")
         failure = f"{phase} hook timed out after {timeout_s} s"
         log(failure)
@@ -77,13 +82,13 @@ def run(
         failure = f"{phase} hook could not run: {exc.message}"
         log(failure)
         return Outcome(failure, "")
-    for line in output.splitlines():
+    for line in program_output.lines(output):
         log(f"  {line}")
     if code != 0:
         failure = f"{phase} hook exited {code}"
-        tail = output.strip()[-ERROR_TAIL:]
+        tail = program_output.marked(output.strip()[-ERROR_TAIL:])
         if tail:
-            failure += f": {tail}"
+            failure += f"; its output:\n{tail}"
         log(f"{phase} hook exited {code}")
         return Outcome(failure, output)
     log(f"{phase} hook exited 0")

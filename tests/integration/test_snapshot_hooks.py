@@ -4,7 +4,8 @@ fresh PostgreSQL with the same rows; a failing ``before`` fails the capture whil
 still runs; every refusal leaves the hooks as they were. And the holes an attacker pass
 found: hooks on a workload with host powers are an admin's (an operator's hook ran as root
 next to an admin-granted Docker socket), a hook's output is read bounded, and the
-snapshot's log (a viewer's) never holds a hook's command line (it may hold a secret)."""
+snapshot's log (a viewer's) never holds a hook's command line (it may hold a secret), nor,
+for a viewer, what the hook printed."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from moorage.program_output import HIDDEN
 from tests.conftest import RUN_ID, TEST_LABEL, Server, assert_error, create_workload, unique
 from tests.integration.helpers import deploy
 from tests.integration.stacks import PG_IMAGE, PSQL, Stack, make_stack, stack_text
@@ -196,7 +198,11 @@ def test_hooks_on_a_workload_with_host_powers_are_an_admins(
     log = seen.json()["log"]
     assert "before hook in service db: started" in log and "before hook exited 0" in log
     assert "hunter2" not in log and "PGPASSWORD" not in log and "head -c" not in log
+    # What the hook printed is an operator's to read (moorage/program_output.py).
+    assert "after hook exited 0" in log and f"  {HIDDEN}" in log and "tail-marker" not in log
+    assert len(log) < 1024, len(log)
     # The 50 MB were read as they came; only their last 64 KiB are kept, and said so.
+    log = server.operator.get(f"/api/workloads/{stack.id}/snapshots/{snap['id']}").json()["log"]
     assert "after hook exited 0" in log and "  tail-marker" in log
     assert "earlier bytes of output left out" in log
     assert 64 * 1024 <= len(log) < 80 * 1024, len(log)

@@ -10,6 +10,7 @@ from moorage.api.deps import DbSession, Operator, State
 from moorage.api.errors import responses
 from moorage.api.routes.workloads import get_workload
 from moorage.api.schemas import DeploymentOut, LogsOut, PromoteIn, ReconcileOut, WorkloadOut
+from moorage.api.schemas.output import read_as
 from moorage.security.roles import Actor
 from moorage.services import deploys, guard, workloads
 from moorage.services.audit import AuditAction
@@ -35,7 +36,7 @@ def deploy(
             session, actor, state.registry, state.settings, workload_id, pull=pull
         )
     tasks.add_task(state.deployer.wake)  # after the commit, so the workers see the row
-    return DeploymentOut.model_validate(deployment)
+    return DeploymentOut.model_validate(deployment, context=read_as(actor))
 
 
 @router.post("/promote-from", status_code=202, responses=responses(409, 503))
@@ -54,7 +55,7 @@ def promote_from(
             session, actor, state.registry, state.settings, workload_id, body.source
         )
     tasks.add_task(state.deployer.wake)
-    return DeploymentOut.model_validate(deployment)
+    return DeploymentOut.model_validate(deployment, context=read_as(actor))
 
 
 @router.post("/stop", responses=responses(409))

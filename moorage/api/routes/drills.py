@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from moorage.api.deps import DbSession, Operator, State, Viewer
 from moorage.api.errors import responses
 from moorage.api.schemas import DrillIn, DrillList, DrillOut, DrillStanding, DrillStandingList
+from moorage.api.schemas.output import read_as
 from moorage.errors import NotFound
 from moorage.security.roles import Actor
 from moorage.services import drills
@@ -31,7 +32,7 @@ def start_drill(
     raw = body.check.model_dump(exclude_none=True) if body and body.check else {}
     check = drills.parse_check(raw)
     drill = drills.request(session, actor, state.registry, workload_id, snapshot_id, check)
-    out = DrillOut.model_validate(drill)
+    out = DrillOut.model_validate(drill, context=read_as(actor))
     session.commit()
     state.drills.start(drill.id)
     return out
@@ -40,8 +41,9 @@ def start_drill(
 def shown(drill: object, actor: Actor) -> DrillOut:
     """The drill as ``actor`` may see it: a viewer gets no log and no error text, since a
     check's output (``env``, a page, a query's rows) may print what only operators read,
-    as container logs and env values are theirs."""
-    out = DrillOut.model_validate(drill)
+    as container logs and env values are theirs (stricter than ``ProgramText`` alone: the
+    check's own command line is in them too)."""
+    out = DrillOut.model_validate(drill, context=read_as(actor))
     if actor.can("operator"):
         return out
     return out.model_copy(update={"log": "", "error": HIDDEN if out.error else None})

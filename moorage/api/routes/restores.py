@@ -9,6 +9,7 @@ from fastapi import APIRouter, Header
 from moorage.api.deps import Admin, DbSession, State, Viewer
 from moorage.api.errors import responses
 from moorage.api.schemas import RestoreIn, RestoreList, RestoreOut
+from moorage.api.schemas.output import read_as
 from moorage.errors import PreconditionRequired
 from moorage.services import guard, snapshots, workloads
 from moorage.services.audit import AuditAction
@@ -53,17 +54,18 @@ def restore(
             engine.forget(workload_id)
         raise
     engine.start(row.id)  # runs under the lock, once the change has let it go
-    return RestoreOut.model_validate(row)
+    return RestoreOut.model_validate(row, context=read_as(actor))
 
 
 @router.get("/restores")
 def list_restores(workload_id: str, actor: Viewer, session: DbSession) -> RestoreList:
     rows = snapshots.restores_of(session, workload_id)
-    return RestoreList(items=[RestoreOut.model_validate(r) for r in rows])
+    return RestoreList(items=[RestoreOut.model_validate(r, context=read_as(actor)) for r in rows])
 
 
 @router.get("/restores/{restore_id}")
 def get_restore(
     workload_id: str, restore_id: str, actor: Viewer, session: DbSession, state: State
 ) -> RestoreOut:
-    return RestoreOut.model_validate(state.restorer.get(session, workload_id, restore_id))
+    row = state.restorer.get(session, workload_id, restore_id)
+    return RestoreOut.model_validate(row, context=read_as(actor))

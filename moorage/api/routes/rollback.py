@@ -11,6 +11,7 @@ from moorage.api.deps import DbSession, Operator, State
 from moorage.api.errors import responses
 from moorage.api.routes.restores import CONFIRM
 from moorage.api.schemas import DeploymentOut
+from moorage.api.schemas.output import read_as
 from moorage.api.schemas.workloads import RollbackIn, RollbackOut
 from moorage.errors import Forbidden, PreconditionRequired
 from moorage.services import checkpoints, guard, workloads
@@ -65,7 +66,9 @@ def rollback(
                 row = state.restorer.request(session, actor, workload_id, plan.checkpoint, None)
                 restore_id, accepted = row.id, True
             out = RollbackOut(
-                deployment=DeploymentOut.model_validate(queued) if queued else None,
+                deployment=(
+                    DeploymentOut.model_validate(queued, context=read_as(actor)) if queued else None
+                ),
                 restore_id=restore_id,
                 checkpoint_snapshot_id=plan.checkpoint,
             )

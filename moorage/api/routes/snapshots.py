@@ -12,7 +12,9 @@ from moorage.api.deps import Admin, DbSession, Operator, State, Viewer
 from moorage.api.errors import responses
 from moorage.api.schemas import CaptureIn, SnapshotList, SnapshotOut
 from moorage.api.schemas.offsite import CopyOut
+from moorage.api.schemas.output import read_as
 from moorage.errors import ArchiveInvalid
+from moorage.security.roles import Actor
 from moorage.services import guard, offsite, snapshots, workloads
 from moorage.services.audit import AuditAction
 from moorage.snapshots.incoming import IncomingArchive
@@ -33,14 +35,14 @@ def capture(
             session, actor, state.registry, workload_id, volumes=body.volumes, mode=body.mode
         )
     state.snapshotter.start(snap.id)  # waits for the lock, which the change has let go
-    return SnapshotOut.model_validate(snap)
+    return SnapshotOut.model_validate(snap, context=read_as(actor))
 
 
-def shown(session: DbSession, rows: list[Any]) -> list[SnapshotOut]:
-    """Snapshots as answered, each with its off-site copies."""
+def shown(session: DbSession, rows: list[Any], actor: Actor) -> list[SnapshotOut]:
+    """Snapshots as ``actor`` reads them, each with its off-site copies."""
     copies = offsite.copies_of(session, [r.id for r in rows])
     return [
-        SnapshotOut.model_validate(r).model_copy(
+        SnapshotOut.model_validate(r, context=read_as(actor)).model_copy(
             update={"copies": [CopyOut.model_validate(c) for c in copies[r.id]]}
         )
         for r in rows
@@ -49,14 +51,14 @@ def shown(session: DbSession, rows: list[Any]) -> list[SnapshotOut]:
 
 @router.get("")
 def list_snapshots(workload_id: str, actor: Viewer, session: DbSession) -> SnapshotList:
-    return SnapshotList(items=shown(session, snapshots.list_for(session, workload_id)))
+    return SnapshotList(items=shown(session, snapshots.list_for(session, workload_id), actor))
 
 
 @router.get("/{snapshot_id}")
 def get_snapshot(
     workload_id: str, snapshot_id: str, actor: Viewer, session: DbSession
 ) -> SnapshotOut:
-    return shown(session, [snapshots.get(session, workload_id, snapshot_id)])[0]
+    return shown(session, [snapshots.get(session, workload_id, snapshot_id)], actor)[0]
 
 
 @router.get("/{snapshot_id}/archive", response_class=FileResponse)
@@ -85,7 +87,7 @@ async def import_archive(
             incoming.write(chunk)
         snapshot_id = await run_in_threadpool(incoming.keep, session, state.deployer.locks, actor)
     snap = await run_in_threadpool(snapshots.get, session, workload_id, snapshot_id)
-    return SnapshotOut.model_validate(snap)
+    return SnapshotOut.model_validate(snap, context=read_as(actor))
 
 
 async def _body(request: Request) -> Any:

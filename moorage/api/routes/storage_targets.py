@@ -8,6 +8,7 @@ from fastapi.responses import Response
 from moorage.api.deps import Admin, DbSession, State
 from moorage.api.errors import responses
 from moorage.api.schemas import SnapshotOut
+from moorage.api.schemas.output import read_as
 from moorage.api.schemas.storage import (
     CatalogEntry,
     CatalogList,
@@ -139,4 +140,5 @@ def import_copy(
         target_id,
         key,
     )
-    return SnapshotOut.model_validate(snapshots.get(session, workload_id, snapshot_id))
+    row = snapshots.get(session, workload_id, snapshot_id)
+    return SnapshotOut.model_validate(row, context=read_as(actor))

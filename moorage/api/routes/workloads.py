@@ -19,6 +19,7 @@ from moorage.api.schemas import (
     WorkloadOut,
     WorkloadPatch,
 )
+from moorage.api.schemas.output import read_as
 from moorage.plugins.registry import Registry
 from moorage.services import checkpoints, guard, removal, snapshots, workloads
 from moorage.services.audit import AuditAction
@@ -165,11 +166,14 @@ def list_deployments(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> DeploymentList:
     rows = workloads.deployments(session, workload_id, limit=limit)
-    return DeploymentList(items=[DeploymentOut.model_validate(d) for d in rows])
+    return DeploymentList(
+        items=[DeploymentOut.model_validate(d, context=read_as(actor)) for d in rows]
+    )
 
 
 @router.get("/{workload_id}/deployments/{deployment_id}")
 def get_deployment(
     workload_id: str, deployment_id: str, actor: Viewer, session: DbSession
 ) -> DeploymentOut:
-    return DeploymentOut.model_validate(workloads.deployment(session, workload_id, deployment_id))
+    row = workloads.deployment(session, workload_id, deployment_id)
+    return DeploymentOut.model_validate(row, context=read_as(actor))

@@ -2,6 +2,7 @@
 document the UI is built from. Import them from here: ``from moorage.api.schemas import X``.
 
     base.py       Body (every request), ErrorOut (every error answer), the text-rule markers
+    output.py     ProgramText (a field that may hold program output), read_as
     users.py      sessions, users, API tokens
     projects.py   projects
     workloads.py  workloads, deployments, promote, reconcile, logs, env, chain, volumes

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from moorage.api.schemas.base import Body
+from moorage.api.schemas.output import ProgramText
 from moorage.store.states import (
     CaptureMode,
     DrillOrigin,
@@ -52,8 +53,8 @@ class DrillOut(BaseModel):
     phase: DrillPhase
     origin: DrillOrigin
     check: dict[str, Any]
-    log: str = Field(description="Empty for a viewer: a check's output may print secrets")
-    error: str | None = Field(description="For a viewer, only that the check failed")
+    log: ProgramText = Field(description="Empty for a viewer: a check's output may print secrets")
+    error: ProgramText | None = Field(description="For a viewer, only that the check failed")
     created_at: datetime
     finished_at: datetime | None
 
@@ -103,12 +104,12 @@ class RecoveryPointOut(BaseModel):
     mode: CaptureMode
     status: SnapshotStatus
     items: list[RecoveryPointItem]
-    error: str | None
+    error: ProgramText | None
     created_at: datetime
     finished_at: datetime | None
     restore_status: RestoreStatus | Literal[""] = Field(description='``""`` until restored')
     restores: list[RecoveryPointRestore]
-    restore_error: str | None
+    restore_error: ProgramText | None
     restored_at: datetime | None
 
 

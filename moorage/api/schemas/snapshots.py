@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from moorage.api.schemas.base import Body
 from moorage.api.schemas.offsite import CopyOut
+from moorage.api.schemas.output import ProgramText
 from moorage.store.states import (
     CaptureMode,
     RestorePhase,
@@ -43,9 +44,9 @@ class SnapshotOut(BaseModel):
     sha256: str
     progress_bytes: int
     total_bytes: int
-    error: str | None
-    warnings: list[str]
-    log: str = Field(default="", description="what the capture's hooks ran and printed")
+    error: ProgramText | None
+    warnings: list[ProgramText]
+    log: ProgramText = Field(default="", description="what the capture's hooks ran and printed")
     manifest: dict[str, Any]
     created_at: datetime
     finished_at: datetime | None
@@ -91,7 +92,7 @@ class RestoreOut(BaseModel):
     swap: SwapMethod | Literal[""] = Field(
         description='exchange (RENAME_EXCHANGE) or rename; ``""`` before the pre-flight chose'
     )
-    error: str | None
+    error: ProgramText | None
     pre_restore_snapshot_id: str | None = Field(
         description="The snapshot holding the replaced data, once it is packed and ready"
     )

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from moorage.api.schemas.base import MULTILINE_TEXT, OPAQUE_TEXT, Body
+from moorage.api.schemas.output import ProgramText
 from moorage.store.states import DeploymentStatus, DesiredState, WorkloadStatus
 from moorage.volumes.paths import VOLUME_SCOPES
 
@@ -90,8 +91,8 @@ class DeploymentOut(BaseModel):
     reason: str
     artifact: dict[str, Any]
     pull: bool = False
-    error: str | None
-    log: str
+    error: ProgramText | None
+    log: ProgramText
     checkpoint_snapshot_id: str | None = Field(
         default=None, description="the snapshot this deploy captured first (checkpoint)"
     )

@@ -2,6 +2,11 @@
 
 Probes reach the container only through its published loopback port or
 ``docker exec``, never through a bridge address.
+
+What the container or a health-check command printed goes into a failure only marked
+(``moorage.program_output``), on the lines after the reason: a viewer reads the
+deployment's error and log, and programs print their secrets. The "still waiting" lines
+say how the last probe ended, never what it printed.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from collections.abc import Callable
 
 import httpx
 
+from moorage import program_output
 from moorage.errors import DeployFailed
 from moorage.runtime.engine import Container, Engine
 from moorage.sources.image.config import HealthCheck, ImageConfig
@@ -34,10 +40,13 @@ def _dead(engine: Engine, container: Container) -> DeployFailed:
             code = engine.last_exit_code(container.id)
         except Exception:
             code = None
-    return DeployFailed(
-        f"the container {state} (exit code {code if code is not None else 'unknown'})"
-        + (f"; its last output: {last}" if last else "")
-    )
+    said = code if code is not None else "unknown"
+    if last:
+        return DeployFailed(
+            f"the container {state} (exit code {said}); its last output:\n"
+            f"{program_output.marked(last)}"
+        )
+    return DeployFailed(f"the container {state} (exit code {said})")
 
 
 def wait_healthy(
@@ -62,7 +71,7 @@ def wait_healthy(
         log(f"health: waiting for the image's HEALTHCHECK to report healthy (up to {limit:g} s)")
     else:
         log(f"health: the container must keep running for {health.grace_seconds:g} s")
-    last = ""
+    last, printed = "", ""
     reported = started
     while True:
         container = engine.get(container_id)
@@ -78,7 +87,7 @@ def wait_healthy(
         if image_has_healthcheck and not (health.cmd or health.http):
             if container.health == "unhealthy":
                 raise DeployFailed("the image's HEALTHCHECK reports unhealthy")
-        ok, last = _probe(
+        ok, last, printed = _probe(
             engine, container, config, health, image_has_healthcheck, publish_addr, started
         )
         if ok:
@@ -86,6 +95,11 @@ def wait_healthy(
             return
         now = time.monotonic()
         if now >= deadline:
+            if printed:
+                raise DeployFailed(
+                    f"not healthy after {health.timeout_seconds:g} s: {last}; its last output:\n"
+                    f"{program_output.marked(printed)}"
+                )
             raise DeployFailed(
                 f"not healthy after {health.timeout_seconds:g} s" + (f": {last}" if last else "")
             )
@@ -106,27 +120,28 @@ def _probe(
     image_has_healthcheck: bool,
     publish_addr: str,
     started: float,
-) -> tuple[bool, str]:
+) -> tuple[bool, str, str]:
+    """``(healthy, how the probe ended, what it printed)``: the last is program output."""
     if not container.running:
-        return False, f"container is {container.state}"
+        return False, f"container is {container.state}", ""
     if health.cmd:
         code, output = engine.exec(container.id, list(health.cmd))
-        return code == 0, f"command exited {code}: {output.strip()[-200:]}"
+        return code == 0, f"command exited {code}", output.strip()[-200:]
     if health.http:
         port = health.port or next((p.container for p in config.ports if p.protocol == "tcp"), None)
         if port is None:
-            return False, "an http health check needs a published tcp port"
+            return False, "an http health check needs a published tcp port", ""
         host_port = container.ports.get((port, "tcp"))
         if host_port is None:
-            return False, f"container port {port} is not published"
+            return False, f"container port {port} is not published", ""
         url = f"http://{publish_addr}:{host_port}{health.http}"
         try:
             response = httpx.get(url, timeout=min(5.0, health.timeout_seconds))
         except httpx.HTTPError as exc:
-            return False, f"GET {health.http}: {type(exc).__name__}"
-        return response.status_code < 400, f"GET {health.http} answered {response.status_code}"
+            return False, f"GET {health.http}: {type(exc).__name__}", ""
+        return response.status_code < 400, f"GET {health.http} answered {response.status_code}", ""
     if image_has_healthcheck:
         if container.health == "unhealthy":
-            return False, "the image's HEALTHCHECK reports unhealthy"
-        return container.health == "healthy", f"HEALTHCHECK status {container.health}"
-    return time.monotonic() - started >= health.grace_seconds, "still in the grace period"
+            return False, "the image's HEALTHCHECK reports unhealthy", ""
+        return container.health == "healthy", f"HEALTHCHECK status {container.health}", ""
+    return time.monotonic() - started >= health.grace_seconds, "still in the grace period", ""

@@ -3,7 +3,9 @@ run once more, apart from the live container, and its own health check through
 ``docker exec`` (the sandbox publishes no port).
 
 It never touches the workload's own containers, network or host ports, and never pulls:
-a drill runs exactly what was deployed, from the local image.
+a drill runs exactly what was deployed, from the local image. What the container or its
+check printed is passed on marked (``moorage.program_output``), after the words that say
+how the check ended.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import time
 
+from moorage import program_output
 from moorage.errors import DeployFailed
 from moorage.plugins.spec import DeployContext, Sandbox
 from moorage.sources.image import plan
@@ -61,8 +64,12 @@ def healthy(ctx: DeployContext, config: ImageConfig, container_id: str, timeout:
         if container is None:
             raise DeployFailed("the sandbox container disappeared")
         if container.state in ("exited", "dead"):
-            tail = ctx.engine.logs(container_id, 20).strip()
-            raise DeployFailed(f"the container exited ({container.exit_code}): {tail[-500:]}")
+            tail = program_output.marked(ctx.engine.logs(container_id, 20).strip()[-500:])
+            if tail:
+                raise DeployFailed(
+                    f"the container exited ({container.exit_code}); its last output:\n{tail}"
+                )
+            raise DeployFailed(f"the container exited ({container.exit_code})")
         ok, last = _probe(ctx, config, health, container.health, container_id, started)
         if ok:
             return last
@@ -81,14 +88,20 @@ def _probe(
 ) -> tuple[bool, str]:
     if health.cmd:
         code, output = ctx.engine.exec(container_id, list(health.cmd))
-        return code == 0, f"`{' '.join(health.cmd)}` exited {code}: {output.strip()[-2000:]}"
+        return code == 0, _with_output(f"`{' '.join(health.cmd)}` exited {code}", output)
     if health.http:
         port = health.port or next((p.container for p in config.ports if p.protocol == "tcp"), None)
         if port is None:
             return False, "an http health check needs a tcp port"
         code, output = ctx.engine.exec(container_id, http_probe(port, health.http))
-        return code == 0, f"GET {health.http} on port {port}: exit {code}: {output.strip()[-2000:]}"
+        return code == 0, _with_output(f"GET {health.http} on port {port}: exit {code}", output)
     if docker_health is not None:
         return docker_health == "healthy", f"the image's HEALTHCHECK says {docker_health}"
     waited = time.monotonic() - started
     return waited >= health.grace_seconds, f"running for {waited:.0f} s"
+
+
+def _with_output(said: str, output: str) -> str:
+    """How a probe ended, then the end of what it printed, marked, on the lines below."""
+    printed = program_output.marked(output.strip()[-2000:])
+    return f"{said}; its output:\n{printed}" if printed else said
