@@ -8,6 +8,7 @@ the schema ``store/tables.py`` declares, and a fresh database made from those ta
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, inspect, text
 
+from moorage import program_output
 from moorage.services import inputs, workloads
 from moorage.store import db as db_module
 from moorage.store.db import Database, alembic_config
@@ -254,3 +256,153 @@ def test_a_server_at_head_starts_without_alembic(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+SECRET = "db password is hunter2"
+
+
+def _migration_0017() -> Any:
+    path = next(
+        Path(alembic_config().get_main_option("script_location") or "").glob("versions/0017_*.py")
+    )
+    spec = importlib.util.spec_from_file_location("m0017", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    ("kind", "old"),
+    [
+        ("error", f"the container kept restarting (exit code 3); its last output: {SECRET}"),
+        ("error", f"not healthy after 30 s: command exited 1: {SECRET}\nsecond {SECRET}"),
+        ("error", f"after hook exited 2: {SECRET}"),
+        ("error", f"the container exited (1); its last output: {SECRET}"),
+        (
+            "deployment_log",
+            f"10:00:00 health: still waiting, 5 s of 30 s (command exited 1: {SECRET})",
+        ),
+        (
+            "deployment_log",
+            f"10:00:00 failed: command exited 1: {SECRET}\n{SECRET} again\n10:00:01 done",
+        ),
+        (
+            "snapshot_log",
+            f"before hook: started\n  {SECRET}\n  more {SECRET}\nbefore hook exited 0",
+        ),
+        ("snapshot_log", f"after hook exited 4: {SECRET}"),
+    ],
+)
+def test_0017_marks_what_old_rows_hold_of_program_output(kind: str, old: str) -> None:
+    """A viewer reads none of the output old rows held; an operator reads them as before;
+    a row already marked is left alone, and marking twice changes nothing."""
+    m = _migration_0017()
+    mark = {
+        "error": m.mark_error,
+        "deployment_log": m.mark_deployment_log,
+        "snapshot_log": m.mark_snapshot_log,
+    }[kind]
+    new = mark(old)
+    assert "hunter2" not in program_output.redacted(new)
+    assert program_output.revealed(new) == old
+    assert mark(new) == new
+    assert m.mark_warnings([old]) == [m.mark_error(old)]
+
+
+@pytest.mark.parametrize(
+    "plain",
+    ["", None, "deployed 1 container", "10:00:00 pulling\n10:00:01 health: healthy"],
+)
+def test_0017_leaves_moorages_own_words_alone(plain: str | None) -> None:
+    m = _migration_0017()
+    for mark in (m.mark_error, m.mark_deployment_log, m.mark_snapshot_log):
+        assert mark(plain) == plain
+
+
+def test_0017_marks_old_rows_and_its_downgrade_unmarks_them(url: str) -> None:
+    engine = create_engine(url)
+    upgrade(engine, "0016")
+    now = "2024-01-01 00:00:00"
+    died = f"the container kept restarting (exit code 3); its last output: {SECRET}"
+    log = f"10:00:00 deploying\n10:00:05 failed: {died}\n"
+    snap_log = f"before hook: started\n  {SECRET}\nbefore hook exited 0"
+    warned = [f"after hook exited 1: {SECRET}", "skipped a socket"]
+    with engine.begin() as conn:
+        insert(
+            conn,
+            "projects",
+            id="pr_1",
+            slug="shop",
+            description="",
+            stages='["prod"]',
+            created_at=now,
+        )
+        insert(
+            conn,
+            "workloads",
+            id="wl_1",
+            kind="image",
+            ref_id="wl_1",
+            name="web",
+            project_id="pr_1",
+            stage="prod",
+            config=json.dumps(DEPLOYED),
+            desired_state="running",
+            status="failed",
+            host_powers="[]",
+            created_at=now,
+            updated_at=now,
+        )
+        insert(
+            conn,
+            "deployments",
+            id="dp_1",
+            workload_id="wl_1",
+            status="failed",
+            reason="manual",
+            pull=False,
+            artifact="{}",
+            inputs="{}",
+            log=log,
+            error=died,
+            created_at=now,
+            finished_at=now,
+        )
+        insert(
+            conn,
+            "snapshots",
+            id="sn_1",
+            workload_id="wl_1",
+            origin="manual",
+            mode="none",
+            status="ready",
+            volumes="[]",
+            manifest="{}",
+            warnings=json.dumps(warned),
+            size=0,
+            sha256="",
+            progress_bytes=0,
+            total_bytes=0,
+            log=snap_log,
+            created_at=now,
+        )
+    upgrade(engine, "head")
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT log, error FROM deployments")).one()
+        snap = conn.execute(text("SELECT log, warnings FROM snapshots")).one()
+    warnings = json.loads(snap.warnings) if isinstance(snap.warnings, str) else snap.warnings
+    for field in (row.log, row.error, snap.log, *warnings):
+        assert "hunter2" not in program_output.redacted(field)
+    assert program_output.revealed(row.error) == died
+    assert program_output.revealed(row.log) == log
+    assert [program_output.revealed(w) for w in warnings] == warned
+    cfg = alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0016")
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT log, error FROM deployments")).one()
+        snap = conn.execute(text("SELECT log FROM snapshots")).one()
+    assert (row.log, row.error, snap.log) == (log, died, snap_log)
+    engine.dispose()
