@@ -59,11 +59,9 @@ def insert(conn: Any, table: str, **values: Any) -> None:
     conn.execute(text(f"INSERT INTO {table} ({names}) VALUES ({marks})"), values)
 
 
-def test_0009_computes_the_digests_of_existing_workloads(url: str) -> None:
-    engine = create_engine(url)
-    upgrade(engine, "0008")
-    now = "2024-01-01 00:00:00"
-    with engine.begin() as conn:
+def insert_workload(conn: Any, wid: str, config: dict[str, Any], now: str) -> None:
+    """A workload of project ``pr_1`` (made with the first one) as an old schema held it."""
+    if conn.execute(text("SELECT count(*) FROM projects WHERE id = 'pr_1'")).scalar() == 0:
         insert(
             conn,
             "projects",
@@ -73,23 +71,31 @@ def test_0009_computes_the_digests_of_existing_workloads(url: str) -> None:
             stages='["prod"]',
             created_at=now,
         )
+    insert(
+        conn,
+        "workloads",
+        id=wid,
+        kind="image",
+        ref_id=wid,
+        name=wid.replace("_", "-"),
+        project_id="pr_1",
+        stage="prod",
+        config=json.dumps(config),
+        desired_state="running",
+        status="running",
+        host_powers="[]",
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def test_0009_computes_the_digests_of_existing_workloads(url: str) -> None:
+    engine = create_engine(url)
+    upgrade(engine, "0008")
+    now = "2024-01-01 00:00:00"
+    with engine.begin() as conn:
         for wid, config in (("wl_same", DEPLOYED), ("wl_edited", EDITED), ("wl_new", DEPLOYED)):
-            insert(
-                conn,
-                "workloads",
-                id=wid,
-                kind="image",
-                ref_id=wid,
-                name=wid.replace("_", "-"),
-                project_id="pr_1",
-                stage="prod",
-                config=json.dumps(config),
-                desired_state="running",
-                status="running",
-                host_powers="[]",
-                created_at=now,
-                updated_at=now,
-            )
+            insert_workload(conn, wid, config, now)
             insert(conn, "env_vars", workload_id=wid, key="MODE", value="one", secret=False)
             insert(
                 conn,
@@ -329,31 +335,7 @@ def test_0017_marks_old_rows_and_its_downgrade_unmarks_them(url: str) -> None:
     snap_log = f"before hook: started\n  {SECRET}\nbefore hook exited 0"
     warned = [f"after hook exited 1: {SECRET}", "skipped a socket"]
     with engine.begin() as conn:
-        insert(
-            conn,
-            "projects",
-            id="pr_1",
-            slug="shop",
-            description="",
-            stages='["prod"]',
-            created_at=now,
-        )
-        insert(
-            conn,
-            "workloads",
-            id="wl_1",
-            kind="image",
-            ref_id="wl_1",
-            name="web",
-            project_id="pr_1",
-            stage="prod",
-            config=json.dumps(DEPLOYED),
-            desired_state="running",
-            status="failed",
-            host_powers="[]",
-            created_at=now,
-            updated_at=now,
-        )
+        insert_workload(conn, "wl_1", DEPLOYED, now)
         insert(
             conn,
             "deployments",
