@@ -73,9 +73,20 @@ def set_progress(s: Session, snapshot_id: str, done: int) -> None:
     s.execute(update(Snapshot).where(Snapshot.id == snapshot_id).values(progress_bytes=done))
 
 
-def set_log(s: Session, snapshot_id: str, text: str) -> None:
-    """The capture's log: what its hooks ran and printed (SPEC 10)."""
-    s.execute(update(Snapshot).where(Snapshot.id == snapshot_id).values(log=text))
+def add_log(s: Session, snapshot_id: str, lines: list[str]) -> None:
+    """Add ``lines`` to the capture's log: what its hooks ran and printed (SPEC 10). A
+    recovery point writes it in parts (the hooks apart from the capture)."""
+    snap = s.get(Snapshot, snapshot_id)
+    if snap is not None and lines:
+        snap.log = "\n".join([snap.log, *lines] if snap.log else lines)
+
+
+def add_warning(s: Session, snapshot_id: str, warning: str) -> None:
+    """Add ``warning`` to the snapshot's (an ``after`` hook that failed once the snapshot
+    was already kept: a recovery point's)."""
+    snap = s.get(Snapshot, snapshot_id)
+    if snap is not None:
+        snap.warnings = [*snap.warnings, warning]
 
 
 def fail(s: Session, snapshot_id: str, reason: str) -> None:

@@ -81,7 +81,11 @@ class Snapshotter:
             target=self.capture, args=(snapshot_id,), name=f"capture-{snapshot_id}", daemon=True
         ).start()
 
-    def capture(self, snapshot_id: str) -> None:
+    def capture(self, snapshot_id: str, *, hooks: bool = True) -> None:
+        """Capture ``snapshot_id`` under its workload's lock: the ``before`` hook, the
+        archive (containers quiesced by its mode), the ``after`` hook; the row ends
+        ``ready`` or ``failed``. ``hooks=False`` leaves both hooks to the caller
+        (``hook``): a recovery point runs them while its workloads run."""
         started = time.monotonic()
         with self.db.session() as s:
             order = captures.order(s, snapshot_id)
@@ -90,7 +94,7 @@ class Snapshotter:
         workload_id, mode, names = order.workload_id, order.mode, order.volumes
         try:
             with self.locks.hold(workload_id, timeout=LOCK_WAIT_SECONDS):
-                result = self._capture_locked(snapshot_id, workload_id, mode, names)
+                result = self._capture_locked(snapshot_id, workload_id, mode, names, hooks)
         except MoorageError as exc:
             self._fail(snapshot_id, exc.message)
             return
@@ -117,48 +121,83 @@ class Snapshotter:
         self.on_ready(snapshot_id)
 
     def _capture_locked(
-        self, snapshot_id: str, workload_id: str, mode: CaptureMode, names: list[str]
+        self,
+        snapshot_id: str,
+        workload_id: str,
+        mode: CaptureMode,
+        names: list[str],
+        hooks: bool,
     ) -> captures.Written:
         with self.db.session() as s:
             view = self.views.view(s, workload_id)
-            workload = get_workload(s, workload_id)
-            hooks = snapshot_hooks.of(workload.snapshot_hooks)
-            refused = snapshot_hooks.refusal(s, workload, hooks)
         lines: list[str] = []
 
         def note(line: str) -> None:
             lines.append(line)
             log.info("%s: %s", snapshot_id, line)
 
-        if refused is not None:
-            # Neither hook runs: the grant since they were saved was not theirs.
-            note(refused)
-            with self.db.session() as s:
-                captures.set_log(s, snapshot_id, "\n".join(lines))
-            raise MoorageError(refused)
-
         warnings: list[str] = []
         try:
-            if hooks.before is not None:
-                before = run_hook(
-                    self.engine, workload_id, "before", hooks.before, hooks.timeout_s, note
-                )
-                if before.failure is not None:
-                    raise MoorageError(before.failure)
+            if hooks:
+                failure = self._hook(workload_id, "before", note)
+                if failure is not None:
+                    raise MoorageError(failure)
             written = self._write(snapshot_id, view, mode, names, note)
         finally:
-            if hooks.after is not None:
-                after = run_hook(
-                    self.engine, workload_id, "after", hooks.after, hooks.timeout_s, note
-                )
-                if after.failure is not None:
-                    warnings.append(after.failure)
-            if lines:
-                with self.db.session() as s:
-                    captures.set_log(s, snapshot_id, "\n".join(lines))
+            if hooks and (after := self._hook(workload_id, "after", note)) is not None:
+                warnings.append(after)
+            with self.db.session() as s:
+                captures.add_log(s, snapshot_id, lines)
         if warnings:
             written = dataclasses.replace(written, warnings=[*written.warnings, *warnings])
         return written
+
+    def hook(self, snapshot_id: str, phase: str) -> str | None:
+        """Run the ``phase`` hook ("before" or "after") of ``snapshot_id``'s workload on
+        its own, its lines added to the snapshot's log; the failure, or None (it passed,
+        or there is none). A failed ``after`` is also added to the snapshot's warnings.
+        For a recovery point (``snapshots/recovery_points.py``), which runs every
+        ``before`` while its workloads run, captures them all quiesced with
+        ``capture(hooks=False)``, and runs every ``after`` once they run again."""
+        with self.db.session() as s:
+            order = captures.order(s, snapshot_id)
+        if order is None:
+            return None
+        lines: list[str] = []
+
+        def note(line: str) -> None:
+            lines.append(line)
+            log.info("%s: %s", snapshot_id, line)
+
+        with self.locks.hold(order.workload_id, timeout=LOCK_WAIT_SECONDS):
+            failure = self._hook(order.workload_id, phase, note)
+        with self.db.session() as s:
+            captures.add_log(s, snapshot_id, lines)
+            if failure is not None and phase == "after":
+                captures.add_warning(s, snapshot_id, failure)
+        return failure
+
+    def _hook(self, workload_id: str, phase: str, note: Callable[[str], None]) -> str | None:
+        """Run the workload's ``phase`` hook, if it has one; its failure, or None. A hook
+        the workload's grant does not cover (``snapshot_hooks.refusal``) runs neither
+        way: the ``before`` answers the refusal (noted), the ``after`` nothing."""
+        with self.db.session() as s:
+            workload = get_workload(s, workload_id)
+            hooks = snapshot_hooks.of(workload.snapshot_hooks)
+            refused = snapshot_hooks.refusal(s, workload, hooks)
+        if refused is not None:
+            if phase == "before":
+                note(refused)
+                return refused
+            return None
+        hook = hooks.before if phase == "before" else hooks.after
+        if hook is None:
+            return None
+        return run_hook(self.engine, workload_id, phase, hook, hooks.timeout_s, note).failure
+
+    def fail(self, snapshot_id: str, reason: str) -> None:
+        """End ``snapshot_id`` ``failed`` with ``reason``, its files removed."""
+        self._fail(snapshot_id, reason)
 
     def _write(
         self,

@@ -2,9 +2,10 @@
 restored together, built from the per-workload primitives (``Snapshotter.capture``,
 ``RestoreEngine.request``/``run``). The rows are ``services/recovery_points.py``'s.
 
-    capture   every workload's lock (in id order), every workload quiesced (stop or
-              pause), each workload captured in turn (its own snapshot row, hooks and
-              all), then all resumed and the locks let go
+    capture   every workload's lock (in id order), every workload's ``before`` hook
+              while all run, every workload quiesced (stop or pause), each captured in
+              turn (its own snapshot row), all resumed, every ``after`` hook, then the
+              locks let go (mode ``none``: each captured with its hooks, as alone)
     restore   every workload's lock, every pre-flight (``RestoreEngine.request``) in one
               transaction: one refusal and nothing is accepted, no workload stopped; then
               the restores run one after the other (fault point
@@ -28,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from moorage.deployer.views import WorkloadViews
 from moorage.errors import Conflict, MoorageError, PreconditionRequired
+from moorage.plugins.spec import WorkloadView
 from moorage.runtime.engine import LABEL_WORKLOAD, Engine
 from moorage.security.roles import Actor
 from moorage.services import audit, workloads
@@ -88,21 +90,11 @@ class RecoveryPoints:
             with ExitStack() as held:
                 for workload_id in sorted(views):
                     held.enter_context(self.locks.hold(workload_id, timeout=LOCK_WAIT_SECONDS))
-                if mode != CaptureMode.NONE:
-                    for workload_id in sorted(views):
-                        view = views[workload_id]
-                        containers = self.engine.containers({LABEL_WORKLOAD: workload_id})
-                        held.enter_context(
-                            quiesced(
-                                self.engine,
-                                containers,
-                                mode,
-                                stop_timeout=int(view.config.get("stop_timeout", 10)),
-                                log=_logger(view.name),
-                            )
-                        )
-                for item in items:
-                    self.snapshotter.capture(item["snapshot_id"])  # re-enters the held lock
+                if mode == CaptureMode.NONE:
+                    for item in items:
+                        self.snapshotter.capture(item["snapshot_id"])  # re-enters the lock
+                else:
+                    self._capture_quiesced(items, views, mode)
         except MoorageError as exc:
             self._fail_parts(point_id, exc.message)
         except Exception:
@@ -110,6 +102,43 @@ class RecoveryPoints:
             self._fail_parts(point_id, "internal error; see the server log")
         with self.db.session() as s:
             points.settle_capture(s, point_id)
+
+    def _capture_quiesced(
+        self, items: list[dict[str, Any]], views: dict[str, WorkloadView], mode: CaptureMode
+    ) -> None:
+        """Every workload's ``before`` hook while all run (a hook runs in its running
+        container: once they were all stopped first, every ``before`` failed with "no
+        running container"), then all quiesced at once and captured without their
+        hooks, then all resumed and every ``after`` hook run. A part whose ``before``
+        failed ends ``failed`` with that reason and is not captured; its ``after`` still
+        runs, as a single capture's does."""
+        refused = {}
+        for item in items:
+            failure = self.snapshotter.hook(item["snapshot_id"], "before")
+            if failure is not None:
+                refused[item["snapshot_id"]] = failure
+        try:
+            with ExitStack() as still:
+                for workload_id in sorted(views):
+                    view = views[workload_id]
+                    still.enter_context(
+                        quiesced(
+                            self.engine,
+                            self.engine.containers({LABEL_WORKLOAD: workload_id}),
+                            mode,
+                            stop_timeout=int(view.config.get("stop_timeout", 10)),
+                            log=_logger(view.name),
+                        )
+                    )
+                for item in items:
+                    snapshot_id = item["snapshot_id"]
+                    if snapshot_id in refused:
+                        self.snapshotter.fail(snapshot_id, refused[snapshot_id])
+                    else:
+                        self.snapshotter.capture(snapshot_id, hooks=False)
+        finally:
+            for item in items:
+                self.snapshotter.hook(item["snapshot_id"], "after")
 
     def _fail_parts(self, point_id: str, reason: str) -> None:
         with self.db.session() as s:

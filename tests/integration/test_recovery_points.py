@@ -145,6 +145,57 @@ def test_a_stage_restores_to_one_instant(server: Server, stage: Stage) -> None:
     assert [p["id"] for p in listed] == [point["id"]]
 
 
+@pytest.mark.parametrize("mode", ["stop", "pause"])
+def test_hooks_run_while_the_stage_runs_and_it_is_captured_still(stage: Stage, mode: str) -> None:
+    """A workload's ``before`` hook runs in its running container before the stage is
+    quiesced (all at once), and its ``after`` once the stage runs again; what the
+    ``before`` wrote is in the point. Once every workload was stopped first, and every
+    ``before`` failed with "no running container"."""
+    hooked = stage.ids["beta"]
+    stamp = unique("dumped")
+    hooks = {
+        "before": {"command": ["sh", "-c", f"echo {stamp} > /www/dump.txt"]},
+        "after": {"command": ["sh", "-c", "echo after > /www/after.txt"]},
+        "timeout_s": 30,
+    }
+    r = stage.api.put(f"/api/workloads/{hooked}/snapshot-hooks", json=hooks)
+    assert r.status_code == 200, r.text
+    point = stage.point(mode=mode)
+    item = next(i for i in point["items"] if i["workload_id"] == hooked)
+    snap = stage.api.get(f"/api/workloads/{hooked}/snapshots/{item['snapshot_id']}").json()
+    assert snap["status"] == "ready", snap
+    assert "before hook exited 0" in snap["log"] and "after hook exited 0" in snap["log"]
+    assert snap["warnings"] == []
+    assert (stage.paths["beta"] / "dump.txt").read_text() == f"{stamp}\n"
+    assert (stage.paths["beta"] / "after.txt").exists()
+    assert all(len(found) == 1 for found in stage.containers().values())  # all run again
+    (stage.paths["beta"] / "dump.txt").write_text("changed\n")
+    r = stage.restore(point["id"])
+    assert r.status_code == 202, r.text
+    assert stage.wait_restore(point["id"])["restore_status"] == "succeeded"
+    assert (stage.paths["beta"] / "dump.txt").read_text() == f"{stamp}\n"
+
+
+def test_a_failing_before_hook_fails_its_part_and_resumes_all(stage: Stage) -> None:
+    hooked = stage.ids["gamma"]
+    hooks = {"before": {"command": ["sh", "-c", "exit 7"]}, "timeout_s": 30}
+    r = stage.api.put(f"/api/workloads/{hooked}/snapshot-hooks", json=hooks)
+    assert r.status_code == 200, r.text
+    r = stage.api.post(
+        f"/api/projects/{stage.project}/recovery-points",
+        json={"stage": "production", "mode": "stop"},
+    )
+    assert r.status_code == 202, r.text
+    url = f"/api/projects/{stage.project}/recovery-points/{r.json()['id']}"
+    wait_until(lambda: stage.api.get(url).json()["status"] != "capturing", 120, "the capture")
+    point = stage.api.get(url).json()
+    assert point["status"] != "ready", point
+    item = next(i for i in point["items"] if i["workload_id"] == hooked)
+    snap = stage.api.get(f"/api/workloads/{hooked}/snapshots/{item['snapshot_id']}").json()
+    assert snap["status"] == "failed" and "before hook exited 7" in snap["error"], snap
+    assert all(len(found) == 1 for found in stage.containers().values())  # all run again
+
+
 def test_a_pre_flight_refusal_on_the_third_touches_none(server: Server, stage: Stage) -> None:
     point = stage.point()
     third = point["items"][-1]
