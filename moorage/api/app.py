@@ -43,7 +43,7 @@ from moorage.api.routes import (
     volumes,
     workloads,
 )
-from moorage.api.routes.snapshots import IMPORT_SUFFIX
+from moorage.api.routes.snapshots import IMPORT_PATH
 from moorage.api.ui import mount_ui
 from moorage.server import Server
 
@@ -122,9 +122,7 @@ def create_app(server: Server) -> FastAPI:
         recovery_points=server.recovery_points,
         rollbacks=server.rollbacks,
     )
-    app.add_middleware(
-        BodyLimit, max_bytes=server.settings.max_body_bytes, streamed_suffixes=(IMPORT_SUFFIX,)
-    )
+    app.add_middleware(BodyLimit, max_bytes=server.settings.max_body_bytes, streamed=IMPORT_PATH)
     app.add_middleware(PlainUrl)
     app.add_middleware(RequestHead)
     app.add_middleware(JsonErrors)  # added last: it runs first, around everything

@@ -10,11 +10,18 @@ for ever, and enough of them used up the process's file descriptors (one tester 
 - ``HEADER_SECONDS``: from a connection's start, or the end of its previous answer, to
   the end of the next request's head. Past it the connection is closed, as Go's
   ``http.Server.ReadHeaderTimeout`` and nginx's ``client_header_timeout`` do.
-- ``DRAIN_SECONDS``: a body still arriving after the answer went out (a route that
-  refused before reading it). A body the app reads is bounded by ``limits.BodyLimit``.
-- ``PER_ADDRESS`` open connections per client address, and ``max_connections`` in all
-  (from the file descriptors the process may open): past either, the connection gets a
-  503 ``busy`` answer in Moorage's error shape and is closed before any request is read.
+- A body still arriving after its answer went out (a route that refused before reading
+  it) ends the connection at once; uvicorn drained it, parsing each chunk on the event
+  loop, and a stream of one-byte chunks held the loop for seconds. A chunked body whose
+  chunks average under ``MIN_CHUNK`` bytes, past ``FREE_CHUNKS`` of them, is refused
+  for the same reason. A body the app reads is bounded by ``limits.BodyLimit``.
+- ``SEND_SECONDS``: an answer the client stopped reading is cut.
+- ``PER_ADDRESS`` open connections per client address (an IPv6 client is its /64,
+  ``security.logins.address_key``), and an equal share of ``max_connections`` (from the
+  file descriptors the process may open) for each address holding some: past either,
+  the connection gets a 503 ``busy`` answer in Moorage's error shape and is closed
+  before any request is read. When all are taken, a connection still waiting for its
+  first head, of the address holding the most, is closed to let a new address in.
 - A request h11 cannot parse gets 400 ``bad_request`` in Moorage's error shape, not
   uvicorn's plain text.
 
@@ -28,18 +35,24 @@ import asyncio
 import json
 import logging
 import resource
-from collections import Counter
 from typing import Any, ClassVar
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from moorage.errors import error_body
+from moorage.security.logins import address_key
 
 log = logging.getLogger("moorage.api")
 
 HEADER_SECONDS = 15.0
-DRAIN_SECONDS = 5.0
+SEND_SECONDS = 60.0
+"""An answer the client stopped reading (the transport's buffer full, writing paused)
+this long is cut, as nginx's ``send_timeout``: a slow reader held a 6 MB answer each."""
+FREE_CHUNKS = 256
+MIN_CHUNK = 256
+"""Past ``FREE_CHUNKS`` body data events, their average size must be this many bytes
+(``GuardedH11._counted``; a read of the socket is one event for a sized body)."""
 PER_ADDRESS = 128
 TICK_SECONDS = 1.0
 SPARE_FDS = 512
@@ -82,54 +95,102 @@ class GuardedH11(H11Protocol):
     """uvicorn's h11 protocol with the deadlines and bounds of the module docstring.
 
     ``max_connections`` is set once by ``serve`` (``raise_fd_limit``); the per-address
-    counts are shared by every connection of the process (one event loop)."""
+    connections are shared by every connection of the process (one event loop)."""
 
     max_connections: ClassVar[int] = 4096
     per_address: ClassVar[int] = PER_ADDRESS
     header_seconds: ClassVar[float] = HEADER_SECONDS
-    drain_seconds: ClassVar[float] = DRAIN_SECONDS
-    _by_address: ClassVar[Counter[str]] = Counter()
+    send_seconds: ClassVar[float] = SEND_SECONDS
+    _by_address: ClassVar[dict[str, set[GuardedH11]]] = {}
 
     _address: str | None = None
     _phase: tuple[Any, Any] | None = None
     _since = 0.0
+    _paused_since: float | None = None
     _tick: asyncio.TimerHandle | None = None
+    _chunks = 0  # body data events of the current request
+    _payload = 0  # their bytes
+    _refusal: str | None = None  # why this class ended the request (uvicorn says no more)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        address = self.client[0] if self.client else ""
-        if (
-            len(self.connections) > self.max_connections
-            or self._by_address[address] >= self.per_address
-        ):
+        address = address_key(self.client[0]) if self.client else ""
+        if not self._admit(address):
             self.connections.discard(self)
             transport.write(BUSY)
             transport.close()
             return
         self._address = address
-        self._by_address[address] += 1
+        self._by_address.setdefault(address, set()).add(self)
+        next_event = self.conn.next_event
+        self.conn.next_event = lambda: self._counted(next_event())  # type: ignore[method-assign]
         self._watch()
+
+    def _admit(self, address: str) -> bool:
+        """Whether a new connection from ``address`` may stay: under ``per_address`` and
+        under the address's fair share of ``max_connections`` (an equal part for each
+        address holding some, itself included). When all are taken, a connection still
+        waiting for its first head, of the address holding the most, is closed for it:
+        a few addresses holding every connection cannot shut a new one out."""
+        mine = self._by_address.get(address, set())
+        if len(mine) >= self.per_address:
+            return False
+        holders = len(self._by_address) + (0 if mine else 1)
+        if len(mine) >= max(1, self.max_connections // holders):
+            return False
+        if len(self.connections) <= self.max_connections:
+            return True
+        most = max(self._by_address.values(), key=len, default=set())
+        idle = [c for c in most if c.conn.their_state is h11.IDLE and c.cycle is None]
+        if not idle or len(most) <= len(mine) + 1:
+            return False
+        idle[0]._forget()  # counted out now: its transport closes on the next turn
+        idle[0].transport.close()
+        return True
+
+    def _forget(self) -> None:
+        self.connections.discard(self)
+        if self._address is not None:
+            mine = self._by_address.get(self._address, set())
+            mine.discard(self)
+            if not mine:
+                self._by_address.pop(self._address, None)
+            self._address = None
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._tick is not None:
             self._tick.cancel()
             self._tick = None
-        if self._address is not None:
-            self._by_address[self._address] -= 1
-            if self._by_address[self._address] <= 0:
-                del self._by_address[self._address]
-            self._address = None
+        self._forget()
         super().connection_lost(exc)
+
+    def _counted(self, event: Any) -> Any:
+        """Every event h11 parses passes here. A new request starts the count of its
+        body; body data after the answer ends the connection (uvicorn drained it, one
+        event per chunk on the event loop: tiny chunks held the loop for seconds); past
+        ``FREE_CHUNKS`` chunks, a body whose chunks average under ``MIN_CHUNK`` bytes is
+        refused (each chunk costs a parse whatever it carries, and its extension up to
+        16 KiB more)."""
+        if isinstance(event, h11.Request):
+            self._chunks = self._payload = 0
+        elif isinstance(event, h11.Data):
+            if self.cycle is not None and self.cycle.response_complete:
+                raise h11.RemoteProtocolError("body data after the answer")
+            self._chunks += 1
+            self._payload += len(event.data)
+            if self._chunks > FREE_CHUNKS and self._payload < self._chunks * MIN_CHUNK:
+                self._refusal = (
+                    f"the body's chunks average under {MIN_CHUNK} bytes; send larger chunks"
+                )
+                raise h11.RemoteProtocolError(self._refusal)
+        return event
 
     def _limit(self, phase: tuple[Any, Any]) -> float | None:
         """Seconds a connection may stay in ``phase`` (their state, our state): a head
-        still to come, or a body still arriving after the answer; None while the app
-        works on a request or reads its body."""
-        theirs, ours = phase
+        still to come; None while the app works on a request or reads its body."""
+        theirs, _ours = phase
         if theirs is h11.IDLE:
             return self.header_seconds
-        if theirs is h11.SEND_BODY and ours in (h11.DONE, h11.MUST_CLOSE, h11.CLOSED):
-            return self.drain_seconds
         return None
 
     def _watch(self) -> None:
@@ -144,16 +205,33 @@ class GuardedH11(H11Protocol):
         if limit is not None and now - self._since >= limit:
             self.transport.close()
             return
+        if self.flow is not None and self.flow.write_paused:
+            self._paused_since = self._paused_since or now
+            if now - self._paused_since >= self.send_seconds:
+                self.transport.close()  # a client that stopped reading its answer
+                return
+        else:
+            self._paused_since = None
         self._tick = self.loop.call_later(TICK_SECONDS, self._watch)
 
     def on_response_complete(self) -> None:
         self._phase = None  # a new wait for a head starts now, however soon the last ended
+        if self.conn.their_state is h11.SEND_BODY:
+            self.transport.close()  # answered before its body ended: nothing reads the rest
+            return
         super().on_response_complete()
 
     def send_400_response(self, msg: str) -> None:
-        """A request h11 could not parse: 400 in Moorage's error shape (uvicorn answers
-        plain text), then the connection is closed."""
-        self.transport.write(
-            _answer(400, b"Bad Request", "bad_request", f"invalid HTTP request: {msg}")
-        )
+        """A request h11 could not parse (or this class refused): 400 in Moorage's error
+        shape (uvicorn answers plain text), then the connection is closed; once an
+        answer has begun, only closed."""
+        if self.cycle is None or not self.cycle.response_started:
+            self.transport.write(
+                _answer(
+                    400,
+                    b"Bad Request",
+                    "bad_request",
+                    f"invalid HTTP request: {self._refusal or msg}",
+                )
+            )
         self.transport.close()

@@ -86,11 +86,17 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts) or "body"
 
 
+MAX_DETAILS = 20
+"""Problems an invalid request's answer lists: a body with 100,000 unknown keys once
+answered 6 MB, built on the event loop (attacker pass C)."""
+
+
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     details = []
     kinds = set()
-    for err in exc.errors():
+    errors = exc.errors()
+    for err in errors[:MAX_DETAILS]:
         kind = err.get("type", "")
         kinds.add(kind)
         message = "the body is not valid JSON" if kind == "json_invalid" else err.get("msg", "")
@@ -102,6 +108,9 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
             message = "holds a lone surrogate, which is not text"
         details.append({"field": field, "message": message})
     summary = "; ".join(f"{d['field']}: {d['message']}" for d in details[:3])
+    if len(errors) > MAX_DETAILS:
+        left = len(errors) - MAX_DETAILS
+        details.append({"field": "body", "message": f"and {left} more problems not listed"})
     code = "invalid_text" if kinds <= {"invalid_text", "string_unicode"} else "invalid_request"
     return JSONResponse(error_body(code, f"invalid request: {summary}", details), status_code=422)
 

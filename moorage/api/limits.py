@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
 from moorage.errors import error_body
+from moorage.security.logins import address_key
 from moorage.text import LINE, describe, refused
 
 Scope = MutableMapping[str, Any]
@@ -35,16 +38,34 @@ MAX_QUERY_PARAMS = 100
 BODY_SECONDS = 30.0
 """For a body Moorage reads whole (at most ``max_body_bytes``, 1 MiB): a client slower
 than about 35 KB/s is refused, so a body cannot hold its memory for long."""
+SMALL_BODY = 16 * 1024
+"""The first bytes of each body, which count against no budget (bounded by the
+connections themselves, ``connections.py``)."""
 BODY_BUDGET = 64 * 1024 * 1024
 """Bytes of bodies held at once by requests in progress, all of them; past it a request
 gets 503 ``busy`` (1,500 connections each sending 1 MiB and going quiet held 1.8 GB)."""
 
 
+@dataclass
+class _Hold:
+    """What one request's body holds: its client's address key, its bytes so far, and
+    those counted against the budgets (past ``SMALL_BODY``)."""
+
+    address: str
+    size: int = 0
+    counted: int = 0
+
+
 class BodyLimit:
     """Read at most ``max_bytes`` of a body before the app sees it.
 
-    Paths ending in ``streamed_suffixes`` (archive uploads) are left alone: their
-    routes stream to disk and enforce their own caps.
+    A path ``streamed`` matches whole (the archive upload) is left alone: its route
+    streams to disk and enforces its own cap. A GET or HEAD with a body is 400 unread.
+    What bodies hold at once is bounded twice: ``budget`` for all requests, and an
+    eighth of it per client address (``security.logins.address_key``); the first
+    ``SMALL_BODY`` bytes of each body count against neither, so small requests (a login,
+    a token) go on while large bodies fill the budget (attacker pass C: 64 connections
+    of 1 MiB from one address once turned every POST away).
     """
 
     def __init__(
@@ -52,33 +73,44 @@ class BodyLimit:
         app: ASGIApp,
         *,
         max_bytes: int,
-        streamed_suffixes: tuple[str, ...] = (),
+        streamed: re.Pattern[str] | None = None,
         budget: int = BODY_BUDGET,
         seconds: float = BODY_SECONDS,
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
-        self.streamed_suffixes = streamed_suffixes
+        self.streamed = streamed
         self.budget = budget
+        self.share = budget // 8
         self.seconds = seconds
         self.held = 0
-        """Bytes of bodies requests in progress hold now (read, or being read); only the
-        event loop changes it."""
+        """Bytes (past each body's first ``SMALL_BODY``) that requests in progress hold
+        now; only the event loop changes it, and ``by_address``."""
+        self.by_address: dict[str, int] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].endswith(self.streamed_suffixes):
+        if scope["type"] != "http" or (
+            self.streamed is not None and self.streamed.fullmatch(scope["path"])
+        ):
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
         length = headers.get(b"content-length")
+        if scope["method"] in ("GET", "HEAD") and (
+            (length is not None and length.strip() not in (b"", b"0"))
+            or b"transfer-encoding" in headers
+        ):
+            await send_error(send, 400, "bad_request", f"a {scope['method']} takes no body")
+            return
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
             await self._reject(send)
             return
-        held = [0]  # what this request holds against the budget, even when cut short
+        client = scope.get("client")
+        hold = _Hold(address_key(client[0]) if client else "")
         try:
             try:
                 async with asyncio.timeout(self.seconds):
-                    body, refusal = await self._read(receive, held)
+                    body, refusal = await self._read(receive, hold)
             except TimeoutError:
                 await send_error(
                     send,
@@ -104,11 +136,11 @@ class BodyLimit:
                 return
             await self._forward(scope, receive, send, body)
         finally:
-            self.held -= held[0]
+            self._release(hold)
 
-    async def _read(self, receive: Receive, held: list[int]) -> tuple[bytes, str | None]:
+    async def _read(self, receive: Receive, hold: _Hold) -> tuple[bytes, str | None]:
         """(body, why it was refused: ``disconnect``, ``too_large``, ``busy``, or None);
-        ``held[0]`` counts what it holds against the budget as it reads."""
+        ``hold`` counts what it holds against the budgets as it reads."""
         chunks: list[bytes] = []
         more = True
         while more:
@@ -116,15 +148,27 @@ class BodyLimit:
             if message["type"] == "http.disconnect":
                 return b"", "disconnect"
             chunk = message.get("body", b"")
-            if held[0] + len(chunk) > self.max_bytes:
+            if hold.size + len(chunk) > self.max_bytes:
                 return b"", "too_large"
-            if self.held + len(chunk) > self.budget:
+            counted = max(0, hold.size + len(chunk) - SMALL_BODY) - hold.counted
+            mine = self.by_address.get(hold.address, 0)
+            if counted and (self.held + counted > self.budget or mine + counted > self.share):
                 return b"", "busy"
-            self.held += len(chunk)
-            held[0] += len(chunk)
+            hold.size += len(chunk)
+            hold.counted += counted
+            self.held += counted
+            self.by_address[hold.address] = mine + counted
             chunks.append(chunk)
             more = message.get("more_body", False)
         return b"".join(chunks), None
+
+    def _release(self, hold: _Hold) -> None:
+        self.held -= hold.counted
+        left = self.by_address.get(hold.address, 0) - hold.counted
+        if left > 0:
+            self.by_address[hold.address] = left
+        else:
+            self.by_address.pop(hold.address, None)
 
     async def _forward(self, scope: Scope, receive: Receive, send: Send, body: bytes) -> None:
         sent = False

@@ -139,6 +139,15 @@ class LoginGuard:
             self.accounts.fail(account)
             self.addresses.fail(where)
 
+    def withdrawn(self, username: str, address: str) -> None:
+        """Take back an admitted attempt whose password was never checked (the gate
+        answered ``busy``): a flood of others' logins must not use up a person's free
+        failures with 503s they did not cause (attacker pass C: the admin's right
+        password got 503 five times, then 429)."""
+        with self._lock:
+            self.accounts.forgive(username)
+            self.addresses.forgive(address_key(address))
+
     def succeeded(self, username: str, address: str) -> None:
         """The account starts over; the address keeps its earlier failures."""
         with self._lock:

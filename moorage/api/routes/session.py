@@ -8,6 +8,7 @@ from fastapi.concurrency import run_in_threadpool
 from moorage.api.deps import SESSION_COOKIE, DbSession, State, Viewer
 from moorage.api.errors import responses
 from moorage.api.schemas import LoginIn, SessionOut, UserOut
+from moorage.errors import Busy
 from moorage.services import users
 from moorage.services.users import SESSION_LIFETIME
 
@@ -23,10 +24,14 @@ async def login(
     login that cannot get one within seconds is 503 ``busy``."""
     address = request.client.host if request.client else ""
     state.logins.admit(body.username, address)
-    async with state.password_gate.slot():
-        token, csrf, user = await run_in_threadpool(
-            users.login, session, body.username, body.password
-        )
+    try:
+        async with state.password_gate.slot():
+            token, csrf, user = await run_in_threadpool(
+                users.login, session, body.username, body.password
+            )
+    except Busy:
+        state.logins.withdrawn(body.username, address)
+        raise
     state.logins.succeeded(body.username, address)
     response.set_cookie(
         SESSION_COOKIE,

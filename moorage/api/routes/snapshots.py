@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -20,7 +21,8 @@ from moorage.services.audit import AuditAction
 from moorage.snapshots.incoming import IncomingArchive
 
 router = APIRouter(prefix="/api/workloads/{workload_id}/snapshots", tags=["snapshots"])
-IMPORT_SUFFIX = "/snapshots/import"
+IMPORT_PATH = re.compile(r"/api/workloads/[^/]+/snapshots/import")
+"""The one path whose body is streamed (``api/limits.BodyLimit`` leaves it alone)."""
 CHUNK = 1024 * 1024
 
 

@@ -23,6 +23,25 @@ class Body(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _few_unknown(cls, data: Any) -> Any:
+        """Many unknown keys are one problem, not one per key (``extra="forbid"`` makes an
+        error for each, and 100,000 of them took a second to validate and answer)."""
+        if isinstance(data, dict) and len(data) > len(cls.model_fields) + MAX_UNKNOWN:
+            unknown = [str(k) for k in data if k not in cls.model_fields]
+            if len(unknown) > MAX_UNKNOWN:
+                raise PydanticCustomError(
+                    "too_many_fields",
+                    "{count} unknown fields (the first: {first}); this body takes {known}",
+                    {
+                        "count": len(unknown),
+                        "first": ", ".join(repr(k[:40]) for k in unknown[:3]),
+                        "known": ", ".join(cls.model_fields) or "no fields",
+                    },
+                )
+        return data
+
     @model_validator(mode="after")
     def _plain_text(self) -> Self:
         for name, field in type(self).model_fields.items():
@@ -47,6 +66,8 @@ class Body(BaseModel):
         return self
 
 
+MAX_UNKNOWN = 8
+"""Unknown keys in one body object listed one by one; past it, one problem says how many."""
 MAX_DEPTH = 64
 """Arrays and objects inside each other in one field of a body: no field takes more
 than a few, and every walk of a value (this one, ``first_refused``, an error answer

@@ -96,3 +96,15 @@ def test_the_longest_wait_is_bounded() -> None:
 )
 def test_address_keys(address: str, key: str) -> None:
     assert address_key(address) == key
+
+
+def test_attempts_the_gate_turned_away_use_up_no_free_failure() -> None:
+    """Under a flood of others' logins the password gate answers 503 ``busy`` without
+    checking the password; those attempts are withdrawn, so the person behind them is
+    never backed off for 503s they did not cause."""
+    guard = LoginGuard(clock=Clock())
+    for _ in range(ACCOUNT_FREE_FAILURES * 3):
+        guard.admit("admin", "192.0.2.9")
+        guard.withdrawn("admin", "192.0.2.9")
+    guard.admit("admin", "192.0.2.9")  # still admitted: no failure was kept
+    guard.succeeded("admin", "192.0.2.9")

@@ -1,0 +1,76 @@
+"""``api.connections.GuardedH11._admit``: each address gets an equal share of the
+connections, and when all are taken a new address is let in by closing a connection of
+the address holding the most that has not sent a head yet (attacker pass C: five
+addresses holding every connection turned every new client away)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import h11
+
+from moorage.api.connections import GuardedH11
+
+
+class _Transport:
+    def __init__(self) -> None:
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _held(address: str, owner: dict[str, set[Any]], connections: set[Any]) -> GuardedH11:
+    c = GuardedH11.__new__(GuardedH11)
+    c.connections = connections
+    c.conn = SimpleNamespace(their_state=h11.IDLE)  # type: ignore[assignment]
+    c.cycle = None  # type: ignore[assignment]
+    c.transport = _Transport()  # type: ignore[assignment]
+    c._address = address
+    owner.setdefault(address, set()).add(c)
+    connections.add(c)
+    return c
+
+
+def _newcomer(connections: set[Any]) -> GuardedH11:
+    c = GuardedH11.__new__(GuardedH11)
+    c.connections = connections
+    connections.add(c)  # as uvicorn's connection_made does before ours decides
+    return c
+
+
+def test_a_new_address_gets_in_when_a_few_hold_everything(monkeypatch: Any) -> None:
+    by_address: dict[str, set[Any]] = {}
+    connections: set[Any] = set()
+    monkeypatch.setattr(GuardedH11, "_by_address", by_address)
+    monkeypatch.setattr(GuardedH11, "max_connections", 20)
+    held = [_held(f"10.0.0.{i % 4}", by_address, connections) for i in range(20)]
+    new = _newcomer(connections)
+    assert new._admit("192.0.2.7")
+    assert sum(c.transport.closed for c in held) == 1  # type: ignore[attr-defined]
+    assert sum(len(s) for s in by_address.values()) == 19  # and counted out at once
+    assert len(connections) == 20
+
+
+def test_an_address_past_its_share_is_refused(monkeypatch: Any) -> None:
+    by_address: dict[str, set[Any]] = {}
+    connections: set[Any] = set()
+    monkeypatch.setattr(GuardedH11, "_by_address", by_address)
+    monkeypatch.setattr(GuardedH11, "max_connections", 20)
+    for _ in range(10):
+        _held("10.0.0.1", by_address, connections)
+    _held("10.0.0.2", by_address, connections)
+    assert not _newcomer(connections)._admit("10.0.0.1")  # 10 of 20, two holders
+    assert _newcomer(connections)._admit("10.0.0.2")
+
+
+def test_connections_that_sent_a_request_are_never_closed_for_another(monkeypatch: Any) -> None:
+    by_address: dict[str, set[Any]] = {}
+    connections: set[Any] = set()
+    monkeypatch.setattr(GuardedH11, "_by_address", by_address)
+    monkeypatch.setattr(GuardedH11, "max_connections", 4)
+    for i in range(4):
+        busy = _held(f"10.0.0.{i}", by_address, connections)
+        busy.cycle = object()  # type: ignore[assignment]
+    assert not _newcomer(connections)._admit("192.0.2.7")
