@@ -23,7 +23,13 @@ import httpx
 import pytest
 
 from moorage.api.connections import HEADER_SECONDS, PER_ADDRESS
-from moorage.api.limits import BODY_BUDGET, BODY_SECONDS, MAX_HEADERS, MAX_QUERY_PARAMS
+from moorage.api.limits import (
+    BODY_BUDGET,
+    BODY_SECONDS,
+    MAX_HEADERS,
+    MAX_QUERY_PARAMS,
+    SMALL_BODY,
+)
 from moorage.api.schemas.base import MAX_DEPTH
 from tests.conftest import admin_api, start_server, stop_server, unique
 
@@ -151,39 +157,50 @@ def test_bodies_held_at_once_are_bounded(lone: Lone) -> None:
     bodies held at once (64 MiB) they get 503 ``busy``, the server's memory grows by
     about the budget, not by what was sent, and other clients are served meanwhile."""
     before = _rss_mib(lone.pid)
-    body = b"x" * 1_000_000
-    socks = []
+    sources = [f"127.0.0.{10 + i}" for i in range(10)]  # past any one address's share
+    socks, busy = _offer_bodies(lone, "/no/such/path", 90, sources)
     try:
-        for _ in range(90):  # 90 MB offered
-            sock = _connect(lone)
-            sock.sendall(
-                b"POST /no/such/path HTTP/1.1\r\nHost: x\r\nContent-Length: 1048576\r\n\r\n"
-            )
-            sock.settimeout(5)
-            try:
-                sock.sendall(body)
-            except OSError:
-                pass  # refused already
-            socks.append(sock)
-        time.sleep(1)
         grown = _rss_mib(lone.pid) - before
         _healthy(lone)
-        busy = 0
-        for sock in socks:
-            sock.settimeout(0.2)
-            try:
-                raw = sock.recv(65536)
-            except OSError:
-                continue
-            if raw.startswith(b"HTTP/1.1 503"):
-                assert _status_and_error(raw)[1]["code"] == "busy"
-                busy += 1
     finally:
         for sock in socks:
             sock.close()
-    assert busy >= 90 - BODY_BUDGET // len(body)
+    assert busy >= 90 - BODY_BUDGET // (BODY - SMALL_BODY)
     assert grown < 64 + 48, f"grew {grown:.0f} MiB"
     _healthy(lone)
+
+
+BODY = 1_000_000
+
+
+def _offer_bodies(
+    lone: Lone, path: str, count: int, sources: list[str]
+) -> tuple[list[socket.socket], int]:
+    """``count`` connections (from ``sources`` in turn) each sending ``BODY`` bytes of a
+    1 MiB body and going quiet; the sockets, and how many were answered 503 ``busy``."""
+    socks = []
+    for i in range(count):
+        sock = _connect(lone, source=sources[i % len(sources)])
+        head = f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 1048576\r\n\r\n"
+        sock.sendall(head.encode())
+        sock.settimeout(5)
+        try:
+            sock.sendall(b"x" * BODY)
+        except OSError:
+            pass  # refused already
+        socks.append(sock)
+    time.sleep(1)
+    busy = 0
+    for sock in socks:
+        sock.settimeout(0.2)
+        try:
+            raw = sock.recv(65536)
+        except OSError:
+            continue
+        if raw.startswith(b"HTTP/1.1 503"):
+            assert _status_and_error(raw)[1]["code"] == "busy"
+            busy += 1
+    return socks, busy
 
 
 @pytest.mark.parametrize(
@@ -445,30 +462,10 @@ def test_a_get_with_a_body_is_refused_unread(lone: Lone, method: str) -> None:
 def test_small_requests_pass_while_an_address_holds_its_share_of_bodies(lone: Lone) -> None:
     """Large bodies held by one address stop at its share of the budget (an eighth);
     a token request (a small body) from it is still served."""
-    share = BODY_BUDGET // 8
-    body = b"x" * 1_000_000
-    socks = []
-    refused = 0
+    socks, refused = _offer_bodies(
+        lone, "/api/projects", BODY_BUDGET // 8 // BODY + 4, ["127.0.0.1"]
+    )
     try:
-        for _ in range(share // len(body) + 4):
-            sock = _connect(lone)
-            sock.sendall(
-                b"POST /api/projects HTTP/1.1\r\nHost: x\r\nContent-Length: 1048576\r\n\r\n"
-            )
-            sock.settimeout(5)
-            try:
-                sock.sendall(body)
-            except OSError:
-                pass
-            socks.append(sock)
-        time.sleep(1)
-        for sock in socks:
-            sock.settimeout(0.2)
-            try:
-                if sock.recv(65536).startswith(b"HTTP/1.1 503"):
-                    refused += 1
-            except OSError:
-                pass
         r = httpx.post(
             f"{lone.url}/api/tokens",
             json={"name": unique("small")},
