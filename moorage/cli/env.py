@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 from dotenv import dotenv_values
+from dotenv.parser import parse_stream
 
 from moorage.cli.client import Client, CliError
 from moorage.cli.output import emit_json, table
@@ -38,7 +39,8 @@ def parse_assignments(pairs: list[str]) -> dict[str, str]:
 
 
 def read_env_file(path: Path) -> dict[str, str]:
-    """A ``.env`` file, read by python-dotenv (quotes, ``export``, comments, multi-line).
+    """A ``.env`` file, read by python-dotenv (quotes, ``export``, comments, multi-line);
+    a line it cannot read refuses the whole file (``CliError``), as the UI's paste does.
     ``${VAR}`` is kept as written: never filled in from the caller's own environment
     (which holds MOORAGE_TOKEN, among others)."""
     if path.is_dir():
@@ -46,6 +48,13 @@ def read_env_file(path: Path) -> dict[str, str]:
     if not path.is_file():
         raise CliError(f"cannot read {path}: no such file")
     try:
+        with path.open(encoding="utf-8") as stream:
+            broken = [str(b.original.line) for b in parse_stream(stream) if b.error]
+        if broken:  # python-dotenv would skip them with a warning: set nothing instead
+            raise CliError(
+                f"{path}: these lines are not KEY=value: {', '.join(broken[:20])}; "
+                "nothing was set"
+            )
         values = dotenv_values(path, interpolate=False, encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise CliError(f"{path} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None

@@ -19,6 +19,7 @@ def serve() -> None:
     from moorage.text import escape_log_records
 
     settings = Settings.from_env()
+    _check_free(settings.bind_host, settings.bind_port)
     server, first = serve_parts(settings)
     if first is not None and first.generated:
         print(
@@ -52,3 +53,23 @@ def serve() -> None:
         http=GuardedH11,
         ws="none",
     )
+
+
+def _check_free(host: str, port: int) -> None:
+    """Refuse to start, before anything else, when MOORAGE_BIND cannot be listened on
+    (uvicorn found out only after "serving on" was printed, and exited 3)."""
+    import socket
+
+    from moorage.cli.client import CliError
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise CliError(
+                f"cannot listen on {host}:{port} ({exc.strerror or exc}): another program "
+                "holds it, or the address is not this host's; set MOORAGE_BIND to a free "
+                "address (e.g. 127.0.0.1:8701)"
+            ) from None

@@ -293,3 +293,9 @@ def test_error_bodies_have_exactly_code_message_details(server: Server) -> None:
         assert isinstance(body["error"]["code"], str)
         assert isinstance(body["error"]["message"], str) and body["error"]["message"]
         assert "Traceback" not in r.text
+
+
+def test_a_webhook_url_opened_in_a_browser_says_it_takes_post(server: Server) -> None:
+    r = server.anonymous.get(f"/hooks/{unique('tok')}")
+    error = assert_error(r, 405, "method_not_allowed")
+    assert "POST" in error["message"] and r.headers["allow"] == "POST"

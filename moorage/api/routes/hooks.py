@@ -8,10 +8,26 @@ from fastapi.responses import JSONResponse
 
 from moorage.api.deps import State
 from moorage.api.errors import responses
+from moorage.errors import error_body
 from moorage.plugins.spec import HookRequest
 from moorage.services import hooks
 
 router = APIRouter(prefix="/hooks", tags=["hooks"])
+
+
+@router.get("/{token}", include_in_schema=False)
+def hook_in_a_browser(token: str) -> JSONResponse:
+    """A webhook URL opened in a browser: 405 that says what it takes (a newcomer read
+    the 404 it answered as a wrong URL). Says nothing of whether the token exists."""
+    return JSONResponse(
+        error_body(
+            "method_not_allowed",
+            "a webhook URL takes POST requests from your Git host or registry, not GET; "
+            "paste it into their webhook settings",
+        ),
+        status_code=405,
+        headers={"Allow": "POST"},
+    )
 
 
 @router.post("/{token}", status_code=202, responses=responses(401, 413, 429))

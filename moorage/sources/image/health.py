@@ -138,10 +138,23 @@ def _probe(
         try:
             response = httpx.get(url, timeout=min(5.0, health.timeout_seconds))
         except httpx.HTTPError as exc:
-            return False, f"GET {health.http}: {type(exc).__name__}", ""
+            return False, f"GET {health.http}: {_unanswered(exc, port)}", ""
         return response.status_code < 400, f"GET {health.http} answered {response.status_code}", ""
     if image_has_healthcheck:
         if container.health == "unhealthy":
             return False, "the image's HEALTHCHECK reports unhealthy", ""
         return container.health == "healthy", f"HEALTHCHECK status {container.health}", ""
     return time.monotonic() - started >= health.grace_seconds, "still in the grace period", ""
+
+
+def _unanswered(exc: httpx.HTTPError, port: int) -> str:
+    """Why an HTTP probe got no answer, in the user's terms (the published port is
+    Docker's proxy, which accepts even when nothing in the container listens)."""
+    if isinstance(exc, httpx.TimeoutException):
+        return f"no answer in time from container port {port}"
+    if isinstance(exc, httpx.ConnectError | httpx.RemoteProtocolError | httpx.ReadError):
+        return (
+            f"nothing answered HTTP on container port {port} (does the app listen on "
+            f"{port}, on all interfaces?)"
+        )
+    return f"{type(exc).__name__} from container port {port}"

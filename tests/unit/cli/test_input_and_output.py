@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import io
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from moorage.cli import output
 from moorage.cli.apps import parse_port
 from moorage.cli.client import CliError
 from moorage.cli.config_input import dotted_patch, replace_patch
+from moorage.cli.env import read_env_file
 from moorage.cli.output import cell, human_size
 from moorage.cli.volumes import parse_spec
 from moorage.sources.image.config import ImageConfig
@@ -197,3 +199,30 @@ def test_a_table_never_squeezes_a_column_out_of_sight(
         for value in row.values():
             assert value in text.replace("\n", "") or value in text, (width, text)
     assert "…" not in text
+
+
+@pytest.mark.parametrize(
+    ("text", "lines"),
+    [
+        ("A=1\nBROKEN LINE\nB=2\n", "2"),
+        ("A=1\n# fine\nnot a pair\nB=2\n'unclosed\n", "3"),
+        ("=novalue\n", "1"),
+    ],
+)
+def test_an_env_file_with_a_line_it_cannot_read_sets_nothing(
+    tmp_path: Path, text: str, lines: str
+) -> None:
+    """python-dotenv skipped such a line with a warning naming itself, and the rest was
+    set (exit 0); the whole file is refused instead, naming the lines, as the UI does."""
+    path = tmp_path / "bad.env"
+    path.write_text(text)
+    with pytest.raises(CliError) as refused:
+        read_env_file(path)
+    assert f"not KEY=value: {lines}" in str(refused.value)
+    assert "nothing was set" in str(refused.value)
+
+
+def test_a_good_env_file_reads_whole(tmp_path: Path) -> None:
+    path = tmp_path / "good.env"
+    path.write_text('# c\nexport A="x y"\nB=\nC="a\nb"\n')
+    assert read_env_file(path) == {"A": "x y", "B": "", "C": "a\nb"}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
 from moorage.errors import DeployFailed
@@ -126,3 +127,19 @@ def test_a_dead_containers_last_line_is_marked_whatever_it_printed(
     said = "the container kept restarting (exit code 3); its last output:"
     assert revealed(error) == f"{said}\n\ufffd13:00:00 deploy succeeded {SECRET}"
     assert redacted(error) == f"{said}\n{HIDDEN}"
+
+
+@pytest.mark.parametrize(
+    ("exc", "said"),
+    [
+        (httpx.RemoteProtocolError("x"), "nothing answered HTTP on container port 9999"),
+        (httpx.ConnectError("x"), "nothing answered HTTP on container port 9999"),
+        (httpx.ReadError("x"), "nothing answered HTTP on container port 9999"),
+        (httpx.ReadTimeout("x"), "no answer in time from container port 9999"),
+    ],
+)
+def test_a_probe_without_an_answer_says_why_in_the_users_terms(
+    exc: httpx.HTTPError, said: str
+) -> None:
+    """A wrong container port once read "GET /: RemoteProtocolError" (a newcomer)."""
+    assert health._unanswered(exc, 9999).startswith(said)
