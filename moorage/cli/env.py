@@ -52,8 +52,7 @@ def read_env_file(path: Path) -> dict[str, str]:
             broken = [str(b.original.line) for b in parse_stream(stream) if b.error]
         if broken:  # python-dotenv would skip them with a warning: set nothing instead
             raise CliError(
-                f"{path}: these lines are not KEY=value: {', '.join(broken[:20])}; "
-                "nothing was set"
+                f"{path}: these lines are not KEY=value: {', '.join(broken[:20])}; nothing was set"
             )
         values = dotenv_values(path, interpolate=False, encoding="utf-8")
     except UnicodeDecodeError as exc:
