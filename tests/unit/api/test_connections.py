@@ -74,3 +74,22 @@ def test_connections_that_sent_a_request_are_never_closed_for_another(monkeypatc
         busy = _held(f"10.0.0.{i}", by_address, connections)
         busy.cycle = object()  # type: ignore[assignment]
     assert not _newcomer(connections)._admit("192.0.2.7")
+
+
+def test_a_head_waiting_on_its_body_is_evicted_too(monkeypatch: Any) -> None:
+    """A POST head with a length and no body kept its connection out of reach for the
+    body's 30 s (attacker pass D): one whose body has not begun is only waiting too."""
+    by_address: dict[str, set[Any]] = {}
+    connections: set[Any] = set()
+    monkeypatch.setattr(GuardedH11, "_by_address", by_address)
+    monkeypatch.setattr(GuardedH11, "max_connections", 4)
+    held = []
+    for i in range(4):
+        c = _held("10.0.0.1" if i < 3 else "10.0.0.2", by_address, connections)
+        c.conn = SimpleNamespace(their_state=h11.SEND_BODY)  # type: ignore[assignment]
+        c.cycle = object()  # type: ignore[assignment]
+        held.append(c)
+    held[0]._chunks = 3  # its body began: the app is reading it
+    assert _newcomer(connections)._admit("192.0.2.7")
+    assert [c.transport.closed for c in held[:3]].count(True) == 1  # type: ignore[attr-defined]
+    assert not held[0].transport.closed  # type: ignore[attr-defined]
