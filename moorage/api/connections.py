@@ -131,10 +131,9 @@ class GuardedH11(H11Protocol):
     def _admit(self, address: str) -> bool:
         """Whether a new connection from ``address`` may stay: under ``per_address`` and
         under the address's fair share of ``max_connections`` (an equal part for each
-        address holding some, itself included). When all are taken, a connection still
-        only waiting on its client (``_waiting``), of the address holding the most, is
-        closed for it:
-        a few addresses holding every connection cannot shut a new one out."""
+        address holding some, itself included). When all are taken, a connection only
+        waiting on its client (``_waiting``), of the address holding the most, is closed
+        for it: a few addresses holding every connection cannot shut a new one out."""
         mine = self._by_address.get(address, set())
         if len(mine) >= self.per_address:
             return False
