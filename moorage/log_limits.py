@@ -18,6 +18,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 PER_WINDOW = 10
@@ -27,6 +28,13 @@ TAIL_LINES = 40
 MAX_KEYS = 1000
 """Templates tracked at once; past it the oldest window is forgotten (a template is the
 format string, never the arguments, so this many means code paths, not clients)."""
+
+
+@dataclass
+class _Window:
+    start: float
+    written: int = 1
+    dropped: int = 0
 
 
 class Throttle(logging.Filter):
@@ -43,7 +51,7 @@ class Throttle(logging.Filter):
         self.window_seconds = window_seconds
         self.clock = clock
         self._lock = threading.Lock()
-        self._windows: dict[tuple[str, str], list[float | int]] = {}  # key -> [start, n, dropped]
+        self._windows: dict[tuple[str, str], _Window] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno < logging.WARNING:
@@ -52,18 +60,17 @@ class Throttle(logging.Filter):
         now = self.clock()
         with self._lock:
             window = self._windows.get(key)
-            if window is None or now - window[0] >= self.window_seconds:
-                dropped = int(window[2]) if window is not None else 0
+            if window is None or now - window.start >= self.window_seconds:
                 if window is None and len(self._windows) >= MAX_KEYS:
-                    del self._windows[min(self._windows, key=lambda k: self._windows[k][0])]
-                self._windows[key] = [now, 1, 0]
-                if dropped:
-                    record.msg = f"{record.msg} [{dropped} more like this were not logged]"
+                    del self._windows[min(self._windows, key=lambda k: self._windows[k].start)]
+                self._windows[key] = _Window(now)
+                if window is not None and window.dropped:
+                    record.msg = f"{record.msg} [{window.dropped} more like this were not logged]"
                 return True
-            if window[1] < self.per_window:
-                window[1] = int(window[1]) + 1
+            if window.written < self.per_window:
+                window.written += 1
                 return True
-            window[2] = int(window[2]) + 1
+            window.dropped += 1
             return False
 
 

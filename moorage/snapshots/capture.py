@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from sqlalchemy.orm import Session
+
 from moorage import metrics
 from moorage.deployer.views import WorkloadViews
 from moorage.errors import DiskFull, EngineError, MoorageError
@@ -130,22 +132,20 @@ class Snapshotter:
     ) -> captures.Written:
         with self.db.session() as s:
             view = self.views.view(s, workload_id)
-        lines: list[str] = []
-
-        def note(line: str) -> None:
-            lines.append(line)
-            log.info("%s: %s", snapshot_id, line)
-
+            kept = _kept_hooks(s, workload_id) if hooks else None
+        lines, note = _notes(snapshot_id)
         warnings: list[str] = []
         try:
-            if hooks:
-                failure = self._hook(workload_id, "before", note)
+            if kept is not None:
+                failure = self._hook(workload_id, "before", kept, note)
                 if failure is not None:
                     raise MoorageError(failure)
             written = self._write(snapshot_id, view, mode, names, note)
         finally:
-            if hooks and (after := self._hook(workload_id, "after", note)) is not None:
-                warnings.append(after)
+            if kept is not None:
+                after = self._hook(workload_id, "after", kept, note)
+                if after is not None:
+                    warnings.append(after)
             with self.db.session() as s:
                 captures.add_log(s, snapshot_id, lines)
         if warnings:
@@ -163,28 +163,28 @@ class Snapshotter:
             order = captures.order(s, snapshot_id)
         if order is None:
             return None
-        lines: list[str] = []
-
-        def note(line: str) -> None:
-            lines.append(line)
-            log.info("%s: %s", snapshot_id, line)
-
+        lines, note = _notes(snapshot_id)
         with self.locks.hold(order.workload_id, timeout=LOCK_WAIT_SECONDS):
-            failure = self._hook(order.workload_id, phase, note)
+            with self.db.session() as s:
+                kept = _kept_hooks(s, order.workload_id)
+            failure = self._hook(order.workload_id, phase, kept, note)
         with self.db.session() as s:
             captures.add_log(s, snapshot_id, lines)
             if failure is not None and phase == "after":
                 captures.add_warning(s, snapshot_id, failure)
         return failure
 
-    def _hook(self, workload_id: str, phase: str, note: Callable[[str], None]) -> str | None:
-        """Run the workload's ``phase`` hook, if it has one; its failure, or None. A hook
-        the workload's grant does not cover (``snapshot_hooks.refusal``) runs neither
-        way: the ``before`` answers the refusal (noted), the ``after`` nothing."""
-        with self.db.session() as s:
-            workload = get_workload(s, workload_id)
-            hooks = snapshot_hooks.of(workload.snapshot_hooks)
-            refused = snapshot_hooks.refusal(s, workload, hooks)
+    def _hook(
+        self,
+        workload_id: str,
+        phase: str,
+        kept: tuple[snapshot_hooks.Hooks, str | None],
+        note: Callable[[str], None],
+    ) -> str | None:
+        """Run the workload's ``phase`` hook of ``kept`` (``_kept_hooks``), if it has one;
+        its failure, or None. Hooks the workload's grant does not cover run neither way:
+        the ``before`` answers the refusal (noted), the ``after`` nothing."""
+        hooks, refused = kept
         if refused is not None:
             if phase == "before":
                 note(refused)
@@ -293,6 +293,25 @@ class Snapshotter:
             if path is not None:
                 _remove_archive(path)
                 captures.fail(s, snapshot_id, reason)
+
+
+def _kept_hooks(s: Session, workload_id: str) -> tuple[snapshot_hooks.Hooks, str | None]:
+    """The workload's capture hooks and, when its grant does not cover them, why
+    (``snapshot_hooks.refusal``): read once for both phases of a capture."""
+    workload = get_workload(s, workload_id)
+    hooks = snapshot_hooks.of(workload.snapshot_hooks)
+    return hooks, snapshot_hooks.refusal(s, workload, hooks)
+
+
+def _notes(snapshot_id: str) -> tuple[list[str], Callable[[str], None]]:
+    """A capture's log lines and the ``note`` that adds one (and logs it)."""
+    lines: list[str] = []
+
+    def note(line: str) -> None:
+        lines.append(line)
+        log.info("%s: %s", snapshot_id, line)
+
+    return lines, note
 
 
 def _remove_archive(path: Path) -> None:
