@@ -24,8 +24,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cryptography import x509
-
 from moorage.errors import MoorageError
 from moorage.plugins.spec import DnsError, DnsKind, DnsZone
 from moorage.proxy.caddy_config import LoadedCert
@@ -228,5 +226,7 @@ class DnsKeeper:
 
 
 def _days_left(cert: LoadedCert) -> float:
+    from cryptography import x509  # 15 MiB, loaded when a certificate is first read
+
     leaf = x509.load_pem_x509_certificate(cert.certificate.encode())
     return (leaf.not_valid_after_utc - datetime.now(UTC)).total_seconds() / 86400

@@ -9,9 +9,6 @@ import ssl
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from cryptography import x509
-from cryptography.x509.oid import NameOID
-
 
 @dataclass(frozen=True)
 class ServedCert:
@@ -46,6 +43,9 @@ def served(https_addr: str, host: str, timeout: float = 3.0) -> ServedCert | Non
         return None
     if not der:
         return None
+    from cryptography import x509  # 15 MiB, loaded when a certificate is first read
+    from cryptography.x509.oid import NameOID
+
     cert = x509.load_der_x509_certificate(der)
     names = cert.issuer.get_attributes_for_oid(NameOID.COMMON_NAME)
     issuer = str(names[0].value) if names else cert.issuer.rfc4514_string()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import pkgutil
 import subprocess
 import sys
@@ -127,6 +128,8 @@ def test_a_cycle_is_reported_by_the_module_it_starts_at(tmp_path: Path) -> None:
 # objects that would otherwise stay in every server for good (SPEC section 8: server
 # idle RSS; ``python -m bench api_list`` prints it).
 ON_DEMAND = {
+    "paramiko": "an sftp storage target is checked or opened (storage/sftp_session.py)",
+    "cryptography": "a certificate is read (proxy/certs.py, dns/keeper.py) or made",
     "boto3": "an s3 storage target is opened (storage/s3_store.py)",
     "botocore": "an s3 storage target is opened (storage/s3_store.py)",
     "acme": "a wildcard domain asks for a certificate (dns/dns01.py)",
@@ -156,4 +159,22 @@ def test_a_starting_server_leaves_the_on_demand_libraries_unloaded() -> None:
     )
     assert done.returncode == 0, done.stderr
     loaded = set(json.loads(done.stdout.splitlines()[-1]))
+    assert "docker" in loaded  # the engine seam was built (runtime/docker keeps ssh out)
     assert {m: why for m, why in ON_DEMAND.items() if m in loaded} == {}
+
+
+def test_an_engine_over_ssh_keeps_the_sdks_ssh_transport() -> None:
+    """``DOCKER_HOST=ssh://...`` is Docker's documented way to reach a remote engine;
+    with it the SDK's SSH transport (paramiko) loads as it always did, and without it
+    the transport is left out (``runtime/docker/__init__.py``)."""
+    env = dict(os.environ)
+    probe = (
+        "import moorage.runtime.docker, docker.transport as t; "
+        "print(hasattr(t, 'SSHHTTPAdapter'))"
+    )
+    for docker_host, expected in (("ssh://deploy@engine.example", "True"), ("", "False")):
+        env["DOCKER_HOST"] = docker_host
+        done = subprocess.run(
+            [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert done.stdout.strip() == expected, (docker_host, done.stderr[-1000:])
