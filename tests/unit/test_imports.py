@@ -169,8 +169,7 @@ def test_an_engine_over_ssh_keeps_the_sdks_ssh_transport() -> None:
     the transport is left out (``runtime/docker/__init__.py``)."""
     env = dict(os.environ)
     probe = (
-        "import moorage.runtime.docker, docker.transport as t; "
-        "print(hasattr(t, 'SSHHTTPAdapter'))"
+        "import moorage.runtime.docker, docker.transport as t; print(hasattr(t, 'SSHHTTPAdapter'))"
     )
     for docker_host, expected in (("ssh://deploy@engine.example", "True"), ("", "False")):
         env["DOCKER_HOST"] = docker_host
