@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session
 from moorage.errors import Conflict, InvalidInput, NotFound
 from moorage.names import new_id
 from moorage.plugins.registry import Registry
+from moorage.plugins.spec import HostPower
 from moorage.security.roles import Actor
-from moorage.services import audit
+from moorage.services import audit, powers
 from moorage.services import volumes as volume_service
 from moorage.services.audit import AuditAction
 from moorage.services.workloads import get as get_workload
@@ -41,12 +42,14 @@ def archive_path(settings: Settings, snapshot: Snapshot) -> Path:
 
 
 def ready_archive(
-    session: Session, settings: Settings, workload_id: str, snapshot_id: str
+    session: Session, settings: Settings, actor: Actor, workload_id: str, snapshot_id: str
 ) -> tuple[Path, str]:
-    """The archive of a ``ready`` snapshot and its SHA-256, to download. ``NotFound`` for
-    no such snapshot; ``NotFound`` ``not_ready`` while it is captured, when it failed, or
-    when its file is gone."""
+    """The archive of a ``ready`` snapshot and its SHA-256, for ``actor`` to download.
+    ``NotFound`` for no such snapshot; ``NotFound`` ``not_ready`` while it is captured,
+    when it failed, or when its file is gone; ``Forbidden`` ``needs_admin`` when only an
+    admin may read it (``check_reader``)."""
     snapshot = get(session, workload_id, snapshot_id)
+    check_reader(session, actor, snapshot)
     path = archive_path(settings, snapshot)
     if snapshot.status != SnapshotStatus.READY or not path.exists():
         raise NotFound(
@@ -54,6 +57,27 @@ def ready_archive(
             code="not_ready",
         )
     return path, snapshot.sha256
+
+
+def check_reader(session: Session, actor: Actor, snapshot: Snapshot) -> None:
+    """Raise 403 ``needs_admin`` when ``actor`` is not an admin and the archive holds what
+    only an admin may read: a volume that was ``absolute`` when captured (a host directory
+    an admin chose, SPEC section 9, read at its host path), or any volume of a workload
+    that holds host powers or an ``absolute`` volume now (``powers.guarded``: what runs in
+    it is the admin's, so an operator cannot read its volumes through a container of
+    their own making). An operator may still capture such a workload, copy it off-site to
+    an admin's target, and see its manifest: the data stays where only an admin reads it."""
+    if actor.can("admin"):
+        return
+    found = powers.guarded(session, get_workload(session, snapshot.workload_id))
+    for volume in snapshot.manifest.get("volumes", []):
+        if volume.get("scope") == "absolute":
+            power = HostPower(
+                "absolute_volume", str(volume.get("name")), f"host path {volume.get('source')!r}"
+            )
+            found += [] if any(p.where == power.where for p in found) else [power]
+    if found:
+        raise powers.needs_admin(found, "download a snapshot of a workload")
 
 
 def get(session: Session, workload_id: str, snapshot_id: str) -> Snapshot:

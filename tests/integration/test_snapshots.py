@@ -372,3 +372,25 @@ def test_a_full_disk_during_capture_is_named_and_leaves_nothing(
     assert again["status"] == "ready", again
     listed = server.viewer.get(f"/api/workloads/{w['id']}/snapshots").json()["items"]
     assert {s["id"]: s["status"] for s in listed} == {snap["id"]: "failed", again["id"]: "ready"}
+
+
+def test_an_operator_does_not_download_a_host_directory(server: Server, project: str) -> None:
+    """Attacker pass (helper 44): an admin mounts a host directory (an ``absolute``
+    volume) into a workload; an operator captured it and downloaded the host's files.
+    Capturing stays theirs; the archive is the admin's to read, also after the volume is
+    gone from the workload."""
+    host = server.volume_root / unique("hostdata")
+    host.mkdir()
+    (host / "creds.txt").write_text("host-only-secret")
+    w = create_workload(server, project, config={"image": "moorage-test/httpd:1"})
+    url = f"/api/workloads/{w['id']}"
+    volume = {"name": "hostdata", "scope": "absolute", "source": str(host), "target": "/data"}
+    assert server.admin.put(f"{url}/volumes", json=[volume]).status_code == 200
+    snap = capture(server.operator, w["id"], mode="none")
+    assert snap["status"] == "ready", snap
+    archive = f"{url}/snapshots/{snap['id']}/archive"
+    error = assert_error(server.operator.get(archive), 403, "needs_admin")
+    assert "absolute_volume" in error["message"], error
+    assert server.admin.get(archive).status_code == 200
+    assert server.admin.put(f"{url}/volumes", json=[]).status_code == 200
+    assert_error(server.operator.get(archive), 403, "needs_admin")

@@ -63,12 +63,14 @@ def get_snapshot(
     return shown(session, [snapshots.get(session, workload_id, snapshot_id)], actor)[0]
 
 
-@router.get("/{snapshot_id}/archive", response_class=FileResponse)
+@router.get("/{snapshot_id}/archive", response_class=FileResponse, responses=responses(403))
 def download(
     workload_id: str, snapshot_id: str, actor: Operator, session: DbSession, state: State
 ) -> FileResponse:
-    """The archive, streamed, with its size and SHA-256 in the headers."""
-    path, sha256 = snapshots.ready_archive(session, state.settings, workload_id, snapshot_id)
+    """The archive, streamed, with its size and SHA-256 in the headers; 403 ``needs_admin``
+    for an operator when it holds a host directory's files, or the volumes of a workload
+    that holds host powers (``services.snapshots.check_reader``)."""
+    path, sha256 = snapshots.ready_archive(session, state.settings, actor, workload_id, snapshot_id)
     return FileResponse(
         path,
         media_type="application/zstd",

@@ -9,8 +9,9 @@ import hashlib
 import pytest
 from sqlalchemy import select
 
-from moorage.errors import NotFound
-from moorage.security.roles import SYSTEM
+from moorage.errors import Forbidden, NotFound
+from moorage.plugins.spec import HostPower
+from moorage.security.roles import SYSTEM, Actor
 from moorage.services import snapshots
 from moorage.store.states import SnapshotOrigin
 from moorage.store.tables import Snapshot, Workload
@@ -21,7 +22,7 @@ def test_a_ready_snapshot_gives_its_archive_and_digest(world: World) -> None:
     wid = world.workload()
     sid = world.snapshot(wid)
     with world.db.session() as s:
-        path, sha256 = snapshots.ready_archive(s, world.settings, wid, sid)
+        path, sha256 = snapshots.ready_archive(s, world.settings, SYSTEM, wid, sid)
     assert path == snapshots.archive_path_for(world.settings, wid, sid)
     assert sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -36,10 +37,10 @@ def test_no_archive_to_read_is_not_ready(world: World) -> None:
         ).id
     for sid in (gone, capturing):
         with world.db.session() as s, pytest.raises(NotFound) as refused:
-            snapshots.ready_archive(s, world.settings, wid, sid)
+            snapshots.ready_archive(s, world.settings, SYSTEM, wid, sid)
         assert refused.value.code == "not_ready"
     with world.db.session() as s, pytest.raises(NotFound) as refused:
-        snapshots.ready_archive(s, world.settings, wid, "sn_unknown")
+        snapshots.ready_archive(s, world.settings, SYSTEM, wid, "sn_unknown")
     assert refused.value.code == "not_found"
 
 
@@ -65,3 +66,38 @@ def test_checkpoints_never_push_out_a_capture(world: World) -> None:
     assert set(left) == {*manual, *checkpoints[1:]}
     assert not snapshots.archive_path_for(world.settings, wid, checkpoints[0]).exists()
     assert all(snapshots.archive_path_for(world.settings, wid, m).exists() for m in manual)
+
+
+OPERATOR = Actor(user_id="us_op", username="op", role="operator", via="token")
+
+
+def _refused_to(actor: Actor, world: World, wid: str, sid: str) -> list[str]:
+    """The powers named when ``actor`` may not download, or [] when they may."""
+    with world.db.session() as s:
+        try:
+            snapshots.ready_archive(s, world.settings, actor, wid, sid)
+        except Forbidden as refused:
+            assert refused.code == "needs_admin"
+            return [d["power"] for d in refused.details or []]
+    return []
+
+
+@pytest.mark.parametrize("reason", ["absolute_when_captured", "holds_powers", "none"])
+def test_only_an_admin_downloads_what_only_an_admin_may_read(world: World, reason: str) -> None:
+    """An archive of a host directory (a volume ``absolute`` when captured, whatever the
+    workload holds now) or of a workload that holds host powers is the admin's to read:
+    an operator cannot change what runs there, so nothing else would show them its data."""
+    wid = world.workload()
+    sid = world.snapshot(wid)
+    with world.db.session() as s:
+        snap = s.get(Snapshot, sid)
+        workload = s.get(Workload, wid)
+        assert snap is not None and workload is not None
+        if reason == "absolute_when_captured":
+            volumes = [{"name": "host", "scope": "absolute", "source": "/srv/host"}]
+            snap.manifest = {**snap.manifest, "volumes": volumes}
+        elif reason == "holds_powers":
+            workload.host_powers = [HostPower("cap_add", "web", "SYS_ADMIN").as_dict()]
+    expected = {"absolute_when_captured": ["absolute_volume"], "holds_powers": ["cap_add"]}
+    assert _refused_to(OPERATOR, world, wid, sid) == expected.get(reason, [])
+    assert _refused_to(SYSTEM, world, wid, sid) == []
