@@ -87,11 +87,20 @@ CASES: list[Case] = [
         service="secrets.s",
         hidden={"X": "/etc/shadow"},
     ),
+    # The workload's own directory, whole: its env file and Moorage's override with it.
+    c("secrets_file", "    secrets: [s]\nsecrets:\n  s:\n    file: .\n", service="secrets.s"),
+    c(
+        "secrets_file",
+        "    secrets: [s]\nsecrets:\n  s:\n    file: ${X:-./moorage.env}\n",
+        service="secrets.s",
+        hidden={"X": "./"},
+    ),
     c(
         "configs_file",
         "    configs: [c]\nconfigs:\n  c:\n    file: /etc/passwd\n",
         service="configs.c",
     ),
+    c("configs_file", "    configs: [c]\nconfigs:\n  c:\n    file: .\n", service="configs.c"),
     c(
         "configs_file",
         "    configs: [c]\nconfigs:\n  c:\n    file: ${X:-./moorage.env}\n",

@@ -6,6 +6,7 @@ would name, is the power. Pure.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -42,9 +43,22 @@ def _outside(path: Any, scope: Scope) -> str | None:
 
 
 def file_of(section: str) -> Find:
+    """A top-level ``secrets`` or ``configs`` entry whose ``file`` Compose bind-mounts into
+    the container: a host file outside the workload's directory, or that directory itself
+    (``file: .`` mounted Moorage's own files, the env file's secret values among them,
+    with no ``env.reveal`` audit row; attacker pass, helper 44)."""
+
     def find(model: Model, scope: Scope) -> Iterator[Finding]:
         for name, item in each_entry(model.resolved, section):
-            why = _outside(item.get("file"), scope)
+            path = item.get("file")
+            why = _outside(path, scope)
+            if why is None and isinstance(path, str) and path:
+                own = os.path.normpath(scope.directory)
+                why = (
+                    f"{path!r} (the workload's whole directory)"
+                    if (host_path(path, scope) == own)
+                    else None
+                )
             if why is not None:
                 yield f"{section}.{name}", f"reads the host file {why}"
 
