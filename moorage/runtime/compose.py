@@ -1,7 +1,10 @@
 """Run Compose as a subprocess: ``docker compose`` (v2) when present, else ``docker-compose``.
 
-Output is streamed line by line to the caller's log. Nothing here knows about
-workloads; it runs one Compose command in one directory.
+Output is streamed line by line to the caller's log, marked as program output
+(``moorage.program_output``): Compose prints values of the file's variables (a
+``container_name: ${TOKEN}``, an image reference, a command in a start error), and a
+viewer reads the deployment's log. Nothing here knows about workloads; it runs one
+Compose command in one directory.
 
 Compose never sees the server's environment: only the base below (where programs,
 the home and locale are, how to reach the daemon) plus the variables the caller
@@ -20,6 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from moorage import program_output
 from moorage.errors import EngineError, EngineUnavailable
 
 # What Compose and the Docker CLI need from the server's environment; nothing else passes.
@@ -163,7 +167,9 @@ class ComposeRunner:
         variables: Mapping[str, str] | None = None,
         limits: ResourceLimits | None = None,
     ) -> tuple[int, str]:
-        """Run ``compose ARGS`` in ``cwd``; log each output line; return (exit code, output).
+        """Run ``compose ARGS`` in ``cwd``; log each output line, marked as program output;
+        return (exit code, output), the output as printed (a caller that keeps a part of it
+        marks that part: ``program_output.marked``).
 
         ``variables`` are what ``${NAME}`` in the Compose file resolves to; ``limits`` caps
         the process (a command over its CPU budget is killed: a non-zero exit).
@@ -177,6 +183,19 @@ class ComposeRunner:
                 f"compose {' '.join(args[:3])} did not finish in {timeout:.0f} s"
             ) from None
         output = (proc.stdout + proc.stderr).strip()
-        for line in output.splitlines():
+        for line in program_output.lines(output):
             log(line)
         return proc.returncode, output
+
+
+def failed_run(command: str, code: int, output: str) -> str:
+    """What a failed ``compose COMMAND`` says, to keep in a deployment's error: its exit
+    code, then its last error line (``ERROR: ...`` from v1, ``Error ...`` from v2: the
+    cause, where v1's last line is only "Encountered errors while bringing up the
+    project.") and its last line, marked as program output (Compose prints the values of
+    the file's variables, and a viewer reads the error)."""
+    printed = program_output.lines(output)
+    errors = [line for line in printed if line[1:].lstrip().lower().startswith("error")]
+    kept = errors[-1:] + [line for line in printed[-1:] if line not in errors[-1:]]
+    said = "; its last output:\n" + "\n".join(kept) if kept else ""
+    return f"compose {command} exited {code}{said}"

@@ -31,6 +31,7 @@ import yaml
 
 from moorage.errors import Busy, DeployFailed
 from moorage.plugins.spec import DeployContext
+from moorage.runtime.compose import failed_run
 from moorage.runtime.engine import Container
 from moorage.sources.compose import file as compose_file
 from moorage.sources.compose import rollout, stack
@@ -305,7 +306,7 @@ def _up(ctx: DeployContext, *, held: bool = False) -> str | None:
         # A dependency that failed (``service_completed_successfully``) says more than
         # Compose's last line ("Encountered errors while bringing up the project.").
         failed = _failed(_containers(ctx))
-        return failed or (output.splitlines()[-1] if output else f"compose up exited {code}")
+        return failed or failed_run("up", code, output)
     missed = env_missed(ctx)
     if missed:
         return missed

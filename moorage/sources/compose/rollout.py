@@ -29,6 +29,7 @@ from typing import Any
 
 from moorage.errors import DeployFailed, MoorageError
 from moorage.plugins.spec import DeployContext
+from moorage.runtime.compose import failed_run
 from moorage.runtime.engine import Container
 
 SERVICE_LABEL = "com.docker.compose.service"
@@ -101,7 +102,7 @@ def roll(
         code, output = compose("up", "-d", "--no-deps", "--no-recreate", "--scale", scale, service)
         new = [c for c in of_service() if c.id not in before]
         if code != 0 or not new:
-            said = output.splitlines()[-1] if output else f"compose up exited {code}"
+            said = failed_run("up", code, output)
             raise DeployFailed(f"service {service}: no new container beside the old one: {said}")
         ctx.log(f"service {service}: started {new[0].name} beside {len(old)} running")
         failure = settle(lambda: [c for c in of_service() if c.id in {n.id for n in new}])

@@ -34,6 +34,7 @@ import yaml
 
 from moorage.errors import DeployFailed
 from moorage.plugins.spec import DeployContext, Sandbox, drill_prefix
+from moorage.runtime.compose import failed_run
 from moorage.sources.compose import deploy as compose_deploy
 from moorage.sources.compose import stack
 
@@ -161,7 +162,7 @@ def start(ctx: DeployContext, sandbox: Sandbox) -> dict[str, str]:
         ["-p", name, "-f", SANDBOX_FILE, "up", "-d"], cwd=folder, log=ctx.log, variables={}
     )
     if code != 0:
-        raise DeployFailed(output.splitlines()[-1] if output else f"compose up exited {code}")
+        raise DeployFailed(failed_run("up", code, output))
     containers = {
         c.labels.get(compose_deploy.SERVICE_LABEL, c.name): c.id
         for c in ctx.engine.containers({compose_deploy.PROJECT_LABEL: name})
