@@ -8,7 +8,9 @@ Each pass (woken by a capture, by ``POST .../copies``, and every
 2. one at a time, ``claim`` a pending copy and ``copy_one``: encrypt while uploading
    (``transfer.upload``), read back and verify the SHA-256 (``transfer.verify``), then
    write the metadata object (last: only now does the target count the copy as held),
-   mark the row ``verified``; then apply the policy's retention on that target;
+   mark the row ``verified``; then apply the policy's retention on that target
+   (``retention``: captures and deploy checkpoints counted apart, as locally; each
+   copy's origin read from its metadata; what cannot be classified is kept);
 3. set ``moorage_offsite_stale`` per policy.
 
 Copies run one at a time: they share the uplink, and a single stream keeps memory flat.
@@ -139,7 +141,7 @@ class Copier:
         try:
             if self._copy(store, job, facts, archive, progress):
                 try:
-                    self._prune(store, job.workload_id, job.target_id, facts.keep)
+                    self._prune(store, job, facts)
                 except Exception as exc:  # the copy is verified; retention runs next time
                     reason = exc.message if isinstance(exc, MoorageError) else repr(exc)
                     log.warning("retention on %s failed: %s", facts.target_name, reason)
@@ -258,12 +260,15 @@ class Copier:
         except Exception as exc:  # the copy is already failed; this is tidying
             log.warning("could not remove the unverified copy %s: %s", key, exc)
 
-    def _prune(
-        self, store: TargetStore, workload_id: str, target_id: str, keep: retention.Keep | None
-    ) -> None:
+    def _prune(self, store: TargetStore, job: offsite.Claimed, facts: offsite.Facts) -> None:
+        """The policy's retention on the target, each copy's origin read from its metadata
+        with the target's identity (``retention``: groups as local retention's)."""
+        keep = facts.keep
         if keep is None or keep.unlimited:
             return
-        gone = retention.apply(store, workload_id, keep)
+        gone = retention.apply(store, job.workload_id, keep, facts.identity)
         if gone:
             with self.db.session() as s:
-                offsite.pruned(s, workload_id, target_id, [h.snapshot_id for h in gone], keep)
+                offsite.pruned(
+                    s, job.workload_id, job.target_id, [h.snapshot_id for h in gone], keep
+                )

@@ -20,17 +20,14 @@ from moorage.services.audit import AuditAction
 from moorage.services.workloads import get as get_workload
 from moorage.services.workloads import history
 from moorage.settings import Settings
-from moorage.store.states import CaptureMode, RestoreStatus, SnapshotOrigin, SnapshotStatus
-from moorage.store.tables import Restore, Snapshot, Workload, utcnow
-
-# The origins ``keep_last`` prunes (imports, pre-restore and recovery-point snapshots
-# never are), and it counts each group apart: a deploy's checkpoints never push out a capture
-# a person or a schedule took (the attacker pass lost a manual snapshot, and then its
-# off-site copy, to two deploys).
-RETENTION_GROUPS = (
-    (SnapshotOrigin.MANUAL, SnapshotOrigin.SCHEDULED),
-    (SnapshotOrigin.CHECKPOINT,),
+from moorage.store.states import (
+    RETENTION_GROUPS,
+    CaptureMode,
+    RestoreStatus,
+    SnapshotOrigin,
+    SnapshotStatus,
 )
+from moorage.store.tables import Restore, Snapshot, Workload, utcnow
 
 
 def archive_path_for(settings: Settings, workload_id: str, snapshot_id: str) -> Path:

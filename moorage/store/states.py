@@ -75,6 +75,18 @@ class SnapshotOrigin(StrEnum):
     """Taken by a deploy right before it changes anything (SPEC section 10)."""
 
 
+RETENTION_GROUPS: tuple[tuple[SnapshotOrigin, ...], ...] = (
+    (SnapshotOrigin.MANUAL, SnapshotOrigin.SCHEDULED),
+    (SnapshotOrigin.CHECKPOINT,),
+)
+"""The origins ``keep_last`` prunes, and it counts each group apart: a deploy's
+checkpoints never push out a capture a person or a schedule took (the attacker pass
+lost a manual snapshot, and then its off-site copy, to two deploys). Imports,
+pre-restore and recovery-point snapshots are in no group: retention never prunes them.
+Local retention (``services.snapshots.prune``) and off-site retention
+(``offsite.retention``) both read this one table."""
+
+
 class CheckpointMode(StrEnum):
     """Whether each deploy of a workload first captures a checkpoint (SPEC section 10)."""
 

@@ -4,10 +4,12 @@ on the real store, with a hand-moved clock (SPEC section 11).
 Per kind: a ready snapshot of a workload with a policy is copied, read back and verified
 (its row ``verified``, the target holding the data and, last, its metadata); retention
 keeps what ``keep_last``/``keep_daily``/``keep_weekly`` say, deciding by capture times
-the test chooses; a flipped byte or a cut object on the target is found at verify and at
-fetch, and fetch leaves nothing at its destination; a copy the target fails is
-``failed`` with its reason, and the workload turns stale on ``moorage_offsite_stale``
-once its window passes on the clock.
+the test chooses, and counts deploy checkpoints apart from captures (a copy made by hand
+stays however many checkpoints follow it; a pre-restore copy is never pruned); a flipped
+byte or a cut object on the target is found at verify and at fetch, and fetch leaves
+nothing at its destination; a copy the target fails is ``failed`` with its reason, and
+the workload turns stale on ``moorage_offsite_stale`` once its window passes on the
+clock.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from moorage.services import captures, offsite, snapshots, storage_targets, volu
 from moorage.services.volumes import VolumeSpec
 from moorage.settings import Settings
 from moorage.store.db import Database
-from moorage.store.states import CopyStatus
+from moorage.store.states import CopyStatus, SnapshotOrigin
 from moorage.store.tables import AuditEntry, Snapshot, SnapshotCopy
 from tests.storage.conftest import SftpServer, s3_config, sftp_config
 from tests.unit.services.test_workloads import ADA, make, migrated  # noqa: F401 - fixture
@@ -112,11 +114,13 @@ def ready_snapshot(
     workload_id: str,
     created: datetime,
     size: int = 300_000,
+    origin: SnapshotOrigin = SnapshotOrigin.MANUAL,
 ) -> str:
-    """A ready snapshot captured at ``created`` whose archive is ``size`` random bytes."""
+    """A ready snapshot of ``origin`` captured at ``created`` whose archive is ``size``
+    random bytes."""
     with db.session() as s:
         sid = snapshots.request_capture(
-            s, SYSTEM, registry, workload_id, volumes=None, mode="none"
+            s, SYSTEM, registry, workload_id, volumes=None, mode="none", origin=origin
         ).id
     path = snapshots.archive_path_for(settings, workload_id, sid)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -272,11 +276,58 @@ def test_the_rules_alone() -> None:
         return layout.Held(f"k{n}", "wl_0000000000000000", f"sn_{n:016x}", t, 1)
 
     copies_ = [h(T0 - timedelta(hours=6 * n), n) for n in range(12)]
-    assert retention.kept(copies_, Keep()) == {c.key for c in copies_}
-    assert retention.kept(copies_, Keep(last=1)) == {"k0"}
+    manual: dict[str, str | None] = {c.key: SnapshotOrigin.MANUAL for c in copies_}
+    assert retention.kept(copies_, Keep(), manual) == {c.key for c in copies_}
+    assert retention.kept(copies_, Keep(last=1), manual) == {"k0"}
     # 12:00, 06:00 and 00:00 of T0's day, then 18:00 of the day before: k3
-    assert retention.kept(copies_, Keep(daily=2)) == {"k0", "k3"}
-    assert retention.kept([], Keep(last=3)) == set()
+    assert retention.kept(copies_, Keep(daily=2), manual) == {"k0", "k3"}
+    assert retention.kept([], Keep(last=3), {}) == set()
+
+
+def test_checkpoint_copies_never_push_out_a_copy_made_by_hand(
+    db: Database, registry: Registry, settings: Settings, world: dict[str, Any]
+) -> None:
+    # The newcomer's case: a manual snapshot copied by hand (``moorage snapshots copy``),
+    # then a policy with keep_last 3, then more deploy checkpoints than that and a
+    # restore's pre-restore snapshot: every checkpoint copied pushed the manual copy out.
+    wid, tid = world["workload"], world["target"]
+    copier = Copier(settings, db, registry, lambda _name: None, Clock())
+    manual = ready_snapshot(db, registry, settings, wid, T0 - timedelta(hours=12), size=1000)
+    with db.session() as s:
+        offsite.request_copy(s, ADA, wid, manual, tid)
+    assert copier.run_pass() == 1
+    policy(db, wid, tid, last=3)
+    pre_restore = ready_snapshot(
+        db, registry, settings, wid, T0 - timedelta(hours=11), 1000, SnapshotOrigin.PRE_RESTORE
+    )
+    checkpoints = [
+        ready_snapshot(
+            db, registry, settings, wid, T0 - timedelta(hours=h), 1000, SnapshotOrigin.CHECKPOINT
+        )
+        for h in range(10, 0, -1)
+    ]
+    assert copier.run_pass() == 1 + len(checkpoints)
+    store = open_target(db, registry, settings, tid)
+    try:
+        on_target = {h.snapshot_id for h in layout.held(store.list())}
+    finally:
+        store.close()
+    assert on_target == {manual, pre_restore, *checkpoints[-3:]}
+    for sid in (manual, pre_restore, *checkpoints[-3:]):
+        assert [r.status for r in copies(db, sid)] == [CopyStatus.VERIFIED], sid
+    for sid in checkpoints[:-3]:
+        with db.session() as s:
+            row = s.get(SnapshotCopy, (sid, tid))
+            assert row is not None and row.status == CopyStatus.PRUNED, sid
+    # More checkpoints later change nothing for the copy made by hand.
+    newer = ready_snapshot(db, registry, settings, wid, T0, 1000, SnapshotOrigin.CHECKPOINT)
+    assert copier.run_pass() == 1
+    store = open_target(db, registry, settings, tid)
+    try:
+        on_target = {h.snapshot_id for h in layout.held(store.list())}
+    finally:
+        store.close()
+    assert on_target == {manual, pre_restore, *checkpoints[-2:], newer}
 
 
 def corrupt(store: TargetStore, key: str, how: str) -> None:
