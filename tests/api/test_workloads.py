@@ -301,6 +301,30 @@ def test_invalid_config_names_the_field(server: Server, project: str) -> None:
     assert [d["field"] for d in error["details"]] == ["stop_timeout"]
 
 
+def test_an_http_health_check_needs_a_published_tcp_port(server: Server, project: str) -> None:
+    """Create and PATCH refuse what the deploy's probe can never reach (issue 12): 422
+    naming ``health``, nothing created or changed; the unit test covers each form."""
+    bad = {"image": "moorage-test/httpd:1", "health": {"http": "/"}}
+    error = assert_error(
+        server.operator.post("/api/workloads", json=_body(project, config=bad)),
+        422,
+        "invalid_config",
+    )
+    assert [d["field"] for d in error["details"]] == ["health"]
+    assert listed_ids(server, project=project) == set()
+    created = create_workload(server, project, config={**bad, "ports": [{"container": 8080}]})
+    url = f"/api/workloads/{created['id']}"
+    for patch in (
+        {"ports": []},
+        {"ports": [{"container": 8080, "protocol": "udp"}]},
+        {"health": {"port": 9000}},
+    ):
+        error = assert_error(server.operator.patch(url, json={"config": patch}), 422)
+        assert error["code"] == "invalid_config" and "health" in error["message"], patch
+        assert [d["field"] for d in error["details"]] == ["health"]
+    assert get_workload(server, created["id"]) == created
+
+
 def test_viewer_cannot_create(server: Server, project: str) -> None:
     r = server.viewer.post("/api/workloads", json=_body(project))
     assert_error(r, 403, "forbidden")

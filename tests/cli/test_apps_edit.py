@@ -38,7 +38,8 @@ def cli_project(server: Server) -> str:
 def test_update_by_name_with_set_and_file(server: Server, cli_project: str, tmp_path: Path) -> None:
     token = server.operator.token
     name = unique("web")
-    wid = new_app(server, cli_project, name, health={"http": "/", "timeout_seconds": 5})
+    probe = {"http": "/", "timeout_seconds": 5}  # a probe needs a published tcp port
+    wid = new_app(server, cli_project, name, ports=[{"container": 80}], health=probe)
     out = ok(
         server.cli(
             "apps", "update", name, "--set", "image=moorage-test/httpd:2",

@@ -9,7 +9,15 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from moorage.runtime.engine import RegistryCredentials, registry_host, registry_host_of_server
 
@@ -63,6 +71,14 @@ class HealthCheck(Strict):
         return self
 
 
+def http_port(health: HealthCheck, ports: list[PortMapping]) -> int | None:
+    """The container port an http health check probes: ``health.port``, or the first
+    published tcp port; None when neither is set. The probe reaches it through its
+    published tcp port, so the model refuses a port that is not one (``health._probe``
+    says the same at deploy)."""
+    return health.port or next((p.container for p in ports if p.protocol == "tcp"), None)
+
+
 class RegistryAuth(Strict):
     """A registry login, bound to the registry host it was saved for (``server``).
 
@@ -87,6 +103,30 @@ class ImageConfig(Strict):
     init: bool = Field(default=True, description="Run Docker's init as PID 1")
     stop_timeout: int = Field(default=10, ge=0, le=600, description="Seconds before SIGKILL")
     registry_auth: RegistryAuth | None = None
+
+    @field_validator("health")
+    @classmethod
+    def _probe_reaches_a_port(
+        cls, health: HealthCheck | None, info: ValidationInfo
+    ) -> HealthCheck | None:
+        """An http check probes a published tcp port: refused here, not after a whole
+        health timeout (``ports`` is validated first; left to its own errors when bad)."""
+        ports = info.data.get("ports")
+        if health is None or not health.http or ports is None:
+            return health
+        tcp = [p.container for p in ports if p.protocol == "tcp"]
+        port = http_port(health, ports)
+        if port is None:
+            raise ValueError(
+                "an http health check probes a published tcp port and ports has none; "
+                "publish the port the app listens on in ports, or check with cmd"
+            )
+        if port not in tcp:
+            raise ValueError(
+                f"health.port {port} is not a published tcp port (ports: "
+                f"{', '.join(map(str, tcp)) or 'none'}); add it to ports or leave it empty"
+            )
+        return health
 
     @model_validator(mode="after")
     def _check(self) -> ImageConfig:

@@ -19,7 +19,7 @@ import httpx
 from moorage import program_output
 from moorage.errors import DeployFailed
 from moorage.runtime.engine import Container, Engine
-from moorage.sources.image.config import HealthCheck, ImageConfig
+from moorage.sources.image.config import HealthCheck, ImageConfig, http_port
 
 LOG_TAIL = 20
 PROGRESS_EVERY = 5.0
@@ -128,7 +128,7 @@ def _probe(
         code, output = engine.exec(container.id, list(health.cmd))
         return code == 0, f"command exited {code}", output.strip()[-200:]
     if health.http:
-        port = health.port or next((p.container for p in config.ports if p.protocol == "tcp"), None)
+        port = http_port(health, config.ports)  # a row from before the model refused this
         if port is None:
             return False, "an http health check needs a published tcp port", ""
         host_port = container.ports.get((port, "tcp"))
