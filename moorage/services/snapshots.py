@@ -27,7 +27,7 @@ from moorage.store.states import (
     SnapshotOrigin,
     SnapshotStatus,
 )
-from moorage.store.tables import Restore, Snapshot, Workload, utcnow
+from moorage.store.tables import Project, Restore, Snapshot, Workload, utcnow
 
 
 def archive_path_for(settings: Settings, workload_id: str, snapshot_id: str) -> Path:
@@ -110,10 +110,7 @@ def request_capture(
     covers the capture (a recovery point's one row names every snapshot, SPEC section 9)."""
     workload = get_workload(session, workload_id)
     if not registry.source(workload.kind).supports_volumes:
-        raise InvalidInput(
-            f"a {workload.kind} workload has no Moorage volumes to snapshot",
-            code="volumes_unsupported",
-        )
+        raise _volumes_unsupported(workload)
     try:
         held = CaptureMode(mode)
     except ValueError:
@@ -122,7 +119,7 @@ def request_capture(
         ) from None
     known = [v.name for v in volume_service.read(session, workload_id)]
     if not known:
-        raise InvalidInput("the workload has no volumes to snapshot", code="no_volumes")
+        raise _no_volumes(session, registry, workload)
     wanted = known if volumes is None else volumes
     unknown = [n for n in wanted if n not in known]
     if unknown or not wanted or len(set(wanted)) != len(wanted):
@@ -152,6 +149,35 @@ def request_capture(
         {"snapshot": snapshot.id, "mode": mode, "volumes": snapshot.volumes},
     )
     return snapshot
+
+
+def _volumes_unsupported(workload: Workload) -> InvalidInput:
+    return InvalidInput(
+        f"a {workload.kind} workload has no Moorage volumes to snapshot",
+        code="volumes_unsupported",
+    )
+
+
+def _no_volumes(session: Session, registry: Registry, workload: Workload) -> InvalidInput:
+    """422 ``no_volumes``. A stack whose file declares named volumes is told that Docker
+    keeps those and no snapshot captures them, and how one becomes a Moorage volume:
+    otherwise a newcomer reads "no volumes" of a stack whose data sits in volumes."""
+    message = "the workload has no volumes to snapshot"
+    named = volume_service.uncovered(session, registry, workload.id)
+    if not named:
+        return InvalidInput(message, code="no_volumes")
+    seen = ", ".join(f"{v.name} ({', '.join(v.services) or 'no service'})" for v in named)
+    first = named[0]
+    service = first.services[0] if first.services else "SERVICE"
+    slug = session.scalar(select(Project.slug).where(Project.id == workload.project_id))
+    ref = f"{slug}/{workload.stage}/{workload.name}"
+    return InvalidInput(
+        f"{message}: Compose named volumes are Docker's and are not captured (this file "
+        f"has {seen}); to capture one, make it a Moorage volume bound where its service "
+        f"mounts it: moorage apps volumes set {ref} "
+        f"{first.name}:stage:{workload.name}/{first.name}:/TARGET:service={service}",
+        code="no_volumes",
+    )
 
 
 def record_import(

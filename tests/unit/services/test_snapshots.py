@@ -9,13 +9,13 @@ import hashlib
 import pytest
 from sqlalchemy import select
 
-from moorage.errors import Forbidden, NotFound
+from moorage.errors import Forbidden, InvalidInput, NotFound
 from moorage.plugins.spec import HostPower
 from moorage.security.roles import SYSTEM, Actor
-from moorage.services import snapshots
+from moorage.services import snapshots, workloads
 from moorage.store.states import SnapshotOrigin
 from moorage.store.tables import Snapshot, Workload
-from tests.fakes.world import World
+from tests.fakes.world import PROJECT, STAGE, World
 
 
 def test_a_ready_snapshot_gives_its_archive_and_digest(world: World) -> None:
@@ -101,3 +101,66 @@ def test_only_an_admin_downloads_what_only_an_admin_may_read(world: World, reaso
     expected = {"absolute_when_captured": ["absolute_volume"], "holds_powers": ["cap_add"]}
     assert _refused_to(OPERATOR, world, wid, sid) == expected.get(reason, [])
     assert _refused_to(SYSTEM, world, wid, sid) == []
+
+
+STACK = """\
+services:
+  db:
+    image: postgres:16
+    volumes:
+      - dbdata:/var/lib/postgresql/data
+  web:
+    image: nginx:1.27
+    volumes:
+      - type: volume
+        source: cache
+        target: /var/cache/nginx
+volumes:
+  dbdata: {}
+  cache: {}
+"""
+
+
+def test_a_stack_with_only_named_volumes_is_told_how_to_capture_one(world: World) -> None:
+    """A compose workload whose data sits in Compose named volumes has no volume Moorage
+    captures: 422 ``no_volumes`` says named volumes are not captured, names them with
+    their services, and gives the ``apps volumes set`` that makes one a Moorage volume;
+    no snapshot row is written."""
+    with world.db.session() as s:
+        stack = workloads.create(
+            s,
+            SYSTEM,
+            world.deployer.registry,
+            world.settings,
+            name="stack",
+            kind="compose",
+            project=PROJECT,
+            stage=STAGE,
+            config={"compose": STACK},
+        ).id
+    with world.db.session() as s, pytest.raises(InvalidInput) as refused:
+        snapshots.request_capture(
+            s, SYSTEM, world.deployer.registry, stack, volumes=None, mode="stop"
+        )
+    assert refused.value.code == "no_volumes"
+    message = refused.value.message
+    assert "Compose named volumes" in message and "not captured" in message
+    assert "cache (web)" in message and "dbdata (db)" in message
+    assert (
+        f"moorage apps volumes set {PROJECT}/{STAGE}/stack "
+        "cache:stage:stack/cache:/TARGET:service=web"
+    ) in message
+    with world.db.session() as s:
+        assert list(s.scalars(select(Snapshot).where(Snapshot.workload_id == stack))) == []
+
+
+def test_a_workload_without_any_volume_keeps_the_plain_message(world: World) -> None:
+    wid = world.workload(volumes=0)
+    with world.db.session() as s, pytest.raises(InvalidInput) as refused:
+        snapshots.request_capture(
+            s, SYSTEM, world.deployer.registry, wid, volumes=None, mode="stop"
+        )
+    assert (refused.value.code, refused.value.message) == (
+        "no_volumes",
+        "the workload has no volumes to snapshot",
+    )
