@@ -34,6 +34,8 @@ def create(
     base = f"/api/projects/{project}/recovery-points"
     point = client.post(base, {"stage": stage, "mode": mode})
     print(f"capturing {ref} ({point['id']}, {len(point['items'])} workloads)")
+    for skipped in point.get("skipped", []):
+        print(f"skipped {skipped['name']}: {skipped['reason']}")
     if not wait:
         return
     while point["status"] == SnapshotStatus.CAPTURING:
@@ -54,11 +56,16 @@ def list_points(ref: StageRef, as_json: Annotated[bool, typer.Option("--json")] 
         emit_json(items)
         return
     rows: list[dict[str, Any]] = [
-        {**p, "workloads": ", ".join(i["name"] for i in p["items"])} for p in items
+        {
+            **p,
+            "workloads": ", ".join(i["name"] for i in p["items"]),
+            "skipped": ", ".join(k["name"] for k in p.get("skipped", [])),
+        }
+        for p in items
     ]
     table(
         rows,
-        ["id", "created_at", "mode", "status", "workloads", "restore_status"],
+        ["id", "created_at", "mode", "status", "workloads", "skipped", "restore_status"],
         empty=f"No recovery points yet: moorage recovery-points create {ref}",
     )
 

@@ -41,9 +41,11 @@ def create(
 ) -> RecoveryPoint:
     """A ``capturing`` point and one ``capturing`` snapshot per workload of the stage (all
     their volumes), with one ``recovery_point.create`` audit row; the caller commits and
-    starts the capture. 404 for no such project; 422 ``unknown_stage``, ``invalid_mode``,
-    ``no_volumes`` (a workload without volumes: the point would miss it; the message
-    names it), ``volumes_unsupported``, ``invalid_input`` (no workload, too many)."""
+    starts the capture. A workload with nothing to capture (no volumes, or a kind without
+    them: a stateless app) has nothing the point could miss: it is left out, named with
+    why in ``skipped``, and neither quiesced nor restored with the point. 404 for no such
+    project; 422 ``unknown_stage``, ``invalid_mode``, ``no_volumes`` (no workload of the
+    stage has volumes; the message names them), ``invalid_input`` (no workload, too many)."""
     project = projects.get(s, slug)
     if stage not in project.stages:
         raise InvalidInput(
@@ -66,8 +68,13 @@ def create(
         id=new_id("rp"), project_id=project.id, stage=stage, mode=CaptureMode(mode), items=[]
     )
     items = []
+    skipped = []
     captured: dict[str, dict[str, Any]] = {}  # workload id -> what its part holds, for the row
     for w in members:
+        nothing = snapshot_service.nothing_to_capture(s, registry, w)
+        if nothing is not None:
+            skipped.append({"workload_id": w.id, "name": w.name, "reason": nothing.message})
+            continue
         try:
             snap = snapshot_service.request_capture(
                 s,
@@ -83,7 +90,15 @@ def create(
             raise InvalidInput(f"workload {w.name!r}: {exc.message}", code=exc.code) from None
         items.append({"workload_id": w.id, "name": w.name, "snapshot_id": snap.id})
         captured[w.id] = {"name": w.name, "snapshot": snap.id, "volumes": list(snap.volumes)}
+    if not items:
+        why = "; ".join(f"{k['name']}: {k['reason']}" for k in skipped)
+        raise InvalidInput(
+            f"no workload of {slug}/{stage} has volumes, so a recovery point would hold "
+            f"nothing ({why})",
+            code="no_volumes",
+        )
     point.items = items
+    point.skipped = skipped
     s.add(point)
     s.flush()
     audit.record(
@@ -97,6 +112,7 @@ def create(
             "stage": stage,
             "mode": mode,
             "snapshots": captured,
+            "skipped": [k["name"] for k in skipped],
         },
     )
     return point

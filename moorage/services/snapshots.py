@@ -151,6 +151,19 @@ def request_capture(
     return snapshot
 
 
+def nothing_to_capture(
+    session: Session, registry: Registry, workload: Workload
+) -> InvalidInput | None:
+    """Why a capture of every volume of ``workload`` would hold nothing (its kind has no
+    volumes, it has none), as the error ``request_capture`` raises; None when it has
+    volumes. A recovery point skips such a workload with this reason."""
+    if not registry.source(workload.kind).supports_volumes:
+        return _volumes_unsupported(workload)
+    if volume_service.read(session, workload.id):
+        return None
+    return _no_volumes(session, registry, workload)
+
+
 def _volumes_unsupported(workload: Workload) -> InvalidInput:
     return InvalidInput(
         f"a {workload.kind} workload has no Moorage volumes to snapshot",

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-HEAD = "0017"
+HEAD = "0018"
 """The newest revision in ``migrations/versions`` (``tests/unit/store/test_migrations.py``
 holds it to Alembic's own head): a database stamped with it needs no migration, so the
 server starts without importing Alembic (about 10 MiB of its idle RSS, SPEC section 10)."""

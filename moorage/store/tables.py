@@ -369,7 +369,10 @@ class RecoveryPoint(Base):
         State(SnapshotStatus, 16), default=SnapshotStatus.CAPTURING
     )
     items: Mapped[list[Any]] = mapped_column(default=list)
-    """``[{"workload_id", "name", "snapshot_id"}]``, one per workload of the stage."""
+    """``[{"workload_id", "name", "snapshot_id"}]``, one per workload of the stage it holds."""
+    skipped: Mapped[list[Any]] = mapped_column(default=list)
+    """``[{"workload_id", "name", "reason"}]``: the stage's workloads with nothing to
+    capture (no volumes), neither quiesced nor restored with the point."""
     error: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -44,16 +44,25 @@ class Stage:
         return {n: tree(p) for n, p in self.paths.items()}
 
     def containers(self) -> dict[str, list[str]]:
-        out = {}
-        for name, wid in self.ids.items():
-            found = subprocess.run(
-                ["docker", "ps", "-q", "--no-trunc", "--filter", f"label=moorage.workload={wid}"],
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-            out[name] = sorted(found.split())
-        return out
+        return {name: self.containers_of(wid) for name, wid in self.ids.items()}
+
+    @staticmethod
+    def containers_of(workload_id: str) -> list[str]:
+        """The ids of the workload's running containers."""
+        found = subprocess.run(
+            [
+                "docker",
+                "ps",
+                "-q",
+                "--no-trunc",
+                "--filter",
+                f"label=moorage.workload={workload_id}",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        return sorted(found.split())
 
     def point(self, mode: str = "stop") -> dict[str, Any]:
         r = self.api.post(
@@ -309,3 +318,63 @@ def test_cli_create_list_restore(server: Server, stage: Stage) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert stage.trees() == at_point
+
+
+def test_a_stateless_workload_is_skipped_and_named(server: Server, stage: Stage) -> None:
+    """A workload without volumes has nothing a point could miss: the point holds the
+    others, names it under ``skipped`` (API and CLI), and a restore leaves it running."""
+    r = stage.api.post(
+        "/api/workloads",
+        json={
+            "name": "portuse",
+            "kind": "image",
+            "project": stage.project,
+            "stage": "production",
+            "config": {"image": "moorage-test/httpd:1", "health": {"grace_seconds": 0}},
+        },
+    )
+    assert r.status_code == 201, r.text
+    stateless = r.json()["id"]
+    try:
+        d = stage.api.post(f"/api/workloads/{stateless}/deploy").json()
+        assert wait_deployment(stage.api, stateless, d["id"])["status"] == "succeeded"
+        running = stage.containers_of(stateless)
+        started = started_at(running)
+        ref = f"{stage.project}/production"
+        made = server.cli("recovery-points", "create", ref, token=server.operator.token)
+        assert made.returncode == 0, made.stderr
+        assert "skipped portuse: the workload has no volumes to snapshot" in made.stdout
+        assert "ready: " in made.stdout
+        listed = stage.api.get(f"/api/projects/{stage.project}/recovery-points").json()["items"]
+        [point] = listed
+        assert {i["name"] for i in point["items"]} == set(NAMES)
+        assert [(k["workload_id"], k["name"]) for k in point["skipped"]] == [(stateless, "portuse")]
+        at_point = stage.trees()
+        for name, p in stage.paths.items():
+            write_tree(p, f"new-{name}")
+        done = server.cli(
+            "recovery-points",
+            "restore",
+            ref,
+            point["id"],
+            "--confirm",
+            ref,
+            token=server.admin.token,
+        )
+        assert done.returncode == 0, done.stderr
+        assert stage.trees() == at_point
+        assert stage.containers_of(stateless) == running  # not replaced
+        assert started_at(running) == started  # nor stopped and started again
+    finally:
+        server.admin.delete(f"/api/workloads/{stateless}")
+
+
+def started_at(containers: list[str]) -> list[str]:
+    """When each container last started (a stop and start changes it; the id stays)."""
+    found = subprocess.run(
+        ["docker", "inspect", "-f", "{{.State.StartedAt}}", *containers],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return found.split()

@@ -51,6 +51,7 @@ from moorage.api.schemas.drills import (
     RecoveryPointList,
     RecoveryPointOut,
     RecoveryPointRestore,
+    RecoveryPointSkipped,
 )
 from moorage.api.schemas.kinds import (
     KindCapability,
@@ -165,6 +166,7 @@ __all__ = [
     "RecoveryPointList",
     "RecoveryPointOut",
     "RecoveryPointRestore",
+    "RecoveryPointSkipped",
     "RestoreIn",
     "RestoreList",
     "RestoreOut",

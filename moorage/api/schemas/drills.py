@@ -90,6 +90,12 @@ class RecoveryPointItem(BaseModel):
     snapshot_id: str
 
 
+class RecoveryPointSkipped(BaseModel):
+    workload_id: str
+    name: str
+    reason: str = Field(description="Why nothing of it is captured (it has no volumes)")
+
+
 class RecoveryPointRestore(BaseModel):
     workload_id: str
     name: str
@@ -104,6 +110,10 @@ class RecoveryPointOut(BaseModel):
     mode: CaptureMode
     status: SnapshotStatus
     items: list[RecoveryPointItem]
+    skipped: list[RecoveryPointSkipped] = Field(
+        description="Workloads of the stage with nothing to capture (no volumes): neither "
+        "quiesced nor restored with the point"
+    )
     error: ProgramText | None
     created_at: datetime
     finished_at: datetime | None

@@ -975,7 +975,9 @@ export interface paths {
         };
         /**
          * Download
-         * @description The archive, streamed, with its size and SHA-256 in the headers.
+         * @description The archive, streamed, with its size and SHA-256 in the headers; 403 ``needs_admin``
+         *     for an operator when it holds a host directory's files, or the volumes of a workload
+         *     that holds host powers (``services.snapshots.check_reader``).
          */
         get: operations["download_api_workloads__workload_id__snapshots__snapshot_id__archive_get"];
         put?: never;
@@ -2080,6 +2082,11 @@ export interface components {
             restored_at: string | null;
             /** Restores */
             restores: components["schemas"]["RecoveryPointRestore"][];
+            /**
+             * Skipped
+             * @description Workloads of the stage with nothing to capture (no volumes): neither quiesced nor restored with the point
+             */
+            skipped: components["schemas"]["RecoveryPointSkipped"][];
             /** Stage */
             stage: string;
             status: components["schemas"]["SnapshotStatus"];
@@ -2090,6 +2097,18 @@ export interface components {
             name: string;
             /** Restore Id */
             restore_id: string;
+            /** Workload Id */
+            workload_id: string;
+        };
+        /** RecoveryPointSkipped */
+        RecoveryPointSkipped: {
+            /** Name */
+            name: string;
+            /**
+             * Reason
+             * @description Why nothing of it is captured (it has no volumes)
+             */
+            reason: string;
             /** Workload Id */
             workload_id: string;
         };
