@@ -12,7 +12,7 @@ import typer
 
 from moorage.cli.client import Client, CliError
 from moorage.cli.output import emit_json, human_size, table
-from moorage.cli.refs import resolve, resolve_snapshot
+from moorage.cli.refs import LATEST_HELP, resolve, resolve_snapshot
 
 targets_app = typer.Typer(help="Storage targets for off-site copies (admin).")
 backup_app = typer.Typer(help="Back this instance up to a storage target (admin).")
@@ -108,7 +108,7 @@ def targets_catalog(target: str, as_json: JsonOut = False) -> None:
 
 def snapshots_copy(
     workload: Annotated[str, typer.Argument(help="Workload id, name or project/stage/name")],
-    snapshot: Annotated[str, typer.Argument(help="Snapshot id, or 'latest'")],
+    snapshot: Annotated[str, typer.Argument(help=LATEST_HELP)],
     target: Annotated[str, typer.Option("--target", help="Target id or name")],
 ) -> None:
     """Copy a snapshot to a storage target now (it is verified in the background)."""

@@ -10,10 +10,16 @@ from collections.abc import Callable
 from typing import Any
 
 from moorage.cli.client import Client, CliError, ServerError
+from moorage.store.states import LATEST_ORIGINS
 
 GROUPS = {"workload": "apps", "trigger": "triggers"}
 LATEST = "latest"
-"""A snapshot reference: the workload's newest ready snapshot."""
+"""A snapshot reference: the workload's newest ready snapshot a person or a schedule took
+or imported (``states.LATEST_ORIGINS``: never a pre-restore snapshot or a checkpoint)."""
+LATEST_HELP = (
+    f"Snapshot id, or {LATEST!r}: the newest ready snapshot taken by hand, by a schedule "
+    "or a recovery point, or imported (never a pre-restore snapshot or a deploy checkpoint)"
+)
 
 
 def resolve(client: Client, ref: str) -> dict[str, Any]:
@@ -62,7 +68,7 @@ def _one(
 def resolve_snapshot(client: Client, workload: dict[str, Any], ref: str) -> str:
     """A snapshot id of ``workload``: the id itself (checked to exist, so a command asks
     no question about a snapshot that is not there), or ``latest`` for its newest ready
-    one. Raises ``CliError`` naming the workload when there is none."""
+    one of ``LATEST_ORIGINS``. Raises ``CliError`` naming the workload when there is none."""
     if ref != LATEST:
         try:
             client.get(f"/api/workloads/{workload['id']}/snapshots/{ref}")
@@ -75,7 +81,11 @@ def resolve_snapshot(client: Client, workload: dict[str, Any], ref: str) -> str:
             ) from None
         return ref
     items = client.get(f"/api/workloads/{workload['id']}/snapshots")["items"]
-    ready = [s for s in items if s["status"] == "ready"]  # the list is newest first
-    if not ready:
-        raise CliError(f"{workload['name']} has no ready snapshot")
+    ready = [s for s in items if s["status"] == "ready" and s["origin"] in LATEST_ORIGINS]
+    if not ready:  # the list is newest first
+        raise CliError(
+            f"{workload['name']} has no ready snapshot taken by hand, by a schedule or a "
+            f"recovery point, or imported ({LATEST!r} passes over pre-restore snapshots and "
+            f"deploy checkpoints: name one by id, see moorage snapshots list {workload['name']})"
+        )
     return str(ready[0]["id"])

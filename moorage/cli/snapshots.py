@@ -21,7 +21,7 @@ from rich.text import Text
 
 from moorage.cli.client import Client, CliError, ServerError
 from moorage.cli.output import console, emit_json, human_size, table
-from moorage.cli.refs import LATEST, resolve, resolve_snapshot
+from moorage.cli.refs import LATEST, LATEST_HELP, resolve, resolve_snapshot
 from moorage.store.states import DrillStatus, RestoreStatus, SnapshotStatus
 
 app = typer.Typer(
@@ -29,7 +29,7 @@ app = typer.Typer(
 )
 CHUNK = 1024 * 1024
 WorkloadRef = Annotated[str, typer.Argument(help="Workload id, name or project/stage/name")]
-SnapshotRef = Annotated[str, typer.Argument(help=f"Snapshot id, or {LATEST!r}: the newest ready")]
+SnapshotRef = Annotated[str, typer.Argument(help=LATEST_HELP)]
 PACK_WAIT_SECONDS = 60.0
 """How long ``restore --wait`` waits for the replaced data to be packed before it says so."""
 

@@ -26,7 +26,13 @@ from moorage.services import audit, powers, workloads
 from moorage.services import snapshots as snapshot_service
 from moorage.services.audit import AuditAction
 from moorage.services.deploys import last_success
-from moorage.store.states import DrillOrigin, DrillPhase, DrillStatus, SnapshotStatus
+from moorage.store.states import (
+    LATEST_ORIGINS,
+    DrillOrigin,
+    DrillPhase,
+    DrillStatus,
+    SnapshotStatus,
+)
 from moorage.store.tables import Drill, Snapshot
 
 MAX_LOG_CHARS = 64 * 1024
@@ -115,7 +121,12 @@ def request(
     if snapshot_id is None:
         snap = latest_ready(s, workload_id)
         if snap is None:
-            raise Conflict("the workload has no ready snapshot to drill", code="not_ready")
+            raise Conflict(
+                "the workload has no ready snapshot to drill (taken by hand, by a schedule or "
+                "a recovery point, or imported: pre-restore snapshots and checkpoints are "
+                "drilled by their id)",
+                code="not_ready",
+            )
     else:
         snap = snapshot_service.get(s, workload_id, snapshot_id)
         if snap.status != SnapshotStatus.READY:
@@ -148,10 +159,15 @@ def request(
 
 
 def latest_ready(s: Session, workload_id: str) -> Snapshot | None:
-    """The workload's newest ``ready`` snapshot, if any."""
+    """The workload's newest ``ready`` snapshot a person or a schedule took or imported
+    (``LATEST_ORIGINS``: not a pre-restore snapshot or a checkpoint), if any."""
     return s.scalar(
         select(Snapshot)
-        .where(Snapshot.workload_id == workload_id, Snapshot.status == SnapshotStatus.READY)
+        .where(
+            Snapshot.workload_id == workload_id,
+            Snapshot.status == SnapshotStatus.READY,
+            Snapshot.origin.in_(LATEST_ORIGINS),
+        )
         .order_by(Snapshot.created_at.desc(), Snapshot.id.desc())
         .limit(1)
     )

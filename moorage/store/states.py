@@ -87,6 +87,22 @@ Local retention (``services.snapshots.prune``) and off-site retention
 (``offsite.retention``) both read this one table."""
 
 
+LATEST_ORIGINS: tuple[SnapshotOrigin, ...] = (
+    SnapshotOrigin.MANUAL,
+    SnapshotOrigin.SCHEDULED,
+    SnapshotOrigin.IMPORT,
+    SnapshotOrigin.RECOVERY_POINT,
+)
+"""The origins the snapshot reference ``latest`` picks from (its newest ``ready`` one):
+what a person or a schedule took or imported. Not ``pre-restore``: a restore leaves
+one, so a second ``restore ... latest`` put back the data the first had just replaced
+(newcomer pass). Not ``checkpoint``: with checkpoints on, every deploy takes one, so
+``latest`` would move with each deploy, and a checkpoint goes back with its deploy's
+code (``deployments rollback --data``). ``recovery-point`` is in: a person took it, in
+the mode they chose. The CLI (``cli/refs.py``) and a drill without a snapshot
+(``services.drills.latest_ready``, a drill schedule) read this one table."""
+
+
 class CheckpointMode(StrEnum):
     """Whether each deploy of a workload first captures a checkpoint (SPEC section 10)."""
 

@@ -250,6 +250,43 @@ def test_restore_then_restore_back_from_the_pre_restore_snapshot(site: Site) -> 
     assert sum(a["action"] == "snapshot.restore" for a in audit) == 2
 
 
+def test_latest_twice_restores_what_a_person_took_not_the_pre_restore(
+    server: Server, site: Site
+) -> None:
+    """``latest`` is the newest snapshot a person or a schedule took or imported: a second
+    ``restore ... latest`` restores the same data again, not the pre-restore snapshot
+    the first one left (which silently undid the first restore)."""
+    snap = site.snapshot()
+    old = site.trees()
+    for name, p in site.paths.items():
+        write_tree(p, f"new-{name}")
+    done = []
+    for _ in range(2):
+        run = server.cli(
+            "snapshots", "restore", site.id, "latest", "--confirm", NAME, token=site.api.token
+        )
+        assert run.returncode == 0, run.stderr
+        assert site.trees() == old
+        [last, *_] = site.api.get(f"/api/workloads/{site.id}/restores").json()["items"]
+        done.append(last)
+        # The pre-restore snapshot is ready (the newest ready row) before `latest` is read.
+        url = f"/api/workloads/{site.id}/restores/{last['id']}"
+        wait_until(
+            lambda url=url: site.api.get(url).json()["pre_restore_snapshot_id"] is not None,
+            60,
+            "the pre-restore snapshot",
+        )
+        pre_id = site.api.get(url).json()["pre_restore_snapshot_id"]
+        pre_url = f"/api/workloads/{site.id}/snapshots/{pre_id}"
+        wait_until(
+            lambda pre_url=pre_url: site.api.get(pre_url).json()["status"] == "ready",
+            60,
+            "the pre-restore snapshot to be ready",
+        )
+    assert [d["snapshot_id"] for d in done] == [snap["id"], snap["id"]]
+    assert done[0]["id"] != done[1]["id"]
+
+
 def test_a_subset_restores_only_the_named_volumes(site: Site) -> None:
     snap = site.snapshot()
     for name, p in site.paths.items():
