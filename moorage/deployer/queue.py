@@ -161,6 +161,14 @@ class DeployQueue:
                 volume_service.check_nesting(
                     s, self.settings, view.id, [(v.name, v.host_path) for v in view.volumes]
                 )
+                # and each volume of a stack still binds into a service of its file.
+                volume_service.check_bound(
+                    self.registry,
+                    view.kind,
+                    view.config,
+                    view.env,
+                    [(v.name, v.service) for v in view.volumes],
+                )
                 holds = deployment_runs.begin(s, deployment_id, view.id, reason, inputs_of(view))
             line(f"deploying {view.kind} workload {view.name} ({reason})")
             source = self.registry.source(view.kind)

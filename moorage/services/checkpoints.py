@@ -178,6 +178,7 @@ def rollback(
     model = validated(registry, workload.kind, kind.promoted(ran, dict(target.artifact)))
     stored = stored_config(model)
     with session.no_autoflush:
+        volume_service.check_kept(session, registry, workload, stored)
         view = powers.view_of(session, workload, config=stored)
     granted = powers.review(
         session, actor, registry, settings, workload, view, what="roll back a workload"

@@ -12,7 +12,7 @@ from moorage.names import new_id
 from moorage.plugins.kind_config import stored_config
 from moorage.plugins.registry import Registry
 from moorage.security.roles import Actor
-from moorage.services import audit, powers
+from moorage.services import audit, powers, volumes
 from moorage.services.audit import AuditAction
 from moorage.services.workloads import get as get_workload
 from moorage.services.workloads import set_desired_state, validated
@@ -196,6 +196,7 @@ def promote(
     model = validated(registry, target.kind, kind.promoted(dict(target.config), done.artifact))
     stored = stored_config(model)
     with session.no_autoflush:
+        volumes.check_kept(session, registry, target, stored)
         view = powers.view_of(session, target, config=stored)
     granted = powers.review(
         session, actor, registry, settings, target, view, what="promote into a workload"

@@ -12,7 +12,7 @@ pre-flight make.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -152,30 +152,71 @@ def _services(session: Session, registry: Registry, workload: Workload) -> list[
     return source.service_names(dict(workload.config), _env(session, workload.id))
 
 
-def _check_service(spec: VolumeSpec, services: list[str] | None) -> None:
-    """A stack's volume names one of its services; another kind's names none (422)."""
+def _check_service(
+    name: str, service: str | None, services: list[str] | None, remedy: str = ""
+) -> None:
+    """A stack's volume names one of its services; another kind's names none (422).
+    ``remedy``: what to do, added when the change that meets the volume is not its own."""
     if services is None:
-        if spec.service is not None:
+        if service is not None:
             raise InvalidInput(
-                f"volume {spec.name!r}: only a compose workload's volumes name a service",
+                f"volume {name!r}: only a compose workload's volumes name a service",
                 code="invalid_volume",
-                details=[{"field": "service", "volume": spec.name}],
+                details=[{"field": "service", "volume": name}],
             )
         return
-    if spec.service is None:
+    if service is None:
         raise InvalidInput(
-            f"volume {spec.name!r}: name the Compose service it binds into "
-            f"(one of: {', '.join(services) or 'none'})",
+            f"volume {name!r}: name the Compose service it binds into "
+            f"(one of: {', '.join(services) or 'none'}){remedy}",
             code="unknown_service",
-            details=[{"field": "service", "volume": spec.name}],
+            details=[{"field": "service", "volume": name}],
         )
-    if spec.service not in services:
+    if service not in services:
         raise InvalidInput(
-            f"volume {spec.name!r}: the Compose file has no service {spec.service!r} "
-            f"(it has: {', '.join(services) or 'none'})",
+            f"volume {name!r}: the Compose file has no service {service!r} "
+            f"(it has: {', '.join(services) or 'none'}){remedy}",
             code="unknown_service",
-            details=[{"field": "service", "volume": spec.name, "service": spec.service}],
+            details=[{"field": "service", "volume": name, "service": service}],
         )
+
+
+REBIND = (
+    "; nothing would mount the volume. Remove it or point it at another service first "
+    "(PUT .../volumes, `moorage apps volumes set`), or keep the service in the file"
+)
+
+
+def check_bound(
+    registry: Registry,
+    kind: str,
+    config: dict[str, Any],
+    env: dict[str, str],
+    volumes: Iterable[tuple[str, str | None]],
+) -> None:
+    """Each ``(name, service)`` volume of a stack workload binds into a service ``config``
+    runs with ``env``: else 422 ``unknown_service`` naming the volume and the service, as
+    ``replace`` refuses a new list. A change that replaces the file (a config PATCH, a
+    promote, a rollback) checks the saved volumes; a deploy checks them again, for rows
+    an older Moorage wrote (the override binds only into services the file has, so
+    Compose would drop the volume silently)."""
+    volumes = list(volumes)
+    source = registry.source(kind)
+    if not volumes or not isinstance(source, Stack):
+        return
+    services = source.service_names(config, env)
+    for name, service in volumes:
+        _check_service(name, service, services, REBIND)
+
+
+def check_kept(
+    session: Session, registry: Registry, workload: Workload, config: dict[str, Any]
+) -> None:
+    """``check_bound`` of the workload's saved volumes against a new ``config``."""
+    specs = read(session, workload.id)
+    if specs:
+        pairs = [(v.name, v.service) for v in specs]
+        check_bound(registry, workload.kind, config, _env(session, workload.id), pairs)
 
 
 def replace(
@@ -216,7 +257,7 @@ def replace(
             )
         if spec.name in names:
             raise InvalidInput(f"volume name {spec.name!r} is used twice", code="invalid_volume")
-        _check_service(spec, services)
+        _check_service(spec.name, spec.service, services)
         target = normalize_target(spec.target)
         if (spec.service, target) in targets:
             where = f" in service {spec.service!r}" if spec.service else ""

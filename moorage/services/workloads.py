@@ -380,6 +380,9 @@ def update(
         with session.no_autoflush:
             _check_ports(session, registry, workload.kind, stored, workload.id)
             view = powers.view_of(session, workload, config=stored)
+            from moorage.services import volumes  # which imports this module
+
+            volumes.check_kept(session, registry, workload, stored)
         granted = powers.review(session, actor, registry, settings, workload, view)
         workload.config = stored
         changed.append("config")

@@ -4,6 +4,7 @@ swaps under the restore protocol and brings the whole stack back, byte for byte.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -121,6 +122,33 @@ def test_volumes_name_an_existing_service(server: Server, project: str) -> None:
     err = assert_error(server.operator.put(iurl, json=[{**good, "service": "app"}]), 422)
     assert err["code"] == "invalid_volume" and "service" in err["message"]
     assert server.operator.get(iurl).json() == {"items": [], "not_covered": []}
+
+
+def test_a_file_that_drops_a_volumes_service_is_refused(
+    server: Server, project: str, tmp_path: Path
+) -> None:
+    """``apps update --file`` without the service a volume binds into was saved, and the
+    deploy removed the service's container with the volume unmounted (issue 12): now 422
+    ``unknown_service`` naming both, the CLI says it, and nothing changed. Promote and
+    rollback: ``tests/unit/services/test_stack_volumes.py``."""
+    both = "services:\n  web:\n    image: moorage-test/httpd:1\n  worker:\n    image: x:1\n"
+    wl = create_workload(server, project, kind="compose", config={"compose": both})
+    url = f"/api/workloads/{wl['id']}"
+    data = {"name": "data", "scope": "stage", "source": unique("d"), "target": "/data"}
+    r = server.operator.put(f"{url}/volumes", json=[{**data, "service": "worker"}])
+    assert r.status_code == 200, r.text
+    before = server.operator.get(url).json()
+    web = "services:\n  web:\n    image: moorage-test/httpd:1\n"
+    err = assert_error(server.operator.patch(url, json={"config": {"compose": web}}), 422)
+    assert err["code"] == "unknown_service", err
+    assert "'data'" in err["message"] and "'worker'" in err["message"]
+    assert err["details"] == [{"field": "service", "volume": "data", "service": "worker"}]
+    new = tmp_path / "new.json"
+    new.write_text(json.dumps({"compose": web}))
+    ref = f"{project}/{wl['stage']}/{wl['name']}"
+    out = server.cli("apps", "update", ref, "--file", str(new), token=server.operator.token)
+    assert out.returncode != 0 and "'worker'" in out.stdout + out.stderr, out
+    assert server.operator.get(url).json() == before
 
 
 def test_the_override_binds_moorage_volumes_and_a_missing_path_fails(
