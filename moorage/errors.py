@@ -205,6 +205,9 @@ CODES: dict[str, ErrorCode] = {
     "stage_in_use": ErrorCode(409, "a stage to remove still has workloads"),
     "project_not_empty": ErrorCode(409, "the project still has workloads"),
     "has_snapshots": ErrorCode(409, "the workload has snapshots: delete them or purge them too"),
+    "has_volumes": ErrorCode(
+        409, "the workload's Docker volumes hold data: copy it out, or purge them too"
+    ),
     "last_admin": ErrorCode(409, "the last admin cannot be demoted or deleted"),
     "own_account": ErrorCode(409, "no one deletes their own account"),
     "token_limit": ErrorCode(409, "the user holds the most API tokens one may: revoke one first"),

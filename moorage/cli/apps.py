@@ -194,22 +194,36 @@ def delete_app(
     purge_snapshots: Annotated[
         bool, typer.Option("--purge-snapshots", help="Also delete its snapshot archives")
     ] = False,
+    purge_volumes: Annotated[
+        bool,
+        typer.Option(
+            "--purge-volumes", help="Also delete its Compose named volumes and their data"
+        ),
+    ] = False,
 ) -> None:
-    """Delete a workload. Its volume data stays on disk."""
+    """Delete a workload. Its Moorage volumes stay on disk; snapshots and Compose named
+    volumes are deleted only when the flags say so (otherwise the delete is refused)."""
     client = Client()
     workload = resolve(client, ref)
     if not yes:
         typer.confirm(f"Delete workload {workload['name']} ({workload['id']})?", abort=True)
-    suffix = "?purge_snapshots=true" if purge_snapshots else ""
+    flags = {"purge_snapshots": purge_snapshots, "purge_volumes": purge_volumes}
+    query = "&".join(f"{name}=true" for name, on in flags.items() if on)
     try:
-        client.delete(f"/api/workloads/{workload['id']}{suffix}")
+        client.delete(f"/api/workloads/{workload['id']}" + (f"?{query}" if query else ""))
     except ServerError as exc:  # the server names its query parameter; say the flag
-        if exc.code != "has_snapshots":
-            raise
-        raise CliError(
-            f"{workload['name']} has snapshots: delete them first (moorage snapshots delete) "
-            f"or pass --purge-snapshots to delete them with it ({exc.status} {exc.code})"
-        ) from None
+        if exc.code == "has_snapshots":
+            raise CliError(
+                f"{workload['name']} has snapshots: delete them first (moorage snapshots "
+                f"delete) or pass --purge-snapshots to delete them with it "
+                f"({exc.status} {exc.code})"
+            ) from None
+        if exc.code == "has_volumes":
+            raise CliError(
+                f"{exc.server_message.split('; ')[0]}: copy what you need out of them, then pass "
+                f"--purge-volumes to delete them with it ({exc.status} {exc.code})"
+            ) from None
+        raise
     print(f"deleted workload {workload['name']}")
 
 

@@ -52,9 +52,18 @@ class Deployer:
         """``Reconciler.reconcile``: takes the lock, converges, audits a change."""
         return self.reconciler.reconcile(workload_id, wait=wait)
 
-    def teardown(self, workload_id: str) -> None:
-        """``deployer.teardown.teardown``: remove what the workload runs, under its lock."""
-        teardown.teardown(self.db, self.registry, self.engine, self.views, self.locks, workload_id)
+    def teardown(self, workload_id: str, *, purge_volumes: bool = False) -> None:
+        """``deployer.teardown.teardown``: remove what the workload runs, under its lock;
+        its Docker volumes only with ``purge_volumes`` (else 409 ``has_volumes``)."""
+        teardown.teardown(
+            self.db,
+            self.registry,
+            self.engine,
+            self.views,
+            self.locks,
+            workload_id,
+            purge_volumes=purge_volumes,
+        )
 
     def logs(self, workload_id: str, tail: int) -> str:
         """The last ``tail`` lines the workload's containers wrote (``SourceKind.logs``)."""

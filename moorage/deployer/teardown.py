@@ -7,6 +7,7 @@ the engine, through the kind's ``SourceKind.teardown``. It writes no row.
 from __future__ import annotations
 
 from moorage.deployer.views import WorkloadViews
+from moorage.errors import Conflict
 from moorage.plugins.registry import Registry
 from moorage.runtime.engine import Engine
 from moorage.services import deployment_runs
@@ -23,11 +24,18 @@ def teardown(
     views: WorkloadViews,
     locks: WorkloadLocks,
     workload_id: str,
+    *,
+    purge_volumes: bool = False,
 ) -> None:
     """Remove what the workload runs. Raises Conflict (409 ``workload_busy``) if it stays
     busy longer than ``TEARDOWN_WAIT_SECONDS``, NotFound for an unknown workload, and
     ``EngineUnavailable`` (nothing touched) when it ever deployed and no engine answers.
-    A workload that never left the queue runs nothing, so no engine is needed."""
+    A workload that never left the queue runs nothing, so no engine is needed.
+
+    Docker volumes that hold its data (``SourceKind.data_volumes``: a Compose project's
+    named volumes) are removed only with ``purge_volumes``; without it, their being there
+    is Conflict (409 ``has_volumes``, naming them) and nothing is touched. Moorage
+    volumes stay on disk either way."""
     with locks.hold(workload_id, timeout=TEARDOWN_WAIT_SECONDS):
         with db.session() as s:
             view = views.view(s, workload_id, removing=True)
@@ -35,4 +43,13 @@ def teardown(
         if not started:
             return
         engine.ping()
-        registry.source(view.kind).teardown(views.context(view))
+        kind, ctx = registry.source(view.kind), views.context(view)
+        held = [] if purge_volumes else kind.data_volumes(ctx)
+        if held:
+            raise Conflict(
+                f"the workload's Docker volumes hold data: {', '.join(held)}; copy what you "
+                "need out of them, then pass purge_volumes=true to delete them with it",
+                code="has_volumes",
+                details=[{"field": "purge_volumes", "volume": name} for name in held],
+            )
+        kind.teardown(ctx)

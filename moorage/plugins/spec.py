@@ -155,7 +155,14 @@ class SourceKind(Protocol):
         ...
 
     def teardown(self, ctx: DeployContext) -> None:
-        """Remove everything the workload runs; volume data stays on disk."""
+        """Remove everything the workload runs. Moorage volumes stay on disk; the Docker
+        volumes ``data_volumes`` names go too (the caller asked for that)."""
+        ...
+
+    def data_volumes(self, ctx: DeployContext) -> list[str]:
+        """The Docker volumes holding the workload's data that ``teardown`` removes with it
+        (a Compose project's named volumes), by name; [] when it keeps none. Asked before
+        a delete, which refuses to remove them unless told to (409 ``has_volumes``)."""
         ...
 
     def status(self, ctx: DeployContext) -> WorkloadStatus:

@@ -11,7 +11,7 @@ Never touches the engine itself: this layer does not import the deployer.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Protocol
 
 from sqlalchemy.orm import Session
 
@@ -22,9 +22,13 @@ from moorage.services.audit import AuditAction
 from moorage.services.locks import WorkloadLocks
 from moorage.settings import Settings
 
-Teardown = Callable[[str], None]
-"""Remove what a workload runs, given its id (``Deployer.teardown``); raises a
-``MoorageError`` (409 ``workload_busy``, 502/503 from the engine) when it cannot."""
+
+class Teardown(Protocol):
+    """Remove what a workload runs, given its id (``Deployer.teardown``), its Docker
+    volumes only with ``purge_volumes``; raises a ``MoorageError`` (409 ``workload_busy``
+    or ``has_volumes``, 502/503 from the engine) when it cannot."""
+
+    def __call__(self, workload_id: str, *, purge_volumes: bool) -> None: ...
 
 
 def delete_workload(
@@ -35,13 +39,17 @@ def delete_workload(
     workload_id: str,
     *,
     purge_snapshots: bool,
+    purge_volumes: bool = False,
     teardown: Teardown,
     wait: float = guard.WAIT_SECONDS,
 ) -> None:
     """Tear the workload down, then forget it (SPEC section 9, api.md's workloads row).
 
     Raises ``NotFound`` for no such workload, ``Conflict`` ``has_snapshots`` when it keeps
-    snapshots and ``purge_snapshots`` is false, ``Conflict`` ``workload_busy`` when its
+    snapshots and ``purge_snapshots`` is false, ``Conflict`` ``has_volumes`` when Docker
+    volumes hold its data (a Compose project's named volumes) and ``purge_volumes`` is
+    false (the first promise: a delete never drops data nobody named), ``Conflict``
+    ``workload_busy`` when its
     lock (held by a deploy, a restore, a capture or another change) stays taken for
     ``wait`` seconds, and whatever ``teardown`` raises. On any error nothing is written
     and no file is removed."""
@@ -54,7 +62,7 @@ def delete_workload(
                 code="has_snapshots",
             )
         archives = [snapshots.archive_path(settings, snap) for snap in kept]
-        teardown(workload_id)  # before the rows change: it reads them
+        teardown(workload_id, purge_volumes=purge_volumes)  # before the rows: it reads them
         workloads.delete(session, actor, workload_id)
     # Only once the rows are gone: a failed teardown must not leave rows without files.
     for path in archives:

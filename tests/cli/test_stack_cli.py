@@ -128,3 +128,20 @@ def test_rollback(server: Server, project: str) -> None:
         ),
         "--confirm must be",
     )
+
+
+def test_deleting_a_compose_app_keeps_its_named_volumes_unless_told(
+    server: Server, project: str
+) -> None:
+    """Newcomer pass: ``apps delete`` removed the file's named volume and its data without
+    a word. It is refused, naming the volume and the flag, and nothing goes; with
+    ``--purge-volumes`` the volume goes with the app."""
+    wl = create_workload(server, project, kind="compose", config={"compose": COMPOSE})
+    ref, admin = wl["id"], server.admin.token
+    assert deploy(server.operator, ref)["status"] == "succeeded"
+    refused = server.cli("apps", "delete", ref, "--yes", token=admin)
+    fails(refused, "pass --purge-volumes")
+    assert "_cache" in refused.stderr and "has_volumes" in refused.stderr
+    assert server.admin.get(f"/api/workloads/{ref}").status_code == 200
+    ok(server.cli("apps", "delete", ref, "--yes", "--purge-volumes", token=admin))
+    assert server.admin.get(f"/api/workloads/{ref}").status_code == 404

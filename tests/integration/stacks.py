@@ -153,7 +153,10 @@ class Stack:
         return dict(admin.get(url).json())
 
     def delete(self) -> None:
-        self.server.admin.delete(f"/api/workloads/{self.id}", params={"purge_snapshots": "true"})
+        self.server.admin.delete(
+            f"/api/workloads/{self.id}",
+            params={"purge_snapshots": "true", "purge_volumes": "true"},
+        )
 
 
 def make_stack(server: Server, project: str, *, writer: bool = True) -> Stack:

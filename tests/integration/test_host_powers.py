@@ -178,7 +178,14 @@ def test_compose_volumes_outlive_deploys_and_go_with_the_workload(
         assert ids("volume", f"{PROJECT_LABEL}={compose_project}") == [owned]
         assert docker("exec", again, "cat", "/data/file") == "kept\n"
 
-        r = server.admin.delete(f"/api/workloads/{workload['id']}")
+        # A delete never drops data nobody named (newcomer pass: the volume and its file
+        # were gone without a word): refused, naming the volume, and nothing touched.
+        url = f"/api/workloads/{workload['id']}"
+        error = assert_error(server.admin.delete(url), 409, "has_volumes")
+        assert owned in error["message"] and "purge_volumes" in error["message"], error
+        assert docker("exec", again, "cat", "/data/file") == "kept\n"
+        assert server.viewer.get(url).status_code == 200
+        r = server.admin.delete(url, params={"purge_volumes": "true"})
         assert r.status_code == 204, r.text
         assert ids("volume", f"{PROJECT_LABEL}={compose_project}") == []
         assert ids("container", f"{PROJECT_LABEL}={compose_project}") == []

@@ -144,9 +144,14 @@ def delete_workload(
     purge_snapshots: Annotated[
         bool, Query(description="Also delete the workload's snapshot archives")
     ] = False,
+    purge_volumes: Annotated[
+        bool, Query(description="Also delete the Docker volumes holding its data (Compose)")
+    ] = False,
 ) -> None:
-    """Tear the workload down (containers, compose project), then forget it. Volume data
-    stays on disk; a workload with snapshots is only deleted with ``purge_snapshots``."""
+    """Tear the workload down (containers, compose project), then forget it. Moorage
+    volumes stay on disk; a workload with snapshots is only deleted with
+    ``purge_snapshots``, one whose Compose named volumes hold data only with
+    ``purge_volumes`` (409 ``has_snapshots``, ``has_volumes``)."""
     removal.delete_workload(
         session,
         state.deployer.locks,
@@ -154,6 +159,7 @@ def delete_workload(
         state.settings,
         workload_id,
         purge_snapshots=purge_snapshots,
+        purge_volumes=purge_volumes,
         teardown=state.deployer.teardown,
     )
 

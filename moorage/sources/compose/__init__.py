@@ -95,6 +95,9 @@ class ComposeSource:
     def teardown(self, ctx: DeployContext) -> None:
         compose_deploy.teardown(ctx)
 
+    def data_volumes(self, ctx: DeployContext) -> list[str]:
+        return compose_deploy.named_volumes(ctx)
+
     def status(self, ctx: DeployContext) -> WorkloadStatus:
         return compose_deploy.status(ctx)
 

@@ -141,9 +141,12 @@ def override_text(
     env: dict[str, str],
     network_labels: dict[str, str],
     binds: dict[str, list[dict[str, Any]]] | None = None,
+    volumes: dict[str, dict[str, Any]] | None = None,
 ) -> str:
-    """The override file: Moorage's labels and the workload's env on every service, and
-    the binds of Moorage's volumes on the services they name (``stack.binds``).
+    """The override file: Moorage's labels and the workload's env on every service, the
+    binds of Moorage's volumes on the services they name (``stack.binds``), and
+    ``network_labels`` on the default network and (``volumes``, ``stack.labelled_volumes``)
+    on the named volumes the project creates.
 
     Every string is double-quoted with escapes (a line break, a control character or a
     leading space survives any YAML reader) and unfolded, and every ``$`` is ``$$``.
@@ -164,6 +167,8 @@ def override_text(
     }
     if network_labels:
         doc["networks"] = {"default": {"labels": dict(network_labels)}}
+    if volumes:
+        doc["volumes"] = volumes
     return yaml.safe_dump(
         literal(doc), sort_keys=True, default_style='"', allow_unicode=True, width=2**30
     )
@@ -179,6 +184,7 @@ def _override(ctx: DeployContext, compose_text: str) -> str:
         ctx.workload.env,
         dict(ctx.labels),
         stack.binds(ctx.workload.volumes, v2=is_v2(ctx)),
+        stack.labelled_volumes(model, ctx.labels, v2=is_v2(ctx)),
     )
 
 
@@ -426,13 +432,19 @@ def teardown(ctx: DeployContext) -> None:
         _compose(ctx, "down", "--remove-orphans")
     for c in _containers(ctx):
         ctx.engine.remove(c.id)
-    for volume in ctx.engine.volumes({PROJECT_LABEL: compose_project(ctx)}):
+    for volume in named_volumes(ctx):
         ctx.engine.remove_volume(volume)
         ctx.log(f"removed the volume {volume}")
     for name in (COMPOSE_FILE, OVERRIDE_FILE, ENV_FILE):
         (directory / name).unlink(missing_ok=True)
     if directory.exists() and not any(directory.iterdir()):
         directory.rmdir()
+
+
+def named_volumes(ctx: DeployContext) -> list[str]:
+    """The named volumes Compose made for the project, found by its label (whatever the
+    file says now), sorted."""
+    return sorted(ctx.engine.volumes({PROJECT_LABEL: compose_project(ctx)}))
 
 
 def status(ctx: DeployContext) -> WorkloadStatus:

@@ -55,6 +55,9 @@ class ImageSource:
     def teardown(self, ctx: DeployContext) -> None:
         image_deploy.teardown(ctx)
 
+    def data_volumes(self, ctx: DeployContext) -> list[str]:
+        return []  # its container mounts Moorage volumes only
+
     def status(self, ctx: DeployContext) -> WorkloadStatus:
         return image_deploy.status(ctx)
 

@@ -87,6 +87,7 @@ def _point() -> dict[str, Any]:
         "mode": "none",
         "status": "failed",
         "items": [],
+        "skipped": [],
         "error": f"w: {ERROR}",
         "created_at": NOW,
         "finished_at": NOW,

@@ -43,12 +43,12 @@ class Teardowns:
         self.fail = fail
         self.calls: list[str] = []
 
-    def __call__(self, workload_id: str) -> None:
+    def __call__(self, workload_id: str, *, purge_volumes: bool) -> None:
         self.calls.append(workload_id)
         assert exists(self.world, workload_id), "the teardown reads the rows: they must be there"
         if self.fail is not None:
             raise self.fail
-        self.world.deployer.teardown(workload_id)
+        self.world.deployer.teardown(workload_id, purge_volumes=purge_volumes)
 
 
 def delete(

@@ -564,8 +564,10 @@ export interface paths {
         post?: never;
         /**
          * Delete Workload
-         * @description Tear the workload down (containers, compose project), then forget it. Volume data
-         *     stays on disk; a workload with snapshots is only deleted with ``purge_snapshots``.
+         * @description Tear the workload down (containers, compose project), then forget it. Moorage
+         *     volumes stay on disk; a workload with snapshots is only deleted with
+         *     ``purge_snapshots``, one whose Compose named volumes hold data only with
+         *     ``purge_volumes`` (409 ``has_snapshots``, ``has_volumes``).
          */
         delete: operations["delete_workload_api_workloads__workload_id__delete"];
         options?: never;
@@ -5356,6 +5358,8 @@ export interface operations {
             query?: {
                 /** @description Also delete the workload's snapshot archives */
                 purge_snapshots?: boolean;
+                /** @description Also delete the Docker volumes holding its data (Compose) */
+                purge_volumes?: boolean;
             };
             header?: never;
             path: {
