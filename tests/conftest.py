@@ -179,7 +179,7 @@ def make_user(admin: Api, url: str, username: str, role: str) -> Api:
 
 
 def remove_labelled_docker_objects() -> None:
-    """Remove every container and network this test run created (by its label)."""
+    """Remove every container, network and volume this test run created (by its label)."""
     selector = f"label={TEST_LABEL}={RUN_ID}"
     ids = subprocess.run(
         ["docker", "ps", "-aq", "--filter", selector], capture_output=True, text=True
@@ -191,6 +191,11 @@ def remove_labelled_docker_objects() -> None:
     ).stdout.split()
     for net in nets:
         subprocess.run(["docker", "network", "rm", net], capture_output=True)
+    volumes = subprocess.run(
+        ["docker", "volume", "ls", "-q", "--filter", selector], capture_output=True, text=True
+    ).stdout.split()
+    if volumes:  # Compose named volumes (their containers are gone above)
+        subprocess.run(["docker", "volume", "rm", "-f", *volumes], capture_output=True)
 
 
 _DATA_DIRS: set[Path] = set()  # every data dir a test server ran on, for pin cleanup

@@ -405,3 +405,50 @@ def test_renaming_a_deployed_workload_keeps_its_compose_project(server: Server, 
     assert get_text(app.port) == "hello from v1\n"
     assert server.admin.delete(f"/api/workloads/{app.id}").status_code == 204
     assert app.containers() == []
+
+
+def test_named_volumes_carry_the_container_labels(server: Server, project: str) -> None:
+    """MOORAGE_CONTAINER_LABELS reach the named volumes the project creates, next to the
+    file's own labels and driver (Compose v1 replaces an override's volume whole), so a
+    cleanup by label finds them (issue 12); the labels of an existing volume stay as
+    Compose made them."""
+    text = (
+        "services:\n"
+        "  web:\n"
+        "    image: moorage-test/httpd:1\n"
+        f"    command: {json.dumps(HTTPD)}\n"
+        "    init: true\n"
+        "    volumes: [cache:/cache, plain:/plain]\n"
+        "volumes:\n"
+        "  cache:\n"
+        "    driver: local\n"
+        "    labels: {own: mine}\n"
+        "  plain: {}\n"
+    )
+    wl = create_workload(server, project, kind="compose", config={"compose": text})
+    try:
+        done = deploy(server.operator, wl["id"])
+        assert done["status"] == "succeeded", done["log"]
+        prefix = project_name(project, STAGE, wl["name"])
+        for volume, own in (("cache", {"own": "mine"}), ("plain", {})):
+            labels = json.loads(
+                subprocess.run(
+                    ["docker", "volume", "inspect", "-f", "{{json .Labels}}", f"{prefix}_{volume}"],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
+            )
+            assert labels[TEST_LABEL] == RUN_ID, labels
+            assert labels["com.docker.compose.project"] == prefix
+            assert own.items() <= labels.items(), labels
+        labelled = subprocess.run(
+            ["docker", "volume", "ls", "-q", "--filter", f"label={TEST_LABEL}={RUN_ID}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        assert {f"{prefix}_cache", f"{prefix}_plain"} <= set(labelled)
+    finally:
+        r = server.admin.delete(f"/api/workloads/{wl['id']}", params={"purge_volumes": "true"})
+        assert r.status_code == 204, r.text

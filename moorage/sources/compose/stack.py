@@ -113,6 +113,38 @@ def _named_source(mount: Any) -> str | None:
     return None
 
 
+def labelled_volumes(
+    model: Mapping[str, Any], labels: Mapping[str, str], *, v2: bool
+) -> dict[str, dict[str, Any]]:
+    """The override's top-level ``volumes:``: ``labels`` (MOORAGE_CONTAINER_LABELS) on each
+    named volume the project creates, so a cleanup by label finds them; never on an
+    ``external`` one, which the project does not create. Empty without labels.
+
+    Compose v2 merges an override's volume into the file's, so its entry is the labels
+    alone; v1 (1.29) replaces the whole entry, so its entry is the file's own as resolved
+    (driver, options, name) with the labels added to the file's. Either way the file's
+    settings stay what ``sources.policy`` judged, and ``moorage.*`` keys are Moorage's to
+    write there (the policy judges the user's file, never the override). Compose sets the
+    labels when it creates a volume and never changes those of an existing one."""
+    declared = model.get("volumes")
+    if not labels or not isinstance(declared, dict):
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for name, spec in declared.items():
+        own = spec if isinstance(spec, dict) else {}
+        if own.get("external"):
+            continue
+        if v2:
+            out[str(name)] = {"labels": dict(labels)}
+            continue
+        kept = own.get("labels")
+        out[str(name)] = {
+            **own,
+            "labels": {**(kept if isinstance(kept, dict) else {}), **labels},
+        }
+    return out
+
+
 def binds(volumes: Iterable[VolumeMount], *, v2: bool) -> dict[str, list[dict[str, Any]]]:
     """The override's ``volumes:`` entries per service for Moorage's volumes: long-syntax
     binds of the derived host path that fail when it is missing (see the module text)."""

@@ -9,7 +9,7 @@ import yaml
 
 from moorage.plugins.spec import UncoveredVolume, VolumeMount
 from moorage.sources.compose.deploy import override_text
-from moorage.sources.compose.stack import binds, service_names, uncovered
+from moorage.sources.compose.stack import binds, labelled_volumes, service_names, uncovered
 
 
 def test_uncovered_lists_named_volumes_with_their_services() -> None:
@@ -58,3 +58,38 @@ def test_binds_fail_on_a_missing_path_in_both_compose_versions() -> None:
     assert doc["services"]["db"]["volumes"] == v2["db"]
     assert doc["services"]["web"]["volumes"] == v2["web"]
     assert "volumes" not in doc["services"]["side"]
+
+
+def test_named_volumes_the_project_creates_carry_moorages_labels() -> None:
+    """MOORAGE_CONTAINER_LABELS on every named volume the project creates, never on an
+    external one (issue 12). Compose v2 merges an override's volume into the file's; v1
+    replaces it whole, so v1's entry is the file's own, its labels kept."""
+    model = {
+        "volumes": {
+            "cache": {"driver": "local", "labels": {"own": "mine", "moorage.test": "old"}},
+            "plain": None,
+            "named": {"name": "fixed-$name"},
+            "ext": {"external": True},
+            "legacy": {"external": {"name": "other"}},
+        }
+    }
+    ours = {"moorage.test": "run-1"}
+    assert labelled_volumes(model, ours, v2=True) == {
+        "cache": {"labels": ours},
+        "plain": {"labels": ours},
+        "named": {"labels": ours},
+    }
+    assert labelled_volumes(model, ours, v2=False) == {
+        "cache": {"driver": "local", "labels": {"own": "mine", "moorage.test": "run-1"}},
+        "plain": {"labels": ours},
+        "named": {"name": "fixed-$name", "labels": ours},
+    }
+    assert labelled_volumes(model, {}, v2=False) == {}  # no labels: the file's as it is
+    assert labelled_volumes({"volumes": None}, ours, v2=True) == {}
+    # In the override, read back as written ($ escaped, so a name is never interpolated).
+    named = labelled_volumes(model, ours, v2=False)
+    text = override_text(["web"], set(), {"l": "1"}, {}, ours, None, named)
+    doc = yaml.safe_load(text)
+    assert doc["volumes"]["named"] == {"name": "fixed-$$name", "labels": ours}
+    assert doc["volumes"]["cache"] == named["cache"]
+    assert "volumes" not in yaml.safe_load(override_text(["web"], set(), {}, {}, {}))
