@@ -21,9 +21,15 @@ for ever, and enough of them used up the process's file descriptors (one tester 
   file descriptors the process may open) for each address holding some: past either,
   the connection gets a 503 ``busy`` answer in Moorage's error shape and is closed
   before any request is read. When all are taken, a connection only waiting on its
-  client (no head yet, or a head whose body has not begun), of the address holding
-  the most, is closed to let a new address in. ``max_connections`` is at most
-  ``MAX_CONNECTIONS``.
+  client (``_waiting``: no whole head, between requests or before the first; or a body
+  its client has sent nothing of for ``QUIET_SECONDS``) is closed to let a new one in:
+  one of the address holding the most, or when every address holds about as many (many
+  addresses, one connection each), the first of ``SAMPLE`` connections that is waiting.
+  ``max_connections`` is at most ``MAX_CONNECTIONS``.
+- ``MAX_AHEAD``: requests sent ahead of their answers (pipelined) past this many bytes
+  end the connection with a 400: uvicorn reads the socket again at each answer, and
+  h11 keeps whatever comes, so one client writing requests without pause grew the
+  server by a gigabyte in 20 s (attacker pass E). No browser pipelines.
 - A request h11 cannot parse gets 400 ``bad_request`` in Moorage's error shape, not
   uvicorn's plain text.
 
@@ -34,9 +40,11 @@ are ASGI middleware: ``limits.py``.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import resource
+import time
 from typing import Any, ClassVar
 
 import h11
@@ -56,6 +64,14 @@ MIN_CHUNK = 256
 """Past ``FREE_CHUNKS`` body data events, their average size must be this many bytes
 (``GuardedH11._counted``; a read of the socket is one event for a sized body)."""
 PER_ADDRESS = 128
+QUIET_SECONDS = 1.0
+"""A body its client has sent nothing of for this long is only waiting (``_waiting``):
+one byte of a body held its connection out of reach of eviction for the body's 30 s
+(attacker pass E)."""
+SAMPLE = 64
+"""Connections looked at for one to close when every address holds about as many: a
+bounded look, not a scan of all of them for each new connection."""
+MAX_AHEAD = 64 * 1024
 MAX_CONNECTIONS = 10_000
 """The most connections at once, whatever the open-file limit (systemd's hard limit is
 often 524,288)."""
@@ -112,6 +128,7 @@ class GuardedH11(H11Protocol):
     _send_timer: asyncio.TimerHandle | None = None
     _chunks = 0  # body data events of the current request
     _payload = 0  # their bytes
+    _heard = 0.0  # time.monotonic() of the last bytes from the client
     _refusal: str | None = None  # why this class ended the request (uvicorn says no more)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -124,6 +141,7 @@ class GuardedH11(H11Protocol):
             return
         self._address = address
         self._by_address.setdefault(address, set()).add(self)
+        self._heard = time.monotonic()
         next_event = self.conn.next_event
         self.conn.next_event = lambda: self._counted(next_event())  # type: ignore[method-assign]
         self._arm_head()
@@ -132,8 +150,10 @@ class GuardedH11(H11Protocol):
         """Whether a new connection from ``address`` may stay: under ``per_address`` and
         under the address's fair share of ``max_connections`` (an equal part for each
         address holding some, itself included). When all are taken, a connection only
-        waiting on its client (``_waiting``), of the address holding the most, is closed
-        for it: a few addresses holding every connection cannot shut a new one out."""
+        waiting on its client (``_waiting``) is closed for it: one of the address holding
+        the most when it holds more than this one's would, else one of the first
+        ``SAMPLE`` connections. Neither a few addresses holding every connection nor
+        many holding one each can shut a new one out while some connection only waits."""
         mine = self._by_address.get(address, set())
         if len(mine) >= self.per_address:
             return False
@@ -142,22 +162,48 @@ class GuardedH11(H11Protocol):
             return False
         if len(self.connections) <= self.max_connections:
             return True
-        most = max(self._by_address.values(), key=len, default=set())
-        idle = [c for c in most if c._waiting()]
-        if not idle or len(most) <= len(mine) + 1:
+        victim = None
+        if len(self._by_address) <= SAMPLE:  # few holders: the one holding the most yields
+            most = max(self._by_address.values(), key=len, default=set())
+            if len(most) > len(mine) + 1:
+                victim = next((c for c in most if c._waiting()), None)
+        if victim is None:
+            others = (c for c in self.connections if isinstance(c, GuardedH11) and c is not self)
+            sample = itertools.islice((c for c in others if c._address is not None), SAMPLE)
+            victim = next((c for c in sample if c._waiting()), None)
+        if victim is None:
             return False
-        idle[0]._forget()  # counted out now: its transport closes on the next turn
-        idle[0].transport.close()
+        victim._forget()  # counted out now: its transport closes on the next turn
+        victim.transport.close()
         return True
 
     def _waiting(self) -> bool:
-        """Whether this connection is only waiting on its client: no head yet, or a head
-        whose body has not begun (a POST head alone held a connection for the 30 s of
-        ``BodyLimit``, out of reach of eviction: attacker pass D)."""
+        """Whether this connection is only waiting on its client: no whole head (before
+        its first request or between two; attacker pass E held idle keep-alive
+        connections with a partial next head), or a body its client has sent nothing of
+        for ``QUIET_SECONDS`` (a POST head alone, or with one byte of its body, held a
+        connection for the 30 s of ``BodyLimit``: attacker passes D and E). A request
+        whose head and body are in is being answered: never."""
         theirs = self.conn.their_state
-        return (theirs is h11.IDLE and self.cycle is None) or (
-            theirs is h11.SEND_BODY and self._chunks == 0
-        )
+        if theirs is h11.IDLE:
+            return True
+        quiet = time.monotonic() - self._heard >= QUIET_SECONDS
+        return theirs is h11.SEND_BODY and quiet
+
+    def data_received(self, data: bytes) -> None:
+        """Note when the client was last heard (``_waiting``), and end a connection that
+        sent more than ``MAX_AHEAD`` bytes of requests ahead of their answers."""
+        self._heard = time.monotonic()
+        super().data_received(data)
+        if (
+            self.conn.their_state is h11.DONE
+            and len(self.conn.trailing_data[0]) > MAX_AHEAD
+            and not self.transport.is_closing()
+        ):
+            self._refusal = (
+                f"more than {MAX_AHEAD // 1024} KiB of requests sent ahead of their answers"
+            )
+            self.send_400_response(self._refusal)
 
     def _forget(self) -> None:
         self.connections.discard(self)

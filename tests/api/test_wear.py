@@ -22,11 +22,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from moorage.api.connections import HEADER_SECONDS, PER_ADDRESS
+from moorage.api.connections import HEADER_SECONDS, MAX_AHEAD, PER_ADDRESS
 from moorage.api.limits import (
     BODY_BUDGET,
     BODY_SECONDS,
     MAX_HEADERS,
+    MAX_PATH_BYTES,
+    MAX_PATH_SEGMENTS,
     MAX_QUERY_PARAMS,
     SMALL_BODY,
 )
@@ -251,6 +253,76 @@ def test_a_query_string_over_its_bounds_is_refused_unparsed(
         assert _status_and_error(raw)[1]["code"] == "uri_too_long"
 
 
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/" + "a" * (MAX_PATH_BYTES - 1), 0),
+        ("/" + "a" * MAX_PATH_BYTES, 414),
+        ("/" + "a/" * 30000, 414),
+        ("/api/docs/assets/" + "a/" * (MAX_PATH_SEGMENTS - 4), 0),
+        ("/api/docs/assets/" + "a/" * MAX_PATH_SEGMENTS, 414),
+    ],
+    ids=["at-the-bound", "one-over", "60-kb-ui-path", "segments-at-the-bound", "segments-over"],
+)
+def test_a_path_over_its_bounds_is_refused_unresolved(lone: Lone, path: str, status: int) -> None:
+    """A path is resolved one segment at a time (the UI's files, Swagger's assets): a
+    60 KB one cost 0.3 s of the server, and 60 of them at once starved every other
+    request for 15 s (attacker pass E)."""
+    sock = _connect(lone)
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    raw = _answer(sock)
+    sock.close()
+    if status == 0:  # within the bounds: routed as any path (the UI's page, a 404)
+        assert raw.startswith((b"HTTP/1.1 200", b"HTTP/1.1 404")), raw[:200]
+    else:
+        assert raw.startswith(b"HTTP/1.1 414"), raw[:200]
+        assert _status_and_error(raw)[1]["code"] == "uri_too_long"
+
+
+def test_a_body_framed_two_ways_is_refused(lone: Lone) -> None:
+    """Both ``Transfer-Encoding`` and ``Content-Length``: h11 reads the first, a proxy in
+    front may read the other and see a request smuggled after it."""
+    sock = _connect(lone)
+    sock.sendall(
+        b"POST /api/session HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n2\r\n{}\r\n0\r\n\r\n"
+    )
+    status, error = _status_and_error(_answer(sock))
+    sock.close()
+    assert (status, error["code"]) == (400, "bad_request")
+
+
+def test_requests_sent_far_ahead_of_their_answers_end_the_connection(lone: Lone) -> None:
+    """One client writing pipelined requests without pause grew the server by a
+    gigabyte in 20 s (uvicorn reads again at each answer, h11 keeps it all): past
+    ``MAX_AHEAD`` bytes ahead, a 400 and the connection closes; the server's size
+    stays put, and a few requests ahead are answered, each in order."""
+    one = b"GET /api/healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    sock = _connect(lone)
+    sock.sendall(one * 3)
+    answers = b""
+    while answers.count(b"HTTP/1.1 200") < 3:
+        answers += sock.recv(65536)
+    sock.close()
+    before = _rss_mib(lone.pid)
+    for _ in range(3):
+        sock = _connect(lone)
+        sock.settimeout(10)
+        sent = 0
+        try:
+            while sent < 64 * MAX_AHEAD:  # the server closes long before
+                sock.sendall(one * 1000)
+                sent += len(one) * 1000
+        except OSError:
+            pass
+        raw = _answer(sock)
+        sock.close()
+        assert b'"code":"bad_request"' in raw.replace(b" ", b""), raw[-300:]
+        assert b"ahead of their answers" in raw
+    assert _rss_mib(lone.pid) < before + 64
+    _healthy(lone)
+
+
 def _nested(depth: int, array: bool = False) -> object:
     value: object = 1
     for _ in range(depth):
@@ -294,8 +366,12 @@ def test_a_body_at_the_depth_bound_is_read(lone: Lone) -> None:
 )
 def test_a_name_the_file_system_refuses_is_not_a_500(lone: Lone, path: str) -> None:
     r = httpx.get(f"{lone.url}{path}", timeout=30)
-    assert r.status_code in (200, 404), r.text[:200]
-    assert r.status_code == 200 or r.json()["error"]["code"] in ("not_found", "ui_not_built")
+    assert r.status_code in (200, 404, 414), r.text[:200]
+    assert r.status_code == 200 or r.json()["error"]["code"] in (
+        "not_found",
+        "ui_not_built",
+        "uri_too_long",
+    )
 
 
 @pytest.mark.parametrize(
