@@ -45,8 +45,10 @@ reported: Chromium may run the new page in another renderer process, whose event
 ordered with the old one's, so the old page's error can arrive after ``goto`` returned (CI
 on 58d4464: the root layout's chunk, reported after ``ui.go`` had returned)."""
 # An assertion waits as long as an action does (`set_default_timeout` below): on two cores
-# under four workers a write the page waits for can take longer than Playwright's 5 s.
-expect.set_options(timeout=20_000)
+# under four workers a write the page waits for can take longer than Playwright's 5 s, and
+# on a host whose CPU is shared (8% stolen, session 13) a create's redirect took over 20 s.
+UI_WAIT_MS = 40_000
+expect.set_options(timeout=UI_WAIT_MS)
 
 
 @pytest.fixture(scope="session")
@@ -71,7 +73,7 @@ class Ui:
         page.on("pageerror", self._page_error)
         # The UI's handleError (web/src/hooks.client.ts): why a page showed its error page.
         page.on("console", self._console)
-        page.set_default_timeout(20_000)
+        page.set_default_timeout(UI_WAIT_MS)
 
     def _page_error(self, error: Exception) -> None:
         self._note(str(error))
