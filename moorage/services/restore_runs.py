@@ -81,6 +81,12 @@ def get(s: Session, workload_id: str, restore_id: str) -> Restore:
     return row
 
 
+def find(s: Session, restore_id: str) -> Restore | None:
+    """The restore row, or None when it is gone: a workload delete takes its restores'
+    rows with it, also one accepted and still waiting for the workload's lock."""
+    return s.get(Restore, restore_id)
+
+
 def load(s: Session, restore_id: str) -> Restore:
     """The restore row, which must exist (an accepted restore's own)."""
     row = s.get(Restore, restore_id)

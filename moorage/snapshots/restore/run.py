@@ -118,12 +118,22 @@ class RestoreEngine:
         ).start()
 
     def run(self, restore_id: str) -> None:
-        """Carry out an accepted restore to its end, then pack the replaced data."""
+        """Carry out an accepted restore to its end, then pack the replaced data. A restore
+        whose row is gone (its workload deleted while it waited for the lock, the delete
+        taking the row with it) ends there: there is nothing left to restore into."""
         with self.db.session() as s:
-            workload_id = restore_runs.load(s, restore_id).workload_id
+            row = restore_runs.find(s, restore_id)
+            workload_id = row.workload_id if row is not None else None
+        if workload_id is None:
+            self._gone(restore_id)
+            return
         packing = None
         try:
             with self.tools.locks.hold(workload_id, timeout=recovery.LOCK_WAIT_SECONDS):
+                with self.db.session() as s:
+                    if restore_runs.find(s, restore_id) is None:
+                        self._gone(restore_id)
+                        return
                 try:
                     packing = self._run_locked(restore_id)
                 except Exception:
@@ -140,6 +150,10 @@ class RestoreEngine:
         if packing is not None:
             # The restore is done; packing the replaced data does not hold anything up.
             pack.pack_logged(self.tools, packing)
+
+    @staticmethod
+    def _gone(restore_id: str) -> None:
+        log.info("restore %s: its workload was deleted before it ran; nothing to do", restore_id)
 
     def _run_locked(self, restore_id: str) -> Record | None:
         fault = self.tools.fault

@@ -4,13 +4,15 @@ deployed or is stopped; never a config edited since the last deploy."""
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import replace
 
 import pytest
 
 from moorage.runtime.engine import LABEL_DEPLOYMENT
 from moorage.services import workloads
-from moorage.store.tables import Workload
+from moorage.store.tables import Restore, Workload
 from tests.fakes.world import IMAGE_V2, World
 from tests.unit.snapshots.restore.conftest import Site, fill, read_tree
 
@@ -113,3 +115,36 @@ def test_a_stopped_workload_stays_stopped(site: Site) -> None:
     assert [name for name, _ in world.engine.calls] == []  # not even a stop: nothing ran
     assert [c.state for c in world.engine.containers({})] == ["exited"]
     assert [d.id for d in world.deployments(site.id)] == [d.id for d in before]
+
+
+@pytest.mark.parametrize("when", ["before_it_started", "while_it_waited_for_the_lock"])
+def test_a_restore_whose_workload_was_deleted_before_it_ran_ends_quietly(
+    site: Site, caplog: pytest.LogCaptureFixture, when: str
+) -> None:
+    """An accepted restore waits for the workload's lock; a delete that held it first
+    took the restore's row with the workload (full run 40: ``AssertionError`` in
+    ``restore_runs.load``, logged as a crash). Nothing is left to restore: the run ends,
+    touching nothing, with no traceback."""
+    world = site.world
+    restorer = world.restorer()
+    restore_id = world.request_restore(restorer, site.id, site.snapshot)
+
+    def delete_the_row() -> None:
+        with world.db.session() as s:
+            s.delete(s.get(Restore, restore_id))
+
+    world.engine.calls.clear()
+    if when == "before_it_started":
+        delete_the_row()
+        restorer.run(restore_id)
+    else:
+        with restorer.tools.locks.hold(site.id, timeout=5):
+            waiting = threading.Thread(target=restorer.run, args=(restore_id,))
+            waiting.start()
+            time.sleep(0.5)  # it read the row and waits for the lock the delete holds
+            delete_the_row()
+        waiting.join(30)
+        assert not waiting.is_alive()
+    assert world.engine.calls == []
+    assert site.trees() == site.new
+    assert "crashed" not in caplog.text and "Traceback" not in caplog.text
