@@ -67,12 +67,12 @@ def check_reader(session: Session, actor: Actor, snapshot: Snapshot) -> None:
     if actor.can("admin"):
         return
     found = powers.guarded(session, get_workload(session, snapshot.workload_id))
-    for volume in snapshot.manifest.get("volumes", []):
-        if volume.get("scope") == "absolute":
-            power = HostPower(
-                "absolute_volume", str(volume.get("name")), f"host path {volume.get('source')!r}"
-            )
-            found += [] if any(p.where == power.where for p in found) else [power]
+    named = {p.where for p in found}  # an absolute volume the workload still has is named
+    found += [
+        HostPower("absolute_volume", str(v.get("name")), f"host path {v.get('source')!r}")
+        for v in snapshot.manifest.get("volumes", [])
+        if v.get("scope") == "absolute" and str(v.get("name")) not in named
+    ]
     if found:
         raise powers.needs_admin(found, "download a snapshot of a workload")
 
