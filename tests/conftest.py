@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -145,6 +146,24 @@ def admin_api(url: str, env: dict[str, str]) -> Api:
         check=True,
     ).stdout
     return Api(url, out.splitlines()[-1])
+
+
+def wait_faulted(proc: subprocess.Popen[str], data_dir: Path, timeout: float = 240) -> None:
+    """Wait for a server started with ``MOORAGE_FAULTPOINT`` to kill itself there (-9).
+    Generous: on a loaded 2-core machine the work before the point can take minutes. On
+    timeout the failure carries the server's log with every thread's stack (SIGUSR1,
+    ``cli/serve``), so a run that never reached its point says where it waited."""
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGUSR1)
+        time.sleep(2)
+        logs = sorted(Path(data_dir).parent.glob("server-*.log"))
+        text = "\n".join(p.read_text(errors="replace")[-20000:] for p in logs)
+        raise AssertionError(
+            f"the server did not reach its fault point in {timeout} s; its log:\n{text}"
+        ) from None
+    assert proc.returncode == -9, f"the server exited {proc.returncode}, not at its fault point"
 
 
 def stop_server(proc: subprocess.Popen[str]) -> None:

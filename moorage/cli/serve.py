@@ -7,7 +7,9 @@ from __future__ import annotations
 def serve() -> None:
     """Serve Moorage on MOORAGE_BIND (default 127.0.0.1:8700)."""
     # Imported here so that HTTP commands of the CLI start fast.
+    import faulthandler
     import logging
+    import signal
 
     import uvicorn
 
@@ -18,6 +20,9 @@ def serve() -> None:
     from moorage.settings import Settings
     from moorage.text import escape_log_records
 
+    # ``kill -USR1 <pid>`` writes every thread's stack to stderr (a stuck capture or deploy
+    # says where it waits; the tests send it before giving up on a server).
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     settings = Settings.from_env()
     _check_free(settings.bind_host, settings.bind_port)
     server, first = serve_parts(settings)

@@ -32,6 +32,7 @@ from tests.conftest import (
     start_server,
     stop_server,
     unique,
+    wait_faulted,
 )
 from tests.integration.helpers import (
     containers,
@@ -440,8 +441,7 @@ def crash_case(
         live_trees = site.trees()
         r = site.restore(snap["id"])
         assert r.status_code == 202, r.text
-        proc.wait(90)
-        assert proc.returncode == -9, f"{fault} did not kill the server"
+        wait_faulted(proc, data)
     finally:
         stop_server(proc)
     if recovery_fault is not None:

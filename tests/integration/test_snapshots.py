@@ -25,6 +25,7 @@ from tests.conftest import (
     start_server,
     stop_server,
     unique,
+    wait_faulted,
 )
 from tests.integration.helpers import containers, deploy, wait_until
 
@@ -323,8 +324,7 @@ def test_killed_mid_capture_restarts_clean_and_running(tmp_path: Path) -> None:
         r = api.post(f"/api/workloads/{wid}/snapshots", json={"mode": "pause"})
         assert r.status_code == 202
         sid = r.json()["id"]
-        proc.wait(60)
-        assert proc.returncode == -9
+        wait_faulted(proc, data)
         assert state_of(wid)[0][1] == "paused"  # frozen when the process died
     finally:
         stop_server(proc)
