@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from moorage import __version__
 from moorage.api import errors
+from moorage.api.cache import vouching
 from moorage.api.deps import AppState
 from moorage.api.docs import install_docs
 from moorage.api.limits import BodyLimit, JsonErrors, PlainUrl, RequestHead
@@ -122,7 +123,13 @@ def create_app(server: Server) -> FastAPI:
         recovery_points=server.recovery_points,
         rollbacks=server.rollbacks,
     )
-    app.add_middleware(BodyLimit, max_bytes=server.settings.max_body_bytes, streamed=IMPORT_PATH)
+    state = app.state.moorage
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=server.settings.max_body_bytes,
+        streamed=IMPORT_PATH,
+        vouch=vouching(state.credentials, state.hook_tokens),
+    )
     app.add_middleware(PlainUrl)
     app.add_middleware(RequestHead)
     app.add_middleware(JsonErrors)  # added last: it runs first, around everything

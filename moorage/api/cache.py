@@ -7,20 +7,32 @@ token or session row changed (a revoked token, a new role, a logout or a passwor
 change applies at once) and for at most ``LAST_USED_EVERY``, after which the store
 is asked again and records the token's use. Only credentials the store knew are kept,
 by their digest. A cached read thus needs no worker thread and no database at all.
+
+``HookTokens``: which webhook tokens exist, by their digest, for one generation of the
+trigger rows; ``vouch`` asks it (and ``CredentialCache``) whether a large body comes
+from someone the server knows (``api/limits.BodyLimit``).
 """
 
 from __future__ import annotations
 
+import re
 import time
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from fastapi.concurrency import run_in_threadpool
+from starlette.requests import HTTPConnection
 
+from moorage.errors import MoorageError
 from moorage.security import secrets as sec
 from moorage.security.roles import Actor
-from moorage.services import users
+from moorage.services import triggers, users
 from moorage.store.db import Database
+
+HOOK_PATH = re.compile(r"/hooks/([^/]+)")
+SESSION_COOKIE = "moorage_session"
 
 
 @dataclass(frozen=True)
@@ -93,3 +105,54 @@ class CredentialCache:
 
 def _seconds_until(at: datetime) -> float:
     return (at - datetime.now(UTC)).total_seconds()
+
+
+class HookTokens:
+    """Whether a webhook token exists, without a database read while no trigger row
+    changed: the digests of every token, loaded again after a commit that touched the
+    ``triggers`` table (``Database.generations["hooks"]``)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._generation = -1
+        self._digests: frozenset[str] = frozenset()
+
+    async def known(self, token: str) -> bool:
+        if self._generation != self.db.generations["hooks"]:
+            await run_in_threadpool(self._load)
+        return sec.digest(token) in self._digests
+
+    def _load(self) -> None:
+        generation = self.db.generations["hooks"]  # before the read
+        with self.db.session() as session:
+            tokens = triggers.hook_tokens(session)
+        self._digests = frozenset(sec.digest(t) for t in tokens)
+        self._generation = generation
+
+
+def vouching(
+    credentials: CredentialCache, hooks: HookTokens
+) -> Callable[[MutableMapping[str, Any]], Awaitable[bool]]:
+    """``BodyLimit``'s ``vouch``: True when a request (its ASGI scope) comes from someone
+    the server knows: a POST to a webhook that exists, or a bearer token or session
+    cookie it accepts (no CSRF check here; the route makes it). Raises nothing."""
+
+    async def vouch(scope: MutableMapping[str, Any]) -> bool:
+        hook = HOOK_PATH.fullmatch(scope["path"])
+        if scope["method"] == "POST" and hook is not None:
+            return await hooks.known(hook[1])
+        connection = HTTPConnection(scope)
+        scheme, _, token = connection.headers.get("authorization", "").partition(" ")
+        cookie = connection.cookies.get(SESSION_COOKIE)
+        try:
+            if scheme.lower() == "bearer" and token.strip():
+                await credentials.token(token.strip())
+                return True
+            if not scheme and cookie:
+                await credentials.cookie(cookie)
+                return True
+        except MoorageError:
+            return False
+        return False
+
+    return vouch

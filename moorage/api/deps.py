@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from moorage.api.cache import CredentialCache
+from moorage.api.cache import SESSION_COOKIE, CredentialCache, HookTokens
 from moorage.deployer.facade import Deployer
 from moorage.deployer.trigger_runner import TriggerRunner
 from moorage.errors import Forbidden, Unauthenticated
@@ -35,7 +35,6 @@ from moorage.snapshots.recovery_points import RecoveryPoints
 from moorage.snapshots.restore import RestoreEngine
 from moorage.store.db import Database
 
-SESSION_COOKIE = "moorage_session"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -63,10 +62,13 @@ class AppState:
     list_cache: WorkloadListing = field(init=False)
     """``GET /api/workloads`` as sent, per filter, rebuilt once per store generation."""
     credentials: CredentialCache = field(init=False)
+    hook_tokens: HookTokens = field(init=False)
+    """Which webhook tokens exist (a large body to one is read: ``api/limits``)."""
 
     def __post_init__(self) -> None:
         self.list_cache = WorkloadListing(self.db)
         self.credentials = CredentialCache(self.db)
+        self.hook_tokens = HookTokens(self.db)
 
 
 async def app_state(request: Request) -> AppState:  # async: no worker thread for a lookup

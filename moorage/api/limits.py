@@ -14,7 +14,7 @@ import asyncio
 import json
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -45,18 +45,32 @@ SMALL_BODY = 16 * 1024
 """The first bytes of each body, which count against no budget (bounded by the
 connections themselves, ``connections.py``)."""
 BODY_BUDGET = 64 * 1024 * 1024
-"""Bytes of bodies held at once by requests in progress, all of them; past it a request
-gets 503 ``busy`` (1,500 connections each sending 1 MiB and going quiet held 1.8 GB)."""
+"""Bytes of bodies held at once by requests in progress, of each pool (anonymous, and
+vouched for); past it a request gets 503 ``busy`` (1,500 connections each sending 1 MiB
+and going quiet held 1.8 GB)."""
+
+Vouch = Callable[[Scope], Awaitable[bool]]
+
+
+@dataclass
+class _Pool:
+    """Bytes that bodies of one pool hold now, all of them and per address key; only
+    the event loop changes them."""
+
+    held: int = 0
+    by_address: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
 class _Hold:
-    """What one request's body holds: its client's address key, its bytes so far, and
-    those counted against the budgets (past ``SMALL_BODY``)."""
+    """What one request's body holds: its client's address key, its bytes so far, those
+    counted against the budgets (past ``SMALL_BODY``), and its pool (None until its body
+    first passes ``SMALL_BODY`` and ``vouch`` is asked)."""
 
     address: str
     size: int = 0
     counted: int = 0
+    pool: _Pool | None = None
 
 
 class BodyLimit:
@@ -68,7 +82,11 @@ class BodyLimit:
     eighth of it per client address (``security.logins.address_key``); the first
     ``SMALL_BODY`` bytes of each body count against neither, so small requests (a login,
     a token) go on while large bodies fill the budget (attacker pass C: 64 connections
-    of 1 MiB from one address once turned every POST away).
+    of 1 MiB from one address once turned every POST away). When a body first passes
+    ``SMALL_BODY``, ``vouch`` is asked once whether the server knows its sender (a
+    webhook that exists, a token or session it accepts: ``api/cache.vouching``); such
+    bodies count against a second budget of the same size, so anonymous bodies that
+    fill theirs turn away no webhook delivery or logged-in upload (attacker pass E, M2).
     """
 
     def __init__(
@@ -79,6 +97,7 @@ class BodyLimit:
         streamed: re.Pattern[str] | None = None,
         budget: int = BODY_BUDGET,
         seconds: float = BODY_SECONDS,
+        vouch: Vouch | None = None,
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
@@ -86,10 +105,11 @@ class BodyLimit:
         self.budget = budget
         self.share = budget // 8
         self.seconds = seconds
-        self.held = 0
+        self.vouch = vouch
+        self.anonymous = _Pool()
         """Bytes (past each body's first ``SMALL_BODY``) that requests in progress hold
-        now; only the event loop changes it, and ``by_address``."""
-        self.by_address: dict[str, int] = {}
+        now, of senders ``vouch`` does not know; ``vouched``, of those it does."""
+        self.vouched = _Pool()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or (
@@ -113,7 +133,7 @@ class BodyLimit:
         try:
             try:
                 async with asyncio.timeout(self.seconds):
-                    body, refusal = await self._read(receive, hold)
+                    body, refusal = await self._read(scope, receive, hold)
             except TimeoutError:
                 await send_error(
                     send,
@@ -141,9 +161,9 @@ class BodyLimit:
         finally:
             self._release(hold)
 
-    async def _read(self, receive: Receive, hold: _Hold) -> tuple[bytes, str | None]:
+    async def _read(self, scope: Scope, receive: Receive, hold: _Hold) -> tuple[bytes, str | None]:
         """(body, why it was refused: ``disconnect``, ``too_large``, ``busy``, or None);
-        ``hold`` counts what it holds against the budgets as it reads."""
+        ``hold`` counts what it holds against its pool's budgets as it reads."""
         chunks: list[bytes] = []
         more = True
         while more:
@@ -154,24 +174,34 @@ class BodyLimit:
             if hold.size + len(chunk) > self.max_bytes:
                 return b"", "too_large"
             counted = max(0, hold.size + len(chunk) - SMALL_BODY) - hold.counted
-            mine = self.by_address.get(hold.address, 0)
-            if counted and (self.held + counted > self.budget or mine + counted > self.share):
-                return b"", "busy"
+            if counted:
+                pool = hold.pool or await self._pool_of(scope, hold)
+                mine = pool.by_address.get(hold.address, 0)
+                if pool.held + counted > self.budget or mine + counted > self.share:
+                    return b"", "busy"
+                hold.counted += counted
+                pool.held += counted
+                pool.by_address[hold.address] = mine + counted
             hold.size += len(chunk)
-            hold.counted += counted
-            self.held += counted
-            self.by_address[hold.address] = mine + counted
             chunks.append(chunk)
             more = message.get("more_body", False)
         return b"".join(chunks), None
 
+    async def _pool_of(self, scope: Scope, hold: _Hold) -> _Pool:
+        known = self.vouch is not None and await self.vouch(scope)
+        hold.pool = self.vouched if known else self.anonymous
+        return hold.pool
+
     def _release(self, hold: _Hold) -> None:
-        self.held -= hold.counted
-        left = self.by_address.get(hold.address, 0) - hold.counted
+        pool = hold.pool
+        if pool is None:
+            return
+        pool.held -= hold.counted
+        left = pool.by_address.get(hold.address, 0) - hold.counted
         if left > 0:
-            self.by_address[hold.address] = left
+            pool.by_address[hold.address] = left
         else:
-            self.by_address.pop(hold.address, None)
+            pool.by_address.pop(hold.address, None)
 
     async def _forward(self, scope: Scope, receive: Receive, send: Send, body: bytes) -> None:
         sent = False

@@ -29,6 +29,11 @@ def new_hook_token() -> str:
     return secrets.token_urlsafe(32)
 
 
+def hook_tokens(session: Session) -> list[str]:
+    """The token of every trigger that has one (webhooks): ``/hooks/{token}`` URLs."""
+    return list(session.scalars(select(Trigger.token).where(Trigger.token.is_not(None))))
+
+
 def get(session: Session, trigger_id: str) -> Trigger:
     trigger = session.get(Trigger, trigger_id)
     if trigger is None:

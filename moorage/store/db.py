@@ -30,6 +30,7 @@ WATCHED = {
     "users": "credentials",
     "api_tokens": "credentials",
     "sessions": "credentials",  # web sessions
+    "triggers": "hooks",  # which webhook tokens exist (api/cache.HookTokens)
 }
 TOUCHED = "moorage.touched"
 

@@ -553,3 +553,48 @@ def test_small_requests_pass_while_an_address_holds_its_share_of_bodies(lone: Lo
         for sock in socks:
             sock.close()
     assert refused >= 3
+
+
+def test_a_webhook_or_a_known_credential_is_served_while_anonymous_bodies_fill_the_budget(
+    lone: Lone,
+) -> None:
+    """Anonymous bodies held at once fill their budget (attacker pass E, M2: a GitHub
+    delivery over ``SMALL_BODY`` then got 503 ``busy``). A body past ``SMALL_BODY`` sent
+    to a webhook that exists, or with a token or session the server knows, counts against
+    a budget of its own: it is read. One with an unknown hook, a made-up token or none
+    still meets the anonymous budget."""
+    auth = {"Authorization": f"Bearer {lone.token}"}
+    hook = httpx.post(
+        f"{lone.url}/api/triggers",
+        json={"kind": "webhook", "name": unique("big"), "config": {}},
+        headers=auth,
+        timeout=30,
+    ).json()
+    sources = [f"127.0.1.{10 + i}" for i in range(10)]
+    socks, busy = _offer_bodies(lone, "/no/such/path", 90, sources)
+    big = {"padding": "x" * (BODY // 2)}  # more than the budget's slack
+    try:
+        assert busy > 0, "the anonymous budget should be full"
+        vouched = [
+            httpx.post(f"{lone.url}/hooks/{hook['token']}", json=big, timeout=30),
+            httpx.post(f"{lone.url}/api/projects", json=big, headers=auth, timeout=30),
+        ]
+        anonymous = [
+            httpx.post(f"{lone.url}/hooks/{'a' * 43}", json=big, timeout=30),
+            httpx.post(
+                f"{lone.url}/api/projects",
+                json=big,
+                headers={"Authorization": "Bearer made-up"},
+                timeout=30,
+            ),
+            httpx.post(f"{lone.url}/api/projects", json=big, timeout=30),
+        ]
+    finally:
+        for sock in socks:
+            sock.close()
+    for r in vouched:  # read, and answered for what they hold
+        assert r.status_code != 503, r.text
+    assert vouched[0].status_code == 202, vouched[0].text
+    assert vouched[1].status_code == 422, vouched[1].text
+    for r in anonymous:
+        assert (r.status_code, r.json()["error"]["code"]) == (503, "busy"), r.text

@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from moorage.api.deps import SESSION_COOKIE, DbSession, State, Viewer
+from moorage.api.cache import SESSION_COOKIE
+from moorage.api.deps import DbSession, State, Viewer
 from moorage.api.errors import responses
 from moorage.api.schemas import LoginIn, SessionOut, UserOut
 from moorage.errors import Busy

@@ -1,5 +1,7 @@
 """The credential cache: credentials that follow every change of users, tokens and
-sessions at once (the renderings are tests/unit/store/test_renderings.py's)."""
+sessions at once; the webhook tokens, and ``vouching`` over both (which large bodies
+count against the budget of senders the server knows, ``api/limits.BodyLimit``). The
+renderings are tests/unit/store/test_renderings.py's."""
 
 from __future__ import annotations
 
@@ -11,11 +13,12 @@ from typing import Any, TypeVar
 import pytest
 from sqlalchemy import event
 
-from moorage.api.cache import CredentialCache
+from moorage.api.cache import CredentialCache, HookTokens, vouching
 from moorage.errors import Unauthenticated
 from moorage.security.roles import SYSTEM
 from moorage.services import users
 from moorage.store.db import Database
+from moorage.store.tables import Trigger
 
 T = TypeVar("T")
 
@@ -69,3 +72,59 @@ def test_a_session_cookie_follows_logout_and_expiry(db: Database) -> None:
         users.logout(s, actor, cookie)
     with pytest.raises(Unauthenticated):
         run(cache.cookie(cookie))
+
+
+def _scope(method: str, path: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    raw = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    return {"type": "http", "method": method, "path": path, "headers": raw}
+
+
+def test_a_webhook_token_is_known_from_its_commit_to_its_removal(db: Database) -> None:
+    hooks = HookTokens(db)
+    assert not run(hooks.known("tok-" + "a" * 40))
+    with db.session() as s:
+        s.add(Trigger(id="tr_1", kind="webhook", name="one", config={}, token="tok-" + "a" * 40))
+        s.add(Trigger(id="tr_2", kind="schedule", name="two", config={}))  # no token
+    assert run(hooks.known("tok-" + "a" * 40))  # the commit is seen at once
+    seen = statements(db)
+    assert run(hooks.known("tok-" + "a" * 40)) and not run(hooks.known("tok-b"))
+    assert seen == [], "a known generation is answered without the store"
+    with db.session() as s:
+        s.delete(s.get(Trigger, "tr_1"))
+    assert not run(hooks.known("tok-" + "a" * 40))
+
+
+def test_vouching_knows_a_webhook_a_token_or_a_session_and_nothing_else(db: Database) -> None:
+    with db.session() as s:
+        users.create(s, SYSTEM, username="cy", role="viewer", password="long-password")
+    with db.session() as s:
+        user = users.get_by_name(s, "cy")
+        token, _row = users.create_token(s, SYSTEM, user)
+        cookie, _csrf, _user = users.login(s, "cy", "long-password")
+        s.add(Trigger(id="tr_3", kind="webhook", name="three", config={}, token="hook-tok"))
+    vouch = vouching(CredentialCache(db), HookTokens(db))
+    known = [
+        _scope("POST", "/hooks/hook-tok"),
+        _scope("POST", "/api/projects", {"Authorization": f"Bearer {token}"}),
+        _scope("PUT", "/api/x", {"authorization": f"bearer  {token} "}),
+        _scope("POST", "/api/projects", {"Cookie": f"moorage_session={cookie}"}),
+    ]
+    unknown = [
+        _scope("POST", "/hooks/other-tok"),
+        _scope("POST", "/hooks/hook-tok/more"),
+        _scope("PUT", "/hooks/hook-tok"),  # not a delivery: its credentials decide
+        _scope("POST", "/hooks/other-tok", {"Authorization": f"Bearer {token}"}),
+        _scope("POST", "/api/projects", {"Authorization": "Bearer mrg_made-up"}),
+        _scope("POST", "/api/projects", {"Authorization": f"Basic {token}"}),
+        _scope("POST", "/api/projects", {"Authorization": "Bearer "}),
+        _scope("POST", "/api/projects", {"Cookie": "moorage_session=made-up"}),
+        _scope("POST", "/api/projects", {"Cookie": "moorage_session=; x=1"}),
+        _scope(  # a made-up scheme does not fall back to a good cookie
+            "POST",
+            "/api/projects",
+            {"Authorization": "Digest x", "Cookie": f"moorage_session={cookie}"},
+        ),
+        _scope("POST", "/api/projects"),
+    ]
+    assert [run(vouch(s)) for s in known] == [True] * len(known)
+    assert [run(vouch(s)) for s in unknown] == [False] * len(unknown)

@@ -1,0 +1,80 @@
+"""``BodyLimit``'s two pools: ``vouch`` is asked once per body, only past ``SMALL_BODY``,
+and a vouched body counts against its own budget (``api/limits.py``)."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from typing import Any
+
+from moorage.api.limits import SMALL_BODY, BodyLimit
+
+
+def _call(limit: BodyLimit, chunks: list[bytes]) -> int:
+    """The status ``limit`` answers for a POST whose body arrives as ``chunks``."""
+    sent: list[dict[str, Any]] = []
+    messages = [
+        {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
+        for i, c in enumerate(chunks)
+    ]
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/x",
+        "headers": [],
+        "client": ("10.1.1.1", 1),
+    }
+
+    async def go() -> None:
+        await limit(scope, receive, send)
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, go()).result()
+    return int(next(m["status"] for m in sent if m["type"] == "http.response.start"))
+
+
+async def _ok(scope: Any, receive: Any, send: Any) -> None:
+    while (await receive()).get("more_body"):
+        pass
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b""})
+
+
+def test_vouch_is_asked_once_per_large_body_and_never_for_a_small_one() -> None:
+    asked: list[str] = []
+
+    async def vouch(scope: Any) -> bool:
+        asked.append(scope["path"])
+        return True
+
+    limit = BodyLimit(_ok, max_bytes=2**20, vouch=vouch)
+    assert _call(limit, [b"x" * SMALL_BODY]) == 200
+    assert asked == []
+    assert _call(limit, [b"x" * SMALL_BODY, b"y" * 10, b"z" * 5000, b"w"]) == 200
+    assert asked == ["/x"]
+    assert limit.vouched.held == limit.anonymous.held == 0  # released after the answer
+    assert limit.vouched.by_address == limit.anonymous.by_address == {}
+
+
+def test_a_vouched_body_meets_its_own_budget_not_the_anonymous_one() -> None:
+    known = True
+
+    async def vouch(_scope: Any) -> bool:
+        return known
+
+    limit = BodyLimit(_ok, max_bytes=2**20, budget=8 * 2**20, vouch=vouch)
+    limit.anonymous.held = limit.budget  # anonymous bodies hold all of theirs
+    assert _call(limit, [b"x" * (SMALL_BODY + 1000)]) == 200
+    known = False
+    assert _call(limit, [b"x" * (SMALL_BODY + 1000)]) == 503
+    limit.anonymous.held, limit.vouched.held = 0, limit.budget  # and the other way round
+    assert _call(limit, [b"x" * (SMALL_BODY + 1000)]) == 200
+    known = True
+    assert _call(limit, [b"x" * (SMALL_BODY + 1000)]) == 503
