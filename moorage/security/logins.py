@@ -8,7 +8,11 @@ in before the first one fails. Unknown accounts back off exactly like known ones
 
 ``PasswordGate`` lets a few password checks run at once (``secrets.HASH_SLOTS``);
 the rest wait on the event loop, not in a worker thread, for a short while and
-then get 503. Both live in memory, per process, bounded in size.
+then get 503. A login from an address a login succeeded from within ``TRUST_SECONDS``
+(``LoginGuard.known``) waits in a queue of its own, served first: a flood of logins
+from many addresses slowed a returning admin's to 2-5.5 s and turned one in ten away
+(attacker pass E, M3); now it waits for one password check at most. All of it lives
+in memory, per process, bounded in size.
 
 A guesser can hold one account at the longest delay: its owner then waits too,
 while API tokens and ``moorage token create`` keep working.
@@ -20,9 +24,9 @@ import asyncio
 import ipaddress
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 
 from moorage.errors import Busy, TooManyRequests
@@ -36,6 +40,9 @@ FORGET_AFTER_SECONDS = 3600.0
 MAX_KEYS = 50_000
 GATE_WAIT_SECONDS = 5.0
 GATE_MAX_WAITING = 32
+"""Logins waiting for a password check, in each of the gate's two queues."""
+TRUST_SECONDS = 30 * 24 * 3600.0
+"""How long an address a login succeeded from is served first by the gate."""
 
 
 @dataclass
@@ -121,8 +128,18 @@ def address_key(address: str) -> str:
 class LoginGuard:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._lock = threading.Lock()
+        self.clock = clock
         self.accounts = Backoff(free=ACCOUNT_FREE_FAILURES, clock=clock)
         self.addresses = Backoff(free=ADDRESS_FREE_FAILURES, clock=clock)
+        self._succeeded: OrderedDict[str, float] = OrderedDict()
+        """Address key -> when a login from it last succeeded (the newest last)."""
+
+    def known(self, address: str) -> bool:
+        """True when a login from ``address`` (its key: an IPv6 client is its /64)
+        succeeded within ``TRUST_SECONDS``."""
+        with self._lock:
+            at = self._succeeded.get(address_key(address))
+            return at is not None and self.clock() - at <= TRUST_SECONDS
 
     def admit(self, username: str, address: str) -> None:
         """Let one attempt in, counted as a failure until ``succeeded``; or raise 429."""
@@ -149,14 +166,23 @@ class LoginGuard:
             self.addresses.forgive(address_key(address))
 
     def succeeded(self, username: str, address: str) -> None:
-        """The account starts over; the address keeps its earlier failures."""
+        """The account starts over; the address keeps its earlier failures, and is
+        ``known`` from now on."""
+        where = address_key(address)
         with self._lock:
             self.accounts.clear(username)
-            self.addresses.forgive(address_key(address))
+            self.addresses.forgive(where)
+            self._succeeded[where] = self.clock()
+            self._succeeded.move_to_end(where)
+            while len(self._succeeded) > MAX_KEYS:
+                self._succeeded.popitem(last=False)
 
 
 class PasswordGate:
-    """At most ``HASH_SLOTS`` password checks at once; waiters wait on the event loop."""
+    """At most ``slots`` password checks at once. The rest wait on the event loop in
+    two queues of at most ``max_waiting`` each, for ``wait`` seconds, then get 503
+    ``busy``; a freed slot goes to the first of the ``known`` queue before the other.
+    Used from the event loop's thread only."""
 
     def __init__(
         self,
@@ -165,24 +191,53 @@ class PasswordGate:
         wait: float = GATE_WAIT_SECONDS,
         max_waiting: int = GATE_MAX_WAITING,
     ) -> None:
-        self._semaphore = asyncio.Semaphore(slots)
         self.wait_seconds = wait
         self.max_waiting = max_waiting
-        self._waiting = 0
+        self._free = slots
+        self._queues: dict[bool, deque[asyncio.Future[None]]] = {True: deque(), False: deque()}
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        if self._waiting >= self.max_waiting:
-            raise Busy("too many logins at once; try again in a moment", retry_after=1)
-        self._waiting += 1
-        try:
-            async with asyncio.timeout(self.wait_seconds):
-                await self._semaphore.acquire()
-        except TimeoutError:
-            raise Busy("too many logins at once; try again in a moment", retry_after=1) from None
-        finally:
-            self._waiting -= 1
+    async def slot(self, *, known: bool = False) -> AsyncIterator[None]:
+        """Hold a slot for the block; ``known``: the login comes from an address a login
+        succeeded from (``LoginGuard.known``). Raises ``Busy``."""
+        await self._acquire(known)
         try:
             yield
         finally:
-            self._semaphore.release()
+            self._release()
+
+    async def _acquire(self, known: bool) -> None:
+        ahead = self._queues[True] if known else (*self._queues[True], *self._queues[False])
+        if self._free > 0 and not ahead:
+            self._free -= 1
+            return
+        queue = self._queues[known]
+        if len(queue) >= self.max_waiting:
+            raise Busy("too many logins at once; try again in a moment", retry_after=1)
+        handed = asyncio.get_running_loop().create_future()
+        queue.append(handed)
+        try:
+            async with asyncio.timeout(self.wait_seconds):
+                await handed
+        except BaseException as exc:  # timed out or cancelled: give back what was handed
+            if handed.done() and not handed.cancelled():
+                self._release()
+            else:  # a release may have passed over it already
+                handed.cancel()
+                with suppress(ValueError):
+                    queue.remove(handed)
+            if isinstance(exc, TimeoutError):
+                raise Busy(
+                    "too many logins at once; try again in a moment", retry_after=1
+                ) from None
+            raise
+
+    def _release(self) -> None:
+        """Hand the slot to the first waiter, known ones first; else it is free."""
+        for queue in (self._queues[True], self._queues[False]):
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)
+                    return
+        self._free += 1

@@ -184,6 +184,40 @@ def test_a_flood_of_failed_logins_keeps_memory_bounded(login_server: LoginServer
     assert reads and statistics.median(reads) < 2.0, reads
 
 
+def test_a_login_flood_from_many_addresses_never_turns_a_returning_address_away(
+    login_server: LoginServer,
+) -> None:
+    """Wrong logins from 60 addresses at once fill the password gate and its queue
+    (attacker pass E, M3: one in ten of the admin's logins got 503). A person logging
+    in again from an address a login succeeded from is served first: never 503."""
+    password = login_server.user("returning")
+    home = "127.0.3.1"
+    with login_server.client(home) as client:
+        assert attempt(client, "returning", password).status_code == 201
+    stop = threading.Event()
+
+    def flood(worker: int) -> list[int]:
+        seen = []
+        with login_server.client(f"127.0.4.{worker + 1}") as client:
+            while not stop.is_set():
+                seen.append(attempt(client, f"nobody-{worker}", "wrong-password").status_code)
+        return seen
+
+    with ThreadPoolExecutor(60) as pool:
+        floods = [pool.submit(flood, w) for w in range(60)]
+        try:
+            time.sleep(2)
+            mine = []
+            with login_server.client(home) as client:
+                for _ in range(5):
+                    mine.append(attempt(client, "returning", password).status_code)
+        finally:
+            stop.set()
+        statuses = [s for f in floods for s in f.result()]
+    assert 503 in statuses, "the flood should have filled the gate"
+    assert mine == [201] * 5, mine
+
+
 def test_the_admin_password_an_operator_chose_is_not_printed(login_server: LoginServer) -> None:
     log = login_server.log.read_text()
     assert "Created admin user 'admin' with MOORAGE_ADMIN_PASSWORD" in log

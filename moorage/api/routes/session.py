@@ -26,7 +26,7 @@ async def login(
     address = request.client.host if request.client else ""
     state.logins.admit(body.username, address)
     try:
-        async with state.password_gate.slot():
+        async with state.password_gate.slot(known=state.logins.known(address)):
             token, csrf, user = await run_in_threadpool(
                 users.login, session, body.username, body.password
             )

@@ -1,17 +1,25 @@
-"""The login backoff's arithmetic on a fake clock, and address keys."""
+"""The login backoff's arithmetic on a fake clock, address keys, the addresses a login
+succeeded from, and the password gate's order (those addresses first)."""
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+from collections.abc import Coroutine
+from typing import Any
+
 import pytest
 
-from moorage.errors import TooManyRequests
+from moorage.errors import Busy, TooManyRequests
 from moorage.security.logins import (
     ACCOUNT_FREE_FAILURES,
     ADDRESS_FREE_FAILURES,
     FIRST_DELAY_SECONDS,
     MAX_DELAY_SECONDS,
+    TRUST_SECONDS,
     Backoff,
     LoginGuard,
+    PasswordGate,
     address_key,
 )
 
@@ -108,3 +116,89 @@ def test_attempts_the_gate_turned_away_use_up_no_free_failure() -> None:
         guard.withdrawn("admin", "192.0.2.9")
     guard.admit("admin", "192.0.2.9")  # still admitted: no failure was kept
     guard.succeeded("admin", "192.0.2.9")
+
+
+def test_an_address_a_login_succeeded_from_is_known_for_a_while() -> None:
+    clock = Clock()
+    guard = LoginGuard(clock=clock)
+    assert not guard.known("192.0.2.10")
+    guard.admit("ann", "192.0.2.10")
+    assert not guard.known("192.0.2.10"), "an attempt is not a success"
+    guard.succeeded("ann", "192.0.2.10")
+    assert guard.known("192.0.2.10")
+    assert guard.known("2001:db8::1") is False
+    guard.succeeded("ann", "2001:db8::1")
+    assert guard.known("2001:db8::ffff"), "an IPv6 client is its /64"
+    clock.now += TRUST_SECONDS + 1
+    assert not guard.known("192.0.2.10")
+
+
+def run(coro: Coroutine[Any, Any, Any]) -> Any:
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def test_the_gate_lets_a_known_address_in_before_the_strangers_waiting() -> None:
+    """Strangers fill the gate's slots and its queue (a login flood from many
+    addresses, attacker pass E, M3): one from an address a login succeeded from waits
+    for the next free slot only, never behind the strangers' queue nor its bound."""
+    order: list[str] = []
+
+    async def main() -> None:
+        gate = PasswordGate(2, wait=5, max_waiting=4)
+        release = asyncio.Event()
+
+        async def hold(name: str, known: bool = False) -> None:
+            try:
+                async with gate.slot(known=known):
+                    order.append(name)
+                    await release.wait()
+            except Busy:
+                order.append(f"{name}:busy")
+
+        tasks = [asyncio.create_task(hold(f"s{i}")) for i in range(7)]
+        await asyncio.sleep(0.01)  # s0, s1 hold the slots; s2..s5 wait; s6 is refused
+        assert order == ["s0", "s1", "s6:busy"]
+        tasks.append(asyncio.create_task(hold("k", known=True)))
+        await asyncio.sleep(0.01)
+        release.set()
+        await asyncio.gather(*tasks)
+
+    run(main())
+    assert order[:4] == ["s0", "s1", "s6:busy", "k"], order
+    assert sorted(order[4:]) == ["s2", "s3", "s4", "s5"]
+
+
+def test_a_waiter_that_times_out_or_is_cancelled_gives_no_slot_away() -> None:
+    async def main() -> list[str]:
+        gate = PasswordGate(1, wait=0.05, max_waiting=8)
+        seen: list[str] = []
+        held = asyncio.Event()
+        done = asyncio.Event()
+
+        async def holder() -> None:
+            async with gate.slot():
+                held.set()
+                await done.wait()
+
+        async def late(name: str, known: bool) -> None:
+            try:
+                async with gate.slot(known=known):
+                    seen.append(name)
+            except Busy:
+                seen.append(f"{name}:busy")
+
+        first = asyncio.create_task(holder())
+        await held.wait()
+        await asyncio.gather(late("a", False), late("b", True))  # both time out
+        cancelled = asyncio.create_task(late("c", True))
+        await asyncio.sleep(0.01)
+        cancelled.cancel()
+        done.set()
+        await first
+        async with gate.slot():  # the one slot is free again, exactly once
+            seen.append("d")
+        await asyncio.gather(late("e", False), late("f", True))
+        return seen
+
+    assert run(main()) == ["a:busy", "b:busy", "d", "e", "f"]
