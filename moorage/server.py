@@ -62,7 +62,7 @@ def open_store(settings: Settings) -> Database:
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     settings.data_dir.chmod(0o700)
     db = Database(settings.database_url)
-    db.migrate()
+    db.migrate(apart=True)  # Alembic, when needed, in a child: never in the server
     return db
 
 

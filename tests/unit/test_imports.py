@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 import moorage
+from tests.conftest import start_server, stop_server
 
 MODULES = sorted(m.name for m in pkgutil.walk_packages(moorage.__path__, "moorage."))
 
@@ -134,7 +135,15 @@ ON_DEMAND = {
     "botocore": "an s3 storage target is opened (storage/s3_store.py)",
     "acme": "a wildcard domain asks for a certificate (dns/dns01.py)",
     "josepy": "a wildcard domain asks for a certificate (dns/dns01.py)",
+    "alembic": "the schema is migrated, in a process of its own (store/db.migrate_apart)",
+    "mako": "alembic's templates: never in the server (store/db.migrate_apart)",
+    "pygments": "never: httpx's command-line client is kept out (moorage/__init__.py)",
+    "rich": "a command of the CLI prints; never in the server (cli/main.py)",
 }
+NEVER_SERVED = {"typer", "rich", "pygments", "alembic", "mako"}
+"""Libraries of the command line and of migrations, none of them in ``moorage serve``'s
+process (``cli/main.py`` starts it without the typer app; SPEC section 8: idle RSS).
+click stays: ``uvicorn.run`` lives in uvicorn's command-line module."""
 
 STARTS = """
 import json, os, sys, tempfile
@@ -177,3 +186,19 @@ def test_an_engine_over_ssh_keeps_the_sdks_ssh_transport() -> None:
             [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60
         )
         assert done.stdout.strip() == expected, (docker_host, done.stderr[-1000:])
+
+
+def test_moorage_serve_loads_no_command_line_or_migration_library(tmp_path: Path) -> None:
+    """The real entry point on a fresh data directory (so the schema is migrated):
+    Python's own import log (``PYTHONPROFILEIMPORTTIME``) names none of
+    ``NEVER_SERVED``."""
+    proc, _url, _env = start_server(tmp_path / "var", {"PYTHONPROFILEIMPORTTIME": "1"})
+    stop_server(proc)
+    log = next(tmp_path.glob("server-*.log")).read_text()
+    imported = {
+        line.rsplit("|", 1)[1].strip().split(".")[0]
+        for line in log.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    assert "uvicorn" in imported and "sqlalchemy" in imported  # the log is read
+    assert sorted(imported & NEVER_SERVED) == []

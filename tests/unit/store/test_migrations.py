@@ -250,6 +250,25 @@ def test_a_database_behind_head_is_still_migrated(tmp_path: Path) -> None:
         engine.dispose()
 
 
+def test_a_migration_apart_upgrades_or_says_why_it_could_not(tmp_path: Path) -> None:
+    """The server's way (``migrate(apart=True)``): an old database is brought to
+    ``HEAD`` by a child process, with Alembic never in this one's ``sys.modules`` for
+    it; a file that is not a database fails with the child's own last words."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = create_engine(url)
+    try:
+        upgrade(engine, "0015")
+    finally:
+        engine.dispose()
+    db = Database(url)
+    db.migrate(apart=True)
+    assert db_module.stamped(db.engine) == db_module.HEAD
+    db.engine.dispose()
+    (tmp_path / "junk.db").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(db_module.MigrationFailed, match="file is not a database"):
+        db_module.migrate_apart(f"sqlite:///{tmp_path / 'junk.db'}")
+
+
 def test_a_server_at_head_starts_without_alembic(tmp_path: Path) -> None:
     """Idle memory (SPEC section 10): Alembic and Mako stay out of a process whose
     database needs no migration."""
