@@ -107,6 +107,8 @@ def test_rollback_with_data_and_a_recovery_point_from_the_ui(
     expect(page.locator("[data-testid=rollback-dialog]")).to_have_count(0, timeout=30_000)
     wait_until(lambda: get_text(port) == "good data\n", 120, "the old data served again")
 
+    # A stateless app of the stage: nothing of it to capture, and the point says so.
+    bare = create_workload(server, project, config={"image": "moorage-test/httpd:1"})
     ui.go("/settings")
     projects = page.locator(f"[data-testid=project-row][data-slug={project}]")
     points = projects.locator("[data-testid=recovery-points]").first
@@ -116,4 +118,5 @@ def test_rollback_with_data_and_a_recovery_point_from_the_ui(
     expect(points.locator("[data-testid=rp-row]").first).to_have_attribute(
         "data-status", "ready", timeout=SLOW
     )
+    expect(points.locator("[data-testid=rp-skipped]").first).to_contain_text(bare["name"])
     ui.shot("recovery-point")
