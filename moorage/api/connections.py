@@ -15,17 +15,27 @@ for ever, and enough of them used up the process's file descriptors (one tester 
   loop, and a stream of one-byte chunks held the loop for seconds. A chunked body whose
   chunks average under ``MIN_CHUNK`` bytes, past ``FREE_CHUNKS`` of them, is refused
   for the same reason. A body the app reads is bounded by ``limits.BodyLimit``.
-- ``SEND_SECONDS``: an answer the client stopped reading is cut.
+- ``SEND_SECONDS``: an answer the client stopped reading is cut, and a connection
+  closed with part of its answer unread is dropped (``abort``) that long after:
+  asyncio's ``close`` waits for the client to read what is left, and a client that
+  keeps its window shut never does (attacker pass F held 1,536 connections, every
+  descriptor the server had, for as long as it liked).
 - ``PER_ADDRESS`` open connections per client address (an IPv6 client is its /64,
   ``security.logins.address_key``), and an equal share of ``max_connections`` (from the
   file descriptors the process may open) for each address holding some: past either,
   the connection gets a 503 ``busy`` answer in Moorage's error shape and is closed
   before any request is read. When all are taken, a connection only waiting on its
-  client (``_waiting``: no whole head, between requests or before the first; or a body
-  its client has sent nothing of for ``QUIET_SECONDS``) is closed to let a new one in:
+  client (``_waiting``: no whole head, between requests or before the first; a body
+  its client has sent nothing of for ``QUIET_SECONDS``, or less than
+  ``MIN_BODY_RATE`` a second of; an answer it has not read for ``QUIET_SECONDS``; or
+  one already closed) is dropped (``abort``, so its descriptor is free at once) to let
+  a new one in:
   one of the address holding the most, or when every address holds about as many (many
   addresses, one connection each), the first of ``SAMPLE`` connections that is waiting.
-  ``max_connections`` is at most ``MAX_CONNECTIONS``.
+  ``max_connections`` is at most ``MAX_CONNECTIONS``, and half the file descriptors
+  left: a connection sending a file (the Swagger assets, the UI, an archive) holds its
+  file open too (attacker pass F: 1,536 stalled asset downloads under a limit of 2,048
+  descriptors, and the server could open no file: ``EMFILE``).
 - ``MAX_AHEAD``: requests sent ahead of their answers (pipelined) past this many bytes
   end the connection with a 400: uvicorn reads the socket again at each answer, and
   h11 keeps whatever comes, so one client writing requests without pause grew the
@@ -67,7 +77,11 @@ PER_ADDRESS = 128
 QUIET_SECONDS = 1.0
 """A body its client has sent nothing of for this long is only waiting (``_waiting``):
 one byte of a body held its connection out of reach of eviction for the body's 30 s
-(attacker pass E)."""
+(attacker pass E). An answer its client has not read for this long is only waiting too."""
+MIN_BODY_RATE = 4096
+"""Bytes a second below which a body arriving for ``QUIET_SECONDS`` or more is only
+waiting: one byte every 0.9 s was never quiet for a second, and 1,536 such bodies turned
+every new client away (attacker pass F)."""
 SAMPLE = 64
 """Connections looked at for one to close when every address holds about as many: a
 bounded look, not a scan of all of them for each new connection."""
@@ -82,7 +96,8 @@ SPARE_FDS = 512
 def raise_fd_limit() -> int:
     """Raise the soft ``RLIMIT_NOFILE`` to the hard one (many systems start services at
     1,024, which about a thousand idle sockets use up); the connections this process
-    may hold then: the new soft limit minus ``SPARE_FDS``, at least 64."""
+    may hold then: half of the new soft limit minus ``SPARE_FDS`` (each may hold a file
+    it is sending as well as its socket), at least 64."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard == resource.RLIM_INFINITY or hard > soft:
         target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
@@ -91,7 +106,7 @@ def raise_fd_limit() -> int:
             soft = target
         except (ValueError, OSError) as exc:
             log.warning("could not raise the open-file limit from %d: %s", soft, exc)
-    return max(64, min(MAX_CONNECTIONS, soft - SPARE_FDS))
+    return max(64, min(MAX_CONNECTIONS, (soft - SPARE_FDS) // 2))
 
 
 def _answer(status: int, reason: bytes, code: str, message: str, extra: bytes = b"") -> bytes:
@@ -129,6 +144,8 @@ class GuardedH11(H11Protocol):
     _chunks = 0  # body data events of the current request
     _payload = 0  # their bytes
     _heard = 0.0  # time.monotonic() of the last bytes from the client
+    _started = 0.0  # time.monotonic() of the current request's head
+    _paused = 0.0  # time.monotonic() the client stopped reading its answer, or 0.0
     _refusal: str | None = None  # why this class ended the request (uvicorn says no more)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -174,7 +191,7 @@ class GuardedH11(H11Protocol):
         if victim is None:
             return False
         victim._forget()  # counted out now: its transport closes on the next turn
-        victim.transport.close()
+        victim.transport.abort()  # not close(): that waits for the client to read the rest
         return True
 
     def _waiting(self) -> bool:
@@ -182,13 +199,25 @@ class GuardedH11(H11Protocol):
         its first request or between two; attacker pass E held idle keep-alive
         connections with a partial next head), or a body its client has sent nothing of
         for ``QUIET_SECONDS`` (a POST head alone, or with one byte of its body, held a
-        connection for the 30 s of ``BodyLimit``: attacker passes D and E). A request
-        whose head and body are in is being answered: never."""
+        connection for the 30 s of ``BodyLimit``: attacker passes D and E), or arriving
+        slower than ``MIN_BODY_RATE`` (a byte every 0.9 s: pass F); an answer its client
+        has not read for ``QUIET_SECONDS``, or a connection already closed that only
+        an unread answer holds open (pass F). A request whose head and body are in, and
+        whose answer goes out as fast as it is made, is being answered: never."""
+        if self.transport.is_closing():
+            return True
+        now = time.monotonic()
+        if self._paused and now - self._paused >= QUIET_SECONDS:
+            return True
         theirs = self.conn.their_state
         if theirs is h11.IDLE:
             return True
-        quiet = time.monotonic() - self._heard >= QUIET_SECONDS
-        return theirs is h11.SEND_BODY and quiet
+        if theirs is not h11.SEND_BODY:
+            return False
+        arriving = now - self._started
+        return now - self._heard >= QUIET_SECONDS or (
+            arriving >= QUIET_SECONDS and self._payload < MIN_BODY_RATE * arriving
+        )
 
     def data_received(self, data: bytes) -> None:
         """Note when the client was last heard (``_waiting``), and end a connection that
@@ -231,6 +260,7 @@ class GuardedH11(H11Protocol):
         16 KiB more)."""
         if isinstance(event, h11.Request):
             self._chunks = self._payload = 0
+            self._started = time.monotonic()
         elif isinstance(event, h11.Data):
             if self.cycle is not None and self.cycle.response_complete:
                 raise h11.RemoteProtocolError("body data after the answer")
@@ -254,31 +284,56 @@ class GuardedH11(H11Protocol):
     def _head_due(self) -> None:
         self._head_timer = None
         if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
-            self.transport.close()  # no head within the deadline
+            self._close()  # no head within the deadline
+
+    def _close(self) -> None:
+        """Close the transport; if part of an answer is still unsent, drop it
+        ``send_seconds`` from now (``close`` waits for the client to read it)."""
+        self.transport.close()
+        self._linger()
+
+    def _linger(self) -> None:
+        """A closed transport still holding unsent bytes is aborted ``send_seconds``
+        from now, unless the send timer already runs."""
+        if (
+            self._send_timer is None
+            and self.transport.is_closing()
+            and self.transport.get_write_buffer_size()
+        ):
+            self._send_timer = self.loop.call_later(self.send_seconds, self._send_due)
+
+    def timeout_keep_alive_handler(self) -> None:
+        super().timeout_keep_alive_handler()
+        self._linger()
 
     def pause_writing(self) -> None:
         """The transport's buffer is full: the client stopped reading (for now)."""
         super().pause_writing()
+        self._paused = time.monotonic()
         if self._send_timer is None:
             self._send_timer = self.loop.call_later(self.send_seconds, self._send_due)
 
     def resume_writing(self) -> None:
         super().resume_writing()
-        if self._send_timer is not None:
+        self._paused = 0.0
+        if self._send_timer is not None and not self.transport.is_closing():
             self._send_timer.cancel()
             self._send_timer = None
 
     def _send_due(self) -> None:
+        """A client that stopped reading its answer, or that has not read the rest of
+        one after the connection was closed: dropped. ``close`` would wait on it for
+        ever, the descriptor and the answer's bytes held (attacker pass F)."""
         self._send_timer = None
-        if not self.transport.is_closing():
-            self.transport.close()  # a client that stopped reading its answer
+        self.transport.abort()
 
     def on_response_complete(self) -> None:
         if self.conn.their_state is h11.SEND_BODY:
-            self.transport.close()  # answered before its body ended: nothing reads the rest
+            self._close()  # answered before its body ended: nothing reads the rest
             return
         self._arm_head()  # a new wait for a head starts now, however soon the last ended
         super().on_response_complete()
+        self._linger()  # uvicorn closed it (``Connection: close``) with bytes unsent
 
     def send_400_response(self, msg: str) -> None:
         """A request h11 could not parse (or this class refused): 400 in Moorage's error
@@ -293,4 +348,4 @@ class GuardedH11(H11Protocol):
                     f"invalid HTTP request: {self._refusal or msg}",
                 )
             )
-        self.transport.close()
+        self._close()

@@ -5,21 +5,41 @@ addresses holding every connection turned every new client away)."""
 
 from __future__ import annotations
 
+import asyncio
+import resource
+import socket
 import time
 from types import SimpleNamespace
 from typing import Any
 
 import h11
+import pytest
+import uvicorn
+from uvicorn.server import ServerState
 
-from moorage.api.connections import QUIET_SECONDS, SAMPLE, GuardedH11
+from moorage.api.connections import (
+    MIN_BODY_RATE,
+    QUIET_SECONDS,
+    SAMPLE,
+    SPARE_FDS,
+    GuardedH11,
+    raise_fd_limit,
+)
 
 
 class _Transport:
     def __init__(self) -> None:
         self.closed = False
+        self.aborted = False
 
     def close(self) -> None:
         self.closed = True
+
+    def abort(self) -> None:
+        self.closed = self.aborted = True
+
+    def is_closing(self) -> bool:
+        return self.closed
 
 
 def _held(address: str, owner: dict[str, set[Any]], connections: set[Any]) -> GuardedH11:
@@ -77,7 +97,7 @@ def test_connections_that_sent_a_request_are_never_closed_for_another(monkeypatc
         busy = _held(f"10.0.0.{i % 2}", by_address, connections)
         busy.conn = SimpleNamespace(their_state=h11.DONE if i < 2 else h11.SEND_BODY)  # type: ignore[assignment]
         busy.cycle = object()  # type: ignore[assignment]
-        busy._heard = time.monotonic()  # its body is arriving now
+        busy._heard = busy._started = time.monotonic()  # its body is arriving now
     assert not _newcomer(connections)._admit("192.0.2.7")
 
 
@@ -96,7 +116,7 @@ def test_a_body_its_client_stopped_sending_is_evicted_too(monkeypatch: Any) -> N
         c.cycle = object()  # type: ignore[assignment]
         c._heard = time.monotonic() - QUIET_SECONDS  # one byte, then nothing
         held.append(c)
-    held[0]._heard = time.monotonic()  # its body is arriving
+    held[0]._heard = held[0]._started = time.monotonic()  # its body is arriving
     assert _newcomer(connections)._admit("192.0.2.7")
     assert [c.transport.closed for c in held[:3]].count(True) == 1  # type: ignore[attr-defined]
     assert not held[0].transport.closed  # type: ignore[attr-defined]
@@ -133,3 +153,151 @@ def test_many_addresses_holding_one_each_do_not_shut_a_new_one_out(monkeypatch: 
     for c in held:
         c.conn = SimpleNamespace(their_state=h11.DONE)  # type: ignore[assignment]
     assert not _newcomer(connections)._admit("192.0.2.8")
+
+
+def test_an_evicted_connection_is_dropped_at_once(monkeypatch: Any) -> None:
+    """Eviction aborts: ``close`` waits for the client to read what its transport still
+    holds, and a connection counted out but never read held its descriptor for ever."""
+    by_address: dict[str, set[Any]] = {}
+    connections_: set[Any] = set()
+    monkeypatch.setattr(GuardedH11, "_by_address", by_address)
+    monkeypatch.setattr(GuardedH11, "max_connections", 3)
+    held = [_held("10.0.0.1", by_address, connections_) for _ in range(3)]
+    assert _newcomer(connections_)._admit("192.0.2.7")
+    assert sum(c.transport.aborted for c in held) == 1  # type: ignore[attr-defined]
+
+
+def test_a_client_that_stopped_reading_its_answer_is_evicted(monkeypatch: Any) -> None:
+    """A request answered to a client that reads nothing (its window shut) held its
+    connection out of reach for ever (attacker pass F: 12 addresses of 128 such
+    connections each turned every client away): an answer unread for
+    ``QUIET_SECONDS`` is only waiting, and so is a connection already closed that only
+    its unread answer holds open. One whose answer goes out is not."""
+    by_address: dict[str, set[Any]] = {}
+    connections_: set[Any] = set()
+    monkeypatch.setattr(GuardedH11, "_by_address", by_address)
+    monkeypatch.setattr(GuardedH11, "max_connections", 4)
+    held = []
+    for i in range(4):
+        c = _held("10.0.0.1" if i < 3 else "10.0.0.2", by_address, connections_)
+        c.conn = SimpleNamespace(their_state=h11.DONE)  # type: ignore[assignment]
+        c.cycle = object()  # type: ignore[assignment]
+        held.append(c)
+    assert not _newcomer(connections_)._admit("192.0.2.7")  # all being answered
+    held[1]._paused = time.monotonic()  # stopped reading just now: not yet
+    assert not _newcomer(connections_)._admit("192.0.2.7")
+    held[1]._paused = time.monotonic() - QUIET_SECONDS
+    assert _newcomer(connections_)._admit("192.0.2.7")
+    assert held[1].transport.aborted  # type: ignore[attr-defined]
+    held[3].transport.closed = True  # type: ignore[attr-defined]  # closed, an answer unread
+    assert _newcomer(connections_)._admit("192.0.2.8")
+    assert held[3].transport.aborted  # type: ignore[attr-defined]
+    assert not held[0].transport.closed and not held[2].transport.closed  # type: ignore[attr-defined]
+
+
+def test_a_body_trickled_below_the_rate_is_evicted(monkeypatch: Any) -> None:
+    """One byte of a body every 0.9 s is never quiet for ``QUIET_SECONDS`` (attacker
+    pass F: 1,536 of them, and 92% of legitimate requests got 503): a body arriving for
+    that long at under ``MIN_BODY_RATE`` a second is only waiting; one arriving faster
+    is not."""
+    by_address: dict[str, set[Any]] = {}
+    connections_: set[Any] = set()
+    monkeypatch.setattr(GuardedH11, "_by_address", by_address)
+    monkeypatch.setattr(GuardedH11, "max_connections", 2)
+    now = time.monotonic()
+    held = []
+    for sent in (MIN_BODY_RATE * 10, 5):
+        c = _held("10.0.0.1", by_address, connections_)
+        c.conn = SimpleNamespace(their_state=h11.SEND_BODY)  # type: ignore[assignment]
+        c.cycle = object()  # type: ignore[assignment]
+        c._heard = now  # a byte just now
+        c._started = now - 5  # the head five seconds ago
+        c._payload = sent
+        held.append(c)
+    assert _newcomer(connections_)._admit("192.0.2.7")
+    assert [c.transport.aborted for c in held] == [False, True]  # type: ignore[attr-defined]
+
+
+def test_a_connection_may_hold_a_file_as_well_as_its_socket(monkeypatch: Any) -> None:
+    """A stalled download of a static file (a Swagger asset) holds the file open too:
+    1,536 of them under a limit of 2,048 descriptors and the server could open no file
+    (``EMFILE``, attacker pass F). Two descriptors a connection."""
+    monkeypatch.setattr(resource, "getrlimit", lambda _: (2048, 2048))
+    assert raise_fd_limit() == (2048 - SPARE_FDS) // 2
+
+
+async def _stalled_reader(
+    monkeypatch: Any, answer: bytes, headers: list[tuple[bytes, bytes]]
+) -> tuple[asyncio.Server, ServerState, socket.socket]:
+    """A GuardedH11 server whose one route answers ``answer``, and a client that asked
+    for it and reads nothing (a small window that stays shut)."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        step = 64 * 1024  # as a file is sent: writing pauses between chunks
+        for at in range(0, len(answer), step):
+            more = at + step < len(answer)
+            await send(
+                {"type": "http.response.body", "body": answer[at : at + step], "more_body": more}
+            )
+
+    monkeypatch.setattr(GuardedH11, "_by_address", {})
+    monkeypatch.setattr(GuardedH11, "send_seconds", 0.5)
+    monkeypatch.setattr(GuardedH11, "header_seconds", 0.3)
+    config = uvicorn.Config(app, ws="none", lifespan="off", log_level="warning")
+    config.load()
+    state = ServerState()
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: GuardedH11(config=config, server_state=state, app_state={}), "127.0.0.1", 0
+    )
+    port = server.sockets[0].getsockname()[1]
+    client = socket.socket()
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+    client.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 1400)
+    client.setblocking(False)
+    await loop.sock_connect(client, ("127.0.0.1", port))
+    await loop.sock_sendall(client, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    return server, state, client
+
+
+@pytest.mark.parametrize(
+    "size, headers",
+    [
+        (8 * 1024 * 1024, []),  # past the buffer's high mark: writing paused, then cut
+        (600 * 1024, [(b"connection", b"close")]),  # below it on the sender's side: closed, unread
+    ],
+    ids=["paused", "closed-unread"],
+)
+def test_an_answer_never_read_frees_its_connection(
+    monkeypatch: Any, size: int, headers: list[tuple[bytes, bytes]]
+) -> None:
+    """The send deadline closed a connection whose client stopped reading, and asyncio's
+    ``close`` waits for the rest to be read: it never was, and the connection, its
+    descriptor and the answer's bytes stayed (attacker pass F held 1,536 past the 60 s
+    deadline, every one the server had). Past ``send_seconds`` it is dropped: the
+    server forgets it (``connection_lost``)."""
+
+    async def check() -> None:
+        server, state, client = await _stalled_reader(monkeypatch, b"x" * size, headers)
+        try:
+            deadline = time.monotonic() + 2
+            while not state.connections and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.2)  # the answer goes out until the client's window shuts
+            assert len(state.connections) == 1
+            deadline = time.monotonic() + 5
+            while state.connections and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            assert not state.connections, "a connection whose answer was never read stayed"
+        finally:
+            client.close()
+            for c in list(state.connections):
+                c.transport.abort()
+            server.close()
+            await server.wait_closed()
+            await asyncio.sleep(0.1)
+
+    asyncio.run(check())
