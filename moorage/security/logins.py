@@ -14,8 +14,11 @@ from many addresses slowed a returning admin's to 2-5.5 s and turned one in ten 
 (attacker pass E, M3); now it waits for one password check at most. All of it lives
 in memory, per process, bounded in size.
 
-A guesser can hold one account at the longest delay: its owner then waits too,
-while API tokens and ``moorage token create`` keep working.
+A guesser can hold one account at the longest delay: the account's backoff then
+binds every address no login succeeded from, but not one a login did succeed from
+(``LoginGuard.known``), which meets only its own address backoff: five wrong passwords
+from anywhere locked the admin's own web login out (attacker pass F, F4). API tokens and
+``moorage token create`` keep working regardless.
 """
 
 from __future__ import annotations
@@ -138,14 +141,18 @@ class LoginGuard:
         """True when a login from ``address`` (its key: an IPv6 client is its /64)
         succeeded within ``TRUST_SECONDS``."""
         with self._lock:
-            at = self._succeeded.get(address_key(address))
-            return at is not None and self.clock() - at <= TRUST_SECONDS
+            return self._known(address_key(address))
+
+    def _known(self, where: str) -> bool:
+        at = self._succeeded.get(where)
+        return at is not None and self.clock() - at <= TRUST_SECONDS
 
     def admit(self, username: str, address: str) -> None:
         """Let one attempt in, counted as a failure until ``succeeded``; or raise 429."""
         account, where = username, address_key(address)
         with self._lock:
-            wait = max(self.accounts.wait(account), self.addresses.wait(where))
+            known = self._known(where)
+            wait = max(0.0 if known else self.accounts.wait(account), self.addresses.wait(where))
             if wait > 0:
                 raise TooManyRequests(
                     f"too many failed logins for this account or from this address; "
@@ -166,11 +173,15 @@ class LoginGuard:
             self.addresses.forgive(address_key(address))
 
     def succeeded(self, username: str, address: str) -> None:
-        """The account starts over; the address keeps its earlier failures, and is
-        ``known`` from now on."""
+        """The account starts over, unless the address was ``known`` (a guesser elsewhere
+        keeps its wait: only this attempt is taken back); the address keeps its earlier
+        failures, and is ``known`` from now on."""
         where = address_key(address)
         with self._lock:
-            self.accounts.clear(username)
+            if self._known(where):
+                self.accounts.forgive(username)
+            else:
+                self.accounts.clear(username)
             self.addresses.forgive(where)
             self._succeeded[where] = self.clock()
             self._succeeded.move_to_end(where)

@@ -202,3 +202,28 @@ def test_a_waiter_that_times_out_or_is_cancelled_gives_no_slot_away() -> None:
         return seen
 
     assert run(main()) == ["a:busy", "b:busy", "d", "e", "f"]
+
+
+def test_a_guesser_holding_an_account_does_not_lock_out_its_returning_owner() -> None:
+    """Five wrong passwords from anywhere backed the admin's own correct login off
+    (attacker pass F, F4). The account's backoff now binds addresses no login succeeded
+    from; the owner's known address meets only its own, and the owner's success does
+    not start the guesser over."""
+    clock = Clock()
+    guard = LoginGuard(clock=clock)
+    guard.admit("admin", "192.0.2.20")
+    guard.succeeded("admin", "192.0.2.20")  # the owner's address is known
+    for _ in range(ACCOUNT_FREE_FAILURES):
+        guard.admit("admin", "198.51.100.7")  # a guesser's, failing
+    with pytest.raises(TooManyRequests):
+        guard.admit("admin", "198.51.100.7")
+    with pytest.raises(TooManyRequests):
+        guard.admit("admin", "203.0.113.1")  # any other stranger too
+    guard.admit("admin", "192.0.2.20")  # the owner is let in
+    guard.succeeded("admin", "192.0.2.20")
+    with pytest.raises(TooManyRequests):
+        guard.admit("admin", "198.51.100.7")  # and the guesser still waits
+    for _ in range(ADDRESS_FREE_FAILURES):
+        guard.admit("admin", "192.0.2.20")  # a known address guessing meets its own
+    with pytest.raises(TooManyRequests):
+        guard.admit("admin", "192.0.2.20")
