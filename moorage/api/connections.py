@@ -79,9 +79,10 @@ QUIET_SECONDS = 1.0
 one byte of a body held its connection out of reach of eviction for the body's 30 s
 (attacker pass E). An answer its client has not read for this long is only waiting too."""
 MIN_BODY_RATE = 4096
-"""Bytes a second below which a body arriving for ``QUIET_SECONDS`` or more is only
-waiting: one byte every 0.9 s was never quiet for a second, and 1,536 such bodies turned
-every new client away (attacker pass F)."""
+"""Bytes a second below which a body is only waiting, judged over windows of
+``QUIET_SECONDS`` (the last whole one, or the current one once it is that long): one
+byte every 0.9 s was never quiet for a second, and 1,536 such bodies turned every new
+client away (attacker pass F)."""
 SAMPLE = 64
 """Connections looked at for one to close when every address holds about as many: a
 bounded look, not a scan of all of them for each new connection."""
@@ -144,7 +145,9 @@ class GuardedH11(H11Protocol):
     _chunks = 0  # body data events of the current request
     _payload = 0  # their bytes
     _heard = 0.0  # time.monotonic() of the last bytes from the client
-    _started = 0.0  # time.monotonic() of the current request's head
+    _window_at = 0.0  # time.monotonic() the current window of body bytes opened
+    _window_bytes = 0  # body bytes in it
+    _slow = False  # the last whole window was under MIN_BODY_RATE
     _paused = 0.0  # time.monotonic() the client stopped reading its answer, or 0.0
     _refusal: str | None = None  # why this class ended the request (uvicorn says no more)
 
@@ -214,9 +217,11 @@ class GuardedH11(H11Protocol):
             return True
         if theirs is not h11.SEND_BODY:
             return False
-        arriving = now - self._started
-        return now - self._heard >= QUIET_SECONDS or (
-            arriving >= QUIET_SECONDS and self._payload < MIN_BODY_RATE * arriving
+        window = now - self._window_at
+        return (
+            now - self._heard >= QUIET_SECONDS
+            or self._slow
+            or (window >= QUIET_SECONDS and self._window_bytes < MIN_BODY_RATE * window)
         )
 
     def data_received(self, data: bytes) -> None:
@@ -259,19 +264,31 @@ class GuardedH11(H11Protocol):
         refused (each chunk costs a parse whatever it carries, and its extension up to
         16 KiB more)."""
         if isinstance(event, h11.Request):
-            self._chunks = self._payload = 0
-            self._started = time.monotonic()
+            self._chunks = self._payload = self._window_bytes = 0
+            self._window_at, self._slow = time.monotonic(), False
         elif isinstance(event, h11.Data):
             if self.cycle is not None and self.cycle.response_complete:
                 raise h11.RemoteProtocolError("body data after the answer")
             self._chunks += 1
             self._payload += len(event.data)
+            self._count_rate(len(event.data))
             if self._chunks > FREE_CHUNKS and self._payload < self._chunks * MIN_CHUNK:
                 self._refusal = (
                     f"the body's chunks average under {MIN_CHUNK} bytes; send larger chunks"
                 )
                 raise h11.RemoteProtocolError(self._refusal)
         return event
+
+    def _count_rate(self, size: int) -> None:
+        """Body bytes in windows of ``QUIET_SECONDS``: a window that closes under
+        ``MIN_BODY_RATE`` marks the body slow until one closes above it. The rate of the
+        whole body let a burst buy seconds of trickling (attacker pass F)."""
+        now = time.monotonic()
+        self._window_bytes += size
+        elapsed = now - self._window_at
+        if elapsed >= QUIET_SECONDS:
+            self._slow = self._window_bytes < MIN_BODY_RATE * elapsed
+            self._window_at, self._window_bytes = now, 0
 
     def _arm_head(self) -> None:
         """Start the wait for a head: ``header_seconds`` from now (the connection's start,

@@ -97,7 +97,7 @@ def test_connections_that_sent_a_request_are_never_closed_for_another(monkeypatc
         busy = _held(f"10.0.0.{i % 2}", by_address, connections)
         busy.conn = SimpleNamespace(their_state=h11.DONE if i < 2 else h11.SEND_BODY)  # type: ignore[assignment]
         busy.cycle = object()  # type: ignore[assignment]
-        busy._heard = busy._started = time.monotonic()  # its body is arriving now
+        busy._heard = busy._window_at = time.monotonic()  # its body is arriving now
     assert not _newcomer(connections)._admit("192.0.2.7")
 
 
@@ -116,7 +116,7 @@ def test_a_body_its_client_stopped_sending_is_evicted_too(monkeypatch: Any) -> N
         c.cycle = object()  # type: ignore[assignment]
         c._heard = time.monotonic() - QUIET_SECONDS  # one byte, then nothing
         held.append(c)
-    held[0]._heard = held[0]._started = time.monotonic()  # its body is arriving
+    held[0]._heard = held[0]._window_at = time.monotonic()  # its body is arriving
     assert _newcomer(connections)._admit("192.0.2.7")
     assert [c.transport.closed for c in held[:3]].count(True) == 1  # type: ignore[attr-defined]
     assert not held[0].transport.closed  # type: ignore[attr-defined]
@@ -211,11 +211,35 @@ def test_a_body_trickled_below_the_rate_is_evicted(monkeypatch: Any) -> None:
         c.conn = SimpleNamespace(their_state=h11.SEND_BODY)  # type: ignore[assignment]
         c.cycle = object()  # type: ignore[assignment]
         c._heard = now  # a byte just now
-        c._started = now - 5  # the head five seconds ago
-        c._payload = sent
+        c._window_at = now - 5  # its window opened five seconds ago
+        c._window_bytes = sent
         held.append(c)
     assert _newcomer(connections_)._admit("192.0.2.7")
     assert [c.transport.aborted for c in held] == [False, True]  # type: ignore[attr-defined]
+
+
+def test_a_burst_buys_no_trickling() -> None:
+    """The rate is judged per window of ``QUIET_SECONDS``, not over the whole body: a
+    burst and then a trickle is slow from the first window that closes under
+    ``MIN_BODY_RATE`` (attacker pass F's note), and fast again once one closes above."""
+    c = GuardedH11.__new__(GuardedH11)
+    c.conn = SimpleNamespace(their_state=h11.SEND_BODY)  # type: ignore[assignment]
+    c.transport = SimpleNamespace(is_closing=lambda: False)  # type: ignore[assignment]
+    c._paused = 0.0
+    now = time.monotonic()
+    c._heard = now
+    c._window_at, c._window_bytes, c._slow = now - 0.5, 0, False
+    c._count_rate(MIN_BODY_RATE * 100)  # a burst, in a window still open
+    assert not c._waiting()
+    c._window_at = now - QUIET_SECONDS - 0.1  # that window closes with the next byte
+    c._count_rate(1)
+    assert not c._waiting(), "a fast window closed: not slow"
+    c._window_at = time.monotonic() - QUIET_SECONDS - 0.1  # then a byte in a second
+    c._count_rate(1)
+    assert c._waiting(), "a window closed under the rate: slow"
+    c._window_at = time.monotonic() - QUIET_SECONDS - 0.1
+    c._count_rate(MIN_BODY_RATE * 10)
+    assert not c._waiting(), "fast again"
 
 
 def test_a_connection_may_hold_a_file_as_well_as_its_socket(monkeypatch: Any) -> None:
