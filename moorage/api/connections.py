@@ -22,7 +22,8 @@ for ever, and enough of them used up the process's file descriptors (one tester 
   descriptor the server had, for as long as it liked).
 - ``PER_ADDRESS`` open connections per client address (an IPv6 client is its /64,
   ``security.logins.address_key``), and an equal share of ``max_connections`` (from the
-  file descriptors the process may open) for each address holding some: past either,
+  file descriptors the process may open) for each address holding some, never under
+  ``MIN_SHARE``: past either,
   the connection gets a 503 ``busy`` answer in Moorage's error shape and is closed
   before any request is read. When all are taken, a connection only waiting on its
   client (``_waiting``: no whole head, between requests or before the first; a body
@@ -74,6 +75,12 @@ MIN_CHUNK = 256
 """Past ``FREE_CHUNKS`` body data events, their average size must be this many bytes
 (``GuardedH11._counted``; a read of the socket is one event for a sized body)."""
 PER_ADDRESS = 128
+MIN_SHARE = 8
+"""The fewest connections an address's share is, however many addresses hold some: the
+share fell to one when many held one each (attacker pass G: 700 addresses holding an idle
+connection each turned away any client's second one, a browser's or an admin's listing
+while a webhook came in from the same address). The total is still ``max_connections``,
+kept by eviction (``_admit``)."""
 QUIET_SECONDS = 1.0
 """A body its client has sent nothing of for this long is only waiting (``_waiting``):
 one byte of a body held its connection out of reach of eviction for the body's 30 s
@@ -169,7 +176,7 @@ class GuardedH11(H11Protocol):
     def _admit(self, address: str) -> bool:
         """Whether a new connection from ``address`` may stay: under ``per_address`` and
         under the address's fair share of ``max_connections`` (an equal part for each
-        address holding some, itself included). When all are taken, a connection only
+        address holding some, itself included, and at least ``MIN_SHARE``). When all are taken, a connection only
         waiting on its client (``_waiting``) is closed for it: one of the address holding
         the most when it holds more than this one's would, else one of the first
         ``SAMPLE`` connections. Neither a few addresses holding every connection nor
@@ -178,7 +185,7 @@ class GuardedH11(H11Protocol):
         if len(mine) >= self.per_address:
             return False
         holders = len(self._by_address) + (0 if mine else 1)
-        if len(mine) >= max(1, self.max_connections // holders):
+        if len(mine) >= max(MIN_SHARE, self.max_connections // holders):
             return False
         if len(self.connections) <= self.max_connections:
             return True

@@ -19,6 +19,7 @@ from uvicorn.server import ServerState
 
 from moorage.api.connections import (
     MIN_BODY_RATE,
+    MIN_SHARE,
     QUIET_SECONDS,
     SAMPLE,
     SPARE_FDS,
@@ -325,3 +326,22 @@ def test_an_answer_never_read_frees_its_connection(
             await asyncio.sleep(0.1)
 
     asyncio.run(check())
+
+
+def test_many_addresses_do_not_shrink_a_share_below_a_few_connections(monkeypatch: Any) -> None:
+    """An equal share of ``max_connections`` for each address holding some fell to one
+    connection when many addresses held one each (attacker pass G: 700 loopback addresses,
+    one idle connection each, and any client with two at once got 503 ``busy``: a
+    browser, or an admin listing while a webhook came in from the same address). A
+    share is never under ``MIN_SHARE``; the total stays bounded by eviction."""
+    by_address: dict[str, set[Any]] = {}
+    connections: set[Any] = set()
+    monkeypatch.setattr(GuardedH11, "_by_address", by_address)
+    monkeypatch.setattr(GuardedH11, "max_connections", 100)
+    for i in range(80):
+        _held(f"10.0.{i // 250}.{i % 250}", by_address, connections)
+    for _ in range(MIN_SHARE - 1):
+        _held("192.0.2.7", by_address, connections)
+    assert _newcomer(connections)._admit("192.0.2.7")  # its MIN_SHARE-th, room left
+    _held("192.0.2.7", by_address, connections)
+    assert not _newcomer(connections)._admit("192.0.2.7")  # past MIN_SHARE: its share
