@@ -8,6 +8,12 @@ change applies at once) and for at most ``LAST_USED_EVERY``, after which the sto
 is asked again and records the token's use. Only credentials the store knew are kept,
 by their digest. A cached read thus needs no worker thread and no database at all.
 
+A credential not cached is looked up only if its digest is among those the store holds
+(``_Existing``: every token's and session's digest, read again for any credential it
+does not hold, one read at a time, shared by every request waiting on it). A made-up
+token or cookie used to cost a worker thread and a read each: 600 at once held every
+worker thread, and a right login waited 7 s behind them (attacker pass G).
+
 ``HookTokens``: which webhook tokens exist, by their digest, for one generation of the
 trigger rows; ``vouch`` asks it (and ``CredentialCache``) whether a large body comes
 from someone the server knows (``api/limits.BodyLimit``).
@@ -15,6 +21,7 @@ from someone the server knows (``api/limits.BodyLimit``).
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -23,13 +30,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import select
 from starlette.requests import HTTPConnection
 
-from moorage.errors import MoorageError
+from moorage.errors import MoorageError, Unauthenticated
 from moorage.security import secrets as sec
 from moorage.security.roles import Actor
 from moorage.services import triggers, users
 from moorage.store.db import Database
+from moorage.store.tables import ApiToken, WebSession
 
 HOOK_PATH = re.compile(r"/hooks/([^/]+)")
 SESSION_COOKIE = "moorage_session"
@@ -44,11 +53,58 @@ class _Credential:
     """``time.monotonic()`` after which the store is asked again."""
 
 
+class _Existing:
+    """The digests of every API token and web session in the store. ``holds`` answers
+    from the last read when it has the digest (the store is asked about it next, so one
+    since removed costs nothing wrong), else from a read that starts after the call:
+    a token the offline CLI added a moment ago (no generation bump in this process) is
+    found. Reads run one at a time, each answering every caller that waited for it, so
+    any number of unknown credentials hold one worker thread, not one each."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._digests: frozenset[str] = frozenset()
+        self._next: asyncio.Future[frozenset[str]] | None = None
+        self._reader: asyncio.Task[None] | None = None
+
+    async def holds(self, key: str) -> bool:
+        if key in self._digests:
+            return True
+        return key in await self._fresh()
+
+    async def _fresh(self) -> frozenset[str]:
+        if self._next is None:
+            self._next = asyncio.get_running_loop().create_future()
+        waited = self._next
+        if self._reader is None or self._reader.done():
+            self._reader = asyncio.ensure_future(self._read_all())
+        return await asyncio.shield(waited)
+
+    async def _read_all(self) -> None:
+        while self._next is not None:
+            answered, self._next = self._next, None
+            try:
+                digests = await run_in_threadpool(self._read)
+            except Exception as exc:  # each waiter raises it (an unreadable store)
+                answered.set_exception(exc)
+                answered.exception()  # retrieved: no "never retrieved" warning
+                continue
+            self._digests = digests
+            answered.set_result(digests)
+
+    def _read(self) -> frozenset[str]:
+        with self.db.session() as session:
+            tokens = session.scalars(select(ApiToken.token_hash)).all()
+            sessions = session.scalars(select(WebSession.token_hash)).all()
+        return frozenset([*("token:" + t for t in tokens), *("session:" + s for s in sessions)])
+
+
 class CredentialCache:
     def __init__(self, db: Database, *, max_keys: int = 10_000) -> None:
         self.db = db
         self.max_keys = max_keys
         self._known: dict[str, _Credential] = {}
+        self._existing = _Existing(db)
 
     def _current(self, key: str) -> _Credential | None:
         known = self._known.get(key)
@@ -70,6 +126,8 @@ class CredentialCache:
         key = "token:" + sec.digest(token)
         known = self._current(key)
         if known is None:
+            if not await self._existing.holds(key):
+                raise Unauthenticated("invalid API token", code="invalid_token")
             known = await run_in_threadpool(self._load_token, key, token)
         return known.actor
 
@@ -88,6 +146,10 @@ class CredentialCache:
         key = "session:" + sec.digest(cookie)
         known = self._current(key)
         if known is None:
+            if not await self._existing.holds(key):
+                raise Unauthenticated(
+                    "your session has ended; log in again", code="session_expired"
+                )
             known = await run_in_threadpool(self._load_cookie, key, cookie)
         return known.actor, known.csrf
 

@@ -176,11 +176,12 @@ class GuardedH11(H11Protocol):
     def _admit(self, address: str) -> bool:
         """Whether a new connection from ``address`` may stay: under ``per_address`` and
         under the address's fair share of ``max_connections`` (an equal part for each
-        address holding some, itself included, and at least ``MIN_SHARE``). When all are taken, a connection only
-        waiting on its client (``_waiting``) is closed for it: one of the address holding
-        the most when it holds more than this one's would, else one of the first
-        ``SAMPLE`` connections. Neither a few addresses holding every connection nor
-        many holding one each can shut a new one out while some connection only waits."""
+        address holding some, itself included, and at least ``MIN_SHARE``). When all are
+        taken, a connection only waiting on its client (``_waiting``) is closed for it:
+        one of the address holding the most when it holds more than this one's would,
+        else one of the first ``SAMPLE`` connections. Neither a few addresses holding
+        every connection nor many holding one each can shut a new one out while some
+        connection only waits."""
         mine = self._by_address.get(address, set())
         if len(mine) >= self.per_address:
             return False

@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 
 from moorage.api.deps import State
 from moorage.api.errors import responses
-from moorage.errors import error_body
+from moorage.errors import NotFound, error_body
 from moorage.plugins.spec import HookRequest
 from moorage.services import hooks
 
@@ -43,7 +43,14 @@ async def receive_hook(
     A delivery that passed its signature, replay and budget checks runs as foreground
     work until its answer is made: the deploy workers and reconcile wait at their next
     statement outside a transaction, and the event loop steps aside for at most 0.1 s
-    (``store/priority.py``)."""
+    (``store/priority.py``).
+
+    A token no trigger has is 404 from ``HookTokens`` on the event loop: a flood of
+    made-up URLs held every worker thread with a read each (attacker pass G)."""
+    if not await state.hook_tokens.known(token):
+        raise NotFound(
+            "no webhook at this URL; check the token on the trigger", code="unknown_hook"
+        )
     body = await request.body()
     hook = HookRequest(
         headers=_first_values(request.headers.raw),

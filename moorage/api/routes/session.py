@@ -12,24 +12,25 @@ from moorage.api.schemas import LoginIn, SessionOut, UserOut
 from moorage.errors import Busy
 from moorage.services import users
 from moorage.services.users import SESSION_LIFETIME
+from moorage.store.tables import User
 
 router = APIRouter(prefix="/api/session", tags=["session"])
 
 
 @router.post("", status_code=201, responses=responses(401, 429, 503))
-async def login(
-    body: LoginIn, request: Request, response: Response, session: DbSession, state: State
-) -> SessionOut:
+async def login(body: LoginIn, request: Request, response: Response, state: State) -> SessionOut:
     """Open a web session. Failed logins back off per account and per address (429
     ``login_backoff`` with Retry-After); a few password checks run at once, and a
-    login that cannot get one within seconds is 503 ``busy``."""
+    login that cannot get one within seconds is 503 ``busy``.
+
+    The database session opens in the password check's worker thread, not as a
+    dependency: that cost every attempt, even one answered 429 or 503, a worker thread
+    of its own before the backoff and the gate saw it (attacker pass G)."""
     address = request.client.host if request.client else ""
     state.logins.admit(body.username, address)
     try:
         async with state.password_gate.slot(known=state.logins.known(address)):
-            token, csrf, user = await run_in_threadpool(
-                users.login, session, body.username, body.password
-            )
+            token, csrf, user = await run_in_threadpool(_login, state, body)
     except Busy:
         state.logins.withdrawn(body.username, address)
         raise
@@ -44,6 +45,11 @@ async def login(
         path="/",
     )
     return SessionOut(user=UserOut.model_validate(user), csrf_token=csrf)
+
+
+def _login(state: State, body: LoginIn) -> tuple[str, str, User]:
+    with state.db.session() as session:  # committed before the answer goes out
+        return users.login(session, body.username, body.password)
 
 
 @router.get("")

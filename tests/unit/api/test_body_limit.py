@@ -78,3 +78,60 @@ def test_a_vouched_body_meets_its_own_budget_not_the_anonymous_one() -> None:
     assert _call(limit, [b"x" * (SMALL_BODY + 1000)]) == 200
     known = True
     assert _call(limit, [b"x" * (SMALL_BODY + 1000)]) == 503
+
+
+def test_unknown_credentials_share_one_read_and_hold_no_worker_thread_each(
+    db: Any, tmp_path: Any, monkeypatch: Any
+) -> None:
+    """A flood of made-up bearer tokens and cookies (``vouch``, and every route's
+    ``current_actor``) cost one worker thread and one database read each: 600 held every
+    worker thread, and a right login waited 7 s behind them (attacker pass G). Now they
+    wait together on one read of which credentials exist; a token the offline CLI added
+    meanwhile (no generation bump) is still found at its first use."""
+    import pytest
+
+    from moorage.api import cache
+    from moorage.cli.offline import CLI_ACTOR
+    from moorage.errors import Unauthenticated
+    from moorage.services import users
+    from moorage.store.db import Database
+
+    with db.session() as session:
+        admin = users.create(
+            session, CLI_ACTOR, username="ada", role="admin", password="a-long-password-1"
+        )
+    credentials = cache.CredentialCache(db)
+    hops: list[str] = []
+    real = cache.run_in_threadpool
+
+    async def counted(fn: Any, *args: Any) -> Any:
+        hops.append(getattr(fn, "__name__", "?"))
+        return await real(fn, *args)
+
+    monkeypatch.setattr(cache, "run_in_threadpool", counted)
+
+    async def flood() -> list[BaseException | None]:
+        async def one(i: int) -> BaseException | None:
+            try:
+                if i % 2:
+                    await credentials.token(f"mrg_made_up_{i}")
+                else:
+                    await credentials.cookie(f"made-up-{i}")
+            except BaseException as exc:
+                return exc
+            return None
+
+        return await asyncio.gather(*(one(i) for i in range(300)))
+
+    answers = asyncio.run(flood())
+    assert all(isinstance(a, Unauthenticated) for a in answers)
+    assert len(hops) <= 3, hops  # reads of which exist, shared; none per credential
+
+    offline = Database(db.url)  # the CLI's own process: this one sees no generation bump
+    with offline.session() as session:
+        token, _ = users.create_token(session, CLI_ACTOR, session.merge(admin), "cli")
+    offline.dispose()
+    actor = asyncio.run(credentials.token(token))
+    assert actor.username == "ada"
+    with pytest.raises(Unauthenticated):
+        asyncio.run(credentials.token(token + "x"))
