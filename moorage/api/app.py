@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from moorage import __version__
 from moorage.api import errors
-from moorage.api.cache import vouching
+from moorage.api.cache import unknown_hook, vouching
 from moorage.api.deps import AppState
 from moorage.api.docs import install_docs
 from moorage.api.limits import BodyLimit, JsonErrors, PlainUrl, RequestHead
@@ -129,6 +129,7 @@ def create_app(server: Server) -> FastAPI:
         max_bytes=server.settings.max_body_bytes,
         streamed=IMPORT_PATH,
         vouch=vouching(state.credentials, state.hook_tokens),
+        unread=unknown_hook(state.hook_tokens),
     )
     app.add_middleware(PlainUrl)
     app.add_middleware(RequestHead)

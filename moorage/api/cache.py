@@ -218,3 +218,22 @@ def vouching(
         return False
 
     return vouch
+
+
+UNKNOWN_HOOK = "no webhook at this URL; check the token on the trigger"
+
+
+def unknown_hook(
+    hooks: HookTokens,
+) -> Callable[[MutableMapping[str, Any]], Awaitable[tuple[int, str, str] | None]]:
+    """``BodyLimit``'s ``unread``: a POST to a ``/hooks/{token}`` no trigger has is 404
+    ``unknown_hook`` before its body is read or a worker thread taken (attacker pass G:
+    a flood of made-up hook URLs held every worker thread). None for anything else."""
+
+    async def refuse(scope: MutableMapping[str, Any]) -> tuple[int, str, str] | None:
+        hook = HOOK_PATH.fullmatch(scope["path"])
+        if scope["method"] != "POST" or hook is None or await hooks.known(hook[1]):
+            return None
+        return 404, "unknown_hook", UNKNOWN_HOOK
+
+    return refuse

@@ -50,6 +50,9 @@ vouched for); past it a request gets 503 ``busy`` (1,500 connections each sendin
 and going quiet held 1.8 GB)."""
 
 Vouch = Callable[[Scope], Awaitable[bool]]
+Refusal = tuple[int, str, str]
+"""An answer to a request before its body is read: (HTTP status, error code, message)."""
+Unread = Callable[[Scope], Awaitable[Refusal | None]]
 
 
 @dataclass
@@ -98,6 +101,7 @@ class BodyLimit:
         budget: int = BODY_BUDGET,
         seconds: float = BODY_SECONDS,
         vouch: Vouch | None = None,
+        unread: Unread | None = None,
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
@@ -106,6 +110,9 @@ class BodyLimit:
         self.share = budget // 8
         self.seconds = seconds
         self.vouch = vouch
+        self.unread = unread
+        """Asked before a body is read: a refusal it names is answered at once, the body
+        unread (a made-up webhook URL: ``api/cache.unknown_hook``)."""
         self.anonymous = _Pool()
         """Bytes (past each body's first ``SMALL_BODY``) that requests in progress hold
         now, of senders ``vouch`` does not know; ``vouched``, of those it does."""
@@ -128,12 +135,16 @@ class BodyLimit:
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
             await self._reject(send)
             return
+        refusal = await self.unread(scope) if self.unread is not None else None
+        if refusal is not None:
+            await send_error(send, *refusal)
+            return
         client = scope.get("client")
         hold = _Hold(address_key(client[0]) if client else "")
         try:
             try:
                 async with asyncio.timeout(self.seconds):
-                    body, refusal = await self._read(scope, receive, hold)
+                    body, why = await self._read(scope, receive, hold)
             except TimeoutError:
                 await send_error(
                     send,
@@ -142,12 +153,12 @@ class BodyLimit:
                     f"the request body did not arrive within {self.seconds:g} s",
                 )
                 return
-            if refusal == "disconnect":
+            if why == "disconnect":
                 return
-            if refusal == "too_large":
+            if why == "too_large":
                 await self._reject(send)
                 return
-            if refusal == "busy":
+            if why == "busy":
                 await send_error(
                     send,
                     503,

@@ -561,8 +561,8 @@ def test_a_webhook_or_a_known_credential_is_served_while_anonymous_bodies_fill_t
     """Anonymous bodies held at once fill their budget (attacker pass E, M2: a GitHub
     delivery over ``SMALL_BODY`` then got 503 ``busy``). A body past ``SMALL_BODY`` sent
     to a webhook that exists, or with a token or session the server knows, counts against
-    a budget of its own: it is read. One with an unknown hook, a made-up token or none
-    still meets the anonymous budget."""
+    a budget of its own: it is read. One with a made-up token or none still meets the
+    anonymous budget, and one to an unknown hook is 404 unread."""
     auth = {"Authorization": f"Bearer {lone.token}"}
     hook = httpx.post(
         f"{lone.url}/api/triggers",
@@ -579,8 +579,8 @@ def test_a_webhook_or_a_known_credential_is_served_while_anonymous_bodies_fill_t
             httpx.post(f"{lone.url}/hooks/{hook['token']}", json=big, timeout=30),
             httpx.post(f"{lone.url}/api/projects", json=big, headers=auth, timeout=30),
         ]
+        unknown_hook = httpx.post(f"{lone.url}/hooks/{'a' * 43}", json=big, timeout=30)
         anonymous = [
-            httpx.post(f"{lone.url}/hooks/{'a' * 43}", json=big, timeout=30),
             httpx.post(
                 f"{lone.url}/api/projects",
                 json=big,
@@ -598,3 +598,21 @@ def test_a_webhook_or_a_known_credential_is_served_while_anonymous_bodies_fill_t
     assert vouched[1].status_code == 422, vouched[1].text
     for r in anonymous:
         assert (r.status_code, r.json()["error"]["code"]) == (503, "busy"), r.text
+    assert (unknown_hook.status_code, unknown_hook.json()["error"]["code"]) == (
+        404,
+        "unknown_hook",
+    ), "a made-up hook URL is refused unread, before any budget"
+
+
+def test_an_unknown_webhook_is_answered_before_its_body_arrives(lone: Lone) -> None:
+    """A made-up ``/hooks/{token}`` is 404 from the tokens in memory, before anything
+    waits for its body or takes a worker thread (attacker pass G: a flood of them held
+    every worker thread with a database read each)."""
+    sock = _connect(lone)
+    try:
+        head = f"POST /hooks/{'b' * 43} HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n"
+        sock.sendall(head.encode())  # and not one byte of the body
+        status, error = _status_and_error(_answer(sock, seconds=10))
+    finally:
+        sock.close()
+    assert (status, error["code"]) == (404, "unknown_hook")

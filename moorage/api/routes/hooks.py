@@ -6,6 +6,7 @@ from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from moorage.api.cache import UNKNOWN_HOOK
 from moorage.api.deps import State
 from moorage.api.errors import responses
 from moorage.errors import NotFound, error_body
@@ -48,9 +49,7 @@ async def receive_hook(
     A token no trigger has is 404 from ``HookTokens`` on the event loop: a flood of
     made-up URLs held every worker thread with a read each (attacker pass G)."""
     if not await state.hook_tokens.known(token):
-        raise NotFound(
-            "no webhook at this URL; check the token on the trigger", code="unknown_hook"
-        )
+        raise NotFound(UNKNOWN_HOOK, code="unknown_hook")
     body = await request.body()
     hook = HookRequest(
         headers=_first_values(request.headers.raw),
