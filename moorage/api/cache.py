@@ -30,7 +30,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import select
 from starlette.requests import HTTPConnection
 
 from moorage.errors import MoorageError, Unauthenticated
@@ -38,7 +37,6 @@ from moorage.security import secrets as sec
 from moorage.security.roles import Actor
 from moorage.services import triggers, users
 from moorage.store.db import Database
-from moorage.store.tables import ApiToken, WebSession
 
 HOOK_PATH = re.compile(r"/hooks/([^/]+)")
 SESSION_COOKIE = "moorage_session"
@@ -94,8 +92,7 @@ class _Existing:
 
     def _read(self) -> frozenset[str]:
         with self.db.session() as session:
-            tokens = session.scalars(select(ApiToken.token_hash)).all()
-            sessions = session.scalars(select(WebSession.token_hash)).all()
+            tokens, sessions = users.credential_digests(session)
         return frozenset([*("token:" + t for t in tokens), *("session:" + s for s in sessions)])
 
 

@@ -208,6 +208,15 @@ def actor_for_token(session: Session, token: str) -> Actor:
     return Actor(user_id=user.id, username=user.username, role=user.role, via="token")
 
 
+def credential_digests(session: Session) -> tuple[list[str], list[str]]:
+    """The digests (``secrets.digest``) of every API token and of every web session in
+    the store: what ``api/cache`` checks an unknown credential against before it reads
+    that credential's row."""
+    tokens = list(session.scalars(select(ApiToken.token_hash)))
+    sessions = list(session.scalars(select(WebSession.token_hash)))
+    return tokens, sessions
+
+
 def login(session: Session, username: str, password: str) -> tuple[str, str, User]:
     """Check a password and open a web session; return (session token, CSRF token, user).
 

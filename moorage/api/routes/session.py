@@ -12,7 +12,6 @@ from moorage.api.schemas import LoginIn, SessionOut, UserOut
 from moorage.errors import Busy
 from moorage.services import users
 from moorage.services.users import SESSION_LIFETIME
-from moorage.store.tables import User
 
 router = APIRouter(prefix="/api/session", tags=["session"])
 
@@ -44,12 +43,13 @@ async def login(body: LoginIn, request: Request, response: Response, state: Stat
         secure=request.url.scheme == "https",
         path="/",
     )
-    return SessionOut(user=UserOut.model_validate(user), csrf_token=csrf)
+    return SessionOut(user=user, csrf_token=csrf)
 
 
-def _login(state: State, body: LoginIn) -> tuple[str, str, User]:
+def _login(state: State, body: LoginIn) -> tuple[str, str, UserOut]:
     with state.db.session() as session:  # committed before the answer goes out
-        return users.login(session, body.username, body.password)
+        token, csrf, user = users.login(session, body.username, body.password)
+        return token, csrf, UserOut.model_validate(user)
 
 
 @router.get("")

@@ -4,10 +4,10 @@ and a vouched body counts against its own budget (``api/limits.py``)."""
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 from typing import Any
 
 from moorage.api.limits import SMALL_BODY, BodyLimit
+from tests.loops import run
 
 
 def _call(limit: BodyLimit, chunks: list[bytes]) -> int:
@@ -35,8 +35,7 @@ def _call(limit: BodyLimit, chunks: list[bytes]) -> int:
     async def go() -> None:
         await limit(scope, receive, send)
 
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, go()).result()
+    run(go())
     return int(next(m["status"] for m in sent if m["type"] == "http.response.start"))
 
 
@@ -123,7 +122,7 @@ def test_unknown_credentials_share_one_read_and_hold_no_worker_thread_each(
 
         return await asyncio.gather(*(one(i) for i in range(300)))
 
-    answers = asyncio.run(flood())
+    answers = run(flood())
     assert all(isinstance(a, Unauthenticated) for a in answers)
     assert len(hops) <= 3, hops  # reads of which exist, shared; none per credential
 
@@ -131,7 +130,7 @@ def test_unknown_credentials_share_one_read_and_hold_no_worker_thread_each(
     with offline.session() as session:
         token, _ = users.create_token(session, CLI_ACTOR, session.merge(admin), "cli")
     offline.dispose()
-    actor = asyncio.run(credentials.token(token))
+    actor = run(credentials.token(token))
     assert actor.username == "ada"
     with pytest.raises(Unauthenticated):
-        asyncio.run(credentials.token(token + "x"))
+        run(credentials.token(token + "x"))

@@ -5,10 +5,7 @@ renderings are tests/unit/store/test_renderings.py's."""
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from sqlalchemy import event
@@ -19,15 +16,7 @@ from moorage.security.roles import SYSTEM
 from moorage.services import users
 from moorage.store.db import Database
 from moorage.store.tables import Trigger
-
-T = TypeVar("T")
-
-
-def run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine on a loop of its own thread: the suite's browser tests may leave an
-    event loop running on this one, and asyncio.run refuses to nest."""
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result()
+from tests.loops import run
 
 
 def statements(db: Database) -> list[str]:

@@ -26,6 +26,7 @@ from moorage.api.connections import (
     GuardedH11,
     raise_fd_limit,
 )
+from tests.loops import run
 
 
 class _Transport:
@@ -325,7 +326,7 @@ def test_an_answer_never_read_frees_its_connection(
             await server.wait_closed()
             await asyncio.sleep(0.1)
 
-    asyncio.run(check())
+    run(check())
 
 
 def test_many_addresses_do_not_shrink_a_share_below_a_few_connections(monkeypatch: Any) -> None:

@@ -4,9 +4,6 @@ succeeded from, and the password gate's order (those addresses first)."""
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-from collections.abc import Coroutine
-from typing import Any
 
 import pytest
 
@@ -22,6 +19,7 @@ from moorage.security.logins import (
     PasswordGate,
     address_key,
 )
+from tests.loops import run
 
 
 class Clock:
@@ -131,11 +129,6 @@ def test_an_address_a_login_succeeded_from_is_known_for_a_while() -> None:
     assert guard.known("2001:db8::ffff"), "an IPv6 client is its /64"
     clock.now += TRUST_SECONDS + 1
     assert not guard.known("192.0.2.10")
-
-
-def run(coro: Coroutine[Any, Any, Any]) -> Any:
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result()
 
 
 def test_the_gate_lets_a_known_address_in_before_the_strangers_waiting() -> None:

@@ -262,6 +262,10 @@ export interface paths {
          * @description Open a web session. Failed logins back off per account and per address (429
          *     ``login_backoff`` with Retry-After); a few password checks run at once, and a
          *     login that cannot get one within seconds is 503 ``busy``.
+         *
+         *     The database session opens in the password check's worker thread, not as a
+         *     dependency: that cost every attempt, even one answered 429 or 503, a worker thread
+         *     of its own before the backoff and the gate saw it (attacker pass G).
          */
         post: operations["login_api_session_post"];
         /** Logout */
@@ -1209,6 +1213,9 @@ export interface paths {
          *     work until its answer is made: the deploy workers and reconcile wait at their next
          *     statement outside a transaction, and the event loop steps aside for at most 0.1 s
          *     (``store/priority.py``).
+         *
+         *     A token no trigger has is 404 from ``HookTokens`` on the event loop: a flood of
+         *     made-up URLs held every worker thread with a read each (attacker pass G).
          */
         post: operations["receive_hook_hooks__token__post"];
         delete?: never;
