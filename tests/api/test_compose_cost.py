@@ -19,6 +19,9 @@ import pytest
 from tests.conftest import Api, admin_api, assert_error, start_server, stop_server, unique
 from tests.unit.sources.compose.test_file import laughs
 
+# The module's own server is made once per worker that runs one of its tests: one worker.
+pytestmark = pytest.mark.xdist_group("compose_cost")
+
 MIB = 1024 * 1024
 
 

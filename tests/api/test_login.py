@@ -20,6 +20,9 @@ import pytest
 
 from tests.conftest import ADMIN_PASSWORD, Api, admin_api, start_server, stop_server
 
+# The module's own server is made once per worker that runs one of its tests: one worker.
+pytestmark = pytest.mark.xdist_group("login")
+
 RSS_BUDGET_MIB = 300
 
 

@@ -24,6 +24,9 @@ from sqlalchemy import create_engine, make_url, text
 
 from tests.conftest import Api, Server, admin_api, start_server, stop_server, unique
 
+# The module's own server is made once per worker that runs one of its tests: one worker.
+pytestmark = pytest.mark.xdist_group("text_fields")
+
 PG_URL = os.environ.get("MOORAGE_TEST_DATABASE_URL")
 SCHEMA_KEY = "x-moorage-text"
 NUL, SURROGATE, NEWLINE, ESC = "\x00", "\ud800", "\n", "\x1b"

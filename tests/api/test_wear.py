@@ -35,6 +35,9 @@ from moorage.api.limits import (
 from moorage.api.schemas.base import MAX_DEPTH
 from tests.conftest import admin_api, start_server, stop_server, unique
 
+# The module's own server is made once per worker that runs one of its tests: one worker.
+pytestmark = pytest.mark.xdist_group("wear")
+
 
 @dataclass
 class Lone:

@@ -27,6 +27,9 @@ from tests.conftest import (
 )
 from tests.integration.helpers import containers, deploy, wait_deployment, wait_until
 
+# The module's own server is made once per worker that runs one of its tests: one worker.
+pytestmark = pytest.mark.xdist_group("lifecycle")
+
 QUICK = {"image": "moorage-test/httpd:1", "health": {"grace_seconds": 0.5}}
 
 
