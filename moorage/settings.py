@@ -60,6 +60,9 @@ class Settings:
     """An extra trusted root (PEM) for the ACME directory, e.g. a test CA such as pebble."""
     public_ip: str | None = None
     """The address DNS providers point a domain's A (or AAAA) record at."""
+    anonymous_rate: float = 20.0
+    """Requests a second, on average, each client address may send that no credential
+    vouches for (``api/pacing.py``; a burst of 10 s of it at once); 0: no bound."""
     # Not a MOORAGE_* variable: the cap on an ordinary JSON request body.
     max_body_bytes: int = field(default=1024 * 1024)
 
@@ -103,6 +106,7 @@ class Settings:
             container_labels=_parse_labels(env.get("MOORAGE_CONTAINER_LABELS") or ""),
             web_dir=Path(env.get("MOORAGE_WEB_DIR") or DEFAULT_WEB_DIR).absolute(),
             run_dir=Path(env.get("MOORAGE_RUN_DIR") or "/run/moorage").absolute(),
+            anonymous_rate=float(_parse_int(env, "MOORAGE_ANONYMOUS_RATE", 20, minimum=0)),
             **_proxy_settings(env),
         )
 

@@ -107,6 +107,11 @@ def start_server(
         MOORAGE_CONTAINER_LABELS=f"{TEST_LABEL}={RUN_ID}",
         MOORAGE_RECONCILE_SECONDS="2",
         MOORAGE_PROXY="none",  # the proxy tests start theirs (tests/proxy/)
+        # Every test client, browser and tester of a worker is one address, 127.0.0.1,
+        # standing for many users: its requests without a login are not paced the way
+        # one real address's are. The pacing itself is tested on a server at the
+        # default (tests/api/test_wear.py, ``api/pacing.py``).
+        MOORAGE_ANONYMOUS_RATE="1000",
     )
     env.update(extra_env or {})  # may override the defaults above
     log_path = data_dir.parent / f"server-{port}.log"

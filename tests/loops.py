@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from collections.abc import Awaitable
+from typing import TypeVar
 
 T = TypeVar("T")
 
 
-def run(coro: Coroutine[Any, Any, T]) -> T:
+def run(coro: Awaitable[T]) -> T:
     """Run ``coro`` on a loop of its own thread: the suite's browser tests may leave an
     event loop running on the main thread, and ``asyncio.run`` refuses to nest (a full
     run failed three tests that called it directly)."""
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result()
+        return pool.submit(asyncio.run, _awaited(coro)).result()
+
+
+async def _awaited(awaitable: Awaitable[T]) -> T:
+    return await awaitable

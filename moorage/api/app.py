@@ -11,10 +11,12 @@ from fastapi import FastAPI
 
 from moorage import __version__
 from moorage.api import errors
-from moorage.api.cache import unknown_hook, vouching
+from moorage.api.cache import raw_vouching, unknown_hook, vouching
+from moorage.api.connections import current
 from moorage.api.deps import AppState
 from moorage.api.docs import install_docs
 from moorage.api.limits import BodyLimit, JsonErrors, PlainUrl, RequestHead
+from moorage.api.pacing import Buckets, Pace
 from moorage.api.routes import (
     audit,
     bindings,
@@ -124,14 +126,19 @@ def create_app(server: Server) -> FastAPI:
         rollbacks=server.rollbacks,
     )
     state = app.state.moorage
+    vouch = vouching(state.credentials, state.hook_tokens)
+    rate = server.settings.anonymous_rate
+    app.state.buckets = Buckets(rate) if rate > 0 else None
+    app.state.raw_vouching = raw_vouching(state.credentials, state.hook_tokens)
     app.add_middleware(
         BodyLimit,
         max_bytes=server.settings.max_body_bytes,
         streamed=IMPORT_PATH,
-        vouch=vouching(state.credentials, state.hook_tokens),
+        vouch=vouch,
         unread=unknown_hook(state.hook_tokens),
     )
     app.add_middleware(PlainUrl)
+    app.add_middleware(Pace, buckets=app.state.buckets, vouch=vouch, connection=current)
     app.add_middleware(RequestHead)
     app.add_middleware(JsonErrors)  # added last: it runs first, around everything
     if server.settings.web_dir is not None:

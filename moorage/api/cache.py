@@ -118,6 +118,12 @@ class CredentialCache:
             self._known.clear()
         self._known[key] = credential
 
+    def may_hold(self, key: str) -> bool:
+        """Whether a credential (``token:``/``session:`` + its digest) was in the store at
+        the last look (``_Existing``) or is cached, with no I/O: False for a made-up
+        one, and for one made since by the offline CLI until a request reads again."""
+        return key in self._known or key in self._existing._digests
+
     async def token(self, token: str) -> Actor:
         """The actor of an API token; raises ``Unauthenticated`` for an unknown one."""
         key = "token:" + sec.digest(token)
@@ -176,6 +182,13 @@ class HookTokens:
         self._generation = -1
         self._digests: frozenset[str] = frozenset()
 
+    def may_know(self, token: str) -> bool:
+        """Whether ``token`` may be a webhook's, with no I/O: from the digests loaded for
+        the current generation; True when they are stale (only ``known`` can tell)."""
+        if self._generation != self.db.generations["hooks"]:
+            return True
+        return sec.digest(token) in self._digests
+
     async def known(self, token: str) -> bool:
         if self._generation != self.db.generations["hooks"]:
             await run_in_threadpool(self._load)
@@ -215,6 +228,43 @@ def vouching(
         return False
 
     return vouch
+
+
+def raw_vouching(credentials: CredentialCache, hooks: HookTokens) -> Callable[[bytes], bool]:
+    """``connections.GuardedH11.vouchable``: whether the first bytes of a request (its
+    head, or the start of it) name a credential ``vouching`` may accept, with no I/O: a
+    POST to a webhook token that may exist (``HookTokens.may_know``), or a bearer token
+    or session cookie the store held at the last look (``CredentialCache.may_hold``).
+    A request it says no to waits unparsed while its address is in debt
+    (``api/pacing.py``); made-up URLs, tokens and cookies (attacker pass G's floods)
+    therefore wait too. Raises nothing."""
+
+    def vouchable(data: bytes) -> bool:
+        lines = data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+        method, _, rest = lines[0].partition(b" ")
+        target = rest.partition(b" ")[0].partition(b"?")[0].decode("latin-1")
+        hook = HOOK_PATH.fullmatch(target)
+        if method == b"POST" and hook is not None:
+            return hooks.may_know(hook[1])
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"authorization":
+                scheme, _, token = value.strip().partition(b" ")
+                if scheme.lower() == b"bearer" and token.strip():
+                    key = "token:" + sec.digest(token.strip().decode("latin-1"))
+                    if credentials.may_hold(key):
+                        return True
+            elif name == b"cookie":
+                for part in value.split(b";"):
+                    cookie, _, session = part.strip().partition(b"=")
+                    if cookie == SESSION_COOKIE.encode() and session:
+                        key = "session:" + sec.digest(session.decode("latin-1"))
+                        if credentials.may_hold(key):
+                            return True
+        return False
+
+    return vouchable
 
 
 UNKNOWN_HOOK = "no webhook at this URL; check the token on the trigger"

@@ -41,6 +41,9 @@ for ever, and enough of them used up the process's file descriptors (one tester 
   end the connection with a 400: uvicorn reads the socket again at each answer, and
   h11 keeps whatever comes, so one client writing requests without pause grew the
   server by a gigabyte in 20 s (attacker pass E). No browser pipelines.
+- A connection that is not trusted (no request on it was vouched for) is not read
+  while its address is in debt to ``pacing.Buckets``: its next request waits in the
+  kernel, unparsed, until the address has a token again (``_held``; ``pacing.py``).
 - A request h11 cannot parse gets 400 ``bad_request`` in Moorage's error shape, not
   uvicorn's plain text.
 
@@ -51,18 +54,23 @@ are ASGI middleware: ``limits.py``.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import itertools
 import json
 import logging
 import resource
 import time
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from moorage.errors import error_body
 from moorage.security.logins import address_key
+
+if TYPE_CHECKING:
+    from moorage.api.pacing import Buckets
 
 log = logging.getLogger("moorage.api")
 
@@ -99,6 +107,30 @@ MAX_CONNECTIONS = 10_000
 often 524,288)."""
 SPARE_FDS = 512
 """File descriptors kept for everything else (database, Docker, archives, Caddy)."""
+
+_CURRENT: contextvars.ContextVar[GuardedH11 | None] = contextvars.ContextVar(
+    "moorage_connection", default=None
+)
+
+
+_CREDENTIALS = (b"\nauthorization:", b"moorage_session=")
+
+
+def names_a_credential(data: bytes) -> bool:
+    """``GuardedH11.vouchable`` until ``moorage serve`` sets the store's check
+    (``cache.raw_vouching``): whether the start of a request names something
+    ``cache.vouching`` may accept at all (an ``Authorization`` header, the session
+    cookie, a POST to a webhook URL)."""
+    if data.startswith(b"POST /hooks/"):
+        return True
+    head = data.lower()
+    return any(name in head for name in _CREDENTIALS)
+
+
+def current() -> GuardedH11 | None:
+    """The connection the running request came on (its ASGI task was made while the
+    connection parsed it: ``GuardedH11.handle_events``), or None outside one."""
+    return _CURRENT.get()
 
 
 def raise_fd_limit() -> int:
@@ -145,6 +177,15 @@ class GuardedH11(H11Protocol):
     header_seconds: ClassVar[float] = HEADER_SECONDS
     send_seconds: ClassVar[float] = SEND_SECONDS
     _by_address: ClassVar[dict[str, set[GuardedH11]]] = {}
+    buckets: ClassVar[Buckets | None] = None
+    """The requests each address may send unvouched (``pacing.py``); None: any number."""
+
+    vouchable: ClassVar[Callable[[bytes], bool]] = names_a_credential
+    """Whether a request's first bytes name a credential that may be accepted: such a
+    request is read whatever its address owes (``_held``)."""
+
+    trusted = False
+    """A request on this connection was vouched for (``pacing.Pace``): never held."""
 
     _address: str | None = None
     _head_timer: asyncio.TimerHandle | None = None
@@ -157,6 +198,8 @@ class GuardedH11(H11Protocol):
     _slow = False  # the last whole window was under MIN_BODY_RATE
     _paused = 0.0  # time.monotonic() the client stopped reading its answer, or 0.0
     _refusal: str | None = None  # why this class ended the request (uvicorn says no more)
+    _stash = b""  # what arrived while the connection was held, fed to h11 at its release
+    _release_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -236,6 +279,8 @@ class GuardedH11(H11Protocol):
         """Note when the client was last heard (``_waiting``), and end a connection that
         sent more than ``MAX_AHEAD`` bytes of requests ahead of their answers."""
         self._heard = time.monotonic()
+        if self._held(data):
+            return
         super().data_received(data)
         if (
             self.conn.their_state is h11.DONE
@@ -247,6 +292,53 @@ class GuardedH11(H11Protocol):
             )
             self.send_400_response(self._refusal)
 
+    def _held(self, data: bytes) -> bool:
+        """Whether ``data`` waits unparsed: the connection is between requests, is not
+        trusted, its address is in debt (``pacing.Buckets.debt``), and what came names
+        no credential that may be accepted (``vouchable``): it could only be refused.
+        Reading stops until the debt is paid; what came meanwhile (at most
+        ``MAX_AHEAD`` bytes, or the connection is dropped) is parsed then. A request
+        that names a credential is parsed, and vouched for or refused by ``Pace``: a
+        logged-in browser behind the same address as a flood is not held."""
+        if self._release_timer is None:
+            if (
+                self.trusted
+                or self.buckets is None
+                or self._address is None
+                or self.conn.their_state is not h11.IDLE
+                or self.transport.is_closing()
+            ):
+                return False
+            wait = self.buckets.debt(self._address)
+            if not wait or type(self).vouchable(data):
+                return False
+            self.transport.pause_reading()
+            self._release_timer = self.loop.call_later(wait, self._release)
+        self._stash += data
+        if len(self._stash) > MAX_AHEAD:
+            self._release_timer.cancel()
+            self._release_timer = None
+            self.transport.abort()
+        return True
+
+    def _release(self) -> None:
+        self._release_timer = None
+        if self.transport.is_closing():
+            return
+        data, self._stash = self._stash, b""
+        self.transport.resume_reading()
+        if data:
+            self.data_received(data)
+
+    def handle_events(self) -> None:
+        """uvicorn's, with this connection as ``current()`` for the request tasks it
+        starts (``pacing.Pace`` marks it trusted)."""
+        token = _CURRENT.set(self)
+        try:
+            super().handle_events()
+        finally:
+            _CURRENT.reset(token)
+
     def _forget(self) -> None:
         self.connections.discard(self)
         if self._address is not None:
@@ -257,10 +349,10 @@ class GuardedH11(H11Protocol):
             self._address = None
 
     def connection_lost(self, exc: Exception | None) -> None:
-        for timer in (self._head_timer, self._send_timer):
+        for timer in (self._head_timer, self._send_timer, self._release_timer):
             if timer is not None:
                 timer.cancel()
-        self._head_timer = self._send_timer = None
+        self._head_timer = self._send_timer = self._release_timer = None
         self._forget()
         super().connection_lost(exc)
 

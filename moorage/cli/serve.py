@@ -42,6 +42,8 @@ def serve() -> None:
     host = f"[{settings.bind_host}]" if ":" in settings.bind_host else settings.bind_host
     print(f"Moorage serving on http://{host}:{settings.bind_port}", flush=True)
     GuardedH11.max_connections = raise_fd_limit()
+    GuardedH11.buckets = app.state.buckets  # the same as ``pacing.Pace``'s (``create_app``)
+    GuardedH11.vouchable = app.state.raw_vouching
     # uvloop (uvicorn's loop in C) instead of asyncio's Python loop: under 8 readers and a
     # 200-way fan-out every 2 s (``python -m bench list_under_load``) asyncio's own code
     # was a third of the loop thread's busy samples. The parser stays h11 (httptools has

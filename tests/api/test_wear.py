@@ -32,7 +32,9 @@ from moorage.api.limits import (
     MAX_QUERY_PARAMS,
     SMALL_BODY,
 )
+from moorage.api.pacing import BURST_SECONDS
 from moorage.api.schemas.base import MAX_DEPTH
+from moorage.settings import Settings
 from tests.conftest import admin_api, start_server, stop_server, unique
 
 # The module's own server is made once per worker that runs one of its tests: one worker.
@@ -52,7 +54,9 @@ class Lone:
 @pytest.fixture(scope="module")
 def lone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lone]:
     base = tmp_path_factory.mktemp("wear")
-    proc, url, env = start_server(base / "var")
+    # Requests without a login paced as in production (``api/pacing.py``), not at the
+    # rate the other tests' servers take from their one address.
+    proc, url, env = start_server(base / "var", {"MOORAGE_ANONYMOUS_RATE": ""})
     try:
         api = admin_api(url, env)
         host, port = url.removeprefix("http://").split(":")
@@ -418,10 +422,14 @@ def test_broken_http_is_answered_in_json(lone: Lone, raw: bytes) -> None:
 
 def test_log_lines_a_client_repeats_are_bounded(lone: Lone) -> None:
     """Each request asking to upgrade made uvicorn write two warnings; 300 of them
-    write each at most a window's worth (``log_limits.PER_WINDOW``)."""
+    write each at most a window's worth (``log_limits.PER_WINDOW``). Sent with a token:
+    an anonymous client is paced long before 300 (``test_an_address_flooding_...``)."""
     before = lone.log.stat().st_size
     sock = _connect(lone)
-    request = b"GET /api/healthz HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: x\r\n\r\n"
+    request = (
+        b"GET /api/healthz HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: x\r\n"
+        b"Authorization: Bearer %s\r\n\r\n" % lone.token.encode()
+    )
     for _ in range(15):
         sock.sendall(request * 20)
         sock.settimeout(0.2)
@@ -619,3 +627,80 @@ def test_an_unknown_webhook_is_answered_before_its_body_arrives(lone: Lone) -> N
     finally:
         sock.close()
     assert (status, error["code"]) == (404, "unknown_hook")
+
+
+def _flood(lone: Lone, source: str, requests: int, connections: int) -> dict[int, int]:
+    """``requests`` anonymous GETs of a path no route has, from ``source`` over
+    ``connections`` keep-alive connections at once; the count of each status."""
+    counts: dict[int, int] = {}
+    lock = threading.Lock()
+    left = iter(range(requests))
+
+    def one() -> None:
+        transport = httpx.HTTPTransport(local_address=source)
+        with httpx.Client(base_url=lone.url, transport=transport, timeout=120) as client:
+            while next(left, None) is not None:
+                r = client.get("/api/no-such-route")
+                if r.status_code == 429:
+                    assert r.json()["error"]["code"] == "too_many_requests", r.text
+                    assert int(r.headers["retry-after"]) >= 1
+                with lock:
+                    counts[r.status_code] = counts.get(r.status_code, 0) + 1
+
+    threads = [threading.Thread(target=one) for _ in range(connections)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return counts
+
+
+def test_an_address_flooding_without_a_login_is_paced_and_nobody_else_is(lone: Lone) -> None:
+    """Requests no credential vouches for spend their address's bucket
+    (``api/pacing.py``: a burst of ``BURST_SECONDS`` of ``anonymous_rate``): past it they
+    are 429 with ``Retry-After``, and the address's connections are not read until it has
+    paid (attacker pass G: 830 made-up webhook calls a second from one process put the
+    list, a login and a webhook at 4.5-5.3 s). A keep-alive connection that carried a
+    logged-in request, another address, and a logged-in client of any address go on."""
+    settings = Settings.from_env({})
+    burst = int(settings.anonymous_rate * BURST_SECONDS)
+    source = "127.0.2.1"
+    headers = {"Authorization": f"Bearer {lone.token}"}
+    trusted = httpx.Client(
+        base_url=lone.url, transport=httpx.HTTPTransport(local_address=source), timeout=120
+    )
+    try:
+        assert trusted.get("/api/workloads", headers=headers).status_code == 200
+        flood = _flood(lone, source, burst + 400, connections=16)
+        assert flood.get(429, 0) >= 300, flood  # 400 past the burst, at most 20 a second paid
+        assert flood.get(404, 0) <= burst + 100, flood
+        # the address is in debt now: its trusted connection is read and answered at once,
+        # and so is a new one that names a credential (no wait for the debt to be paid)
+        answered = trusted.get("/api/workloads", headers=headers, timeout=10)
+        assert answered.status_code == 200
+        fresh = httpx.Client(
+            base_url=lone.url, transport=httpx.HTTPTransport(local_address=source), timeout=10
+        )
+        with fresh:
+            assert fresh.get("/api/workloads", headers=headers).status_code == 200
+            assert fresh.get("/api/healthz").status_code == 429  # without it: refused
+    finally:
+        trusted.close()
+    elsewhere = httpx.Client(
+        base_url=lone.url, transport=httpx.HTTPTransport(local_address="127.0.2.2"), timeout=30
+    )
+    with elsewhere:
+        assert elsewhere.get("/api/healthz").status_code == 200
+    # a logged-in client is never counted, however many requests it sends
+    logged_in = _flood_with(lone, "127.0.2.3", burst + 100, headers)
+    assert logged_in == {200: burst + 100}
+
+
+def _flood_with(lone: Lone, source: str, requests: int, headers: dict[str, str]) -> dict[int, int]:
+    counts: dict[int, int] = {}
+    transport = httpx.HTTPTransport(local_address=source)
+    with httpx.Client(base_url=lone.url, transport=transport, headers=headers, timeout=60) as c:
+        for _ in range(requests):
+            status = c.get("/api/healthz").status_code
+            counts[status] = counts.get(status, 0) + 1
+    return counts

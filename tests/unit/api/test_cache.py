@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from moorage.api.cache import CredentialCache, HookTokens, vouching
+from moorage.api.cache import CredentialCache, HookTokens, raw_vouching, vouching
 from moorage.errors import Unauthenticated
 from moorage.security.roles import SYSTEM
 from moorage.services import users
@@ -83,7 +83,8 @@ def test_a_webhook_token_is_known_from_its_commit_to_its_removal(db: Database) -
     assert not run(hooks.known("tok-" + "a" * 40))
 
 
-def test_vouching_knows_a_webhook_a_token_or_a_session_and_nothing_else(db: Database) -> None:
+def _senders(db: Database) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Requests from senders the store knows, and from made-up ones."""
     with db.session() as s:
         users.create(s, SYSTEM, username="cy", role="viewer", password="long-password")
     with db.session() as s:
@@ -91,7 +92,6 @@ def test_vouching_knows_a_webhook_a_token_or_a_session_and_nothing_else(db: Data
         token, _row = users.create_token(s, SYSTEM, user)
         cookie, _csrf, _user = users.login(s, "cy", "long-password")
         s.add(Trigger(id="tr_3", kind="webhook", name="three", config={}, token="hook-tok"))
-    vouch = vouching(CredentialCache(db), HookTokens(db))
     known = [
         _scope("POST", "/hooks/hook-tok"),
         _scope("POST", "/api/projects", {"Authorization": f"Bearer {token}"}),
@@ -115,5 +115,41 @@ def test_vouching_knows_a_webhook_a_token_or_a_session_and_nothing_else(db: Data
         ),
         _scope("POST", "/api/projects"),
     ]
+    return known, unknown
+
+
+def test_vouching_knows_a_webhook_a_token_or_a_session_and_nothing_else(db: Database) -> None:
+    known, unknown = _senders(db)
+    vouch = vouching(CredentialCache(db), HookTokens(db))
     assert [run(vouch(s)) for s in known] == [True] * len(known)
     assert [run(vouch(s)) for s in unknown] == [False] * len(unknown)
+
+
+def _raw(scope: dict[str, Any]) -> bytes:
+    head = f"{scope['method']} {scope['path']} HTTP/1.1\r\nHost: x\r\n".encode()
+    return head + b"".join(k + b": " + v + b"\r\n" for k, v in scope["headers"]) + b"\r\n"
+
+
+def test_raw_vouching_says_no_to_what_vouching_refuses_without_any_io(db: Database) -> None:
+    """``raw_vouching`` (``GuardedH11``'s check on a held connection's first bytes)
+    answers from what the caches hold, never the store: yes to every request ``vouching``
+    accepts, no to made-up webhook URLs, tokens and cookies; it may say yes to more
+    (a good cookie under a made-up scheme: ``Pace`` then refuses it)."""
+    credentials, hooks = CredentialCache(db), HookTokens(db)
+    known, unknown = _senders(db)
+    vouch = vouching(credentials, hooks)
+    for scope in known:
+        assert run(vouch(scope))  # these caches have looked once
+    raw = raw_vouching(credentials, hooks)
+    seen = statements(db)
+    assert [raw(_raw(s)) for s in known] == [True] * len(known)
+    lenient = [s for s in unknown if dict(s["headers"]).get(b"authorization") == b"Digest x"]
+    assert [raw(_raw(s)) for s in unknown if s not in lenient] == [False] * (
+        len(unknown) - len(lenient)
+    )
+    assert raw(b"GET /api/x?authorization:x HTTP/1.1\r\n\r\n") is False
+    assert raw(b"\xff\xfe garbage") is False
+    assert seen == [], "no statement: it runs on the event loop"
+    with db.session() as s:  # hooks changed: their digests are stale, so it may be one
+        s.add(Trigger(id="tr_9", kind="webhook", name="nine", config={}, token="new-tok"))
+    assert raw(b"POST /hooks/other-tok HTTP/1.1\r\n\r\n") is True

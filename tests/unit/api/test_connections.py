@@ -15,6 +15,7 @@ from typing import Any
 import h11
 import pytest
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
 from moorage.api.connections import (
@@ -346,3 +347,130 @@ def test_many_addresses_do_not_shrink_a_share_below_a_few_connections(monkeypatc
     assert _newcomer(connections)._admit("192.0.2.7")  # its MIN_SHARE-th, room left
     _held("192.0.2.7", by_address, connections)
     assert not _newcomer(connections)._admit("192.0.2.7")  # past MIN_SHARE: its share
+
+
+class _Readable(_Transport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reading = True
+
+    def pause_reading(self) -> None:
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        self.reading = True
+
+
+class _Loop:
+    def __init__(self) -> None:
+        self.later: list[tuple[float, Any]] = []
+
+    def call_later(self, delay: float, callback: Any) -> Any:
+        self.later.append((delay, callback))
+        return SimpleNamespace(cancel=lambda: None)
+
+
+def test_an_untrusted_connection_of_an_address_in_debt_is_not_read(monkeypatch: Any) -> None:
+    """``_held``: between requests, a connection of an address in debt to the buckets
+    (``api/pacing.py``) stops reading; what came waits unparsed and is parsed when the
+    debt is paid. A trusted connection (one that carried a vouched request), a
+    connection mid-request, and any connection when no buckets are set are read."""
+    from moorage.api.pacing import Buckets
+
+    parsed: list[bytes] = []
+    monkeypatch.setattr(
+        H11Protocol,
+        "data_received",
+        lambda self, data: parsed.append(data),
+    )
+    buckets = Buckets(10, burst=1)
+    for _ in range(21):
+        buckets.spend("10.9.9.9")  # 20 in debt: about 2 s
+    monkeypatch.setattr(GuardedH11, "buckets", buckets)
+
+    def connection(state: Any = h11.IDLE, trusted: bool = False) -> GuardedH11:
+        c = GuardedH11.__new__(GuardedH11)
+        c.conn = SimpleNamespace(their_state=state, trailing_data=(b"", False))  # type: ignore[assignment]
+        c.transport = _Readable()  # type: ignore[assignment]
+        c.loop = _Loop()  # type: ignore[assignment]
+        c._address = "10.9.9.9"
+        c.trusted = trusted
+        return c
+
+    held = connection()
+    held.data_received(b"GET / HTTP/1.1\r\n")
+    held.data_received(b"Host: x\r\n\r\n")  # came before the pause took: kept too
+    assert parsed == [] and not held.transport.reading  # type: ignore[attr-defined]
+    ((delay, release),) = held.loop.later  # type: ignore[attr-defined]
+    assert 1.5 < delay <= 2.2
+    buckets.clock = lambda: time.monotonic() + delay  # the debt is paid
+    release()
+    assert parsed == [b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"] and held.transport.reading  # type: ignore[attr-defined]
+
+    parsed.clear()
+    for c in (connection(trusted=True), connection(state=h11.SEND_BODY)):
+        c.data_received(b"x")
+    assert parsed == [b"x", b"x"]
+    monkeypatch.setattr(GuardedH11, "buckets", None)
+    connection().data_received(b"y")
+    assert parsed == [b"x", b"x", b"y"]
+
+
+def test_a_held_connection_sending_more_than_it_may_keep_is_dropped(monkeypatch: Any) -> None:
+    from moorage.api.connections import MAX_AHEAD
+    from moorage.api.pacing import Buckets
+
+    monkeypatch.setattr(H11Protocol, "data_received", lambda self, data: None)
+    buckets = Buckets(1, burst=1)
+    buckets.spend("10.9.9.8")
+    buckets.spend("10.9.9.8")
+    monkeypatch.setattr(GuardedH11, "buckets", buckets)
+    c = GuardedH11.__new__(GuardedH11)
+    c.conn = SimpleNamespace(their_state=h11.IDLE)  # type: ignore[assignment]
+    c.transport = _Readable()  # type: ignore[assignment]
+    c.loop = _Loop()  # type: ignore[assignment]
+    c._address = "10.9.9.8"
+    c.data_received(b"x" * MAX_AHEAD)
+    assert not c.transport.aborted  # type: ignore[attr-defined]
+    c.data_received(b"x")
+    assert c.transport.aborted  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("head", "vouchable"),
+    [
+        (b"GET /api/workloads HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\n\r\n", True),
+        (b"GET /api/workloads HTTP/1.1\r\nhost: x\r\nAUTHORIZATION: Bearer t\r\n\r\n", True),
+        (b"GET /apps HTTP/1.1\r\nHost: x\r\nCookie: a=b; moorage_session=s\r\n\r\n", True),
+        (b"POST /hooks/abc HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", True),
+        (b"GET /api/nothing HTTP/1.1\r\nHost: x\r\n\r\n", False),
+        (b"GET /hooks/abc HTTP/1.1\r\nHost: x\r\n\r\n", False),
+        (b"POST /api/session HTTP/1.1\r\nHost: x\r\nCookie: other=1\r\n\r\n", False),
+        (b"GET /?authorization:x HTTP/1.1\r\nHost: x\r\n\r\n", False),
+    ],
+)
+def test_only_a_request_that_names_no_credential_is_held(
+    monkeypatch: Any, head: bytes, vouchable: bool
+) -> None:
+    """A request naming a credential (or a POST to a webhook) is parsed whatever its
+    address owes (``Pace`` vouches for it or refuses it): a logged-in browser behind a
+    flooding address's NAT opens new connections without waiting the debt out."""
+    from moorage.api.cache import SESSION_COOKIE
+    from moorage.api.connections import _CREDENTIALS
+    from moorage.api.pacing import Buckets
+
+    assert f"{SESSION_COOKIE}=".encode() in _CREDENTIALS
+    parsed: list[bytes] = []
+    monkeypatch.setattr(H11Protocol, "data_received", lambda self, data: parsed.append(data))
+    buckets = Buckets(1, burst=1)
+    for _ in range(5):
+        buckets.spend("10.9.9.7")
+    monkeypatch.setattr(GuardedH11, "buckets", buckets)
+    c = GuardedH11.__new__(GuardedH11)
+    c.conn = SimpleNamespace(their_state=h11.IDLE, trailing_data=(b"", False))  # type: ignore[assignment]
+    c.transport = _Readable()  # type: ignore[assignment]
+    c.loop = _Loop()  # type: ignore[assignment]
+    c._address = "10.9.9.7"
+    c.data_received(head)
+    assert (parsed == [head]) is vouchable
+    assert c.transport.reading is vouchable  # type: ignore[attr-defined]
