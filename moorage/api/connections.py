@@ -312,6 +312,9 @@ class GuardedH11(H11Protocol):
             wait = self.buckets.debt(self._address)
             if not wait or type(self).vouchable(data):
                 return False
+            # A request came: uvicorn's keep-alive timer (5 s) would close the connection
+            # with it unanswered; the head deadline still bounds the wait.
+            self._unset_keepalive_if_required()
             self.transport.pause_reading()
             self._release_timer = self.loop.call_later(wait, self._release)
         self._stash += data

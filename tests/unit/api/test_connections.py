@@ -393,12 +393,17 @@ def test_an_untrusted_connection_of_an_address_in_debt_is_not_read(monkeypatch: 
         c.conn = SimpleNamespace(their_state=state, trailing_data=(b"", False))  # type: ignore[assignment]
         c.transport = _Readable()  # type: ignore[assignment]
         c.loop = _Loop()  # type: ignore[assignment]
+        c.timeout_keep_alive_task = None
         c._address = "10.9.9.9"
         c.trusted = trusted
         return c
 
     held = connection()
+    keep_alive = SimpleNamespace(cancelled=False)
+    keep_alive.cancel = lambda: setattr(keep_alive, "cancelled", True)  # type: ignore[attr-defined]
+    held.timeout_keep_alive_task = keep_alive  # type: ignore[assignment]
     held.data_received(b"GET / HTTP/1.1\r\n")
+    assert keep_alive.cancelled, "a held request is not closed as an idle keep-alive"
     held.data_received(b"Host: x\r\n\r\n")  # came before the pause took: kept too
     assert parsed == [] and not held.transport.reading  # type: ignore[attr-defined]
     ((delay, release),) = held.loop.later  # type: ignore[attr-defined]
@@ -429,6 +434,7 @@ def test_a_held_connection_sending_more_than_it_may_keep_is_dropped(monkeypatch:
     c.conn = SimpleNamespace(their_state=h11.IDLE)  # type: ignore[assignment]
     c.transport = _Readable()  # type: ignore[assignment]
     c.loop = _Loop()  # type: ignore[assignment]
+    c.timeout_keep_alive_task = None
     c._address = "10.9.9.8"
     c.data_received(b"x" * MAX_AHEAD)
     assert not c.transport.aborted  # type: ignore[attr-defined]
@@ -470,6 +476,7 @@ def test_only_a_request_that_names_no_credential_is_held(
     c.conn = SimpleNamespace(their_state=h11.IDLE, trailing_data=(b"", False))  # type: ignore[assignment]
     c.transport = _Readable()  # type: ignore[assignment]
     c.loop = _Loop()  # type: ignore[assignment]
+    c.timeout_keep_alive_task = None
     c._address = "10.9.9.7"
     c.data_received(head)
     assert (parsed == [head]) is vouchable
