@@ -15,9 +15,11 @@ from many addresses slowed a returning admin's to 2-5.5 s and turned one in ten 
 in memory, per process, bounded in size.
 
 A guesser can hold one account at the longest delay: the account's backoff then
-binds every address no login succeeded from, but not one a login did succeed from
-(``LoginGuard.known``), which meets only its own address backoff: five wrong passwords
-from anywhere locked the admin's own web login out (attacker pass F, F4). API tokens and
+binds every address no login to that account succeeded from, but not one a login to it
+did succeed from, which meets only its own address backoff: five wrong passwords
+from anywhere locked the admin's own web login out (attacker pass F, F4). Another
+account's login does not free an address of it (attacker pass H: a viewer guessed the
+admin's password 20 times per address it logged in from). API tokens and
 ``moorage token create`` keep working regardless.
 """
 
@@ -136,6 +138,8 @@ class LoginGuard:
         self.addresses = Backoff(free=ADDRESS_FREE_FAILURES, clock=clock)
         self._succeeded: OrderedDict[str, float] = OrderedDict()
         """Address key -> when a login from it last succeeded (the newest last)."""
+        self._owners: OrderedDict[tuple[str, str], float] = OrderedDict()
+        """(account, address key) -> when a login to that account from it last succeeded."""
 
     def known(self, address: str) -> bool:
         """True when a login from ``address`` (its key: an IPv6 client is its /64)
@@ -147,11 +151,20 @@ class LoginGuard:
         at = self._succeeded.get(where)
         return at is not None and self.clock() - at <= TRUST_SECONDS
 
+    def _owned(self, account: str, where: str) -> bool:
+        """Whether a login to ``account`` itself succeeded from ``where`` within
+        ``TRUST_SECONDS``: only then does the account's backoff not bind there. An
+        address ``known`` from another account's login did exempt it: a viewer who logged
+        in once guessed the admin's password at the gate's pace, 20 guesses per address
+        (attacker pass H)."""
+        at = self._owners.get((account, where))
+        return at is not None and self.clock() - at <= TRUST_SECONDS
+
     def admit(self, username: str, address: str) -> None:
         """Let one attempt in, counted as a failure until ``succeeded``; or raise 429."""
         account, where = username, address_key(address)
         with self._lock:
-            known = self._known(where)
+            known = self._owned(account, where)
             wait = max(0.0 if known else self.accounts.wait(account), self.addresses.wait(where))
             if wait > 0:
                 raise TooManyRequests(
@@ -173,20 +186,25 @@ class LoginGuard:
             self.addresses.forgive(address_key(address))
 
     def succeeded(self, username: str, address: str) -> None:
-        """The account starts over, unless the address was ``known`` (a guesser elsewhere
-        keeps its wait: only this attempt is taken back); the address keeps its earlier
-        failures, and is ``known`` from now on."""
+        """The account starts over, unless a login to it succeeded from this address
+        before (a guesser elsewhere keeps its wait: only this attempt is taken back); the
+        address keeps its earlier failures, and is ``known`` from now on, and the
+        account's own there (``_owned``)."""
         where = address_key(address)
         with self._lock:
-            if self._known(where):
+            if self._owned(username, where):
                 self.accounts.forgive(username)
             else:
                 self.accounts.clear(username)
             self.addresses.forgive(where)
-            self._succeeded[where] = self.clock()
+            now = self.clock()
+            self._succeeded[where] = now
             self._succeeded.move_to_end(where)
-            while len(self._succeeded) > MAX_KEYS:
-                self._succeeded.popitem(last=False)
+            self._owners[username, where] = now
+            self._owners.move_to_end((username, where))
+            for seen in (self._succeeded, self._owners):
+                while len(seen) > MAX_KEYS:
+                    seen.popitem(last=False)
 
 
 class PasswordGate:

@@ -220,3 +220,21 @@ def test_a_guesser_holding_an_account_does_not_lock_out_its_returning_owner() ->
         guard.admit("admin", "192.0.2.20")  # a known address guessing meets its own
     with pytest.raises(TooManyRequests):
         guard.admit("admin", "192.0.2.20")
+
+
+def test_another_accounts_login_does_not_free_an_address_of_the_account_backoff() -> None:
+    """A viewer's login made its address known, and from there the admin account's
+    backoff no longer bound: a viewer guessed the admin's password 20 times per address
+    it logged in from, at the gate's pace (attacker pass H). The address is still served
+    first by the gate (``known``), but only the account's own logins exempt it."""
+    clock = Clock()
+    guard = LoginGuard(clock=clock)
+    for _ in range(ACCOUNT_FREE_FAILURES):
+        guard.admit("admin", "198.51.100.7")  # the admin account is held by a guesser
+    with pytest.raises(TooManyRequests):
+        guard.admit("admin", "198.51.100.7")
+    guard.admit("viewer", "192.0.2.30")
+    guard.succeeded("viewer", "192.0.2.30")  # the guesser's own account
+    assert guard.known("192.0.2.30")
+    with pytest.raises(TooManyRequests):
+        guard.admit("admin", "192.0.2.30")
