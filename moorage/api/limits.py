@@ -1,8 +1,9 @@
 """ASGI middleware that refuses a request before any route sees it, in Moorage's error
 shape: a request head over its bounds (431, 414), a URL holding a control character
-(422), a body over its cap (413) or too slow (408), or one more body than the server
-holds at once (503); and ``JsonErrors``, which gives any error
-answered in another shape (Starlette's plain-text range errors) Moorage's.
+(422), a body over its cap (413) or too slow (408), one past 16 KiB from a sender
+the server does not know (401), or one more body than the server holds at once (503);
+and ``JsonErrors``, which gives any error answered in another shape (Starlette's
+plain-text range errors) Moorage's.
 
 Deadlines and bounds on connections themselves (a head that never ends, too many
 connections) are ``connections.py``'s.
@@ -45,9 +46,9 @@ SMALL_BODY = 16 * 1024
 """The first bytes of each body, which count against no budget (bounded by the
 connections themselves, ``connections.py``)."""
 BODY_BUDGET = 64 * 1024 * 1024
-"""Bytes of bodies held at once by requests in progress, of each pool (anonymous, and
-vouched for); past it a request gets 503 ``busy`` (1,500 connections each sending 1 MiB
-and going quiet held 1.8 GB)."""
+"""Bytes of bodies held at once by requests in progress from senders the server knows;
+past it a request gets 503 ``busy`` (1,500 connections each sending 1 MiB and going
+quiet held 1.8 GB)."""
 
 Vouch = Callable[[Scope], Awaitable[bool]]
 Refusal = tuple[int, str, str]
@@ -68,7 +69,7 @@ class _Pool:
 class _Hold:
     """What one request's body holds: its client's address key, its bytes so far, those
     counted against the budgets (past ``SMALL_BODY``), and its pool (None until its body
-    first passes ``SMALL_BODY`` and ``vouch`` is asked)."""
+    first passes ``SMALL_BODY`` and ``vouch`` vouches for it)."""
 
     address: str
     size: int = 0
@@ -88,8 +89,14 @@ class BodyLimit:
     of 1 MiB from one address once turned every POST away). When a body first passes
     ``SMALL_BODY``, ``vouch`` is asked once whether the server knows its sender (a
     webhook that exists, a token or session it accepts: ``api/cache.vouching``); such
-    bodies count against a second budget of the same size, so anonymous bodies that
-    fill theirs turn away no webhook delivery or logged-in upload (attacker pass E, M2).
+    bodies count against the budget; any other is 401 ``unauthenticated`` there, unread
+    further. No route takes more than ``SMALL_BODY`` from a sender it does not know (a
+    login is under 7 KiB; a webhook delivery's token vouches for it), and the event loop
+    parses each JSON body whole before any route asks who sent it: anonymous bodies of
+    1 MiB (90,000 keys each) at 11 a second from 16 addresses held a token's listing
+    1.5 s (attacker pass H). Anonymous bodies once had a budget of their own (so they
+    turned away no webhook delivery or logged-in upload: attacker pass E, M2). Without
+    ``vouch`` every body is let into the budget.
     """
 
     def __init__(
@@ -113,10 +120,9 @@ class BodyLimit:
         self.unread = unread
         """Asked before a body is read: a refusal it names is answered at once, the body
         unread (a made-up webhook URL: ``api/cache.unknown_hook``)."""
-        self.anonymous = _Pool()
-        """Bytes (past each body's first ``SMALL_BODY``) that requests in progress hold
-        now, of senders ``vouch`` does not know; ``vouched``, of those it does."""
         self.vouched = _Pool()
+        """Bytes (past each body's first ``SMALL_BODY``) that requests in progress hold
+        now, of senders ``vouch`` knows."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or (
@@ -158,6 +164,15 @@ class BodyLimit:
             if why == "too_large":
                 await self._reject(send)
                 return
+            if why == "unvouched":
+                await send_error(
+                    send,
+                    401,
+                    "unauthenticated",
+                    f"a request body over {SMALL_BODY // 1024} KiB needs a token or session "
+                    "the server accepts, or a webhook URL that exists",
+                )
+                return
             if why == "busy":
                 await send_error(
                     send,
@@ -173,8 +188,8 @@ class BodyLimit:
             self._release(hold)
 
     async def _read(self, scope: Scope, receive: Receive, hold: _Hold) -> tuple[bytes, str | None]:
-        """(body, why it was refused: ``disconnect``, ``too_large``, ``busy``, or None);
-        ``hold`` counts what it holds against its pool's budgets as it reads."""
+        """(body, why it was refused: ``disconnect``, ``too_large``, ``unvouched``,
+        ``busy``, or None); ``hold`` counts what it holds against the budgets as it reads."""
         chunks: list[bytes] = []
         more = True
         while more:
@@ -187,6 +202,8 @@ class BodyLimit:
             counted = max(0, hold.size + len(chunk) - SMALL_BODY) - hold.counted
             if counted:
                 pool = hold.pool or await self._pool_of(scope, hold)
+                if pool is None:
+                    return b"", "unvouched"
                 mine = pool.by_address.get(hold.address, 0)
                 if pool.held + counted > self.budget or mine + counted > self.share:
                     return b"", "busy"
@@ -198,9 +215,11 @@ class BodyLimit:
             more = message.get("more_body", False)
         return b"".join(chunks), None
 
-    async def _pool_of(self, scope: Scope, hold: _Hold) -> _Pool:
-        known = self.vouch is not None and await self.vouch(scope)
-        hold.pool = self.vouched if known else self.anonymous
+    async def _pool_of(self, scope: Scope, hold: _Hold) -> _Pool | None:
+        """The budget of a body past ``SMALL_BODY``: None when ``vouch`` knows not whom
+        it comes from."""
+        if self.vouch is None or await self.vouch(scope):
+            hold.pool = self.vouched
         return hold.pool
 
     def _release(self, hold: _Hold) -> None:
