@@ -89,11 +89,17 @@ class Cloner:
         nothing written: 404, 409 ``not_ready``/``duplicate``/``volume_in_use``/
         ``checksum_mismatch``/``archive_missing``, 422 ``invalid_slug``/
         ``unknown_stage``/``volumes_unsupported``/``invalid_archive``, 403
-        ``needs_admin``."""
+        ``needs_admin`` (host powers, or an archive only an admin may read:
+        ``services.snapshots.check_reader``)."""
         source = workloads.get(session, workload_id)
         chosen = clones.check(session, self.registry, source, name=name, stage=stage)
         clones.check_powers(session, actor, self.registry, self.settings, source)
         snap = clones.ready_snapshot(session, workload_id, snapshot_id)
+        # What the archive holds is the clone's to read: only an admin clones what only an
+        # admin may download, such as a volume that was ``absolute`` when captured (since
+        # moved to a stage directory under the same name, an operator's clone held the
+        # host directory's files: attacker pass H).
+        snapshot_service.check_reader(session, actor, snap)
         planned = clones.plan(session, self.settings, source, snap, name=name, stage=chosen)
         archive = snapshot_service.archive_path(self.settings, snap)
         expected = (snap.sha256, snap.size, dict(snap.manifest))

@@ -382,3 +382,40 @@ def test_two_absolute_volumes_may_share_a_path(
     replace(shop, registry, settings, "api", [VolumeSpec("srv", "absolute", source, "/srv")])
     replace(shop, registry, settings, "web", [VolumeSpec("srv", "absolute", source, "/srv")])
     assert stored(shop, "web")[0]["source"] == source
+
+
+def test_an_operator_may_not_clone_what_an_absolute_volume_held_when_captured(
+    shop: Database, registry: Registry, settings: Settings
+) -> None:
+    """A snapshot captured while ``srv`` was an absolute volume (a host directory an
+    admin chose), then ``srv`` moved to a stage directory: the archive's download was
+    the admin's, but an operator's clone unpacked the host directory's files into a
+    workload of their own (attacker pass H)."""
+    from moorage.errors import Forbidden
+    from moorage.services.locks import WorkloadLocks
+    from moorage.snapshots.clone import Cloner
+    from moorage.store.states import SnapshotOrigin, SnapshotStatus
+    from moorage.store.tables import Snapshot
+
+    host = str(settings.volume_roots[0] / "srv")
+    replace(shop, registry, settings, "web", [VolumeSpec("srv", "absolute", host, "/srv")])
+    web = wid(shop, "web")
+    manifest = {"volumes": [{"name": "srv", "scope": "absolute", "source": host, "index": 0}]}
+    with shop.session() as s:
+        s.add(
+            Snapshot(
+                id="sn_abs",
+                workload_id=web,
+                origin=SnapshotOrigin.MANUAL,
+                mode="",
+                status=SnapshotStatus.READY,
+                volumes=["srv"],
+                manifest=manifest,
+            )
+        )
+    replace(shop, registry, settings, "web", [VolumeSpec("srv", "stage", "web/srv", "/srv")])
+    cloner = Cloner(settings, shop, registry, WorkloadLocks())
+    with shop.session() as s, pytest.raises(Forbidden) as refused_:
+        cloner.clone(s, OLGA, web, "sn_abs", name="copy", stage=None, deploy=False)
+    assert refused_.value.code == "needs_admin"
+    assert not (settings.data_dir / "volumes" / "shop" / "production" / "copy").exists()
