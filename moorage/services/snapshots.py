@@ -68,13 +68,21 @@ def check_reader(session: Session, actor: Actor, snapshot: Snapshot) -> None:
         return
     found = powers.guarded(session, get_workload(session, snapshot.workload_id))
     named = {p.where for p in found}  # an absolute volume the workload still has is named
-    found += [
-        HostPower("absolute_volume", str(v.get("name")), f"host path {v.get('source')!r}")
-        for v in snapshot.manifest.get("volumes", [])
-        if v.get("scope") == "absolute" and str(v.get("name")) not in named
-    ]
+    found += [p for p in captured_absolute(snapshot) if p.where not in named]
     if found:
         raise powers.needs_admin(found, "download a snapshot of a workload")
+
+
+def captured_absolute(snapshot: Snapshot) -> list[HostPower]:
+    """The volumes of ``snapshot`` that were ``absolute`` when it was captured (host
+    directories an admin chose), as the power ``absolute_volume``: only an admin reads
+    their data, whatever the workload's volumes are now (``check_reader``; a drill,
+    ``services.drills.request``)."""
+    return [
+        HostPower("absolute_volume", str(v.get("name")), f"host path {v.get('source')!r}")
+        for v in snapshot.manifest.get("volumes", [])
+        if v.get("scope") == "absolute"
+    ]
 
 
 def get(session: Session, workload_id: str, snapshot_id: str) -> Snapshot:
