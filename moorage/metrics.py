@@ -23,6 +23,12 @@ LOOP_PAUSED = Counter(
     "moorage_event_loop_paused_seconds",
     "Time the API's event loop stepped aside for webhook deliveries (store/priority.py)",
 )
+PACED = Counter(
+    "moorage_paced_requests",
+    "Requests without a login past their address's budget (api/pacing.py): refused with "
+    "429, or held unread until the address has a token again",
+    ["outcome"],
+)
 HOOK_DELIVERIES = Counter("moorage_hook_deliveries", "Webhook calls by outcome", ["outcome"])
 OFFSITE_STALE = Gauge(
     "moorage_offsite_stale",

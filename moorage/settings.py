@@ -60,6 +60,12 @@ class Settings:
     """An extra trusted root (PEM) for the ACME directory, e.g. a test CA such as pebble."""
     public_ip: str | None = None
     """The address DNS providers point a domain's A (or AAAA) record at."""
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1",)
+    """Addresses (or networks) whose ``X-Forwarded-For`` names the client: every bound by
+    client address (pacing, login backoff, body shares) then applies to the address it
+    names (uvicorn's ``forwarded_allow_ips``). A reverse proxy on the host needs
+    127.0.0.1 here; without one, any process on the host could name any address, so an
+    install reached only directly (or through SSH tunnels) sets it empty."""
     anonymous_rate: float = 20.0
     """Requests a second, on average, each client address may send that no credential
     vouches for (``api/pacing.py``; a burst of 10 s of it at once); 0: no bound."""
@@ -107,6 +113,7 @@ class Settings:
             web_dir=Path(env.get("MOORAGE_WEB_DIR") or DEFAULT_WEB_DIR).absolute(),
             run_dir=Path(env.get("MOORAGE_RUN_DIR") or "/run/moorage").absolute(),
             anonymous_rate=float(_parse_int(env, "MOORAGE_ANONYMOUS_RATE", 20, minimum=0)),
+            trusted_proxies=_parse_networks(env, "MOORAGE_TRUSTED_PROXIES", "127.0.0.1"),
             **_proxy_settings(env),
         )
 
@@ -177,6 +184,25 @@ def _parse_choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -
     if value not in choices:
         raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
     return value
+
+
+def _parse_networks(env: Mapping[str, str], name: str, default: str) -> tuple[str, ...]:
+    """A comma-separated list of IP addresses or networks (``10.0.0.0/8``); unset: the
+    default, set but empty (``NAME=``): none."""
+    raw = env.get(name)
+    value = default if raw is None else raw
+    found = []
+    for item in (part.strip() for part in value.split(",")):
+        if not item:
+            continue
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"{name} must list IP addresses or networks separated by commas, got {item!r}"
+            ) from None
+        found.append(item)
+    return tuple(found)
 
 
 def _parse_int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:

@@ -67,6 +67,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from moorage import metrics
 from moorage.errors import error_body
 from moorage.security.logins import address_key
 
@@ -323,6 +324,7 @@ class GuardedH11(H11Protocol):
             # with it unanswered; the head deadline still bounds the wait.
             self._unset_keepalive_if_required()
             self.transport.pause_reading()
+            metrics.PACED.labels("held").inc()
             self._release_timer = self.loop.call_later(wait, self._release)
         self._stash += data
         if len(self._stash) > MAX_AHEAD:

@@ -39,6 +39,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+from moorage import metrics
 from moorage.api.limits import ASGIApp, Receive, Scope, Send, send_error
 from moorage.security.logins import address_key
 
@@ -148,6 +149,7 @@ class Pace:
             await self.app(scope, receive, send)
             return
         seconds = math.ceil(wait)
+        metrics.PACED.labels("refused").inc()
         await send_error(
             send,
             429,

@@ -59,6 +59,10 @@ def serve() -> None:
         loop="uvloop",
         http=GuardedH11,
         ws="none",
+        # Whose X-Forwarded-For names the client (MOORAGE_TRUSTED_PROXIES): empty means
+        # every client is the socket's peer.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies) or None,
     )
 
 

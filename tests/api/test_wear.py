@@ -693,3 +693,42 @@ def _flood_with(lone: Lone, source: str, requests: int, headers: dict[str, str])
             status = c.get("/api/healthz").status_code
             counts[status] = counts.get(status, 0) + 1
     return counts
+
+
+def _paced(url: str) -> float:
+    """``moorage_paced_requests`` (refused and held) in ``/metrics``, read from an
+    address of its own."""
+    transport = httpx.HTTPTransport(local_address="127.0.3.1")
+    with httpx.Client(base_url=url, transport=transport, timeout=30) as client:
+        text = client.get("/metrics").text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("moorage_paced_requests_total{")
+    )
+
+
+@pytest.mark.parametrize(("trusted", "paced"), [("", True), ("127.0.0.1", False)])
+def test_a_forwarded_address_is_believed_only_from_a_trusted_proxy(
+    tmp_path: Path, trusted: str, paced: bool
+) -> None:
+    """A client on 127.0.0.1 naming a new address in ``X-Forwarded-For`` for each of
+    its requests without a login: with ``MOORAGE_TRUSTED_PROXIES=`` (empty) it is one
+    address, paced as one (its requests held or refused past the burst); trusted, each
+    request is its address's first (attacker pass H: by default any process on the
+    host may name its address, for a reverse proxy there)."""
+    proc, url, _env = start_server(
+        tmp_path / "var", {"MOORAGE_TRUSTED_PROXIES": trusted, "MOORAGE_ANONYMOUS_RATE": "1"}
+    )
+    try:
+        with httpx.Client(base_url=url, timeout=30) as client:
+            statuses = {
+                client.get(
+                    "/api/no-such-route", headers={"X-Forwarded-For": f"198.51.100.{i}"}
+                ).status_code
+                for i in range(15)  # the burst is 10: 10 s of 1 a second
+            }
+        assert statuses <= {404, 429}
+        assert (_paced(url) > 0) is paced
+    finally:
+        stop_server(proc)

@@ -68,3 +68,16 @@ def test_other_host_names_are_refused(host: str) -> None:
     with pytest.raises(InvalidInput) as err:
         check_host(host)
     assert err.value.code == "invalid_domain"
+
+
+def test_trusted_proxies_default_to_loopback_and_may_be_none() -> None:
+    """MOORAGE_TRUSTED_PROXIES: whose X-Forwarded-For names the client (attacker pass H:
+    any process on the host could name any address through 127.0.0.1)."""
+    assert settings().trusted_proxies == ("127.0.0.1",)
+    assert settings(MOORAGE_TRUSTED_PROXIES="").trusted_proxies == ()
+    assert settings(MOORAGE_TRUSTED_PROXIES=" 10.0.0.0/8, ::1 ,").trusted_proxies == (
+        "10.0.0.0/8",
+        "::1",
+    )
+    with pytest.raises(ConfigError, match="IP addresses or networks"):
+        settings(MOORAGE_TRUSTED_PROXIES="proxy.example.com")
