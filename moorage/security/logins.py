@@ -119,13 +119,26 @@ class Backoff:
         self._keys.pop(key, None)
 
 
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+"""RFC 6052's well-known prefix: an IPv4 host reached through NAT64/SIIT, its address in
+the last 32 bits."""
+
+
 def address_key(address: str) -> str:
-    """An IPv6 client is one /64 (a host there picks any address it likes)."""
+    """An IPv6 client is one /64 (a host there picks any address it likes); an IPv4
+    client written as IPv6 (``::ffff:a.b.c.d``, as a dual-stack proxy such as nginx's
+    ``ipv6only=off`` forwards it, or ``64:ff9b::a.b.c.d`` through NAT64) is its IPv4
+    address: as a /64, every IPv4 client was ``::/64`` and shared one bucket, one
+    login back-off and one connection share (attacker pass H)."""
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return address[:64]
     if ip.version == 6:
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        if ip in NAT64:
+            return str(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
         return str(ipaddress.ip_network(f"{ip}/64", strict=False))
     return str(ip)
 

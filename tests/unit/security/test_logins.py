@@ -96,6 +96,10 @@ def test_the_longest_wait_is_bounded() -> None:
     [
         ("192.0.2.7", "192.0.2.7"),
         ("2001:db8::7", "2001:db8::/64"),
+        ("::ffff:198.51.100.7", "198.51.100.7"),  # IPv4 through a dual-stack proxy
+        ("::ffff:203.0.113.9", "203.0.113.9"),  # not the same key as the one above
+        ("64:ff9b::c000:22e", "192.0.2.46"),  # IPv4 through NAT64
+        ("64:ff9b::1:c000:22e", "64:ff9b::/64"),  # not the /96: a /64 as any IPv6
         ("testclient", "testclient"),
         ("", ""),
     ],
