@@ -56,15 +56,18 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import itertools
 import json
 import logging
+import re
 import resource
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import h11
+from uvicorn.middleware.proxy_headers import _TrustedHosts
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from moorage import metrics
@@ -116,6 +119,24 @@ _CURRENT: contextvars.ContextVar[GuardedH11 | None] = contextvars.ContextVar(
 
 
 _CREDENTIALS = (b"\nauthorization:", b"moorage_session=")
+_HEAD_END = re.compile(b"\n\r?\n")
+"""The end of a head as h11 finds it (a bare LF ends a line too)."""
+_LINE = re.compile(b"\r?\n")
+
+
+@functools.lru_cache(maxsize=8)
+def _trusted_hosts(allowed: str) -> _TrustedHosts:
+    return _TrustedHosts(allowed)
+
+
+def _forwarder(config: Any, peer: str | None) -> _TrustedHosts | None:
+    """uvicorn's trusted proxies when ``peer`` is one of them and uvicorn reads their
+    ``X-Forwarded-For`` (``proxy_headers``), else None."""
+    if peer is None or config is None or not getattr(config, "proxy_headers", False):
+        return None
+    allowed = config.forwarded_allow_ips
+    trusted = _trusted_hosts(allowed if isinstance(allowed, str) else ",".join(allowed))
+    return trusted if peer in trusted else None
 
 
 def names_a_credential(data: bytes) -> bool:
@@ -204,8 +225,11 @@ class GuardedH11(H11Protocol):
     _slow = False  # the last whole window was under MIN_BODY_RATE
     _paused = 0.0  # time.monotonic() the client stopped reading its answer, or 0.0
     _refusal: str | None = None  # why this class ended the request (uvicorn says no more)
+    _forwarder: _TrustedHosts | None = None  # uvicorn's trusted proxies, when this peer is one
+    _partial: bytearray | None = None  # the start of a head, kept until it is whole (_held)
     _stash = b""  # what arrived while the connection was held, fed to h11 at its release
     _release_timer: asyncio.TimerHandle | None = None
+    timeout_keep_alive_task: asyncio.TimerHandle | None = None  # uvicorn's, set in __init__
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -216,6 +240,7 @@ class GuardedH11(H11Protocol):
             transport.close()
             return
         self._address = address
+        self._forwarder = _forwarder(self.config, self.client[0] if self.client else None)
         self._by_address.setdefault(address, set()).add(self)
         self._heard = time.monotonic()
         next_event = self.conn.next_event
@@ -287,9 +312,10 @@ class GuardedH11(H11Protocol):
         """Note when the client was last heard (``_waiting``), and end a connection that
         sent more than ``MAX_AHEAD`` bytes of requests ahead of their answers."""
         self._heard = time.monotonic()
-        if self._held(data):
+        read = self._held(data)
+        if read is None:
             return
-        super().data_received(data)
+        super().data_received(read)
         if (
             self.conn.their_state is h11.DONE
             and len(self.conn.trailing_data[0]) > MAX_AHEAD
@@ -300,14 +326,22 @@ class GuardedH11(H11Protocol):
             )
             self.send_400_response(self._refusal)
 
-    def _held(self, data: bytes) -> bool:
-        """Whether ``data`` waits unparsed: the connection is between requests, is not
-        trusted, its address is in debt (``pacing.Buckets.debt``), and what came names
-        no credential that may be accepted (``vouchable``): it could only be refused.
-        Reading stops until the debt is paid; what came meanwhile (at most
-        ``MAX_AHEAD`` bytes, or the connection is dropped) is parsed then. A request
-        that names a credential is parsed, and vouched for or refused by ``Pace``: a
-        logged-in browser behind the same address as a flood is not held."""
+    def _held(self, data: bytes) -> bytes | None:
+        """What of ``data`` h11 reads now, or None: it waits unparsed. It waits when the
+        connection is between requests, is not trusted, the address its request is
+        counted against is in debt (``pacing.Buckets.debt``; ``_paced_address``), and
+        the whole head names no credential that may be accepted (``vouchable``): it
+        could only be refused. Reading stops until the debt is paid; what came
+        meanwhile (at most ``MAX_AHEAD`` bytes, or the connection is dropped) is parsed
+        then. A request that names a credential is parsed, and vouched for or refused by
+        ``Pace``: a logged-in browser behind the same address as a flood is not held.
+
+        A head is judged whole: its start is kept here (``_partial``, at most
+        ``MAX_AHEAD`` bytes; reading goes on, the head deadline runs) until its end
+        comes. Judged by its first read alone, a head whose ``Authorization`` or
+        ``Cookie`` line came in a second read was held (attacker pass H). While a head
+        is held, the keep-alive and head deadlines are off (the head is in): they closed
+        a held connection unanswered after 5 s or 15 s, its request lost."""
         if self._release_timer is None:
             if (
                 self.trusted
@@ -316,22 +350,73 @@ class GuardedH11(H11Protocol):
                 or self.conn.their_state is not h11.IDLE
                 or self.transport.is_closing()
             ):
-                return False
-            wait = self.buckets.debt(self._address)
-            if not wait or type(self).vouchable(data):
-                return False
-            # A request came: uvicorn's keep-alive timer (5 s) would close the connection
-            # with it unanswered; the head deadline still bounds the wait.
-            self._unset_keepalive_if_required()
+                return self._flush(data)
+            if self._partial is None:
+                if self._forwarder is None:
+                    if not self.buckets.debt(self._address):
+                        return data
+                elif _HEAD_END.search(data) is None:
+                    return data  # a proxy sends a head whole; anything else h11 judges
+            partial = self._partial if self._partial is not None else bytearray()
+            seen = max(0, len(partial) - 2)  # an end may start in what came before
+            partial += data
+            if _HEAD_END.search(partial, seen) is None:
+                if len(partial) > MAX_AHEAD:  # no head is this long: h11 refuses it
+                    return self._flush(b"")
+                self._partial = partial
+                if self.timeout_keep_alive_task is not None:  # the client is sending a head:
+                    self.timeout_keep_alive_task.cancel()  # its deadline runs (_head_due)
+                    self.timeout_keep_alive_task = None
+                return None
+            self._partial = None
+            head = bytes(partial)
+            wait = self.buckets.debt(self._paced_address(head))
+            if not wait or type(self).vouchable(head):
+                return head
             self.transport.pause_reading()
             metrics.PACED.labels("held").inc()
             self._release_timer = self.loop.call_later(wait, self._release)
+            if self.timeout_keep_alive_task is not None:
+                self.timeout_keep_alive_task.cancel()
+                self.timeout_keep_alive_task = None
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+            data = head
         self._stash += data
         if len(self._stash) > MAX_AHEAD:
             self._release_timer.cancel()
             self._release_timer = None
             self.transport.abort()
-        return True
+        return None
+
+    def _flush(self, data: bytes) -> bytes:
+        """``data`` after the start of a head kept in ``_partial``, if any."""
+        if self._partial is None:
+            return data
+        partial, self._partial = self._partial, None
+        return bytes(partial + data)
+
+    def _paced_address(self, head: bytes) -> str:
+        """The address ``pacing.Pace`` counts a request with this head against: the
+        connection's, or behind a proxy uvicorn trusts (``forwarded_allow_ips``), the one
+        its ``X-Forwarded-For`` names, as uvicorn's ``ProxyHeadersMiddleware`` reads it.
+        Judged by the proxy's own address, every visitor it forwards was held while
+        anything sent from it without the header (a local health check, a script) was
+        in debt, and a flood it forwarded was never held (attacker pass H)."""
+        assert self._address is not None
+        trusted = self._forwarder
+        if trusted is None:
+            return self._address
+        values = []
+        for line in _LINE.split(_HEAD_END.split(head, 1)[0])[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"x-forwarded-for":
+                values.append(value.strip())
+        if not values:
+            return self._address
+        host, _port = trusted.get_trusted_client_address(b", ".join(values).decode("latin-1"))
+        return address_key(host) if host else self._address
 
     def _release(self) -> None:
         self._release_timer = None

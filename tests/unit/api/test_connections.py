@@ -399,18 +399,15 @@ def test_an_untrusted_connection_of_an_address_in_debt_is_not_read(monkeypatch: 
         return c
 
     held = connection()
-    keep_alive = SimpleNamespace(cancelled=False)
-    keep_alive.cancel = lambda: setattr(keep_alive, "cancelled", True)  # type: ignore[attr-defined]
-    held.timeout_keep_alive_task = keep_alive  # type: ignore[assignment]
-    held.data_received(b"GET / HTTP/1.1\r\n")
-    assert keep_alive.cancelled, "a held request is not closed as an idle keep-alive"
-    held.data_received(b"Host: x\r\n\r\n")  # came before the pause took: kept too
+    held.data_received(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    held.data_received(b"GET /2 HTTP/1.1\r\n")  # came before the pause took: kept too
     assert parsed == [] and not held.transport.reading  # type: ignore[attr-defined]
     ((delay, release),) = held.loop.later  # type: ignore[attr-defined]
     assert 1.5 < delay <= 2.2
     buckets.clock = lambda: time.monotonic() + delay  # the debt is paid
     release()
-    assert parsed == [b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"] and held.transport.reading  # type: ignore[attr-defined]
+    assert parsed == [b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\n"]
+    assert held.transport.reading  # type: ignore[attr-defined]
 
     parsed.clear()
     for c in (connection(trusted=True), connection(state=h11.SEND_BODY)):
@@ -431,12 +428,12 @@ def test_a_held_connection_sending_more_than_it_may_keep_is_dropped(monkeypatch:
     buckets.spend("10.9.9.8")
     monkeypatch.setattr(GuardedH11, "buckets", buckets)
     c = GuardedH11.__new__(GuardedH11)
-    c.conn = SimpleNamespace(their_state=h11.IDLE)  # type: ignore[assignment]
+    c.conn = SimpleNamespace(their_state=h11.IDLE, trailing_data=(b"", False))  # type: ignore[assignment]
     c.transport = _Readable()  # type: ignore[assignment]
     c.loop = _Loop()  # type: ignore[assignment]
     c.timeout_keep_alive_task = None
     c._address = "10.9.9.8"
-    c.data_received(b"x" * MAX_AHEAD)
+    c.data_received(b"GET / HTTP/1.1\r\n\r\n" + b"x" * (MAX_AHEAD - 18))
     assert not c.transport.aborted  # type: ignore[attr-defined]
     c.data_received(b"x")
     assert c.transport.aborted  # type: ignore[attr-defined]
@@ -506,3 +503,127 @@ def test_the_longest_waiting_connection_is_closed_not_one_just_opened(monkeypatc
         old._heard = time.monotonic() - 10
         assert _newcomer(connections)._admit("192.0.2.7")
         assert old.transport.closed and not young.transport.closed  # type: ignore[attr-defined]
+
+
+def _in_debt_connection(monkeypatch: Any, address: str, parsed: list[bytes]) -> GuardedH11:
+    """A connection of ``address``, in debt, whose h11 keeps what it was given."""
+    from moorage.api.pacing import Buckets
+
+    buckets = Buckets(1, burst=1)
+    for _ in range(5):
+        buckets.spend(address)
+    monkeypatch.setattr(GuardedH11, "buckets", buckets)
+    kept = bytearray()
+
+    def fed(self: Any, data: bytes) -> None:
+        parsed.append(data)
+        kept.extend(data)
+
+    monkeypatch.setattr(H11Protocol, "data_received", fed)
+    c = GuardedH11.__new__(GuardedH11)
+
+    class _Conn:
+        their_state = h11.IDLE
+
+        @property
+        def trailing_data(self) -> tuple[bytes, bool]:
+            return bytes(kept), False
+
+    c.conn = _Conn()  # type: ignore[assignment]
+    c.transport = _Readable()  # type: ignore[assignment]
+    c.loop = _Loop()  # type: ignore[assignment]
+    c._address = address
+    return c
+
+
+def test_a_head_whose_credential_comes_in_a_second_read_is_not_held(monkeypatch: Any) -> None:
+    """A head judged by its first read alone: its ``Authorization`` line came in the
+    next one and a logged-in client behind an address in debt was held for the debt
+    (attacker pass H: 5.5 s, up to the 15 s head deadline and then closed)."""
+    parsed: list[bytes] = []
+    c = _in_debt_connection(monkeypatch, "10.9.9.6", parsed)
+    first = b"GET /api/workloads HTTP/1.1\r\nHost: x\r\n"
+    second = b"Authorization: Bearer t\r\n\r\n"
+    c.data_received(first)
+    assert parsed == [] and c.transport.reading  # type: ignore[attr-defined]
+    c.data_received(second)
+    assert parsed == [first + second] and c.transport.reading  # type: ignore[attr-defined]
+
+
+def test_a_head_split_or_ended_by_bare_newlines_is_still_held(monkeypatch: Any) -> None:
+    parsed: list[bytes] = []
+    c = _in_debt_connection(monkeypatch, "10.9.9.5", parsed)
+    c.data_received(b"GET / HTTP/1.1\nHost: x\n")
+    c.data_received(b"\n")  # the head is whole now (h11 takes a bare LF): held
+    assert parsed == [] and not c.transport.reading  # type: ignore[attr-defined]
+    d = _in_debt_connection(monkeypatch, "10.9.9.5", parsed)
+    for piece in (b"GET / HTTP/1.1\r\nHost: x\r\n\r", b"\n"):  # the end across two reads
+        d.data_received(piece)
+    assert parsed == [] and not d.transport.reading  # type: ignore[attr-defined]
+    assert d._stash == b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+def test_a_head_start_kept_past_the_bound_goes_to_h11(monkeypatch: Any) -> None:
+    """What is kept of a head not yet whole is bounded: past ``MAX_AHEAD`` h11 gets it
+    (and refuses it: no head is that long)."""
+    from moorage.api.connections import MAX_AHEAD
+
+    parsed: list[bytes] = []
+    c = _in_debt_connection(monkeypatch, "10.9.9.3", parsed)
+    for _ in range(MAX_AHEAD // 1024):
+        c.data_received(b"x" * 1024)
+    assert parsed == []
+    c.data_received(b"y")
+    assert parsed == [b"x" * MAX_AHEAD + b"y"] and c._partial is None
+
+
+def test_a_held_head_is_not_closed_by_the_keep_alive_or_head_deadline(monkeypatch: Any) -> None:
+    """The debt may be up to a minute; uvicorn's keep-alive timer (5 s) and the head
+    deadline (15 s) closed a held connection unanswered, its request lost."""
+    cancelled: list[str] = []
+    parsed: list[bytes] = []
+    c = _in_debt_connection(monkeypatch, "10.9.9.4", parsed)
+    c.timeout_keep_alive_task = SimpleNamespace(cancel=lambda: cancelled.append("keep-alive"))  # type: ignore[assignment]
+    c._head_timer = SimpleNamespace(cancel=lambda: cancelled.append("head"))  # type: ignore[assignment]
+    c.data_received(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert parsed == [] and sorted(cancelled) == ["head", "keep-alive"]
+    assert c.timeout_keep_alive_task is None and c._head_timer is None
+
+
+def test_behind_a_trusted_proxy_the_forwarded_address_is_judged(monkeypatch: Any) -> None:
+    """uvicorn counts a request from a proxy it trusts against the address its
+    ``X-Forwarded-For`` names (``Pace``): so does ``_held``. Judged by the proxy's own
+    address, every visitor was held while it was in debt (a local script without the
+    header), and a forwarded flood never was."""
+    from moorage.api.connections import _forwarder
+
+    config = SimpleNamespace(proxy_headers=True, forwarded_allow_ips="127.0.0.1,::1")
+    assert _forwarder(config, "10.0.0.1") is None
+    assert (
+        _forwarder(SimpleNamespace(proxy_headers=False, forwarded_allow_ips="*"), "127.0.0.1")
+        is None
+    )
+    parsed: list[bytes] = []
+    c = _in_debt_connection(monkeypatch, "127.0.0.1", parsed)  # the proxy is in debt
+    c._forwarder = _forwarder(config, "127.0.0.1")
+    visitor = b"GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 203.0.113.9\r\n\r\n"
+    c.data_received(visitor)
+    assert parsed == [visitor] and c.transport.reading  # type: ignore[attr-defined]
+
+    parsed.clear()
+    flood = _in_debt_connection(monkeypatch, "127.0.0.1", parsed)
+    flood._forwarder = _forwarder(config, "127.0.0.1")
+    assert GuardedH11.buckets is not None
+    for _ in range(5):
+        GuardedH11.buckets.spend("198.51.100.7")  # the flooder, forwarded, in debt
+    flood.data_received(b"GET / HTTP/1.1\r\nX-Forwarded-For: 1.1.1.1, 198.51.100.7\r\n\r\n")
+    assert parsed == [] and not flood.transport.reading  # type: ignore[attr-defined]
+
+    # what is not a whole head from the proxy's address (a TLS hello to the plain port,
+    # a local client writing its head in parts) goes to h11 at once, not kept: h11 answers
+    # 400 to a broken one now, not at the head deadline
+    parsed.clear()
+    local = _in_debt_connection(monkeypatch, "127.0.0.1", parsed)
+    local._forwarder = _forwarder(config, "127.0.0.1")
+    local.data_received(b"\x16\x03\x01\x02\x00")
+    assert parsed == [b"\x16\x03\x01\x02\x00"]
