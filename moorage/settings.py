@@ -68,7 +68,7 @@ class Settings:
     install reached only directly (or through SSH tunnels) sets it empty."""
     anonymous_rate: float = 20.0
     """Requests a second, on average, each client address may send that no credential
-    vouches for (``api/pacing.py``; a burst of 10 s of it at once); 0: no bound."""
+    vouches for (``api/pacing.py``; a burst of 30 s of it at once); 0: no bound."""
     # Not a MOORAGE_* variable: the cap on an ordinary JSON request body.
     max_body_bytes: int = field(default=1024 * 1024)
 

@@ -89,7 +89,7 @@ def create_app(server: Server) -> FastAPI:
     server's start-up recovery and background threads, and stops them at shutdown."""
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # While a webhook delivery is answered (a foreground block), the event loop steps
         # aside as the deploy workers do: ``store/priority.py``.
         loop = asyncio.get_running_loop()
@@ -102,6 +102,10 @@ def create_app(server: Server) -> FastAPI:
         undo = priority.on_open(step_aside)
         try:
             server.start()  # start-up recovery, in order, then the background threads
+            # The stored credentials' digests, read once now: a held connection's first
+            # bytes are judged by them (``cache.raw_vouching``), and before any read a
+            # valid token from an address in debt waited the debt out (attacker pass H).
+            await app.state.moorage.credentials.prime()
             try:
                 yield
             finally:

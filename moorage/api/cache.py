@@ -118,6 +118,11 @@ class CredentialCache:
             self._known.clear()
         self._known[key] = credential
 
+    async def prime(self) -> None:
+        """Read the stored credentials' digests (``_Existing``) once, so ``may_hold``
+        knows them before any unknown credential comes. Raises what the read raises."""
+        await self._existing._fresh()
+
     def may_hold(self, key: str) -> bool:
         """Whether a credential (``token:``/``session:`` + its digest) was in the store at
         the last look (``_Existing``) or is cached, with no I/O: False for a made-up

@@ -10,7 +10,7 @@ G). Here:
 
 - ``Buckets``: an address may send ``burst`` requests at once and ``rate`` a second on
   average (``Settings.anonymous_rate``, ``MOORAGE_ANONYMOUS_RATE``; the burst is
-  ``BURST_SECONDS`` of the rate: a browser's first load of the UI is about 40). Every
+  ``BURST_SECONDS`` of the rate: a browser's first load of the UI is about 60). Every
   request spends one, answered or refused, so an address that keeps sending runs into
   debt (at most ``MAX_DEBT_SECONDS`` of it) and waits it out: a flood is paid for at the
   rate, not at the speed of the refusals.
@@ -43,8 +43,10 @@ from moorage import metrics
 from moorage.api.limits import ASGIApp, Receive, Scope, Send, send_error
 from moorage.security.logins import address_key
 
-BURST_SECONDS = 10.0
-"""The burst an address may send at once: this many seconds of its rate."""
+BURST_SECONDS = 30.0
+"""The burst an address may send at once: this many seconds of its rate (a UI's first
+load is about 60 requests; at 10 s, five visitors behind one NAT opening it together got
+90 refusals among them: attacker pass H)."""
 MAX_DEBT_SECONDS = 60.0
 """The longest an address in debt waits, however much it sent."""
 MAX_ADDRESSES = 100_000

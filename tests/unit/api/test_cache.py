@@ -153,3 +153,18 @@ def test_raw_vouching_says_no_to_what_vouching_refuses_without_any_io(db: Databa
     with db.session() as s:  # hooks changed: their digests are stale, so it may be one
         s.add(Trigger(id="tr_9", kind="webhook", name="nine", config={}, token="new-tok"))
     assert raw(b"POST /hooks/other-tok HTTP/1.1\r\n\r\n") is True
+
+
+def test_prime_reads_the_stored_digests_once_so_raw_vouching_knows_them(db: Database) -> None:
+    """``CredentialCache.prime`` (run at start-up): before it, a valid token was unknown
+    to ``raw_vouching`` until some unknown credential made the cache read (attacker pass
+    H: right after a restart a valid token from an address in debt was held)."""
+    with db.session() as s:
+        dee = users.create(s, SYSTEM, username="dee", role="viewer", password="long-password")
+        token, _row = users.create_token(s, SYSTEM, dee)
+    credentials = CredentialCache(db)
+    raw = raw_vouching(credentials, HookTokens(db))
+    head = f"GET /api/workloads HTTP/1.1\r\nAuthorization: Bearer {token}\r\n\r\n".encode()
+    assert raw(head) is False
+    run(credentials.prime())
+    assert raw(head) is True
