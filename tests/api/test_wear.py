@@ -54,9 +54,7 @@ class Lone:
 @pytest.fixture(scope="module")
 def lone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lone]:
     base = tmp_path_factory.mktemp("wear")
-    # Requests without a login paced as in production (``api/pacing.py``), not at the
-    # rate the other tests' servers take from their one address.
-    proc, url, env = start_server(base / "var", {"MOORAGE_ANONYMOUS_RATE": ""})
+    proc, url, env = start_server(base / "var")
     try:
         api = admin_api(url, env)
         host, port = url.removeprefix("http://").split(":")
@@ -180,6 +178,10 @@ def test_bodies_held_at_once_are_bounded(lone: Lone) -> None:
     _healthy(lone)
 
 
+H11_HEAD_BOUND = 16 * 1024
+"""h11's ``max_incomplete_event_size``: a head longer than this that arrives in more
+than one read is refused by h11 (400) before ``RequestHead`` counts it (431); one read
+(most runs, not all on a loaded machine) reaches ``RequestHead``."""
 BODY = 1_000_000
 
 
@@ -236,7 +238,10 @@ def test_a_head_over_its_bounds_is_refused_unread(
     sock.sendall(raw.encode() + b"Connection: close\r\n\r\n")
     got_status, error = _status_and_error(_answer(sock))
     sock.close()
-    assert (got_status, error["code"]) == (status, code)
+    answers = {(status, code)}
+    if len(raw) > H11_HEAD_BOUND:  # in more than one read, h11 refuses it first (its bound)
+        answers.add((400, "bad_request"))
+    assert (got_status, error["code"]) in answers
 
 
 @pytest.mark.parametrize(
@@ -644,13 +649,29 @@ def _flood(lone: Lone, source: str, requests: int, connections: int) -> dict[int
     return counts
 
 
-def test_an_address_flooding_without_a_login_is_paced_and_nobody_else_is(lone: Lone) -> None:
+@pytest.fixture
+def paced(tmp_path: Path) -> Iterator[Lone]:
+    """A server that paces requests without a login at the default rate
+    (``api/pacing.py``). ``lone`` takes them at the test servers' rate: its other tests
+    send many from 127.0.0.1, and in debt a head over its bounds was judged by h11 (400)
+    rather than ``RequestHead`` (431), or a request held."""
+    proc, url, env = start_server(tmp_path / "var", {"MOORAGE_ANONYMOUS_RATE": ""})
+    try:
+        api = admin_api(url, env)
+        host, port = url.removeprefix("http://").split(":")
+        yield Lone(host, int(port), url, tmp_path / f"server-{port}.log", proc.pid, str(api.token))
+    finally:
+        stop_server(proc)
+
+
+def test_an_address_flooding_without_a_login_is_paced_and_nobody_else_is(paced: Lone) -> None:
     """Requests no credential vouches for spend their address's bucket
     (``api/pacing.py``: a burst of ``BURST_SECONDS`` of ``anonymous_rate``): past it they
     are 429 with ``Retry-After``, and the address's connections are not read until it has
     paid (attacker pass G: 830 made-up webhook calls a second from one process put the
     list, a login and a webhook at 4.5-5.3 s). A keep-alive connection that carried a
     logged-in request, another address, and a logged-in client of any address go on."""
+    lone = paced
     settings = Settings.from_env({})
     burst = int(settings.anonymous_rate * BURST_SECONDS)
     source = "127.0.2.1"
