@@ -32,6 +32,7 @@ from typing import Any
 from fastapi.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
+from moorage.api.connections import head_fields
 from moorage.errors import MoorageError, Unauthenticated
 from moorage.security import secrets as sec
 from moorage.security.roles import Actor
@@ -39,6 +40,8 @@ from moorage.services import triggers, users
 from moorage.store.db import Database
 
 HOOK_PATH = re.compile(r"/hooks/([^/]+)")
+VOUCHED = "moorage_vouched"
+"""The key of ``vouching``'s answer in a request scope's ``state``."""
 SESSION_COOKIE = "moorage_session"
 
 
@@ -210,11 +213,21 @@ class HookTokens:
 def vouching(
     credentials: CredentialCache, hooks: HookTokens
 ) -> Callable[[MutableMapping[str, Any]], Awaitable[bool]]:
-    """``BodyLimit``'s ``vouch``: True when a request (its ASGI scope) comes from someone
-    the server knows: a POST to a webhook that exists, or a bearer token or session
-    cookie it accepts (no CSRF check here; the route makes it). Raises nothing."""
+    """``pacing.Pace``'s and ``BodyLimit``'s ``vouch``: True when a request (its ASGI
+    scope) comes from someone the server knows: a POST to a webhook that exists, or a
+    bearer token or session cookie it accepts (no CSRF check here; the route makes it).
+    Asked once per request: the answer is kept in the scope's ``state`` (``VOUCHED``),
+    where the second middleware finds it (a made-up token would otherwise cost a second
+    read of the stored digests). Raises nothing."""
 
     async def vouch(scope: MutableMapping[str, Any]) -> bool:
+        state = scope.setdefault("state", {})
+        known = state.get(VOUCHED)
+        if known is None:
+            known = state[VOUCHED] = await _ask(scope)
+        return bool(known)
+
+    async def _ask(scope: MutableMapping[str, Any]) -> bool:
         hook = HOOK_PATH.fullmatch(scope["path"])
         if scope["method"] == "POST" and hook is not None:
             return await hooks.known(hook[1])
@@ -245,17 +258,15 @@ def raw_vouching(credentials: CredentialCache, hooks: HookTokens) -> Callable[[b
     therefore wait too. Raises nothing."""
 
     def vouchable(data: bytes) -> bool:
-        lines = data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
-        method, _, rest = lines[0].partition(b" ")
+        request_line, fields = head_fields(data)
+        method, _, rest = request_line.partition(b" ")
         target = rest.partition(b" ")[0].partition(b"?")[0].decode("latin-1")
         hook = HOOK_PATH.fullmatch(target)
         if method == b"POST" and hook is not None:
             return hooks.may_know(hook[1])
-        for line in lines[1:]:
-            name, _, value = line.partition(b":")
-            name = name.strip().lower()
+        for name, value in fields:
             if name == b"authorization":
-                scheme, _, token = value.strip().partition(b" ")
+                scheme, _, token = value.partition(b" ")
                 if scheme.lower() == b"bearer" and token.strip():
                     key = "token:" + sec.digest(token.strip().decode("latin-1"))
                     if credentials.may_hold(key):

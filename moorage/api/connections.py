@@ -139,6 +139,19 @@ def _forwarder(config: Any, peer: str | None) -> _TrustedHosts | None:
     return trusted if peer in trusted else None
 
 
+def head_fields(head: bytes) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    """A raw request head's request line and its ``(lower-case name, stripped value)``
+    header fields, read as h11 reads lines (a bare LF ends one; the head ends at the
+    first empty line). For judging a head before h11 parses it: ``_held``'s address
+    (``_paced_address``) and credentials (``cache.raw_vouching``)."""
+    lines = _LINE.split(_HEAD_END.split(head, 1)[0])
+    fields = []
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        fields.append((name.strip().lower(), value.strip()))
+    return lines[0], fields
+
+
 def names_a_credential(data: bytes) -> bool:
     """``GuardedH11.vouchable`` until ``moorage serve`` sets the store's check
     (``cache.raw_vouching``): whether the start of a request names something
@@ -364,9 +377,8 @@ class GuardedH11(H11Protocol):
                 if len(partial) > MAX_AHEAD:  # no head is this long: h11 refuses it
                     return self._flush(b"")
                 self._partial = partial
-                if self.timeout_keep_alive_task is not None:  # the client is sending a head:
-                    self.timeout_keep_alive_task.cancel()  # its deadline runs (_head_due)
-                    self.timeout_keep_alive_task = None
+                # the client is sending a head: its deadline runs (_head_due), not uvicorn's
+                self._unset_keepalive_if_required()
                 return None
             self._partial = None
             head = bytes(partial)
@@ -376,9 +388,7 @@ class GuardedH11(H11Protocol):
             self.transport.pause_reading()
             metrics.PACED.labels("held").inc()
             self._release_timer = self.loop.call_later(wait, self._release)
-            if self.timeout_keep_alive_task is not None:
-                self.timeout_keep_alive_task.cancel()
-                self.timeout_keep_alive_task = None
+            self._unset_keepalive_if_required()
             if self._head_timer is not None:
                 self._head_timer.cancel()
                 self._head_timer = None
@@ -408,11 +418,7 @@ class GuardedH11(H11Protocol):
         trusted = self._forwarder
         if trusted is None:
             return self._address
-        values = []
-        for line in _LINE.split(_HEAD_END.split(head, 1)[0])[1:]:
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"x-forwarded-for":
-                values.append(value.strip())
+        values = [value for name, value in head_fields(head)[1] if name == b"x-forwarded-for"]
         if not values:
             return self._address
         host, _port = trusted.get_trusted_client_address(b", ".join(values).decode("latin-1"))

@@ -168,3 +168,19 @@ def test_prime_reads_the_stored_digests_once_so_raw_vouching_knows_them(db: Data
     assert raw(head) is False
     run(credentials.prime())
     assert raw(head) is True
+
+
+def test_vouching_asks_once_per_request(db: Database) -> None:
+    """``Pace`` and ``BodyLimit`` both ask about a large body's request: the second finds
+    the first's answer in the scope, and a made-up token costs one read of the stored
+    digests, not two."""
+    vouch = vouching(CredentialCache(db), HookTokens(db))
+    scope = _scope("POST", "/api/projects", {"Authorization": "Bearer mrg_made-up"})
+    seen = statements(db)
+    assert run(vouch(scope)) is False
+    reads = len(seen)
+    assert reads > 0
+    assert run(vouch(scope)) is False
+    assert len(seen) == reads
+    assert run(vouch(_scope("POST", "/api/projects", {"Authorization": "Bearer mrg_x"}))) is False
+    assert len(seen) > reads  # another request is asked about on its own
