@@ -420,19 +420,8 @@ def test_an_untrusted_connection_of_an_address_in_debt_is_not_read(monkeypatch: 
 
 def test_a_held_connection_sending_more_than_it_may_keep_is_dropped(monkeypatch: Any) -> None:
     from moorage.api.connections import MAX_AHEAD
-    from moorage.api.pacing import Buckets
 
-    monkeypatch.setattr(H11Protocol, "data_received", lambda self, data: None)
-    buckets = Buckets(1, burst=1)
-    buckets.spend("10.9.9.8")
-    buckets.spend("10.9.9.8")
-    monkeypatch.setattr(GuardedH11, "buckets", buckets)
-    c = GuardedH11.__new__(GuardedH11)
-    c.conn = SimpleNamespace(their_state=h11.IDLE, trailing_data=(b"", False))  # type: ignore[assignment]
-    c.transport = _Readable()  # type: ignore[assignment]
-    c.loop = _Loop()  # type: ignore[assignment]
-    c.timeout_keep_alive_task = None
-    c._address = "10.9.9.8"
+    c = _in_debt_connection(monkeypatch, "10.9.9.8", [])
     c.data_received(b"GET / HTTP/1.1\r\n\r\n" + b"x" * (MAX_AHEAD - 18))
     assert not c.transport.aborted  # type: ignore[attr-defined]
     c.data_received(b"x")
@@ -460,21 +449,10 @@ def test_only_a_request_that_names_no_credential_is_held(
     flooding address's NAT opens new connections without waiting the debt out."""
     from moorage.api.cache import SESSION_COOKIE
     from moorage.api.connections import _CREDENTIALS
-    from moorage.api.pacing import Buckets
 
     assert f"{SESSION_COOKIE}=".encode() in _CREDENTIALS
     parsed: list[bytes] = []
-    monkeypatch.setattr(H11Protocol, "data_received", lambda self, data: parsed.append(data))
-    buckets = Buckets(1, burst=1)
-    for _ in range(5):
-        buckets.spend("10.9.9.7")
-    monkeypatch.setattr(GuardedH11, "buckets", buckets)
-    c = GuardedH11.__new__(GuardedH11)
-    c.conn = SimpleNamespace(their_state=h11.IDLE, trailing_data=(b"", False))  # type: ignore[assignment]
-    c.transport = _Readable()  # type: ignore[assignment]
-    c.loop = _Loop()  # type: ignore[assignment]
-    c.timeout_keep_alive_task = None
-    c._address = "10.9.9.7"
+    c = _in_debt_connection(monkeypatch, "10.9.9.7", parsed)
     c.data_received(head)
     assert (parsed == [head]) is vouchable
     assert c.transport.reading is vouchable  # type: ignore[attr-defined]
