@@ -61,8 +61,15 @@ def running_server(
             ) as client:
                 yield client, proc.pid
         finally:
+            # A server with deploys running may take longer than this to stop; killed
+            # then, and its containers removed all the same (a TimeoutExpired here once
+            # hid the benchmark's own error and left 37 restarting containers behind).
             proc.terminate()
-            proc.wait(10)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
             _remove_labelled(f"moorage.bench={port}")
 
 
