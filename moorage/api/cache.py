@@ -68,6 +68,11 @@ class _Existing:
         self._next: asyncio.Future[frozenset[str]] | None = None
         self._reader: asyncio.Task[None] | None = None
 
+    def forget(self, key: str) -> None:
+        """Drop ``key`` from the last read: its row is gone (``CredentialCache._loaded``)."""
+        if key in self._digests:
+            self._digests = self._digests - {key}
+
     async def holds(self, key: str) -> bool:
         if key in self._digests:
             return True
@@ -139,7 +144,7 @@ class CredentialCache:
         if known is None:
             if not await self._existing.holds(key):
                 raise Unauthenticated("invalid API token", code="invalid_token")
-            known = await run_in_threadpool(self._load_token, key, token)
+            known = await self._loaded(key, self._load_token, token)
         return known.actor
 
     def _load_token(self, key: str, token: str) -> _Credential:
@@ -161,8 +166,22 @@ class CredentialCache:
                 raise Unauthenticated(
                     "your session has ended; log in again", code="session_expired"
                 )
-            known = await run_in_threadpool(self._load_cookie, key, cookie)
+            known = await self._loaded(key, self._load_cookie, cookie)
         return known.actor, known.csrf
+
+    async def _loaded(
+        self, key: str, load: Callable[[str, str], _Credential], credential: str
+    ) -> _Credential:
+        """``load`` on a worker thread; a credential the store no longer holds (a revoked
+        token, a session logged out or expired) is forgotten: it stayed among the digests
+        and the cached keys, so ``may_hold`` said yes to it (a flood naming it was never
+        held) and each request read its row on a worker thread (attacker pass I)."""
+        try:
+            return await run_in_threadpool(load, key, credential)
+        except Unauthenticated:
+            self._known.pop(key, None)
+            self._existing.forget(key)
+            raise
 
     def _load_cookie(self, key: str, cookie: str) -> _Credential:
         generation = self.db.generations["credentials"]

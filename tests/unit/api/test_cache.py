@@ -184,3 +184,39 @@ def test_vouching_asks_once_per_request(db: Database) -> None:
     assert len(seen) == reads
     assert run(vouch(_scope("POST", "/api/projects", {"Authorization": "Bearer mrg_x"}))) is False
     assert len(seen) > reads  # another request is asked about on its own
+
+
+def test_a_revoked_token_or_ended_session_is_forgotten_after_one_read(db: Database) -> None:
+    """A credential the store once held and no longer does (a revoked token, a session
+    logged out) was still among the cached digests: ``raw_vouching`` said yes to it (a
+    flood naming it was never held) and each request read its row on a worker thread,
+    one read each, as a made-up token did before the digests (attacker pass I). After
+    one refusal it is made-up: no read of its own, and held."""
+    with db.session() as s:
+        eve = users.create(s, SYSTEM, username="eve", role="operator", password="long-password")
+        token, row = users.create_token(s, SYSTEM, eve)
+    with db.session() as s:
+        cookie, _csrf, _user = users.login(s, "eve", "long-password")
+    credentials = CredentialCache(db)
+    run(credentials.prime())
+    assert run(credentials.token(token)).username == "eve"
+    actor, _ = run(credentials.cookie(cookie))
+    with db.session() as s:
+        users.revoke_token(s, actor, row.id)
+        users.logout(s, actor, cookie)
+    raw = raw_vouching(credentials, HookTokens(db))
+    by_token = f"GET /api/workloads HTTP/1.1\r\nAuthorization: Bearer {token}\r\n\r\n".encode()
+    by_cookie = f"GET /api/workloads HTTP/1.1\r\nCookie: moorage_session={cookie}\r\n\r\n"
+    for refused in (lambda: credentials.token(token), lambda: credentials.cookie(cookie)):
+        with pytest.raises(Unauthenticated):
+            run(refused())
+    assert raw(by_token) is False
+    assert raw(by_cookie.encode()) is False
+    seen = statements(db)
+    for _ in range(5):
+        with pytest.raises(Unauthenticated):
+            run(credentials.token(token))
+        with pytest.raises(Unauthenticated):
+            run(credentials.cookie(cookie))
+    rows = [q for q in seen if "JOIN users" in q]
+    assert rows == [], "no read of the gone row for each request"
