@@ -122,6 +122,9 @@ _CREDENTIALS = (b"\nauthorization:", b"moorage_session=")
 _HEAD_END = re.compile(b"\n\r?\n")
 """The end of a head as h11 finds it (a bare LF ends a line too)."""
 _LINE = re.compile(b"\r?\n")
+_REQUEST_START = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+(?: |\Z)")
+"""What a request's first read starts with, a method (or the start of one): such a read
+is kept until its head is whole (``_held``); anything else goes to h11 at once."""
 
 
 @functools.lru_cache(maxsize=8)
@@ -351,8 +354,14 @@ class GuardedH11(H11Protocol):
 
         A head is judged whole: its start is kept here (``_partial``, at most
         ``MAX_AHEAD`` bytes; reading goes on, the head deadline runs) until its end
-        comes. Judged by its first read alone, a head whose ``Authorization`` or
-        ``Cookie`` line came in a second read was held (attacker pass H). While a head
+        comes, whatever the address owes when it starts. Judged by its first read alone,
+        a head whose ``Authorization`` or ``Cookie`` line came in a second read was held
+        (attacker pass H); judged by its last read alone, a head split where the address
+        fell into debt was held for want of the credential in its first read, and a head
+        a trusted proxy wrote in two parts (Go's ``http.Transport``, Caddy's, writes
+        4 KiB at a time) was counted against the proxy, its ``X-Forwarded-For`` in the
+        first part: a flood of long heads through Caddy was never held (attacker pass
+        I). While a head
         is held, the keep-alive and head deadlines are off (the head is in): they closed
         a held connection unanswered after 5 s or 15 s, its request lost."""
         if self._release_timer is None:
@@ -365,11 +374,11 @@ class GuardedH11(H11Protocol):
             ):
                 return self._flush(data)
             if self._partial is None:
-                if self._forwarder is None:
-                    if not self.buckets.debt(self._address):
-                        return data
-                elif _HEAD_END.search(data) is None:
-                    return data  # a proxy sends a head whole; anything else h11 judges
+                if _HEAD_END.search(data) is None:
+                    if not _REQUEST_START.match(data):
+                        return data  # not a request's start (a TLS hello): h11 answers it
+                elif self._forwarder is None and not self.buckets.debt(self._address):
+                    return data
             partial = self._partial if self._partial is not None else bytearray()
             seen = max(0, len(partial) - 2)  # an end may start in what came before
             partial += data

@@ -605,3 +605,44 @@ def test_behind_a_trusted_proxy_the_forwarded_address_is_judged(monkeypatch: Any
     local._forwarder = _forwarder(config, "127.0.0.1")
     local.data_received(b"\x16\x03\x01\x02\x00")
     assert parsed == [b"\x16\x03\x01\x02\x00"]
+
+
+def test_a_head_a_proxy_wrote_in_two_parts_is_judged_by_its_forwarded_address(
+    monkeypatch: Any,
+) -> None:
+    """Go's ``http.Transport`` (Caddy's) writes a request 4 KiB at a time: a head past
+    that came in two reads, the first (``X-Forwarded-For`` in it) went to h11 unjudged
+    and the second was judged alone, against the proxy's own address, never in debt. A
+    flood padding its heads past 4 KiB through Caddy was never held (attacker pass I)."""
+    from moorage.api.connections import _forwarder
+
+    config = SimpleNamespace(proxy_headers=True, forwarded_allow_ips="127.0.0.1")
+    parsed: list[bytes] = []
+    c = _in_debt_connection(monkeypatch, "127.0.0.1", parsed)
+    c._forwarder = _forwarder(config, "127.0.0.1")
+    assert GuardedH11.buckets is not None
+    GuardedH11.buckets._balance.clear()  # the proxy owes nothing
+    for _ in range(5):
+        GuardedH11.buckets.spend("198.51.100.7")  # the flooder, forwarded, in debt
+    first = b"GET /x HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 198.51.100.7\r\nZ-Pad: " + b"p" * 4000
+    c.data_received(first)
+    c.data_received(b"ppp\r\n\r\n")
+    assert parsed == [] and not c.transport.reading  # type: ignore[attr-defined]
+    assert c._stash == first + b"ppp\r\n\r\n"
+
+
+def test_a_head_split_where_its_address_fell_into_debt_is_judged_whole(monkeypatch: Any) -> None:
+    """The first part of a head came while its address owed nothing and went to h11; the
+    address was in debt by the second, judged alone: its ``Authorization`` line, in the
+    first part, was not seen and a logged-in client waited the debt out (attacker pass
+    I). The start of a head is kept until it is whole, whatever the address owes."""
+    parsed: list[bytes] = []
+    c = _in_debt_connection(monkeypatch, "10.9.9.2", parsed)
+    assert GuardedH11.buckets is not None
+    debts = GuardedH11.buckets._balance.copy()
+    GuardedH11.buckets._balance.clear()  # nothing owed yet
+    first = b"GET /api/workloads HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\n"
+    c.data_received(first)
+    GuardedH11.buckets._balance.update(debts)  # a flood behind the same NAT spent meanwhile
+    c.data_received(b"Accept: */*\r\n\r\n")
+    assert parsed == [first + b"Accept: */*\r\n\r\n"] and c.transport.reading  # type: ignore[attr-defined]
