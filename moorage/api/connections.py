@@ -23,7 +23,8 @@ for ever, and enough of them used up the process's file descriptors (one tester 
 - ``PER_ADDRESS`` open connections per client address (an IPv6 client is its /64,
   ``security.logins.address_key``), and an equal share of ``max_connections`` (from the
   file descriptors the process may open) for each address holding some, never under
-  ``MIN_SHARE``: past either,
+  ``MIN_SHARE`` (a trusted proxy, ``MOORAGE_TRUSTED_PROXIES``, stands for many clients:
+  neither applies to it): past either,
   the connection gets a 503 ``busy`` answer in Moorage's error shape and is closed
   before any request is read. When all are taken, a connection only waiting on its
   client (``_waiting``: no whole head, between requests or before the first; a body
@@ -250,20 +251,21 @@ class GuardedH11(H11Protocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         address = address_key(self.client[0]) if self.client else ""
-        if not self._admit(address):
+        forwarder = _forwarder(self.config, self.client[0] if self.client else None)
+        if not self._admit(address, proxy=forwarder is not None):
             self.connections.discard(self)
             transport.write(BUSY)
             transport.close()
             return
         self._address = address
-        self._forwarder = _forwarder(self.config, self.client[0] if self.client else None)
+        self._forwarder = forwarder
         self._by_address.setdefault(address, set()).add(self)
         self._heard = time.monotonic()
         next_event = self.conn.next_event
         self.conn.next_event = lambda: self._counted(next_event())  # type: ignore[method-assign]
         self._arm_head()
 
-    def _admit(self, address: str) -> bool:
+    def _admit(self, address: str, *, proxy: bool = False) -> bool:
         """Whether a new connection from ``address`` may stay: under ``per_address`` and
         under the address's fair share of ``max_connections`` (an equal part for each
         address holding some, itself included, and at least ``MIN_SHARE``). When all are
@@ -273,13 +275,21 @@ class GuardedH11(H11Protocol):
         first that waited was often one a client had just opened, its head not yet read:
         an idle flood from 500 addresses cut 4 in 593 listings, attacker pass H).
         Neither a few addresses holding every connection nor many holding one each can
-        shut a new one out while some connection only waits."""
+        shut a new one out while some connection only waits.
+
+        A ``proxy`` (a peer uvicorn trusts for ``X-Forwarded-For``) stands for every client
+        behind it: neither bound of one address applies to it, only ``max_connections``
+        and the eviction. As one address, 128 of its connections were every client's:
+        a client in debt sending 128 requests at once through it had each held
+        (``_held``) with its connection, and every other client, logged in or not, got
+        503 ``busy`` for up to a minute (attacker pass I)."""
         mine = self._by_address.get(address, set())
-        if len(mine) >= self.per_address:
-            return False
-        holders = len(self._by_address) + (0 if mine else 1)
-        if len(mine) >= max(MIN_SHARE, self.max_connections // holders):
-            return False
+        if not proxy:
+            if len(mine) >= self.per_address:
+                return False
+            holders = len(self._by_address) + (0 if mine else 1)
+            if len(mine) >= max(MIN_SHARE, self.max_connections // holders):
+                return False
         if len(self.connections) <= self.max_connections:
             return True
         victim = None

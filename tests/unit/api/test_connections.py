@@ -646,3 +646,23 @@ def test_a_head_split_where_its_address_fell_into_debt_is_judged_whole(monkeypat
     GuardedH11.buckets._balance.update(debts)  # a flood behind the same NAT spent meanwhile
     c.data_received(b"Accept: */*\r\n\r\n")
     assert parsed == [first + b"Accept: */*\r\n\r\n"] and c.transport.reading  # type: ignore[attr-defined]
+
+
+def test_a_trusted_proxy_is_not_bound_as_one_address(monkeypatch: Any) -> None:
+    """Every client behind a reverse proxy on the host comes from its address: bound to
+    ``PER_ADDRESS`` connections like any one client, a client in debt sending 128 requests
+    at once through it had each held with its connection (``_held``) and every other
+    client of the proxy, logged in or not, was refused 503 ``busy`` (attacker pass I).
+    A proxy's connections are bounded by ``max_connections`` and eviction alone."""
+    by_address: dict[str, set[Any]] = {}
+    connections: set[Any] = set()
+    monkeypatch.setattr(GuardedH11, "_by_address", by_address)
+    monkeypatch.setattr(GuardedH11, "max_connections", 300)
+    held = [_held("127.0.0.1", by_address, connections) for _ in range(GuardedH11.per_address)]
+    assert not _newcomer(connections)._admit("127.0.0.1")  # a client of its own: bounded
+    assert _newcomer(connections)._admit("127.0.0.1", proxy=True)
+    monkeypatch.setattr(GuardedH11, "max_connections", len(connections) - 1)
+    for c in held:  # held, or between requests: only waiting
+        c._heard = time.monotonic()
+    assert _newcomer(connections)._admit("127.0.0.1", proxy=True)  # one waiting made room
+    assert sum(c.transport.closed for c in held) == 1  # type: ignore[attr-defined]
