@@ -72,6 +72,7 @@ from uvicorn.middleware.proxy_headers import _TrustedHosts
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from moorage import metrics
+from moorage.api.limits import MAX_HEADERS
 from moorage.errors import error_body
 from moorage.security.logins import address_key
 
@@ -108,6 +109,16 @@ SAMPLE = 64
 """Connections looked at for one to close when every address holds about as many: a
 bounded look, not a scan of all of them for each new connection."""
 MAX_AHEAD = 64 * 1024
+MAX_HEAD_BYTES = 32 * 1024
+"""The longest request head h11 is given to parse: ``limits.RequestHead`` takes at most
+16 KiB of names and values, a 2 KiB path and an 8 KiB query (about 27 KiB in all)."""
+MAX_HEAD_LINES = 2 * MAX_HEADERS + 2
+"""The most lines of a request head h11 is given to parse: the request line and
+``MAX_HEADERS`` fields, each of them folded once. h11 parses a head line by line in
+Python, about 3 us a line: a head that arrived whole in one read (uvloop reads up to
+256 KiB) was parsed whatever its size, and ``RequestHead`` refused it only after. One
+client sending 256 KiB heads of empty fields held the event loop about 0.2 s each
+(attacker pass I)."""
 MAX_CONNECTIONS = 10_000
 """The most connections at once, whatever the open-file limit (systemd's hard limit is
 often 524,288)."""
@@ -246,6 +257,10 @@ class GuardedH11(H11Protocol):
     _partial: bytearray | None = None  # the start of a head, kept until it is whole (_held)
     _stash = b""  # what arrived while the connection was held, fed to h11 at its release
     _release_timer: asyncio.TimerHandle | None = None
+    _head_seen = 0  # bytes of the next head in h11's buffer already looked at (_bound_head)
+    _head_lines = 0  # line ends among them
+    _refused_as: tuple[int, bytes, str] = (400, b"Bad Request", "bad_request")
+    """The answer ``send_400_response`` gives: a head over its bounds is 414 or 431."""
     timeout_keep_alive_task: asyncio.TimerHandle | None = None  # uvicorn's, set in __init__
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -261,8 +276,7 @@ class GuardedH11(H11Protocol):
         self._forwarder = forwarder
         self._by_address.setdefault(address, set()).add(self)
         self._heard = time.monotonic()
-        next_event = self.conn.next_event
-        self.conn.next_event = lambda: self._counted(next_event())  # type: ignore[method-assign]
+        self._watch_events()
         self._arm_head()
 
     def _admit(self, address: str, *, proxy: bool = False) -> bool:
@@ -392,8 +406,9 @@ class GuardedH11(H11Protocol):
             partial = self._partial if self._partial is not None else bytearray()
             seen = max(0, len(partial) - 2)  # an end may start in what came before
             partial += data
-            if _HEAD_END.search(partial, seen) is None:
-                if len(partial) > MAX_AHEAD:  # no head is this long: h11 refuses it
+            end = _HEAD_END.search(partial, seen)
+            if end is None:
+                if len(partial) > MAX_HEAD_BYTES:  # no head is this long: h11 refuses it
                     return self._flush(b"")
                 self._partial = partial
                 # the client is sending a head: its deadline runs (_head_due), not uvicorn's
@@ -401,6 +416,8 @@ class GuardedH11(H11Protocol):
                 return None
             self._partial = None
             head = bytes(partial)
+            if end.start() > MAX_HEAD_BYTES or head.count(b"\n", 0, end.start()) > MAX_HEAD_LINES:
+                return head  # not judged (each line costs): h11 refuses it unparsed
             wait = self.buckets.debt(self._paced_address(head))
             if not wait or type(self).vouchable(head):
                 return head
@@ -478,6 +495,44 @@ class GuardedH11(H11Protocol):
         self._forget()
         super().connection_lost(exc)
 
+    def _watch_events(self) -> None:
+        """Every event h11 parses passes ``_counted``; before it parses a head, the head's
+        size is bounded (``_bound_head``)."""
+        next_event = self.conn.next_event
+
+        def watched() -> Any:
+            if self.conn.their_state is h11.IDLE:
+                self._bound_head()
+            return self._counted(next_event())
+
+        self.conn.next_event = watched  # type: ignore[method-assign]
+
+    def _bound_head(self) -> None:
+        """Before h11 parses a head: refuse one over ``MAX_HEAD_BYTES`` or
+        ``MAX_HEAD_LINES`` unparsed (h11 bounds a head only while it is incomplete, and
+        parses a whole one of any size, a line at a time). Looks at each byte of h11's
+        buffer once: a head trickled a byte at a time costs no rescan."""
+        buffer = getattr(getattr(self.conn, "_receive_buffer", None), "_data", None)
+        if not isinstance(buffer, bytearray) or len(buffer) <= self._head_seen:
+            return
+        start = self._head_seen
+        end = _HEAD_END.search(buffer, max(0, start - 2))
+        stop = end.start() if end is not None else len(buffer)
+        self._head_lines += buffer.count(b"\n", start, max(start, stop))
+        self._head_seen = len(buffer)
+        if stop > MAX_HEAD_BYTES or self._head_lines > MAX_HEAD_LINES:
+            line = buffer.find(b"\n", 0, MAX_HEAD_BYTES)
+            if line == -1:  # as ``RequestHead`` answers a long path or query
+                self._refused_as = (414, b"URI Too Long", "uri_too_long")
+                self._refusal = f"the request line is over {MAX_HEAD_BYTES // 1024} KiB"
+            else:
+                self._refused_as = (431, b"Request Header Fields Too Large", "headers_too_large")
+                self._refusal = (
+                    f"the request head is over {MAX_HEAD_BYTES // 1024} KiB or "
+                    f"{MAX_HEAD_LINES} lines"
+                )
+            raise h11.RemoteProtocolError(self._refusal)
+
     def _counted(self, event: Any) -> Any:
         """Every event h11 parses passes here. A new request starts the count of its
         body; body data after the answer ends the connection (uvicorn drained it, one
@@ -486,6 +541,7 @@ class GuardedH11(H11Protocol):
         refused (each chunk costs a parse whatever it carries, and its extension up to
         16 KiB more)."""
         if isinstance(event, h11.Request):
+            self._head_seen = self._head_lines = 0  # h11 took the head out of its buffer
             self._chunks = self._payload = self._window_bytes = 0
             self._window_at, self._slow = time.monotonic(), False
         elif isinstance(event, h11.Data):
@@ -579,12 +635,8 @@ class GuardedH11(H11Protocol):
         shape (uvicorn answers plain text), then the connection is closed; once an
         answer has begun, only closed."""
         if self.cycle is None or not self.cycle.response_started:
+            status, reason, code = self._refused_as
             self.transport.write(
-                _answer(
-                    400,
-                    b"Bad Request",
-                    "bad_request",
-                    f"invalid HTTP request: {self._refusal or msg}",
-                )
+                _answer(status, reason, code, f"invalid HTTP request: {self._refusal or msg}")
             )
         self._close()
