@@ -220,3 +220,55 @@ def test_a_revoked_token_or_ended_session_is_forgotten_after_one_read(db: Databa
             run(credentials.cookie(cookie))
     rows = [q for q in seen if "JOIN users" in q]
     assert rows == [], "no read of the gone row for each request"
+
+
+def test_raw_vouching_reads_the_fields_vouching_reads_and_digests_one(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``vouching`` (Starlette) reads the first ``Authorization`` field, else the last
+    session cookie of the ``Cookie`` fields: ``raw_vouching`` digested every field and
+    every cookie, 900 digests for a 16 KiB ``Cookie`` of ``moorage_session=a;`` on the
+    event loop per judged head, and said yes to a good token in a second field, which
+    ``Pace`` refuses: a flood naming it was never held (attacker pass I)."""
+    import moorage.api.cache as cache_module
+
+    with db.session() as s:
+        fay = users.create(s, SYSTEM, username="fay", role="viewer", password="long-password")
+        token, _row = users.create_token(s, SYSTEM, fay)
+    with db.session() as s:
+        cookie, _csrf, _user = users.login(s, "fay", "long-password")
+    credentials = CredentialCache(db)
+    run(credentials.prime())
+    raw = raw_vouching(credentials, HookTokens(db))
+    vouch = vouching(credentials, HookTokens(db))
+    digests: list[str] = []
+    digest = cache_module.sec.digest
+    monkeypatch.setattr(cache_module.sec, "digest", lambda t: digests.append(t) or digest(t))
+    many = b"GET / HTTP/1.1\r\nHost: x\r\nCookie: " + b"moorage_session=a;" * 900 + b"\r\n\r\n"
+    assert raw(many) is False
+    assert len(digests) <= 1
+    cases = {
+        "second_token": [
+            ("Authorization", "Bearer mrg_made-up"),
+            ("Authorization", f"Bearer {token}"),
+        ],
+        "first_token": [("Authorization", f"Bearer {token}"), ("Authorization", "Bearer mrg_x")],
+        "overridden_cookie": [("Cookie", f"moorage_session={cookie}; moorage_session=made-up")],
+        "last_cookie": [("Cookie", f"moorage_session=made-up; moorage_session={cookie}")],
+        "second_cookie_field": [("Cookie", "a=b"), ("Cookie", f"moorage_session={cookie}")],
+        "cookie_under_a_scheme": [
+            ("Authorization", "Digest x"),
+            ("Cookie", f"moorage_session={cookie}"),
+        ],
+    }
+    for name, fields in cases.items():
+        head = b"GET /api/workloads HTTP/1.1\r\nHost: x\r\n" + b"".join(
+            f"{k}: {v}\r\n".encode() for k, v in fields
+        )
+        scope = {
+            "type": "http",
+            "method": "GET",
+            "path": "/api/workloads",
+            "headers": [(k.lower().encode(), v.encode()) for k, v in fields],
+        }
+        assert raw(head + b"\r\n") is run(vouch(scope)), name
