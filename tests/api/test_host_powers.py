@@ -417,6 +417,25 @@ def test_the_workload_env_never_runs_code_in_composes_process(
     server.operator.delete(f"/api/workloads/{wid}")
 
 
+@pytest.mark.parametrize("name", ["DOCKER_HOST", "HOME", "PATH"])
+def test_a_file_never_reads_the_servers_environment(
+    server: Server, project: str, name: str
+) -> None:
+    """Compose fills ``${NAME}`` from its own process environment first, and Moorage hands
+    it the server's home, path, proxy and daemon address: a container's command echoed
+    them into the log an operator reads (attacker pass I). Refused for anyone, nothing
+    made; ``$$NAME`` is the container's own and is kept."""
+    text = f"services:\n  web:\n    image: {IMAGE}\n    command: echo ${{{name}:-x}}\n"
+    for api in (server.operator, server.admin):
+        r = api.post("/api/workloads", json=body(project, text))
+        error = assert_error(r, 422, "invalid_config")
+        assert f"${{{name}}}" in error["message"] and f"$${name}" in error["message"], error
+    assert listed(server, project) == []
+    r = server.operator.post("/api/workloads", json=body(project, text.replace("${", "$${")))
+    assert r.status_code == 201, r.text
+    server.operator.delete(f"/api/workloads/{r.json()['id']}")
+
+
 def test_what_runs_under_a_grant_is_the_admins_to_change(
     server: Server, project: str, tmp_path: Path
 ) -> None:

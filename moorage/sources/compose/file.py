@@ -22,7 +22,9 @@ that Compose's own program reads as a setting (``RUNTIME_NAMES``): Compose runs 
 root, and ``LD_PRELOAD``, ``PYTHONWARNINGS`` (with ``BROWSER``) or ``PYTHONPATH`` in
 its environment run code of the workload's choosing on the host. A file that names
 such a variable the workload sets is refused (``refuse_runtime_names``); the value
-still reaches the containers (the override file carries the whole env).
+still reaches the containers (the override file carries the whole env). Nor may a file
+read what of the server's environment Compose does get (its home, proxy, daemon
+address): a file that interpolates such a name is refused (``refuse_server_names``).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from typing import Any
 import yaml
 
 from moorage.errors import Busy, InvalidInput
-from moorage.runtime.compose import ComposeRunner, ResourceLimits
+from moorage.runtime.compose import BASE_NAMES, BASE_PREFIXES, ComposeRunner, ResourceLimits
 
 COMPOSE_FILE = "compose.yml"
 ENV_FILE = "moorage.env"
@@ -95,6 +97,13 @@ RUNTIME_PREFIXES = ("LD_", "PYTHON", "MALLOC_", "XDG_", "GIT_", "SSH_")  # git: 
 # Compose's variable syntax: ``$NAME``, ``${NAME}``, ``${NAME:-default}`` and the like. Read
 # over the whole text (comments, ``$$`` escapes too): a name too many is harmless.
 REFERENCE = re.compile(r"\$\{?([_A-Za-z][_A-Za-z0-9]*)")
+# What Compose's interpolation reads: a name after an odd run of ``$`` (``$$`` is a ``$``
+# left for the container: ``$$HOME`` is the container's home, ``$$$HOME`` the server's).
+INTERPOLATED = re.compile(r"(?<!\$)(?:\$\$)*\$\{?([_A-Za-z][_A-Za-z0-9]*)")
+# Of the server's environment that ``runtime.compose`` hands Compose, what a file may
+# read: the time zone and locale (``TZ=${TZ}`` is a common idiom) and the project name
+# Compose sets itself.
+SERVER_NAMES_SHOWN = frozenset({"TZ", "LANG", "LANGUAGE", "COMPOSE_PROJECT_NAME"})
 
 
 def check_cost(text: str) -> None:
@@ -222,6 +231,39 @@ def refuse_runtime_names(text: str, env: Mapping[str, str]) -> None:
         )
 
 
+def server_name(name: str) -> bool:
+    """Whether Compose fills ``${name}`` from the server's own environment: the names
+    ``runtime.compose`` passes its process (``BASE_NAMES``, ``BASE_PREFIXES``), which win
+    over the workload's variables, less ``SERVER_NAMES_SHOWN`` and ``LC_*``."""
+    if name in SERVER_NAMES_SHOWN or name.startswith("LC_"):
+        return False
+    return name in BASE_NAMES or name.startswith(BASE_PREFIXES)
+
+
+def refuse_server_names(text: str) -> None:
+    """InvalidInput (422) when the file interpolates a name Compose would fill from the
+    Moorage server's own environment (``server_name``), set by the workload or not: its
+    value reached the model, and so a container's command, labels or env, which an
+    operator reads (attacker pass I: ``${HTTPS_PROXY}`` gave the server's proxy URL with
+    its password, ``${DOCKER_HOST}`` the engine's address, ``${HOME}`` the server's home).
+    Read over the whole text, comments too (a name too many is a refusal that says
+    what to write instead, never a leak)."""
+    named = sorted({n for n in INTERPOLATED.findall(text) if server_name(n)})
+    if named:
+        shown = ", ".join(f"${{{n}}}" for n in named)
+        escaped = ", ".join(f"$${n}" for n in named)
+        message = (
+            f"{shown}: Compose would fill {'these' if len(named) > 1 else 'this'} in from the "
+            "Moorage server's own environment, not the workload's; rename the variable and "
+            f"set it in the workload's env, or write {escaped} for the container to expand"
+        )
+        raise InvalidInput(
+            f"invalid config for kind 'compose': {message}",
+            code="invalid_config",
+            details=[{"field": "compose", "message": message}],
+        )
+
+
 def env_file_text(env: Mapping[str, str]) -> tuple[str, list[str]]:
     """The workload's env as a Compose env file, and the keys left out (a value with a
     line break cannot be written in one)."""
@@ -306,6 +348,7 @@ class Resolver:
 
     def _run(self, text: str, env: Mapping[str, str], written: dict[str, Any]) -> Resolved:
         refuse_runtime_names(text, env)
+        refuse_server_names(text)
         if not self._slots.acquire(timeout=CONFIG_TIMEOUT):
             raise Busy("Compose is busy reading other files; try again in a moment", retry_after=5)
         try:

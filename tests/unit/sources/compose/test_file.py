@@ -124,6 +124,59 @@ def test_a_file_naming_a_runtime_variable_the_workload_sets_is_refused_before_co
     assert runner.seen[-1]["variables"] == {"APP": "x"}
 
 
+# Names whose value Compose takes from the server's own environment (``runtime.compose``
+# passes them to its process, and they win over the workload's variables): a proxy's
+# password, DOCKER_HOST's user and host, the server's home and user (attacker pass I).
+SERVER_NAMES = [
+    *("HTTPS_PROXY", "http_proxy", "NO_PROXY", "DOCKER_HOST", "DOCKER_CONFIG"),
+    *("DOCKER_CERT_PATH", "COMPOSE_FILE", "HOME", "PATH", "USER", "LOGNAME", "TMPDIR"),
+    *("SSL_CERT_FILE", "XDG_RUNTIME_DIR"),
+]
+# Each way Compose's interpolation reads a name (an odd run of ``$`` before it).
+SYNTAXES = ["${%s}", "$%s", "${%s:-d}", "${%s-d}", "${%s:?e}", "${%s?e}", "${A:-${%s}}", "$$$%s"]
+
+
+@pytest.mark.parametrize("syntax", SYNTAXES)
+@pytest.mark.parametrize("name", SERVER_NAMES)
+def test_a_file_never_reads_the_servers_own_environment(name: str, syntax: str) -> None:
+    text = f"services:\n  web:\n    image: x\n    command: echo '{syntax % name}'\n"
+    for env in ({}, {name: "mine"}):  # set by the workload or not: the server's wins
+        with pytest.raises(InvalidInput, match=re.escape(f"${{{name}}}")) as refused:
+            compose_file.refuse_server_names(text)
+        assert refused.value.code == "invalid_config"
+        assert "$$" in refused.value.message  # how to leave it to the container
+        with pytest.raises(InvalidInput):
+            compose_file.Resolver(SlowRunner()).resolve(text, env)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["$$HOME", "$${HOME}", "$$$$PATH", "${TZ}", "${LANG}", "$LC_ALL", "${COMPOSE_PROJECT_NAME}"],
+)
+def test_an_escaped_name_or_the_locale_is_not_the_servers_secret(value: str) -> None:
+    """``$$NAME`` is the container's to expand; the time zone and locale are no secret."""
+    compose_file.refuse_server_names(f"services:\n  web:\n    image: x\n    command: {value}\n")
+
+
+def test_compose_itself_would_fill_in_the_servers_proxy_password(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Through the real Compose: the server's ``HTTPS_PROXY`` reaches the model (and the
+    container's command, which an operator reads in its log); the resolver refuses the
+    file before Compose reads it, and an escaped name stays the container's."""
+    secret = "http://moorage:s3cret@proxy.invalid:3128"
+    monkeypatch.setenv("HTTPS_PROXY", secret)
+    text = "services:\n  web:\n    image: x\n    command: echo ${HTTPS_PROXY}\n"
+    (tmp_path / "compose.yaml").write_text(text)
+    plain = ComposeRunner().capture(["-f", "compose.yaml", "config"], cwd=tmp_path, timeout=60)
+    assert secret in plain.stdout  # what Compose does with the server's environment
+    resolver = compose_file.Resolver(ComposeRunner())
+    with pytest.raises(InvalidInput, match="HTTPS_PROXY"):
+        resolver.resolve(text, {})
+    escaped = resolver.resolve(text.replace("${", "$${"), {})
+    assert "s3cret" not in str(escaped.model)
+
+
 class SlowRunner(ComposeRunner):
     """A runner whose ``config`` takes a while and is counted: no Compose needed."""
 
