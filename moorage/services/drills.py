@@ -95,7 +95,7 @@ def request(
     ``check.service`` the workload does not have; 409 ``not_deployed`` when nothing ever
     ran (a drill runs the last deployed artifact); 403 ``needs_admin`` for an operator's
     ``exec`` on a guarded workload, or for a snapshot that held an ``absolute`` volume of
-    one guarded no longer."""
+    one guarded no longer, or checked over ``http`` (its answer goes into the log)."""
     workload = workloads.get(s, workload_id)
     if check.exec is not None:
         # The command runs in a sandbox of the workload as the admin approved it, with
@@ -133,15 +133,15 @@ def request(
         snap = snapshot_service.get(s, workload_id, snapshot_id)
         if snap.status != SnapshotStatus.READY:
             raise Conflict(f"snapshot {snapshot_id} is {snap.status}, not ready", code="not_ready")
-    if not actor.can("admin") and not powers.guarded(s, workload):
+    absolute = [] if actor.can("admin") else snapshot_service.captured_absolute(snap)
+    if absolute and (check.http is not None or not powers.guarded(s, workload)):
         # The sandbox mounts the snapshot's data by volume name into what the workload
         # deploys now: a volume moved from a host directory to a stage one since, an
         # operator's image or ``exec`` check read the host directory's files (attacker
         # pass H). Those are the admin's to read (``snapshots.check_reader``). A workload
-        # guarded now runs what an admin approved, and its ``exec`` checks are theirs.
-        absolute = snapshot_service.captured_absolute(snap)
-        if absolute:
-            raise powers.needs_admin(absolute, "drill a snapshot of a workload")
+        # guarded now runs what an admin approved, and its ``exec`` checks are theirs;
+        # an ``http`` check's answer is logged, its path the requester's (pass I).
+        raise powers.needs_admin(absolute, "drill a snapshot of a workload")
     if last_success(s, workload_id) is None:
         raise Conflict(
             "the workload never deployed successfully: a drill runs its deployed version",

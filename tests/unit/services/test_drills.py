@@ -4,6 +4,8 @@ imported, not a pre-restore snapshot or a deploy checkpoint taken after it."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from moorage.services import drills
 from moorage.store.states import SnapshotOrigin
 from moorage.store.tables import Snapshot
@@ -56,3 +58,43 @@ def test_an_operator_may_not_drill_what_an_absolute_volume_held_when_captured(
     assert refused.value.code == "needs_admin"
     with world.db.session() as s:
         assert drills.request(s, ada, world.deployer.registry, wid, sid, check).id
+
+
+def test_an_operator_reads_no_absolute_data_through_an_http_check_of_a_guarded_workload(
+    world: World, monkeypatch: Any
+) -> None:
+    """A workload still guarded (it holds another host power) may be drilled by an
+    operator, its ``exec`` checks the admin's; but an ``http`` check's answer goes into
+    the drill log too, up to 4,000 characters, and the path is the operator's choice: of
+    a snapshot that held an ``absolute`` volume, the app served that host directory's
+    files to them (attacker pass I). The workload's own health check stays theirs."""
+    import pytest
+
+    from moorage.errors import Forbidden
+    from moorage.security.roles import Actor
+    from moorage.services.powers import HostPower
+
+    olga = Actor(user_id="us_olga", username="olga", role="operator", via="token")
+    ada = Actor(user_id="us_ada", username="ada", role="admin", via="token")
+    wid = world.workload()
+    sid = world.snapshot(wid)
+    assert world.deploy(wid).status == "succeeded"
+    with world.db.session() as s:
+        row = s.get(Snapshot, sid)
+        assert row is not None
+        row.manifest = {
+            **row.manifest,
+            "volumes": [
+                {**v, "scope": "absolute", "source": "/srv/secret"} for v in row.manifest["volumes"]
+            ],
+        }
+    guard = [HostPower("privileged", "web", "runs privileged")]
+    monkeypatch.setattr(drills.powers, "guarded", lambda _s, _w: list(guard))
+    http = drills.parse_check({"http": "/files/shadow", "port": 8080})
+    with world.db.session() as s, pytest.raises(Forbidden) as refused:
+        drills.request(s, olga, world.deployer.registry, wid, sid, http)
+    assert refused.value.code == "needs_admin"
+    assert "/srv/secret" in refused.value.message
+    with world.db.session() as s:
+        assert drills.request(s, olga, world.deployer.registry, wid, sid, drills.parse_check({}))
+        assert drills.request(s, ada, world.deployer.registry, wid, sid, http).id
