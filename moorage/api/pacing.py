@@ -16,7 +16,8 @@ G). Here:
   rate, not at the speed of the refusals.
 - ``Pace``: ASGI middleware. A request ``vouch`` knows (a bearer token or session cookie
   the server accepts, a POST to a webhook that exists: ``api/cache.vouching``) is never
-  counted and marks its connection trusted; any other spends from its address
+  counted; one a token or cookie vouches for marks its connection trusted (a webhook URL
+  vouches for its own request only: ``HOOKS``); any other spends from its address
   (``security.logins.address_key``, after uvicorn's proxy headers: behind a trusted
   proxy, the address it names). Past the budget: 429 ``too_many_requests`` with
   ``Retry-After``, before any route or body is read.
@@ -42,6 +43,10 @@ from typing import Protocol
 from moorage import metrics
 from moorage.api.limits import ASGIApp, Receive, Scope, Send, send_error
 from moorage.security.logins import address_key
+
+HOOKS = "/hooks/"
+"""Where the webhook URLs are (``routes/hooks.py``): a request vouched for by one does not
+trust its connection."""
 
 BURST_SECONDS = 30.0
 """The burst an address may send at once: this many seconds of its rate (a UI's first
@@ -141,7 +146,10 @@ class Pace:
             return
         if await self.vouch(scope):
             connection = self.connection()
-            if connection is not None:
+            if connection is not None and not scope["path"].startswith(HOOKS):
+                # A webhook URL vouches for its own request only: it sits in a Git host's
+                # settings and delivery logs, and a connection it trusted was never held
+                # again, the rest of a flood refused as fast as it came (attacker pass I).
                 connection.trusted = True
             await self.app(scope, receive, send)
             return

@@ -162,6 +162,23 @@ def test_a_vouched_request_is_never_counted_and_trusts_its_connection() -> None:
     assert connection.trusted
 
 
+def test_a_webhook_url_vouches_for_its_own_request_but_trusts_no_connection() -> None:
+    """A webhook URL is a credential of its own request only: it sits in a Git host's
+    settings and delivery logs, and a connection it made trusted was never held again,
+    so whoever learned one sent the rest of a flood on it at the speed of refusals
+    (attacker pass I)."""
+    connection = Connection()
+
+    async def vouch(scope: Any) -> bool:
+        return bool(scope["path"] == "/hooks/real")
+
+    buckets = Buckets(1, burst=2)
+    pace = Pace(_ok, buckets=buckets, vouch=vouch, connection=lambda: connection)
+    assert _call(pace, _scope("POST", "/hooks/real", [], "10.0.0.1"))[0] == 200
+    assert not connection.trusted
+    assert buckets.debt("10.0.0.1") == 0  # never counted all the same
+
+
 def test_no_buckets_is_no_bound_and_no_connection_is_fine() -> None:
     async def vouch(scope: Any) -> bool:
         return False
