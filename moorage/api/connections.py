@@ -353,7 +353,7 @@ class GuardedH11(H11Protocol):
         sent more than ``MAX_AHEAD`` bytes of requests ahead of their answers."""
         self._heard = time.monotonic()
         read = self._held(data)
-        if read is None:
+        if not read:  # held; and never b"" to h11, which reads it as the client's end
             return
         super().data_received(read)
         if (
@@ -409,7 +409,8 @@ class GuardedH11(H11Protocol):
             end = _HEAD_END.search(partial, seen)
             if end is None:
                 if len(partial) > MAX_HEAD_BYTES:  # no head is this long: h11 refuses it
-                    return self._flush(b"")
+                    self._partial = None
+                    return bytes(partial)
                 self._partial = partial
                 # the client is sending a head: its deadline runs (_head_due), not uvicorn's
                 self._unset_keepalive_if_required()

@@ -555,6 +555,21 @@ def test_a_head_start_kept_past_the_bound_goes_to_h11(monkeypatch: Any) -> None:
     assert parsed == [b"x" * MAX_HEAD_BYTES + b"y"] and c._partial is None
 
 
+@pytest.mark.parametrize("start", [b"POST /hooks/x HTTP/1.1\r\nX-Padding: ", b""])
+def test_one_read_past_the_bound_goes_to_h11_whole(monkeypatch: Any, start: bytes) -> None:
+    """A head's start over ``MAX_HEAD_BYTES`` in the connection's first read went to h11 as
+    ``b""`` (what was kept before it: nothing), which h11 takes for the client's end: its
+    ``ConnectionClosed`` came back for ever in uvicorn's event loop, the server's loop spun
+    and every request of every client timed out (full run 47)."""
+    from moorage.api.connections import MAX_HEAD_BYTES
+
+    parsed: list[bytes] = []
+    c = _in_debt_connection(monkeypatch, "10.9.9.5", parsed)
+    data = start + b"a" * (MAX_HEAD_BYTES + 1)
+    c.data_received(data)
+    assert parsed == [data] and c._partial is None
+
+
 def test_a_held_head_is_not_closed_by_the_keep_alive_or_head_deadline(monkeypatch: Any) -> None:
     """The debt may be up to a minute; uvicorn's keep-alive timer (5 s) and the head
     deadline (15 s) closed a held connection unanswered, its request lost."""
