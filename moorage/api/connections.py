@@ -513,6 +513,8 @@ class GuardedH11(H11Protocol):
         ``MAX_HEAD_LINES`` unparsed (h11 bounds a head only while it is incomplete, and
         parses a whole one of any size, a line at a time). Looks at each byte of h11's
         buffer once: a head trickled a byte at a time costs no rescan."""
+        if self._refused_as[0] != 400:  # refused already: h11 never parses that head
+            raise h11.RemoteProtocolError(self._refusal or "")
         buffer = getattr(getattr(self.conn, "_receive_buffer", None), "_data", None)
         if not isinstance(buffer, bytearray) or len(buffer) <= self._head_seen:
             return

@@ -719,4 +719,6 @@ def test_a_head_over_its_bounds_is_refused_before_h11_parses_it(
         assert ("refused" in events) is refused, events[-1]
         if refused:
             assert c._refused_as[0] == 431
+            with pytest.raises(h11.RemoteProtocolError):  # asked again: still never parsed
+                c.conn.next_event()
         assert any(isinstance(e, h11.Request) for e in events) is not refused
