@@ -259,6 +259,7 @@ class GuardedH11(H11Protocol):
     _release_timer: asyncio.TimerHandle | None = None
     _head_seen = 0  # bytes of the next head in h11's buffer already looked at (_bound_head)
     _head_lines = 0  # line ends among them
+    _ended = False  # the client ended its side (EOF) with a whole request unanswered
     _refused_as: tuple[int, bytes, str] = (400, b"Bad Request", "bad_request")
     """The answer ``send_400_response`` gives: a head over its bounds is 414 or 431."""
     timeout_keep_alive_task: asyncio.TimerHandle | None = None  # uvicorn's, set in __init__
@@ -625,9 +626,26 @@ class GuardedH11(H11Protocol):
         self._send_timer = None
         self.transport.abort()
 
+    def eof_received(self) -> bool | None:  # type: ignore[override]
+        """The client ended its side (``shutdown(SHUT_WR)``, as ``nc -N`` or an HTTP/1.0
+        client does after its request). With a whole request in and its answer not yet
+        out, the connection stays open for the answer, then closes
+        (``on_response_complete``): uvicorn returns None, the transport closed at once,
+        and the answer was lost. A held request (``_held``) was lost every time: reading
+        resumes when it is released, the end is read before its answer is made."""
+        if (
+            self.conn.their_state is h11.DONE
+            and self.cycle is not None
+            and not self.cycle.response_complete
+            and not self.transport.is_closing()
+        ):
+            self._ended = True
+            return True
+        return None
+
     def on_response_complete(self) -> None:
-        if self.conn.their_state is h11.SEND_BODY:
-            self._close()  # answered before its body ended: nothing reads the rest
+        if self.conn.their_state is h11.SEND_BODY or self._ended:
+            self._close()  # answered before its body ended, or nothing more comes
             return
         self._arm_head()  # a new wait for a head starts now, however soon the last ended
         super().on_response_complete()

@@ -722,3 +722,47 @@ def test_a_head_over_its_bounds_is_refused_before_h11_parses_it(
             with pytest.raises(h11.RemoteProtocolError):  # asked again: still never parsed
                 c.conn.next_event()
         assert any(isinstance(e, h11.Request) for e in events) is not refused
+
+
+def test_a_request_whose_client_ended_its_side_is_answered(monkeypatch: Any) -> None:
+    """A client that sends its request and ends its side (``shutdown(SHUT_WR)``) got
+    its connection closed and no answer unless the answer was made before the end was
+    read: uvicorn's ``eof_received`` closes the transport. A held request was lost every
+    time (reading resumes at its release, and the end came before its answer)."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        await asyncio.sleep(0.1)  # an answer that takes a moment
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]}
+        )
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async def check() -> None:
+        monkeypatch.setattr(GuardedH11, "_by_address", {})
+        monkeypatch.setattr(GuardedH11, "buckets", None)
+        config = uvicorn.Config(app, ws="none", lifespan="off", log_level="warning")
+        config.load()
+        state = ServerState()
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(
+            lambda: GuardedH11(config=config, server_state=state, app_state={}), "127.0.0.1", 0
+        )
+        port = server.sockets[0].getsockname()[1]
+        client = socket.socket()
+        client.setblocking(False)
+        try:
+            await loop.sock_connect(client, ("127.0.0.1", port))
+            await loop.sock_sendall(client, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            client.shutdown(socket.SHUT_WR)
+            answer = b""
+            while chunk := await asyncio.wait_for(loop.sock_recv(client, 4096), 3):
+                answer += chunk
+            assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b"ok")
+        finally:
+            client.close()
+            server.close()
+            await server.wait_closed()
+
+    run(check())
