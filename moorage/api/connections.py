@@ -256,6 +256,7 @@ class GuardedH11(H11Protocol):
     _forwarder: _TrustedHosts | None = None  # uvicorn's trusted proxies, when this peer is one
     _partial: bytearray | None = None  # the start of a head, kept until it is whole (_held)
     _stash = b""  # what arrived while the connection was held, fed to h11 at its release
+    _stash_from = 0  # of it, the read that began the hold (MAX_AHEAD bounds what came after)
     _release_timer: asyncio.TimerHandle | None = None
     _head_seen = 0  # bytes of the next head in h11's buffer already looked at (_bound_head)
     _head_lines = 0  # line ends among them
@@ -430,9 +431,10 @@ class GuardedH11(H11Protocol):
             if self._head_timer is not None:
                 self._head_timer.cancel()
                 self._head_timer = None
+            self._stash_from = len(head)
             data = head
         self._stash += data
-        if len(self._stash) > MAX_AHEAD:
+        if len(self._stash) - self._stash_from > MAX_AHEAD:
             self._release_timer.cancel()
             self._release_timer = None
             self.transport.abort()
@@ -466,7 +468,7 @@ class GuardedH11(H11Protocol):
         self._release_timer = None
         if self.transport.is_closing():
             return
-        data, self._stash = self._stash, b""
+        data, self._stash, self._stash_from = self._stash, b"", 0
         self.transport.resume_reading()
         if data:
             self.data_received(data)
