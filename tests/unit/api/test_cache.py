@@ -186,19 +186,25 @@ def test_vouching_asks_once_per_request(db: Database) -> None:
     assert len(seen) > reads  # another request is asked about on its own
 
 
+def _signed_in(db: Database, username: str, role: str) -> tuple[str, Any, str, CredentialCache]:
+    """A new user's API token, its row and a session cookie, and a primed cache."""
+    with db.session() as s:
+        user = users.create(s, SYSTEM, username=username, role=role, password="long-password")
+        token, row = users.create_token(s, SYSTEM, user)
+    with db.session() as s:
+        cookie, _csrf, _user = users.login(s, username, "long-password")
+    credentials = CredentialCache(db)
+    run(credentials.prime())
+    return token, row, cookie, credentials
+
+
 def test_a_revoked_token_or_ended_session_is_forgotten_after_one_read(db: Database) -> None:
     """A credential the store once held and no longer does (a revoked token, a session
     logged out) was still among the cached digests: ``raw_vouching`` said yes to it (a
     flood naming it was never held) and each request read its row on a worker thread,
     one read each, as a made-up token did before the digests (attacker pass I). After
     one refusal it is made-up: no read of its own, and held."""
-    with db.session() as s:
-        eve = users.create(s, SYSTEM, username="eve", role="operator", password="long-password")
-        token, row = users.create_token(s, SYSTEM, eve)
-    with db.session() as s:
-        cookie, _csrf, _user = users.login(s, "eve", "long-password")
-    credentials = CredentialCache(db)
-    run(credentials.prime())
+    token, row, cookie, credentials = _signed_in(db, "eve", "operator")
     assert run(credentials.token(token)).username == "eve"
     actor, _ = run(credentials.cookie(cookie))
     with db.session() as s:
@@ -232,13 +238,7 @@ def test_raw_vouching_reads_the_fields_vouching_reads_and_digests_one(
     ``Pace`` refuses: a flood naming it was never held (attacker pass I)."""
     import moorage.api.cache as cache_module
 
-    with db.session() as s:
-        fay = users.create(s, SYSTEM, username="fay", role="viewer", password="long-password")
-        token, _row = users.create_token(s, SYSTEM, fay)
-    with db.session() as s:
-        cookie, _csrf, _user = users.login(s, "fay", "long-password")
-    credentials = CredentialCache(db)
-    run(credentials.prime())
+    token, _row, cookie, credentials = _signed_in(db, "fay", "viewer")
     raw = raw_vouching(credentials, HookTokens(db))
     vouch = vouching(credentials, HookTokens(db))
     digests: list[str] = []

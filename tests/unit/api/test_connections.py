@@ -253,6 +253,17 @@ def test_a_connection_may_hold_a_file_as_well_as_its_socket(monkeypatch: Any) ->
     assert raise_fd_limit() == (2048 - SPARE_FDS) // 2
 
 
+async def _guarded_server(app: Any) -> tuple[asyncio.Server, ServerState, int]:
+    """A GuardedH11 server of ``app`` on a free port of 127.0.0.1, its state and port."""
+    config = uvicorn.Config(app, ws="none", lifespan="off", log_level="warning")
+    config.load()
+    state = ServerState()
+    server = await asyncio.get_running_loop().create_server(
+        lambda: GuardedH11(config=config, server_state=state, app_state={}), "127.0.0.1", 0
+    )
+    return server, state, server.sockets[0].getsockname()[1]
+
+
 async def _stalled_reader(
     monkeypatch: Any, answer: bytes, headers: list[tuple[bytes, bytes]]
 ) -> tuple[asyncio.Server, ServerState, socket.socket]:
@@ -273,14 +284,8 @@ async def _stalled_reader(
     monkeypatch.setattr(GuardedH11, "_by_address", {})
     monkeypatch.setattr(GuardedH11, "send_seconds", 0.5)
     monkeypatch.setattr(GuardedH11, "header_seconds", 0.3)
-    config = uvicorn.Config(app, ws="none", lifespan="off", log_level="warning")
-    config.load()
-    state = ServerState()
+    server, state, port = await _guarded_server(app)
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(
-        lambda: GuardedH11(config=config, server_state=state, app_state={}), "127.0.0.1", 0
-    )
-    port = server.sockets[0].getsockname()[1]
     client = socket.socket()
     client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
     client.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 1400)
@@ -747,14 +752,8 @@ def test_a_request_whose_client_ended_its_side_is_answered(monkeypatch: Any) -> 
     async def check() -> None:
         monkeypatch.setattr(GuardedH11, "_by_address", {})
         monkeypatch.setattr(GuardedH11, "buckets", None)
-        config = uvicorn.Config(app, ws="none", lifespan="off", log_level="warning")
-        config.load()
-        state = ServerState()
+        server, _state, port = await _guarded_server(app)
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(
-            lambda: GuardedH11(config=config, server_state=state, app_state={}), "127.0.0.1", 0
-        )
-        port = server.sockets[0].getsockname()[1]
         client = socket.socket()
         client.setblocking(False)
         try:
