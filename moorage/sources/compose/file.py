@@ -224,11 +224,7 @@ def refuse_runtime_names(text: str, env: Mapping[str, str]) -> None:
             "from its environment, so Moorage does not pass it to Compose; rename the "
             "variable the file uses (the containers still get every env var)"
         )
-        raise InvalidInput(
-            f"invalid config for kind 'compose': {message}",
-            code="invalid_config",
-            details=[{"field": "compose", "message": message}],
-        )
+        raise _invalid(message)
 
 
 def server_name(name: str) -> bool:
@@ -257,11 +253,7 @@ def refuse_server_names(text: str) -> None:
             "Moorage server's own environment, not the workload's; rename the variable and "
             f"set it in the workload's env, or write {escaped} for the container to expand"
         )
-        raise InvalidInput(
-            f"invalid config for kind 'compose': {message}",
-            code="invalid_config",
-            details=[{"field": "compose", "message": message}],
-        )
+        raise _invalid(message)
 
 
 def env_file_text(env: Mapping[str, str]) -> tuple[str, list[str]]:
@@ -386,10 +378,16 @@ class Resolver:
 
 
 def _refused(verdict: str) -> InvalidInput:
+    return _invalid(f"Compose refuses the file: {verdict}", detail=verdict)
+
+
+def _invalid(message: str, detail: str | None = None) -> InvalidInput:
+    """422 ``invalid_config`` on the ``compose`` field: ``message``, and ``detail`` (or
+    ``message``) as the field's."""
     return InvalidInput(
-        f"invalid config for kind 'compose': Compose refuses the file: {verdict}",
+        f"invalid config for kind 'compose': {message}",
         code="invalid_config",
-        details=[{"field": "compose", "message": verdict}],
+        details=[{"field": "compose", "message": detail or message}],
     )
 
 
