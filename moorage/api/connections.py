@@ -646,11 +646,18 @@ class GuardedH11(H11Protocol):
         return None
 
     def on_response_complete(self) -> None:
-        if self.conn.their_state is h11.SEND_BODY or self._ended:
-            self._close()  # answered before its body ended, or nothing more comes
+        """After an answer: the wait for the next head, and any request pipelined behind
+        it parsed. A connection whose client ended its side closes once no whole
+        request is left: closed at the first answer, a second request the client had
+        sent before its end was never answered (``printf 'GET..GET..' | nc -N``)."""
+        if self.conn.their_state is h11.SEND_BODY:
+            self._close()  # answered before its body ended
             return
         self._arm_head()  # a new wait for a head starts now, however soon the last ended
         super().on_response_complete()
+        if self._ended and self.conn.their_state is not h11.DONE:
+            self._close()  # nothing more comes: no whole request left to answer
+            return
         self._linger()  # uvicorn closed it (``Connection: close``) with bytes unsent
 
     def send_400_response(self, msg: str) -> None:

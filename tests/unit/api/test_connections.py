@@ -770,3 +770,55 @@ def test_a_request_whose_client_ended_its_side_is_answered(monkeypatch: Any) -> 
             await server.wait_closed()
 
     run(check())
+
+
+def test_every_request_sent_before_the_client_ended_its_side_is_answered(
+    monkeypatch: Any,
+) -> None:
+    """Two requests pipelined, then the client's end (``printf 'GET..GET..' | nc -N``):
+    the first was answered and the connection closed with the second, whole in h11's
+    buffer, never answered (``eof_received`` kept the connection for one answer only).
+    Each whole request is answered, then the connection closes."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        await receive()  # as ``BodyLimit`` does: uvicorn reads the socket again
+        await asyncio.sleep(0.1)  # the end is read before the first answer is made
+        body = scope["path"].encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-length", str(len(body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    async def check() -> None:
+        monkeypatch.setattr(GuardedH11, "_by_address", {})
+        monkeypatch.setattr(GuardedH11, "buckets", None)
+        server, state, port = await _guarded_server(app)
+        loop = asyncio.get_running_loop()
+        client = socket.socket()
+        client.setblocking(False)
+        try:
+            await loop.sock_connect(client, ("127.0.0.1", port))
+            requests = b"GET /one HTTP/1.1\r\nHost: x\r\n\r\nGET /two HTTP/1.1\r\nHost: x\r\n\r\n"
+            await loop.sock_sendall(client, requests + b"GET /thr")  # and half a third
+            client.shutdown(socket.SHUT_WR)
+            answer = b""
+            while chunk := await asyncio.wait_for(loop.sock_recv(client, 4096), 3):
+                answer += chunk
+            assert answer.count(b"HTTP/1.1 200 ") == 2, answer
+            assert answer.endswith(b"/two")
+            deadline = time.monotonic() + 2
+            while state.connections and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            assert not state.connections
+        finally:
+            client.close()
+            server.close()
+            await server.wait_closed()
+
+    run(check())
