@@ -634,9 +634,12 @@ class GuardedH11(H11Protocol):
         out, the connection stays open for the answer, then closes
         (``on_response_complete``): uvicorn returns None, the transport closed at once,
         and the answer was lost. A held request (``_held``) was lost every time: reading
-        resumes when it is released, the end is read before its answer is made."""
+        resumes when it is released, the end is read before its answer is made. A
+        request that ends the connection (HTTP/1.0, ``Connection: close``) leaves the
+        client's state ``MUST_CLOSE``, not ``DONE``: such a health check
+        (an HTTP/1.0 GET piped to ``nc -N``) got no answer."""
         if (
-            self.conn.their_state is h11.DONE
+            self.conn.their_state in (h11.DONE, h11.MUST_CLOSE)
             and self.cycle is not None
             and not self.cycle.response_complete
             and not self.transport.is_closing()

@@ -822,3 +822,52 @@ def test_every_request_sent_before_the_client_ended_its_side_is_answered(
             await server.wait_closed()
 
     run(check())
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        b"GET / HTTP/1.0\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    ],
+    ids=["http-1.0", "connection-close"],
+)
+def test_a_last_request_whose_client_ended_its_side_is_answered(
+    monkeypatch: Any, request_: bytes
+) -> None:
+    """``printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -N`` (a health check's way) got no
+    answer: after a request that ends the connection h11's state for the client is
+    ``MUST_CLOSE``, not ``DONE``, and ``eof_received`` closed the connection before the
+    answer was made (the route had read the request, so the end was read too)."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        await receive()  # as ``BodyLimit`` does: uvicorn reads the socket again
+        await asyncio.sleep(0.1)  # the end is read before the answer is made
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]}
+        )
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async def check() -> None:
+        monkeypatch.setattr(GuardedH11, "_by_address", {})
+        monkeypatch.setattr(GuardedH11, "buckets", None)
+        server, _state, port = await _guarded_server(app)
+        loop = asyncio.get_running_loop()
+        client = socket.socket()
+        client.setblocking(False)
+        try:
+            await loop.sock_connect(client, ("127.0.0.1", port))
+            await loop.sock_sendall(client, request_)
+            client.shutdown(socket.SHUT_WR)
+            answer = b""
+            while chunk := await asyncio.wait_for(loop.sock_recv(client, 4096), 3):
+                answer += chunk
+            assert b" 200 " in answer and answer.endswith(b"ok"), answer
+        finally:
+            client.close()
+            server.close()
+            await server.wait_closed()
+
+    run(check())
