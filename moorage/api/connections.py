@@ -134,6 +134,9 @@ _CREDENTIALS = (b"\nauthorization:", b"moorage_session=")
 _HEAD_END = re.compile(b"\n\r?\n")
 """The end of a head as h11 finds it (a bare LF ends a line too)."""
 _LINE = re.compile(b"\r?\n")
+_ANSWERING = (h11.DONE, h11.MUST_CLOSE)
+"""h11's states for a client whose request is whole (``MUST_CLOSE``: the last one, as
+HTTP/1.0 or ``Connection: close`` asks): its answer is still owed (``eof_received``)."""
 _REQUEST_START = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+(?: |\Z)")
 """What a request's first read starts with, a method (or the start of one): such a read
 is kept until its head is whole (``_held``); anything else goes to h11 at once."""
@@ -639,7 +642,7 @@ class GuardedH11(H11Protocol):
         client's state ``MUST_CLOSE``, not ``DONE``: such a health check
         (an HTTP/1.0 GET piped to ``nc -N``) got no answer."""
         if (
-            self.conn.their_state in (h11.DONE, h11.MUST_CLOSE)
+            self.conn.their_state in _ANSWERING
             and self.cycle is not None
             and not self.cycle.response_complete
             and not self.transport.is_closing()
@@ -658,7 +661,7 @@ class GuardedH11(H11Protocol):
             return
         self._arm_head()  # a new wait for a head starts now, however soon the last ended
         super().on_response_complete()
-        if self._ended and self.conn.their_state is not h11.DONE:
+        if self._ended and self.conn.their_state not in _ANSWERING:
             self._close()  # nothing more comes: no whole request left to answer
             return
         self._linger()  # uvicorn closed it (``Connection: close``) with bytes unsent

@@ -772,8 +772,9 @@ def test_a_request_whose_client_ended_its_side_is_answered(monkeypatch: Any) -> 
     run(check())
 
 
+@pytest.mark.parametrize("last", [b"HTTP/1.1\r\nHost: x", b"HTTP/1.0"], ids=["1.1", "1.0"])
 def test_every_request_sent_before_the_client_ended_its_side_is_answered(
-    monkeypatch: Any,
+    monkeypatch: Any, last: bytes
 ) -> None:
     """Two requests pipelined, then the client's end (``printf 'GET..GET..' | nc -N``):
     the first was answered and the connection closed with the second, whole in h11's
@@ -804,7 +805,7 @@ def test_every_request_sent_before_the_client_ended_its_side_is_answered(
         client.setblocking(False)
         try:
             await loop.sock_connect(client, ("127.0.0.1", port))
-            requests = b"GET /one HTTP/1.1\r\nHost: x\r\n\r\nGET /two HTTP/1.1\r\nHost: x\r\n\r\n"
+            requests = b"GET /one HTTP/1.1\r\nHost: x\r\n\r\nGET /two %s\r\n\r\n" % last
             await loop.sock_sendall(client, requests + b"GET /thr")  # and half a third
             client.shutdown(socket.SHUT_WR)
             answer = b""
