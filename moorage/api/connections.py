@@ -134,9 +134,10 @@ _CREDENTIALS = (b"\nauthorization:", b"moorage_session=")
 _HEAD_END = re.compile(b"\n\r?\n")
 """The end of a head as h11 finds it (a bare LF ends a line too)."""
 _LINE = re.compile(b"\r?\n")
-_ANSWERING = (h11.DONE, h11.MUST_CLOSE)
+_ANSWERING = (h11.DONE, h11.MUST_CLOSE, h11.MIGHT_SWITCH_PROTOCOL)
 """h11's states for a client whose request is whole (``MUST_CLOSE``: the last one, as
-HTTP/1.0 or ``Connection: close`` asks): its answer is still owed (``eof_received``)."""
+HTTP/1.0 or ``Connection: close`` asks; ``MIGHT_SWITCH_PROTOCOL``: one asking to upgrade,
+which no route does): its answer is still owed (``eof_received``)."""
 _REQUEST_START = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+(?: |\Z)")
 """What a request's first read starts with, a method (or the start of one): such a read
 is kept until its head is whole (``_held``); anything else goes to h11 at once."""

@@ -830,8 +830,9 @@ def test_every_request_sent_before_the_client_ended_its_side_is_answered(
     [
         b"GET / HTTP/1.0\r\n\r\n",
         b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n",
     ],
-    ids=["http-1.0", "connection-close"],
+    ids=["http-1.0", "connection-close", "upgrade"],
 )
 def test_a_last_request_whose_client_ended_its_side_is_answered(
     monkeypatch: Any, request_: bytes
@@ -839,7 +840,9 @@ def test_a_last_request_whose_client_ended_its_side_is_answered(
     """``printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -N`` (a health check's way) got no
     answer: after a request that ends the connection h11's state for the client is
     ``MUST_CLOSE``, not ``DONE``, and ``eof_received`` closed the connection before the
-    answer was made (the route had read the request, so the end was read too)."""
+    answer was made (the route had read the request, so the end was read too). A request
+    asking to upgrade (h2c, a WebSocket: none is served) left it ``MIGHT_SWITCH_PROTOCOL``
+    until its answer, and was lost the same way."""
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
