@@ -68,6 +68,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import h11
+from h11._state import MIGHT_SWITCH_PROTOCOL  # h11 has it, but not in ``h11.__all__``
 from uvicorn.middleware.proxy_headers import _TrustedHosts
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
@@ -134,7 +135,7 @@ _CREDENTIALS = (b"\nauthorization:", b"moorage_session=")
 _HEAD_END = re.compile(b"\n\r?\n")
 """The end of a head as h11 finds it (a bare LF ends a line too)."""
 _LINE = re.compile(b"\r?\n")
-_ANSWERING = (h11.DONE, h11.MUST_CLOSE, h11.MIGHT_SWITCH_PROTOCOL)
+_ANSWERING = (h11.DONE, h11.MUST_CLOSE, MIGHT_SWITCH_PROTOCOL)
 """h11's states for a client whose request is whole (``MUST_CLOSE``: the last one, as
 HTTP/1.0 or ``Connection: close`` asks; ``MIGHT_SWITCH_PROTOCOL``: one asking to upgrade,
 which no route does): its answer is still owed (``eof_received``)."""
