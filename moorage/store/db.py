@@ -35,6 +35,15 @@ WATCHED = {
     "sessions": "credentials",  # web sessions
     "triggers": "hooks",  # which webhook tokens exist (api/cache.HookTokens)
 }
+UNREAD = {
+    "triggers": frozenset({"last_fired_at", "next_run_at", "updated_at"}),
+    "api_tokens": frozenset({"last_used_at"}),
+}
+"""Columns of a ``WATCHED`` table that no reader of its group derives anything from: an
+update that sets only these leaves the generation alone. Every webhook delivery writes
+its trigger's ``last_fired_at``, and so made the next call read every token again on a
+worker thread (``bench list_under_load``: a thread hop behind a busy event loop); a
+token's use every ``LAST_USED_EVERY`` emptied every cached credential."""
 TOUCHED = "moorage.touched"
 
 
@@ -143,6 +152,30 @@ def note_write(session: Session, table: str | None) -> None:
         session.info.setdefault(TOUCHED, set()).add(group)
 
 
+def _read_change(obj: Any) -> bool:
+    """Whether a flushed object changed a column its group's readers read (``UNREAD``)."""
+    unread = UNREAD.get(type(obj).__tablename__, frozenset())
+    state = inspect(obj)
+    return any(attr.key not in unread and attr.history.has_changes() for attr in state.attrs)
+
+
+def _sets_only_unread(table: str | None, state: ORMExecuteState) -> bool:
+    """Whether an UPDATE statement (``.values()``, or parameter sets by primary key) sets
+    only ``UNREAD`` columns of ``table``; False when it cannot tell."""
+    unread = UNREAD.get(table or "")
+    if not unread:
+        return False
+    named = {getattr(k, "key", k) for k in (getattr(state.statement, "_values", None) or {})}
+    sets = state.parameters if isinstance(state.parameters, list) else [state.parameters or {}]
+    keys = [p for p in sets if isinstance(p, dict)]
+    if len(keys) != len(sets):
+        return False
+    primary = {c.key for c in state.bind_mapper.primary_key} if state.bind_mapper else set()
+    for params in keys:
+        named |= set(params) - primary
+    return bool(named) and named <= unread
+
+
 class Database:
     """One engine and its session factory; ``session()`` commits or rolls back."""
 
@@ -171,14 +204,15 @@ class Database:
         return self.generations["listing"]
 
     def _note_flush(self, session: Session, _context: Any, _instances: Any = None) -> None:
-        changed = [o for o in session.dirty if session.is_modified(o)]
+        changed = [o for o in session.dirty if _read_change(o)]
         for obj in (*session.new, *changed, *session.deleted):
             note_write(session, type(obj).__tablename__)
 
     def _note_execute(self, state: ORMExecuteState) -> None:
         if state.is_update or state.is_delete or state.is_insert:
-            table = getattr(state.statement, "table", None)
-            note_write(state.session, getattr(table, "name", None))
+            name = getattr(getattr(state.statement, "table", None), "name", None)
+            if not (state.is_update and _sets_only_unread(name, state)):
+                note_write(state.session, name)
 
     def _note_commit(self, session: Session) -> None:
         touched = session.info.pop(TOUCHED, set())

@@ -5,10 +5,11 @@ renderings are tests/unit/store/test_renderings.py's."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, update
 
 from moorage.api.cache import CredentialCache, HookTokens, raw_vouching, vouching
 from moorage.errors import Unauthenticated
@@ -81,6 +82,43 @@ def test_a_webhook_token_is_known_from_its_commit_to_its_removal(db: Database) -
     with db.session() as s:
         s.delete(s.get(Trigger, "tr_1"))
     assert not run(hooks.known("tok-" + "a" * 40))
+
+
+def test_a_firing_or_a_due_time_leaves_the_known_webhook_tokens_alone(db: Database) -> None:
+    """Firing writes the trigger's ``last_fired_at`` and a timed trigger its
+    ``next_run_at``: neither changes which tokens exist, so neither costs the next call a
+    read of them all on a worker thread (each delivery did, behind the reads of a busy
+    event loop: ``bench list_under_load``). A new token, a changed one and a removed
+    trigger still apply at once."""
+    with db.session() as s:
+        s.add(Trigger(id="tr_1", kind="webhook", name="one", config={}, token="tok-one"))
+        s.add(Trigger(id="tr_2", kind="schedule", name="two", config={}))
+    hooks = HookTokens(db)
+    assert run(hooks.known("tok-one"))
+    at = datetime(2026, 12, 3, tzinfo=UTC)
+    with db.session() as s:  # a firing, through the ORM
+        s.get(Trigger, "tr_1").last_fired_at = at
+    with db.session() as s:  # a due time, as the timed runner moves it (one statement)
+        s.execute(update(Trigger).where(Trigger.id == "tr_2").values(next_run_at=at))
+        s.execute(
+            update(Trigger),
+            [{"id": "tr_2", "next_run_at": at, "last_fired_at": at}],  # by primary key
+        )
+    seen = statements(db)
+    assert run(hooks.known("tok-one")) and not run(hooks.known("tok-two"))
+    assert seen == [], "nothing a call reads changed"
+    for change in (
+        lambda s: setattr(s.get(Trigger, "tr_2"), "token", "tok-two"),
+        lambda s: s.execute(update(Trigger).where(Trigger.id == "tr_1").values(token="tok-1")),
+        lambda s: s.execute(update(Trigger), [{"id": "tr_1", "token": "tok-uno"}]),
+    ):
+        with db.session() as s:
+            change(s)
+    assert run(hooks.known("tok-two")) and run(hooks.known("tok-uno"))
+    assert not run(hooks.known("tok-one")) and not run(hooks.known("tok-1"))
+    with db.session() as s:
+        s.delete(s.get(Trigger, "tr_2"))
+    assert not run(hooks.known("tok-two"))
 
 
 def _senders(db: Database) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
