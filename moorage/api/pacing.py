@@ -15,9 +15,11 @@ G). Here:
   debt (at most ``MAX_DEBT_SECONDS`` of it) and waits it out: a flood is paid for at the
   rate, not at the speed of the refusals.
 - ``Pace``: ASGI middleware. A request ``vouch`` knows (a bearer token or session cookie
-  the server accepts, a POST to a webhook that exists: ``api/cache.vouching``) is never
-  counted; one a token or cookie vouches for marks its connection trusted (a webhook URL
-  vouches for its own request only: ``HOOKS``); any other spends from its address
+  the server accepts, a POST to a webhook that exists: ``api/cache.vouching``) is not
+  counted, but for a webhook call answered other than ``DELIVERED`` (forged, a replay),
+  and a webhook call from an address in debt is refused; one a token or cookie vouches
+  for marks its connection trusted (a webhook URL vouches for its own request only:
+  ``HOOKS``); any other spends from its address
   (``security.logins.address_key``, after uvicorn's proxy headers: behind a trusted
   proxy, the address it names). Past the budget: 429 ``too_many_requests`` with
   ``Retry-After``, before any route or body is read.
@@ -41,12 +43,15 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from moorage import metrics
-from moorage.api.limits import ASGIApp, Receive, Scope, Send, send_error
+from moorage.api.limits import ASGIApp, Message, Receive, Scope, Send, send_error
 from moorage.security.logins import address_key
 
 HOOKS = "/hooks/"
 """Where the webhook URLs are (``routes/hooks.py``): a request vouched for by one does not
 trust its connection."""
+DELIVERED = 202
+"""A webhook call's answer that spends nothing (``routes/hooks.py``: queued, or filtered
+out); any other answer to a call spends from its address (``Pace._hook``)."""
 
 BURST_SECONDS = 30.0
 """The burst an address may send at once: this many seconds of its rate (a UI's first
@@ -144,28 +149,60 @@ class Pace:
         if scope["type"] != "http" or self.buckets is None:
             await self.app(scope, receive, send)
             return
+        client = scope.get("client")
+        address = address_key(client[0]) if client else ""
         if await self.vouch(scope):
+            if scope["path"].startswith(HOOKS):
+                await self._hook(self.buckets, address, scope, receive, send)
+                return
             connection = self.connection()
-            if connection is not None and not scope["path"].startswith(HOOKS):
-                # A webhook URL vouches for its own request only: it sits in a Git host's
-                # settings and delivery logs, and a connection it trusted was never held
-                # again, the rest of a flood refused as fast as it came (attacker pass I).
+            if connection is not None:
                 connection.trusted = True
             await self.app(scope, receive, send)
             return
-        client = scope.get("client")
-        wait = self.buckets.spend(address_key(client[0]) if client else "")
+        wait = self.buckets.spend(address)
         if not wait:
             await self.app(scope, receive, send)
             return
-        seconds = math.ceil(wait)
-        metrics.PACED.labels("refused").inc()
-        await send_error(
-            send,
-            429,
-            "too_many_requests",
-            f"this address sent more requests than the server answers without a login; "
-            f"try again in {seconds} s, or send an API token",
-            {"retry_after": seconds},
-            extra_headers=[(b"retry-after", str(seconds).encode())],
+        await _refuse(
+            wait, "requests than the server answers without a login", send, ", or send an API token"
         )
+
+    async def _hook(
+        self, buckets: Buckets, address: str, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """A call to a webhook that exists. Its URL vouches for this request only: it sits
+        in a Git host's settings and delivery logs, and a connection it trusted was never
+        held again, the rest of a flood refused as fast as it came (attacker pass I). A
+        call answered other than ``DELIVERED`` (a forged signature, a replay, one over
+        the trigger's rate) spends from its address, and an address in debt is refused
+        429 before the body is read: forged calls were never counted, each cost a worker
+        thread a read and an HMAC of up to 1 MiB, at any rate (attacker pass J). A Git
+        host that delivers correctly never spends."""
+        wait = buckets.debt(address)
+        if wait:
+            buckets.spend(address)
+            await _refuse(wait, "webhook calls that queued nothing (bad signatures, replays)", send)
+            return
+
+        async def counted(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] != DELIVERED:
+                buckets.spend(address)
+            await send(message)
+
+        await self.app(scope, receive, counted)
+
+
+async def _refuse(wait: float, what: str, send: Send, hint: str = "") -> None:
+    """429 ``too_many_requests`` (with ``Retry-After``) for an address ``wait`` s in debt,
+    that sent too many ``what``; ``hint`` ends the message."""
+    seconds = math.ceil(wait)
+    metrics.PACED.labels("refused").inc()
+    await send_error(
+        send,
+        429,
+        "too_many_requests",
+        f"this address sent more {what}; try again in {seconds} s{hint}",
+        {"retry_after": seconds},
+        extra_headers=[(b"retry-after", str(seconds).encode())],
+    )

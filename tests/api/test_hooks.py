@@ -16,13 +16,22 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 import pytest
 
-from tests.conftest import Server, assert_error, create_workload, unique
+from tests.conftest import (
+    Server,
+    admin_api,
+    assert_error,
+    create_workload,
+    start_server,
+    stop_server,
+    unique,
+)
 
 # A deploy that fails at the engine's first answer: the image is on a registry no one
 # listens on (refused at once), so no container is made, waited for or removed. These tests
@@ -649,6 +658,56 @@ def test_forged_calls_do_not_spend_the_budget_of_signed_deliveries(
     # What forgers send is logged at most the trigger's rate a minute: no unbounded writes.
     log = deliveries(server, hook["id"])
     assert [d["outcome"] for d in log] == ["queued", "refused", "refused"]
+
+
+def test_an_address_sending_forged_calls_is_paced_and_the_git_host_is_not(
+    tmp_path: Path,
+) -> None:
+    """Forged calls spend nothing of the trigger's budget (above), but they do spend
+    their address's: each cost a worker thread a read and an HMAC of up to 1 MiB, at
+    any rate (attacker pass J: 134 a second from one address put healthz at 260 ms).
+    Past the address's burst they are 429 unread, and so is that address's signed call;
+    a signed delivery from another address is 202. On a server pacing at 1 request a
+    second (a burst of 30)."""
+    proc, url, env = start_server(tmp_path / "var", {"MOORAGE_ANONYMOUS_RATE": "1"})
+    try:
+        api = admin_api(url, env)
+        r = api.post(
+            "/api/triggers",
+            json={"kind": "webhook", "name": "paced", "config": {"secret": SECRET}},
+        )
+        token = r.json()["token"]
+        body = push("generic", "refs/heads/main")
+
+        def from_(source: str) -> httpx.Client:
+            transport = httpx.HTTPTransport(local_address=source)
+            return httpx.Client(base_url=url, transport=transport, timeout=30)
+
+        with from_("127.0.4.1") as forger:
+            statuses = [
+                forger.post(
+                    f"/hooks/{token}",
+                    content=body,
+                    headers=headers_for("generic", body, WRONG_SECRET),
+                ).status_code
+                for _ in range(40)
+            ]
+            assert statuses[0] == 401 and statuses[-1] == 429, statuses
+            assert set(statuses) == {401, 429} and statuses.count(401) <= 32, statuses
+            signed = forger.post(
+                f"/hooks/{token}", content=body, headers=headers_for("generic", body, SECRET)
+            )
+            assert_error(signed, 429, "too_many_requests")
+            assert int(signed.headers["retry-after"]) >= 1
+        with from_("127.0.4.2") as git_host:
+            for _ in range(40):  # deliveries spend nothing, however many
+                again = push("generic", f"refs/heads/main-{uuid.uuid4()}")
+                r = git_host.post(
+                    f"/hooks/{token}", content=again, headers=headers_for("generic", again, SECRET)
+                )
+                assert r.status_code == 202, r.text
+    finally:
+        stop_server(proc)
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)

@@ -173,10 +173,55 @@ def test_a_webhook_url_vouches_for_its_own_request_but_trusts_no_connection() ->
         return bool(scope["path"] == "/hooks/real")
 
     buckets = Buckets(1, burst=2)
-    pace = Pace(_ok, buckets=buckets, vouch=vouch, connection=lambda: connection)
-    assert _call(pace, _scope("POST", "/hooks/real", [], "10.0.0.1"))[0] == 200
+    pace = Pace(_answers(202), buckets=buckets, vouch=vouch, connection=lambda: connection)
+    assert [_call(pace, _scope("POST", "/hooks/real", [], "10.0.0.1"))[0] for _ in range(9)] == [
+        202
+    ] * 9
     assert not connection.trusted
-    assert buckets.debt("10.0.0.1") == 0  # never counted all the same
+    assert buckets.debt("10.0.0.1") == 0  # a delivery is never counted all the same
+
+
+def _answers(status: int) -> Any:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    return app
+
+
+@pytest.mark.parametrize("status", [401, 200, 429, 413])  # forged, replayed, over, too large
+def test_webhook_calls_that_queue_nothing_spend_and_an_address_in_debt_is_refused(
+    status: int,
+) -> None:
+    """A webhook URL vouches for its call, but a call answered other than 202 (a bad
+    signature, a replay, one over the trigger's rate) spends from its address, and once
+    the address is in debt its calls are 429 unread: forged calls were never counted,
+    and each cost a worker thread a read and an HMAC of up to 1 MiB at any rate (attacker
+    pass J). Deliveries from another address go on, and never spend."""
+    clock = Clock()
+    buckets = Buckets(1, burst=3, clock=clock)
+
+    async def vouch(scope: Any) -> bool:
+        return bool(scope["path"].startswith("/hooks/"))
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        answer = _answers(202 if scope["path"] == "/hooks/good" else status)
+        await answer(scope, receive, send)
+
+    pace = Pace(app, buckets=buckets, vouch=vouch, connection=lambda: None)
+    bad, good = _scope("POST", "/hooks/bad", [], "10.0.0.1"), _scope("POST", "/hooks/good", [], "")
+    assert [_call(pace, bad)[0] for _ in range(3)] == [status] * 3
+    for scope in (bad, {**good, "client": ("10.0.0.1", 1)}):
+        got, headers, body = _call(pace, scope)
+        assert got == 429
+        error = json.loads(body)["error"]
+        assert error["code"] == "too_many_requests" and "webhook calls" in error["message"]
+        assert int(headers[b"retry-after"]) == error["details"]["retry_after"] >= 1
+    other = {**good, "client": ("10.0.0.2", 1)}
+    assert [_call(pace, other)[0] for _ in range(20)] == [202] * 20
+    assert buckets.debt("10.0.0.2") == 0
+    clock.now += 10  # the debt paid: the address delivers again
+    assert _call(pace, {**good, "client": ("10.0.0.1", 1)})[0] == 202
 
 
 def test_no_buckets_is_no_bound_and_no_connection_is_fine() -> None:
