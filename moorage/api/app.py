@@ -48,6 +48,7 @@ from moorage.api.routes import (
 )
 from moorage.api.routes.snapshots import IMPORT_PATH
 from moorage.api.ui import mount_ui
+from moorage.api.urgency import HookFirst
 from moorage.server import Server
 
 ROUTERS = (
@@ -142,6 +143,7 @@ def create_app(server: Server) -> FastAPI:
         unread=unknown_hook(state.hook_tokens),
     )
     app.add_middleware(PlainUrl)
+    app.add_middleware(HookFirst, urgent=server.db.priority.urgent, vouch=vouch)
     app.add_middleware(Pace, buckets=app.state.buckets, vouch=vouch, connection=current)
     app.add_middleware(RequestHead)
     app.add_middleware(JsonErrors)  # added last: it runs first, around everything

@@ -122,6 +122,32 @@ def test_on_open_is_called_when_a_first_block_opens_until_undone() -> None:
     assert opened == [True, True]
 
 
+def test_an_urgent_block_holds_background_work_but_not_the_loop() -> None:
+    """``urgent`` is the event loop's block around a request it serves (a webhook call,
+    ``api/urgency.py``): background threads wait at their checkpoints until it ends,
+    as for a foreground block, but ``step_aside`` never waits for it (the loop would
+    wait for the request it must serve) and no ``on_open`` callback is called. With a
+    foreground block open too, the background waits until both end."""
+    priority = Priority(max_pause=LONG, loop_pause=LONG)
+    opened: list[bool] = []
+    priority.on_open(lambda: opened.append(True))
+    passed = threading.Event()
+    with priority.urgent():
+        priority.step_aside()  # at once
+        with priority.urgent():  # they nest
+            thread = in_background(priority, steps(priority.checkpoint, passed.set))
+        assert not passed.wait(0.3)  # the outer one is still open
+        block = priority.foreground()
+        block.__enter__()
+    assert not passed.wait(0.3)  # the foreground block is still open
+    block.__exit__(None, None, None)
+    assert passed.wait(10)
+    thread.join(10)
+    assert (priority.pauses, priority.loop_pauses, opened) == (1, 0, [True])
+    assert not priority.busy
+    priority.checkpoint()  # nothing open: nothing waits
+
+
 def test_a_failing_on_open_call_neither_fails_the_block_nor_leaves_it_open() -> None:
     priority = Priority()
 
