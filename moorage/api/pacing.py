@@ -17,7 +17,8 @@ G). Here:
 - ``Pace``: ASGI middleware. A request ``vouch`` knows (a bearer token or session cookie
   the server accepts, a POST to a webhook that exists: ``api/cache.vouching``) is not
   counted, but for a webhook call answered other than ``DELIVERED`` (forged, a replay),
-  and a webhook call from an address in debt is refused; one a token or cookie vouches
+  which spends from its address's bucket of such calls (``Pace.hooks``), and a webhook
+  call from an address in debt there is refused; one a token or cookie vouches
   for marks its connection trusted (a webhook URL vouches for its own request only:
   ``HOOKS``); any other spends from its address
   (``security.logins.address_key``, after uvicorn's proxy headers: behind a trusted
@@ -144,6 +145,13 @@ class Pace:
         self.buckets = buckets
         self.vouch = vouch
         self.connection = connection
+        self.hooks = (
+            Buckets(buckets.rate, burst=buckets.burst, clock=buckets.clock) if buckets else None
+        )
+        """Each address's webhook calls that queued nothing (``_hook``), apart from its
+        other requests: made-up webhook URLs from a Git host's address (anyone may point a
+        webhook of their own repository at them) put it in debt, and its correct
+        deliveries were refused."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self.buckets is None:
@@ -153,7 +161,8 @@ class Pace:
         address = address_key(client[0]) if client else ""
         if await self.vouch(scope):
             if scope["path"].startswith(HOOKS):
-                await self._hook(self.buckets, address, scope, receive, send)
+                assert self.hooks is not None  # made with ``buckets``
+                await self._hook(self.hooks, address, scope, receive, send)
                 return
             connection = self.connection()
             if connection is not None:
@@ -178,7 +187,8 @@ class Pace:
         the trigger's rate) spends from its address, and an address in debt is refused
         429 before the body is read: forged calls were never counted, each cost a worker
         thread a read and an HMAC of up to 1 MiB, at any rate (attacker pass J). A Git
-        host that delivers correctly never spends."""
+        host that delivers correctly never spends. ``buckets`` counts these calls only
+        (``hooks``): an address's other requests never refuse its deliveries."""
         wait = buckets.debt(address)
         if wait:
             buckets.spend(address)

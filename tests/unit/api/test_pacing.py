@@ -232,3 +232,22 @@ def test_no_buckets_is_no_bound_and_no_connection_is_fine() -> None:
     assert {_call(pace, _scope("GET", "/x", [], "10.0.0.1"))[0] for _ in range(50)} == {200}
     pace = Pace(_ok, buckets=Buckets(1, burst=1), vouch=vouch, connection=lambda: None)
     assert [_call(pace, _scope("GET", "/x", [], "10.0.0.1"))[0] for _ in range(2)] == [200, 429]
+
+
+def test_requests_no_credential_vouches_for_never_refuse_a_delivery() -> None:
+    """Only an address's webhook calls that queued nothing refuse its webhook calls: a
+    flood of made-up webhook URLs (or any unvouched request) from a Git host's address
+    (anyone may point a webhook of their own repository there, or, behind a trusted
+    proxy, name it in ``X-Forwarded-For``) put it in debt, and its correctly signed
+    deliveries were 429 (700 calls to made-up URLs, then a signed delivery: 429)."""
+
+    async def vouch(scope: Any) -> bool:
+        return bool(scope["path"] == "/hooks/good")
+
+    buckets = Buckets(1, burst=3)
+    pace = Pace(_answers(202), buckets=buckets, vouch=vouch, connection=lambda: None)
+    made_up = _scope("POST", "/hooks/made-up", [], "10.0.0.1")
+    assert [_call(pace, made_up)[0] for _ in range(4)] == [202, 202, 202, 429]
+    assert buckets.debt("10.0.0.1") > 0
+    good = _scope("POST", "/hooks/good", [], "10.0.0.1")
+    assert [_call(pace, good)[0] for _ in range(5)] == [202] * 5
