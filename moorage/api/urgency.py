@@ -1,4 +1,4 @@
-"""Webhook calls ahead of background work, from their head to their answer (SPEC
+"""Webhook calls ahead of background work, from their whole body to their answer (SPEC
 section 8: a 200-way fan-out answered in <= 100 ms, under a concurrent read load).
 
 A delivery's foreground block (``services/hooks``, ``store/priority.py``) covers the work
@@ -10,9 +10,10 @@ the deploy workers' share of the interpreter (``python -m bench list_under_load`
 ``HookFirst``, hook medians went from 86-108 to 68-85 ms with 8 readers, and from 63-75
 to 54-55 ms with reads paced at 100 a second).
 
-``HookFirst`` runs a POST to a webhook that exists inside ``Priority.urgent``: the deploy
-workers and reconcile wait at their next checkpoint until its answer is sent, and the
-loop goes on serving every request. Whether the call is signed is known only on its
+``HookFirst`` runs a POST to a webhook that exists inside ``Priority.urgent`` once its body
+is in (the client's upload is not the server's work): the deploy workers and reconcile
+wait at their next checkpoint until its answer is sent, and the loop goes on serving
+every request. Whether the call is signed is known only on its
 worker thread, so forged calls to a URL that exists are urgent too; all calls together
 are urgent at most ``RATE`` a second on average (past it, a call is ordinary work), and
 ``pacing.Pace`` refuses an address whose calls queue nothing past its burst.
@@ -22,10 +23,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, ExitStack
 from typing import Any
 
-from moorage.api.limits import ASGIApp, Receive, Scope, Send
+from moorage.api.limits import ASGIApp, Message, Receive, Scope, Send
 from moorage.api.pacing import HOOKS, Buckets, Vouch
 
 RATE = 2.0
@@ -40,9 +41,9 @@ _ALL = ""  # one bucket for every call
 
 class HookFirst:
     """ASGI middleware: a POST to a ``/hooks/`` URL that ``vouch`` knows (a webhook that
-    exists) runs inside ``urgent()`` (``Priority.urgent``) while the shared bucket
-    (``RATE``, ``BURST``) has a token; anything else passes as it is. Raises nothing of
-    its own. ``clock`` is in seconds."""
+    exists) runs inside ``urgent()`` (``Priority.urgent``) from when its body is in, if
+    the shared bucket (``RATE``, ``BURST``) has a token then; anything else passes as it
+    is. Raises nothing of its own. ``clock`` is in seconds."""
 
     def __init__(
         self,
@@ -63,10 +64,45 @@ class HookFirst:
             and scope["method"] == "POST"
             and scope["path"].startswith(HOOKS)
             and await self.vouch(scope)
-            and not self.bucket.debt(_ALL)  # a flood does not run it into debt
-            and not self.bucket.spend(_ALL)
         ):
-            with self.urgent():
-                await self.app(scope, receive, send)
+            await self._urgent_once_read(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+    async def _urgent_once_read(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The app, inside ``urgent()`` from when the request's body is whole (its last
+        ``http.request`` message received; at once when it has none) to its end, if the
+        shared bucket has a token then. The client's upload is not the server's work: a
+        body that never came held the block open for ``BodyLimit``'s 30 s, one such call
+        every 30 s, far under ``RATE``, halving background work for as long as it went
+        on."""
+        with ExitStack() as block:
+            opened = False
+
+            def open_block() -> None:
+                nonlocal opened
+                opened = True
+                if not self.bucket.debt(_ALL) and not self.bucket.spend(_ALL):
+                    block.enter_context(self.urgent())  # a flood does not run it into debt
+
+            async def whole() -> Message:
+                message = await receive()
+                last = message["type"] == "http.request" and not message.get("more_body")
+                if last and not opened:
+                    open_block()
+                return message
+
+            if not _has_body(scope):
+                open_block()
+            await self.app(scope, whole, send)
+
+
+def _has_body(scope: Scope) -> bool:
+    """Whether a request's head announces a body (a ``content-length`` over 0, or a
+    ``transfer-encoding``)."""
+    for name, value in scope.get("headers") or []:
+        if name == b"transfer-encoding" or (
+            name == b"content-length" and value.strip() not in (b"", b"0")
+        ):
+            return True
+    return False

@@ -14,7 +14,7 @@ The contract:
 - ``Priority.foreground()``: a block of latency-bound work. It never waits itself; the
   first open block calls the ``Priority.on_open`` callbacks, which must not block.
 - ``Priority.urgent()``: a request the event loop serves that background work yields
-  to, from its head to its answer (a webhook call: ``api/urgency.py``). Background
+  to, from its whole body to its answer (a webhook call: ``api/urgency.py``). Background
   threads wait at their checkpoints while one is open, as for a foreground block; the
   loop does not step aside (it serves the request), no ``on_open`` callback is called,
   and it may be held across ``await``. Under a closed loop of reads, the phases of a

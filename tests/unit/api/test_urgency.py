@@ -83,3 +83,58 @@ def test_urgent_calls_are_bounded_and_a_flood_does_not_run_the_bound_into_debt()
     clock.now += 1 / RATE
     _call(middleware, _scope("POST", "/hooks/real"))
     assert inside[-1] is True
+
+
+def test_a_call_is_urgent_only_once_its_body_is_in() -> None:
+    """The client's upload is not the server's work: a POST to a URL that exists whose
+    body never came (a head with ``content-length: 1000`` and one byte) held the urgent
+    block open for ``BodyLimit``'s 30 s, the deploy workers paused half that time (4
+    such calls: a 4-way fail-fast deploy took 0.44-0.48 s, not 0.22-0.31 s), with one
+    call every 30 s, far under ``RATE``. Its bound on urgent calls a second is spent when
+    the block opens."""
+    clock = Clock()
+    open_blocks = [0]
+    seen: list[tuple[str, int]] = []
+
+    @contextmanager
+    def urgent() -> Iterator[None]:
+        open_blocks[0] += 1
+        try:
+            yield
+        finally:
+            open_blocks[0] -= 1
+
+    parts = [b"{", b"}"]
+
+    async def receive() -> dict[str, Any]:
+        seen.append(("receive", open_blocks[0]))
+        body = parts.pop(0)
+        return {"type": "http.request", "body": body, "more_body": bool(parts)}
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(("start", open_blocks[0]))
+        while (await receive())["more_body"]:
+            pass
+        seen.append(("whole", open_blocks[0]))
+        await send({"type": "http.response.start", "status": 202, "headers": []})
+
+    async def vouch(scope: Any) -> bool:
+        return True
+
+    async def send(message: Any) -> None:
+        seen.append(("answer", open_blocks[0]))
+
+    middleware = HookFirst(app, urgent=urgent, vouch=vouch, clock=clock)
+    scope = {**_scope("POST", "/hooks/real"), "headers": [(b"content-length", b"2")]}
+    run(middleware(scope, receive, send))
+    assert seen == [("start", 0), ("receive", 0), ("receive", 0), ("whole", 1), ("answer", 1)]
+    assert open_blocks == [0]
+    for _ in range(BURST - 1):  # the call above spent one of the burst, no more
+        parts[:] = [b"{}"]
+        seen.clear()
+        run(middleware(scope, receive, send))
+        assert ("whole", 1) in seen
+    parts[:] = [b"{}"]
+    seen.clear()
+    run(middleware(scope, receive, send))
+    assert ("whole", 0) in seen
