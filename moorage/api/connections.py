@@ -42,7 +42,9 @@ for ever, and enough of them used up the process's file descriptors (one tester 
 - ``MAX_AHEAD``: requests sent ahead of their answers (pipelined) past this many bytes
   end the connection with a 400: uvicorn reads the socket again at each answer, and
   h11 keeps whatever comes, so one client writing requests without pause grew the
-  server by a gigabyte in 20 s (attacker pass E). No browser pipelines.
+  server by a gigabyte in 20 s (attacker pass E). Judged after any whole request
+  (``_ANSWERING``): judged only at ``DONE``, requests asking to upgrade were kept
+  whatever came behind them. No browser pipelines.
 - A connection that is not trusted (no request on it was vouched for) is not read
   while its address is in debt to ``pacing.Buckets``: its next request waits in the
   kernel, unparsed, until the address has a token again (``_held``; ``pacing.py``).
@@ -364,7 +366,7 @@ class GuardedH11(H11Protocol):
             return
         super().data_received(read)
         if (
-            self.conn.their_state is h11.DONE
+            self.conn.their_state in _ANSWERING
             and len(self.conn.trailing_data[0]) > MAX_AHEAD
             and not self.transport.is_closing()
         ):

@@ -6,6 +6,7 @@ addresses holding every connection turned every new client away)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import resource
 import socket
 import time
@@ -871,6 +872,67 @@ def test_a_last_request_whose_client_ended_its_side_is_answered(
             assert b" 200 " in answer and answer.endswith(b"ok"), answer
         finally:
             client.close()
+            server.close()
+            await server.wait_closed()
+
+    run(check())
+
+
+def test_upgrade_requests_sent_far_ahead_of_their_answers_end_the_connection(
+    monkeypatch: Any,
+) -> None:
+    """``MAX_AHEAD`` was judged only while h11's state for the client was ``DONE``: after
+    a request asking to upgrade it is ``MIGHT_SWITCH_PROTOCOL`` until the answer, so a
+    client pipelining such requests (``Connection: Upgrade``, ``Upgrade: foo``) without
+    pause was read again at each answer and kept whole: 156 MiB sent in 4 s grew a
+    server from 112 to 265 MiB, as attacker pass E's plain requests once did."""
+    from moorage.api.connections import MAX_AHEAD
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        await receive()
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]}
+        )
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    one = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: foo\r\n\r\n"
+
+    async def check() -> None:
+        monkeypatch.setattr(GuardedH11, "_by_address", {})
+        monkeypatch.setattr(GuardedH11, "buckets", None)
+        server, state, port = await _guarded_server(app)
+        loop = asyncio.get_running_loop()
+        client = socket.socket()
+        client.setblocking(False)
+
+        async def write() -> None:
+            sent = 0
+            with contextlib.suppress(OSError):
+                while sent < 64 * MAX_AHEAD:  # the server closes long before
+                    await loop.sock_sendall(client, one * 1000)
+                    sent += len(one) * 1000
+
+        async def read() -> bytes:
+            answers = b""
+            with contextlib.suppress(OSError):
+                while chunk := await loop.sock_recv(client, 65536):
+                    answers += chunk
+            return answers
+
+        try:
+            await loop.sock_connect(client, ("127.0.0.1", port))
+            reader = asyncio.ensure_future(read())
+            await asyncio.wait_for(write(), 10)
+            done, _ = await asyncio.wait([reader], timeout=2)
+            reader.cancel()
+            answers = reader.result() if done else b""
+            assert b"ahead of their answers" in answers, answers[-300:]
+        finally:
+            client.close()
+            for c in list(state.connections):
+                c.transport.abort()
             server.close()
             await server.wait_closed()
 
