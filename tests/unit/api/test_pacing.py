@@ -244,7 +244,7 @@ def test_requests_no_credential_vouches_for_never_refuse_a_delivery() -> None:
     async def vouch(scope: Any) -> bool:
         return bool(scope["path"] == "/hooks/good")
 
-    buckets = Buckets(1, burst=3)
+    buckets = Buckets(1, burst=3, clock=Clock())
     pace = Pace(_answers(202), buckets=buckets, vouch=vouch, connection=lambda: None)
     made_up = _scope("POST", "/hooks/made-up", [], "10.0.0.1")
     assert [_call(pace, made_up)[0] for _ in range(4)] == [202, 202, 202, 429]
