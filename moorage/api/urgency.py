@@ -10,10 +10,10 @@ the deploy workers' share of the interpreter (``python -m bench list_under_load`
 ``HookFirst``, hook medians went from 86-108 to 68-85 ms with 8 readers, and from 63-75
 to 54-55 ms with reads paced at 100 a second).
 
-``HookFirst`` runs a POST to a webhook that exists inside ``Priority.urgent`` once its body
-is in (the client's upload is not the server's work): the deploy workers and reconcile
-wait at their next checkpoint until its answer is sent, and the loop goes on serving
-every request. Whether the call is signed is known only on its
+``HookFirst`` runs a POST to a webhook that exists inside ``Priority.urgent`` from when its
+body is in until its answer starts (the client's upload and reading are not the server's
+work): the deploy workers and reconcile wait at their next checkpoint meanwhile, and the
+loop goes on serving every request. Whether the call is signed is known only on its
 worker thread, so forged calls to a URL that exists are urgent too; all calls together
 are urgent at most ``RATE`` a second on average (past it, a call is ordinary work), and
 ``pacing.Pace`` refuses an address whose calls queue nothing past its burst.
@@ -71,11 +71,12 @@ class HookFirst:
 
     async def _urgent_once_read(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The app, inside ``urgent()`` from when the request's body is whole (its last
-        ``http.request`` message received; at once when it has none) to its end, if the
-        shared bucket has a token then. The client's upload is not the server's work: a
-        body that never came held the block open for ``BodyLimit``'s 30 s, one such call
-        every 30 s, far under ``RATE``, halving background work for as long as it went
-        on."""
+        ``http.request`` message received; at once when it has none) until its answer
+        starts, if the shared bucket has a token then. The client's upload and its reading
+        of the answer are not the server's work: a body that never came held the block
+        open for ``BodyLimit``'s 30 s, one such call every 30 s, far under ``RATE``,
+        halving background work for as long as it went on (attacker pass J); a client
+        that does not read could hold it for ``SEND_SECONDS``."""
         with ExitStack() as block:
             opened = False
 
@@ -92,9 +93,16 @@ class HookFirst:
                     open_block()
                 return message
 
+            async def answer(message: Message) -> None:
+                nonlocal opened
+                if message["type"] == "http.response.start":
+                    opened = True  # never again for this request
+                    block.close()  # the answer is made: writing it goes at the client's pace
+                await send(message)
+
             if not _has_body(scope):
                 open_block()
-            await self.app(scope, whole, send)
+            await self.app(scope, whole, answer)
 
 
 def _has_body(scope: Scope) -> bool:
