@@ -10,6 +10,7 @@ import contextlib
 import resource
 import socket
 import time
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
@@ -735,42 +736,79 @@ def test_a_head_over_its_bounds_is_refused_before_h11_parses_it(
         assert any(isinstance(e, h11.Request) for e in events) is not refused
 
 
-def test_a_request_whose_client_ended_its_side_is_answered(monkeypatch: Any) -> None:
-    """A client that sends its request and ends its side (``shutdown(SHUT_WR)``) got
-    its connection closed and no answer unless the answer was made before the end was
-    read: uvicorn's ``eof_received`` closes the transport. A held request was lost every
-    time (reading resumes at its release, and the end came before its answer)."""
+def _answering(
+    body: Callable[[Any], bytes] = lambda _scope: b"ok", *, reads: bool = True, pause: float = 0.1
+) -> Any:
+    """An ASGI app that answers 200 with ``body(scope)`` after ``pause`` s, having read the
+    request first when ``reads`` (as ``BodyLimit`` does: uvicorn reads the socket again,
+    so a client's end is read before the answer is made)."""
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        await asyncio.sleep(0.1)  # an answer that takes a moment
+        if reads:
+            await receive()
+        if pause:
+            await asyncio.sleep(pause)
+        answer = body(scope)
         await send(
-            {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]}
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-length", str(len(answer)).encode())],
+            }
         )
-        await send({"type": "http.response.body", "body": b"ok"})
+        await send({"type": "http.response.body", "body": answer})
 
-    async def check() -> None:
-        monkeypatch.setattr(GuardedH11, "_by_address", {})
-        monkeypatch.setattr(GuardedH11, "buckets", None)
-        server, _state, port = await _guarded_server(app)
+    return app
+
+
+def _unbound(monkeypatch: Any) -> None:
+    """No share of connections per address and no pacing for the ``GuardedH11`` servers
+    of a test."""
+    monkeypatch.setattr(GuardedH11, "_by_address", {})
+    monkeypatch.setattr(GuardedH11, "buckets", None)
+
+
+def _sent_then_ended(monkeypatch: Any, app: Any, sent: bytes) -> tuple[bytes, bool]:
+    """Everything a ``GuardedH11`` server of ``app`` answers on one connection whose client
+    sends ``sent`` and then ends its side (``shutdown(SHUT_WR)``, as ``nc -N`` does), and
+    whether the server had let go of every connection within 2 s of its last answer."""
+    _unbound(monkeypatch)
+
+    async def exchange() -> tuple[bytes, bool]:
+        server, state, port = await _guarded_server(app)
         loop = asyncio.get_running_loop()
         client = socket.socket()
         client.setblocking(False)
         try:
             await loop.sock_connect(client, ("127.0.0.1", port))
-            await loop.sock_sendall(client, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            await loop.sock_sendall(client, sent)
             client.shutdown(socket.SHUT_WR)
             answer = b""
             while chunk := await asyncio.wait_for(loop.sock_recv(client, 4096), 3):
                 answer += chunk
-            assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b"ok")
+            deadline = time.monotonic() + 2
+            while state.connections and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            return answer, not state.connections
         finally:
             client.close()
             server.close()
             await server.wait_closed()
 
-    run(check())
+    return run(exchange())
+
+
+def test_a_request_whose_client_ended_its_side_is_answered(monkeypatch: Any) -> None:
+    """A client that sends its request and ends its side (``shutdown(SHUT_WR)``) got
+    its connection closed and no answer unless the answer was made before the end was
+    read: uvicorn's ``eof_received`` closes the transport. A held request was lost every
+    time (reading resumes at its release, and the end came before its answer)."""
+    answer, _closed = _sent_then_ended(
+        monkeypatch, _answering(reads=False), b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b"ok")
 
 
 @pytest.mark.parametrize("last", [b"HTTP/1.1\r\nHost: x", b"HTTP/1.0"], ids=["1.1", "1.0"])
@@ -781,49 +819,13 @@ def test_every_request_sent_before_the_client_ended_its_side_is_answered(
     the first was answered and the connection closed with the second, whole in h11's
     buffer, never answered (``eof_received`` kept the connection for one answer only).
     Each whole request is answered, then the connection closes."""
-
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        await receive()  # as ``BodyLimit`` does: uvicorn reads the socket again
-        await asyncio.sleep(0.1)  # the end is read before the first answer is made
-        body = scope["path"].encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [(b"content-length", str(len(body)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
-
-    async def check() -> None:
-        monkeypatch.setattr(GuardedH11, "_by_address", {})
-        monkeypatch.setattr(GuardedH11, "buckets", None)
-        server, state, port = await _guarded_server(app)
-        loop = asyncio.get_running_loop()
-        client = socket.socket()
-        client.setblocking(False)
-        try:
-            await loop.sock_connect(client, ("127.0.0.1", port))
-            requests = b"GET /one HTTP/1.1\r\nHost: x\r\n\r\nGET /two %s\r\n\r\n" % last
-            await loop.sock_sendall(client, requests + b"GET /thr")  # and half a third
-            client.shutdown(socket.SHUT_WR)
-            answer = b""
-            while chunk := await asyncio.wait_for(loop.sock_recv(client, 4096), 3):
-                answer += chunk
-            assert answer.count(b"HTTP/1.1 200 ") == 2, answer
-            assert answer.endswith(b"/two")
-            deadline = time.monotonic() + 2
-            while state.connections and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
-            assert not state.connections
-        finally:
-            client.close()
-            server.close()
-            await server.wait_closed()
-
-    run(check())
+    requests = b"GET /one HTTP/1.1\r\nHost: x\r\n\r\nGET /two %s\r\n\r\n" % last
+    answer, closed = _sent_then_ended(  # and half a third request
+        monkeypatch, _answering(lambda scope: scope["path"].encode()), requests + b"GET /thr"
+    )
+    assert answer.count(b"HTTP/1.1 200 ") == 2, answer
+    assert answer.endswith(b"/two")
+    assert closed
 
 
 @pytest.mark.parametrize(
@@ -844,38 +846,8 @@ def test_a_last_request_whose_client_ended_its_side_is_answered(
     answer was made (the route had read the request, so the end was read too). A request
     asking to upgrade (h2c, a WebSocket: none is served) left it ``MIGHT_SWITCH_PROTOCOL``
     until its answer, and was lost the same way."""
-
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        await receive()  # as ``BodyLimit`` does: uvicorn reads the socket again
-        await asyncio.sleep(0.1)  # the end is read before the answer is made
-        await send(
-            {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]}
-        )
-        await send({"type": "http.response.body", "body": b"ok"})
-
-    async def check() -> None:
-        monkeypatch.setattr(GuardedH11, "_by_address", {})
-        monkeypatch.setattr(GuardedH11, "buckets", None)
-        server, _state, port = await _guarded_server(app)
-        loop = asyncio.get_running_loop()
-        client = socket.socket()
-        client.setblocking(False)
-        try:
-            await loop.sock_connect(client, ("127.0.0.1", port))
-            await loop.sock_sendall(client, request_)
-            client.shutdown(socket.SHUT_WR)
-            answer = b""
-            while chunk := await asyncio.wait_for(loop.sock_recv(client, 4096), 3):
-                answer += chunk
-            assert b" 200 " in answer and answer.endswith(b"ok"), answer
-        finally:
-            client.close()
-            server.close()
-            await server.wait_closed()
-
-    run(check())
+    answer, _closed = _sent_then_ended(monkeypatch, _answering(), request_)
+    assert b" 200 " in answer and answer.endswith(b"ok"), answer
 
 
 def test_upgrade_requests_sent_far_ahead_of_their_answers_end_the_connection(
@@ -888,21 +860,11 @@ def test_upgrade_requests_sent_far_ahead_of_their_answers_end_the_connection(
     server from 112 to 265 MiB, as attacker pass E's plain requests once did."""
     from moorage.api.connections import MAX_AHEAD
 
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        await receive()
-        await send(
-            {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]}
-        )
-        await send({"type": "http.response.body", "body": b"ok"})
-
     one = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: foo\r\n\r\n"
 
     async def check() -> None:
-        monkeypatch.setattr(GuardedH11, "_by_address", {})
-        monkeypatch.setattr(GuardedH11, "buckets", None)
-        server, state, port = await _guarded_server(app)
+        _unbound(monkeypatch)
+        server, state, port = await _guarded_server(_answering(pause=0))
         loop = asyncio.get_running_loop()
         client = socket.socket()
         client.setblocking(False)
