@@ -97,9 +97,17 @@ def _call(pace: Pace, scope: dict[str, Any]) -> tuple[int, dict[bytes, bytes], b
     return int(start["status"]), dict(start["headers"]), body
 
 
-async def _ok(scope: Any, receive: Any, send: Any) -> None:
-    await send({"type": "http.response.start", "status": 200, "headers": []})
-    await send({"type": "http.response.body", "body": b""})
+def _answers(status: int) -> Any:
+    """An ASGI app that answers every request ``status`` with no body."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    return app
+
+
+_ok = _answers(200)
 
 
 def _scope(method: str, path: str, headers: list[tuple[bytes, bytes]], client: str) -> Any:
@@ -179,14 +187,6 @@ def test_a_webhook_url_vouches_for_its_own_request_but_trusts_no_connection() ->
     ] * 9
     assert not connection.trusted
     assert buckets.debt("10.0.0.1") == 0  # a delivery is never counted all the same
-
-
-def _answers(status: int) -> Any:
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        await send({"type": "http.response.start", "status": status, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
-
-    return app
 
 
 @pytest.mark.parametrize("status", [401, 200, 429, 413])  # forged, replayed, over, too large

@@ -4,8 +4,8 @@ calls together; nothing else does."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from moorage.api.urgency import BURST, RATE, HookFirst
@@ -24,9 +24,8 @@ def _scope(method: str, path: str) -> dict[str, Any]:
     return {"type": "http", "method": method, "path": path, "headers": []}
 
 
-def _middleware(clock: Clock) -> tuple[HookFirst, list[bool]]:
-    """A ``HookFirst`` whose app notes whether it ran inside an urgent block."""
-    inside: list[bool] = []
+def _counted() -> tuple[Callable[[], AbstractContextManager[None]], list[int]]:
+    """A stand-in for ``Priority.urgent`` and its count of open blocks (one item)."""
     open_blocks = [0]
 
     @contextmanager
@@ -36,6 +35,14 @@ def _middleware(clock: Clock) -> tuple[HookFirst, list[bool]]:
             yield
         finally:
             open_blocks[0] -= 1
+
+    return urgent, open_blocks
+
+
+def _middleware(clock: Clock) -> tuple[HookFirst, list[bool]]:
+    """A ``HookFirst`` whose app notes whether it ran inside an urgent block."""
+    inside: list[bool] = []
+    urgent, open_blocks = _counted()
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         inside.append(open_blocks[0] == 1)
@@ -93,16 +100,8 @@ def test_a_call_is_urgent_only_once_its_body_is_in() -> None:
     call every 30 s, far under ``RATE``. Its bound on urgent calls a second is spent when
     the block opens."""
     clock = Clock()
-    open_blocks = [0]
+    urgent, open_blocks = _counted()
     seen: list[tuple[str, int]] = []
-
-    @contextmanager
-    def urgent() -> Iterator[None]:
-        open_blocks[0] += 1
-        try:
-            yield
-        finally:
-            open_blocks[0] -= 1
 
     parts = [b"{", b"}"]
 
