@@ -157,19 +157,17 @@ class Pace:
         if scope["type"] != "http" or self.buckets is None:
             await self.app(scope, receive, send)
             return
-        client = scope.get("client")
-        address = address_key(client[0]) if client else ""
         if await self.vouch(scope):
             if scope["path"].startswith(HOOKS):
                 assert self.hooks is not None  # made with ``buckets``
-                await self._hook(self.hooks, address, scope, receive, send)
+                await self._hook(self.hooks, _address(scope), scope, receive, send)
                 return
             connection = self.connection()
             if connection is not None:
                 connection.trusted = True
             await self.app(scope, receive, send)
             return
-        wait = self.buckets.spend(address)
+        wait = self.buckets.spend(_address(scope))
         if not wait:
             await self.app(scope, receive, send)
             return
@@ -201,6 +199,13 @@ class Pace:
             await send(message)
 
         await self.app(scope, receive, counted)
+
+
+def _address(scope: Scope) -> str:
+    """The bucket key of a request's client (``security.logins.address_key``); "" for
+    none. Asked only of requests that are counted: a token's were never parsed for it."""
+    client = scope.get("client")
+    return address_key(client[0]) if client else ""
 
 
 async def _refuse(wait: float, what: str, send: Send, hint: str = "") -> None:
