@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -77,6 +77,16 @@ class _Hold:
     pool: _Pool | None = None
 
 
+def announces_body(headers: Mapping[bytes, bytes]) -> bool:
+    """Whether a head (its fields by lower-case name) announces a body: a
+    ``content-length`` other than blank or 0, or any ``transfer-encoding``
+    (RFC 9112 section 6.3)."""
+    length = headers.get(b"content-length")
+    return (length is not None and length.strip() not in (b"", b"0")) or (
+        b"transfer-encoding" in headers
+    )
+
+
 class BodyLimit:
     """Read at most ``max_bytes`` of a body before the app sees it.
 
@@ -132,10 +142,7 @@ class BodyLimit:
             return
         headers = dict(scope.get("headers") or [])
         length = headers.get(b"content-length")
-        if scope["method"] in ("GET", "HEAD") and (
-            (length is not None and length.strip() not in (b"", b"0"))
-            or b"transfer-encoding" in headers
-        ):
+        if scope["method"] in ("GET", "HEAD") and announces_body(headers):
             await send_error(send, 400, "bad_request", f"a {scope['method']} takes no body")
             return
         if length is not None and length.isdigit() and int(length) > self.max_bytes:

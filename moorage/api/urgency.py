@@ -26,7 +26,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, ExitStack
 from typing import Any
 
-from moorage.api.limits import ASGIApp, Message, Receive, Scope, Send
+from moorage.api.limits import ASGIApp, Message, Receive, Scope, Send, announces_body
 from moorage.api.pacing import HOOKS, Buckets, Vouch
 
 RATE = 2.0
@@ -100,17 +100,6 @@ class HookFirst:
                     block.close()  # the answer is made: writing it goes at the client's pace
                 await send(message)
 
-            if not _has_body(scope):
+            if not announces_body(dict(scope.get("headers") or [])):
                 open_block()
             await self.app(scope, whole, answer)
-
-
-def _has_body(scope: Scope) -> bool:
-    """Whether a request's head announces a body (a ``content-length`` over 0, or a
-    ``transfer-encoding``)."""
-    for name, value in scope.get("headers") or []:
-        if name == b"transfer-encoding" or (
-            name == b"content-length" and value.strip() not in (b"", b"0")
-        ):
-            return True
-    return False
