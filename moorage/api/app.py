@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from typing import Any
 
@@ -48,7 +49,7 @@ from moorage.api.routes import (
 )
 from moorage.api.routes.snapshots import IMPORT_PATH
 from moorage.api.ui import mount_ui
-from moorage.api.urgency import HookFirst
+from moorage.api.urgency import BURST, HookFirst
 from moorage.server import Server
 
 ROUTERS = (
@@ -107,10 +108,13 @@ def create_app(server: Server) -> FastAPI:
             # bytes are judged by them (``cache.raw_vouching``), and before any read a
             # valid token from an address in debt waited the debt out (attacker pass H).
             await app.state.moorage.credentials.prime()
-            try:
-                yield
-            finally:
-                server.stop()
+            # The urgent webhook calls' threads live as long as the app serves.
+            with ThreadPoolExecutor(BURST, thread_name_prefix="hook-first") as pool:
+                app.state.moorage.first_pool = pool
+                try:
+                    yield
+                finally:
+                    server.stop()
         finally:
             undo()
 

@@ -8,6 +8,7 @@ hot reads without a request's session.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -15,6 +16,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from moorage.api.cache import SESSION_COOKIE, CredentialCache, HookTokens
+from moorage.api.urgency import BURST
 from moorage.deployer.facade import Deployer
 from moorage.deployer.trigger_runner import TriggerRunner
 from moorage.errors import Forbidden, Unauthenticated
@@ -64,11 +66,16 @@ class AppState:
     credentials: CredentialCache = field(init=False)
     hook_tokens: HookTokens = field(init=False)
     """Which webhook tokens exist (a large body to one is read: ``api/limits``)."""
+    first_pool: ThreadPoolExecutor = field(init=False)
+    """The threads of urgent webhook calls' work (``urgency.served_first``): ``BURST``,
+    so a burst of them never waits behind a read's thread. The app's lifespan puts one
+    in that it shuts down at its end; this one serves an app whose lifespan never ran."""
 
     def __post_init__(self) -> None:
         self.list_cache = WorkloadListing(self.db)
         self.credentials = CredentialCache(self.db)
         self.hook_tokens = HookTokens(self.db)
+        self.first_pool = ThreadPoolExecutor(BURST, thread_name_prefix="hook-first")
 
 
 async def app_state(request: Request) -> AppState:  # async: no worker thread for a lookup

@@ -12,22 +12,33 @@ to 54-55 ms with reads paced at 100 a second).
 
 ``HookFirst`` runs a POST to a webhook that exists inside ``Priority.urgent`` from when its
 body is in until its answer starts (the client's upload and reading are not the server's
-work): the deploy workers and reconcile wait at their next checkpoint meanwhile, and the
-loop goes on serving every request. Whether the call is signed is known only on its
-worker thread, so forged calls to a URL that exists are urgent too; all calls together
-are urgent at most ``RATE`` a second on average (past it, a call is ordinary work), and
-``pacing.Pace`` refuses an address whose calls queue nothing past its burst.
+work): the deploy workers and reconcile wait at their next checkpoint meanwhile. It
+marks such a call's scope (``is_urgent``), and the route runs the call's work with
+``served_first``: the loop hands it to a thread and waits for it, at most 0.1 s
+(``Priority.run_first``), so the thread has the interpreter to itself and the answer
+goes out without another turn of the busy loop. The loop serves every other request
+before and after that wait.
+
+Whether the call is signed is known only on its worker thread, so forged calls to a URL
+that exists are urgent too; all calls together are urgent at most ``RATE`` a second on
+average (past it, a call is ordinary work), and ``pacing.Pace`` refuses an address whose
+calls queue nothing past its burst.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor
 from contextlib import AbstractContextManager, ExitStack
-from typing import Any
+from typing import Any, TypeVar
 
 from moorage.api.limits import ASGIApp, Message, Receive, Scope, Send, announces_body
 from moorage.api.pacing import HOOKS, Buckets, Vouch
+from moorage.store.priority import Priority
+
+T = TypeVar("T")
 
 RATE = 2.0
 """Urgent webhook calls a second, of every trigger together, on average (the same as
@@ -37,13 +48,34 @@ stops it."""
 BURST = 4
 """Urgent calls at once past ``RATE``: a Git host delivering a push to a few hooks."""
 _ALL = ""  # one bucket for every call
+URGENT = "moorage.urgent"
+"""The scope key ``HookFirst`` sets (to True) on a call it runs inside an urgent block."""
+
+
+def is_urgent(scope: Scope) -> bool:
+    """Whether ``HookFirst`` runs this request inside an urgent block (a webhook call
+    that exists, within ``RATE``)."""
+    return scope.get(URGENT) is True
+
+
+async def served_first(work: Callable[[], T], priority: Priority, pool: Executor) -> T:
+    """``work()`` on a thread of ``pool`` while the event loop waits for it
+    (``Priority.run_first``: at most ``LOOP_PAUSE`` s, less when another request holds a
+    transaction), then awaited if it is not done by then. Only for a request
+    ``is_urgent`` marks: the bound on how often the loop waits is ``HookFirst``'s.
+    Raises what ``work`` raises."""
+    future = priority.run_first(work, pool)
+    if future.done():  # no hop back through the loop's queue
+        return future.result()
+    return await asyncio.wrap_future(future)
 
 
 class HookFirst:
     """ASGI middleware: a POST to a ``/hooks/`` URL that ``vouch`` knows (a webhook that
     exists) runs inside ``urgent()`` (``Priority.urgent``) from when its body is in, if
-    the shared bucket (``RATE``, ``BURST``) has a token then; anything else passes as it
-    is. Raises nothing of its own. ``clock`` is in seconds."""
+    the shared bucket (``RATE``, ``BURST``) has a token then, and its scope is marked
+    (``is_urgent``); anything else passes as it is. Raises nothing of its own. ``clock``
+    is in seconds."""
 
     def __init__(
         self,
@@ -85,6 +117,7 @@ class HookFirst:
                 opened = True
                 if not self.bucket.debt(_ALL) and not self.bucket.spend(_ALL):
                     block.enter_context(self.urgent())  # a flood does not run it into debt
+                    scope[URGENT] = True
 
             async def whole() -> Message:
                 message = await receive()

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from moorage.api.cache import UNKNOWN_HOOK
 from moorage.api.deps import State
 from moorage.api.errors import responses
+from moorage.api.urgency import is_urgent, served_first
 from moorage.errors import NotFound, error_body
 from moorage.plugins.spec import HookRequest
 from moorage.services import hooks
@@ -41,9 +42,11 @@ async def receive_hook(
     200 for a replay (a delivery id, or a signed body, already received), 401 for a bad
     signature, 429 over the rate limit (which forged calls and replays never spend).
 
-    A delivery that passed its signature, replay and budget checks runs as foreground
-    work until its answer is made: the deploy workers and reconcile wait at their next
-    statement outside a transaction, and the event loop steps aside for at most 0.1 s
+    A call ``HookFirst`` made urgent (at most 2 a second of all triggers) runs on a
+    thread the event loop waits for, at most 0.1 s (``urgency.served_first``). A delivery
+    that passed its signature, replay and budget checks runs as foreground work until its
+    answer is made: the deploy workers and reconcile wait at their next statement outside
+    a transaction, and the event loop steps aside for at most 0.1 s
     (``store/priority.py``).
 
     A token no trigger has is 404 from ``HookTokens`` on the event loop: a flood of
@@ -70,7 +73,10 @@ async def receive_hook(
                 foreground=state.db.priority.foreground,
             )
 
-    answer = await run_in_threadpool(receive)
+    if is_urgent(request.scope):  # the loop waits for its thread (``api/urgency``)
+        answer = await served_first(receive, state.db.priority, state.first_pool)
+    else:
+        answer = await run_in_threadpool(receive)
     if answer.queued:
         tasks.add_task(state.deployer.wake)  # after the commit, so the workers see the rows
     return JSONResponse(

@@ -15,6 +15,7 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import text
 
+from moorage.api import urgency
 from moorage.api.app import create_app
 from moorage.plugins.registry import Registry
 from moorage.security.roles import SYSTEM
@@ -179,3 +180,50 @@ def test_the_event_loop_steps_aside_while_a_delivery_is_answered(world: World) -
         serving.join(10)
         loop.close()
     assert not priority._openers  # undone at shutdown
+
+
+def test_an_urgent_call_is_worked_while_the_loop_waits_and_past_the_bound_the_loop_serves(
+    world: World, monkeypatch: Any
+) -> None:
+    """A call ``HookFirst`` made urgent runs on a thread of the urgent pool, and the loop
+    runs nothing else until its work is done (``urgency.served_first``): no hop to a busy
+    loop's queue on the way back. Past ``HookFirst``'s bound, a call is ordinary work on
+    the request threads, and the loop serves meanwhile."""
+    monkeypatch.setattr(urgency, "RATE", 0.001)  # the burst, then no token for the run
+    app, token = hooked_app(world, {"provider": "generic"})
+    original = hooks.receive
+    ticks = [0]
+    seen: list[tuple[str, int]] = []  # (the work's thread, loop ticks while it ran)
+
+    def receive(*args: Any, **kwargs: Any) -> Any:
+        before = ticks[0]
+        time.sleep(0.05)
+        answer = original(*args, **kwargs)
+        seen.append((threading.current_thread().name, ticks[0] - before))
+        return answer
+
+    monkeypatch.setattr(hooks, "receive", receive)
+
+    async def calls() -> list[int]:
+        serving = True
+
+        async def tick() -> None:
+            while serving:
+                ticks[0] += 1
+                await asyncio.sleep(0.001)
+
+        ticker = asyncio.create_task(tick())
+        async with client(app) as c:
+            codes = [
+                (await c.post(f"/hooks/{token}", content=json.dumps({"n": n}))).status_code
+                for n in range(urgency.BURST + 1)
+            ]
+        serving = False
+        await ticker
+        return codes
+
+    assert run(calls()) == [202] * (urgency.BURST + 1)
+    urgent, ordinary = seen[: urgency.BURST], seen[urgency.BURST]
+    assert all(name.startswith("hook-first") and n == 0 for name, n in urgent), seen
+    assert not ordinary[0].startswith("hook-first") and ordinary[1] > 0, seen
+    assert world.db.priority.loop_pauses >= urgency.BURST

@@ -8,6 +8,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import text
 
@@ -197,6 +198,73 @@ def test_a_step_aside_ends_when_another_request_holds_a_transaction(db: Database
     release.set()
     writer.join(10)
     assert priority.loop_pauses == 1
+
+
+def test_run_first_waits_for_its_work_whose_own_transaction_does_not_end_the_wait(
+    db: Database,
+) -> None:
+    """The calling thread (the event loop) waits until the work is done, on both
+    databases, though the work holds a write open meanwhile: the wait ends on another
+    thread's transaction, never on the work's own."""
+    priority = probed(db)
+    priority.loop_pause = LONG
+    ran: list[str] = []
+
+    def work() -> int:
+        with db.session() as s:
+            s.execute(text("UPDATE probe SET n = n + 1 WHERE id = 1"))
+            time.sleep(0.2)  # the write stays open
+            s.commit()
+        ran.append(threading.current_thread().name)
+        return 7
+
+    with ThreadPoolExecutor(1, thread_name_prefix="first") as pool:
+        started = time.monotonic()
+        future = priority.run_first(work, pool)
+        assert future.done()  # returned only once the work was
+        assert time.monotonic() - started >= 0.2
+        assert future.result() == 7
+    assert ran == ["first_0"]
+    assert priority.loop_pauses == 1
+    assert not priority._first  # the work's thread no longer counts as the work's
+
+
+def test_run_first_is_bounded_and_ends_when_another_request_holds_a_transaction(
+    db: Database,
+) -> None:
+    """The wait ends at ``loop_pause``, or as soon as a connection of another (not
+    background) thread is inside a transaction, as ``step_aside``'s does: that request
+    may need the loop to commit. The work goes on either way; its future tells when it
+    ends."""
+    priority = probed(db)
+    release, holding, let_go = threading.Event(), threading.Event(), threading.Event()
+
+    def request() -> None:
+        with db.session() as s:
+            s.execute(text("UPDATE probe SET n = n + 1 WHERE id = 1"))
+            holding.set()
+            let_go.wait(30)
+
+    with ThreadPoolExecutor(1) as pool:
+        priority.loop_pause = 0.05
+        future = priority.run_first(lambda: release.wait(30), pool)
+        assert not future.done()  # the bound ended the wait
+        release.set()
+        assert future.result(10) is True
+        release.clear()
+        priority.loop_pause = LONG
+        writer = threading.Thread(target=request, daemon=True)
+        writer.start()
+        assert holding.wait(10)
+        started = time.monotonic()
+        future = priority.run_first(lambda: release.wait(30), pool)
+        assert not future.done()  # the open write ended it, not the bound
+        assert time.monotonic() - started < LONG
+        release.set()
+        let_go.set()
+        writer.join(10)
+        assert future.result(10) is True
+    assert priority.loop_pauses == 2
 
 
 def test_the_background_mark_ends_with_its_block() -> None:
