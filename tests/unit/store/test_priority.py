@@ -252,6 +252,7 @@ def test_run_first_is_bounded_and_ends_when_another_request_holds_a_transaction(
         release.set()
         assert future.result(10) is True
         release.clear()
+        time.sleep(0.06)  # the loop has run as long as it waited: it may wait again
         priority.loop_pause = LONG
         writer = threading.Thread(target=request, daemon=True)
         writer.start()
@@ -413,3 +414,40 @@ def test_a_connection_checked_in_by_another_thread_or_invalidated_leaves_the_lis
     with db.session() as s:
         s.execute(text("SELECT 1"))
         assert held(priority) == []  # not background work: nothing kept
+
+
+def test_the_loop_waits_at_most_loop_pause_in_a_row_for_run_first_and_step_aside() -> None:
+    """``run_first`` and ``step_aside`` share one budget: back to back they block the
+    loop at most ``loop_pause`` in all, then the loop runs as long as it waited. A burst
+    of four urgent calls whose work outlasted the bound blocked it 0.4 s in a row, and a
+    call's ``run_first`` and the ``step_aside`` its foreground block scheduled 0.2 s."""
+    priority = Priority(loop_pause=0.1)
+    release = threading.Event()
+    with ThreadPoolExecutor(4) as pool:
+        started = time.monotonic()
+        futures = [priority.run_first(lambda: release.wait(30), pool) for _ in range(4)]
+        with priority.foreground():
+            priority.step_aside()
+        blocked = time.monotonic() - started
+        release.set()
+        assert all(f.result(10) for f in futures)
+    assert 0.1 <= blocked < 0.3, blocked  # not 0.1 s per call and one for the block: 0.5
+    assert priority.loop_pauses == 1
+    time.sleep(0.12)  # the loop ran as long as it waited: a new wait may come
+    with priority.foreground():
+        priority.step_aside()
+    assert priority.loop_pauses == 2
+
+
+def test_short_waits_of_the_loop_add_up_to_one_bound_in_a_row() -> None:
+    """Works shorter than the bound, back to back: the loop waits for each until their
+    waits reach ``loop_pause``; the next is awaited while the loop serves."""
+    priority = Priority(loop_pause=0.5)
+    done: list[bool] = []
+    with ThreadPoolExecutor(1) as pool:
+        for _ in range(4):
+            future = priority.run_first(lambda: time.sleep(0.15), pool)
+            done.append(future.done())
+            future.result(10)
+    assert done[0] is True and done[3] is False, done
+    assert priority.loop_paused_seconds < 0.7
