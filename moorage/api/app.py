@@ -109,11 +109,15 @@ def create_app(server: Server) -> FastAPI:
             # valid token from an address in debt waited the debt out (attacker pass H).
             await app.state.moorage.credentials.prime()
             # The urgent webhook calls' threads live as long as the app serves.
+            # After it, the app's own pool is back: a shut-down pool failed every urgent
+            # call an app served after its lifespan (RuntimeError, a 500).
+            own = app.state.moorage.first_pool
             with ThreadPoolExecutor(BURST, thread_name_prefix="hook-first") as pool:
                 app.state.moorage.first_pool = pool
                 try:
                     yield
                 finally:
+                    app.state.moorage.first_pool = own
                     server.stop()
         finally:
             undo()

@@ -228,3 +228,19 @@ def test_an_urgent_call_is_worked_while_the_loop_waits_and_past_the_bound_the_lo
     assert all(name.startswith("hook-first") and n == 0 for name, n in urgent), seen
     assert not ordinary[0].startswith("hook-first") and ordinary[1] > 0, seen
     assert world.db.priority.loop_pauses >= urgency.BURST
+
+
+def test_an_urgent_call_after_the_lifespan_ended_is_answered(world: World) -> None:
+    """The lifespan's urgent pool is shut down at its end; an app that serves after it
+    (a test client, an embedder) works urgent calls on its own pool again: the shut-down
+    one raised RuntimeError for every urgent call (a 500)."""
+    app, token = hooked_app(world, {"provider": "generic"})
+
+    async def after_lifespan() -> int:
+        lifespan = app.router.lifespan_context(app)
+        await lifespan.__aenter__()
+        await lifespan.__aexit__(None, None, None)
+        async with client(app) as c:
+            return (await c.post(f"/hooks/{token}", content=b"{}")).status_code
+
+    assert run(after_lifespan()) == 202
