@@ -117,6 +117,7 @@ class Priority:
         self._in_blocks: dict[int, int] = {}  # thread ident -> its open blocks (none: idle)
         self._urgent = 0  # open ``urgent`` blocks, of any thread
         self._first: dict[int, int] = {}  # thread ident -> its ``run_first`` work running
+        self._unfinished: dict[int, int] = {}  # id(pool) -> its ``run_first`` works not done
         self._others: dict[int, tuple[Any, int]] = {}  # id(record) -> (record, owner)
         self.pauses = 0
         """Checkpoints that waited; ``/metrics`` has their time as
@@ -244,7 +245,26 @@ class Priority:
                     if not self._first[me]:
                         del self._first[me]
 
-        future = pool.submit(job)
+        def done(_future: Future[T]) -> None:
+            with self._lock:
+                self._unfinished[id(pool)] -= 1
+                if not self._unfinished[id(pool)]:
+                    del self._unfinished[id(pool)]
+
+        with self._lock:
+            ahead = self._unfinished.get(id(pool), 0)
+            self._unfinished[id(pool)] = ahead + 1
+        try:
+            future = pool.submit(job)
+        except BaseException:
+            done(Future())
+            raise
+        future.add_done_callback(done)
+        if ahead >= getattr(pool, "_max_workers", ahead + 1):
+            # Every thread of the pool has earlier work: this one waits in its queue, and
+            # the loop would wait for nothing (four works stuck on a lock made each later
+            # urgent call block the loop its whole bound).
+            return future
         most = self._loop_allowance()
         if most <= 0:  # the loop has waited its share: it serves, the caller awaits
             return future

@@ -451,3 +451,25 @@ def test_short_waits_of_the_loop_add_up_to_one_bound_in_a_row() -> None:
             future.result(10)
     assert done[0] is True and done[3] is False, done
     assert priority.loop_paused_seconds < 0.7
+
+
+def test_run_first_does_not_wait_for_a_work_no_thread_of_its_pool_is_free_for() -> None:
+    """When every thread of the pool has earlier ``run_first`` work, a new work waits
+    in the pool's queue: the loop does not wait for it (it would block its whole bound
+    for nothing; four works stuck on a lock made every later urgent call do so)."""
+    priority = Priority(loop_pause=0.05)
+    release = threading.Event()
+    with ThreadPoolExecutor(1) as pool:
+        stuck = priority.run_first(lambda: release.wait(30), pool)
+        assert not stuck.done()
+        time.sleep(0.12)  # the loop ran as long as it waited
+        priority.loop_pause = LONG
+        started = time.monotonic()
+        queued = priority.run_first(lambda: 5, pool)
+        assert time.monotonic() - started < 1.0
+        assert not queued.done()
+        release.set()
+        assert queued.result(10) == 5
+        assert stuck.result(10) is True
+    assert priority.loop_pauses == 1
+    assert not priority._unfinished
