@@ -431,7 +431,7 @@ def test_the_loop_waits_at_most_loop_pause_in_a_row_for_run_first_and_step_aside
         blocked = time.monotonic() - started
         release.set()
         assert all(f.result(10) for f in futures)
-    assert 0.1 <= blocked < 0.3, blocked  # not 0.1 s per call and one for the block: 0.5
+    assert 0.1 <= blocked < 0.4, blocked  # not 0.1 s per call and one for the block: 0.5
     assert priority.loop_pauses == 1
     time.sleep(0.12)  # the loop ran as long as it waited: a new wait may come
     with priority.foreground():
