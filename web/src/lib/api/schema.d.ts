@@ -1209,10 +1209,12 @@ export interface paths {
          *     200 for a replay (a delivery id, or a signed body, already received), 401 for a bad
          *     signature, 429 over the rate limit (which forged calls and replays never spend).
          *
-         *     A delivery that passed its signature, replay and budget checks runs as foreground
-         *     work until its answer is made: the deploy workers and reconcile wait at their next
-         *     statement outside a transaction, and the event loop steps aside for at most 0.1 s
-         *     (``store/priority.py``).
+         *     A call ``HookFirst`` made urgent (at most 2 a second of all triggers) runs on a
+         *     thread the event loop waits for (``urgency.served_first``). A delivery that passed
+         *     its signature, replay and budget checks runs as foreground work until its answer is
+         *     made: the deploy workers and reconcile wait at their next statement outside a
+         *     transaction, and the event loop steps aside. The loop's waits in a row last at most
+         *     0.1 s in all (``store/priority.py``).
          *
          *     A token no trigger has is 404 from ``HookTokens`` on the event loop: a flood of
          *     made-up URLs held every worker thread with a read each (attacker pass G).
