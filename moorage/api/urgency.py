@@ -17,7 +17,10 @@ marks such a call's scope (``is_urgent``), and the route runs the call's work wi
 ``served_first``: the loop hands it to a thread and waits for it, at most 0.1 s
 (``Priority.run_first``), so the thread has the interpreter to itself and the answer
 goes out without another turn of the busy loop. The loop serves every other request
-before and after that wait.
+before and after that wait. In one A/B run of ``python -m bench list_under_load`` the hook
+medians with 8 readers went from 84.5 to 50.2 ms (deploys that end at once) and from
+129.6 to 55.5 ms (container deploys); with reads paced at 100 a second they did not
+change beyond the noise.
 
 Whether the call is signed is known only on its worker thread, so forged calls to a URL
 that exists are urgent too; all calls together are urgent at most ``RATE`` a second on
