@@ -226,7 +226,9 @@ class Priority:
         with no hop back to a busy loop to wait for. The wait lasts at most ``loop_pause``
         s, and ends early on ``step_aside``'s rule (a connection another thread checked out
         has a transaction open: ``work`` may need its locks, and it may need the loop to
-        commit). ``work``'s own connections do not count.
+        commit). ``work``'s own connections do not count. It does not wait at all when
+        every thread of ``pool`` already runs earlier work, nor past the budget it
+        shares with ``step_aside`` (``_loop_allowance``).
 
         Returns ``work``'s future: done, unless the wait ended first (then the caller
         awaits it). Raises what ``pool.submit`` raises (``RuntimeError`` once it is shut
