@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from typing import Any
 
@@ -49,7 +48,7 @@ from moorage.api.routes import (
 )
 from moorage.api.routes.snapshots import IMPORT_PATH
 from moorage.api.ui import mount_ui
-from moorage.api.urgency import BURST, HookFirst
+from moorage.api.urgency import HookFirst, urgent_pool
 from moorage.server import Server
 
 ROUTERS = (
@@ -112,7 +111,7 @@ def create_app(server: Server) -> FastAPI:
             # After it, the app's own pool is back: a shut-down pool failed every urgent
             # call an app served after its lifespan (RuntimeError, a 500).
             own = app.state.moorage.first_pool
-            with ThreadPoolExecutor(BURST, thread_name_prefix="hook-first") as pool:
+            with urgent_pool() as pool:
                 app.state.moorage.first_pool = pool
                 try:
                     yield

@@ -16,7 +16,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from moorage.api.cache import SESSION_COOKIE, CredentialCache, HookTokens
-from moorage.api.urgency import BURST
+from moorage.api.urgency import urgent_pool
 from moorage.deployer.facade import Deployer
 from moorage.deployer.trigger_runner import TriggerRunner
 from moorage.errors import Forbidden, Unauthenticated
@@ -67,15 +67,15 @@ class AppState:
     hook_tokens: HookTokens = field(init=False)
     """Which webhook tokens exist (a large body to one is read: ``api/limits``)."""
     first_pool: ThreadPoolExecutor = field(init=False)
-    """The threads of urgent webhook calls' work (``urgency.served_first``): ``BURST``,
-    so a burst of them never waits behind a read's thread. The app's lifespan puts one
-    in that it shuts down at its end; this one serves an app whose lifespan never ran."""
+    """The threads of urgent webhook calls' work (``urgency.urgent_pool``). The app's
+    lifespan puts one in that it shuts down at its end; this one serves an app whose
+    lifespan never ran."""
 
     def __post_init__(self) -> None:
         self.list_cache = WorkloadListing(self.db)
         self.credentials = CredentialCache(self.db)
         self.hook_tokens = HookTokens(self.db)
-        self.first_pool = ThreadPoolExecutor(BURST, thread_name_prefix="hook-first")
+        self.first_pool = urgent_pool()
 
 
 async def app_state(request: Request) -> AppState:  # async: no worker thread for a lookup

@@ -33,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import AbstractContextManager, ExitStack
 from typing import Any, TypeVar
 
@@ -53,6 +53,12 @@ BURST = 4
 _ALL = ""  # one bucket for every call
 URGENT = "moorage.urgent"
 """The scope key ``HookFirst`` sets (to True) on a call it runs inside an urgent block."""
+
+
+def urgent_pool() -> ThreadPoolExecutor:
+    """The threads of urgent calls' work (``served_first``): ``BURST``, so a burst of
+    them never waits behind a read's thread. Threads start on first use."""
+    return ThreadPoolExecutor(BURST, thread_name_prefix="hook-first")
 
 
 def is_urgent(scope: Scope) -> bool:

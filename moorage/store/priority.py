@@ -206,19 +206,8 @@ class Priority:
         whose session ends on a worker thread the loop must schedule (FastAPI's
         dependency exit commits it), holding SQLite's write lock or PostgreSQL row locks
         a delivery may need."""
-        if not self._in_blocks:
-            return
-        most = self._loop_allowance()
-        if most <= 0:
-            return
-        start = time.monotonic()
-        deadline = start + most
-        while self._in_blocks and not self._others_in_transaction():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            self._clear.wait(min(LOOP_POLL, left))
-        self._loop_waited(time.monotonic() - start)
+        if self._in_blocks:
+            self._block_loop(lambda: not self._in_blocks, self._clear.wait)
 
     def run_first(self, work: Callable[[], T], pool: Executor) -> Future[T]:
         """Run ``work`` on a thread of ``pool`` while the calling thread (the event loop)
@@ -267,18 +256,26 @@ class Priority:
             # the loop would wait for nothing (four works stuck on a lock made each later
             # urgent call block the loop its whole bound).
             return future
+        self._block_loop(future.done, lambda seconds: wait_for([future], timeout=seconds))
+        return future
+
+    def _block_loop(self, over: Callable[[], bool], wait: Callable[[float], object]) -> None:
+        """Block the calling thread (the event loop) until ``over()``, looked at after each
+        ``wait(seconds)`` of at most ``LOOP_POLL``: within what ``_loop_allowance`` leaves
+        (none: no wait at all, the loop has waited its share), and not once a connection
+        another thread checked out has a transaction open. The wait counts into the
+        streak and ``loop_pauses``; one that never began does not."""
         most = self._loop_allowance()
-        if most <= 0:  # the loop has waited its share: it serves, the caller awaits
-            return future
+        if most <= 0:
+            return
         start = time.monotonic()
         deadline = start + most
-        while not future.done() and not self._others_in_transaction():
+        while not over() and not self._others_in_transaction():
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            wait_for([future], timeout=min(LOOP_POLL, left))
+            wait(min(LOOP_POLL, left))
         self._loop_waited(time.monotonic() - start)
-        return future
 
     def _loop_allowance(self) -> float:
         """Seconds the calling thread (the event loop) may block now, for ``step_aside``

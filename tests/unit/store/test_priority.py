@@ -172,12 +172,6 @@ def test_a_step_aside_ends_when_another_request_holds_a_transaction(db: Database
     priority.loop_pause = LONG
     holding, release = threading.Event(), threading.Event()
 
-    def request() -> None:  # a write left open, as a route that returned leaves it
-        with db.session() as s:
-            s.execute(text("UPDATE probe SET n = n + 1 WHERE id = 1"))
-            holding.set()
-            release.wait(30)
-
     with priority.foreground():
         with db.session() as s:  # the block's own transaction does not end the pause
             s.execute(text("UPDATE probe SET n = n + 2 WHERE id = 1"))
@@ -189,8 +183,7 @@ def test_a_step_aside_ends_when_another_request_holds_a_transaction(db: Database
             s.rollback()
         time.sleep(0.1)
         assert stepped.is_alive()  # still aside: no one else is in a transaction
-        writer = threading.Thread(target=request, daemon=True)
-        writer.start()
+        writer = held_write(db, holding, release)
         assert holding.wait(10)
         stepped.join(10)
         assert not stepped.is_alive()  # the open write ended the pause, not the block
@@ -239,12 +232,6 @@ def test_run_first_is_bounded_and_ends_when_another_request_holds_a_transaction(
     priority = probed(db)
     release, holding, let_go = threading.Event(), threading.Event(), threading.Event()
 
-    def request() -> None:
-        with db.session() as s:
-            s.execute(text("UPDATE probe SET n = n + 1 WHERE id = 1"))
-            holding.set()
-            let_go.wait(30)
-
     with ThreadPoolExecutor(1) as pool:
         priority.loop_pause = 0.05
         future = priority.run_first(lambda: release.wait(30), pool)
@@ -254,8 +241,7 @@ def test_run_first_is_bounded_and_ends_when_another_request_holds_a_transaction(
         release.clear()
         time.sleep(0.06)  # the loop has run as long as it waited: it may wait again
         priority.loop_pause = LONG
-        writer = threading.Thread(target=request, daemon=True)
-        writer.start()
+        writer = held_write(db, holding, let_go)
         assert holding.wait(10)
         started = time.monotonic()
         future = priority.run_first(lambda: release.wait(30), pool)
@@ -282,6 +268,24 @@ def test_the_background_mark_ends_with_its_block() -> None:
     threading.Thread(target=body, daemon=True).start()
     assert passed.wait(10)
     assert priority.pauses == 0
+
+
+def held_write(
+    db: Database, holding: threading.Event, release: threading.Event
+) -> threading.Thread:
+    """A started thread that leaves a write to ``probe`` open, as a route that returned
+    before its session's commit leaves it: ``holding`` is set once it is, and the thread
+    commits and ends at ``release`` (or after 30 s)."""
+
+    def request() -> None:
+        with db.session() as s:
+            s.execute(text("UPDATE probe SET n = n + 1 WHERE id = 1"))
+            holding.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=request, daemon=True)
+    thread.start()
+    return thread
 
 
 def probed(db: Database) -> Priority:
