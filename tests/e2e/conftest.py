@@ -17,7 +17,16 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Frame,
+    Page,
+    Request,
+    Response,
+    expect,
+    sync_playwright,
+)
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.conftest import ADMIN_PASSWORD, REPO, Server
@@ -68,19 +77,44 @@ class Ui:
         self.page = page
         self.server = server
         self.errors: list[str] = []
+        self.journal: list[str] = []
+        """What the page met that a failed test's report should show: console warnings and
+        errors, API answers of 400 and up, requests that never got an answer, navigations
+        (a reload by hooks.client.ts among them), each with its time since the page opened."""
+        self._opened = time.monotonic()
         self._leaving = False
         self._left_at = -LATE_CANCEL_SECONDS
         page.on("pageerror", self._page_error)
         # The UI's handleError (web/src/hooks.client.ts): why a page showed its error page.
         page.on("console", self._console)
+        page.on("response", self._response)
+        page.on("requestfailed", self._request_failed)
+        page.on("framenavigated", self._navigated)
         page.set_default_timeout(UI_WAIT_MS)
 
+    def _log(self, line: str) -> None:
+        self.journal.append(f"{time.monotonic() - self._opened:7.2f}s {line}")
+
+    def _navigated(self, frame: Frame) -> None:
+        if frame == self.page.main_frame:
+            self._log(f"at {frame.url}")
+
     def _page_error(self, error: Exception) -> None:
+        self._log(f"page error: {error}")
         self._note(str(error))
 
     def _console(self, message: ConsoleMessage) -> None:
+        if message.type in ("error", "warning"):
+            self._log(f"console {message.type}: {message.text}")
         if message.type == "error" and message.text.startswith("page failed"):
             self._note(message.text)
+
+    def _response(self, response: Response) -> None:
+        if response.status >= 400:
+            self._log(f"{response.request.method} {response.url} -> {response.status}")
+
+    def _request_failed(self, request: Request) -> None:
+        self._log(f"{request.method} {request.url} failed: {request.failure}")
 
     def _note(self, error: str) -> None:
         # A navigation the test makes cancels the old page's fetches: a page part still
@@ -149,6 +183,9 @@ def ui(browser: Browser, server: Server, request: pytest.FixtureRequest) -> Iter
     ui = Ui(context.new_page(), server)
     yield ui
     ui.shot(f"last-{request.node.name}")  # where the page was when the test ended
+    # Shown under "Captured stdout teardown" when the test failed: why a page did not do
+    # what the test waited for (an answer it got, a reload) is often only here.
+    print("what the page met:", *ui.journal, sep="\n  ")
     context.close()
     assert ui.errors == [], ui.errors
 

@@ -92,7 +92,11 @@ def test_deploy_snapshot_change_restore(ui: Ui, server: Server, project: str) ->
     # Capture a snapshot (mode stop) and wait until it is ready.
     page.click("[data-testid=tab-snapshots]")
     page.check("[data-testid=capture-mode-stop]")
-    page.click("[data-testid=capture-submit]")
+    with page.expect_response(
+        lambda r: r.request.method == "POST" and r.url.endswith("/snapshots")
+    ) as answer:
+        page.click("[data-testid=capture-submit]")
+    assert answer.value.status == 202, answer.value.text()
     manual = page.locator("[data-testid=snapshot-row][data-origin=manual]")
     expect(manual).to_have_attribute("data-status", "ready", timeout=60_000)
     wait_for(lambda: served(port) == "original", "the app to come back after the capture")

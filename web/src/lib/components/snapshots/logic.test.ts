@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { anyCapturing, captureBody, capturePercent, manifestVolumes, MODES, ORIGINS, originKey, settled, shortSha } from './logic';
+import { anyCapturing, captureBody, capturePercent, manifestVolumes, MODES, ORIGINS, originKey, settled, shortSha, withStarted } from './logic';
 import { importUrl, parseBody } from './upload';
 import type { Snapshot } from '$lib/api/client';
 import en from '$lib/i18n/en.json';
@@ -24,6 +24,19 @@ describe('capture', () => {
     expect(capturePercent({ progress_bytes: 0, total_bytes: 0 })).toBeNull();
     expect(capturePercent({ progress_bytes: 50, total_bytes: 200 })).toBe(25);
     expect(capturePercent({ progress_bytes: 300, total_bytes: 200 })).toBe(100);
+  });
+
+  it('keeps a capture started after the list was asked for, until an answer lists it', () => {
+    const started = { id: 'new', status: 'capturing' as const };
+    const old = { id: 'old', status: 'ready' as const };
+    // The answer was sent before the capture: its row stays, in front.
+    expect(withStarted([old], [started, old], new Set(['new']))).toEqual([started, old]);
+    expect(withStarted([], [started], new Set(['new']))).toEqual([started]);
+    // A newer answer lists it: the answer's row (its newer status) wins, once.
+    const ready = { id: 'new', status: 'ready' as const };
+    expect(withStarted([ready, old], [started, old], new Set(['new']))).toEqual([ready, old]);
+    // Rows not started since the request are the answer's to keep or drop (deleted elsewhere).
+    expect(withStarted([], [started, old], new Set())).toEqual([]);
   });
 
   it('polls while anything captures and announces what this tab started', () => {

@@ -38,6 +38,14 @@ export function captureBody(mode: Mode, picked: string[], all: string[]): { mode
   return everything || all.length === 0 ? { mode } : { mode, volumes: all.filter((v) => picked.includes(v)) };
 }
 
+/** The list to show from a list answer: the answer, after the snapshots in `started`
+ * (those this tab captured after the answer's request was sent) that it lacks. An answer
+ * older than a capture would otherwise hide the capture's row until the next poll. */
+export function withStarted<T extends Pick<Snapshot, 'id'>>(answer: T[], shown: T[], started: Set<string>): T[] {
+  const listed = new Set(answer.map((s) => s.id));
+  return [...shown.filter((s) => started.has(s.id) && !listed.has(s.id)), ...answer];
+}
+
 /** Snapshots this tab started that have stopped capturing since, to announce them. */
 export function settled<T extends Pick<Snapshot, 'id' | 'status'>>(watching: Set<string>, items: T[]): T[] {
   return items.filter((s) => watching.has(s.id) && s.status !== 'capturing');
