@@ -34,10 +34,12 @@ WATCHED = {
     "api_tokens": "credentials",
     "sessions": "credentials",  # web sessions
     "triggers": "hooks",  # which webhook tokens exist (api/cache.HookTokens)
+    "deployments": "queue",  # whether anything is queued (deployer/queue.DeployQueue)
 }
 UNREAD = {
     "triggers": frozenset({"last_fired_at", "next_run_at", "updated_at"}),
     "api_tokens": frozenset({"last_used_at"}),
+    "deployments": frozenset({"log"}),
 }
 """Columns of a ``WATCHED`` table that no reader of its group derives anything from: an
 update that sets only these leaves the generation alone. Every webhook delivery writes

@@ -6,11 +6,17 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
+from sqlalchemy import event, update
 
 from moorage.security.roles import SYSTEM
-from moorage.services import deploys
+from moorage.services import deployment_runs, deploys
+from moorage.store.states import DeploymentStatus
+from moorage.store.tables import Deployment
 from tests.fakes.world import WAIT, World
 
 
@@ -54,6 +60,61 @@ def test_a_busy_workloads_backlog_does_not_hide_another_workload(world: World) -
         assert world.server.queue.work_once() is True
         assert world.server.queue.work_once() is False  # only the busy workload is left
     assert statuses(world, other, *backlog) == ["succeeded", "queued", "queued", "queued"]
+
+
+@contextmanager
+def statements(world: World) -> Iterator[list[str]]:
+    """The SQL statements sent to the store meanwhile."""
+    sent: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        sent.append(statement)
+
+    event.listen(world.db.engine, "before_cursor_execute", note)
+    try:
+        yield sent
+    finally:
+        event.remove(world.db.engine, "before_cursor_execute", note)
+
+
+def test_an_idle_queue_asks_the_store_again_only_after_a_deployment_row_changed(
+    world: World,
+) -> None:
+    queue = world.server.queue
+    first, second = world.workload("first"), world.workload("second")
+    assert queue.work_once() is False  # looks once, finds nothing queued
+    with statements(world) as sent:
+        assert [queue.work_once() for _ in range(5)] == [False] * 5
+        with world.db.session() as s:  # a log line changes no status: still nothing to ask
+            deployment_runs.append_log(s, "dp_none", "a line\n")
+        assert queue.work_once() is False
+    assert [q for q in sent if "deployments" in q and q.lstrip().startswith("SELECT")] == []
+
+    # Every way a row is queued is seen at the next look: one by the ORM, many by the bulk
+    # INSERT of a fan-out, and a row flipped back to queued by a core UPDATE.
+    one = enqueue(world, first)
+    assert queue.work_once() is True
+    assert queue.work_once() is False
+    with world.db.session() as s:
+        (bulk,) = deploys.enqueue_many(s, SYSTEM, [second], "hook:x")
+    assert queue.work_once() is True
+    assert statuses(world, one, bulk) == ["succeeded", "succeeded"]
+    assert queue.work_once() is False
+    with world.db.session() as s:
+        s.execute(
+            update(Deployment).where(Deployment.id == bulk).values(status=DeploymentStatus.QUEUED)
+        )
+    assert queue.work_once() is True
+    # A queue head behind a busy workload is asked for again at every look (its lock, not a
+    # row, decides when it runs).
+    behind = enqueue(world, first)
+    with world.held_elsewhere(first):
+        assert queue.work_once() is False
+        with statements(world) as sent:
+            assert queue.work_once() is False
+        assert sent != []
+    assert queue.work_once() is True
+    assert statuses(world, behind) == ["succeeded"]
 
 
 def test_redeploy_of_a_never_deployed_workload_writes_nothing(world: World) -> None:

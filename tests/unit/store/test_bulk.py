@@ -164,9 +164,13 @@ def test_a_bulk_write_bumps_the_generation_of_a_watched_table_at_commit(db: Data
         insert_rows(s, Workload, rows)
         assert db.generations == before  # not before the commit
     assert db.generations == {**before, "listing": before["listing"] + 1}
-    with db.session() as s:  # deployments are not watched: no cache waits on them
+    with db.session() as s:  # deployments are watched by the deploy queue alone
         insert_rows(s, Deployment, deployment_rows(["wl_blk_0"], "dp_gen_"))
-    assert db.generations == {**before, "listing": before["listing"] + 1}
+    assert db.generations == {
+        **before,
+        "listing": before["listing"] + 1,
+        "queue": before["queue"] + 1,
+    }
 
 
 def test_a_bad_row_fails_the_whole_batch_and_leaves_nothing(db: Database) -> None:
