@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# Debian's chromium for the end-to-end tests (no browser download is possible here).
+# Debian's chromium for the end-to-end tests (no browser download is possible here), and
+# what runs it in a network namespace of its own (tests/e2e/isolation.py): socat, ip.
 set -euo pipefail
-if [ -x /usr/bin/chromium ]; then exit 0; fi
-echo "installing Debian's chromium" >&2
-if [ "$(id -u)" -ne 0 ]; then echo "error: installing chromium needs root" >&2; exit 1; fi
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v socat >/dev/null || missing+=(socat)
+command -v ip >/dev/null || missing+=(iproute2)
+if [ "${#missing[@]}" -eq 0 ]; then exit 0; fi
+echo "installing ${missing[*]}" >&2
+if [ "$(id -u)" -ne 0 ]; then echo "error: installing ${missing[*]} needs root" >&2; exit 1; fi
 apt-get update -q >/dev/null
-DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null
+DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null

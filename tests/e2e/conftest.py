@@ -10,10 +10,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
@@ -30,6 +33,7 @@ from playwright.sync_api import (
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.conftest import ADMIN_PASSWORD, REPO, Server
+from tests.e2e import isolation
 
 CHROMIUM = "/usr/bin/chromium"
 # Without the background-networking flags chromium keeps dialling Google on a closed network.
@@ -61,11 +65,26 @@ expect.set_options(timeout=UI_WAIT_MS)
 
 
 @pytest.fixture(scope="session")
-def browser(web_built: None) -> Iterator[Browser]:
+def browser(web_built: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
+    """Chromium in a network namespace of its own where the machine allows it
+    (``isolation.py``: Docker's network changes abort the requests of a browser beside it)."""
     subprocess.run([str(REPO / "scripts" / "chromium.sh")], check=True, timeout=900)
     OUTPUT.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with ExitStack() as stack:
+        executable, args = CHROMIUM, CHROMIUM_ARGS
+        env: dict[str, str | float | bool] | None = None
+        if isolation.isolated():
+            # A short path: a Unix socket's path has a limit of about 100 bytes.
+            where = Path(tempfile.mkdtemp(prefix="moorage-e2e-"))
+            stack.callback(shutil.rmtree, where, ignore_errors=True)
+            proxy = isolation.SocksProxy(where / "socks")
+            stack.callback(proxy.close)
+            executable, extra, env = isolation.launch_args(proxy.path)
+            args = [*CHROMIUM_ARGS, *extra]
+        else:
+            print("note: chromium shares the host's network namespace", file=sys.stderr)
+        p = stack.enter_context(sync_playwright())
+        b = p.chromium.launch(executable_path=executable, args=args, env=env)
         yield b
         b.close()
 
