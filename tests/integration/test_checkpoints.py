@@ -198,14 +198,15 @@ def test_a_rollback_with_data_killed_midway_is_all_old_or_all_new(
     port, name = free_port(), "ck"
     try:
         api = admin_api(url, env)
-        assert api.post("/api/projects", json={"slug": "crash"}).status_code == 201
+        slug = unique("crash")  # its stage network must be this server's alone
+        assert api.post("/api/projects", json={"slug": slug}).status_code == 201
         fake = Server(url, data, data, env, api, api, api, Api(url))
         wid = create_workload(
-            fake, "crash", name=name, config=_config(port, "moorage-test/httpd:1", HTTPD)
+            fake, slug, name=name, config=_config(port, "moorage-test/httpd:1", HTTPD)
         )["id"]
         volume = [{"name": "www", "scope": "stage", "source": f"{name}/www", "target": "/www"}]
         assert api.put(f"/api/workloads/{wid}/volumes", json=volume).status_code == 200
-        www = data / "volumes" / "crash" / "production" / name / "www"
+        www = data / "volumes" / slug / "production" / name / "www"
         www.mkdir(parents=True)
         (www / "index.html").write_text("old data\n")
         assert api.patch(f"/api/workloads/{wid}", json={"checkpoint": "before-deploy"}).is_success

@@ -271,7 +271,8 @@ def test_a_clone_killed_midway_is_whole_or_absent_after_a_restart(
     proc, fake, common = crash_server(tmp_path, point)
     data = fake.data_dir
     try:
-        site = make_source(fake, "crash")
+        slug = unique("crash")  # its stage network must be this server's alone
+        site = make_source(fake, slug)
         snap = site.snapshot()
         old_www = tree(site.paths["www"])
         write_tree(site.paths["www"], "new-www")
@@ -285,7 +286,7 @@ def test_a_clone_killed_midway_is_whole_or_absent_after_a_restart(
     try:
         api = admin_api(url, env)
         names = {w["name"]: w["id"] for w in api.get("/api/workloads").json()["items"]}
-        copy = data / "volumes" / "crash" / "production" / "copy" / "www"
+        copy = data / "volumes" / slug / "production" / "copy" / "www"
         if kept:
             assert "copy" in names
             assert tree(copy) == old_www

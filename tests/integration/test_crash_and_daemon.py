@@ -6,18 +6,29 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import Api, admin_api, free_port, start_server, stop_server, wait_faulted
+from tests.conftest import (
+    Api,
+    admin_api,
+    free_port,
+    start_server,
+    stop_server,
+    unique,
+    wait_faulted,
+)
 from tests.integration.helpers import containers, get_text, wait_deployment, wait_until
 
 
 def setup_workload(api: Api, port: int) -> str:
-    assert api.post("/api/projects", json={"slug": "crash"}).status_code == 201
+    # A slug of its own: a stage network is named by project and stage, and Docker's names
+    # are the whole engine's, so another worker's "crash" would share (and keep) it.
+    slug = unique("crash")
+    assert api.post("/api/projects", json={"slug": slug}).status_code == 201
     r = api.post(
         "/api/workloads",
         json={
             "name": "web",
             "kind": "image",
-            "project": "crash",
+            "project": slug,
             "stage": "production",
             "config": {
                 "image": "moorage-test/httpd:1",

@@ -223,7 +223,7 @@ def test_killed_mid_drill_leaves_no_sandbox(tmp_path: Path) -> None:
     proc, fake, common = crash_server(tmp_path, "drill.after_start")
     data = fake.data_dir
     try:
-        site = make_source(fake, "crash")
+        site = make_source(fake, unique("crash"))
         snap = site.snapshot()
         ids = container_ids(site.id)
         live = site.trees()

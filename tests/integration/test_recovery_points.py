@@ -267,7 +267,8 @@ def test_killed_after_each_part_recovers_all_old_or_all_new(tmp_path: Path, n: i
     armed = {"MOORAGE_ENABLE_FAULTPOINTS": "1", "MOORAGE_FAULTPOINT": fault}
     proc, url, env = start_server(data, armed)
     try:
-        stage = make_stage(admin_api(url, env), data, "crash")
+        slug = unique("crash")  # its stage network must be this server's alone
+        stage = make_stage(admin_api(url, env), data, slug)
         point = stage.point()
         order = [i["name"] for i in point["items"]]
         at_point = stage.trees()
@@ -281,7 +282,7 @@ def test_killed_after_each_part_recovers_all_old_or_all_new(tmp_path: Path, n: i
     proc, url, env = start_server(data, {})
     try:
         stage.api = again(stage.api, url)
-        row = stage.api.get(f"/api/projects/crash/recovery-points/{point['id']}").json()
+        row = stage.api.get(f"/api/projects/{slug}/recovery-points/{point['id']}").json()
         trees = stage.trees()
         for position, name in enumerate(order):
             expect = at_point[name] if position <= n else live[name]

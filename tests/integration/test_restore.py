@@ -433,7 +433,7 @@ def crash_case(
         data, {**common, "MOORAGE_ENABLE_FAULTPOINTS": "1", "MOORAGE_FAULTPOINT": fault}
     )
     try:
-        site = make_site(admin_api(url, env), data, root, "crash")
+        site = make_site(admin_api(url, env), data, root, unique("crash"))
         snap = site.snapshot()
         snapshot_trees = site.trees()
         for name, p in site.paths.items():

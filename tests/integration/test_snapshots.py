@@ -293,13 +293,14 @@ def test_killed_mid_capture_restarts_clean_and_running(tmp_path: Path) -> None:
     port = free_port()
     try:
         api = admin_api(url, env)
-        assert api.post("/api/projects", json={"slug": "snap"}).status_code == 201
+        slug = unique("snap")  # its stage network must be this server's alone
+        assert api.post("/api/projects", json={"slug": slug}).status_code == 201
         wid = api.post(
             "/api/workloads",
             json={
                 "name": "db",
                 "kind": "image",
-                "project": "snap",
+                "project": slug,
                 "stage": "production",
                 "config": {
                     "image": "moorage-test/httpd:1",
