@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import event, update
+from sqlalchemy import update
 
 from moorage.api.cache import CredentialCache, HookTokens, raw_vouching, vouching
 from moorage.errors import Unauthenticated
@@ -18,12 +18,7 @@ from moorage.services import users
 from moorage.store.db import Database
 from moorage.store.tables import Trigger
 from tests.loops import run
-
-
-def statements(db: Database) -> list[str]:
-    seen: list[str] = []
-    event.listen(db.engine, "before_cursor_execute", lambda *a: seen.append(a[2]))
-    return seen
+from tests.statements import statements
 
 
 def test_a_known_token_is_answered_without_the_store_until_something_changes(
