@@ -217,6 +217,12 @@ class Database:
                 note_write(state.session, name)
 
     def _note_commit(self, session: Session) -> None:
+        # SQLAlchemy sends both events for a savepoint too (``begin_nested``), whose end
+        # neither makes a write visible nor undoes the outer transaction's: a generation
+        # moves at the outer commit only, and a savepoint rolled back keeps what was noted
+        # (a generation that moves for nothing costs one extra read).
+        if session.in_nested_transaction():
+            return
         touched = session.info.pop(TOUCHED, set())
         if touched:
             with self._lock:
@@ -224,7 +230,8 @@ class Database:
                     self.generations[group] += 1
 
     def _note_rollback(self, session: Session) -> None:
-        session.info.pop(TOUCHED, None)
+        if not session.in_nested_transaction():
+            session.info.pop(TOUCHED, None)
 
     def migrate(self, *, apart: bool = False) -> None:
         """``migrate``; ``apart``: when there is anything to do, in a child process

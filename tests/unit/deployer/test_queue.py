@@ -161,3 +161,29 @@ def test_reconcile_is_background_work(world: World, monkeypatch: pytest.MonkeyPa
     thread.start()
     thread.join(WAIT)
     assert marked == [True]
+
+
+def test_a_savepoint_neither_hides_nor_announces_early_a_row_queued_around_it(
+    world: World,
+) -> None:
+    """A guarded change may open savepoints (``guard.flush_or_conflict``) in the same
+    transaction as a queued row: the queue generation moves at the outer commit, not when
+    a savepoint ends, and a savepoint rolled back keeps what the outer transaction wrote."""
+    queue = world.server.queue
+    first = world.workload("first")
+    assert queue.work_once() is False
+
+    with world.db.session() as s:  # released: a look before the commit sees no row yet
+        released = deploys.enqueue(s, SYSTEM, first, "manual").id
+        with s.begin_nested():
+            pass
+        assert queue.work_once() is False
+    assert queue.work_once() is True
+    assert statuses(world, released) == ["succeeded"]
+
+    assert queue.work_once() is False
+    with world.db.session() as s:  # rolled back: the row queued before it stays
+        kept = deploys.enqueue(s, SYSTEM, first, "manual").id
+        s.begin_nested().rollback()
+    assert queue.work_once() is True
+    assert statuses(world, kept) == ["succeeded"]
