@@ -301,6 +301,28 @@ def test_generation_moves_exactly_when_workloads_or_projects_change(
     db.dispose()
 
 
+def test_a_savepoint_moves_no_generation_and_forgets_no_write_of_its_transaction(
+    tmp_path: Path,
+) -> None:
+    """SQLAlchemy sends ``after_commit`` and ``after_rollback`` at a savepoint's end too:
+    a generation moves at the outer commit only (a reader between would keep what it read
+    for a generation that never moves again), and a savepoint rolled back does not undo
+    the outer transaction's writes (helper pass on the deploy queue, session 19)."""
+    db = Database(f"sqlite:///{tmp_path / 's.db'}")
+    db.migrate()
+    before = dict(db.generations)
+    with db.session() as s:  # users.create flushes in a savepoint (guard.flush_or_conflict)
+        user = users.create(s, SYSTEM, username="sp", role="viewer", password="long-password")
+        assert db.generations == before
+    assert db.generations == {**before, "credentials": before["credentials"] + 1}
+    with db.session() as s:
+        users.update(s, SYSTEM, user.id, role="operator")
+        s.flush()
+        s.begin_nested().rollback()
+    assert db.generations == {**before, "credentials": before["credentials"] + 2}
+    db.dispose()
+
+
 def test_changes_of_users_tokens_and_sessions_bump_the_credentials_generation(
     tmp_path: Path,
 ) -> None:
